@@ -1,0 +1,54 @@
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "match/match.h"
+
+#include <pcre2.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ry_match {
+	pcre2_code *code;
+	pcre2_match_data *md;	/* reused: one match at a time per pattern */
+};
+
+struct ry_match *ry_match_compile(const char *pattern, char **err)
+{
+	int errcode;
+	PCRE2_SIZE erroff;
+	pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+					 PCRE2_UTF, &errcode, &erroff, NULL);
+	if (!code) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(errcode, msg, sizeof(msg));
+		*err = ry_asprintf("%s at offset %zu", (const char *)msg, (size_t)erroff);
+		return NULL;
+	}
+	/* JIT is an optimisation only; without it matching still works. */
+	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+	struct ry_match *m = ry_malloc(sizeof(*m));
+	m->code = code;
+	m->md = pcre2_match_data_create_from_pattern(code, NULL);
+	return m;
+}
+
+bool ry_match_test(const struct ry_match *m, const char *s)
+{
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, strlen(s), 0, 0, m->md, NULL);
+	return rc >= 0;
+}
+
+bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ry_match_test(m, paths[i]))
+			return true;
+	return false;
+}
+
+void ry_match_free(struct ry_match *m)
+{
+	if (!m)
+		return;
+	pcre2_match_data_free(m->md);
+	pcre2_code_free(m->code);
+	free(m);
+}

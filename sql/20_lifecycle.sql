@@ -1,0 +1,362 @@
+-- The task lifecycle after submission: claim, start, complete, settle
+-- dependents, heartbeat, reap, cancel.  Workers call only these functions,
+-- so every rule lives here once.
+
+-- Called with tasks that just reached a final state: counts them off their
+-- dependents, releases those with nothing left to wait for (or skips them
+-- when their run_if cannot hold any more, which propagates), rolls finished
+-- pipelines up and wakes workers once if anything became ready.
+CREATE OR REPLACE FUNCTION railyard.settle(finished bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    frontier bigint[] := finished;
+    pids     bigint[];
+    skipped  bigint[];
+    released int;
+    woke     int := 0;
+BEGIN
+    SELECT array_agg(DISTINCT pipeline_id) INTO pids
+      FROM railyard.tasks WHERE id = ANY (finished);
+    IF pids IS NULL THEN
+        RETURN;
+    END IF;
+
+    WHILE coalesce(array_length(frontier, 1), 0) > 0 LOOP
+        -- Lock dependents in id order so concurrent settles cannot deadlock.
+        PERFORM 1 FROM railyard.tasks d
+         WHERE d.id IN (SELECT d2.id
+                          FROM railyard.tasks f
+                          JOIN railyard.edges e ON e.pipeline_id = f.pipeline_id AND e.upstream = f.name
+                          JOIN railyard.tasks d2 ON d2.pipeline_id = e.pipeline_id AND d2.name = e.downstream
+                         WHERE f.id = ANY (frontier))
+         ORDER BY d.id FOR UPDATE;
+
+        WITH fin AS (
+            SELECT f.pipeline_id, f.name, railyard.is_bad_outcome(f.state, f.upstream_failed) AS bad
+              FROM railyard.tasks f WHERE f.id = ANY (frontier)
+        ), agg AS (
+            SELECT e.pipeline_id, e.downstream AS name, count(*)::int AS n, bool_or(fin.bad) AS bad
+              FROM fin JOIN railyard.edges e ON e.pipeline_id = fin.pipeline_id AND e.upstream = fin.name
+             GROUP BY 1, 2
+        ), decided AS (
+            SELECT d.id, d.waiting_on - agg.n AS waiting, d.upstream_failed OR agg.bad AS failed_above,
+                   CASE WHEN d.waiting_on - agg.n > 0 THEN 'blocked'::railyard.task_state
+                        WHEN d.run_if = 'always' THEN 'ready'
+                        WHEN (d.upstream_failed OR agg.bad) = (d.run_if = 'on_failure') THEN 'ready'
+                        ELSE 'skipped' END AS next
+              FROM agg JOIN railyard.tasks d ON d.pipeline_id = agg.pipeline_id AND d.name = agg.name
+             WHERE d.state = 'blocked'
+        ), upd AS (
+            UPDATE railyard.tasks t
+               SET waiting_on = x.waiting,
+                   upstream_failed = x.failed_above,
+                   state = x.next,
+                   ready_at = CASE WHEN x.next = 'ready' THEN now() END,
+                   finished_at = CASE WHEN x.next = 'skipped' THEN now() END,
+                   reason = CASE WHEN x.next <> 'skipped' THEN NULL
+                                 WHEN t.run_if = 'on_failure' THEN 'condition: no upstream failed'
+                                 ELSE 'upstream failed' END
+              FROM decided x WHERE t.id = x.id
+            RETURNING t.id, t.state
+        )
+        SELECT array_agg(id) FILTER (WHERE state = 'skipped'), count(*) FILTER (WHERE state = 'ready')
+          INTO skipped, released FROM upd;
+        woke := woke + released;
+        frontier := skipped;
+    END LOOP;
+
+    -- Lock the pipelines first: the count below then sees every committed
+    -- completion, so the last two tasks finishing at once cannot both miss it.
+    PERFORM 1 FROM railyard.pipelines WHERE id = ANY (pids) ORDER BY id FOR UPDATE;
+    UPDATE railyard.pipelines p
+       SET state = CASE WHEN s.bad > 0 THEN 'failed'::railyard.pipeline_state ELSE 'succeeded' END,
+           finished_at = now(),
+           started_at = coalesce(p.started_at, now())
+      FROM (SELECT t.pipeline_id,
+                   count(*) FILTER (WHERE railyard.is_bad_outcome(t.state, t.upstream_failed)) AS bad
+              FROM railyard.tasks t
+             WHERE t.pipeline_id = ANY (pids)
+             GROUP BY 1
+            HAVING count(*) FILTER (WHERE t.state IN ('blocked', 'ready', 'running')) = 0) s
+     WHERE p.id = s.pipeline_id AND p.state IN ('queued', 'running');
+
+    IF woke > 0 THEN
+        PERFORM pg_notify('railyard_ready', '');
+    END IF;
+END $$;
+
+-- Claim, step 1 (in the worker's transaction): lock up to p_limit ready
+-- tasks this agent could run, best first, skipping rows other workers hold.
+-- The worker then chooses among them in C and calls claim_tasks.
+CREATE OR REPLACE FUNCTION railyard.claim_candidates(
+    p_labels text[], p_os text, p_arch text, p_cpu int, p_mem_mb int, p_limit int)
+RETURNS TABLE (id bigint, pipeline_id bigint, cpu int, mem_mb int, priority int,
+               rank float8, pool text, requires text[])
+LANGUAGE sql AS $$
+    SELECT t.id, t.pipeline_id, t.cpu, t.mem_mb, t.priority, t.rank, t.pool, t.requires
+      FROM railyard.tasks t
+     WHERE t.state = 'ready'
+       AND t.requires <@ p_labels
+       AND (t.os IS NULL OR t.os = p_os)
+       AND (t.arch IS NULL OR t.arch = p_arch)
+       AND t.cpu <= p_cpu AND t.mem_mb <= p_mem_mb
+     ORDER BY t.priority DESC, t.rank DESC, t.id
+     LIMIT p_limit
+       FOR UPDATE OF t SKIP LOCKED
+$$;
+
+-- Claim, step 2: lease the chosen tasks to the agent (attempt + 1) and hand
+-- back what the worker needs to run them.
+CREATE OR REPLACE FUNCTION railyard.claim_tasks(p_agent bigint, p_ids bigint[])
+RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command text,
+               env jsonb, timeout_s int, cpu int, mem_mb int, only_if_changed text,
+               changed_paths text[], pipeline_name text, revision text, service text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE railyard.pipelines p SET state = 'running', started_at = now()
+     WHERE p.state = 'queued'
+       AND p.id IN (SELECT DISTINCT t.pipeline_id FROM railyard.tasks t WHERE t.id = ANY (p_ids));
+    RETURN QUERY
+    UPDATE railyard.tasks t
+       SET state = 'running', attempt = t.attempt + 1, agent_id = p_agent,
+           claimed_at = now(), started_at = NULL, exit_code = NULL, reason = NULL
+      FROM railyard.pipelines p
+     WHERE t.id = ANY (p_ids) AND t.state = 'ready' AND p.id = t.pipeline_id
+    RETURNING t.id, t.attempt, t.pipeline_id, t.name, t.command, t.env, t.timeout_s,
+              t.cpu, t.mem_mb, t.only_if_changed, p.changed_paths, p.name, p.revision, t.service;
+END $$;
+
+-- Batched "the process has started" notices, fenced like completions.
+CREATE OR REPLACE FUNCTION railyard.start_tasks(
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_started timestamptz[])
+RETURNS void LANGUAGE sql AS $$
+    UPDATE railyard.tasks t SET started_at = r.started
+      FROM unnest(p_ids, p_attempts, p_started) AS r(id, attempt, started)
+     WHERE t.id = r.id AND t.attempt = r.attempt AND t.agent_id = p_agent
+       AND t.state = 'running' AND t.started_at IS NULL
+$$;
+
+-- Batched completions.  Fenced: only the agent holding the current attempt
+-- may finish a task; anything else is refused (accepted = false).  A repeat
+-- of a completion already recorded (a retry after a lost reply) is accepted.
+CREATE OR REPLACE FUNCTION railyard.complete_tasks(
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_outcomes text[],
+    p_exit_codes int[], p_reasons text[], p_started timestamptz[],
+    p_finished timestamptz[], p_log_paths text[], p_log_tails text[])
+RETURNS TABLE (task_id bigint, attempt int, accepted boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    done bigint[];
+BEGIN
+    IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o
+                WHERE o NOT IN ('succeeded', 'failed', 'skipped', 'cached')) THEN
+        RAISE EXCEPTION 'complete_tasks: outcome must be succeeded, failed, skipped or cached'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    WITH r AS (
+        SELECT * FROM unnest(p_ids, p_attempts, p_outcomes, p_exit_codes, p_reasons,
+                             p_started, p_finished, p_log_paths, p_log_tails)
+               AS r(id, attempt, outcome, exit_code, reason, started, finished, log_path, log_tail)
+    ), upd AS (
+        UPDATE railyard.tasks t
+           SET state = r.outcome::railyard.task_state, reason = r.reason,
+               exit_code = r.exit_code, started_at = coalesce(t.started_at, r.started),
+               finished_at = r.finished
+          FROM r
+         WHERE t.id = r.id AND t.attempt = r.attempt AND t.agent_id = p_agent
+           AND t.state = 'running'
+        RETURNING t.id, t.attempt, t.pipeline_id, t.claimed_at, t.started_at, r.outcome,
+                  r.reason, r.exit_code, r.finished, r.log_path, r.log_tail
+    ), hist AS (
+        INSERT INTO railyard.task_attempts
+            (task_id, attempt, pipeline_id, agent_id, agent_name, outcome, reason, exit_code,
+             claimed_at, started_at, finished_at, duration_s, log_path, log_tail)
+        SELECT u.id, u.attempt, u.pipeline_id, p_agent, a.name, u.outcome, u.reason, u.exit_code,
+               u.claimed_at, u.started_at, u.finished,
+               extract(epoch FROM u.finished - u.started_at), u.log_path, u.log_tail
+          FROM upd u LEFT JOIN railyard.agents a ON a.id = p_agent
+        RETURNING task_id
+    )
+    SELECT array_agg(h.task_id) INTO done FROM hist h;
+
+    IF done IS NOT NULL THEN
+        PERFORM railyard.settle(done);
+    END IF;
+    RETURN QUERY
+    SELECT r.id, r.attempt,
+           r.id = ANY (coalesce(done, '{}'))
+           OR EXISTS (SELECT 1 FROM railyard.task_attempts h
+                       WHERE h.task_id = r.id AND h.attempt = r.attempt AND h.agent_id = p_agent
+                         AND h.outcome = r.outcome)
+      FROM unnest(p_ids, p_attempts, p_outcomes) AS r(id, attempt, outcome);
+END $$;
+
+-- Registers (or re-registers) a worker's agent row.  A name held by a live
+-- agent elsewhere is refused; tasks a previous incarnation of this agent left
+-- running died with it and go back to ready at once.
+CREATE OR REPLACE FUNCTION railyard.register_agent(
+    p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
+    p_disk_mb bigint, p_labels text[], p_slots int, p_pid int, p_version text, p_lease_s int)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    old railyard.agents;
+    aid bigint;
+BEGIN
+    IF p_name !~ '^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,99}$' THEN
+        RAISE EXCEPTION 'invalid agent name "%"', p_name USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'letters, digits and _ . @ : - only, starting with a letter or digit';
+    END IF;
+    SELECT * INTO old FROM railyard.agents WHERE name = p_name FOR UPDATE;
+    IF FOUND AND old.state <> 'offline' AND old.lease_until > now()
+       AND (old.hostname, old.pid) IS DISTINCT FROM (p_hostname, p_pid) THEN
+        RAISE EXCEPTION 'agent name "%" is in use by pid % on %', p_name, old.pid, old.hostname
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'give each worker its own --name, or stop the other one first';
+    END IF;
+    INSERT INTO railyard.agents AS a (name, hostname, os, arch, cores, mem_mb, disk_mb, labels,
+                                      slots, pid, version, state, running, started_at, last_seen,
+                                      lease_s, lease_until)
+    VALUES (p_name, p_hostname, p_os, p_arch, p_cores, p_mem_mb, p_disk_mb, p_labels, p_slots,
+            p_pid, p_version, 'online', 0, now(), now(), p_lease_s,
+            now() + make_interval(secs => p_lease_s))
+    ON CONFLICT (name) DO UPDATE
+       SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
+           cores = EXCLUDED.cores, mem_mb = EXCLUDED.mem_mb, disk_mb = EXCLUDED.disk_mb,
+           labels = EXCLUDED.labels, slots = EXCLUDED.slots, pid = EXCLUDED.pid,
+           version = EXCLUDED.version, state = 'online', running = 0,
+           started_at = now(), last_seen = now(), lease_s = EXCLUDED.lease_s,
+           lease_until = EXCLUDED.lease_until
+    RETURNING a.id INTO aid;
+    PERFORM railyard.requeue_lost(ARRAY[aid], 'agent restarted');
+    RETURN aid;
+END $$;
+
+-- Returns the running tasks of the given agents to ready (attempt + 1 on
+-- the next claim) or fails them once max_attempts is used up.
+CREATE OR REPLACE FUNCTION railyard.requeue_lost(p_agents bigint[], p_why text)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    failed bigint[];
+    retried int;
+BEGIN
+    WITH lost AS (
+        SELECT t.id, t.agent_id FROM railyard.tasks t
+         WHERE t.state = 'running' AND t.agent_id = ANY (p_agents)
+         ORDER BY t.id FOR UPDATE
+    ), upd AS (
+        UPDATE railyard.tasks t
+           SET state = CASE WHEN t.attempt < t.max_attempts THEN 'ready'::railyard.task_state
+                            ELSE 'failed' END,
+               reason = CASE WHEN t.attempt < t.max_attempts THEN NULL ELSE 'agent lost' END,
+               ready_at = now(),
+               finished_at = CASE WHEN t.attempt < t.max_attempts THEN NULL ELSE now() END,
+               agent_id = NULL
+          FROM lost WHERE t.id = lost.id
+        RETURNING t.id, t.state, t.attempt, t.pipeline_id, t.claimed_at, t.started_at,
+                  lost.agent_id AS old_agent
+    ), hist AS (
+        INSERT INTO railyard.task_attempts
+            (task_id, attempt, pipeline_id, agent_id, agent_name, outcome, reason,
+             claimed_at, started_at, finished_at)
+        SELECT u.id, u.attempt, u.pipeline_id, u.old_agent, a.name, 'lost', p_why,
+               u.claimed_at, u.started_at, now()
+          FROM upd u LEFT JOIN railyard.agents a ON a.id = u.old_agent
+        ON CONFLICT DO NOTHING
+        RETURNING task_id
+    )
+    SELECT array_agg(u.id) FILTER (WHERE u.state = 'failed'),
+           count(*) FILTER (WHERE u.state = 'ready')
+      INTO failed, retried
+      FROM upd u;
+    IF failed IS NOT NULL THEN
+        PERFORM railyard.settle(failed);
+    END IF;
+    IF retried > 0 THEN
+        PERFORM pg_notify('railyard_ready', '');
+    END IF;
+    RETURN coalesce(array_length(failed, 1), 0) + retried;
+END $$;
+
+-- Heartbeat: renews the agent's lease (which is its tasks' lease) and
+-- returns the tasks it reported that are no longer its own — cancelled, or
+-- re-leased after it was presumed dead — so the worker kills them.
+CREATE OR REPLACE FUNCTION railyard.heartbeat(
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_running int)
+RETURNS TABLE (task_id bigint, attempt int)
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE railyard.agents a
+       SET last_seen = now(), running = p_running,
+           lease_until = now() + make_interval(secs => a.lease_s),
+           state = CASE WHEN a.state = 'offline' THEN 'online' ELSE a.state END
+     WHERE a.id = p_agent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'agent % is not registered', p_agent USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+    SELECT r.id, r.attempt
+      FROM unnest(p_ids, p_attempts) AS r(id, attempt)
+     WHERE NOT EXISTS (SELECT 1 FROM railyard.tasks t
+                        WHERE t.id = r.id AND t.attempt = r.attempt
+                          AND t.agent_id = p_agent AND t.state = 'running');
+END $$;
+
+-- The reaper: one caller at a time (transaction-scoped advisory lock, safe
+-- behind PgBouncer) marks agents whose lease ran out offline and requeues
+-- or fails their tasks.  Any worker may call it; the others skip.
+CREATE OR REPLACE FUNCTION railyard.reap() RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    dead bigint[];
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtext('railyard.reaper')) THEN
+        RETURN 0;
+    END IF;
+    WITH d AS (
+        UPDATE railyard.agents SET state = 'offline'
+         WHERE state <> 'offline' AND lease_until < now()
+        RETURNING id
+    )
+    SELECT array_agg(id) INTO dead FROM d;
+    -- Tasks held by agents already offline (or unknown) are lost too.
+    SELECT array_agg(DISTINCT t.agent_id) INTO dead
+      FROM railyard.tasks t LEFT JOIN railyard.agents a ON a.id = t.agent_id
+     WHERE t.state = 'running' AND (a.id IS NULL OR a.state = 'offline' OR a.id = ANY (dead));
+    IF dead IS NULL THEN
+        RETURN 0;
+    END IF;
+    RETURN railyard.requeue_lost(dead, 'agent lost');
+END $$;
+
+-- A worker leaving cleanly: offline now, and anything it still held is
+-- requeued at once instead of after the lease.
+CREATE OR REPLACE FUNCTION railyard.agent_offline(p_agent bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE railyard.agents SET state = 'offline', running = 0 WHERE id = p_agent;
+    PERFORM railyard.requeue_lost(ARRAY[p_agent], 'agent stopped');
+END $$;
+
+-- Cancels a pipeline: unfinished tasks become 'cancelled' (workers kill the
+-- running ones at their next heartbeat, or at once on the NOTIFY).
+CREATE OR REPLACE FUNCTION railyard.cancel_pipeline(p_id bigint) RETURNS railyard.pipeline_state
+LANGUAGE plpgsql AS $$
+DECLARE
+    st railyard.pipeline_state;
+BEGIN
+    SELECT state INTO st FROM railyard.pipelines WHERE id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pipeline % does not exist', p_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF st NOT IN ('queued', 'running') THEN
+        RETURN st;
+    END IF;
+    PERFORM 1 FROM railyard.tasks WHERE pipeline_id = p_id
+        AND state IN ('blocked', 'ready', 'running') ORDER BY id FOR UPDATE;
+    UPDATE railyard.tasks SET state = 'cancelled', reason = 'pipeline cancelled', finished_at = now()
+     WHERE pipeline_id = p_id AND state IN ('blocked', 'ready', 'running');
+    UPDATE railyard.pipelines SET state = 'cancelled', finished_at = now() WHERE id = p_id
+    RETURNING state INTO st;
+    PERFORM pg_notify('railyard_cancel', p_id::text);
+    RETURN st;
+END $$;

@@ -1,0 +1,66 @@
+-- Views for people: what is running, why a task waits, how busy agents are.
+
+-- One row per pipeline with its task counts by state.
+CREATE OR REPLACE VIEW railyard.pipeline_summary AS
+SELECT p.id, p.name, p.team, p.priority, p.state, p.created_at, p.started_at, p.finished_at,
+       extract(epoch FROM coalesce(p.finished_at, now()) - coalesce(p.started_at, p.created_at))
+           AS elapsed_s,
+       count(t.id) AS tasks,
+       count(t.id) FILTER (WHERE t.state = 'blocked') AS blocked,
+       count(t.id) FILTER (WHERE t.state = 'ready') AS ready,
+       count(t.id) FILTER (WHERE t.state = 'running') AS running,
+       count(t.id) FILTER (WHERE t.state = 'succeeded') AS succeeded,
+       count(t.id) FILTER (WHERE t.state = 'failed') AS failed,
+       count(t.id) FILTER (WHERE t.state = 'cached') AS cached,
+       count(t.id) FILTER (WHERE t.state = 'skipped') AS skipped,
+       count(t.id) FILTER (WHERE t.state = 'cancelled') AS cancelled
+  FROM railyard.pipelines p
+  LEFT JOIN railyard.tasks t ON t.pipeline_id = p.id
+ GROUP BY p.id;
+
+-- Why each unfinished, unclaimed task is waiting, in words.
+CREATE OR REPLACE VIEW railyard.task_waits AS
+WITH online AS (
+    SELECT * FROM railyard.agents WHERE state = 'online' AND lease_until > now()
+)
+SELECT t.id, t.pipeline_id, t.name, t.state,
+       CASE
+         WHEN t.state = 'blocked' THEN
+           'waiting for ' || (SELECT string_agg(u.name, ', ' ORDER BY u.name)
+                                FROM railyard.edges e
+                                JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
+                               WHERE e.pipeline_id = t.pipeline_id AND e.downstream = t.name
+                                 AND u.state IN ('blocked', 'ready', 'running'))
+         WHEN NOT EXISTS (SELECT 1 FROM online) THEN 'no agent is online'
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels) THEN
+           'no online agent has label ' ||
+           (SELECT string_agg(l, ', ') FROM unnest(t.requires) l
+             WHERE NOT EXISTS (SELECT 1 FROM online a WHERE l = ANY (a.labels)))
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
+                            AND (t.os IS NULL OR a.os = t.os)) THEN
+           'no online agent runs os ' || t.os
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
+                            AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)) THEN
+           'no online agent has arch ' || t.arch
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
+                            AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+                            AND a.cores >= t.cpu AND a.mem_mb >= t.mem_mb) THEN
+           format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
+         ELSE 'every agent that fits is busy'
+       END AS why
+  FROM railyard.tasks t
+ WHERE t.state IN ('blocked', 'ready');
+
+-- Busy slot-time per agent over the last hour, from the attempt history.
+CREATE OR REPLACE VIEW railyard.agent_utilization AS
+SELECT a.id, a.name, a.state, a.slots, a.running, a.labels,
+       coalesce(sum(extract(epoch FROM least(h.finished_at, now())
+                             - greatest(h.started_at, now() - interval '1 hour'))), 0) AS busy_s_1h,
+       round((100 * coalesce(sum(extract(epoch FROM least(h.finished_at, now())
+                             - greatest(h.started_at, now() - interval '1 hour'))), 0)
+              / (3600.0 * a.slots))::numeric, 2) AS utilization_pct_1h,
+       count(h.task_id) AS attempts_1h
+  FROM railyard.agents a
+  LEFT JOIN railyard.task_attempts h ON h.agent_id = a.id
+        AND h.finished_at > now() - interval '1 hour' AND h.started_at IS NOT NULL
+ GROUP BY a.id;
