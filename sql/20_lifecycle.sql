@@ -79,6 +79,9 @@ BEGIN
              GROUP BY 1
             HAVING count(*) FILTER (WHERE t.state IN ('blocked', 'ready', 'running')) = 0) s
      WHERE p.id = s.pipeline_id AND p.state IN ('queued', 'running');
+    IF FOUND THEN
+        PERFORM pg_notify('railyard_pipeline', '');
+    END IF;
 
     IF woke > 0 THEN
         PERFORM pg_notify('railyard_ready', '');
@@ -112,6 +115,7 @@ RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command te
                env jsonb, timeout_s int, cpu int, mem_mb int, only_if_changed text,
                changed_paths text[], pipeline_name text, revision text, service text)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 BEGIN
     UPDATE railyard.pipelines p SET state = 'running', started_at = now()
      WHERE p.state = 'queued'
@@ -145,6 +149,7 @@ CREATE OR REPLACE FUNCTION railyard.complete_tasks(
     p_finished timestamptz[], p_log_paths text[], p_log_tails text[])
 RETURNS TABLE (task_id bigint, attempt int, accepted boolean)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     done bigint[];
 BEGIN
@@ -284,6 +289,7 @@ CREATE OR REPLACE FUNCTION railyard.heartbeat(
     p_agent bigint, p_ids bigint[], p_attempts int[], p_running int)
 RETURNS TABLE (task_id bigint, attempt int)
 LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 BEGIN
     UPDATE railyard.agents a
        SET last_seen = now(), running = p_running,
@@ -358,5 +364,6 @@ BEGIN
     UPDATE railyard.pipelines SET state = 'cancelled', finished_at = now() WHERE id = p_id
     RETURNING state INTO st;
     PERFORM pg_notify('railyard_cancel', p_id::text);
+    PERFORM pg_notify('railyard_pipeline', p_id::text);
     RETURN st;
 END $$;
