@@ -112,8 +112,8 @@ $$;
 -- back what the worker needs to run them.
 CREATE OR REPLACE FUNCTION railyard.claim_tasks(p_agent bigint, p_ids bigint[])
 RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command text,
-               env jsonb, timeout_s int, cpu int, mem_mb int, only_if_changed text,
-               changed_paths text[], pipeline_name text, revision text, service text)
+               env text[], timeout_s int, cpu int, mem_mb int, only_if_changed text,
+               changed_paths text[], revision text, service text, source_date_epoch bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -126,8 +126,10 @@ BEGIN
            claimed_at = now(), started_at = NULL, exit_code = NULL, reason = NULL
       FROM railyard.pipelines p
      WHERE t.id = ANY (p_ids) AND t.state = 'ready' AND p.id = t.pipeline_id
-    RETURNING t.id, t.attempt, t.pipeline_id, t.name, t.command, t.env, t.timeout_s,
-              t.cpu, t.mem_mb, t.only_if_changed, p.changed_paths, p.name, p.revision, t.service;
+    RETURNING t.id, t.attempt, t.pipeline_id, t.name, t.command,
+              ARRAY(SELECT e.key || '=' || e.value FROM jsonb_each_text(t.env) e ORDER BY e.key),
+              t.timeout_s, t.cpu, t.mem_mb, t.only_if_changed, p.changed_paths, p.revision,
+              t.service, extract(epoch FROM p.created_at)::bigint;
 END $$;
 
 -- Batched "the process has started" notices, fenced like completions.
@@ -197,11 +199,13 @@ BEGIN
 END $$;
 
 -- Registers (or re-registers) a worker's agent row.  A name held by a live
--- agent elsewhere is refused; tasks a previous incarnation of this agent left
--- running died with it and go back to ready at once.
+-- agent elsewhere is refused, unless p_takeover says the caller checked that
+-- the holder's process on this same host is gone (a restart).  Tasks a
+-- previous incarnation left running died with it and go back to ready.
 CREATE OR REPLACE FUNCTION railyard.register_agent(
     p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
-    p_disk_mb bigint, p_labels text[], p_slots int, p_pid int, p_version text, p_lease_s int)
+    p_disk_mb bigint, p_labels text[], p_slots int, p_pid int, p_version text, p_lease_s int,
+    p_takeover boolean DEFAULT false)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     old railyard.agents;
@@ -213,7 +217,8 @@ BEGIN
     END IF;
     SELECT * INTO old FROM railyard.agents WHERE name = p_name FOR UPDATE;
     IF FOUND AND old.state <> 'offline' AND old.lease_until > now()
-       AND (old.hostname, old.pid) IS DISTINCT FROM (p_hostname, p_pid) THEN
+       AND (old.hostname, old.pid) IS DISTINCT FROM (p_hostname, p_pid)
+       AND NOT (p_takeover AND old.hostname = p_hostname) THEN
         RAISE EXCEPTION 'agent name "%" is in use by pid % on %', p_name, old.pid, old.hostname
             USING ERRCODE = 'unique_violation',
                   HINT = 'give each worker its own --name, or stop the other one first';
@@ -236,9 +241,10 @@ BEGIN
     RETURN aid;
 END $$;
 
--- Returns the running tasks of the given agents to ready (attempt + 1 on
--- the next claim) or fails them once max_attempts is used up.
-CREATE OR REPLACE FUNCTION railyard.requeue_lost(p_agents bigint[], p_why text)
+-- Returns running tasks to ready (attempt + 1 on the next claim), or fails
+-- them with reason 'agent lost' once max_attempts is used up; records the
+-- lost attempt in the history either way.
+CREATE OR REPLACE FUNCTION railyard.requeue_tasks(p_ids bigint[], p_why text)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     failed bigint[];
@@ -246,7 +252,7 @@ DECLARE
 BEGIN
     WITH lost AS (
         SELECT t.id, t.agent_id FROM railyard.tasks t
-         WHERE t.state = 'running' AND t.agent_id = ANY (p_agents)
+         WHERE t.state = 'running' AND t.id = ANY (p_ids)
          ORDER BY t.id FOR UPDATE
     ), upd AS (
         UPDATE railyard.tasks t
@@ -282,6 +288,14 @@ BEGIN
     RETURN coalesce(array_length(failed, 1), 0) + retried;
 END $$;
 
+-- The running tasks of the given agents, requeued as above.
+CREATE OR REPLACE FUNCTION railyard.requeue_lost(p_agents bigint[], p_why text)
+RETURNS int LANGUAGE sql AS $$
+    SELECT railyard.requeue_tasks(
+        ARRAY(SELECT id FROM railyard.tasks WHERE state = 'running' AND agent_id = ANY (p_agents)),
+        p_why)
+$$;
+
 -- Heartbeat: renews the agent's lease (which is its tasks' lease) and
 -- returns the tasks it reported that are no longer its own — cancelled, or
 -- re-leased after it was presumed dead — so the worker kills them.
@@ -299,6 +313,13 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'agent % is not registered', p_agent USING ERRCODE = 'no_data_found';
     END IF;
+    -- Tasks leased to this agent that it does not know about: a claim whose
+    -- reply was lost with the connection.  Nobody runs them; requeue.
+    PERFORM railyard.requeue_tasks(
+        ARRAY(SELECT t.id FROM railyard.tasks t
+               WHERE t.agent_id = p_agent AND t.state = 'running'
+                 AND t.id <> ALL (p_ids)),
+        'claim lost with the connection');
     RETURN QUERY
     SELECT r.id, r.attempt
       FROM unnest(p_ids, p_attempts) AS r(id, attempt)
@@ -318,16 +339,19 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('railyard.reaper')) THEN
         RETURN 0;
     END IF;
+    -- A lease that ran out while the server itself was down says nothing
+    -- about the agent: give everyone one lease after a restart to call in.
     WITH d AS (
         UPDATE railyard.agents SET state = 'offline'
          WHERE state <> 'offline' AND lease_until < now()
+           AND pg_postmaster_start_time() + make_interval(secs => lease_s) < now()
         RETURNING id
     )
     SELECT array_agg(id) INTO dead FROM d;
     -- Tasks held by agents already offline (or unknown) are lost too.
     SELECT array_agg(DISTINCT t.agent_id) INTO dead
-      FROM railyard.tasks t LEFT JOIN railyard.agents a ON a.id = t.agent_id
-     WHERE t.state = 'running' AND (a.id IS NULL OR a.state = 'offline' OR a.id = ANY (dead));
+      FROM railyard.tasks t JOIN railyard.agents a ON a.id = t.agent_id
+     WHERE t.state = 'running' AND a.state = 'offline';
     IF dead IS NULL THEN
         RETURN 0;
     END IF;
@@ -367,3 +391,23 @@ BEGIN
     PERFORM pg_notify('railyard_pipeline', p_id::text);
     RETURN st;
 END $$;
+
+-- A running worker's new labels/slots after a configuration reload.
+CREATE OR REPLACE FUNCTION railyard.update_agent(p_agent bigint, p_labels text[], p_slots int)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE railyard.agents SET labels = p_labels, slots = p_slots WHERE id = p_agent
+$$;
+
+-- Whether anything this agent could run is still ready, running (maybe on a
+-- dead agent, to be requeued) or blocked anywhere: --exit-when-idle asks.
+CREATE OR REPLACE FUNCTION railyard.work_remains(
+    p_labels text[], p_os text, p_arch text, p_cpu int, p_mem_mb int)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM railyard.tasks t
+         WHERE t.state IN ('blocked', 'ready', 'running')
+           AND t.requires <@ p_labels
+           AND (t.os IS NULL OR t.os = p_os)
+           AND (t.arch IS NULL OR t.arch = p_arch)
+           AND t.cpu <= p_cpu AND t.mem_mb <= p_mem_mb)
+$$;

@@ -1,4 +1,5 @@
 #include "db/db.h"
+#include "db/db_internal.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -45,22 +46,36 @@ static void quiet_notice(void *arg, const PGresult *res)
 	(void)res;
 }
 
-struct ry_db *ry_db_connect(const char *conninfo, const char *actor, char **err)
+PGconn *ry_db_start_connect(const char *conninfo, const char *actor, bool async)
 {
 	const char *keys[] = { "dbname", "application_name", "options", NULL };
-	char *opts = ry_asprintf("-c railyard.actor=%s", actor ? actor : "cli");
-	/* Spaces in options must be backslash-escaped for libpq. */
-	struct ry_buf esc = RY_BUF_INIT;
-	for (const char *p = opts; *p; p++) {
-		if (p > opts + 2 && (*p == ' ' || *p == '\\'))
-			ry_buf_putc(&esc, '\\');
-		ry_buf_putc(&esc, *p);
-	}
-	const char *vals[] = { conninfo, "railyard", esc.data, NULL };
-	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+	struct ry_buf opts = RY_BUF_INIT;
 
-	free(opts);
-	ry_buf_release(&esc);
+	/* Recorded by the audit triggers; spaces must be escaped for libpq. */
+	ry_buf_puts(&opts, "-c railyard.actor=");
+	for (const char *p = actor ? actor : "cli"; *p; p++) {
+		if (*p == ' ' || *p == '\\')
+			ry_buf_putc(&opts, '\\');
+		ry_buf_putc(&opts, *p);
+	}
+	const char *vals[] = { conninfo, "railyard", opts.data, NULL };
+	PGconn *conn = async ? PQconnectStartParams(keys, vals, 1)
+			     : PQconnectdbParams(keys, vals, 1);
+	ry_buf_release(&opts);
+	return conn;
+}
+
+struct ry_res *ry_res_wrap(PGresult *pg)
+{
+	struct ry_res *r = ry_malloc(sizeof(*r));
+	r->pg = pg;
+	return r;
+}
+
+struct ry_db *ry_db_connect(const char *conninfo, const char *actor, char **err)
+{
+	PGconn *conn = ry_db_start_connect(conninfo, actor, false);
+
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
 		*err = ry_db_format_error(NULL, conn);
 		PQfinish(conn);
@@ -99,9 +114,7 @@ struct ry_res *ry_db_query(struct ry_db *db, const char *sql, int nparams,
 		return NULL;
 	}
 	db->sqlstate[0] = '\0';
-	struct ry_res *r = ry_malloc(sizeof(*r));
-	r->pg = res;
-	return r;
+	return ry_res_wrap(res);
 }
 
 bool ry_db_exec(struct ry_db *db, const char *sql, int nparams,
@@ -212,4 +225,38 @@ void ry_res_free(struct ry_res *r)
 		return;
 	PQclear(r->pg);
 	free(r);
+}
+
+bool ry_db_parse_text_array(const char *s, struct ry_strlist *out)
+{
+	struct ry_buf item = RY_BUF_INIT;
+	bool ok = false;
+
+	if (*s++ != '{')
+		goto out;
+	while (*s && *s != '}') {
+		bool quoted = *s == '"';
+		ry_buf_reset(&item);
+		ry_buf_puts(&item, "");
+		if (quoted) {
+			for (s++; *s && *s != '"'; s++) {
+				if (*s == '\\' && s[1])
+					s++;
+				ry_buf_putc(&item, *s);
+			}
+			if (*s++ != '"')
+				goto out;
+		} else {
+			for (; *s && *s != ',' && *s != '}'; s++)
+				ry_buf_putc(&item, *s);
+		}
+		if (quoted || strcmp(item.data, "NULL") != 0)
+			ry_strlist_add(out, item.data);
+		if (*s == ',')
+			s++;
+	}
+	ok = *s == '}';
+out:
+	ry_buf_release(&item);
+	return ok;
 }

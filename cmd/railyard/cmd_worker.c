@@ -1,0 +1,146 @@
+/*
+ * railyard worker: flags and config file → pkg/worker.
+ */
+#include "cmd.h"
+#include "config/config.h"
+#include "exec/exec.h"
+#include "worker/worker.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void worker_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
+		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
+		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
+		"\n"
+		"  --name N           agent name (default: the hostname); unique per farm\n"
+		"  --labels a,b       labels tasks may require; os and arch are always added\n"
+		"  --slots N          most tasks at once (default 4)\n"
+		"  --cpus N           cpu units offered (default: same as slots)\n"
+		"  --mem-mb N         memory offered in MB (default: the host's)\n"
+		"  --exit-when-idle   exit once nothing this agent could run is ready, running or blocked\n"
+		"  --dry-run          claim and complete tasks without running them\n"
+		"  --config FILE      key = value settings (db, name, labels, slots, cpus, mem_mb,\n"
+		"                     heartbeat_s, lease_s, workdir, drain_timeout_s); flags win;\n"
+		"                     SIGHUP re-reads it\n"
+		"  --heartbeat S      heartbeat interval (default 2)\n"
+		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
+		"  --workdir DIR      workspaces and logs (default $RAILYARD_HOME/work)\n"
+		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n");
+}
+
+/* Flag → config key; NULL value means a boolean flag. */
+static const struct {
+	const char *flag;
+	const char *key;
+} flag_keys[] = {
+	{ "--name", "name" }, { "--labels", "labels" }, { "--slots", "slots" },
+	{ "--cpus", "cpus" }, { "--mem-mb", "mem_mb" }, { "--heartbeat", "heartbeat_s" },
+	{ "--lease", "lease_s" }, { "--workdir", "workdir" },
+	{ "--drain-timeout", "drain_timeout_s" },
+};
+
+int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct ry_worker_config cfg;
+	struct ry_strlist flags = { 0 };
+	const char *config_path = NULL;
+	char *err = NULL, *conninfo = NULL;
+	struct ry_worker *w = NULL;
+	int rc = RY_EXIT_ERROR;
+	bool exit_when_idle = false, dry_run = false;
+
+	ry_config_init(&cfg);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t k;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			worker_usage(stdout);
+			rc = RY_EXIT_OK;
+			goto out;
+		}
+		if (strcmp(a, "--exit-when-idle") == 0) {
+			exit_when_idle = true;
+			continue;
+		}
+		if (strcmp(a, "--dry-run") == 0) {
+			dry_run = true;
+			continue;
+		}
+		if (strcmp(a, "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+			continue;
+		}
+		for (k = 0; k < RY_ARRAY_SIZE(flag_keys); k++)
+			if (strcmp(a, flag_keys[k].flag) == 0)
+				break;
+		if (k == RY_ARRAY_SIZE(flag_keys) || i + 1 >= argc) {
+			fprintf(stderr, "error: worker: unknown option or missing value: %s\n\n", a);
+			worker_usage(stderr);
+			goto out;
+		}
+		ry_strlist_add(&flags, flag_keys[k].key);
+		ry_strlist_add(&flags, argv[++i]);
+	}
+
+	if (config_path && !ry_config_load_file(&cfg, config_path, &err))
+		goto fail;
+	for (size_t i = 0; i + 1 < flags.n; i += 2) {
+		char *where = ry_asprintf("option --%s", flags.items[i]);
+		bool ok = ry_config_set(&cfg, flags.items[i], flags.items[i + 1], where, &err);
+		free(where);
+		if (!ok)
+			goto fail;
+	}
+	if (!ry_config_check(&cfg, &err))
+		goto fail;
+	cfg.exit_when_idle = exit_when_idle;
+	cfg.dry_run = dry_run;
+	if (!cfg.name) {
+		char host[256] = "worker";
+		gethostname(host, sizeof(host) - 1);
+		cfg.name = ry_strdup(host);
+	}
+	if (!cfg.workdir)
+		cfg.workdir = ry_asprintf("%s/work", ctx->home);
+	if (!ry_exec_mkdirs(cfg.workdir, &err))
+		goto fail;
+	char abs[PATH_MAX];
+	if (!realpath(cfg.workdir, abs)) {
+		err = ry_asprintf("cannot resolve workdir %s", cfg.workdir);
+		goto fail;
+	}
+	free(cfg.workdir);
+	cfg.workdir = ry_strdup(abs);
+
+	if (cfg.db) {
+		conninfo = ry_strdup(cfg.db);
+	} else if (!(conninfo = cmd_conninfo(ctx, &err))) {
+		fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
+		goto out;
+	}
+	{
+		char *prefix = ry_asprintf("railyard worker %s", cfg.name);
+		ry_log_set_prefix(prefix);
+		w = ry_worker_new(&cfg, conninfo, config_path, &flags);
+		rc = ry_worker_run(w) == 0 ? RY_EXIT_OK : RY_EXIT_FAIL;
+		ry_worker_free(w);
+		ry_log_set_prefix(NULL);
+		free(prefix);
+	}
+	goto out;
+fail:
+	fprintf(stderr, "error: worker: %s\n", err);
+out:
+	free(err);
+	free(conninfo);
+	ry_strlist_release(&flags);
+	ry_config_release(&cfg);
+	return rc;
+}
