@@ -37,7 +37,7 @@ $(BUILD)/railyard: $(CMD_OBJ) $(PKG_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 railyard: $(BUILD)/railyard
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -63,17 +63,20 @@ unit: $(UNIT_BIN)
 deps:
 	@scripts/install-deps.sh
 
-test: railyard unit
+check-deps:
+	@scripts/install-deps.sh --check
+
+test: check-deps railyard unit
 	@tests/run.sh $(BUILD)
 
-demo: railyard
+demo: check-deps railyard
 	./railyard demo
 
-bench: railyard $(BENCH_BIN)
+bench: check-deps railyard $(BENCH_BIN)
 	@bench/run.sh $(BUILD)
 
 clean:
 	rm -rf build railyard test-results.json
 
-.PHONY: all railyard unit deps test demo bench clean
+.PHONY: all railyard unit deps check-deps test demo bench clean
 -include $(PKG_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

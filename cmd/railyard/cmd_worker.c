@@ -35,7 +35,7 @@ static void worker_usage(FILE *out)
 		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n");
 }
 
-/* Flag → config key; NULL value means a boolean flag. */
+/* Flags that set a config key (so SIGHUP can re-apply them). */
 static const struct {
 	const char *flag;
 	const char *key;
@@ -119,11 +119,14 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	free(cfg.workdir);
 	cfg.workdir = ry_strdup(abs);
 
-	if (cfg.db) {
+	/* --db beats the file's db, which beats the usual resolution. */
+	if (ctx->db_url || !cfg.db) {
+		if (!(conninfo = cmd_conninfo(ctx, &err))) {
+			fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
+			goto out;
+		}
+	} else {
 		conninfo = ry_strdup(cfg.db);
-	} else if (!(conninfo = cmd_conninfo(ctx, &err))) {
-		fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
-		goto out;
 	}
 	{
 		char *prefix = ry_asprintf("railyard worker %s", cfg.name);

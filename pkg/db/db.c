@@ -23,11 +23,19 @@ char *ry_db_format_error(const void *pgresult, const void *pgconn)
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
 	if (!msg || !*msg) {
+		/* libpq's own messages span lines; ours are one line. */
 		msg = pgconn ? PQerrorMessage(pgconn) : "unknown error";
-		ry_buf_puts(&b, msg);
-		/* libpq messages end with a newline; ours never do. */
-		while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
-			b.data[--b.len] = '\0';
+		bool space = false;
+		for (const char *p = msg; *p; p++) {
+			if (*p == '\n' || *p == '\t' || *p == ' ') {
+				space = b.len > 0;
+				continue;
+			}
+			if (space)
+				ry_buf_putc(&b, ' ');
+			space = false;
+			ry_buf_putc(&b, *p);
+		}
 		return ry_buf_detach(&b);
 	}
 	ry_buf_puts(&b, msg);
@@ -62,6 +70,10 @@ PGconn *ry_db_start_connect(const char *conninfo, const char *actor, bool async)
 	PGconn *conn = async ? PQconnectStartParams(keys, vals, 1)
 			     : PQconnectdbParams(keys, vals, 1);
 	ry_buf_release(&opts);
+	/* Server notices (and libpq's own FATAL echoes) are not ours to print:
+	 * errors reach callers through results. */
+	if (conn)
+		PQsetNoticeReceiver(conn, quiet_notice, NULL);
 	return conn;
 }
 
