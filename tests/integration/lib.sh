@@ -1,0 +1,432 @@
+# shellcheck shell=bash
+#
+# Helpers for integration test scripts.  tests/run.sh runs every
+# tests/integration/test_*.sh as `bash SCRIPT` against a throwaway cluster;
+# a script sources this file first:
+#
+#     #!/usr/bin/env bash
+#     . "$(dirname "$0")/lib.sh"
+#
+#     root_task_is_ready() {
+#         local id
+#         id=$(sql "BEGIN;
+#             INSERT INTO railyard.pipelines (name) VALUES ('p') RETURNING id \\gset
+#             INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'a', 'true');
+#             COMMIT;
+#             SELECT :id;")
+#         [[ $(sql "SELECT state FROM railyard.tasks WHERE pipeline_id = $id") == ready ]] ||
+#             fail "the only task of pipeline $id is not ready"
+#     }
+#     run_scenario "a pipeline's root task is ready once submitted" root_task_is_ready
+#
+# Run one script: tests/run.sh build/rel integration/test_NAME (KEEP_TMP=1
+# keeps every scenario's output under /tmp/railyard-test.*/work/test_NAME).
+# Do not `set -e` at the top: run_scenario applies it inside each scenario.
+# Setup outside scenarios should `exit 1` when it fails: a script that exits
+# non-zero, times out or records no scenario shows up as a failed "(script)".
+#
+# What a script can rely on when it starts:
+#   - its own empty working directory as cwd ($RY_WORKDIR);
+#   - its own database, fresh from the migrated template, in $RAILYARD_DB
+#     (lib.sh calls `ry_newdb main` when sourced);
+#   - $RY: absolute path of the railyard binary the build produced (the
+#     sanitizer build under `make SANITIZE=...`);
+#   - $RY_PG_BINDIR: the PostgreSQL binaries (psql, pg_ctl, ...);
+#   - PGHOST/PGDATABASE are unset, so railyard uses $RAILYARD_DB.
+#
+# Scenarios say what must hold.  Wait for conditions with wait_for, never
+# with fixed sleeps.  Anything a script starts in the background it either
+# starts with start_worker or registers with at_exit.
+#
+# Environment from tests/run.sh: RY, RY_ROOT, RY_PG_BINDIR, RY_PGHOST,
+# RY_PGPORT, RY_PGUSER, RY_TEMPLATE_DB, RY_WORKDIR, RY_RESULTS, RY_SUITE,
+# RY_SCRIPT, RY_SANITIZER_DIR.
+
+if [[ -z ${RY_RESULTS:-} || -z ${RY_WORKDIR:-} || -z ${RY:-} ]]; then
+	echo "error: $0 is meant to run through tests/run.sh (e.g. tests/run.sh build/rel integration/${0##*/})" >&2
+	exit 2
+fi
+
+export LC_ALL=C TZ=UTC
+unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS
+cd "$RY_WORKDIR" || exit 2
+
+RY__NSCEN=0		# scenarios run so far (names their directories)
+RY__IN_SCENARIO=0	# 1 inside run_scenario's subshell
+RY__SCEN_DIR=""		# that scenario's directory
+RY__PLAIN_NAME=""	# open `scenario NAME` block, plain style
+RY__PLAIN_START=0
+RY__WORKERS=$RY_WORKDIR/.workers	# "pid name" per started worker
+RY__AT_EXIT=$RY_WORKDIR/.at_exit	# cleanup commands, run last-first
+: >"$RY__WORKERS"
+: >"$RY__AT_EXIT"
+# A descriptor nobody writes to: `read -t` on it sleeps without a process.
+exec {RY__SLEEP_FD}<> <(:)
+
+# ---- small internals ------------------------------------------------------
+
+# Microseconds since the epoch.
+ry__now_us() {
+	local t=${EPOCHREALTIME//[!0-9]/}
+	echo $((10#$t))
+}
+
+# ry__us SECONDS: "2", "0.5", "1.25" -> microseconds.
+ry__us() {
+	local s=$1 int frac
+	int=${s%%.*}
+	frac=${s#"$int"}
+	frac=${frac#.}000000
+	echo $((10#${int:-0} * 1000000 + 10#${frac:0:6}))
+}
+
+# Seconds with three decimals from a span in microseconds.
+ry__secs() {
+	printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000))
+}
+
+# Escapes a field for the results file: \ -> \\, newline -> \n, tab -> \t,
+# CR -> \r (run.sh turns that into JSON; printf %b turns it back).
+ry__esc() {
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//$'\n'/\\n}
+	s=${s//$'\t'/\\t}
+	s=${s//$'\r'/\\r}
+	printf '%s' "$s"
+}
+
+# ry__record OUTCOME NAME DURATION_US MESSAGE: one line of results.
+ry__record() {
+	printf '%s\t%s\t%s\t%s\n' "$1" "$(ry__esc "$2")" "$(ry__secs "$3")" "$(ry__esc "$4")" >>"$RY_RESULTS"
+}
+
+# Sanitizer reports (ASAN/UBSAN log_path files) written since the last call:
+# prints their first lines and moves them into directory $1.
+ry__claim_sanitizer_reports() {
+	local dest=$1 f found=1
+	[[ -n ${RY_SANITIZER_DIR:-} && -d $RY_SANITIZER_DIR ]] || return 1
+	for f in "$RY_SANITIZER_DIR"/*; do
+		[[ -f $f ]] || continue
+		found=0
+		echo "sanitizer report ${f##*/}:"
+		head -n 30 "$f"
+		mkdir -p "$dest"
+		mv "$f" "$dest/"
+	done
+	return $found
+}
+
+# Writes a scenario's verdict unless one is there already (the first wins).
+ry__verdict() {
+	[[ -s $RY__SCEN_DIR/verdict ]] && return 0
+	printf '%s\n%s' "$1" "$2" >"$RY__SCEN_DIR/verdict"
+}
+
+ry__on_err() {
+	local rc=$1 cmd=$2 where=$3
+	ry__verdict failed "command failed (status $rc) at $where: $cmd"
+}
+
+ry__scenario_exit() {
+	stop_workers
+}
+
+# ---- scenarios -------------------------------------------------------------
+
+# run_scenario NAME FUNC [ARGS...]
+#   Runs FUNC ARGS in a subshell with `set -eE -o pipefail` and records one
+#   result named NAME: passed when FUNC returns normally, failed when FUNC
+#   calls `fail`, when any command fails (the message names the command and
+#   line), or when a sanitizer reported anything; skipped when FUNC calls
+#   `skip`.  FUNC's stdout/stderr go to $RY_WORKDIR/scenario.N/output (the
+#   tail is part of a failure's message).  Workers started inside are
+#   stopped when it ends.  Variables FUNC sets do not outlive it.
+#   Returns 0 when the scenario passed or was skipped, 1 otherwise.
+run_scenario() {
+	local name=$1 fn=$2
+	shift 2
+	RY__NSCEN=$((RY__NSCEN + 1))
+	local dir=$RY_WORKDIR/scenario.$RY__NSCEN
+	mkdir -p "$dir"
+	: >"$dir/verdict"
+	local start rc
+	start=$(ry__now_us)
+	(
+		RY__IN_SCENARIO=1
+		RY__SCEN_DIR=$dir
+		set -eE -o pipefail
+		trap 'ry__on_err $? "$BASH_COMMAND" "${BASH_SOURCE[0]##*/}:$LINENO"' ERR
+		trap ry__scenario_exit EXIT
+		"$fn" "$@"
+	) >"$dir/output" 2>&1 </dev/null
+	rc=$?
+	local outcome message=""
+	if [[ -s $dir/verdict ]]; then
+		outcome=$(head -n 1 "$dir/verdict")
+		message=$(tail -n +2 "$dir/verdict")
+	elif ((rc == 0)); then
+		outcome=passed
+	else
+		outcome=failed
+		message="scenario exited with status $rc"
+	fi
+	local reports
+	if reports=$(ry__claim_sanitizer_reports "$dir/sanitizer"); then
+		outcome=failed
+		message="${message:+$message; }a sanitizer reported an error"$'\n'"$reports"
+	fi
+	if [[ $outcome == failed && -s $dir/output ]]; then
+		message+=$'\n'"--- last output ($dir/output):"$'\n'$(tail -n 25 "$dir/output")
+	fi
+	ry__record "$outcome" "$name" $(($(ry__now_us) - start)) "$message"
+	[[ $outcome != failed ]]
+}
+
+# fail MESSAGE
+#   Inside run_scenario: the scenario fails with MESSAGE and ends now.
+#   In a plain `scenario` block: records the failure and returns 1.
+fail() {
+	local msg="${1:-failed}"
+	if ((RY__IN_SCENARIO)); then
+		ry__verdict failed "$msg"
+		exit 1
+	fi
+	if [[ -n $RY__PLAIN_NAME ]]; then
+		ry__record failed "$RY__PLAIN_NAME" $(($(ry__now_us) - RY__PLAIN_START)) "$msg"
+		RY__PLAIN_NAME=""
+		return 1
+	fi
+	ry__record failed "(script)" 0 "$msg"
+	return 1
+}
+
+# skip REASON
+#   Inside run_scenario: the scenario is recorded as skipped and ends now
+#   (e.g. "needs root").  In a plain block: records it skipped.
+skip() {
+	local msg="${1:-skipped}"
+	if ((RY__IN_SCENARIO)); then
+		ry__verdict skipped "$msg"
+		exit 0
+	fi
+	if [[ -n $RY__PLAIN_NAME ]]; then
+		ry__record skipped "$RY__PLAIN_NAME" $(($(ry__now_us) - RY__PLAIN_START)) "$msg"
+		RY__PLAIN_NAME=""
+	fi
+	return 0
+}
+
+# scenario NAME / pass / fail MSG — the plain style, without a function:
+#     scenario "a cycle is refused"
+#     if sql_expect_error "..." "cycle: " >/dev/null; then pass; fi
+#   `scenario` opens a block, `pass` or `fail` closes it.  A block still
+#   open at the next `scenario` or at exit is recorded as failed.  Prefer
+#   run_scenario: it catches failing commands for you.
+scenario() {
+	if [[ -n $RY__PLAIN_NAME ]]; then
+		fail "scenario ended without pass or fail"
+	fi
+	RY__PLAIN_NAME=$1
+	RY__PLAIN_START=$(ry__now_us)
+}
+
+pass() {
+	((RY__IN_SCENARIO)) && return 0	# run_scenario passes on return anyway
+	if [[ -z $RY__PLAIN_NAME ]]; then
+		ry__record failed "(script)" 0 "pass called outside a scenario"
+		return 1
+	fi
+	ry__record passed "$RY__PLAIN_NAME" $(($(ry__now_us) - RY__PLAIN_START)) ""
+	RY__PLAIN_NAME=""
+}
+
+# ---- waiting ---------------------------------------------------------------
+
+# ry_sleep SECONDS: sleeps without starting a process.  For pacing a poll
+# loop only; use wait_for to wait for something.
+ry_sleep() {
+	read -r -t "$1" -u "$RY__SLEEP_FD" _ || :
+}
+
+# wait_for TIMEOUT_S CMD [ARGS...]
+#   Runs CMD until it succeeds (polling every 50 ms, its output discarded).
+#   On timeout the scenario fails with a message naming CMD and showing its
+#   last output; outside a scenario it returns 1.
+wait_for() {
+	local timeout=$1
+	shift
+	local deadline=$(($(ry__now_us) + $(ry__us "$timeout")))
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		if (($(ry__now_us) > deadline)); then
+			local out
+			out=$("$@" 2>&1 | tail -n 5) || :
+			fail "timed out after ${timeout}s waiting for: $*${out:+ (last output: $out)}"
+			return 1
+		fi
+		ry_sleep 0.05
+	done
+}
+
+# ---- SQL -------------------------------------------------------------------
+
+# sql [PSQL_OPTIONS...] "SQL SCRIPT"
+#   Runs the script (one or more statements) against $RAILYARD_DB with
+#   psql -XAtq and ON_ERROR_STOP; prints the rows, fields separated by |.
+#   Non-zero status (3) when a statement fails.  Example:
+#     n=$(sql "SELECT count(*) FROM railyard.tasks WHERE state = 'ready'")
+sql() {
+	local script=${!#}
+	"$RY_PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -d "$RAILYARD_DB" "${@:1:$#-1}" <<<"$script"
+}
+
+# sql_expect_error "SQL SCRIPT" "EXPECTED SUBSTRING"
+#   The script must fail, with an error mentioning the substring; fails the
+#   scenario otherwise.  Prints psql's error output (capture it to check more):
+#     err=$(sql_expect_error "INSERT ..." 'violates check constraint')
+sql_expect_error() {
+	local out rc=0
+	out=$(sql "$1" 2>&1) || rc=$?
+	if ((rc == 0)); then
+		fail "SQL succeeded but should have failed mentioning \"$2\": $1"
+		return 1
+	fi
+	if [[ $out != *"$2"* ]]; then
+		fail "SQL failed without mentioning \"$2\": $out"
+		return 1
+	fi
+	printf '%s\n' "$out"
+}
+
+# ry_newdb NAME [--empty]
+#   Creates a fresh database (dropping one of that name first) and points
+#   RAILYARD_DB at it: a copy of the migrated template, or with --empty a
+#   database without railyard's schema (for testing migrate itself).  The
+#   database is named after the script and NAME, so scripts never collide.
+#   Prints nothing; sets RY_DBNAME.
+ry_newdb() {
+	local tmpl=$RY_TEMPLATE_DB
+	[[ ${2:-} == --empty ]] && tmpl=template0
+	local name="${RY_SCRIPT}_$1"
+	name=${name//[!A-Za-z0-9_]/_}
+	name=${name:0:63}
+	"$RY_PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+		-d "host=$RY_PGHOST port=$RY_PGPORT user=$RY_PGUSER dbname=postgres" \
+		-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$name\"" \
+		-c "CREATE DATABASE \"$name\" TEMPLATE \"$tmpl\"" || return 1
+	RY_DBNAME=$name
+	export RAILYARD_DB="host=$RY_PGHOST port=$RY_PGPORT user=$RY_PGUSER dbname=$name"
+}
+
+# ---- workers and other background processes -------------------------------
+
+# start_worker NAME [ARGS...]
+#   Starts `$RY worker --name NAME ARGS...` in the background, its output
+#   appended to $RY_WORKDIR/worker-NAME.log.  Sets RY_WORKER_PID.  Stopped
+#   by stop_worker/stop_workers, at the end of the scenario, or at exit.
+start_worker() {
+	local name=$1
+	shift
+	"$RY" worker --name "$name" "$@" >>"$RY_WORKDIR/worker-$name.log" 2>&1 </dev/null &
+	RY_WORKER_PID=$!
+	echo "$RY_WORKER_PID $name" >>"$RY__WORKERS"
+}
+
+# worker_pid NAME: prints the pid of the worker started last under NAME.
+worker_pid() {
+	awk -v n="$1" '$2 == n { p = $1 } END { if (p == "") exit 1; print p }' "$RY__WORKERS"
+}
+
+# ry_alive PID: whether the process runs (a zombie does not count).
+ry_alive() {
+	local state
+	kill -0 "$1" 2>/dev/null || return 1
+	state=$(awk '{ sub(/.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[[ $state != Z && $state != X ]]
+}
+
+# stop_worker NAME [SIGNAL] [TIMEOUT_S]
+#   Sends SIGNAL (default TERM) to the worker and waits up to TIMEOUT_S
+#   (default 30) for it to exit; fails the scenario if it does not.  With
+#   KILL this is the "worker dies" failure injection.
+stop_worker() {
+	local pid
+	pid=$(worker_pid "$1") || {
+		fail "no worker named $1 was started"
+		return 1
+	}
+	kill -"${2:-TERM}" "$pid" 2>/dev/null || :
+	wait_for "${3:-30}" ry_dead "$pid"
+}
+
+# ry_dead PID: the opposite of ry_alive, for wait_for.
+ry_dead() { ! ry_alive "$1"; }
+
+# stop_workers
+#   Stops every worker still running: TERM, then KILL after 10 s.  Runs by
+#   itself at the end of each scenario and at exit.
+stop_workers() {
+	local pid name pids=() left
+	[[ -s $RY__WORKERS ]] || return 0
+	while read -r pid name; do
+		if ry_alive "$pid" && kill -TERM "$pid" 2>/dev/null; then
+			pids+=("$pid")
+		fi
+	done <"$RY__WORKERS"
+	local deadline=$(($(ry__now_us) + 10000000))
+	while ((${#pids[@]})); do
+		left=()
+		for pid in "${pids[@]}"; do
+			if ry_alive "$pid"; then
+				left+=("$pid")
+			fi
+		done
+		pids=("${left[@]}")
+		((${#pids[@]})) || break
+		if (($(ry__now_us) > deadline)); then
+			echo "stop_workers: killing workers that ignored SIGTERM for 10 s: ${pids[*]}" >&2
+			kill -KILL "${pids[@]}" 2>/dev/null || :
+			break
+		fi
+		ry_sleep 0.05
+	done
+	: >"$RY__WORKERS"
+	return 0
+}
+
+# at_exit CMD [ARGS...]
+#   Runs CMD ARGS when the script exits (last registered, first run), even
+#   after a failure or a timeout.  Example: at_exit "$RY" db stop
+at_exit() {
+	printf '%q ' "$@" >>"$RY__AT_EXIT"
+	printf '\n' >>"$RY__AT_EXIT"
+}
+
+ry__on_exit() {
+	local rc=$?
+	trap - EXIT
+	if [[ -n $RY__PLAIN_NAME ]]; then
+		fail "scenario ended without pass or fail"
+	fi
+	stop_workers
+	if [[ -s $RY__AT_EXIT ]]; then
+		local cmds
+		mapfile -t cmds <"$RY__AT_EXIT"
+		for ((i = ${#cmds[@]} - 1; i >= 0; i--)); do
+			eval "${cmds[i]}" >>"$RY_WORKDIR/at_exit.log" 2>&1 || :
+		done
+	fi
+	exit "$rc"
+}
+
+trap ry__on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ry_newdb main || {
+	echo "error: cannot create this script's database from $RY_TEMPLATE_DB" >&2
+	exit 1
+}
