@@ -18,6 +18,7 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
+		"                       [--stats FILE]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -32,7 +33,8 @@ static void worker_usage(FILE *out)
 		"  --heartbeat S      heartbeat interval (default 2)\n"
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
 		"  --workdir DIR      workspaces and logs (default $RAILYARD_HOME/work)\n"
-		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n");
+		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n"
+		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n");
 }
 
 /* Flags that set a config key (so SIGHUP can re-apply them). */
@@ -50,7 +52,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct ry_worker_config cfg;
 	struct ry_strlist flags = { 0 };
-	const char *config_path = NULL;
+	const char *config_path = NULL, *stats_path = NULL;
 	char *err = NULL, *conninfo = NULL;
 	struct ry_worker *w = NULL;
 	int rc = RY_EXIT_ERROR;
@@ -71,6 +73,10 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		if (strcmp(a, "--dry-run") == 0) {
 			dry_run = true;
+			continue;
+		}
+		if (strcmp(a, "--stats") == 0 && i + 1 < argc) {
+			stats_path = argv[++i];
 			continue;
 		}
 		if (strcmp(a, "--config") == 0 && i + 1 < argc) {
@@ -102,6 +108,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 		goto fail;
 	cfg.exit_when_idle = exit_when_idle;
 	cfg.dry_run = dry_run;
+	cfg.stats_path = stats_path ? ry_strdup(stats_path) : NULL;
 	if (!cfg.name) {
 		char host[256] = "worker";
 		gethostname(host, sizeof(host) - 1);

@@ -20,6 +20,7 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->db);
 	free(c->name);
 	free(c->workdir);
+	free(c->stats_path);
 	ry_strlist_release(&c->labels);
 	memset(c, 0, sizeof(*c));
 }

@@ -20,6 +20,7 @@ struct ry_worker_config {
 	int drain_timeout_s;	/* SIGTERM: how long running tasks may finish */
 	bool exit_when_idle;	/* exit once nothing it could run remains */
 	bool dry_run;		/* claim and complete without executing */
+	char *stats_path;	/* at exit, write claim/completion figures here */
 };
 
 void ry_config_init(struct ry_worker_config *c);

@@ -118,6 +118,16 @@ struct ry_worker {
 	struct event *retry_ev;
 	struct event *drain_timer;
 	struct event *sigs[5];
+	/* figures for --stats: what the worker itself saw */
+	int64_t claim_sent_us;		/* claim in flight since */
+	double *claim_ms;		/* latency of each claim round */
+	size_t nclaims;
+	size_t claims_cap;
+	int64_t tasks_claimed;
+	int64_t tasks_reported;
+	int64_t completion_jobs;
+	int64_t refused;
+	size_t peak_running;
 };
 
 static void pump(struct ry_worker *w);
@@ -459,6 +469,9 @@ static void task_start(struct ry_worker *w, struct task *t)
 		goto out;
 	}
 	t->phase = TASK_RUNNING;
+	size_t running = count_phase(w, TASK_RUNNING);
+	if (running > w->peak_running)
+		w->peak_running = running;
 	t->timer = evtimer_new(w->base, task_timer_cb, t);
 	struct timeval tv = { t->timeout_s, 0 };
 	evtimer_add(t->timer, &tv);
@@ -705,12 +718,14 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 		return;
 	}
 	const struct ry_res *res = r->results[0];
+	w->completion_jobs++;
 	for (int i = 0; i < ry_res_rows(res); i++) {
 		struct task *t = task_by_id(w, ry_res_get_long(res, i, 0),
 					    (int)ry_res_get_long(res, i, 1));
 		if (!t)
 			continue;
-		if (strcmp(ry_res_get(res, i, 2), "t") != 0)
+		w->tasks_reported++;
+		if (strcmp(ry_res_get(res, i, 2), "t") != 0 && ++w->refused)
 			ry_warn("result of task %s (id %lld attempt %d) refused: its lease was "
 				"taken over", t->name, (long long)t->id, t->attempt);
 		tasks_remove(w, t);
@@ -756,9 +771,22 @@ static void send_completions(struct ry_worker *w)
 		free(v[i]);
 }
 
+static void record_claim(struct ry_worker *w)
+{
+	if (!w->claim_sent_us)
+		return;
+	if (w->nclaims == w->claims_cap) {
+		w->claims_cap = w->claims_cap ? w->claims_cap * 2 : 1024;
+		w->claim_ms = ry_realloc(w->claim_ms, w->claims_cap * sizeof(*w->claim_ms));
+	}
+	w->claim_ms[w->nclaims++] = (double)(ry_wall_us() - w->claim_sent_us) / 1000.0;
+	w->claim_sent_us = 0;
+}
+
 static void transaction_ended(void *arg, const struct ry_adb_reply *r)
 {
 	struct ry_worker *w = arg;
+	record_claim(w);
 	job_failed(w, r, "end the claim transaction");
 	pump(w);
 }
@@ -773,6 +801,7 @@ static void end_transaction(struct ry_worker *w, const char *sql)
 static void claimed(void *arg, const struct ry_adb_reply *r)
 {
 	struct ry_worker *w = arg;
+	record_claim(w);
 	if (job_failed(w, r, "claim tasks")) {
 		if (!r->conn_lost)
 			end_transaction(w, "ROLLBACK");
@@ -805,6 +834,7 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		t->phase = TASK_QUEUED;
 		tasks_add(w, t);
 	}
+	w->tasks_claimed += ry_res_rows(res);
 	if (ry_res_rows(res))
 		event_active(w->spawn_ev, EV_TIMEOUT, 0);
 	pump(w);
@@ -868,6 +898,7 @@ static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->want_claim = false;
 	w->claim_limit = lim;
+	w->claim_sent_us = ry_wall_us();
 }
 
 static void idle_checked(void *arg, const struct ry_adb_reply *r)
@@ -1168,6 +1199,7 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 	w->cfg.db = cfg->db ? ry_strdup(cfg->db) : NULL;
 	w->cfg.name = ry_strdup(cfg->name);
 	w->cfg.workdir = ry_strdup(cfg->workdir);
+	w->cfg.stats_path = cfg->stats_path ? ry_strdup(cfg->stats_path) : NULL;
 	w->cfg.labels = (struct ry_strlist){ 0 };
 	for (size_t i = 0; i < cfg->labels.n; i++)
 		ry_strlist_add(&w->cfg.labels, cfg->labels.items[i]);
@@ -1179,6 +1211,43 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 	ry_hostinfo_collect(&w->host, w->cfg.workdir);
 	set_labels(w);
 	return w;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double percentile(const double *sorted, size_t n, double p)
+{
+	if (!n)
+		return 0;
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	return sorted[i < n ? i : n - 1];
+}
+
+/* --stats: the figures only the worker can see, for benchmarks and tuning. */
+static void write_stats(struct ry_worker *w)
+{
+	FILE *f;
+	if (!w->cfg.stats_path)
+		return;
+	if (!(f = fopen(w->cfg.stats_path, "w"))) {
+		ry_warn("cannot write %s: %s", w->cfg.stats_path, strerror(errno));
+		return;
+	}
+	qsort(w->claim_ms, w->nclaims, sizeof(*w->claim_ms), cmp_double);
+	fprintf(f, "{\"agent\": \"%s\", \"claims\": %zu, \"claim_ms_p50\": %.3f, "
+		"\"claim_ms_p99\": %.3f, \"claim_ms_max\": %.3f, \"tasks_claimed\": %lld, "
+		"\"tasks_reported\": %lld, \"completion_jobs\": %lld, \"refused\": %lld, "
+		"\"peak_running\": %zu}\n",
+		w->cfg.name, w->nclaims, percentile(w->claim_ms, w->nclaims, 0.50),
+		percentile(w->claim_ms, w->nclaims, 0.99),
+		w->nclaims ? w->claim_ms[w->nclaims - 1] : 0.0, (long long)w->tasks_claimed,
+		(long long)w->tasks_reported, (long long)w->completion_jobs,
+		(long long)w->refused, w->peak_running);
+	fclose(f);
 }
 
 int ry_worker_run(struct ry_worker *w)
@@ -1210,6 +1279,7 @@ int ry_worker_run(struct ry_worker *w)
 	ry_adb_start(w->db);
 
 	event_base_dispatch(w->base);
+	write_stats(w);
 
 	/* Leaving: whatever still runs is stopped (the reaper requeues it). */
 	for (size_t i = 0; i < w->ntasks; i++)
@@ -1245,5 +1315,6 @@ void ry_worker_free(struct ry_worker *w)
 	free(w->conninfo);
 	free(w->actor);
 	free(w->labels_pg);
+	free(w->claim_ms);
 	free(w);
 }
