@@ -1,0 +1,58 @@
+/*
+ * railyard cancel ID: cancels a pipeline through railyard.cancel_pipeline —
+ * its unfinished tasks become cancelled and workers kill the running ones.
+ * A pipeline that already finished keeps its state, which is printed.
+ * Exit 0 when the pipeline is (now) final; 2 for a bad or unknown id or a
+ * database error.
+ */
+#include "cmd.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	long id;
+
+	if (argc != 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: railyard cancel ID\n");
+		return RY_EXIT_ERROR;
+	}
+	if (!ry_parse_long(argv[1], 1, LONG_MAX, &id)) {
+		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", argv[1]);
+		return RY_EXIT_ERROR;
+	}
+	struct ry_db *db = cmd_connect(ctx, "cli:cancel");
+	if (!db)
+		return RY_EXIT_ERROR;
+
+	char *err = NULL, *idtext = ry_asprintf("%ld", id);
+	const char *params[] = { idtext };
+	int rc = RY_EXIT_OK;
+	/* Reads the state first: a pipeline already final is only reported. */
+	struct ry_res *r = ry_db_query(db,
+		"SELECT state, railyard.cancel_pipeline(id) FROM railyard.pipelines "
+		"WHERE id = $1::bigint", 1, params, &err);
+	if (!r) {
+		fprintf(stderr, "error: cannot cancel pipeline %ld: %s\n", id, err);
+		free(err);
+		rc = RY_EXIT_ERROR;
+	} else if (ry_res_rows(r) == 0) {
+		fprintf(stderr, "error: pipeline %ld does not exist\n", id);
+		rc = RY_EXIT_ERROR;
+	} else {
+		const char *before = ry_res_get(r, 0, 0), *after = ry_res_get(r, 0, 1);
+		if (strcmp(before, "queued") == 0 || strcmp(before, "running") == 0)
+			printf("pipeline %ld: %s\n", id, after);
+		else if (strcmp(after, "cancelled") == 0)
+			printf("pipeline %ld: cancelled (already)\n", id);
+		else
+			printf("pipeline %ld: %s (already finished)\n", id, after);
+	}
+	ry_res_free(r);
+	free(idtext);
+	ry_db_close(db);
+	return rc;
+}

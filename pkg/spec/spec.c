@@ -1,0 +1,1055 @@
+/*
+ * Pipeline specs: from the document tree (load.c) to struct ry_spec, with
+ * every check the database makes at COMMIT done here first, each failure
+ * naming FILE:LINE and the task.  Ranges mirror migrations/0001_init.sql.
+ */
+#include "spec/spec.h"
+#include "spec/doc.h"
+#include "match/match.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_ERRORS 20
+#define MAX_FILE_BYTES (64u << 20)	/* far beyond any real pipeline */
+
+static const char *const task_kinds[] = { "build", "test", "deploy", "package", "lint",
+	"publish", "other", NULL };
+static const char *const run_ifs[] = { "on_success", "on_failure", "always", NULL };
+static const char *const edge_kinds[] = { "build", "test", "runtime", NULL };
+
+static const char *const top_keys[] = { "name", "team", "priority", "revision",
+	"changed_paths", "tasks", "edges", NULL };
+static const char *const task_keys[] = { "name", "command", "service", "kind", "requires",
+	"os", "arch", "cpu", "mem_mb", "pool", "priority", "version", "cacheable", "inputs",
+	"env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", NULL };
+static const char *const edge_keys[] = { "upstream", "downstream", "kind", NULL };
+static const char *const need_keys[] = { "task", "kind", NULL };
+
+/* Validation state: where messages go and what they are about. */
+struct problem {
+	int line;
+	char *msg;		/* "FILE:LINE: ..." */
+};
+
+struct check {
+	const char *source;
+	struct problem *problems;	/* reported sorted by line at the end */
+	size_t count;
+	const char *task;	/* name of the task being read, or NULL */
+	size_t task_no;		/* 1-based, for a task without a usable name */
+};
+
+static char *vformat(const char *fmt, va_list ap)
+{
+	va_list copy;
+	va_copy(copy, ap);
+	int n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	char *s = ry_malloc(n > 0 ? (size_t)n + 1 : 1);
+	vsnprintf(s, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
+	return s;
+}
+
+static void fail(struct check *c, int line, const char *fmt, ...) RY_PRINTF(3, 4);
+
+static void fail(struct check *c, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Past a point more messages help nobody; keep counting, stop storing. */
+	if (c->count++ >= 10 * MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	char *msg = vformat(fmt, ap);
+	va_end(ap);
+	struct ry_buf b = RY_BUF_INIT;
+	ry_buf_printf(&b, "%s:%d: ", c->source, line);
+	if (c->task)
+		ry_buf_printf(&b, "task \"%s\": ", c->task);
+	else if (c->task_no)
+		ry_buf_printf(&b, "task #%zu: ", c->task_no);
+	ry_buf_puts(&b, msg);
+	free(msg);
+	c->problems = ry_realloc(c->problems, c->count * sizeof(*c->problems));
+	c->problems[c->count - 1].line = line;
+	c->problems[c->count - 1].msg = ry_buf_detach(&b);
+}
+
+/* Hands the messages to errors in line order, at most MAX_ERRORS. */
+static void report(struct check *c, struct ry_strlist *errors)
+{
+	size_t stored = c->count < 10 * MAX_ERRORS ? c->count : 10 * MAX_ERRORS;
+	/* Insertion sort: stable, so one line's messages keep finding order. */
+	struct problem *p = c->problems;
+	for (size_t i = 1; i < stored; i++) {
+		struct problem x = p[i];
+		size_t j = i;
+		while (j > 0 && p[j - 1].line > x.line) {
+			p[j] = p[j - 1];
+			j--;
+		}
+		p[j] = x;
+	}
+	for (size_t i = 0; i < stored; i++) {
+		if (i < MAX_ERRORS)
+			ry_strlist_add(errors, p[i].msg);
+		free(p[i].msg);
+	}
+	if (c->count > MAX_ERRORS) {
+		char *m = ry_asprintf("%s: %zu more errors not shown", c->source,
+				      c->count - MAX_ERRORS);
+		ry_strlist_add(errors, m);
+		free(m);
+	}
+	free(c->problems);
+	c->problems = NULL;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static size_t levenshtein(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* How many edits still read as a typo: none for tiny words. */
+static size_t typo_budget(const char *s)
+{
+	size_t len = strlen(s);
+	return len <= 2 ? 0 : len <= 5 ? 1 : 2;
+}
+
+/* The closest of words to s when s looks like a typo of it, else NULL. */
+static const char *closest(const char *s, const char *const *words)
+{
+	const char *best = NULL;
+	size_t best_d = typo_budget(s);
+
+	for (; *words; words++) {
+		size_t d = strcasecmp(s, *words) == 0 ? 0 : levenshtein(s, *words);
+		if (d <= best_d && strcmp(s, *words) != 0) {
+			best = *words;
+			best_d = d;
+		}
+	}
+	return best;
+}
+
+/* Does map hold a misspelling of key (reported as an unknown key)? */
+static bool has_typo_of(const struct spec_node *map, const char *key)
+{
+	const char *const one[] = { key, NULL };
+	for (size_t i = 0; i + 1 < map->n; i += 2)
+		if (closest(map->items[i]->text, one))
+			return true;
+	return false;
+}
+
+static bool is_word(const char *s, const char *const *words)
+{
+	for (; *words; words++)
+		if (strcmp(s, *words) == 0)
+			return true;
+	return false;
+}
+
+static char *join_words(const char *const *words)
+{
+	struct ry_buf b = RY_BUF_INIT;
+	for (size_t i = 0; words[i]; i++)
+		ry_buf_printf(&b, "%s%s", i ? (words[i + 1] ? ", " : " or ") : "", words[i]);
+	return ry_buf_detach(&b);
+}
+
+static void check_keys(struct check *c, const struct spec_node *map, const char *const *known)
+{
+	for (size_t i = 0; i + 1 < map->n; i += 2) {
+		const struct spec_node *k = map->items[i];
+		if (is_word(k->text, known))
+			continue;
+		const char *hint = closest(k->text, known);
+		if (hint) {
+			fail(c, k->line, "unknown key \"%s\" (did you mean \"%s\"?)", k->text, hint);
+		} else {
+			char *all = join_words(known);
+			fail(c, k->line, "unknown key \"%s\" (expected %s)", k->text, all);
+			free(all);
+		}
+	}
+}
+
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 :
+			   (c >> 3) == 0x1e ? 4 : 0;
+		if (n == 0 || i + n > len)
+			return false;
+		for (size_t k = 1; k < n; k++)
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+		i += n;
+	}
+	return true;
+}
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+static bool only_chars(const char *s, const char *set)
+{
+	for (; *s; s++)
+		if (!strchr(set, *s))
+			return false;
+	return true;
+}
+
+#define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+/* railyard.tasks CHECK task_name_valid: ^[A-Za-z0-9_][A-Za-z0-9_.:/@+=-]{0,199}$ */
+static bool task_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+	return len >= 1 && len <= 200 && strchr(ALNUM "_", s[0]) && s[0] &&
+	       only_chars(s + 1, ALNUM "_.:/@+=-");
+}
+
+/* railyard.pipelines CHECK pipeline_team_valid: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ */
+static bool team_valid(const char *s)
+{
+	size_t len = strlen(s);
+	return len >= 1 && len <= 63 && strchr(ALNUM, s[0]) && s[0] && only_chars(s + 1, ALNUM "_.-");
+}
+
+/* tasks_before_insert: env keys are ^[A-Za-z_][A-Za-z0-9_]*$ */
+static bool env_name_valid(const char *s)
+{
+	return s[0] && strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", s[0]) &&
+	       only_chars(s + 1, ALNUM "_");
+}
+
+static bool blank(const char *s)
+{
+	for (; *s; s++)
+		if (!strchr(" \t\r\n\v\f", *s))
+			return false;
+	return true;
+}
+
+/* ---- typed field readers ------------------------------------------------- */
+
+/*
+ * A string-valued node: strings, and numbers as written (version: 2,
+ * revision: 1234567).  Reports and returns NULL for anything else.
+ */
+static const char *as_string(struct check *c, const struct spec_node *v, const char *what)
+{
+	if (v->type == SPEC_MAP || v->type == SPEC_SEQ || v->type == SPEC_BOOL ||
+	    v->type == SPEC_NULL) {
+		const char *got = v->type == SPEC_MAP ? "a mapping" : v->type == SPEC_SEQ ? "a list" :
+				  v->type == SPEC_BOOL ? v->text : "null";
+		if (v->type == SPEC_BOOL)
+			fail(c, v->line, "%s must be a string, not %s (quote it: \"%s\")", what, got, got);
+		else
+			fail(c, v->line, "%s must be a string, not %s", what, got);
+		return NULL;
+	}
+	if (strlen(v->text) != v->len) {
+		fail(c, v->line, "%s must not contain a NUL character", what);
+		return NULL;
+	}
+	if (!utf8_valid((const unsigned char *)v->text, v->len)) {
+		fail(c, v->line, "%s is not valid UTF-8", what);
+		return NULL;
+	}
+	return v->text;
+}
+
+/*
+ * Reads an optional string field (null counts as absent); false when it
+ * is present but wrong.  nonempty rejects "" and blanks.
+ */
+static bool get_str(struct check *c, const struct spec_node *map, const char *key,
+		    bool nonempty, char **out)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	if (!v || v->type == SPEC_NULL)
+		return true;
+	const char *s = as_string(c, v, key);
+	if (!s)
+		return false;
+	if (nonempty && blank(s)) {
+		fail(c, v->line, "%s must not be empty", key);
+		return false;
+	}
+	free(*out);
+	*out = ry_strdup(s);
+	return true;
+}
+
+static bool get_required_str(struct check *c, const struct spec_node *map, int map_line,
+			     const char *key, char **out)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	if (!v && has_typo_of(map, key))
+		return false;	/* "unknown key "comand" (did you mean ...)" says it */
+	if (!v || v->type == SPEC_NULL) {
+		fail(c, v ? v->line : map_line, "%s is required", key);
+		return false;
+	}
+	return get_str(c, map, key, true, out);
+}
+
+/* YAML and JSON integers: decimal, 0x hex, 0o octal, with a sign. */
+static bool parse_int(const char *text, long long *out)
+{
+	const char *s = text;
+	bool neg = *s == '-';
+	int base = 10;
+
+	if (*s == '-' || *s == '+')
+		s++;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
+		base = s[1] == 'x' ? 16 : 8;
+		s += 2;
+	}
+	if (!*s)
+		return false;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, base);
+	if (*end || errno == ERANGE || v > (unsigned long long)LLONG_MAX)
+		return false;
+	*out = neg ? -(long long)v : (long long)v;
+	return true;
+}
+
+static bool get_int(struct check *c, const struct spec_node *map, const char *key,
+		    long min, long max, int *out, bool *present)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	long long x;
+
+	if (!v || v->type == SPEC_NULL)
+		return true;
+	if (v->type != SPEC_INT || !parse_int(v->text, &x) || x < min || x > max) {
+		fail(c, v->line, "%s must be an integer from %ld to %ld", key, min, max);
+		return false;
+	}
+	*out = (int)x;
+	if (present)
+		*present = true;
+	return true;
+}
+
+static bool get_bool(struct check *c, const struct spec_node *map, const char *key, bool *out)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	if (!v || v->type == SPEC_NULL)
+		return true;
+	if (v->type != SPEC_BOOL) {
+		fail(c, v->line, "%s must be true or false", key);
+		return false;
+	}
+	*out = strcmp(v->text, "true") == 0;
+	return true;
+}
+
+static bool get_choice(struct check *c, const struct spec_node *map, const char *key,
+		       const char *const *choices, char **out)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	if (!v || v->type == SPEC_NULL)
+		return true;
+	if (v->type != SPEC_STR || !is_word(v->text, choices)) {
+		char *all = join_words(choices);
+		fail(c, v->line, "%s must be one of %s", key, all);
+		free(all);
+		return false;
+	}
+	free(*out);
+	*out = ry_strdup(v->text);
+	return true;
+}
+
+/* A list of non-empty strings (labels, inputs, paths). */
+static bool get_list(struct check *c, const struct spec_node *map, const char *key,
+		     struct ry_strlist *out, bool *present)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	bool ok = true;
+
+	if (!v || v->type == SPEC_NULL)
+		return true;
+	if (v->type != SPEC_SEQ) {
+		fail(c, v->line, "%s must be a list of strings", key);
+		return false;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct spec_node *e = v->items[i];
+		char *what = ry_asprintf("%s item %zu", key, i + 1);
+		const char *s = as_string(c, e, what);
+		if (s && blank(s)) {
+			fail(c, e->line, "%s must not be empty", what);
+			s = NULL;
+		}
+		free(what);
+		if (s)
+			ry_strlist_add(out, s);
+		else
+			ok = false;
+	}
+	if (present)
+		*present = true;
+	return ok;
+}
+
+static void get_env(struct check *c, const struct spec_node *map, struct ry_spec_task *t)
+{
+	const struct spec_node *v = spec_map_get(map, "env");
+	if (!v || v->type == SPEC_NULL)
+		return;
+	if (v->type != SPEC_MAP) {
+		fail(c, v->line, "env must be a mapping of NAME: value");
+		return;
+	}
+	t->env = ry_calloc(v->n / 2 + 1, sizeof(*t->env));
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct spec_node *k = v->items[i], *val = v->items[i + 1];
+		if (!env_name_valid(k->text)) {
+			fail(c, k->line, "env name \"%s\" is invalid: use letters, digits and _, "
+				 "not starting with a digit", k->text);
+			continue;
+		}
+		char *what = ry_asprintf("env \"%s\"", k->text);
+		const char *s = as_string(c, val, what);
+		free(what);
+		if (!s)
+			continue;
+		t->env[t->nenv].name = ry_strdup(k->text);
+		t->env[t->nenv].value = ry_strdup(s);
+		t->nenv++;
+	}
+}
+
+/* ---- the pipeline -------------------------------------------------------- */
+
+static void add_edge(struct ry_spec *spec, const char *up, const char *down, const char *kind,
+		     int line)
+{
+	spec->edges = ry_realloc(spec->edges, (spec->nedges + 1) * sizeof(*spec->edges));
+	struct ry_spec_edge *e = &spec->edges[spec->nedges++];
+	e->upstream = ry_strdup(up);
+	e->downstream = ry_strdup(down);
+	e->kind = ry_strdup(kind);
+	e->line = line;
+}
+
+static void read_needs(struct check *c, struct ry_spec *spec, const struct spec_node *task,
+		       const char *name)
+{
+	const struct spec_node *v = spec_map_get(task, "needs");
+	if (!v || v->type == SPEC_NULL)
+		return;
+	if (v->type != SPEC_SEQ) {
+		fail(c, v->line, "needs must be a list of task names or of {task: NAME, kind: KIND}");
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct spec_node *e = v->items[i];
+		char *up = NULL, *kind = NULL;
+		if (e->type == SPEC_MAP) {
+			check_keys(c, e, need_keys);
+			if (get_required_str(c, e, e->line, "task", &up) &&
+			    get_choice(c, e, "kind", edge_kinds, &kind) && name)
+				add_edge(spec, up, name, kind ? kind : "build", e->line);
+		} else {
+			const char *s = as_string(c, e, "needs item");
+			if (s && name)
+				add_edge(spec, s, name, "build", e->line);
+		}
+		free(up);
+		free(kind);
+	}
+}
+
+static void read_task(struct check *c, struct ry_spec *spec, const struct spec_node *n,
+		      struct ry_spec_task *t)
+{
+	t->line = n->line;
+	t->kind = ry_strdup("build");
+	t->cpu = 1;
+	t->mem_mb = 256;
+	t->version = ry_strdup("1");
+	t->run_if = ry_strdup("on_success");
+	t->max_attempts = 3;
+	t->timeout_s = 3600;
+	if (n->type != SPEC_MAP) {
+		fail(c, n->line, "a task must be a mapping with name and command");
+		return;
+	}
+	if (get_required_str(c, n, n->line, "name", &t->name)) {
+		if (task_name_valid(t->name)) {
+			c->task = t->name;
+		} else {
+			fail(c, spec_map_get(n, "name")->line,
+			     "name \"%s\" is invalid: use letters, digits and _ . : / @ + = - "
+			     "(at most 200, not starting with punctuation other than _)", t->name);
+			free(t->name);
+			t->name = NULL;
+		}
+	}
+	check_keys(c, n, task_keys);
+	(void)get_required_str(c, n, n->line, "command", &t->command);
+	(void)get_str(c, n, "service", true, &t->service);
+	(void)get_choice(c, n, "kind", task_kinds, &t->kind);
+	(void)get_list(c, n, "requires", &t->requires, NULL);
+	(void)get_str(c, n, "os", true, &t->os);
+	(void)get_str(c, n, "arch", true, &t->arch);
+	(void)get_int(c, n, "cpu", 1, 1024, &t->cpu, NULL);
+	(void)get_int(c, n, "mem_mb", 1, 16777216, &t->mem_mb, NULL);
+	(void)get_str(c, n, "pool", true, &t->pool);
+	(void)get_int(c, n, "priority", -1000, 1000, &t->priority, &t->has_priority);
+	(void)get_str(c, n, "version", true, &t->version);
+	(void)get_bool(c, n, "cacheable", &t->cacheable);
+	(void)get_list(c, n, "inputs", &t->inputs, NULL);
+	get_env(c, n, t);
+	(void)get_choice(c, n, "run_if", run_ifs, &t->run_if);
+	if (get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
+		char *err = NULL;
+		struct ry_match *m = ry_match_compile(t->only_if_changed, &err);
+		if (!m) {
+			fail(c, spec_map_get(n, "only_if_changed")->line,
+			     "only_if_changed is not a valid PCRE2 pattern: %s", err);
+			free(err);
+		}
+		ry_match_free(m);
+	}
+	(void)get_int(c, n, "max_attempts", 1, 100, &t->max_attempts, NULL);
+	(void)get_int(c, n, "timeout_s", 1, 604800, &t->timeout_s, NULL);
+	read_needs(c, spec, n, c->task);
+}
+
+static void read_edges(struct check *c, struct ry_spec *spec, const struct spec_node *v)
+{
+	if (!v || v->type == SPEC_NULL)
+		return;
+	if (v->type != SPEC_SEQ) {
+		fail(c, v->line, "edges must be a list of {upstream, downstream, kind}");
+		return;
+	}
+	for (size_t i = 0; i < v->n; i++) {
+		const struct spec_node *e = v->items[i];
+		char *up = NULL, *down = NULL, *kind = NULL;
+		if (e->type != SPEC_MAP) {
+			fail(c, e->line, "an edge must be a mapping {upstream, downstream, kind}");
+			continue;
+		}
+		check_keys(c, e, edge_keys);
+		bool ok = get_required_str(c, e, e->line, "upstream", &up);
+		ok = get_required_str(c, e, e->line, "downstream", &down) && ok;
+		ok = get_choice(c, e, "kind", edge_kinds, &kind) && ok;
+		if (ok)
+			add_edge(spec, up, down, kind ? kind : "build", e->line);
+		free(up);
+		free(down);
+		free(kind);
+	}
+}
+
+static void read_pipeline(struct check *c, struct ry_spec *spec, const struct spec_node *root,
+			  size_t *nneeds)
+{
+	if (!root) {
+		fail(c, 1, "the spec is empty: expected a mapping with name and tasks");
+		return;
+	}
+	if (root->type != SPEC_MAP) {
+		fail(c, root->line, "the spec must be a mapping with name and tasks");
+		return;
+	}
+	check_keys(c, root, top_keys);
+	spec->team = ry_strdup("default");
+	if (get_required_str(c, root, root->line, "name", &spec->name) &&
+	    utf8_chars(spec->name) > 200)
+		fail(c, spec_map_get(root, "name")->line, "name must be at most 200 characters");
+	if (get_str(c, root, "team", false, &spec->team) && !team_valid(spec->team))
+		fail(c, spec_map_get(root, "team")->line,
+		     "team \"%s\" is invalid: use letters, digits and _ . - (at most 63, "
+		     "starting with a letter or digit)", spec->team);
+	(void)get_int(c, root, "priority", -1000, 1000, &spec->priority, NULL);
+	(void)get_str(c, root, "revision", true, &spec->revision);
+	(void)get_list(c, root, "changed_paths", &spec->changed_paths, &spec->has_changed_paths);
+
+	const struct spec_node *tasks = spec_map_get(root, "tasks");
+	if (!tasks || tasks->type == SPEC_NULL) {
+		fail(c, tasks ? tasks->line : root->line, "tasks is required");
+	} else if (tasks->type != SPEC_SEQ) {
+		fail(c, tasks->line, "tasks must be a list of tasks");
+	} else if (tasks->n == 0) {
+		fail(c, tasks->line, "tasks must not be empty");
+	} else {
+		spec->tasks = ry_calloc(tasks->n, sizeof(*spec->tasks));
+		spec->ntasks = tasks->n;
+		for (size_t i = 0; i < tasks->n; i++) {
+			c->task = NULL;
+			c->task_no = i + 1;
+			read_task(c, spec, tasks->items[i], &spec->tasks[i]);
+		}
+		c->task = NULL;
+		c->task_no = 0;
+	}
+	*nneeds = spec->nedges;
+	read_edges(c, spec, spec_map_get(root, "edges"));
+}
+
+/* ---- the graph ----------------------------------------------------------- */
+
+struct name_ix {
+	const char *name;
+	size_t task;
+};
+
+static int cmp_name_ix(const void *a, const void *b)
+{
+	const struct name_ix *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x->task > y->task) - (x->task < y->task);
+}
+
+static long lookup(const struct name_ix *ix, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ix[mid].name, name);
+		if (c == 0)
+			return (long)ix[mid].task;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+struct edge_ix {
+	size_t up;
+	size_t down;
+	size_t edge;
+};
+
+static int cmp3(size_t a1, size_t b1, size_t a2, size_t b2, size_t a3, size_t b3)
+{
+	if (a1 != b1)
+		return a1 < b1 ? -1 : 1;
+	if (a2 != b2)
+		return a2 < b2 ? -1 : 1;
+	return (a3 > b3) - (a3 < b3);
+}
+
+/* By upstream, then downstream: the database's edge order. */
+static int cmp_edge_ix(const void *a, const void *b)
+{
+	const struct edge_ix *x = a, *y = b;
+	return cmp3(x->up, y->up, x->down, y->down, x->edge, y->edge);
+}
+
+/* By downstream, then upstream: for walking upstream. */
+static int cmp_edge_down(const void *a, const void *b)
+{
+	const struct edge_ix *x = a, *y = b;
+	return cmp3(x->down, y->down, x->up, y->up, x->edge, y->edge);
+}
+
+/*
+ * Finds a cycle exactly as railyard.validate_pipeline does (Kahn, then a
+ * walk upstream from the first task left, smallest upstream first), so the
+ * message is the same whether C or the database finds it.
+ */
+static void find_cycle(struct check *c, const struct ry_spec *spec, const struct edge_ix *ex,
+		       size_t m)
+{
+	size_t n = spec->ntasks;
+	size_t *indeg = ry_calloc(n, sizeof(size_t));
+	size_t *first = ry_malloc(n * sizeof(size_t));
+	size_t *queue = ry_malloc(n * sizeof(size_t));
+	size_t head = 0, tail = 0;
+
+	for (size_t v = 0; v < n; v++)
+		first[v] = m;
+	for (size_t k = 0; k < m; k++)
+		indeg[ex[k].down]++;
+	for (size_t k = m; k-- > 0;)
+		first[ex[k].up] = k;
+	for (size_t v = 0; v < n; v++)
+		if (indeg[v] == 0)
+			queue[tail++] = v;
+	while (head < tail) {
+		size_t v = queue[head++];
+		for (size_t k = first[v]; k < m && ex[k].up == v; k++)
+			if (--indeg[ex[k].down] == 0)
+				queue[tail++] = ex[k].down;
+	}
+	if (tail < n) {
+		size_t v = 0, len = 0;
+		size_t *pos = ry_calloc(n, sizeof(size_t));	/* 1-based place in path */
+		size_t *path = ry_malloc(n * sizeof(size_t));
+		size_t *into = ry_malloc(n * sizeof(size_t));	/* first edge into v */
+		struct edge_ix *rev = ry_malloc(m * sizeof(*rev));
+		memcpy(rev, ex, m * sizeof(*rev));
+		qsort(rev, m, sizeof(*rev), cmp_edge_down);
+		for (size_t k = 0; k < n; k++)
+			into[k] = m;
+		for (size_t k = m; k-- > 0;)
+			into[rev[k].down] = k;
+		while (indeg[v] == 0)
+			v++;
+		/* Every task left has an upstream left: walk up until one repeats. */
+		while (pos[v] == 0) {
+			path[len++] = v;
+			pos[v] = len;
+			size_t k = into[v];
+			while (indeg[rev[k].up] == 0)
+				k++;
+			v = rev[k].up;
+		}
+		free(rev);
+		free(into);
+		struct ry_buf b = RY_BUF_INIT;
+		ry_buf_puts(&b, spec->tasks[v].name);
+		for (size_t k = len; k >= pos[v]; k--)
+			ry_buf_printf(&b, " -> %s", spec->tasks[path[k - 1]].name);
+		fail(c, spec->tasks[v].line, "cycle: %s", b.data);
+		ry_buf_release(&b);
+		free(pos);
+		free(path);
+	}
+	free(indeg);
+	free(first);
+	free(queue);
+}
+
+/* nneeds: edges[0, nneeds) came from tasks' needs, the rest from edges. */
+static void check_graph(struct check *c, struct ry_spec *spec, size_t nneeds)
+{
+	size_t n = spec->ntasks, m = spec->nedges;
+	struct name_ix *ix = ry_malloc((n ? n : 1) * sizeof(*ix));
+	struct edge_ix *ex = ry_malloc((m ? m : 1) * sizeof(*ex));
+	size_t nix = 0, nex = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!spec->tasks[i].name)
+			continue;
+		ix[nix].name = spec->tasks[i].name;
+		ix[nix++].task = i;
+	}
+	qsort(ix, nix, sizeof(*ix), cmp_name_ix);
+	for (size_t i = 1; i < nix; i++)
+		if (strcmp(ix[i].name, ix[i - 1].name) == 0)
+			fail(c, spec->tasks[ix[i].task].line, "duplicate task \"%s\" (first at line %d)",
+			     ix[i].name, spec->tasks[ix[i - 1].task].line);
+
+	/* With a task unnamed, "unknown task" could be a false alarm. */
+	for (size_t k = 0; k < m && nix == n; k++) {
+		const struct ry_spec_edge *e = &spec->edges[k];
+		long up = lookup(ix, nix, e->upstream), down = lookup(ix, nix, e->downstream);
+		bool needs = k < nneeds;
+		const char *miss = up < 0 ? e->upstream : e->downstream;
+		if (up >= 0 && down >= 0) {
+			ex[nex].up = (size_t)up;
+			ex[nex].down = (size_t)down;
+			ex[nex++].edge = k;
+			if (up == down)
+				fail(c, e->line, "cycle: %s -> %s", e->upstream, e->downstream);
+			continue;
+		}
+		const char *hint = NULL;
+		size_t best = typo_budget(miss) + 1;
+		for (size_t i = 0; i < nix; i++) {
+			size_t d = levenshtein(miss, ix[i].name);
+			if (d < best) {
+				best = d;
+				hint = ix[i].name;
+			}
+		}
+		struct ry_buf b = RY_BUF_INIT;
+		if (hint)
+			ry_buf_printf(&b, " (did you mean \"%s\"?)", hint);
+		if (needs) {
+			c->task = e->downstream;
+			fail(c, e->line, "needs unknown task \"%s\"%s", miss, b.len ? b.data : "");
+			c->task = NULL;
+		} else {
+			fail(c, e->line, "edge %s -> %s: unknown task \"%s\"%s", e->upstream,
+			     e->downstream, miss, b.len ? b.data : "");
+		}
+		ry_buf_release(&b);
+	}
+
+	qsort(ex, nex, sizeof(*ex), cmp_edge_ix);
+	for (size_t k = 1; k < nex; k++) {
+		if (ex[k].up != ex[k - 1].up || ex[k].down != ex[k - 1].down)
+			continue;
+		const struct ry_spec_edge *e = &spec->edges[ex[k].edge];
+		int other = spec->edges[ex[k - 1].edge].line;
+		if (ex[k].edge < nneeds) {
+			c->task = e->downstream;
+			fail(c, e->line, "needs \"%s\" twice (also at line %d)", e->upstream, other);
+			c->task = NULL;
+		} else {
+			fail(c, e->line, "edge %s -> %s is given twice (also at line %d)",
+			     e->upstream, e->downstream, other);
+		}
+	}
+	/* A cycle is only meaningful once every task and edge is sound. */
+	if (c->count == 0 && n > 0)
+		find_cycle(c, spec, ex, nex);
+	free(ix);
+	free(ex);
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcasecmp(s + a - b, suffix) == 0;
+}
+
+static bool looks_json(const char *source, const char *data, size_t len)
+{
+	if (has_suffix(source, ".json"))
+		return true;
+	if (has_suffix(source, ".yaml") || has_suffix(source, ".yml"))
+		return false;
+	size_t i = 0;
+	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+		i = 3;
+	while (i < len && strchr(" \t\r\n", data[i]) && data[i])
+		i++;
+	return i < len && (data[i] == '{' || data[i] == '[');
+}
+
+struct ry_spec *ry_spec_parse(const char *source, const char *data, size_t len,
+			      enum ry_spec_format format, struct ry_strlist *errors)
+{
+	struct spec_doc doc = { 0 };
+	struct check c = { .source = source };
+	struct ry_spec *spec = NULL;
+	int line = 1;
+	size_t nneeds = 0;
+	char *err = NULL;
+	bool json = format == RY_SPEC_JSON || (format == RY_SPEC_AUTO && looks_json(source, data, len));
+
+	if (!(json ? spec_load_json(&doc, data, len, &line, &err)
+		   : spec_load_yaml(&doc, data, len, &line, &err))) {
+		fail(&c, line, "%s", err);
+		free(err);
+		goto out;
+	}
+	spec = ry_calloc(1, sizeof(*spec));
+	spec->source = ry_strdup(source);
+	read_pipeline(&c, spec, doc.root, &nneeds);
+	check_graph(&c, spec, nneeds);
+	if (c.count > 0) {
+		ry_spec_free(spec);
+		spec = NULL;
+	}
+out:
+	report(&c, errors);
+	spec_doc_release(&doc);
+	return spec;
+}
+
+struct ry_spec *ry_spec_parse_file(const char *path, struct ry_strlist *errors)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	const char *source = is_stdin ? "<stdin>" : path;
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	struct ry_buf b = RY_BUF_INIT;
+	struct ry_spec *spec = NULL;
+	char chunk[65536];
+	size_t n;
+
+	if (!f) {
+		char *msg = ry_asprintf("cannot read %s: %s", source, strerror(errno));
+		ry_strlist_add(errors, msg);
+		free(msg);
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		ry_buf_add(&b, chunk, n);
+		if (b.len > MAX_FILE_BYTES)
+			break;
+	}
+	if (ferror(f) || b.len > MAX_FILE_BYTES) {
+		char *msg = ferror(f) ? ry_asprintf("cannot read %s: %s", source, strerror(errno))
+				      : ry_asprintf("cannot read %s: larger than %u MB", source,
+						    MAX_FILE_BYTES >> 20);
+		ry_strlist_add(errors, msg);
+		free(msg);
+	} else {
+		spec = ry_spec_parse(source, b.data ? b.data : "", b.len, RY_SPEC_AUTO, errors);
+	}
+	if (!is_stdin)
+		fclose(f);
+	ry_buf_release(&b);
+	return spec;
+}
+
+static void task_release(struct ry_spec_task *t)
+{
+	free(t->name);
+	free(t->command);
+	free(t->service);
+	free(t->kind);
+	ry_strlist_release(&t->requires);
+	free(t->os);
+	free(t->arch);
+	free(t->pool);
+	free(t->version);
+	ry_strlist_release(&t->inputs);
+	for (size_t i = 0; i < t->nenv; i++) {
+		free(t->env[i].name);
+		free(t->env[i].value);
+	}
+	free(t->env);
+	free(t->run_if);
+	free(t->only_if_changed);
+}
+
+void ry_spec_free(struct ry_spec *spec)
+{
+	if (!spec)
+		return;
+	for (size_t i = 0; i < spec->ntasks; i++)
+		task_release(&spec->tasks[i]);
+	free(spec->tasks);
+	for (size_t i = 0; i < spec->nedges; i++) {
+		free(spec->edges[i].upstream);
+		free(spec->edges[i].downstream);
+		free(spec->edges[i].kind);
+	}
+	free(spec->edges);
+	free(spec->source);
+	free(spec->name);
+	free(spec->team);
+	free(spec->revision);
+	ry_strlist_release(&spec->changed_paths);
+	free(spec);
+}
+
+const struct ry_spec_task *ry_spec_find_task(const struct ry_spec *spec, const char *name)
+{
+	for (size_t i = 0; i < spec->ntasks; i++)
+		if (strcmp(spec->tasks[i].name, name) == 0)
+			return &spec->tasks[i];
+	return NULL;
+}
+
+/* ---- JSON for the database ----------------------------------------------- */
+
+static json_t *jstr(const char *s)
+{
+	/* Strings were checked to be UTF-8 without NUL, so this cannot fail. */
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *jlist(const struct ry_strlist *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < l->n; i++)
+		json_array_append_new(a, jstr(l->items[i]));
+	return a;
+}
+
+static char *dump(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT);
+	char *copy = ry_strdup(s ? s : "[]");
+	free(s);
+	json_decref(v);
+	return copy;
+}
+
+char *ry_spec_tasks_json(const struct ry_spec *spec)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < spec->ntasks; i++) {
+		const struct ry_spec_task *t = &spec->tasks[i];
+		json_t *env = json_object();
+		for (size_t k = 0; k < t->nenv; k++)
+			json_object_set_new(env, t->env[k].name, jstr(t->env[k].value));
+		json_t *o = json_object();
+		json_object_set_new(o, "name", jstr(t->name));
+		json_object_set_new(o, "service", jstr(t->service));
+		json_object_set_new(o, "kind", jstr(t->kind));
+		json_object_set_new(o, "command", jstr(t->command));
+		json_object_set_new(o, "env", env);
+		json_object_set_new(o, "requires", jlist(&t->requires));
+		json_object_set_new(o, "os", jstr(t->os));
+		json_object_set_new(o, "arch", jstr(t->arch));
+		json_object_set_new(o, "cpu", json_integer(t->cpu));
+		json_object_set_new(o, "mem_mb", json_integer(t->mem_mb));
+		json_object_set_new(o, "pool", jstr(t->pool));
+		json_object_set_new(o, "priority", t->has_priority ? json_integer(t->priority)
+								   : json_null());
+		json_object_set_new(o, "version", jstr(t->version));
+		json_object_set_new(o, "cacheable", json_boolean(t->cacheable));
+		json_object_set_new(o, "inputs", jlist(&t->inputs));
+		json_object_set_new(o, "run_if", jstr(t->run_if));
+		json_object_set_new(o, "only_if_changed", jstr(t->only_if_changed));
+		json_object_set_new(o, "max_attempts", json_integer(t->max_attempts));
+		json_object_set_new(o, "timeout_s", json_integer(t->timeout_s));
+		json_array_append_new(arr, o);
+	}
+	return dump(arr);
+}
+
+char *ry_spec_edges_json(const struct ry_spec *spec)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < spec->nedges; i++) {
+		const struct ry_spec_edge *e = &spec->edges[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "upstream", jstr(e->upstream));
+		json_object_set_new(o, "downstream", jstr(e->downstream));
+		json_object_set_new(o, "kind", jstr(e->kind));
+		json_array_append_new(arr, o);
+	}
+	return dump(arr);
+}
