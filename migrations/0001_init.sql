@@ -155,4 +155,5 @@ CREATE TABLE railyard.audit_log (
     detail          jsonb
 );
 CREATE INDEX audit_log_object ON railyard.audit_log (object, object_id);
-CREATE INDEX audit_log_pipeline ON railyard.audit_log (pipeline_id) WHERE pipeline_id IS NOT NULL;
+-- `railyard wait --follow` reads a pipeline's events in id order.
+CREATE INDEX audit_log_pipeline ON railyard.audit_log (pipeline_id, id) WHERE pipeline_id IS NOT NULL;

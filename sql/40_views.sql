@@ -55,9 +55,11 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
 CREATE OR REPLACE VIEW railyard.agent_utilization AS
 SELECT a.id, a.name, a.state, a.slots, a.running, a.labels,
        coalesce(sum(extract(epoch FROM least(h.finished_at, now())
-                             - greatest(h.started_at, now() - interval '1 hour'))), 0) AS busy_s_1h,
+                             - greatest(h.started_at, now() - interval '1 hour')))
+                FILTER (WHERE h.task_id IS NOT NULL), 0) AS busy_s_1h,
        round((100 * coalesce(sum(extract(epoch FROM least(h.finished_at, now())
-                             - greatest(h.started_at, now() - interval '1 hour'))), 0)
+                             - greatest(h.started_at, now() - interval '1 hour')))
+                FILTER (WHERE h.task_id IS NOT NULL), 0)
               / (3600.0 * a.slots))::numeric, 2) AS utilization_pct_1h,
        count(h.task_id) AS attempts_1h
   FROM railyard.agents a

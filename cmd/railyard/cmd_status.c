@@ -80,24 +80,6 @@ static const char tasks_sql[] =
 	" WHERE t.pipeline_id = $1::bigint "
 	" ORDER BY coalesce(t.ready_at, t.claimed_at, t.finished_at) NULLS LAST, t.id";
 
-/* "0.4s", "42s", "5m07s", "2h05m", "3d04h" */
-static void fmt_duration(char *buf, size_t len, double s)
-{
-	long t = (long)s;
-	if (s < 0)
-		s = 0, t = 0;
-	if (s < 10)
-		snprintf(buf, len, "%.1fs", s);
-	else if (t < 60)
-		snprintf(buf, len, "%lds", t);
-	else if (t < 3600)
-		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-	else if (t < 86400)
-		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
-	else
-		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
-}
-
 /* printf, minus trailing blanks that empty last columns leave behind. */
 static void line(const char *fmt, ...) RY_PRINTF(1, 2);
 
@@ -170,7 +152,7 @@ static bool show_pipelines(struct ry_db *db)
 	     "TASKS DONE", "ELAPSED");
 	for (int i = 0; i < n; i++) {
 		char elapsed[48], done[32];
-		fmt_duration(elapsed, sizeof(elapsed), ry_res_get_double(r, i, 6));
+		ry_format_duration(elapsed, sizeof(elapsed), ry_res_get_double(r, i, 6));
 		snprintf(done, sizeof(done), "%ld/%ld", ry_res_get_long(r, i, 4),
 			 ry_res_get_long(r, i, 5));
 		printf("  %6s  %-*.*s  %-*s  %-9s  %11s  %8s", ry_res_get(r, i, 0), wname, wname,
@@ -209,7 +191,7 @@ static bool show_agents(struct ry_db *db)
 		     "LABELS", "SLOTS", "RUNNING", "BUSY 1H", "SEEN");
 	for (int i = 0; i < n; i++) {
 		char seen[48], busy[32];
-		fmt_duration(seen, sizeof(seen), ry_res_get_double(r, i, 6));
+		ry_format_duration(seen, sizeof(seen), ry_res_get_double(r, i, 6));
 		snprintf(busy, sizeof(busy), "%.0f%%", ry_res_get_double(r, i, 5));
 		line("  %-*.*s  %-12s  %-*.*s  %5s  %7s  %8s  %4s ago", wname, wname,
 		     ry_res_get(r, i, 0), ry_res_get(r, i, 1), wlabels, wlabels,
@@ -282,7 +264,7 @@ static int show_pipeline(struct ry_db *db, const char *id)
 		"cancelled", "running", "ready", "blocked" };
 	static const int counted_col[] = { 10, 11, 12, 13, 14, 9, 8, 7 };
 	char elapsed[48];
-	fmt_duration(elapsed, sizeof(elapsed), ry_res_get_double(p, 0, 5));
+	ry_format_duration(elapsed, sizeof(elapsed), ry_res_get_double(p, 0, 5));
 	printf("pipeline %s  %s  team %s  priority %s", ry_res_get(p, 0, 0), ry_res_get(p, 0, 1),
 	       ry_res_get(p, 0, 2), ry_res_get(p, 0, 3));
 	if (!ry_res_isnull(p, 0, 15))
@@ -306,7 +288,7 @@ static int show_pipeline(struct ry_db *db, const char *id)
 	for (int i = 0; i < n; i++) {
 		char dur[48] = "", info[512], attempt[16] = "";
 		if (!ry_res_isnull(t, i, 4))
-			fmt_duration(dur, sizeof(dur), ry_res_get_double(t, i, 4));
+			ry_format_duration(dur, sizeof(dur), ry_res_get_double(t, i, 4));
 		if (ry_res_get_long(t, i, 2) > 0)
 			snprintf(attempt, sizeof(attempt), "%s", ry_res_get(t, i, 2));
 		task_info(t, i, info, sizeof(info));

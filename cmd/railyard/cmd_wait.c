@@ -224,19 +224,6 @@ static bool load_tasks(struct waiter *w, char **err)
 	return true;
 }
 
-static void fmt_duration(char *buf, size_t len, double s)
-{
-	long t = (long)s;
-	if (s < 10)
-		snprintf(buf, len, "%.1fs", s < 0 ? 0 : s);
-	else if (t < 60)
-		snprintf(buf, len, "%lds", t);
-	else if (t < 3600)
-		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
-	else
-		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
-}
-
 /* The text after the event word, e.g. "attempt 1 on w1" or "failed 2.1s (exit 2)". */
 static bool describe_task_event(struct waiter *w, const struct ry_res *r, int i,
 				struct ry_buf *b, bool *agents_reloaded)
@@ -263,7 +250,7 @@ static bool describe_task_event(struct waiter *w, const struct ry_res *r, int i,
 		ry_buf_puts(b, ry_res_get(r, i, AU_NEW_STATE));
 		if (!ry_res_isnull(r, i, AU_DURATION)) {
 			char d[48];
-			fmt_duration(d, sizeof(d), ry_res_get_double(r, i, AU_DURATION));
+			ry_format_duration(d, sizeof(d), ry_res_get_double(r, i, AU_DURATION));
 			ry_buf_printf(b, " %s", d);
 		}
 		bool has_exit = !ry_res_isnull(r, i, AU_EXIT) &&
@@ -410,7 +397,7 @@ static bool print_summary(struct waiter *w, const char *state, char **err)
 		return false;
 	}
 	char elapsed[48];
-	fmt_duration(elapsed, sizeof(elapsed), ry_res_get_double(r, 0, 1));
+	ry_format_duration(elapsed, sizeof(elapsed), ry_res_get_double(r, 0, 1));
 	printf("pipeline %s %s in %s: %s tasks", w->id, state, elapsed, ry_res_get(r, 0, 2));
 	for (size_t k = 0; k < RY_ARRAY_SIZE(counts); k++) {
 		long v = ry_res_get_long(r, 0, 3 + (int)k);

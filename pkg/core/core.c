@@ -263,3 +263,20 @@ bool ry_parse_long(const char *s, long min, long max, long *out)
 	*out = v;
 	return true;
 }
+
+void ry_format_duration(char *buf, size_t len, double s)
+{
+	if (s < 0)
+		s = 0;
+	long t = (long)s;
+	if (s < 10)
+		snprintf(buf, len, "%.1fs", s);
+	else if (t < 60)
+		snprintf(buf, len, "%lds", t);
+	else if (t < 3600)
+		snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+	else if (t < 86400)
+		snprintf(buf, len, "%ldh%02ldm", t / 3600, t % 3600 / 60);
+	else
+		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
+}

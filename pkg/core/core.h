@@ -74,6 +74,9 @@ void ry_strlist_release(struct ry_strlist *l);
 int64_t ry_now_ms(void);
 int64_t ry_wall_us(void);
 
+/* Seconds for people: "0.4s", "42s", "5m07s", "2h05m", "3d04h". */
+void ry_format_duration(char *buf, size_t len, double seconds);
+
 /* Parses a whole decimal integer in [min,max]; false on any junk. */
 bool ry_parse_long(const char *s, long min, long max, long *out) RY_MUST_CHECK;
 
