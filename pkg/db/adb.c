@@ -47,6 +47,7 @@ struct ry_adb {
 	int backoff_ms;
 	int64_t up_since;
 	struct ry_strlist channels;
+	int listens_pending;		/* LISTENs sent, not yet answered */
 	/* queue: head is in flight once sent */
 	struct ry_adb_job *head, *tail;
 	struct ry_adb_job *failq;	/* jobs to fail from the loop */
@@ -366,10 +367,14 @@ static void adb_arm(struct ry_adb *adb, short what)
 	event_add(adb->sock_ev, NULL);
 }
 
+/* The connection is usable once every LISTEN is in place. */
 static void listen_done(void *arg, const struct ry_adb_reply *reply)
 {
-	(void)arg;
-	(void)reply;
+	struct ry_adb *adb = arg;
+	if (reply->conn_lost || --adb->listens_pending > 0)
+		return;
+	if (adb->cbs.connected)
+		adb->cbs.connected(adb->arg);
 }
 
 static void adb_connected(struct ry_adb *adb)
@@ -384,15 +389,16 @@ static void adb_connected(struct ry_adb *adb)
 	adb->backoff_ms = BACKOFF_MIN_MS;
 	adb->up_since = ry_now_ms();
 	adb_arm(adb, EV_READ);
+	adb->listens_pending = (int)adb->channels.n;
 	for (size_t i = 0; i < adb->channels.n; i++) {
-		struct ry_adb_job *job = ry_adb_job_new(listen_done, NULL);
+		struct ry_adb_job *job = ry_adb_job_new(listen_done, adb);
 		char *sql = ry_asprintf("LISTEN %s", adb->channels.items[i]);
 		ry_adb_job_add(job, sql, 0, NULL);
 		free(sql);
 		job->internal = true;
 		ry_adb_submit(adb, job, RY_ADB_LAST);
 	}
-	if (adb->cbs.connected)
+	if (!adb->channels.n && adb->cbs.connected)
 		adb->cbs.connected(adb->arg);
 }
 

@@ -33,7 +33,7 @@ struct ry_adb_reply {
 typedef void (*ry_adb_done_fn)(void *arg, const struct ry_adb_reply *reply);
 
 struct ry_adb_callbacks {
-	void (*connected)(void *arg);			/* ready for jobs */
+	void (*connected)(void *arg);	/* ready for jobs, LISTENs in place */
 	void (*disconnected)(void *arg, const char *why);
 	void (*notify)(void *arg, const char *channel, const char *payload);
 };

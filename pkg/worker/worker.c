@@ -863,6 +863,8 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 
 	/* Fewer rows than asked: nothing more is ready for us right now. */
 	w->want_claim = (int)n == w->claim_limit && k == n;
+	if (n == 0 && w->ntasks == 0)
+		w->idle_check_due = true;
 	if (k == 0) {
 		end_transaction(w, "COMMIT");
 	} else {
