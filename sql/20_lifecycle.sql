@@ -258,7 +258,9 @@ BEGIN
         UPDATE railyard.tasks t
            SET state = CASE WHEN t.attempt < t.max_attempts THEN 'ready'::railyard.task_state
                             ELSE 'failed' END,
-               reason = CASE WHEN t.attempt < t.max_attempts THEN NULL ELSE 'agent lost' END,
+               -- a retried task keeps why (shown by status and the audit
+               -- log's retry event) until its next claim clears it
+               reason = CASE WHEN t.attempt < t.max_attempts THEN p_why ELSE 'agent lost' END,
                ready_at = now(),
                finished_at = CASE WHEN t.attempt < t.max_attempts THEN NULL ELSE now() END,
                agent_id = NULL
