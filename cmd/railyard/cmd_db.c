@@ -8,7 +8,6 @@
 #include "cmd.h"
 #include "embed/embed.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,43 +103,11 @@ static char *find_psql(void)
 			free(p);
 	}
 	ry_strlist_release(&dirs);
-	if (found)
-		return found;
-
-	FILE *f = popen("pg_config --bindir 2>/dev/null", "r");
-	if (f) {
-		char line[4096];
-		if (fgets(line, sizeof(line), f)) {
-			line[strcspn(line, "\n")] = '\0';
-			char *p = ry_asprintf("%s/psql", line);
-			if (executable(p))
-				found = p;
-			else
-				free(p);
-		}
-		pclose(f);
-	}
-	if (found)
-		return found;
-
-	DIR *d = opendir("/usr/lib/postgresql");
-	long best = -1;
-	if (d) {
-		struct dirent *de;
-		while ((de = readdir(d))) {
-			long v;
-			if (!ry_parse_long(de->d_name, 1, 10000, &v) || v <= best)
-				continue;
-			char *p = ry_asprintf("/usr/lib/postgresql/%s/bin/psql", de->d_name);
-			if (executable(p)) {
-				best = v;
-				free(found);
-				found = p;
-			} else {
-				free(p);
-			}
-		}
-		closedir(d);
+	if (!found) {
+		char *bin = ry_embed_pg_bindir("psql");
+		if (bin)
+			found = ry_asprintf("%s/psql", bin);
+		free(bin);
 	}
 	return found;
 }

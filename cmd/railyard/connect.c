@@ -24,10 +24,11 @@ bool cmd_uses_embedded(const struct cmd_ctx *ctx)
 /* FNV-1a over every SQL file compiled in: names the schema this binary has. */
 static char *schema_fingerprint(void)
 {
-	uint64_t h = 1469598103934665603ULL;
+	struct ry_buf all = RY_BUF_INIT;
 	for (size_t i = 0; i < ry_sql_nfiles; i++)
-		for (const char *p = ry_sql_files[i].text; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		ry_buf_puts(&all, ry_sql_files[i].text);
+	uint64_t h = ry_fnv1a64(all.data, all.len);
+	ry_buf_release(&all);
 	return ry_asprintf("%016llx", (unsigned long long)h);
 }
 

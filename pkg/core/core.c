@@ -280,3 +280,12 @@ void ry_format_duration(char *buf, size_t len, double s)
 	else
 		snprintf(buf, len, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
 }
+
+uint64_t ry_fnv1a64(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = 14695981039346656037ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}

@@ -74,6 +74,9 @@ void ry_strlist_release(struct ry_strlist *l);
 int64_t ry_now_ms(void);
 int64_t ry_wall_us(void);
 
+/* FNV-1a: small, stable hash for names (not for security). */
+uint64_t ry_fnv1a64(const void *data, size_t len);
+
 /* Seconds for people: "0.4s", "42s", "5m07s", "2h05m", "3d04h". */
 void ry_format_duration(char *buf, size_t len, double seconds);
 

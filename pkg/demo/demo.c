@@ -65,15 +65,10 @@ static const struct demo_service services[] = {
 	{ "mobile-bff",      "proto libhttp",               "",              "gateway", 0 },
 };
 
-/* FNV-1a: small, stable across platforms, good enough to spread names. */
+/* Spread names over durations, the same on every run and platform. */
 static uint32_t fnv1a(const char *s)
 {
-	uint32_t h = 2166136261u;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
+	return (uint32_t)ry_fnv1a64(s, strlen(s));
 }
 
 unsigned ry_demo_sleep_ms(const char *service)

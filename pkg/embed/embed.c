@@ -101,16 +101,6 @@ static char *absolute_home(const char *home)
 	return normalize_path(home);
 }
 
-static uint64_t fnv1a64(const char *s)
-{
-	uint64_t h = 14695981039346656037ULL;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 static void embed_init(struct embed *e, const char *home)
 {
 	memset(e, 0, sizeof(*e));
@@ -123,7 +113,7 @@ static void embed_init(struct embed *e, const char *home)
 	if (strlen(e->sockdir) + strlen(SOCKET_NAME) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		free(e->sockdir);
 		e->sockdir = ry_asprintf("/tmp/railyard-%016llx",
-					 (unsigned long long)fnv1a64(e->home));
+					 (unsigned long long)ry_fnv1a64(e->home, strlen(e->home)));
 		e->sock_in_tmp = true;
 	}
 }
@@ -636,20 +626,22 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* pg_config --bindir when it has initdb, else the newest /usr/lib/postgresql/N/bin. */
-static bool find_bindir(struct embed *e, char **err)
+char *ry_embed_pg_bindir(const char *prog)
 {
-	const char *argv[] = { "pg_config", "--bindir", NULL };
-	struct ry_buf out = RY_BUF_INIT;
-	char *e2 = NULL;
+	char *found = NULL;
+	FILE *f = popen("pg_config --bindir 2>/dev/null", "r");
 
-	if (run_prog(e, false, argv, &out, &e2) == 0 && out.len && !strchr(out.data, '\n') &&
-	    is_executable(out.data, "initdb") && is_executable(out.data, "pg_ctl")) {
-		e->bindir = ry_buf_detach(&out);
-		return true;
+	if (f) {
+		char line[4096];
+		if (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = '\0';
+			if (*line && is_executable(line, prog))
+				found = ry_strdup(line);
+		}
+		pclose(f);
 	}
-	free(e2);
-	ry_buf_release(&out);
+	if (found)
+		return found;
 
 	DIR *d = opendir("/usr/lib/postgresql");
 	long best = -1;
@@ -660,17 +652,23 @@ static bool find_bindir(struct embed *e, char **err)
 			if (!ry_parse_long(de->d_name, 1, 10000, &v) || v <= best)
 				continue;
 			char *bin = ry_asprintf("/usr/lib/postgresql/%s/bin", de->d_name);
-			if (is_executable(bin, "initdb") && is_executable(bin, "pg_ctl")) {
+			if (is_executable(bin, prog)) {
 				best = v;
-				free(e->bindir);
-				e->bindir = bin;
+				free(found);
+				found = bin;
 			} else {
 				free(bin);
 			}
 		}
 		closedir(d);
 	}
-	if (!e->bindir) {
+	return found;
+}
+
+static bool find_bindir(struct embed *e, char **err)
+{
+	e->bindir = ry_embed_pg_bindir("initdb");
+	if (!e->bindir || !is_executable(e->bindir, "pg_ctl")) {
 		*err = ry_strdup("cannot find the PostgreSQL server binaries (initdb, pg_ctl): "
 				 "neither pg_config --bindir nor /usr/lib/postgresql/*/bin has them; "
 				 "install postgresql-15 or set RAILYARD_DB");

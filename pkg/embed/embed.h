@@ -21,6 +21,12 @@ bool ry_embed_start(const char *home, char **conninfo, bool *created, char **err
 bool ry_embed_stop(const char *home, char **err) RY_MUST_CHECK;
 /* Whether the cluster under home is running now. */
 bool ry_embed_running(const char *home);
+/*
+ * The directory holding PostgreSQL program prog ("initdb", "psql"):
+ * pg_config --bindir when it has it, else the newest
+ * /usr/lib/postgresql/N/bin that does.  Caller frees; NULL when none.
+ */
+char *ry_embed_pg_bindir(const char *prog);
 /* Conninfo for the cluster (whether or not it runs).  Caller frees. */
 char *ry_embed_conninfo(const char *home);
 
