@@ -320,7 +320,7 @@ BEGIN
     PERFORM railyard.requeue_tasks(
         ARRAY(SELECT t.id FROM railyard.tasks t
                WHERE t.agent_id = p_agent AND t.state = 'running'
-                 AND t.id <> ALL (p_ids)),
+                 AND t.id NOT IN (SELECT unnest(p_ids))),   -- hashed: O(n)
         'claim lost with the connection');
     RETURN QUERY
     SELECT r.id, r.attempt

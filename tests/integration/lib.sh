@@ -38,6 +38,10 @@
 # with fixed sleeps.  Anything a script starts in the background it either
 # starts with start_worker or registers with at_exit.
 #
+# Helpers for pipelines and failure injection, documented where defined:
+# ry_usedb, sql_eq, ry_submit, task_get, wait_pipeline, show_pipeline,
+# wait_agent, task_pids, kill_task_processes, pg_restart.
+#
 # Environment from tests/run.sh: RY, RY_ROOT, RY_PG_BINDIR, RY_PGHOST,
 # RY_PGPORT, RY_PGUSER, RY_TEMPLATE_DB, RY_WORKDIR, RY_RESULTS, RY_SUITE,
 # RY_SCRIPT, RY_SANITIZER_DIR.
@@ -403,6 +407,195 @@ stop_workers() {
 at_exit() {
 	printf '%q ' "$@" >>"$RY__AT_EXIT"
 	printf '\n' >>"$RY__AT_EXIT"
+}
+
+# ---- pipelines, tasks and failure injection --------------------------------
+
+# ry_usedb NAME
+#   Points RAILYARD_DB at the database an earlier `ry_newdb NAME` created,
+#   without recreating it: for a scenario that examines what the one before
+#   it left behind.  Fails when that database does not exist.  Sets RY_DBNAME.
+ry_usedb() {
+	local name="${RY_SCRIPT}_$1"
+	name=${name//[!A-Za-z0-9_]/_}
+	name=${name:0:63}
+	RY_DBNAME=$name
+	export RAILYARD_DB="host=$RY_PGHOST port=$RY_PGPORT user=$RY_PGUSER dbname=$name"
+	if ! sql "SELECT 1" >/dev/null 2>&1; then
+		fail "database $name does not exist: the scenario that creates it (ry_newdb $1) did not run"
+		return 1
+	fi
+}
+
+# sql_eq EXPECTED "SQL"
+#   Succeeds when the query prints exactly EXPECTED, else prints what it
+#   got; made for wait_for:
+#     wait_for 30 sql_eq succeeded "SELECT state FROM railyard.pipelines WHERE id = $id"
+sql_eq() {
+	local out
+	out=$(sql "$2" 2>&1) || {
+		printf '%s\n' "$out"
+		return 1
+	}
+	[[ $out == "$1" ]] && return 0
+	printf 'got: %s\n' "$out"
+	return 1
+}
+
+# ry_submit "PIPELINE_COLUMNS VALUES (...)" "STATEMENTS"
+#   Submits a pipeline in one transaction, as PRODUCT.md's SQL does, and
+#   prints its id: `INSERT INTO railyard.pipelines $1`, then STATEMENTS with
+#   the new id as :id.  Fails the scenario when the submission is refused.
+#     id=$(ry_submit "(name) VALUES ('p')" "
+#         INSERT INTO railyard.tasks (pipeline_id, name, command)
+#         VALUES (:id, 'a', 'true'), (:id, 'b', 'true');
+#         INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'a', 'b');")
+ry_submit() {
+	local out
+	out=$(sql "BEGIN;
+INSERT INTO railyard.pipelines $1 RETURNING id \\gset
+$2
+COMMIT;
+SELECT :id;" 2>&1) || {
+		fail "submission refused: $out"
+		return 1
+	}
+	if [[ ! $out =~ ^[0-9]+$ ]]; then
+		fail "submission printed no pipeline id: $out"
+		return 1
+	fi
+	echo "$out"
+}
+
+# task_get PIPELINE_ID TASK_NAME COLUMNS
+#   Prints COLUMNS (an SQL select list over railyard.tasks) of one task,
+#   fields separated by |:  read -r state attempt <<<"$(task_get 7 build 'state, attempt' | tr '|' ' ')"
+task_get() {
+	sql "SELECT $3 FROM railyard.tasks WHERE pipeline_id = $1 AND name = '$2'"
+}
+
+# show_pipeline ID
+#   Prints pipeline ID, its tasks and their attempts, and the tail of every
+#   worker log: what a failure message needs.
+show_pipeline() {
+	local f
+	echo "--- pipeline $1:"
+	sql "SELECT 'pipeline', id, name, state FROM railyard.pipelines WHERE id = $1" 2>&1 || :
+	sql "SELECT 'task', id, name, state, attempt, coalesce(reason, '') FROM railyard.tasks
+	      WHERE pipeline_id = $1 ORDER BY id LIMIT 40" 2>&1 || :
+	sql "SELECT 'attempt', task_id, attempt, agent_name, outcome, coalesce(reason, '')
+	       FROM railyard.task_attempts WHERE pipeline_id = $1 ORDER BY task_id, attempt LIMIT 40" 2>&1 || :
+	for f in "$RY_WORKDIR"/worker-*.log; do
+		[[ -f $f ]] || continue
+		echo "--- ${f##*/}:"
+		tail -n 8 "$f"
+	done
+}
+
+# wait_pipeline TIMEOUT ID [STATE]
+#   Waits until pipeline ID is finished (succeeded, failed or cancelled) and
+#   prints its state.  With STATE the scenario fails unless it ended in that
+#   state; on timeout it fails either way.  Failures show show_pipeline.
+wait_pipeline() {
+	local timeout=$1 id=$2 want=${3:-} st=""
+	local deadline=$(($(ry__now_us) + $(ry__us "$timeout")))
+	while :; do
+		st=$(sql "SELECT state FROM railyard.pipelines WHERE id = $id" 2>/dev/null) || st=""
+		case $st in
+		succeeded | failed | cancelled) break ;;
+		esac
+		if (($(ry__now_us) > deadline)); then
+			show_pipeline "$id" >&2
+			fail "pipeline $id did not finish within ${timeout}s (state: ${st:-unknown})"
+			return 1
+		fi
+		ry_sleep 0.1
+	done
+	if [[ -n $want && $st != "$want" ]]; then
+		show_pipeline "$id" >&2
+		fail "pipeline $id ended $st, expected $want"
+		return 1
+	fi
+	echo "$st"
+}
+
+# wait_agent TIMEOUT NAME
+#   Waits until the worker started last under NAME has registered: its
+#   agents row is online and carries the worker's pid.
+wait_agent() {
+	local pid
+	pid=$(worker_pid "$2") || {
+		fail "no worker named $2 was started"
+		return 1
+	}
+	wait_for "$1" sql_eq online "SELECT state FROM railyard.agents WHERE name = '$2' AND pid = $pid"
+}
+
+# task_pids [TASK_ID]
+#   Prints the pids of live processes of task TASK_ID (of any task without
+#   it) run by this script's workers: processes whose environment holds
+#   RAILYARD_TASK_ID=TASK_ID and a RAILYARD_WORKSPACE under $RY_WORKDIR (the
+#   workers' default workdir; give --workdir a directory under it too).
+#   Task ids repeat across databases; the workspace tells scripts apart.
+task_pids() {
+	local files f pid
+	if [[ -n ${1:-} ]]; then
+		files=$(grep -lzx "RAILYARD_TASK_ID=$1" /proc/[0-9]*/environ 2>/dev/null) || :
+	else
+		files=$(grep -lz '^RAILYARD_TASK_ID=' /proc/[0-9]*/environ 2>/dev/null) || :
+	fi
+	for f in $files; do
+		grep -qz "^RAILYARD_WORKSPACE=$RY_WORKDIR/" "$f" 2>/dev/null || continue
+		pid=${f#/proc/}
+		pid=${pid%/environ}
+		if ry_alive "$pid"; then
+			echo "$pid"
+		fi
+	done
+	return 0
+}
+
+# kill_task_processes [TASK_ID]
+#   SIGKILLs what task_pids finds: the processes a worker killed with -9
+#   left behind (they live in their own process groups and outlive it).
+#   Register `at_exit kill_task_processes` in scripts that kill workers.
+kill_task_processes() {
+	local pids
+	pids=$(task_pids "${1:-}")
+	[[ -z $pids ]] || kill -KILL $pids 2>/dev/null || :
+}
+
+# pg_restart [DOWN_SECONDS]
+#   Failure injection: stops the test cluster with `pg_ctl stop -m fast`
+#   (every connection is cut), stays down DOWN_SECONDS (default 0), then
+#   starts it again with the same data directory, configuration and log, as
+#   tests/run.sh did.  Fails the scenario when the cluster does not stop or
+#   does not come back.  All scripts share the cluster: with JOBS > 1 the
+#   others see their connections cut too.
+pg_restart() {
+	local down=${1:-0} top=${RY_PGHOST%/*} out rc=0
+	local data=$top/pg as=()
+	if [[ ! -f $data/PG_VERSION ]]; then
+		fail "pg_restart: no cluster in $data (tests/run.sh keeps it next to $RY_PGHOST)"
+		return 1
+	fi
+	# tests/run.sh runs it as the owner of the data directory when we are root.
+	if ((EUID == 0)) && [[ $(stat -c %U "$data") != root ]]; then
+		as=(runuser -u "$(stat -c %U "$data")" --)
+	fi
+	out=$(cd "$top" && "${as[@]}" "$RY_PG_BINDIR/pg_ctl" -D "$data" -m fast -w -t 60 stop 2>&1) ||
+		rc=$?
+	if ((rc)); then
+		fail "pg_restart: cannot stop the test cluster: $out"
+		return 1
+	fi
+	[[ $down == 0 ]] || ry_sleep "$down"
+	out=$(cd "$top" && "${as[@]}" "$RY_PG_BINDIR/pg_ctl" -D "$data" -l "$top/postgresql.log" \
+		-w -t 60 start 2>&1) || rc=$?
+	if ((rc)); then
+		fail "pg_restart: cannot start the test cluster again: $out"$'\n'"$(tail -n 10 "$top/postgresql.log")"
+		return 1
+	fi
 }
 
 ry__on_exit() {
