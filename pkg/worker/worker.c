@@ -655,7 +655,6 @@ static void heartbeat_done(void *arg, const struct ry_adb_reply *r)
 	for (size_t i = 0; i < w->ntasks; i++)
 		if (w->tasks[i]->phase == TASK_RUNNING)
 			w->tasks[i]->start_reported = true;
-	ry_notify_watchdog();
 	pump(w);
 }
 
@@ -985,6 +984,9 @@ static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct ry_worker *w = arg;
 	(void)fd;
 	(void)what;
+	/* The watchdog watches this loop, not the database: a worker waiting
+	 * out an outage with its tasks running is healthy. */
+	ry_notify_watchdog();
 	if (w->agent_id)
 		w->hb_due = true;
 	w->want_claim = true;		/* backstop for a missed NOTIFY */
