@@ -315,13 +315,14 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'agent % is not registered', p_agent USING ERRCODE = 'no_data_found';
     END IF;
-    -- Tasks leased to this agent that it does not know about: a claim whose
-    -- reply was lost with the connection.  Nobody runs them; requeue.
+    -- Tasks leased to this agent that it does not hold: a claim whose reply
+    -- was lost with the connection, or claimed work handed back unstarted
+    -- when the worker began draining.  Nobody runs them; requeue.
     PERFORM railyard.requeue_tasks(
         ARRAY(SELECT t.id FROM railyard.tasks t
                WHERE t.agent_id = p_agent AND t.state = 'running'
                  AND t.id NOT IN (SELECT unnest(p_ids))),   -- hashed: O(n)
-        'claim lost with the connection');
+        'claimed but not started by its agent');
     RETURN QUERY
     SELECT r.id, r.attempt
       FROM unnest(p_ids, p_attempts) AS r(id, attempt)

@@ -652,9 +652,6 @@ static void heartbeat_done(void *arg, const struct ry_adb_reply *r)
 		else
 			tasks_remove(w, t);
 	}
-	for (size_t i = 0; i < w->ntasks; i++)
-		if (w->tasks[i]->phase == TASK_RUNNING)
-			w->tasks[i]->start_reported = true;
 	pump(w);
 }
 
@@ -673,9 +670,12 @@ static void send_heartbeat(struct ry_worker *w)
 		if (t->phase == TASK_RUNNING) {
 			nrun++;
 			if (!t->start_reported) {
+				/* Sent once; a lost notice is made good by the
+				 * completion, which carries the start time too. */
 				arr_int(&sids, t->id);
 				arr_int(&satts, t->attempt);
 				arr_ts(&sts, t->started_us);
+				t->start_reported = true;
 			}
 		}
 	}
