@@ -419,6 +419,7 @@ ry_usedb() {
 	local name="${RY_SCRIPT}_$1"
 	name=${name//[!A-Za-z0-9_]/_}
 	name=${name:0:63}
+	# shellcheck disable=SC2034  # for the caller, as ry_newdb sets it
 	RY_DBNAME=$name
 	export RAILYARD_DB="host=$RY_PGHOST port=$RY_PGPORT user=$RY_PGUSER dbname=$name"
 	if ! sql "SELECT 1" >/dev/null 2>&1; then
@@ -562,6 +563,7 @@ task_pids() {
 kill_task_processes() {
 	local pids
 	pids=$(task_pids "${1:-}")
+	# shellcheck disable=SC2086  # one pid per word
 	[[ -z $pids ]] || kill -KILL $pids 2>/dev/null || :
 }
 
