@@ -41,6 +41,8 @@ CREATE TABLE railyard.agents (
     disk_mb         bigint,
     labels          text[] NOT NULL DEFAULT '{}',
     slots           integer NOT NULL,
+    cpus            integer,                        -- cpu units offered (NULL: cores)
+    offered_mem_mb  bigint,                         -- memory offered (NULL: mem_mb)
     pid             integer,
     version         text,
     state           railyard.agent_state NOT NULL DEFAULT 'online',

@@ -65,9 +65,11 @@ CREATE OR REPLACE TRIGGER edges_before_insert BEFORE INSERT ON railyard.edges
 -- Kahn's algorithm over arrays: O(tasks + edges) and no temporary tables.
 -- Rows inserted in this very transaction have no statistics yet (the
 -- planner guesses one row), so nested loops over every task would make a
--- 20,000-task pipeline take minutes; hash joins keep it linear.
+-- 20,000-task pipeline take minutes; hash joins keep it linear.  With
+-- nested loops off, plan costs look huge and would trigger JIT compilation
+-- (half a second per COMMIT): off too.
 CREATE OR REPLACE FUNCTION railyard.validate_pipeline() RETURNS trigger
-LANGUAGE plpgsql SET enable_nestloop = off AS $$
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $$
 DECLARE
     pid      bigint := NEW.id;
     ids      bigint[];

@@ -204,8 +204,8 @@ END $$;
 -- previous incarnation left running died with it and go back to ready.
 CREATE OR REPLACE FUNCTION railyard.register_agent(
     p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
-    p_disk_mb bigint, p_labels text[], p_slots int, p_pid int, p_version text, p_lease_s int,
-    p_takeover boolean DEFAULT false)
+    p_disk_mb bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
+    p_pid int, p_version text, p_lease_s int, p_takeover boolean DEFAULT false)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     old railyard.agents;
@@ -224,15 +224,16 @@ BEGIN
                   HINT = 'give each worker its own --name, or stop the other one first';
     END IF;
     INSERT INTO railyard.agents AS a (name, hostname, os, arch, cores, mem_mb, disk_mb, labels,
-                                      slots, pid, version, state, running, started_at, last_seen,
-                                      lease_s, lease_until)
+                                      slots, cpus, offered_mem_mb, pid, version, state, running,
+                                      started_at, last_seen, lease_s, lease_until)
     VALUES (p_name, p_hostname, p_os, p_arch, p_cores, p_mem_mb, p_disk_mb, p_labels, p_slots,
-            p_pid, p_version, 'online', 0, now(), now(), p_lease_s,
+            p_cpus, p_offered_mem_mb, p_pid, p_version, 'online', 0, now(), now(), p_lease_s,
             now() + make_interval(secs => p_lease_s))
     ON CONFLICT (name) DO UPDATE
        SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
            cores = EXCLUDED.cores, mem_mb = EXCLUDED.mem_mb, disk_mb = EXCLUDED.disk_mb,
-           labels = EXCLUDED.labels, slots = EXCLUDED.slots, pid = EXCLUDED.pid,
+           labels = EXCLUDED.labels, slots = EXCLUDED.slots, cpus = EXCLUDED.cpus,
+           offered_mem_mb = EXCLUDED.offered_mem_mb, pid = EXCLUDED.pid,
            version = EXCLUDED.version, state = 'online', running = 0,
            started_at = now(), last_seen = now(), lease_s = EXCLUDED.lease_s,
            lease_until = EXCLUDED.lease_until
@@ -395,10 +396,13 @@ BEGIN
     RETURN st;
 END $$;
 
--- A running worker's new labels/slots after a configuration reload.
-CREATE OR REPLACE FUNCTION railyard.update_agent(p_agent bigint, p_labels text[], p_slots int)
+-- A running worker's new labels and capacity after a configuration reload.
+CREATE OR REPLACE FUNCTION railyard.update_agent(
+    p_agent bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint)
 RETURNS void LANGUAGE sql AS $$
-    UPDATE railyard.agents SET labels = p_labels, slots = p_slots WHERE id = p_agent
+    UPDATE railyard.agents
+       SET labels = p_labels, slots = p_slots, cpus = p_cpus, offered_mem_mb = p_offered_mem_mb
+     WHERE id = p_agent
 $$;
 
 -- Whether anything this agent could run is still ready, running (maybe on a

@@ -44,7 +44,8 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
            'no online agent has arch ' || t.arch
          WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
                             AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
-                            AND a.cores >= t.cpu AND a.mem_mb >= t.mem_mb) THEN
+                            AND coalesce(a.cpus, a.cores) >= t.cpu
+                            AND coalesce(a.offered_mem_mb, a.mem_mb) >= t.mem_mb) THEN
            format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
          ELSE 'every agent that fits is busy'
        END AS why

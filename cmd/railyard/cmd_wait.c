@@ -253,11 +253,10 @@ static bool describe_task_event(struct waiter *w, const struct ry_res *r, int i,
 			ry_format_duration(d, sizeof(d), ry_res_get_double(r, i, AU_DURATION));
 			ry_buf_printf(b, " %s", d);
 		}
+		/* The worker's reason already says "exit 2" or the signal. */
 		bool has_exit = !ry_res_isnull(r, i, AU_EXIT) &&
 				strcmp(ry_res_get(r, i, AU_EXIT), "0") != 0;
-		if (*reason && has_exit)
-			ry_buf_printf(b, " (%s, exit %s)", reason, ry_res_get(r, i, AU_EXIT));
-		else if (*reason)
+		if (*reason)
 			ry_buf_printf(b, " (%s)", reason);
 		else if (has_exit)
 			ry_buf_printf(b, " (exit %s)", ry_res_get(r, i, AU_EXIT));
@@ -409,8 +408,8 @@ static bool print_summary(struct waiter *w, const char *state, char **err)
 		printf("  failed: %s", ry_res_get(failed, i, 0));
 		if (*ry_res_get(failed, i, 1))
 			printf(" (%s)", ry_res_get(failed, i, 1));
-		if (!ry_res_isnull(failed, i, 2))
-			printf(" exit %s", ry_res_get(failed, i, 2));
+		else if (!ry_res_isnull(failed, i, 2))
+			printf(" (exit %s)", ry_res_get(failed, i, 2));
 		printf("\n");
 	}
 	fflush(stdout);

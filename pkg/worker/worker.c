@@ -589,19 +589,21 @@ static void registered(void *arg, const struct ry_adb_reply *r)
 
 static void send_register(struct ry_worker *w, bool takeover)
 {
-	char cores[16], mem[24], disk[24], slots[16], pid[16], lease[16];
+	char cores[16], mem[24], disk[24], slots[16], cpus[16], offered[24], pid[16], lease[16];
 	snprintf(cores, sizeof(cores), "%d", w->host.cores);
 	snprintf(mem, sizeof(mem), "%ld", w->host.mem_mb);
 	snprintf(disk, sizeof(disk), "%ld", w->host.disk_mb);
 	snprintf(slots, sizeof(slots), "%d", w->cfg.slots);
+	snprintf(cpus, sizeof(cpus), "%d", w->cpu_cap);
+	snprintf(offered, sizeof(offered), "%ld", w->mem_cap);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	snprintf(lease, sizeof(lease), "%d", w->cfg.lease_s);
 	const char *p[] = { w->cfg.name, w->host.hostname, w->host.os, w->host.arch, cores, mem,
-			    w->host.disk_mb >= 0 ? disk : NULL, w->labels_pg, slots, pid,
-			    RY_VERSION, lease, takeover ? "true" : "false" };
+			    w->host.disk_mb >= 0 ? disk : NULL, w->labels_pg, slots, cpus, offered,
+			    pid, RY_VERSION, lease, takeover ? "true" : "false" };
 	struct ry_adb_job *job = ry_adb_job_new(registered, w);
 	ry_adb_job_add(job, "SELECT railyard.register_agent($1, $2, $3, $4, $5, $6, $7, $8, "
-			    "$9, $10, $11, $12, $13)", 13, p);
+			    "$9, $10, $11, $12, $13, $14, $15)", 15, p);
 	ry_adb_submit(w->db, job, RY_ADB_NEXT);
 }
 
@@ -1181,12 +1183,14 @@ static void reload_config(struct ry_worker *w)
 	set_labels(w);
 	ry_info("configuration reloaded: slots %d, labels %s", w->cfg.slots, w->labels_pg);
 	if (w->agent_id && ry_adb_connected(w->db)) {
-		char agent[24], slots[16];
+		char agent[24], slots[16], cpus[16], offered[24];
 		snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 		snprintf(slots, sizeof(slots), "%d", w->cfg.slots);
-		const char *p[] = { agent, w->labels_pg, slots };
+		snprintf(cpus, sizeof(cpus), "%d", w->cpu_cap);
+		snprintf(offered, sizeof(offered), "%ld", w->mem_cap);
+		const char *p[] = { agent, w->labels_pg, slots, cpus, offered };
 		struct ry_adb_job *job = ry_adb_job_new(agent_updated, w);
-		ry_adb_job_add(job, "SELECT railyard.update_agent($1, $2, $3)", 3, p);
+		ry_adb_job_add(job, "SELECT railyard.update_agent($1, $2, $3, $4, $5)", 5, p);
 		ry_adb_submit(w->db, job, RY_ADB_LAST);
 	}
 	w->want_claim = true;
