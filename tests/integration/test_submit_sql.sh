@@ -28,18 +28,7 @@ nothing_stored() {
 
 product_md_submission_is_accepted() {
 	local out id
-	# PRODUCT.md's example verbatim, with psql's \gset standing in for "say 42".
-	out=$(sql "
-BEGIN;
-INSERT INTO railyard.pipelines (name, team, priority, revision, changed_paths)
-VALUES ('shop@9f3c2e1', 'payments', 5, '9f3c2e1', '{services/cart/main.go}')
-RETURNING id \\gset
-INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command,
-                            requires, cpu, mem_mb, timeout_s)
-VALUES (:id, 'build:cart', 'cart', 'build', 'make -C services/cart', '{linux}', 2, 2048, 900),
-       (:id, 'test:cart',  'cart', 'test',  'make -C services/cart test', '{linux}', 1, 1024, 600);
-INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
-VALUES (:id, 'build:cart', 'test:cart', 'build');
+	out=$(sql "$PRODUCT_MD_SUBMISSION
 SELECT 'before-commit', count(*) FROM railyard.tasks WHERE pipeline_id = :id AND state <> 'blocked';
 COMMIT;
 SELECT 'id', :id;")
