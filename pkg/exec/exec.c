@@ -72,13 +72,53 @@ char *ry_exec_log_tail(const char *path, size_t max)
 		if (nl && nl + 1 < buf + n)
 			start = nl + 1;
 	}
-	/* Keep the text valid for a PostgreSQL text column. */
+	/* Keep the text valid for a PostgreSQL text column: no NUL, no bytes
+	 * that are not UTF-8 (a binary blob must not make a result unstorable). */
 	for (char *p = start; p < buf + n; p++)
 		if (*p == '\0')
 			*p = ' ';
+	ry_exec_sanitize_utf8(start);
 	char *out = ry_strdup(start);
 	free(buf);
 	return out;
+}
+
+/* Length of the valid UTF-8 sequence at s, 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n;
+	unsigned min;
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80, c &= 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800, c &= 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000, c &= 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = (c << 6) | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void ry_exec_sanitize_utf8(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		size_t n = utf8_seq(p);
+		if (n == 0)
+			*p++ = '?';
+		else
+			p += n;
+	}
 }
 
 char *ry_exec_describe_status(int status)

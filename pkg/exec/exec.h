@@ -20,8 +20,11 @@ struct ry_exec_spec {
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err) RY_MUST_CHECK;
 /* Sends sig to every process in the group; a group already gone is fine. */
 void ry_exec_kill_group(pid_t pgid, int sig);
-/* The last max bytes of a file (from a line start when possible). */
+/* The last max bytes of a file (from a line start when possible), as
+ * valid UTF-8 without NUL bytes. */
 char *ry_exec_log_tail(const char *path, size_t max);
+/* Replaces every byte that is not part of valid UTF-8 with '?', in place. */
+void ry_exec_sanitize_utf8(char *s);
 /* "exit 3", "killed by signal 9": for a wait(2) status. */
 char *ry_exec_describe_status(int status);
 /* mkdir -p with mode 0755. */

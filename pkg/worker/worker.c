@@ -113,6 +113,8 @@ struct ry_worker {
 	bool offline_sent;
 	int exit_code;
 	int64_t retry_after_ms;
+	bool complete_one_at_a_time;	/* after a rejected batch */
+	int complete_failures;		/* rejections of a single result in a row */
 	struct event *hb_timer;
 	struct event *spawn_ev;
 	struct event *retry_ev;
@@ -706,12 +708,38 @@ static void send_heartbeat(struct ry_worker *w)
 	free(s_ts);
 }
 
+/* The database refused one result three times over: store it as a failure
+ * that says why, without the output that may be what it choked on. */
+static void poison_first_result(struct ry_worker *w, const char *error)
+{
+	for (size_t i = 0; i < w->ntasks; i++) {
+		struct task *t = w->tasks[i];
+		if (t->phase != TASK_DONE)
+			continue;
+		ry_error("cannot store the result of task %s (id %lld): %s; recording it as failed",
+			 t->name, (long long)t->id, error);
+		t->outcome = "failed";
+		free(t->reason);
+		t->reason = ry_asprintf("result could not be stored: %.200s", error);
+		ry_exec_sanitize_utf8(t->reason);
+		free(t->log_tail);
+		t->log_tail = NULL;
+		break;
+	}
+	w->complete_failures = 0;
+}
+
 static void completed(void *arg, const struct ry_adb_reply *r)
 {
 	struct ry_worker *w = arg;
 	if (job_failed(w, r, "report task results")) {
-		/* Kept: sent again after a pause or a reconnect. */
+		/* Kept: sent again after a reconnect, or after a pause one at a
+		 * time, so one result the database rejects (a deadlock is only
+		 * retried) cannot hold back the others. */
 		if (!r->conn_lost) {
+			if (w->complete_one_at_a_time && ++w->complete_failures >= 3)
+				poison_first_result(w, r->error);
+			w->complete_one_at_a_time = true;
 			w->retry_after_ms = ry_now_ms() + RETRY_MS;
 			struct timeval tv = { 0, RETRY_MS * 1000 };
 			evtimer_add(w->retry_ev, &tv);
@@ -720,6 +748,8 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 	}
 	const struct ry_res *res = r->results[0];
 	w->completion_jobs++;
+	w->complete_one_at_a_time = false;
+	w->complete_failures = 0;
 	for (int i = 0; i < ry_res_rows(res); i++) {
 		struct task *t = task_by_id(w, ry_res_get_long(res, i, 0),
 					    (int)ry_res_get_long(res, i, 1));
@@ -743,7 +773,9 @@ static void send_completions(struct ry_worker *w)
 	struct pg_array tails = { RY_BUF_INIT, 0 };
 	char agent[24];
 
-	for (size_t i = 0; i < w->ntasks && ids.n < COMPLETE_BATCH_MAX; i++) {
+	size_t max = w->complete_one_at_a_time ? 1 : COMPLETE_BATCH_MAX;
+
+	for (size_t i = 0; i < w->ntasks && ids.n < max; i++) {
 		struct task *t = w->tasks[i];
 		if (t->phase != TASK_DONE)
 			continue;

@@ -148,6 +148,34 @@ static void log_tail_is_bounded_and_starts_at_a_line(void **state)
 	free(log);
 }
 
+static void log_tail_is_valid_utf8(void **state)
+{
+	(void)state;
+	struct {
+		const char *in;
+		const char *want;
+	} cases[] = {
+		{ "plain ascii\n", "plain ascii\n" },
+		{ "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+		{ "bad \xff\xfe end", "bad ?? end" },
+		{ "cut \xe2\x82", "cut ??" },
+		{ "overlong \xc0\xaf", "overlong ??" },
+		{ "surrogate \xed\xa0\x80", "surrogate ???" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *s = ry_strdup(cases[i].in);
+		ry_exec_sanitize_utf8(s);
+		assert_string_equal(s, cases[i].want);
+		free(s);
+	}
+	/* And through a real log: a task that prints binary. */
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	char *log = NULL;
+	run("printf 'ok\\377\\000x\\n'", env, &log);
+	assert_string_equal(log, "ok? x\n");
+	free(log);
+}
+
 static void missing_directory_is_an_error(void **state)
 {
 	(void)state;
@@ -167,6 +195,7 @@ int main(void)
 		cmocka_unit_test(status_is_described),
 		cmocka_unit_test(killing_the_group_kills_children),
 		cmocka_unit_test(log_tail_is_bounded_and_starts_at_a_line),
+		cmocka_unit_test(log_tail_is_valid_utf8),
 		cmocka_unit_test(missing_directory_is_an_error),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
