@@ -365,6 +365,20 @@ sighup_reloads_config() {
 		fail "the agent is not the same online process after SIGHUP"
 }
 
+binary_output_is_recorded() {
+	ry_newdb binary
+	local id tail
+	# Output that is not UTF-8 must not make the result unstorable.
+	id=$(ry_submit "(name) VALUES ('binary')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		VALUES (:id, 'blob', 'printf \"\\\\377\\\\376marker\\\\n\"; head -c 4000 /dev/urandom');")
+	start_worker binary --exit-when-idle --workdir "$RY_WORKDIR/w-binary"
+	wait_pipeline 60 "$id" succeeded
+	attempts_ok "$id"
+	tail=$(sql "SELECT length(log_tail) > 0 FROM railyard.task_attempts WHERE pipeline_id = $id")
+	[[ $tail == t ]] || fail "the binary task's log tail was not stored"
+}
+
 run_scenario "the PRODUCT.md SQL pipeline runs to succeeded on one worker" product_md_pipeline_runs
 run_scenario "dependents wait for their upstreams; siblings run in parallel" dependents_wait_for_upstreams
 run_scenario "the task environment is fixed and minimal; cwd is the workspace" task_environment_is_fixed
@@ -374,3 +388,4 @@ run_scenario "completions are batched and fenced: one attempt row per task" comp
 run_scenario "--dry-run claims and completes without executing" dry_run_executes_nothing
 run_scenario "--stats FILE writes claims, claim_ms_p99 and tasks_reported as JSON" stats_file_is_written
 run_scenario "SIGHUP reloads the config file: new labels take effect" sighup_reloads_config
+run_scenario "a task that prints binary (not UTF-8) output still has its result recorded" binary_output_is_recorded
