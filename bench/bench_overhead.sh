@@ -1,0 +1,211 @@
+# shellcheck shell=bash
+#
+# 3. Scheduling overhead: a generated microservice DAG (two shared roots,
+# then per service build -> test -> deploy; builds depend on 0-3 earlier
+# services' builds and on the roots, some tests on another service's build,
+# some deploys on another service's deploy; every task is `sleep D` with D
+# from 0.2 to 2.0 s) run three ways with the same N:
+#   - railyard: one worker with N slots, the pipeline submitted by SQL;
+#     makespan = the pipeline's finished_at - created_at (the submitting
+#     transaction's start), both stamped by the database;
+#   - make -j N on a Makefile with the same commands and edges (wall time);
+#   - stage barriers: make -j N on all builds, then all tests, then all
+#     deploys (edges inside a stage kept, the rest implied by the barrier).
+# The lower bound is max(critical path, total work / N); the naive
+# sequential time is the sum of the durations (computed, not run).
+
+bench_title_overhead() {
+	echo "3. Scheduling overhead"
+}
+
+# dag_generate SEED SERVICES: one line per task, in topological order:
+# name, kind, service, duration, then "upstream=edgekind" items.
+dag_generate() {
+	awk -v seed="$1" -v S="$2" '
+		function dur() { return sprintf("%.1f", 0.2 + int(rand() * 19) / 10) }
+		function emit(name, kind, svc, deps) {
+			printf "%s\t%s\t%s\t%s\t%s\n", name, kind, svc, dur(), deps
+		}
+		BEGIN {
+			srand(seed)
+			emit("build:proto", "build", "proto", "")
+			emit("build:common", "build", "common", "build:proto=build")
+			for (i = 1; i <= S; i++) {
+				svc = sprintf("svc%02d", i)
+				deps = ""
+				if (rand() < 0.5) deps = deps " build:proto=build"
+				if (rand() < 0.4) deps = deps " build:common=build"
+				split("", used)
+				nlib = 0
+				k = int(rand() * 4)
+				lo = (i > 12) ? i - 12 : 1
+				for (j = 0; j < k && i > 1; j++) {
+					u = lo + int(rand() * (i - lo))
+					if (u in used) continue
+					used[u] = 1
+					lib[++nlib] = sprintf("svc%02d", u)
+					deps = deps " build:" lib[nlib] "=build"
+				}
+				emit("build:" svc, "build", svc, substr(deps, 2))
+				deps = "build:" svc "=build"
+				if (nlib && rand() < 0.3) deps = deps " build:" lib[1] "=test"
+				emit("test:" svc, "test", svc, deps)
+				deps = "test:" svc "=test"
+				if (nlib && rand() < 0.25) deps = deps " deploy:" lib[nlib] "=runtime"
+				emit("deploy:" svc, "deploy", svc, deps)
+			}
+		}'
+}
+
+# dag_bounds DAG N: "critical_path total_work tasks".
+dag_bounds() {
+	awk -F'\t' '{
+		f = 0; n = split($5, d, " ")
+		for (i = 1; i <= n; i++) { split(d[i], e, "="); if (fin[e[1]] > f) f = fin[e[1]] }
+		fin[$1] = f + $4; if (fin[$1] > cp) cp = fin[$1]; work += $4
+	} END { printf "%.3f %.3f %d\n", cp, work, NR }' "$1"
+}
+
+# dag_makefile DAG [KIND]: the DAG as a Makefile; with KIND only that
+# kind's tasks and the edges between them (one stage of the barrier run).
+dag_makefile() {
+	awk -F'\t' -v only="${2:-}" '
+		function t(s) { gsub(/:/, "_", s); return s }
+		only == "" || $2 == only {
+			all = all " " t($1)
+			deps = ""; n = split($5, d, " ")
+			for (i = 1; i <= n; i++) {
+				split(d[i], e, "=")
+				if (only == "" || kind[e[1]] == only) deps = deps " " t(e[1])
+			}
+			rules = rules t($1) ":" deps "\n\tsleep " $4 "\n"
+		}
+		{ kind[$1] = $2 }
+		END { printf ".PHONY: all%s\nall:%s\n%s", all, all, rules }' "$1"
+}
+
+# dag_sql DAG NAME: a psql script submitting the DAG as one pipeline and
+# printing its id.
+dag_sql() {
+	awk -F'\t' -v name="$2" '
+		function s(x) { gsub(/\047/, "\047\047", x); return "\047" x "\047" }
+		{
+			tasks = tasks (NR > 1 ? ",\n" : "") sprintf("(:id, %s, %s, %s, %s, 16, 600)",
+				s($1), s($3), s($2), s("sleep " $4))
+			n = split($5, d, " ")
+			for (i = 1; i <= n; i++) {
+				split(d[i], e, "=")
+				edges = edges (edges != "" ? ",\n" : "") sprintf("(:id, %s, %s, %s)",
+					s(e[1]), s($1), s(e[2]))
+			}
+		}
+		END {
+			print "BEGIN;"
+			print "INSERT INTO railyard.pipelines (name, team) VALUES (" s(name) ", \047bench\047) RETURNING id \\gset"
+			print "INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, mem_mb, timeout_s) VALUES"
+			print tasks ";"
+			if (edges != "") {
+				print "INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) VALUES"
+				print edges ";"
+			}
+			print "COMMIT;"
+			print "\\echo :id"
+		}' "$1"
+}
+
+# pipeline_done DB ID PID: whether the pipeline finished; 2 when its
+# worker has exited.
+pipeline_done() {
+	[[ $(q "$1" "SELECT state IN ('succeeded', 'failed', 'cancelled') FROM railyard.pipelines WHERE id = $2") == t ]] &&
+		return 0
+	alive "$3" || return 2
+	return 1
+}
+
+# make_wall DIR N FILE...: wall seconds of make -j N over each file in
+# turn, or "" when one failed.
+make_wall() {
+	local dir=$1 n=$2 t0 f
+	shift 2
+	t0=$(now)
+	for f in "$@"; do
+		(cd "$dir" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -j "$n" -f "$f" all) >>"$dir/make.log" 2>&1 || return 0
+	done
+	calc "$(now) - $t0" %.3f
+}
+
+bench_overhead() {
+	local runs=3 services=66 n=8
+	if ((QUICK)); then
+		runs=1 services=12
+	fi
+	local ntasks=$((2 + 3 * services))
+	meta overhead params "$ntasks-task DAG ($services services + 2 shared roots), sleeps 0.2-2.0 s, N=$n slots: one worker --slots $n vs make -j $n; $runs seeds, medians; stage barriers on the first seed"
+	local r dir db id dag cp work lb rm mk st
+	local v_r=() v_mk=() v_st=() v_st_r=() v_lb=() v_cp=() v_work=()
+	local q_rmk=() q_rlb=() q_mklb=() q_rseq=() q_rst=()
+	for ((r = 1; r <= runs; r++)); do
+		dir=$TMP/work/dag$r
+		mkdir -p "$dir"
+		dag=$dir/dag.tsv
+		dag_generate "$((1000 + r))" "$services" >"$dag"
+		read -r cp work _ < <(dag_bounds "$dag")
+		lb=$(calc "($cp > $work / $n) ? $cp : $work / $n" %.3f)
+		dag_makefile "$dag" >"$dir/dag.mk"
+		dag_makefile "$dag" build >"$dir/stage1.mk"
+		dag_makefile "$dag" test >"$dir/stage2.mk"
+		dag_makefile "$dag" deploy >"$dir/stage3.mk"
+		dag_sql "$dag" "dag-seed$r" >"$dir/dag.sql"
+
+		# railyard: the worker is up and idle before the pipeline arrives,
+		# as make is ready the moment it starts.
+		db=bench_dag_$r
+		new_db "$db"
+		start_worker "$db" "dag$r" --slots "$n"
+		local wpid=$LAST_PID
+		rm=""
+		if wait_for 60 agents_online "$db" "$wpid" "dag$r"; then
+			id=$(qfile "$db" "$dir/dag.sql" | tail -n 1)
+			if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
+				[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
+				rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
+					FROM railyard.pipelines WHERE id = $id")
+			fi
+		fi
+		stop_workers "$wpid"
+		drop_db "$db"
+		mk=$(make_wall "$dir" "$n" dag.mk)
+		# The barrier baseline is far off either way: the first seed only.
+		st=-
+		((r == 1)) && st=$(make_wall "$dir" "$n" stage1.mk stage2.mk stage3.mk)
+		say "seed $r: railyard ${rm:-FAILED} s, make -j $n ${mk:-FAILED} s, stage barriers ${st:-FAILED} s; critical path $cp s, work $work s, lower bound $lb s"
+		if [[ -z $rm || -z $mk || -z $st ]]; then
+			invalid overhead "makespan" "seed $r did not complete (railyard ${rm:-failed}, make ${mk:-failed}, stages ${st:-failed}; KEEP_TMP=1 keeps the logs)"
+			return
+		fi
+		v_r+=("$rm") v_mk+=("$mk") v_lb+=("$lb") v_cp+=("$cp") v_work+=("$work")
+		q_rmk+=("$(ratio "$rm" "$mk" 6)") q_rlb+=("$(ratio "$rm" "$lb" 6)")
+		q_mklb+=("$(ratio "$mk" "$lb" 6)") q_rseq+=("$(ratio "$rm" "$work" 6)")
+		if [[ $st != - ]]; then
+			v_st+=("$st") v_st_r+=("$rm")
+			q_rst+=("$(ratio "$rm" "$st" 6)")
+		fi
+	done
+	local m_r m_mk m_st m_lb m_work m_rmk m_rlb m_mklb m_rseq m_rst
+	m_r=$(median "${v_r[@]}") m_mk=$(median "${v_mk[@]}") m_st=$(median "${v_st[@]}")
+	m_lb=$(median "${v_lb[@]}") m_work=$(median "${v_work[@]}")
+	m_rmk=$(median "${q_rmk[@]}") m_rlb=$(median "${q_rlb[@]}") m_mklb=$(median "${q_mklb[@]}")
+	m_rseq=$(median "${q_rseq[@]}") m_rst=$(median "${q_rst[@]}")
+	local runs_note="per seed: railyard ${v_r[*]} s; make ${v_mk[*]} s"
+	row overhead "makespan vs make -j $n" "s" "$(fmt "$m_r" 2)" "$(fmt "$m_mk" 2)" "$(fmt "$m_rmk" 3)" \
+		"<= 1.02" "$(verdict "$m_rmk" "<=" 1.02)" "$runs_note; ratio = median of per-seed ratios"
+	row overhead "makespan / lower bound" "x" "$(fmt "$m_rlb" 3)" "$(fmt "$m_mklb" 3)" \
+		"" "<= 1.10" "$(verdict "$m_rlb" "<=" 1.10)" \
+		"lower bound max(critical path, work / $n): ${v_lb[*]} s (critical paths ${v_cp[*]} s); baseline column: make -j $n"
+	row overhead "lower bound max(critical path, work / $n)" "s" "$(fmt "$m_lb" 2)" "" "" "" ""
+	row overhead "makespan vs naive sequential" "s" "$(fmt "$m_r" 2)" "$(fmt "$m_work" 2)" \
+		"$(fmt "$m_rseq" 3)" "<= 0.70" "$(verdict "$m_rseq" "<=" 0.70)" \
+		"sequential = sum of the durations (computed, not run); goal: at least 30 % better"
+	row overhead "makespan vs stage barriers" "s" "$(fmt "$(median "${v_st_r[@]}")" 2)" "$(fmt "$m_st" 2)" \
+		"$(fmt "$m_rst" 3)" "" "" "stage barriers: make -j $n on all builds, then all tests, then all deploys; first seed only"
+}

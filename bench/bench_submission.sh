@@ -1,0 +1,172 @@
+# shellcheck shell=bash
+#
+# 6. Submission rate: a 50-task pipeline with edges (the overhead
+# benchmark's generator, 16 services) submitted over and over for D
+# seconds by 4 concurrent clients, no workers running:
+#   - plain SQL: pgbench running the PRODUCT.md transaction (INSERT the
+#     pipeline RETURNING id, INSERT its 50 tasks, INSERT its edges, COMMIT;
+#     validation runs at COMMIT); counted: pipelines validated in the
+#     database, which must equal the transactions pgbench completed;
+#   - `railyard submit FILE` (the same pipeline as JSON) in 4 shell loops;
+#   - baseline: the same pgbench transaction into copies of the three tables
+#     (same columns, constraints and indexes) without railyard's triggers:
+#     no validation, no audit, no foreign keys;
+#   - plain SQL again, into a database already holding S tasks: does the
+#     rate depend on how much is stored?
+# Each variant gets a fresh database.
+
+bench_title_submission() {
+	echo "6. Submission rate"
+}
+
+# dag_json DAG NAME: the DAG as a railyard submit spec.
+dag_json() {
+	awk -F'\t' -v name="$2" '
+		function j(x) { gsub(/\\/, "\\\\", x); gsub(/"/, "\\\"", x); return "\"" x "\"" }
+		{
+			needs = ""; n = split($5, d, " ")
+			for (i = 1; i <= n; i++) {
+				split(d[i], e, "=")
+				needs = needs (i > 1 ? ", " : "") "{\"task\": " j(e[1]) ", \"kind\": " j(e[2]) "}"
+			}
+			tasks = tasks (NR > 1 ? ",\n" : "") sprintf("    {\"name\": %s, \"service\": %s, \"kind\": %s, \"command\": %s, \"mem_mb\": 16, \"timeout_s\": 600, \"needs\": [%s]}",
+				j($1), j($3), j($2), j("sleep " $4), needs)
+		}
+		END { printf "{\n  \"name\": %s,\n  \"team\": \"bench\",\n  \"tasks\": [\n%s\n  ]\n}\n", j(name), tasks }' "$1"
+}
+
+# sub_pgbench DB SCRIPT SECONDS: "tps processed" of 4 clients, or "".
+sub_pgbench() {
+	local out tps n
+	out=$("$PG_BINDIR/pgbench" -n -c 4 -j 4 -T "$3" -f "$2" "$(conninfo "$1")" 2>&1)
+	echo "$out" >>"$TMP/logs/pgbench-submit.log"
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
+	n=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
+	[[ -n $tps && -n $n ]] && echo "$tps $n"
+}
+
+# sub_cli_loop CONNINFO SPEC DEADLINE_US OUT: railyard submit until the
+# deadline; appends one line per failed submission to OUT.
+sub_cli_loop() {
+	while (($(now_us) < $3)); do
+		RAILYARD_DB=$1 "$RY" submit "$2" >/dev/null 2>>"$4.err" || echo failed >>"$4"
+	done
+}
+
+# sub_count DB NAME: "validated tasks" of the pipelines named NAME.
+sub_count() {
+	q "$1" "SELECT count(*) FILTER (WHERE p.validated_at IS NOT NULL),
+			(SELECT count(*) FROM railyard.tasks t JOIN railyard.pipelines p2 ON p2.id = t.pipeline_id
+			  WHERE p2.name = '$2')
+		FROM railyard.pipelines p WHERE p.name = '$2'" | tr '|' ' '
+}
+
+# sub_sql DB SCRIPT SECONDS NTASKS: pgbench submitting pipelines named
+# bench-sql; SUB_TPS, SUB_VALID, or SUB_WHY when the database disagrees.
+sub_sql() {
+	local db=$1 out n tasks
+	SUB_TPS="" SUB_VALID="" SUB_WHY=""
+	out=$(sub_pgbench "$db" "$2" "$3")
+	read -r SUB_TPS n <<<"${out:-}"
+	read -r SUB_VALID tasks < <(sub_count "$db" bench-sql)
+	if [[ -z $SUB_TPS || $SUB_VALID != "${n:-}" || $tasks != $((SUB_VALID * $4)) ]]; then
+		SUB_WHY="pgbench completed ${n:-no} transactions but $SUB_VALID pipelines ($tasks tasks) were validated (log: KEEP_TMP=1)"
+		SUB_TPS=""
+	fi
+}
+
+bench_submission() {
+	local secs=20 stored=100000
+	((QUICK)) && secs=4 stored=20000
+	local dir=$TMP/work/sub db
+	mkdir -p "$dir" "$TMP/logs"
+	dag_generate 77 16 >"$dir/dag.tsv"
+	local ntasks nedges
+	ntasks=$(wc -l <"$dir/dag.tsv")
+	nedges=$(awk -F'\t' '{ n += split($5, d, " ") } END { print n }' "$dir/dag.tsv")
+	meta submission params "pipelines of $ntasks tasks and $nedges edges, 4 concurrent clients, $secs s each, each variant in a fresh database: raw tables, SQL, railyard submit, SQL with $stored tasks already stored"
+	dag_sql "$dir/dag.tsv" bench-sql | grep -v '^\\echo' >"$dir/submit.sql"
+	sed 's/railyard\./bench_raw./g; s/bench-sql/bench-raw/' "$dir/submit.sql" >"$dir/raw.sql"
+	dag_json "$dir/dag.tsv" bench-cli >"$dir/spec.json"
+
+	# Baseline: trigger-less copies of the three tables.
+	db=bench_sub_raw
+	new_db "$db"
+	q "$db" "CREATE SCHEMA bench_raw;
+		CREATE TABLE bench_raw.pipelines (LIKE railyard.pipelines INCLUDING ALL);
+		CREATE TABLE bench_raw.tasks (LIKE railyard.tasks INCLUDING ALL);
+		CREATE TABLE bench_raw.edges (LIKE railyard.edges INCLUDING ALL);" >/dev/null
+	local raw raw_tps="" raw_n
+	raw=$(sub_pgbench "$db" "$dir/raw.sql" "$secs")
+	read -r raw_tps raw_n <<<"${raw:-}"
+	if [[ -n $raw_tps && $(q "$db" "SELECT count(*) FROM bench_raw.pipelines") != "$raw_n" ]]; then
+		raw_tps=""
+	fi
+	drop_db "$db"
+
+	db=bench_sub_sql
+	new_db "$db"
+	sub_sql "$db" "$dir/submit.sql" "$secs" "$ntasks"
+	drop_db "$db"
+	local sql_tps=$SUB_TPS
+	say "raw tables ${raw_tps:-FAILED} pipelines/s; SQL ${sql_tps:-FAILED} pipelines/s ($SUB_VALID validated)"
+	if [[ -z $sql_tps ]]; then
+		invalid submission "plain SQL" "$SUB_WHY"
+	else
+		row submission "plain SQL, 4 clients" "pipelines/s" "$(fmt "$sql_tps" 1)" "$(fmt "$raw_tps" 1)" \
+			"$(ratio "$sql_tps" "$raw_tps" 3)" ">= 100" "$(verdict "$sql_tps" ">=" 100)" \
+			"$SUB_VALID pipelines validated at COMMIT, $((SUB_VALID * ntasks)) tasks, into an empty database; baseline: the same INSERTs into trigger-less copies of the tables"
+	fi
+
+	# railyard submit, if this build has it.
+	local check
+	db=bench_sub_cli
+	new_db "$db"
+	if ! check=$(RAILYARD_DB=$(conninfo "$db") "$RY" submit --check "$dir/spec.json" 2>&1); then
+		row submission "railyard submit, 4 clients" "pipelines/s" "" "" "" ">= 100" "not measured" \
+			"railyard submit --check refused the spec: $(head -n 1 <<<"$check")"
+	else
+		local t0 deadline i loops=() failed cli tasks elapsed conn
+		conn=$(conninfo "$db")
+		: >"$dir/cli.failed"
+		t0=$(now_us)
+		deadline=$((t0 + secs * 1000000))
+		for ((i = 0; i < 4; i++)); do
+			sub_cli_loop "$conn" "$dir/spec.json" "$deadline" "$dir/cli.failed" &
+			loops+=("$!")
+			BG_PIDS+=("$!")
+		done
+		wait "${loops[@]}"
+		elapsed=$(calc "($(now_us) - $t0) / 1000000" %.3f)
+		failed=$(wc -l <"$dir/cli.failed")
+		read -r cli tasks < <(sub_count "$db" bench-cli)
+		say "railyard submit: $cli pipelines in $elapsed s, $failed failed"
+		if ((failed > 0 || cli == 0)) || [[ $tasks != $((cli * ntasks)) ]]; then
+			invalid submission "railyard submit" "$failed submissions failed, $cli validated: $(head -n 1 "$dir/cli.failed.err" 2>/dev/null)"
+		else
+			local rate
+			rate=$(calc "$cli / $elapsed" %.2f)
+			row submission "railyard submit, 4 clients" "pipelines/s" "$(fmt "$rate" 1)" "$(fmt "$sql_tps" 1)" \
+				"$(ratio "$rate" "$sql_tps" 3)" ">= 100" "$(verdict "$rate" ">=" 100)" \
+				"$cli pipelines in $elapsed s into an empty database, one process and connection per submission; baseline: plain SQL above"
+		fi
+	fi
+	drop_db "$db"
+
+	# Does the rate hold once the tables have history?
+	db=bench_sub_big
+	new_db "$db"
+	submit_flat "$db" $((stored / 50)) 50 true 8 stored
+	analyze_db "$db"
+	sub_sql "$db" "$dir/submit.sql" "$secs" "$ntasks"
+	drop_db "$db"
+	say "SQL with $stored tasks stored: ${SUB_TPS:-FAILED} pipelines/s"
+	if [[ -z $SUB_TPS ]]; then
+		invalid submission "plain SQL, $stored tasks stored" "$SUB_WHY"
+	else
+		row submission "plain SQL, 4 clients, $stored tasks already stored" "pipelines/s" \
+			"$(fmt "$SUB_TPS" 1)" "$(fmt "$sql_tps" 1)" "$(ratio "$SUB_TPS" "$sql_tps" 3)" ">= 100" \
+			"$(verdict "$SUB_TPS" ">=" 100)" \
+			"the same, into a database already holding $((stored / 50)) pipelines of 50 tasks (analyzed); baseline: plain SQL into an empty database"
+	fi
+}

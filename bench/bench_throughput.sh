@@ -1,0 +1,134 @@
+# shellcheck shell=bash
+#
+# 1. Throughput, two figures, each the median of 3 runs with history and
+# audit kept at durable settings:
+#   - orchestration ceiling: N no-op tasks in P pipelines claimed, placed and
+#     completed by 2 workers in --dry-run; baseline: pgbench with a
+#     single-row SKIP LOCKED claim-and-update transaction, 2 clients, same
+#     server, same number of transactions;
+#   - real processes: M tasks of `true` on 2 workers; baseline: bench/spawn
+#     running /bin/sh -c true with the same parallelism.
+# Rates come from the audit log (first claim to last finish), so worker
+# start-up and shutdown are not counted; the harness polls for completion
+# only twice a second, with one psql, to stay out of the way.  The tasks are
+# submitted in bulk, then ANALYZEd (autovacuum would have done so on a live
+# farm; without statistics for the new rows the claim query sorts every
+# ready row: see the latency benchmark's "no statistics yet" row).
+
+bench_title_throughput() {
+	echo "1. Throughput"
+}
+
+# tp_rate DB N: tasks/s from the first claim to the last finish, or "" when
+# not all N tasks succeeded with their history and audit rows.
+tp_rate() {
+	local db=$1 n=$2 ok
+	ok=$(q "$db" "SELECT (SELECT count(*) FROM railyard.tasks WHERE state = 'succeeded') = $n
+		AND (SELECT count(*) FROM railyard.task_attempts WHERE outcome = 'succeeded') = $n
+		AND (SELECT count(*) FROM railyard.audit_log WHERE object = 'task' AND event = 'finish') = $n")
+	[[ $ok == t ]] || return 0
+	q "$db" "SELECT round(($n / extract(epoch FROM max(at) FILTER (WHERE event = 'finish')
+		- min(at) FILTER (WHERE event = 'claim')))::numeric, 1)
+		FROM railyard.audit_log WHERE object = 'task'"
+}
+
+# pgbench_claim DB N CLIENTS: tps of single-row claim-and-update
+# transactions on a plain queue table; "" when not all N were done.
+pgbench_claim() {
+	local db=$1 n=$2 c=$3 out tps ndone
+	q "$db" "CREATE TABLE bench_queue (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			state text NOT NULL DEFAULT 'ready', command text NOT NULL DEFAULT 'true',
+			claimed_by text, finished_at timestamptz);
+		CREATE INDEX bench_queue_ready ON bench_queue (id) WHERE state = 'ready';
+		INSERT INTO bench_queue (state) SELECT 'ready' FROM generate_series(1, $n + $n / 10 + 100);" \
+		>/dev/null && q "$db" "VACUUM ANALYZE bench_queue" >/dev/null || return 0
+	cat >"$TMP/claim.sql" <<-'EOF'
+		UPDATE bench_queue SET state = 'done', claimed_by = 'client' || :client_id, finished_at = now()
+		 WHERE id = (SELECT id FROM bench_queue WHERE state = 'ready' ORDER BY id
+		              LIMIT 1 FOR UPDATE SKIP LOCKED);
+	EOF
+	out=$("$PG_BINDIR/pgbench" -n -c "$c" -j "$c" -t $((n / c)) -f "$TMP/claim.sql" \
+		"$(conninfo "$db")" 2>&1)
+	tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
+	ndone=$(q "$db" "SELECT count(*) FROM bench_queue WHERE state = 'done'")
+	if [[ -z $tps || $ndone != $(((n / c) * c)) ]]; then
+		echo "pgbench: $out" >>"$TMP/logs/pgbench.log"
+		return 0
+	fi
+	fmt "$tps" 1
+}
+
+bench_throughput() {
+	local runs=3 n=20000 pipes=200 slots=32 m=5000 mslots=4
+	if ((QUICK)); then
+		n=2000 pipes=20 m=300
+	fi
+	local r db rate base a b ok rates=() bases=() prates=() pbases=()
+	local spawn_n=$((m < 2000 ? m : 2000))	# a rate: 2,000 spawns measure it well
+	mkdir -p "$TMP/logs"
+	meta throughput params "orchestration: $n no-op tasks in $pipes pipelines, 2 workers --dry-run --slots $slots, pgbench 2 clients x $((n / 2)) transactions; real: $m tasks of 'true', 2 workers --slots $mslots vs spawn -j $((2 * mslots)) x $spawn_n; median of $runs runs"
+
+	for ((r = 1; r <= runs; r++)); do
+		db=bench_tp_$r
+		new_db "$db"
+		submit_flat "$db" "$pipes" $((n / pipes)) true 8 tp
+		analyze_db "$db"
+		start_worker "$db" "tp$r-a" --dry-run --slots "$slots"
+		a=$LAST_PID
+		start_worker "$db" "tp$r-b" --dry-run --slots "$slots"
+		b=$LAST_PID
+		ok=1
+		WAIT_EVERY=0.5 wait_for 600 at_least_succeeded "$db" "$n" "$a" "$b" || ok=0
+		stop_workers "$a" "$b"
+		rate=""
+		((ok)) && rate=$(tp_rate "$db" "$n")
+		base=$(pgbench_claim "$db" "$n" 2)
+		say "run $r/$runs orchestration: railyard ${rate:-FAILED} tasks/s, pgbench ${base:-FAILED} tps"
+		[[ -n $rate ]] && rates+=("$rate")
+		[[ -n $base ]] && bases+=("$base")
+		drop_db "$db"
+
+		db=bench_tpr_$r
+		new_db "$db"
+		submit_flat "$db" $(((m + 99) / 100)) $((m < 100 ? m : 100)) true 8 tpr
+		analyze_db "$db"
+		local mm
+		mm=$(q "$db" "SELECT count(*) FROM railyard.tasks")
+		start_worker "$db" "tpr$r-a" --slots "$mslots"
+		a=$LAST_PID
+		start_worker "$db" "tpr$r-b" --slots "$mslots"
+		b=$LAST_PID
+		ok=1
+		WAIT_EVERY=0.5 wait_for 1800 at_least_succeeded "$db" "$mm" "$a" "$b" || ok=0
+		stop_workers "$a" "$b"
+		rate=""
+		((ok)) && rate=$(tp_rate "$db" "$mm")
+		mkdir -p "$TMP/work/spawn"
+		base=$(cd "$TMP/work/spawn" && "$SPAWN" -n "$spawn_n" -j $((2 * mslots)) -c true |
+			sed -n 's/.*rate=\([0-9.]*\).*/\1/p')
+		say "run $r/$runs real processes: railyard ${rate:-FAILED} tasks/s, spawn ${base:-FAILED}/s"
+		[[ -n $rate ]] && prates+=("$rate")
+		[[ -n $base ]] && pbases+=("$base")
+		drop_db "$db"
+	done
+
+	local why="fewer than $runs of $runs runs completed every task with history and audit rows (worker logs: KEEP_TMP=1)"
+	if ((${#rates[@]} == runs && ${#bases[@]} == runs)); then
+		rate=$(median "${rates[@]}")
+		base=$(median "${bases[@]}")
+		row throughput "orchestration ceiling, $n tasks" "tasks/s" "$(fmt "$rate" 0)" "$(fmt "$base" 0)" \
+			"$(ratio "$rate" "$base" 2)" "" "" \
+			"railyard runs ${rates[*]}; baseline: pgbench single-row SKIP LOCKED claim-and-update, runs ${bases[*]}"
+	else
+		invalid throughput "orchestration ceiling" "$why"
+	fi
+	if ((${#prates[@]} == runs && ${#pbases[@]} == runs)); then
+		rate=$(median "${prates[@]}")
+		base=$(median "${pbases[@]}")
+		row throughput "real processes, $m tasks of true" "tasks/s" "$(fmt "$rate" 0)" "$(fmt "$base" 0)" \
+			"$(ratio "$rate" "$base" 2)" "" "" \
+			"railyard runs ${prates[*]}; baseline: raw posix_spawn of /bin/sh -c true, -j $((2 * mslots)), runs ${pbases[*]}"
+	else
+		invalid throughput "real processes" "$why"
+	fi
+}

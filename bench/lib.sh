@@ -1,0 +1,464 @@
+# shellcheck shell=bash
+#
+# Helpers shared by the benchmarks; bench/run.sh sources this file, then
+# every bench/bench_*.sh.  Nothing here measures anything by itself.
+#
+# Globals set by run.sh before use: ROOT (the repository), BUILD (the build
+# directory), RY (its railyard binary), SPAWN (its bench/spawn), TMP (this
+# run's temp dir), QUICK (1 or 0).
+
+# ---- time and numbers ----------------------------------------------------
+
+# Seconds since the epoch with microseconds ("1732686000.123456").
+now() {
+	printf '%s' "$EPOCHREALTIME"
+}
+
+# Microseconds since the epoch, for bash arithmetic.
+now_us() {
+	local t=${EPOCHREALTIME//[!0-9]/}
+	echo $((10#$t))
+}
+
+# nap SECONDS: sleeps without starting a process (read on a descriptor
+# nobody writes to): polling loops must not load the machine they measure.
+exec {NAP_FD}<> <(:)
+nap() {
+	read -r -t "$1" -u "$NAP_FD" || :
+}
+
+# calc EXPR: evaluates an awk expression, printed with %.6g unless FMT given.
+calc() {
+	awk -v fmt="${2:-%.6g}" "BEGIN { printf fmt, ($1) }"
+}
+
+# fmt N DECIMALS: a number rounded for a table; "" stays "".
+fmt() {
+	[[ -n $1 ]] || return 0
+	awk -v x="$1" -v d="$2" 'BEGIN { printf "%.*f", d, x }'
+}
+
+# ratio A B [DECIMALS]: A / B, or "" when either is missing or B is zero.
+ratio() {
+	[[ -n $1 && -n $2 ]] || return 0
+	awk -v a="$1" -v b="$2" -v d="${3:-3}" 'BEGIN { if (b + 0 != 0) printf "%.*f", d, a / b }'
+}
+
+# median X...: the median of the arguments (empty ones ignored).
+median() {
+	printf '%s\n' "$@" | awk 'NF' | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR) printf "%.6g", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# pct FILE P: the P-th percentile (0-100, nearest rank) of FILE's numbers.
+pct() {
+	sort -g "$1" | awk -v p="$2" '{ v[NR] = $1 } END {
+		if (!NR) exit
+		i = int(p / 100 * (NR - 1) + 0.5) + 1
+		if (i > NR) i = NR
+		printf "%.6g", v[i] }'
+}
+
+# jget FILE KEY: a number from a flat JSON object (worker --stats output).
+jget() {
+	grep -o "\"$2\": *[-0-9.e]*" "$1" 2>/dev/null | head -n 1 | sed 's/.*: *//'
+}
+
+# ---- progress --------------------------------------------------------------
+
+say() {
+	printf '  %s\n' "$*"
+}
+
+# ---- the cluster -------------------------------------------------------------
+
+AS_PG=()	# prefix running a command as the cluster's user
+PG_BINDIR=""
+PGSOCK=""
+
+find_pg_bindir() {
+	local d
+	if command -v pg_config >/dev/null 2>&1; then
+		d=$(pg_config --bindir 2>/dev/null)
+		if [[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql && -x $d/pgbench ]]; then
+			PG_BINDIR=$d
+			return 0
+		fi
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n); do
+		[[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql && -x $d/pgbench ]] && PG_BINDIR=$d
+	done
+	[[ -n $PG_BINDIR ]]
+}
+
+# start_cluster: a throwaway cluster with PostgreSQL's durable defaults
+# (fsync, synchronous_commit, full_page_writes on), a Unix socket in TMP
+# only, run as the unprivileged user "railyard" when we are root.  Extra
+# postgresql.conf lines come from $BENCH_PG_SETTINGS ("jit=off;work_mem=8MB").
+# Prints what failed on error.
+start_cluster() {
+	if ! find_pg_bindir; then
+		echo "cannot find the PostgreSQL binaries with pgbench (pg_config --bindir, /usr/lib/postgresql/*/bin)"
+		return 1
+	fi
+	if ((EUID == 0)); then
+		if ! id railyard >/dev/null 2>&1 &&
+			! useradd --system --no-create-home --shell /usr/sbin/nologin railyard 2>&1 &&
+			! id railyard >/dev/null 2>&1; then
+			echo "cannot create the system user railyard to run PostgreSQL (it refuses root)"
+			return 1
+		fi
+		AS_PG=(runuser -u railyard --)
+	fi
+	PGSOCK=$TMP/sock
+	mkdir -p "$TMP/pg" "$PGSOCK"
+	chmod 700 "$TMP/pg"
+	chmod 755 "$PGSOCK"
+	touch "$TMP/postgresql.log"
+	if ((EUID == 0)); then
+		chown railyard: "$TMP/pg" "$PGSOCK" "$TMP/postgresql.log"
+	fi
+	# --nosync only spares initdb's own flush; the server then runs durable.
+	if ! (cd "$TMP" && "${AS_PG[@]}" "$PG_BINDIR/initdb" -D "$TMP/pg" --nosync -U railyard \
+		-A trust --encoding=UTF8 --locale=C) >"$TMP/initdb.log" 2>&1; then
+		echo "initdb failed:"
+		tail -n 20 "$TMP/initdb.log"
+		return 1
+	fi
+	{
+		printf '\n# bench/run.sh: PostgreSQL defaults (durable), private socket\n'
+		printf "listen_addresses = ''\n"
+		printf "unix_socket_directories = '%s'\n" "$PGSOCK"
+		printf 'port = 5432\nmax_connections = 100\nlogging_collector = off\n'
+		local kv
+		IFS=';' read -r -a kvs <<<"${BENCH_PG_SETTINGS:-}"
+		for kv in "${kvs[@]}"; do
+			[[ -n ${kv// /} ]] && printf '%s\n' "$kv"
+		done
+	} >>"$TMP/pg/postgresql.conf"
+	if ! (cd "$TMP" && "${AS_PG[@]}" "$PG_BINDIR/pg_ctl" -D "$TMP/pg" -l "$TMP/postgresql.log" \
+		-w -t 60 start) >"$TMP/pg_ctl.log" 2>&1; then
+		echo "cannot start the benchmark cluster:"
+		tail -n 20 "$TMP/pg_ctl.log" "$TMP/postgresql.log"
+		return 1
+	fi
+	if ! q postgres "CREATE DATABASE bench_template" >/dev/null; then
+		echo "cannot create bench_template"
+		return 1
+	fi
+	if ! (cd "$TMP" && RAILYARD_DB=$(conninfo bench_template) "$RY" migrate) >"$TMP/migrate.log" 2>&1; then
+		echo "railyard migrate failed on the template database:"
+		tail -n 20 "$TMP/migrate.log"
+		return 1
+	fi
+}
+
+stop_cluster() {
+	[[ -n $PG_BINDIR && -f $TMP/pg/postmaster.pid ]] || return 0
+	(cd / && "${AS_PG[@]}" "$PG_BINDIR/pg_ctl" -D "$TMP/pg" -m fast -w -t 30 stop) >/dev/null 2>&1 ||
+		(cd / && "${AS_PG[@]}" "$PG_BINDIR/pg_ctl" -D "$TMP/pg" -m immediate -w stop) >/dev/null 2>&1
+}
+
+conninfo() {
+	printf 'host=%s port=5432 user=railyard dbname=%s' "$PGSOCK" "$1"
+}
+
+# q DB SQL: runs SQL, prints unaligned tuples ("|" between columns).
+q() {
+	"$PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -d "$(conninfo "$1")" -c "$2"
+}
+
+# qfile DB FILE: runs a file of SQL quietly.
+qfile() {
+	"$PG_BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -d "$(conninfo "$1")" -f "$2"
+}
+
+# new_db NAME: a fresh copy of the migrated template.
+new_db() {
+	q postgres "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+	q postgres "CREATE DATABASE $1 TEMPLATE bench_template" >/dev/null
+}
+
+drop_db() {
+	q postgres "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null 2>&1
+}
+
+# pg_settings_line: the settings every table is printed with.
+pg_settings_line() {
+	q postgres "SELECT 'PostgreSQL ' || current_setting('server_version') || ': ' ||
+		string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY ord)
+		FROM pg_settings JOIN unnest(ARRAY['fsync', 'synchronous_commit', 'full_page_writes',
+			'wal_level', 'shared_buffers', 'max_connections', 'jit', 'work_mem'])
+			WITH ORDINALITY AS k(name, ord) USING (name)" 2>/dev/null |
+		sed 's/shared_buffers=16384 *8kB/shared_buffers=128MB/; s/work_mem=4096kB/work_mem=4MB/'
+}
+
+# ---- processes we start --------------------------------------------------
+
+WORKER_PIDS=()	# every worker still possibly alive
+BG_PIDS=()	# samplers, loops: killed on exit
+
+# start_worker DB NAME ARGS...: a worker in the background, its log in
+# TMP/logs/NAME.log, its --stats in TMP/stats/NAME.json; the pid is in
+# LAST_PID.
+start_worker() {
+	local db=$1 name=$2
+	shift 2
+	mkdir -p "$TMP/logs" "$TMP/stats" "$TMP/work/$name"
+	rm -f "$TMP/stats/$name.json"
+	RAILYARD_DB=$(conninfo "$db") "$RY" worker --name "$name" --workdir "$TMP/work/$name" \
+		--stats "$TMP/stats/$name.json" "$@" >"$TMP/logs/$name.log" 2>&1 </dev/null &
+	LAST_PID=$!
+	WORKER_PIDS+=("$LAST_PID")
+}
+
+alive() {
+	kill -0 "$1" 2>/dev/null
+}
+
+# wait_exit TIMEOUT_S PID...: whether every PID exited in time.
+wait_exit() {
+	local deadline pid left
+	deadline=$(($(now_us) + $1 * 1000000))
+	shift
+	while :; do
+		left=0
+		for pid in "$@"; do
+			alive "$pid" && left=1
+		done
+		((left)) || break
+		(($(now_us) > deadline)) && return 1
+		nap 0.1
+	done
+	for pid in "$@"; do
+		wait "$pid" 2>/dev/null
+	done
+	return 0
+}
+
+forget_worker() {
+	local pid keep=()
+	for pid in "${WORKER_PIDS[@]}"; do
+		[[ $pid == "$1" ]] || keep+=("$pid")
+	done
+	WORKER_PIDS=("${keep[@]}")
+}
+
+# stop_workers PID...: SIGTERM (drain; --stats is written at exit), a
+# second SIGTERM (kill tasks) after 15 s, SIGKILL after 5 more.
+stop_workers() {
+	local pid
+	(($#)) || return 0
+	for pid in "$@"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	if ! wait_exit 15 "$@"; then
+		for pid in "$@"; do
+			kill -TERM "$pid" 2>/dev/null
+		done
+		if ! wait_exit 5 "$@"; then
+			for pid in "$@"; do
+				kill -KILL "$pid" 2>/dev/null
+			done
+			wait_exit 5 "$@"
+		fi
+	fi
+	for pid in "$@"; do
+		forget_worker "$pid"
+	done
+}
+
+# kill_leftovers: task processes (and make, spawn children) whose working
+# directory is under TMP/work, after their parents are gone.  Only ours:
+# nothing else has a cwd in this run's temp dir.
+kill_leftovers() {
+	local p c
+	[[ -n ${TMP:-} && -d $TMP/work ]] || return 0
+	for p in /proc/[0-9]*; do
+		c=$(readlink "$p/cwd" 2>/dev/null) || continue
+		[[ $c == "$TMP/work" || $c == "$TMP/work/"* ]] && kill -KILL "${p#/proc/}" 2>/dev/null
+	done
+}
+
+# wait_for TIMEOUT_S CMD...: runs CMD every $WAIT_EVERY seconds (default
+# 0.2) until it succeeds; gives up at the deadline, or at once when CMD
+# returns 2 (waiting cannot help any more).
+wait_for() {
+	local deadline rc
+	deadline=$(($(now_us) + $1 * 1000000))
+	shift
+	while :; do
+		"$@"
+		rc=$?
+		((rc == 0)) && return 0
+		((rc == 2)) && return 1
+		(($(now_us) > deadline)) && return 1
+		nap "${WAIT_EVERY:-0.2}"
+	done
+}
+
+# agents_online DB PIDS NAME...: whether every named agent is online;
+# status 2 when one of the workers (PIDS: comma-separated) has exited.
+agents_online() {
+	local db=$1 pids=$2 pid names
+	shift 2
+	for pid in ${pids//,/ }; do
+		alive "$pid" || return 2
+	done
+	names=$(printf '"%s",' "$@")
+	[[ $(q "$db" "SELECT count(*) FROM railyard.agents
+		WHERE name = ANY ('{${names%,}}') AND state = 'online'") -ge $# ]]
+}
+
+# ---- submission helpers --------------------------------------------------
+
+# submit_flat DB PIPELINES PER_PIPELINE COMMAND MEM_MB [NAME]: independent
+# tasks in one transaction.  Setup, not a measurement: it runs with jit off
+# so the validation trigger's plans do not spend their time compiling.
+submit_flat() {
+	q "$1" "SET jit = off;
+		BEGIN;
+		WITH p AS (INSERT INTO railyard.pipelines (name, team)
+			SELECT '${6:-bench}-' || g, 'bench' FROM generate_series(1, $2) g RETURNING id)
+		INSERT INTO railyard.tasks (pipeline_id, name, kind, command, mem_mb, timeout_s)
+		SELECT p.id, 'task-' || i, 'build', '$4', $5, 600
+		  FROM p, generate_series(1, $3) i;
+		COMMIT;" >/dev/null
+}
+
+# analyze_db DB: planner statistics for railyard's tables, as autovacuum
+# keeps them on a live farm (bulk-submitted rows have none at first).
+analyze_db() {
+	q "$1" "ANALYZE railyard.tasks, railyard.pipelines, railyard.edges, railyard.agents" >/dev/null
+}
+
+# count_state DB STATE: tasks in that state.
+count_state() {
+	q "$1" "SELECT count(*) FROM railyard.tasks WHERE state = '$2'"
+}
+
+# at_least_succeeded DB N [PID...]: whether N tasks succeeded; status 2
+# when none of the given workers is alive any more (see wait_for).
+at_least_succeeded() {
+	local db=$1 n=$2 pid
+	shift 2
+	[[ $(count_state "$db" succeeded) -ge $n ]] && return 0
+	(($#)) || return 1
+	for pid in "$@"; do
+		alive "$pid" && return 1
+	done
+	return 2
+}
+
+# ---- results -----------------------------------------------------------------
+
+# One line per table row in TMP/rows.tsv:
+# bench, metric, unit, railyard, baseline, ratio, goal, verdict, note.
+# Empty fields print as "—" and go to JSON as null.
+
+# row BENCH METRIC UNIT RAILYARD BASELINE RATIO GOAL VERDICT [NOTE]
+row() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${9:-}" \
+		>>"$TMP/rows.tsv"
+}
+
+# invalid BENCH METRIC WHY: a figure that could not be measured honestly.
+invalid() {
+	row "$1" "$2" "" "" "" "" "" INVALID "$3"
+	say "INVALID: $2: $3"
+}
+
+# verdict VALUE OP GOAL: "met" or "missed" (OP is <=, <, >=, >).
+verdict() {
+	[[ -n $1 ]] || return 0
+	awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN {
+		ok = (op == "<=") ? v <= g : (op == "<") ? v < g : (op == ">=") ? v >= g : v > g
+		print ok ? "met" : "missed" }'
+}
+
+# meta BENCH KEY VALUE: what a benchmark ran with (printed, and in JSON).
+meta() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$TMP/meta.tsv"
+}
+
+MACHINE=""
+machine_line() {
+	local cores mem model kernel
+	cores=$(nproc)
+	mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	kernel=$(uname -r)
+	printf '%s cores (%s), %s RAM, Linux %s' "$cores" "${model:-unknown cpu}" "$mem" "$kernel"
+}
+
+loadavg() {
+	cut -d' ' -f1-3 /proc/loadavg
+}
+
+# print_table BENCH TITLE: the markdown table of one benchmark.
+print_table() {
+	local bench=$1 title=$2
+	printf '\n### %s\n\n' "$title"
+	printf 'machine: %s; load average at start %s\n' "$MACHINE" "$(awk -F'\t' -v b="$bench" \
+		'$1 == b && $2 == "load_at_start" { print $3 }' "$TMP/meta.tsv")"
+	printf 'postgres: %s\n' "$PG_LINE"
+	awk -F'\t' -v b="$bench" '$1 == b && $2 == "params" { print "ran with: " $3 }' "$TMP/meta.tsv"
+	printf '\n| metric | railyard | baseline | ratio | goal |\n| --- | --- | --- | --- | --- |\n'
+	awk -F'\t' -v b="$bench" '
+		function cell(s) { return s == "" ? "—" : s }
+		$1 == b {
+			m = $2; if ($3 != "") m = m " (" $3 ")"
+			if ($8 == "INVALID") {
+				printf "| %s | INVALID | — | — | — |\n", m
+				notes[++n] = "INVALID " $2 ": " $9
+				next
+			}
+			g = $7; if (g != "" && $8 != "") g = g " — " $8
+			printf "| %s | %s | %s | %s | %s |\n", m, cell($4), cell($5), cell($6), cell(g)
+			if ($9 != "") notes[++n] = $2 ": " $9
+		}
+		END { if (n) print ""; for (i = 1; i <= n; i++) print "- " notes[i] }' "$TMP/rows.tsv"
+}
+
+# write_json FILE: every row and what it ran on.
+write_json() {
+	local file=$1 ts
+	ts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	awk -F'\t' -v ts="$ts" -v quick="$QUICK" -v machine="$MACHINE" -v pg="$PG_LINE" \
+		-v cores="$(nproc)" -v memkb="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)" \
+		-v order="$BENCH_ORDER" '
+		function js(s) {
+			gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "\\t", s); gsub(/\n/, "\\n", s)
+			return "\"" s "\""
+		}
+		function num(s) { return (s ~ /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/) ? s + 0 : "null" }
+		function str(s) { return s == "" ? "null" : js(s) }
+		FILENAME ~ /meta.tsv$/ { mk[$1, ++nm[$1]] = $2; mv[$1, nm[$1]] = $3; next }
+		{ r[$1, ++nr[$1]] = $0 }
+		END {
+			printf "{\n  \"timestamp\": %s,\n  \"quick\": %s,\n", js(ts), quick ? "true" : "false"
+			printf "  \"machine\": {\"cores\": %d, \"mem_mb\": %d, \"description\": %s},\n",
+				cores, memkb / 1024, js(machine)
+			printf "  \"postgres\": %s,\n  \"benchmarks\": [", js(pg)
+			nb = split(order, names, " ")
+			sep = ""
+			for (b = 1; b <= nb; b++) {
+				name = names[b]
+				if (!nr[name] && !nm[name]) continue
+				printf "%s\n    {\"name\": %s", sep, js(name)
+				sep = ","
+				for (i = 1; i <= nm[name]; i++)
+					printf ", %s: %s", js(mk[name, i]), (num(mv[name, i]) == "null" ? js(mv[name, i]) : num(mv[name, i]))
+				printf ",\n     \"rows\": ["
+				rs = ""
+				for (i = 1; i <= nr[name]; i++) {
+					split(r[name, i], f, "\t")
+					printf "%s\n       {\"metric\": %s, \"unit\": %s, \"railyard\": %s, \"baseline\": %s, \"ratio\": %s, \"goal\": %s, \"verdict\": %s, \"note\": %s}",
+						rs, js(f[2]), str(f[3]), num(f[4]), num(f[5]), num(f[6]), str(f[7]), str(f[8]), str(f[9])
+					rs = ","
+				}
+				printf "]}"
+			}
+			printf "\n  ]\n}\n"
+		}' "$TMP/meta.tsv" "$TMP/rows.tsv" >"$file.tmp" && mv "$file.tmp" "$file"
+}
