@@ -22,12 +22,14 @@ bench_title_concurrency() {
 # db_succeeded, connections, processes, max_rss_kb, sum_rss_kb.
 conc_sample() {
 	local db=$1 out=$2 pids=$3 t dbline procs rss
+	procs=$(ps -e -o ppid= | awk -v p=",$pids," 'index(p, "," $1 ",") { n++ } END { print n + 0 }')
+	# Listing thousands of processes takes a while: the time is when the
+	# list was complete, so "all seen by" errs late, never early.
 	t=$(now)
 	dbline=$(q "$db" "SELECT count(*) FILTER (WHERE state = 'running') || ' ' ||
 		count(*) FILTER (WHERE state = 'succeeded') || ' ' ||
 		(SELECT count(*) FROM pg_stat_activity WHERE application_name = 'railyard')
 		FROM railyard.tasks" 2>/dev/null) || return 0
-	procs=$(ps -e -o ppid= | awk -v p=",$pids," 'index(p, "," $1 ",") { n++ } END { print n + 0 }')
 	rss=$(ps -o rss= -p "$pids" | awk '{ s += $1; if ($1 > m) m = $1 } END { print m + 0, s + 0 }')
 	echo "$t $dbline $procs $rss" >>"$out"
 }

@@ -399,10 +399,10 @@ loadavg() {
 print_table() {
 	local bench=$1 title=$2
 	printf '\n### %s\n\n' "$title"
-	printf 'machine: %s; load average at start %s\n' "$MACHINE" "$(awk -F'\t' -v b="$bench" \
+	printf -- '- machine: %s; load average at start %s\n' "$MACHINE" "$(awk -F'\t' -v b="$bench" \
 		'$1 == b && $2 == "load_at_start" { print $3 }' "$TMP/meta.tsv")"
-	printf 'postgres: %s\n' "$PG_LINE"
-	awk -F'\t' -v b="$bench" '$1 == b && $2 == "params" { print "ran with: " $3 }' "$TMP/meta.tsv"
+	printf -- '- postgres: %s\n' "$PG_LINE"
+	awk -F'\t' -v b="$bench" '$1 == b && $2 == "params" { print "- ran with: " $3 }' "$TMP/meta.tsv"
 	printf '\n| metric | railyard | baseline | ratio | goal |\n| --- | --- | --- | --- | --- |\n'
 	awk -F'\t' -v b="$bench" '
 		function cell(s) { return s == "" ? "—" : s }
