@@ -65,7 +65,8 @@ CREATE OR REPLACE TRIGGER edges_before_insert BEFORE INSERT ON railyard.edges
 -- Kahn's algorithm over arrays: O(tasks + edges) and no temporary tables.
 -- Rows inserted in this very transaction have no statistics yet (the
 -- planner guesses one row), so nested loops over every task would make a
--- 20,000-task pipeline take minutes; hash joins keep it linear.  With
+-- 20,000-task pipeline take minutes; hash joins keep it linear.  Every
+-- query names the pipeline so hash joins never scan other pipelines.  With
 -- nested loops off, plan costs look huge and would trigger JIT compilation
 -- (half a second per COMMIT): off too.
 CREATE OR REPLACE FUNCTION railyard.validate_pipeline() RETURNS trigger
@@ -107,8 +108,8 @@ BEGIN
            CASE WHEN u.id IS NULL THEN e.upstream ELSE e.downstream END AS missing
       INTO bad
       FROM railyard.edges e
-      LEFT JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
-      LEFT JOIN railyard.tasks d ON d.pipeline_id = e.pipeline_id AND d.name = e.downstream
+      LEFT JOIN railyard.tasks u ON u.pipeline_id = pid AND u.name = e.upstream
+      LEFT JOIN railyard.tasks d ON d.pipeline_id = pid AND d.name = e.downstream
      WHERE e.pipeline_id = pid AND (u.id IS NULL OR d.id IS NULL)
      LIMIT 1;
     IF FOUND THEN
@@ -202,7 +203,7 @@ BEGIN
            state = CASE WHEN x.waiting = 0 THEN 'ready'::railyard.task_state ELSE 'blocked' END,
            ready_at = CASE WHEN x.waiting = 0 THEN now() END
       FROM unnest(ids, waiting, ranks) AS x(id, waiting, rank)
-     WHERE t.id = x.id;
+     WHERE t.pipeline_id = pid AND t.id = x.id;   -- pipeline_id: no scan of history
     UPDATE railyard.pipelines SET validated_at = now() WHERE id = pid;
     PERFORM pg_notify('railyard_ready', '');
     RETURN NULL;

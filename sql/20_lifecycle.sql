@@ -91,11 +91,15 @@ END $$;
 -- Claim, step 1 (in the worker's transaction): lock up to p_limit ready
 -- tasks this agent could run, best first, skipping rows other workers hold.
 -- The worker then chooses among them in C and calls claim_tasks.
+-- The walk must follow tasks_ready in order and stop after p_limit rows;
+-- right after a bulk submission the planner has no statistics for the new
+-- rows and would rather sort every ready task (10x slower), so sorting and
+-- bitmap scans are off here.
 CREATE OR REPLACE FUNCTION railyard.claim_candidates(
     p_labels text[], p_os text, p_arch text, p_cpu int, p_mem_mb int, p_limit int)
 RETURNS TABLE (id bigint, pipeline_id bigint, cpu int, mem_mb int, priority int,
                rank float8, pool text, requires text[])
-LANGUAGE sql AS $$
+LANGUAGE sql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS $$
     SELECT t.id, t.pipeline_id, t.cpu, t.mem_mb, t.priority, t.rank, t.pool, t.requires
       FROM railyard.tasks t
      WHERE t.state = 'ready'
