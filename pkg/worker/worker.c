@@ -882,7 +882,7 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 			end_transaction(w, "ROLLBACK");
 		return;
 	}
-	const struct ry_res *res = r->results[1];
+	const struct ry_res *res = r->results[2];
 	size_t n = (size_t)ry_res_rows(res);
 	struct ry_sched_candidate *c = ry_calloc(n + 1, sizeof(*c));
 	size_t *chosen = ry_calloc(n + 1, sizeof(*chosen));
@@ -928,6 +928,10 @@ static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free
 	const char *p[] = { w->labels_pg, w->host.os, w->host.arch, cpu, mem, limit };
 	struct ry_adb_job *job = ry_adb_job_new(candidates, w);
 	ry_adb_job_add(job, "BEGIN", 0, NULL);
+	/* A claim need not wait for its WAL flush: if a crash loses it, the
+	 * task is simply ready again, and fencing (agent + attempt) refuses
+	 * anything this worker then reports for it.  Results stay durable. */
+	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
 	ry_adb_job_add(job, "SELECT id, cpu, mem_mb FROM railyard.claim_candidates("
 			    "$1, $2, $3, $4, $5, $6)", 6, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
