@@ -76,40 +76,18 @@ AS_PG=()	# prefix running a command as the cluster's user
 PG_BINDIR=""
 PGSOCK=""
 
-find_pg_bindir() {
-	local d
-	if command -v pg_config >/dev/null 2>&1; then
-		d=$(pg_config --bindir 2>/dev/null)
-		if [[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql && -x $d/pgbench ]]; then
-			PG_BINDIR=$d
-			return 0
-		fi
-	fi
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n); do
-		[[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql && -x $d/pgbench ]] && PG_BINDIR=$d
-	done
-	[[ -n $PG_BINDIR ]]
-}
-
 # start_cluster: a throwaway cluster with PostgreSQL's durable defaults
 # (fsync, synchronous_commit, full_page_writes on), a Unix socket in TMP
 # only, run as the unprivileged user "railyard" when we are root.  Extra
 # postgresql.conf lines come from $BENCH_PG_SETTINGS ("jit=off;work_mem=8MB").
 # Prints what failed on error.
 start_cluster() {
-	if ! find_pg_bindir; then
+	if ! pg_find_bindir initdb pg_ctl psql pgbench; then
 		echo "cannot find the PostgreSQL binaries with pgbench (pg_config --bindir, /usr/lib/postgresql/*/bin)"
 		return 1
 	fi
-	if ((EUID == 0)); then
-		if ! id railyard >/dev/null 2>&1 &&
-			! useradd --system --no-create-home --shell /usr/sbin/nologin railyard 2>&1 &&
-			! id railyard >/dev/null 2>&1; then
-			echo "cannot create the system user railyard to run PostgreSQL (it refuses root)"
-			return 1
-		fi
-		AS_PG=(runuser -u railyard --)
-	fi
+	pg_server_user || return 1
+	AS_PG=("${PG_AS[@]}")
 	PGSOCK=$TMP/sock
 	mkdir -p "$TMP/pg" "$PGSOCK"
 	chmod 700 "$TMP/pg"

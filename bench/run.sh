@@ -67,6 +67,8 @@ for b in "${selected[@]}"; do
 	}
 done
 
+# shellcheck source=scripts/pg-common.sh
+. "$ROOT/scripts/pg-common.sh"
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 for f in "$ROOT"/bench/bench_*.sh; do

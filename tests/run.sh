@@ -39,6 +39,8 @@ usage() {
 
 (($# >= 1)) || usage
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/pg-common.sh
+. "$root/scripts/pg-common.sh"
 cd "$root" || exit 2
 build=$(cd "$1" 2>/dev/null && pwd) || {
 	echo "error: build directory $1 does not exist (run make first)" >&2
@@ -232,36 +234,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-find_bindir() {
-	local d
-	if command -v pg_config >/dev/null 2>&1; then
-		d=$(pg_config --bindir 2>/dev/null)
-		if [[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql ]]; then
-			bindir=$d
-			return 0
-		fi
-	fi
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4n); do
-		[[ -x $d/initdb && -x $d/pg_ctl && -x $d/psql ]] && bindir=$d
-	done
-	[[ -n $bindir ]]
-}
-
 # setup_cluster: prints what failed on error.
 setup_cluster() {
-	if ! find_bindir; then
+	if ! pg_find_bindir initdb pg_ctl psql; then
 		echo "cannot find the PostgreSQL binaries (pg_config --bindir, /usr/lib/postgresql/*/bin); run scripts/install-deps.sh"
 		return 1
 	fi
-	if ((EUID == 0)); then
-		if ! id railyard >/dev/null 2>&1 &&
-			! useradd --system --no-create-home --shell /usr/sbin/nologin railyard 2>&1 &&
-			! id railyard >/dev/null 2>&1; then
-			echo "cannot create the system user railyard to run PostgreSQL (it refuses root)"
-			return 1
-		fi
-		as_pg=(runuser -u railyard --)
-	fi
+	bindir=$PG_BINDIR
+	pg_server_user || return 1
+	as_pg=("${PG_AS[@]}")
 	mkdir -p "$tmp/pg" "$pghost"
 	chmod 700 "$tmp/pg"
 	chmod 755 "$pghost"	# anyone may connect; trust auth, socket only
