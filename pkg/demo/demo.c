@@ -261,21 +261,28 @@ static char *deploy_command(const struct demo_service *s, unsigned ms)
 	return ry_buf_detach(&b);
 }
 
+/* A service's own task, named KIND:SERVICE. */
+static size_t add_service_task(struct ry_demo_pipeline *p, const char *kind,
+			       const struct demo_service *s, unsigned sleep_ms, char *command)
+{
+	char *name = ry_asprintf("%s:%s", kind, s->name);
+	size_t t = add_task(p, kind, s->name, name, sleep_ms, command);
+	free(name);
+	return t;
+}
+
 static bool add_service(struct ry_demo_pipeline *p, const struct demo_service *s, bool fail,
 			char **err)
 {
-	char name[128];
 	size_t t;
 
-	snprintf(name, sizeof(name), "build:%s", s->name);
-	t = add_task(p, "build", s->name, name, scaled_ms(s->name, 100),
-		     build_command(s, scaled_ms(s->name, 100)));
+	t = add_service_task(p, "build", s, scaled_ms(s->name, 100),
+			     build_command(s, scaled_ms(s->name, 100)));
 	if (!add_needs(p, t, "build", s->imports, "build", err))
 		return false;
 
-	snprintf(name, sizeof(name), "test:%s", s->name);
-	t = add_task(p, "test", s->name, name, scaled_ms(s->name, 70),
-		     test_command(s, scaled_ms(s->name, 70), fail));
+	t = add_service_task(p, "test", s, scaled_ms(s->name, 70),
+			     test_command(s, scaled_ms(s->name, 70), fail));
 	if (s->flags & DEMO_GPU) {
 		ry_strlist_add(&p->tasks[t].requires, "gpu");
 		p->tasks[t].mem_mb = 1024;
@@ -288,9 +295,8 @@ static bool add_service(struct ry_demo_pipeline *p, const struct demo_service *s
 
 	const char *before_deploy = "test";
 	if (s->flags & DEMO_IMAGE) {
-		snprintf(name, sizeof(name), "package:%s", s->name);
-		t = add_task(p, "package", s->name, name, scaled_ms(s->name, 60),
-			     package_command(s, scaled_ms(s->name, 60)));
+		t = add_service_task(p, "package", s, scaled_ms(s->name, 60),
+				     package_command(s, scaled_ms(s->name, 60)));
 		ry_strlist_add(&p->tasks[t].requires, "docker");
 		p->tasks[t].mem_mb = 512;
 		if (!add_needs(p, t, "test", s->name, "build", err))
@@ -298,9 +304,8 @@ static bool add_service(struct ry_demo_pipeline *p, const struct demo_service *s
 		before_deploy = "package";
 	}
 
-	snprintf(name, sizeof(name), "deploy:%s", s->name);
-	t = add_task(p, "deploy", s->name, name, scaled_ms(s->name, 40),
-		     deploy_command(s, scaled_ms(s->name, 40)));
+	t = add_service_task(p, "deploy", s, scaled_ms(s->name, 40),
+			     deploy_command(s, scaled_ms(s->name, 40)));
 	p->tasks[t].env_name = "DEPLOY_ENV";
 	p->tasks[t].env_value = "staging";
 	return add_needs(p, t, before_deploy, s->name, "build", err) &&
