@@ -41,6 +41,8 @@ usage() {
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/pg-common.sh
 . "$root/scripts/pg-common.sh"
+# shellcheck source=tests/escape.sh
+. "$root/tests/escape.sh"
 cd "$root" || exit 2
 build=$(cd "$1" 2>/dev/null && pwd) || {
 	echo "error: build directory $1 does not exist (run make first)" >&2
@@ -107,15 +109,6 @@ all=$tmp/results.tsv	# outcome, suite, name, duration_s|null, message (escaped)
 : >"$all"
 n_passed=0 n_failed=0 n_skipped=0
 
-# Field escaping shared with lib.sh: \ -> \\, newline -> \n, tab -> \t, CR -> \r.
-esc() {
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//$'\n'/\\n}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\r'/\\r}
-	printf '%s' "$s"
-}
 
 # add OUTCOME SUITE NAME DURATION MESSAGE (fields already escaped): records
 # one test case and prints its line.
@@ -304,7 +297,7 @@ run_unit() {
 	flush() {
 		[[ -n $cur_outcome ]] || return 0
 		[[ $cur_outcome == failed ]] && failed_any=1
-		add "$cur_outcome" "$suite" "$(esc "$cur_name")" null "$(esc "${cur_msg%$'\n'}")"
+		add "$cur_outcome" "$suite" "$(ry_esc "$cur_name")" null "$(ry_esc "${cur_msg%$'\n'}")"
 		cur_outcome="" cur_msg=""
 	}
 	while IFS= read -r line; do
@@ -334,7 +327,7 @@ run_unit() {
 		local detail
 		detail=$(sed -n '/ERROR: [A-Za-z]*Sanitizer\|runtime error:/,$p' "$out/stderr" | head -n 30)
 		[[ -n $detail ]] || detail=$(tail -n 30 "$out/stderr")
-		add failed "$suite" "(binary)" null "$(esc "$why"$'\n'"$detail")"
+		add failed "$suite" "(binary)" null "$(ry_esc "$why"$'\n'"$detail")"
 	fi
 }
 
@@ -375,18 +368,18 @@ report_script() {
 	local tail_log
 	tail_log=$(tail -n 20 "$wd/script.log" 2>/dev/null)
 	if ((rc == 124 || rc == 137)); then
-		add failed "$suite" "(script)" null "$(esc "timed out after ${script_timeout}s"$'\n'"$tail_log")"
+		add failed "$suite" "(script)" null "$(ry_esc "timed out after ${script_timeout}s"$'\n'"$tail_log")"
 	elif ((rc != 0 && nfailed == 0)); then
-		add failed "$suite" "(script)" null "$(esc "exited with status $rc"$'\n'"$tail_log")"
+		add failed "$suite" "(script)" null "$(ry_esc "exited with status $rc"$'\n'"$tail_log")"
 	elif ((n == 0)); then
-		add failed "$suite" "(script)" null "$(esc "ran no scenarios"$'\n'"$tail_log")"
+		add failed "$suite" "(script)" null "$(ry_esc "ran no scenarios"$'\n'"$tail_log")"
 	fi
 	local f reports=""
 	for f in "$wd"/sanitizer/*; do
 		[[ -f $f ]] && reports+="${f##*/}:"$'\n'"$(head -n 30 "$f")"$'\n'
 	done
 	if [[ -n $reports ]]; then
-		add failed "$suite" "(script)" null "$(esc "a sanitizer reported outside any scenario"$'\n'"$reports")"
+		add failed "$suite" "(script)" null "$(ry_esc "a sanitizer reported outside any scenario"$'\n'"$reports")"
 	fi
 }
 
@@ -405,11 +398,11 @@ if ((${#scripts[@]})); then
 	# The binary this build produced (make copies it to ./railyard too).
 	export RY=$build/railyard
 	if [[ ! -x $RY ]]; then
-		add failed harness "(setup)" null "$(esc "no railyard binary in $build: run make")"
+		add failed harness "(setup)" null "$(ry_esc "no railyard binary in $build: run make")"
 		finish
 	fi
 	if ! setup_cluster >"$tmp/setup.log" 2>&1; then
-		add failed harness "(setup)" null "$(esc "$(cat "$tmp/setup.log")")"
+		add failed harness "(setup)" null "$(ry_esc "$(cat "$tmp/setup.log")")"
 		finish
 	fi
 

@@ -89,20 +89,12 @@ ry__secs() {
 	printf '%d.%03d' $(($1 / 1000000)) $((($1 / 1000) % 1000))
 }
 
-# Escapes a field for the results file: \ -> \\, newline -> \n, tab -> \t,
-# CR -> \r (run.sh turns that into JSON; printf %b turns it back).
-ry__esc() {
-	local s=$1
-	s=${s//\\/\\\\}
-	s=${s//$'\n'/\\n}
-	s=${s//$'\t'/\\t}
-	s=${s//$'\r'/\\r}
-	printf '%s' "$s"
-}
+# shellcheck source=tests/escape.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../escape.sh"
 
 # ry__record OUTCOME NAME DURATION_US MESSAGE: one line of results.
 ry__record() {
-	printf '%s\t%s\t%s\t%s\n' "$1" "$(ry__esc "$2")" "$(ry__secs "$3")" "$(ry__esc "$4")" >>"$RY_RESULTS"
+	printf '%s\t%s\t%s\t%s\n' "$1" "$(ry_esc "$2")" "$(ry__secs "$3")" "$(ry_esc "$4")" >>"$RY_RESULTS"
 }
 
 # Sanitizer reports (ASAN/UBSAN log_path files) written since the last call:

@@ -169,11 +169,17 @@ timeout_kills_process_group() {
 	ry_dead "$child" || fail "the task's background child $child outlived the timeout"
 	no_process "$tid" || fail "processes of the timed-out task still run: $(task_pids "$tid")"
 	# The agent is fine.
-	id=$(ry_submit "(name) VALUES ('after-timeout')" "
+	agent_still_works timeout
+}
+
+# agent_still_works WORKER: after a kill, the same worker runs the next task.
+agent_still_works() {
+	local id
+	id=$(ry_submit "(name) VALUES ('after-$1')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'ok', 'echo ok');")
 	wait_pipeline 30 "$id" succeeded
-	[[ $(sql "SELECT agent_name FROM railyard.task_attempts WHERE pipeline_id = $id") == timeout ]] ||
-		fail "the next task did not run on the same worker"
+	[[ $(sql "SELECT agent_name FROM railyard.task_attempts WHERE pipeline_id = $id") == "$1" ]] ||
+		fail "the next task did not run on the same worker $1"
 }
 
 oom_kills_and_agent_survives() {
@@ -191,11 +197,7 @@ oom_kills_and_agent_survives() {
 	reason=$(task_get "$id" hog reason)
 	[[ $reason == oom* ]] || fail "the task failed with reason '$reason', not one starting with 'oom'"
 	wait_for 5 no_process "$tid"
-	id=$(ry_submit "(name) VALUES ('after-oom')" "
-		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'ok', 'echo ok');")
-	wait_pipeline 30 "$id" succeeded
-	[[ $(sql "SELECT agent_name FROM railyard.task_attempts WHERE pipeline_id = $id") == oom ]] ||
-		fail "the next task did not run on the same worker"
+	agent_still_works oom
 }
 
 sigterm_drains() {
