@@ -11,6 +11,7 @@
  */
 #include "cmd.h"
 #include "demo/demo.h"
+#include "graph/graph.h"
 #include "exec/exec.h"
 
 #include <errno.h>
@@ -439,8 +440,12 @@ static bool critical_path(struct demo *d, struct demo_cp *cp)
 		up[k] = (size_t)ry_res_get_long(edges, (int)k, 0);
 		down[k] = (size_t)ry_res_get_long(edges, (int)k, 1);
 	}
-	ok = ry_demo_critical_path(n, cp->dur, m, up, down, &cp->path, &cp->npath, &cp->length) &&
+	struct ry_graph g;
+	if (!ry_graph_init(&g, n, m, up, down))
+		goto out;
+	ok = ry_graph_critical_path(&g, cp->dur, &cp->path, &cp->npath, &cp->length) &&
 	     cp->npath > 0;
+	ry_graph_release(&g);
 out:
 	free(down);
 	free(up);

@@ -1,8 +1,8 @@
 /*
  * demo: the pipeline `railyard demo` runs — an imaginary shop of 35
  * services (five shared libraries at the bottom) built, tested, packaged and
- * deployed with typed cross-service edges — and the critical-path arithmetic
- * its summary prints.  Pure: no I/O, no database; depends only on core.
+ * deployed with typed cross-service edges.  Pure: no I/O, no database;
+ * depends only on core (the summary's critical path comes from pkg/graph).
  */
 #ifndef RY_DEMO_H
 #define RY_DEMO_H
@@ -60,17 +60,5 @@ long ry_demo_find(const struct ry_demo_pipeline *p, const char *name);
 /* The pipeline as a `railyard submit` JSON spec.  Caller frees. */
 char *ry_demo_to_json(const struct ry_demo_pipeline *p);
 void ry_demo_release(struct ry_demo_pipeline *p);
-
-/*
- * The longest chain through a DAG of n tasks weighted by dur[], with edges
- * up[k] -> down[k].  On success *path (caller frees) holds the chain's task
- * indexes from first to last, *npath its length and *length the sum of its
- * durations; among equally long chains the one reached through lower
- * indexes wins.  Returns false (nothing allocated) on a cycle or an edge
- * naming an index >= n.  n == 0 gives an empty path.
- */
-bool ry_demo_critical_path(size_t n, const double *dur, size_t nedges,
-			   const size_t *up, const size_t *down,
-			   size_t **path, size_t *npath, double *length) RY_MUST_CHECK;
 
 #endif

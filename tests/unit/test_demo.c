@@ -3,8 +3,7 @@
  * services, typed cross-service edges, placement that needs docker and gpu
  * agents, conditional tasks), be accepted by the spec parser, and its
  * commands must really depend on their upstreams' files: run in dependency
- * order they all pass, run out of order they fail.  The critical path must
- * be the longest chain.
+ * order they all pass, run out of order they fail.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -376,59 +375,6 @@ static void test_failing_service_fails_its_tests_only(void **state)
 	release(p);
 }
 
-struct cp_case {
-	const char *what;
-	size_t n;
-	double dur[6];
-	size_t nedges;
-	size_t up[8];
-	size_t down[8];
-	bool ok;
-	double length;
-	size_t npath;
-	size_t path[6];
-};
-
-static void test_critical_path_is_the_longest_chain(void **state)
-{
-	(void)state;
-	static const struct cp_case cases[] = {
-		{ "empty graph", 0, { 0 }, 0, { 0 }, { 0 }, true, 0, 0, { 0 } },
-		{ "single task", 1, { 2.5 }, 0, { 0 }, { 0 }, true, 2.5, 1, { 0 } },
-		{ "chain", 3, { 1, 2, 3 }, 2, { 0, 1 }, { 1, 2 }, true, 6, 3, { 0, 1, 2 } },
-		{ "diamond takes the heavy side", 4, { 1, 1, 5, 1 }, 4,
-		  { 0, 0, 1, 2 }, { 1, 2, 3, 3 }, true, 7, 3, { 0, 2, 3 } },
-		{ "independent tasks: the longest alone", 3, { 1, 4, 2 }, 0, { 0 }, { 0 },
-		  true, 4, 1, { 1 } },
-		{ "tie goes to lower indexes", 4, { 1, 2, 2, 1 }, 4,
-		  { 0, 0, 1, 2 }, { 1, 2, 3, 3 }, true, 4, 3, { 0, 1, 3 } },
-		{ "edges listed out of order", 3, { 1, 1, 1 }, 2, { 1, 0 }, { 2, 1 },
-		  true, 3, 3, { 0, 1, 2 } },
-		{ "cycle", 3, { 1, 1, 1 }, 3, { 0, 1, 2 }, { 1, 2, 0 }, false, 0, 0, { 0 } },
-		{ "self loop", 2, { 1, 1 }, 1, { 1 }, { 1 }, false, 0, 0, { 0 } },
-		{ "edge to an unknown task", 2, { 1, 1 }, 1, { 0 }, { 2 }, false, 0, 0, { 0 } },
-	};
-	for (size_t c = 0; c < RY_ARRAY_SIZE(cases); c++) {
-		const struct cp_case *k = &cases[c];
-		size_t *path = NULL, npath = 99;
-		double length = -1;
-		bool ok = ry_demo_critical_path(k->n, k->dur, k->nedges, k->up, k->down,
-						&path, &npath, &length);
-		if (ok != k->ok)
-			fail_msg("%s: returned %d", k->what, ok);
-		if (!ok) {
-			assert_null(path);
-			continue;
-		}
-		if (npath != k->npath || length != k->length)
-			fail_msg("%s: %zu tasks, %.2f long", k->what, npath, length);
-		for (size_t i = 0; i < npath; i++)
-			if (path[i] != k->path[i])
-				fail_msg("%s: path[%zu] = %zu", k->what, i, path[i]);
-		free(path);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,7 +389,6 @@ int main(void)
 		cmocka_unit_test(test_commands_pass_in_dependency_order),
 		cmocka_unit_test(test_commands_fail_out_of_dependency_order),
 		cmocka_unit_test(test_failing_service_fails_its_tests_only),
-		cmocka_unit_test(test_critical_path_is_the_longest_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
