@@ -2,6 +2,34 @@
 -- whole at COMMIT by a deferred constraint trigger.  Until then every task
 -- is 'blocked', and an aborted transaction leaves nothing behind.
 
+-- Run state and provenance belong to railyard, whatever the INSERT said:
+-- a pipeline starts queued, submitted by the session's login role.  With
+-- row-level security on (docs/operations.md, "Roles"), a role may submit
+-- only for its teams; saying so here gives a clearer message than the
+-- policy's.
+CREATE OR REPLACE FUNCTION railyard.pipelines_before_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF railyard.team_rls_enabled() AND NOT railyard.may_act_for_team(NEW.team) THEN
+        RAISE EXCEPTION 'cannot submit pipeline "%" for team "%": role % may not act for that team',
+                        NEW.name, NEW.team, session_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'railyard.team_roles lists the roles that may submit and cancel for each team';
+    END IF;
+    NEW.state := 'queued';
+    NEW.submitted_by := session_user;
+    NEW.created_at := now();
+    NEW.validated_at := NULL;
+    NEW.started_at := NULL;
+    NEW.finished_at := NULL;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION railyard.pipelines_before_insert() IS
+    'trigger: a new pipeline is queued and submitted by the session''s role, whatever the INSERT said; refuses other teams under row-level security';
+
+CREATE OR REPLACE TRIGGER pipelines_before_insert BEFORE INSERT ON railyard.pipelines
+    FOR EACH ROW EXECUTE FUNCTION railyard.pipelines_before_insert();
+
 CREATE OR REPLACE FUNCTION railyard.tasks_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -37,6 +65,9 @@ BEGIN
     RETURN NEW;
 END $$;
 
+COMMENT ON FUNCTION railyard.tasks_before_insert() IS
+    'trigger: refuses tasks for an already submitted pipeline and bad env entries; forces the run state';
+
 CREATE OR REPLACE TRIGGER tasks_before_insert BEFORE INSERT ON railyard.tasks
     FOR EACH ROW EXECUTE FUNCTION railyard.tasks_before_insert();
 
@@ -55,6 +86,9 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+
+COMMENT ON FUNCTION railyard.edges_before_insert() IS
+    'trigger: refuses self-edges and edges for an already submitted pipeline';
 
 CREATE OR REPLACE TRIGGER edges_before_insert BEFORE INSERT ON railyard.edges
     FOR EACH ROW EXECUTE FUNCTION railyard.edges_before_insert();
@@ -208,6 +242,9 @@ BEGIN
     PERFORM pg_notify('railyard_ready', '');
     RETURN NULL;
 END $$;
+
+COMMENT ON FUNCTION railyard.validate_pipeline() IS
+    'deferred trigger: validates a pipeline at COMMIT (tasks, edges, cycle), ranks its tasks and releases the roots';
 
 DROP TRIGGER IF EXISTS pipelines_validate ON railyard.pipelines;
 CREATE CONSTRAINT TRIGGER pipelines_validate AFTER INSERT ON railyard.pipelines

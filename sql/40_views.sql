@@ -26,11 +26,15 @@ WITH online AS (
 SELECT t.id, t.pipeline_id, t.name, t.state,
        CASE
          WHEN t.state = 'blocked' THEN
+           -- Only (pipeline_id, name) indexes fit these lookups, whatever the
+           -- statistics say (none right after a big submission): a filter
+           -- on u.state here would let the planner scan the pipeline's
+           -- unfinished tasks for every blocked task instead.
            'waiting for ' || (SELECT string_agg(u.name, ', ' ORDER BY u.name)
+                                     FILTER (WHERE u.state IN ('blocked', 'ready', 'running'))
                                 FROM railyard.edges e
                                 JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
-                               WHERE e.pipeline_id = t.pipeline_id AND e.downstream = t.name
-                                 AND u.state IN ('blocked', 'ready', 'running'))
+                               WHERE e.pipeline_id = t.pipeline_id AND e.downstream = t.name)
          WHEN NOT EXISTS (SELECT 1 FROM online) THEN 'no agent is online'
          WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels) THEN
            'no online agent has label ' ||
@@ -67,3 +71,10 @@ SELECT a.id, a.name, a.state, a.slots, a.running, a.labels,
   LEFT JOIN railyard.task_attempts h ON h.agent_id = a.id
         AND h.finished_at > now() - interval '1 hour' AND h.started_at IS NOT NULL
  GROUP BY a.id;
+
+COMMENT ON VIEW railyard.pipeline_summary IS
+    'one row per pipeline: state, elapsed seconds and its tasks counted by state';
+COMMENT ON VIEW railyard.task_waits IS
+    'every blocked or ready task and why it waits, in words (what railyard status shows)';
+COMMENT ON VIEW railyard.agent_utilization IS
+    'per agent: busy slot-seconds over the last hour from the attempt history, as a share of slots x 3600';

@@ -7,23 +7,40 @@
  */
 #include "cmd.h"
 
-#include <limits.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: railyard cancel ID\n"
+		"  cancels pipeline ID: its unfinished tasks are cancelled, running ones killed\n");
+}
+
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	long id;
+	int c;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: railyard cancel ID\n");
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return RY_EXIT_OK;
+		}
+		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
-	if (!ry_parse_long(argv[1], 1, LONG_MAX, &id)) {
-		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", argv[1]);
+	if (argc - optind != 1) {
+		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
+	if (!cmd_parse_id(argv[optind], &id))
+		return RY_EXIT_ERROR;
 	struct ry_db *db = cmd_connect(ctx, "cli:cancel");
 	if (!db)
 		return RY_EXIT_ERROR;
@@ -36,11 +53,11 @@ int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
 		"SELECT state, railyard.cancel_pipeline(id) FROM railyard.pipelines "
 		"WHERE id = $1::bigint", 1, params, &err);
 	if (!r) {
-		fprintf(stderr, "error: cannot cancel pipeline %ld: %s\n", id, err);
+		cmd_error("cannot cancel pipeline %ld: %s", id, err);
 		free(err);
 		rc = RY_EXIT_ERROR;
 	} else if (ry_res_rows(r) == 0) {
-		fprintf(stderr, "error: pipeline %ld does not exist\n", id);
+		cmd_error("pipeline %ld does not exist", id);
 		rc = RY_EXIT_ERROR;
 	} else {
 		const char *before = ry_res_get(r, 0, 0), *after = ry_res_get(r, 0, 1);

@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "sqlfiles.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,20 +88,42 @@ bool cmd_apply_migrations(struct ry_db *db, char **err)
 	return ok;
 }
 
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: railyard migrate\n"
+		"  applies migrations/ (once each) then sql/ to the database; idempotent and\n"
+		"  safe to run concurrently; creates the embedded cluster when none exists\n");
+}
+
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: railyard migrate\n");
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return RY_EXIT_OK;
+		}
+		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
+	if (optind < argc) {
+		cmd_error("migrate takes no arguments, got '%s'", argv[optind]);
+		return RY_EXIT_ERROR;
+	}
+	/* A migration may take as long as it takes. */
+	ctx->dbopt.statement_timeout_ms = 0;
 	struct ry_db *db = cmd_connect(ctx, "migrate");
 	if (!db)
 		return RY_EXIT_ERROR;
 	char *err = NULL;
 	int rc = RY_EXIT_OK;
 	if (!cmd_apply_migrations(db, &err)) {
-		fprintf(stderr, "error: cannot migrate: %s\n", err);
+		cmd_error("cannot migrate: %s", err);
 		free(err);
 		rc = RY_EXIT_FAIL;
 	}

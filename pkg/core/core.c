@@ -289,3 +289,19 @@ uint64_t ry_fnv1a64(const void *data, size_t len)
 		h = (h ^ p[i]) * 1099511628211ULL;
 	return h;
 }
+
+void ry_make_printable(char *s, bool multiline)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\t') {
+			if (!multiline)
+				*p = ' ';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			p[1] = '?';
+			p++;
+		}
+	}
+}

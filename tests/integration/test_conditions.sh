@@ -156,15 +156,25 @@ audit_log_is_complete() {
 		# task skipped before any process existed may lack it.
 		[[ $events == "$want" || ($name == skipme && $events == "ready claim skip") ]] ||
 			fail "task $name: audit events '$events', expected '$want'"
-		actors=$(sql "SELECT string_agg(DISTINCT actor, ' ') FROM railyard.audit_log
+		# Who acted is the session's role; which agent, the worker it named.
+		actors=$(sql "SELECT string_agg(DISTINCT actor || '/' || coalesce(agent, '-'), ' ')
+		                FROM railyard.audit_log
 		               WHERE object = 'task' AND object_id = $tid AND event <> 'ready'")
-		[[ $actors == worker:cond ]] || fail "task $name: claim/start/finish actors are '$actors', not worker:cond"
+		[[ $actors == "$RY_PGUSER/cond" ]] ||
+			fail "task $name: claim/start/finish by '$actors', not role $RY_PGUSER as agent cond"
 	done
 	# Tasks released by an upstream's completion were released by that worker.
-	actors=$(sql "SELECT string_agg(DISTINCT l.actor, ' ') FROM railyard.audit_log l
-	               JOIN railyard.tasks t ON t.id = l.object_id
+	actors=$(sql "SELECT string_agg(DISTINCT l.actor || '/' || coalesce(l.agent, '-'), ' ')
+	                FROM railyard.audit_log l
+	                JOIN railyard.tasks t ON t.id = l.object_id
 	              WHERE l.object = 'task' AND l.event = 'ready' AND t.pipeline_id = $id AND t.name <> 'a'")
-	[[ $actors == worker:cond ]] || fail "downstream tasks' ready events are by '$actors', not worker:cond"
+	[[ $actors == "$RY_PGUSER/cond" ]] || fail "downstream tasks' ready events are by '$actors', not agent cond"
+	# The roots were released by the submission, which no worker made.
+	actors=$(sql "SELECT string_agg(DISTINCT l.actor || '/' || coalesce(l.agent, '-'), ' ')
+	                FROM railyard.audit_log l
+	                JOIN railyard.tasks t ON t.id = l.object_id
+	              WHERE l.object = 'task' AND l.event = 'ready' AND t.pipeline_id = $id AND t.name = 'a'")
+	[[ $actors == "$RY_PGUSER/-" ]] || fail "the root's ready event is by '$actors', not the submitting role alone"
 	[[ $(sql "SELECT count(*) FROM railyard.audit_log
 	           WHERE object = 'task' AND pipeline_id = $id AND (actor IS NULL OR actor = '')") == 0 ]] ||
 		fail "audit rows without an actor"
@@ -174,9 +184,9 @@ audit_log_is_complete() {
 	               WHERE object = 'pipeline' AND object_id = $id")
 	[[ $events == "submit:queued start:running finish:succeeded" ]] ||
 		fail "pipeline audit events '$events', expected submit, start, finish"
-	[[ $(sql "SELECT string_agg(actor, ' ' ORDER BY id) FROM railyard.audit_log
-	           WHERE object = 'pipeline' AND object_id = $id AND event IN ('start', 'finish')") == "worker:cond worker:cond" ]] ||
-		fail "the pipeline's start and finish are not attributed to worker:cond"
+	[[ $(sql "SELECT string_agg(agent, ' ' ORDER BY id) FROM railyard.audit_log
+	           WHERE object = 'pipeline' AND object_id = $id AND event IN ('start', 'finish')") == "cond cond" ]] ||
+		fail "the pipeline's start and finish are not attributed to agent cond"
 	# Every event is in time order within the pipeline.
 	[[ $(sql "SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back FROM railyard.audit_log
 	           WHERE pipeline_id = $id AND event <> 'start') x WHERE back") == 0 ]] ||
@@ -193,5 +203,5 @@ run_scenario "only_if_changed: matching task runs, unmatched is skipped 'unchang
 run_scenario "only_if_changed without changed_paths: every task runs" only_if_changed_without_changed_paths_runs_all
 run_scenario "only_if_changed with an invalid pattern fails the task naming the error" \
 	only_if_changed_invalid_pattern_fails
-run_scenario "audit log: every task ready, claim, finish in order by worker:cond; pipeline submit, start, finish" \
+run_scenario "audit log: every task ready, claim, finish in order by agent cond; pipeline submit, start, finish" \
 	audit_log_is_complete
