@@ -22,6 +22,10 @@
 #   JOBS=N             integration scripts run N at a time (default 1)
 #   RY_TEST_TIMEOUT=S  limit per integration script (default 900 s)
 #   KEEP_TMP=1         keep the temp dir: cluster, logs, every scenario's output
+#   RY_COVERAGE=DIR    (make coverage) profile PL/pgSQL with plpgsql_check:
+#                      the cluster preloads it, and at the end every
+#                      database's statement counts go to DIR/plpgsql.tsv and
+#                      SQL-function call counts to DIR/sqlfunc.tsv
 #
 # The cluster: initdb --nosync, fsync/synchronous_commit/full_page_writes
 # off, Unix socket in the temp dir only, run as the unprivileged system user
@@ -263,6 +267,14 @@ setup_cluster() {
 		full_page_writes = off
 		logging_collector = off
 	EOF
+	if [[ -n ${RY_COVERAGE:-} ]]; then
+		cat >>"$tmp/pg/postgresql.conf" <<-EOF
+			# RY_COVERAGE: every PL/pgSQL statement counted, in shared memory
+			shared_preload_libraries = 'plpgsql, plpgsql_check'
+			plpgsql_check.profiler = on
+			track_functions = 'all'
+		EOF
+	fi
 	if ! (cd "$tmp" && "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/pg" -l "$tmp/postgresql.log" \
 		-w -t 60 start) >"$tmp/pg_ctl.log" 2>&1; then
 		echo "cannot start the test cluster:"
@@ -275,6 +287,11 @@ setup_cluster() {
 		echo "cannot create railyard_template"
 		return 1
 	fi
+	if [[ -n ${RY_COVERAGE:-} ]] && ! "$bindir/psql" -X -q -v ON_ERROR_STOP=1 \
+		-d "$conn dbname=railyard_template" -c "CREATE EXTENSION plpgsql_check SCHEMA public" 2>&1; then
+		echo "cannot create extension plpgsql_check (package postgresql-15-plpgsql-check)"
+		return 1
+	fi
 	export RAILYARD_DB="$conn dbname=railyard_template"
 	if ! (cd "$tmp" && "$RY" migrate) >"$tmp/migrate.log" 2>&1; then
 		echo "railyard migrate failed on the template database:"
@@ -283,6 +300,37 @@ setup_cluster() {
 	fi
 	export RY_PG_BINDIR=$bindir RY_PGHOST=$pghost RY_PGPORT=5432 RY_PGUSER=railyard
 	export RY_TEMPLATE_DB=railyard_template
+}
+
+# ---- PL/pgSQL coverage (RY_COVERAGE) ----------------------------------------
+
+# harvest_coverage: every database's PL/pgSQL statement counts and SQL
+# function calls, appended to $RY_COVERAGE/plpgsql.tsv and sqlfunc.tsv
+# (database, function, ...).  The profiles live in the server's shared
+# memory per database, so each database still there is read.
+harvest_coverage() {
+	local conn="host=$pghost port=5432 user=railyard" db
+	mkdir -p "$RY_COVERAGE"
+	: >"$RY_COVERAGE/plpgsql.tsv"
+	: >"$RY_COVERAGE/sqlfunc.tsv"
+	while IFS= read -r db; do
+		"$bindir/psql" -X -q -d "$conn dbname=$db" -c "CREATE EXTENSION IF NOT EXISTS plpgsql_check SCHEMA public" \
+			>/dev/null 2>&1 || continue
+		"$bindir/psql" -X -A -t -F $'\t' -d "$conn dbname=$db" -c "
+			SELECT current_database(), p.proname, s.stmtid, coalesce(s.parent_stmtid, -1),
+			       coalesce(s.parent_note, ''), s.lineno, s.exec_stmts, s.stmtname
+			  FROM pg_proc p, public.plpgsql_profiler_function_statements_tb(p.oid::regprocedure) s
+			 WHERE p.pronamespace = 'railyard'::regnamespace
+			   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')" \
+			>>"$RY_COVERAGE/plpgsql.tsv" 2>/dev/null
+		"$bindir/psql" -X -A -t -F $'\t' -d "$conn dbname=$db" -c "
+			SELECT current_database(), p.proname, coalesce(f.calls, 0)
+			  FROM pg_proc p LEFT JOIN pg_stat_user_functions f ON f.funcid = p.oid
+			 WHERE p.pronamespace = 'railyard'::regnamespace
+			   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')" \
+			>>"$RY_COVERAGE/sqlfunc.tsv" 2>/dev/null
+	done < <("$bindir/psql" -X -A -t -d "$conn dbname=postgres" \
+		-c "SELECT datname FROM pg_database WHERE datallowconn AND datname NOT IN ('postgres', 'template1')")
 }
 
 # ---- unit tests --------------------------------------------------------------
@@ -431,5 +479,8 @@ if ((${#scripts[@]})); then
 	while ((${#running_pids[@]})); do
 		reap
 	done
+	if [[ -n ${RY_COVERAGE:-} ]]; then
+		harvest_coverage
+	fi
 fi
 finish

@@ -38,3 +38,17 @@ int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option
 	}
 	return c;
 }
+
+int cmd_only_help(int argc, char **argv, void (*usage)(FILE *out))
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c = cmd_getopt(argc, argv, "h", longopts);
+
+	if (c == -1)
+		return -1;
+	usage(c == 'h' ? stdout : stderr);
+	return c == 'h' ? RY_EXIT_OK : RY_EXIT_ERROR;
+}

@@ -8,6 +8,8 @@
 #include "core/core.h"
 #include "db/db.h"
 
+#include <stdio.h>
+
 /* Exit codes shared by every command. */
 enum {
 	RY_EXIT_OK = 0,		/* done; for wait: pipeline succeeded */
@@ -50,6 +52,12 @@ int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option
  * when the database could not say.
  */
 bool cmd_show_failed_logs(struct ry_db *db, const char *pipeline_id);
+/*
+ * For a command whose only option is --help: parses argv with cmd_getopt.
+ * Returns -1 to go on (operands start at optind), else the exit code after
+ * printing usage (to stdout for --help, stderr for a bad option).
+ */
+int cmd_only_help(int argc, char **argv, void (*usage)(FILE *out));
 /* A pipeline id from the command line; prints why not. */
 bool cmd_parse_id(const char *s, long *id) RY_MUST_CHECK;
 

@@ -20,21 +20,11 @@ static void usage(FILE *out)
 
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	long id;
-	int c;
+	int rc = cmd_only_help(argc, argv, usage);
 
-	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return RY_EXIT_OK;
-		}
-		usage(stderr);
-		return RY_EXIT_ERROR;
-	}
+	if (rc >= 0)
+		return rc;
 	if (argc - optind != 1) {
 		usage(stderr);
 		return RY_EXIT_ERROR;
@@ -47,7 +37,7 @@ int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
 
 	char *err = NULL, *idtext = ry_asprintf("%ld", id);
 	const char *params[] = { idtext };
-	int rc = RY_EXIT_OK;
+	rc = RY_EXIT_OK;
 	/* Reads the state first: a pipeline already final is only reported. */
 	struct ry_res *r = ry_db_query(db,
 		"SELECT state, railyard.cancel_pipeline(id) FROM railyard.pipelines "

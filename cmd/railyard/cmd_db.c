@@ -113,7 +113,7 @@ static int db_url(struct cmd_ctx *ctx, int argc, char **argv)
 	bool role_given = false;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 'r':
 			if (!parse_role(optarg, &role)) {

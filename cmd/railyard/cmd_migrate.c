@@ -97,20 +97,10 @@ static void usage(FILE *out)
 
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+	int rc = cmd_only_help(argc, argv, usage);
 
-	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return RY_EXIT_OK;
-		}
-		usage(stderr);
-		return RY_EXIT_ERROR;
-	}
+	if (rc >= 0)
+		return rc;
 	if (optind < argc) {
 		cmd_error("migrate takes no arguments, got '%s'", argv[optind]);
 		return RY_EXIT_ERROR;
@@ -121,7 +111,7 @@ int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!db)
 		return RY_EXIT_ERROR;
 	char *err = NULL;
-	int rc = RY_EXIT_OK;
+	rc = RY_EXIT_OK;
 	if (!cmd_apply_migrations(db, &err)) {
 		cmd_error("cannot migrate: %s", err);
 		free(err);

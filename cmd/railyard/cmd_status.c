@@ -11,9 +11,9 @@
  *
  * Every query is linear in what it shows whatever the planner's statistics
  * say (right after a 50,000-task submission there are none): the tasks of
- * a pipeline and their reasons for waiting are two single scans joined
- * here, by id, rather than a join the planner could turn into a nested loop
- * over the whole pipeline.
+ * a pipeline and their reasons for waiting (railyard.task_waits_of, hash
+ * joins only) are read apart and joined here, by id, rather than by a join
+ * the planner could turn into a nested loop over the whole pipeline.
  */
 #include "cmd.h"
 
@@ -110,7 +110,7 @@ static const char *const tasks_cols[] = { "id", "name", "state", "attempt", "age
 	"reason", "exit_code" };
 
 static const char task_waits_sql[] =
-	"SELECT id, why FROM railyard.task_waits WHERE pipeline_id = $1::bigint ORDER BY id";
+	"SELECT id, why FROM railyard.task_waits_of($1::bigint) ORDER BY id";
 enum { TW_ID, TW_WHY, TW_NCOLS };
 static const char *const task_waits_cols[] = { "id", "why" };
 
@@ -393,21 +393,11 @@ static void usage(FILE *out)
 
 int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	long id = 0;
-	int c;
+	int rc = cmd_only_help(argc, argv, usage);
 
-	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return RY_EXIT_OK;
-		}
-		usage(stderr);
-		return RY_EXIT_ERROR;
-	}
+	if (rc >= 0)
+		return rc;
 	if (argc - optind > 1) {
 		usage(stderr);
 		return RY_EXIT_ERROR;
@@ -418,7 +408,6 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!db)
 		return RY_EXIT_ERROR;
 
-	int rc;
 	if (id > 0) {
 		char *idtext = ry_asprintf("%ld", id);
 		rc = show_pipeline(db, idtext);

@@ -75,6 +75,18 @@ cycle_is_refused_with_its_path() {
 	nothing_stored cyc-p
 }
 
+# A cycle below tasks that are not on it: the path is the cycle alone.
+cycle_below_other_tasks_is_told_alone() {
+	local err
+	err=$(sql_expect_error "$(submission below-p \
+		"(:id, 'root', 'true'), (:id, 'loop-b', 'true'), (:id, 'loop-c', 'true'), (:id, 'after', 'true')" \
+		"(:id, 'root', 'loop-b', 'build'), (:id, 'root', 'loop-c', 'build'),
+		 (:id, 'loop-b', 'loop-c', 'build'), (:id, 'loop-c', 'loop-b', 'test'), (:id, 'loop-c', 'after', 'build')")" \
+		"cycle: ")
+	[[ $err == *"cycle: loop-b -> loop-c -> loop-b"* ]] || fail "expected the cycle loop-b -> loop-c -> loop-b: $err"
+	nothing_stored below-p
+}
+
 self_edge_is_refused_as_cycle() {
 	sql_expect_error "$(submission self-p "(:id, 'self-a', 'true')" "(:id, 'self-a', 'self-a', 'build')")" \
 		"cycle: self-a -> self-a" >/dev/null
@@ -193,6 +205,7 @@ run_scenario "the PRODUCT.md SQL submission is accepted: root ready, downstream 
 	product_md_submission_is_accepted
 run_scenario "a cycle is refused with its path and nothing is stored" cycle_is_refused_with_its_path
 run_scenario "an edge from a task to itself is refused as a cycle" self_edge_is_refused_as_cycle
+run_scenario "a cycle below tasks not on it is reported alone" cycle_below_other_tasks_is_told_alone
 run_scenario "an edge naming an unknown task is refused naming it, nothing stored" \
 	edge_to_unknown_task_is_refused
 run_scenario "a duplicate task name is refused, nothing stored" duplicate_task_name_is_refused
