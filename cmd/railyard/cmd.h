@@ -36,6 +36,13 @@ bool cmd_uses_embedded(const struct cmd_ctx *ctx);
 /* Applies migrations/ and sql/ (see cmd_migrate.c). */
 bool cmd_apply_migrations(struct ry_db *db, char **err) RY_MUST_CHECK;
 
+/*
+ * wait --junit: writes pipeline_id's tasks as a JUnit report to path
+ * (wait_junit.c).  Returns rc, or RY_EXIT_ERROR after printing why the
+ * report could not be written.
+ */
+int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, int rc);
+
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv);
