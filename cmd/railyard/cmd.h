@@ -43,6 +43,14 @@ bool cmd_apply_migrations(struct ry_db *db, char **err) RY_MUST_CHECK;
  */
 int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, int rc);
 
+/*
+ * Inserts a parsed spec in one transaction, as `railyard submit` does
+ * (cmd_submit.c); *id is the new pipeline's id (caller frees).  Returns the
+ * exit code, after printing the error when it is not RY_EXIT_OK.
+ */
+struct ry_spec;
+int cmd_submit_spec(struct ry_db *db, const struct ry_spec *spec, char **id);
+
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv);
@@ -51,5 +59,7 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_import(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -188,3 +188,9 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 	ry_spec_free(spec);
 	return rc;
 }
+
+/* railyard import --submit: the same one-transaction insert as submit. */
+int cmd_submit_spec(struct ry_db *db, const struct ry_spec *spec, char **id)
+{
+	return insert_spec(db, spec, id);
+}

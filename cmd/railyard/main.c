@@ -21,6 +21,8 @@ static const struct cmd commands[] = {
 	{ "status",  cmd_status,  "status [ID]                  pipelines, tasks, agents; why a task waits" },
 	{ "cancel",  cmd_cancel,  "cancel ID                    cancel a pipeline and kill its running tasks" },
 	{ "db",      cmd_db,      "db start|stop|url|psql       the embedded PostgreSQL cluster" },
+	{ "import",  cmd_import,  "import github-actions|gitlab-ci FILE... [--submit]  a CI definition as a pipeline" },
+	{ "inventory", cmd_inventory, "inventory import terraform|pulumi|kubernetes FILE  planned agents" },
 	{ "demo",    cmd_demo,    "demo                         run a 30-service pipeline on three local workers" },
 };
 

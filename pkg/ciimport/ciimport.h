@@ -53,6 +53,9 @@ struct ry_ci_note {
 
 struct ry_ci_pipeline {
 	char *name;
+	char *revision;		/* NULL: none (set by the caller) */
+	bool has_changed_paths;	/* false: unknown (set by the caller) */
+	struct ry_strlist changed_paths;
 	struct ry_ci_task *tasks;	/* in file order, matrix combinations in order */
 	size_t ntasks;
 	struct ry_ci_note *notes;	/* in the order they were found */

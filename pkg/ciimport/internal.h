@@ -75,6 +75,8 @@ struct ci_build {
 /* Records the first error (later ones are consequences); returns false. */
 bool ci_fail(struct ci_build *b, const struct ci_node *at, const char *fmt, ...) RY_PRINTF(3, 4);
 void ci_note(struct ci_build *b, const struct ci_node *at, const char *fmt, ...) RY_PRINTF(3, 4);
+/* A note at the place a task's job is defined. */
+void ci_note_task(struct ci_build *b, const struct ry_ci_task *t, const char *fmt, ...) RY_PRINTF(3, 4);
 
 /* A new task named after base (sanitised and made unique); the pipeline owns it. */
 struct ry_ci_task *ci_task_add(struct ci_build *b, const char *job, const char *base,
@@ -126,5 +128,21 @@ void ci_shell_quote(struct ry_buf *b, const char *s);
 
 /* Valid environment variable name for railyard ([A-Za-z_][A-Za-z0-9_]*). */
 bool ci_env_name_ok(const char *s);
+
+/* ---- GitLab's rules:if / only:variables expressions (gl_expr.c) ---------- */
+
+/*
+ * A variable's value for an expression: *value set (or NULL: not defined,
+ * which GitLab treats as null); false when it is not known before the run
+ * (a project CI/CD variable, say).
+ */
+typedef bool (*gl_lookup_fn)(void *arg, const char *name, const char **value);
+
+/*
+ * Evaluates expr: 1 true, 0 false, -1 not known at import (*unknown then
+ * names the first unknown variable; caller frees).  -2 on a syntax error
+ * with *err set (caller frees).
+ */
+int gl_eval(const char *expr, gl_lookup_fn lookup, void *arg, char **unknown, char **err);
 
 #endif

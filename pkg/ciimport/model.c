@@ -24,16 +24,10 @@ bool ci_fail(struct ci_build *b, const struct ci_node *at, const char *fmt, ...)
 	return false;
 }
 
-void ci_note(struct ci_build *b, const struct ci_node *at, const char *fmt, ...)
+static void note_add(struct ci_build *b, char *where, const char *msg)
 {
-	va_list ap;
-	char msg[1024];
 	struct ry_ci_pipeline *p = b->p;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	char *where = ci_where(at);
 	/* The same note for the same place once (matrix copies repeat them). */
 	for (size_t i = 0; i < p->nnotes; i++) {
 		if (strcmp(p->notes[i].where, where) == 0 && strcmp(p->notes[i].text, msg) == 0) {
@@ -44,6 +38,28 @@ void ci_note(struct ci_build *b, const struct ci_node *at, const char *fmt, ...)
 	p->notes = ry_realloc(p->notes, (p->nnotes + 1) * sizeof(*p->notes));
 	p->notes[p->nnotes].where = where;
 	p->notes[p->nnotes++].text = ry_strdup(msg);
+}
+
+void ci_note(struct ci_build *b, const struct ci_node *at, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	note_add(b, ci_where(at), msg);
+}
+
+void ci_note_task(struct ci_build *b, const struct ry_ci_task *t, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	note_add(b, ry_asprintf("%s:%d", t->file, t->line), msg);
 }
 
 static bool name_char_ok(char c, bool first)
@@ -184,6 +200,8 @@ void ry_ci_pipeline_release(struct ry_ci_pipeline *p)
 	}
 	free(p->notes);
 	free(p->name);
+	free(p->revision);
+	ry_strlist_release(&p->changed_paths);
 	memset(p, 0, sizeof(*p));
 }
 

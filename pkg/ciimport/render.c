@@ -151,6 +151,14 @@ char *ry_ci_render(const struct ry_ci_pipeline *p, char **err)
 	emit(&m);
 	map_start(&m, false);
 	kv(&m, "name", p->name);
+	kv(&m, "revision", p->revision);
+	if (p->has_changed_paths) {
+		str(&m, "changed_paths");
+		seq_start(&m, false);
+		for (size_t i = 0; i < p->changed_paths.n; i++)
+			str(&m, p->changed_paths.items[i]);
+		seq_end(&m);
+	}
 	str(&m, "tasks");
 	seq_start(&m, false);
 	for (size_t i = 0; i < p->ntasks; i++)
@@ -171,5 +179,7 @@ char *ry_ci_render(const struct ry_ci_pipeline *p, char **err)
 		ry_buf_release(&out);
 		return NULL;
 	}
+	if (out.len == 0 || out.data[out.len - 1] != '\n')
+		ry_buf_putc(&out, '\n');
 	return ry_buf_detach(&out);
 }
