@@ -643,9 +643,11 @@ static void job_notes(struct gh *g, const struct ci_node *job, const char *id)
 			"job \"%s\": max-parallel is not imported (a pool can cap concurrency)", id);
 }
 
-static bool add_job_task(struct gh *g, const char *id, const struct ci_node *job, const struct ci_combo *combo)
+static bool add_job_task(struct gh *g, const struct ci_node *key, const struct ci_node *job,
+			 const struct ci_combo *combo)
 {
 	struct ry_ci_task *t;
+	const char *id = key->text;
 	char *suffix = combo ? ci_combo_suffix(combo) : ry_strdup("");
 	char *base = ry_asprintf("%s%s", id, suffix);
 	struct gh_ctx ctx = { .matrix = combo, .opt = g->b.opt };
@@ -653,7 +655,7 @@ static bool add_job_task(struct gh *g, const char *id, const struct ci_node *job
 	bool unknown = false, ok;
 
 	free(suffix);
-	t = ci_task_add(&g->b, id, base, job);
+	t = ci_task_add(&g->b, id, base, key);
 	free(base);
 	ctx.env = t;
 	ok = set_env(g, t, g->env, &ctx, NULL) && set_env(g, t, ci_get(job, "env"), &ctx, NULL);
@@ -713,18 +715,18 @@ static bool add_job(struct gh *g, const struct ci_node *key, const struct ci_nod
 	job_notes(g, job, id);
 	const struct ci_node *matrix = ci_get(ci_get(job, "strategy"), "matrix");
 	if (!matrix)
-		return add_job_task(g, id, job, NULL);
+		return add_job_task(g, key, job, NULL);
 	if (matrix->type != CI_MAP) {
 		ci_note(&g->b, matrix, "job \"%s\": a matrix from an expression is only known when "
 			"GitHub runs it; one task without matrix values", id);
-		return add_job_task(g, id, job, NULL);
+		return add_job_task(g, key, job, NULL);
 	}
 	struct combos combos = { 0 };
 	bool ok = expand_matrix(g, matrix, &combos);
 	if (ok && combos.n == 0)
 		ci_note(&g->b, matrix, "job \"%s\": the matrix has no combination; no task", id);
 	for (size_t i = 0; ok && i < combos.n; i++)
-		ok = add_job_task(g, id, job, &combos.items[i]);
+		ok = add_job_task(g, key, job, &combos.items[i]);
 	combos_release(&combos);
 	return ok;
 }

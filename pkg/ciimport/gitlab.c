@@ -546,12 +546,13 @@ static bool job_stage(struct gl *g, const char *name, const struct ci_node *job,
 	return ci_fail(&g->b, s ? s : job, "job \"%s\": stage \"%s\" is not in stages", name, st);
 }
 
-static bool add_instance(struct gl *g, const char *name, const struct ci_node *job,
+static bool add_instance(struct gl *g, const struct ci_node *key, const struct ci_node *job,
 			 const struct ci_combo *combo, int index, int total, size_t stage)
 {
+	const char *name = key->text;
 	char *suffix = combo ? ci_combo_suffix(combo) : index ? ry_asprintf(":%d", index) : ry_strdup("");
 	char *base = ry_asprintf("%s%s", name, suffix);
-	struct ry_ci_task *t = ci_task_add(&g->b, name, base, job);
+	struct ry_ci_task *t = ci_task_add(&g->b, name, base, key);
 	struct verdict v = { 0 };
 	bool ok = true;
 	free(suffix);
@@ -686,8 +687,9 @@ static bool matrix_combos(struct gl *g, const struct ci_node *m, struct ci_combo
 	return true;
 }
 
-static bool add_job(struct gl *g, const char *name, const struct ci_node *job)
+static bool add_job(struct gl *g, const struct ci_node *key, const struct ci_node *job)
 {
+	const char *name = key->text;
 	size_t stage = 0;
 	if (job->type != CI_MAP)
 		return ci_fail(&g->b, job, "job \"%s\" must be a mapping", name);
@@ -704,13 +706,13 @@ static bool add_job(struct gl *g, const char *name, const struct ci_node *job)
 	job_notes(g, job, name);
 	const struct ci_node *par = ci_get(job, "parallel");
 	if (!par)
-		return add_instance(g, name, job, NULL, 0, 0, stage);
+		return add_instance(g, key, job, NULL, 0, 0, stage);
 	if (par->type == CI_MAP) {
 		struct ci_combo *combos;
 		size_t n;
 		bool ok = matrix_combos(g, ci_get(par, "matrix") ? ci_get(par, "matrix") : par, &combos, &n);
 		for (size_t i = 0; ok && i < n; i++)
-			ok = add_instance(g, name, job, &combos[i], (int)i + 1, (int)n, stage);
+			ok = add_instance(g, key, job, &combos[i], (int)i + 1, (int)n, stage);
 		for (size_t i = 0; i < n; i++)
 			ci_combo_release(&combos[i]);
 		free(combos);
@@ -721,7 +723,7 @@ static bool add_job(struct gl *g, const char *name, const struct ci_node *job)
 		return ci_fail(&g->b, par, "parallel must be 1 to %d or a matrix", MAX_INSTANCES);
 	bool ok = true;
 	for (long i = 1; ok && i <= n; i++)
-		ok = add_instance(g, name, job, NULL, (int)i, (int)n, stage);
+		ok = add_instance(g, key, job, NULL, (int)i, (int)n, stage);
 	return ok;
 }
 
@@ -895,7 +897,7 @@ bool ry_ci_import_gitlab(const char *const *paths, size_t npaths, const struct r
 		const char *key = g.root->items[i]->text;
 		if (gl_reserved_key(key) || key[0] == '.')
 			continue;
-		if (!add_job(&g, key, g.root->items[i + 1]))
+		if (!add_job(&g, g.root->items[i], g.root->items[i + 1]))
 			goto out;
 	}
 	if (out->ntasks == 0) {

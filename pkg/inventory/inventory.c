@@ -97,7 +97,7 @@ bool ry_inventory_quantity(const char *s, double *out)
 		{ "Ti", 1099511627776.0 }, { "Pi", 1125899906842624.0 }, { "Ei", 1152921504606846976.0 },
 		{ "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 }, { "TiB", 1099511627776.0 },
 		{ "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
-		{ "n", 1e-9 }, { "u", 1e-6 }, { "m", 1e-3 }, { "k", 1e3 }, { "M", 1e6 },
+		{ "n", -1e9 }, { "u", -1e6 }, { "m", -1e3 }, { "k", 1e3 }, { "M", 1e6 },
 		{ "G", 1e9 }, { "T", 1e12 }, { "P", 1e15 }, { "E", 1e18 }, { "", 1 },
 	};
 	char *end;
@@ -110,7 +110,8 @@ bool ry_inventory_quantity(const char *s, double *out)
 	/* strtod took "1e3" as an exponent; "1E" alone is the exa suffix. */
 	for (size_t i = 0; i < RY_ARRAY_SIZE(suffixes); i++) {
 		if (strcmp(end, suffixes[i].suffix) == 0) {
-			*out = v * suffixes[i].mult;
+			double m = suffixes[i].mult;	/* < 0: divide, so 3800m is exactly 3.8 */
+			*out = m < 0 ? v / -m : v * m;
 			return true;
 		}
 	}
