@@ -721,14 +721,15 @@ char *ry_inventory_json(const struct ry_inventory *inv)
 			json_array_append_new(labels, json_string(a->labels.items[k]));
 		json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:s}",
 				      "name", a->name, "labels", labels,
-				      "cpu", a->cpu >= 0 ? json_real(a->cpu) : json_null(),
+				      "cpu", a->cpu < 0 ? json_null() : a->cpu == floor(a->cpu) && a->cpu < 1e15
+					     ? json_integer((json_int_t)a->cpu) : json_real(a->cpu),
 				      "mem_mb", a->mem_mb >= 0 ? json_integer(a->mem_mb) : json_null(),
 				      "os", a->os ? json_string(a->os) : json_null(),
 				      "arch", a->arch ? json_string(a->arch) : json_null(),
 				      "origin", a->origin);
 		json_array_append_new(arr, o);
 	}
-	char *s = json_dumps(arr, JSON_COMPACT);
+	char *s = json_dumps(arr, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(arr);
 	char *out = ry_strdup(s ? s : "[]");
 	free(s);
