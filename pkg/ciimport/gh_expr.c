@@ -270,7 +270,10 @@ static bool parse_primary(struct parser *p, struct gh_val *out)
 	if (accept(p, "(")) {
 		if (!parse_or(p, out))
 			return false;
-		return accept(p, ")") || perr(p, "missing )");
+		if (accept(p, ")"))
+			return true;
+		gh_val_release(out);
+		return perr(p, "missing )");
 	}
 	if (*p->s == '\'') {
 		struct ry_buf b = RY_BUF_INIT;
@@ -401,8 +404,10 @@ static bool parse_compare(struct parser *p, struct gh_val *out)
 		if (!op)
 			return true;
 		struct gh_val r;
-		if (!parse_unary(p, &r))
+		if (!parse_unary(p, &r)) {
+			gh_val_release(out);
 			return false;
+		}
 		struct gh_val res = v_unknown();
 		if (out->t != GV_UNKNOWN && r.t != GV_UNKNOWN) {
 			double c;
@@ -429,8 +434,10 @@ static bool parse_equality(struct parser *p, struct gh_val *out)
 		if (!eq && !accept(p, "!="))
 			return true;
 		struct gh_val r;
-		if (!parse_compare(p, &r))
+		if (!parse_compare(p, &r)) {
+			gh_val_release(out);
 			return false;
+		}
 		int e = equals(out, &r);
 		gh_val_release(out);
 		gh_val_release(&r);
@@ -444,8 +451,10 @@ static bool parse_and(struct parser *p, struct gh_val *out)
 		return false;
 	while (accept(p, "&&")) {
 		struct gh_val r;
-		if (!parse_equality(p, &r))
+		if (!parse_equality(p, &r)) {
+			gh_val_release(out);
 			return false;
+		}
 		int a = gh_truthy(out), b = gh_truthy(&r);
 		if (a == 0 || (a < 0 && b != 0)) {
 			gh_val_release(&r);
@@ -467,8 +476,10 @@ static bool parse_or(struct parser *p, struct gh_val *out)
 		return false;
 	while (accept(p, "||")) {
 		struct gh_val r;
-		if (!parse_and(p, &r))
+		if (!parse_and(p, &r)) {
+			gh_val_release(out);
 			return false;
+		}
 		int a = gh_truthy(out), b = gh_truthy(&r);
 		if (a == 1 || (a < 0 && b != 1)) {
 			gh_val_release(&r);

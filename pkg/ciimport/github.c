@@ -196,6 +196,7 @@ static bool expand_matrix(struct gh *g, const struct ci_node *m, struct combos *
 	const struct ci_node *include = ci_get(m, "include"), *exclude = ci_get(m, "exclude");
 	struct ry_strlist keys = { 0 };
 	struct ci_combo empty = { 0 };
+	bool ok = true;
 
 	combos_push(out, &empty);
 	for (size_t i = 0; i + 1 < m->n; i += 2) {
@@ -203,8 +204,10 @@ static bool expand_matrix(struct gh *g, const struct ci_node *m, struct combos *
 		const struct ci_node *vals = m->items[i + 1];
 		if (strcmp(k, "include") == 0 || strcmp(k, "exclude") == 0)
 			continue;
-		if (vals->type != CI_SEQ)
-			return ci_fail(&g->b, vals, "matrix key \"%s\" must be a list of values", k);
+		if (vals->type != CI_SEQ) {
+			ok = ci_fail(&g->b, vals, "matrix key \"%s\" must be a list of values", k);
+			goto out;
+		}
 		ry_strlist_add(&keys, k);
 		struct combos next = { 0 };
 		for (size_t c = 0; c < out->n; c++) {
@@ -218,8 +221,8 @@ static bool expand_matrix(struct gh *g, const struct ci_node *m, struct combos *
 		combos_release(out);
 		*out = next;
 		if (out->n > MAX_COMBOS) {
-			ry_strlist_release(&keys);
-			return ci_fail(&g->b, m, "the matrix has more than %d combinations", MAX_COMBOS);
+			ok = ci_fail(&g->b, m, "the matrix has more than %d combinations", MAX_COMBOS);
+			goto out;
 		}
 	}
 	if (keys.n == 0)
@@ -243,8 +246,8 @@ static bool expand_matrix(struct gh *g, const struct ci_node *m, struct combos *
 		const struct ci_node *inc = include->items[i];
 		bool fitted = false;
 		if (inc->type != CI_MAP) {
-			ry_strlist_release(&keys);
-			return ci_fail(&g->b, inc, "matrix include entries must be mappings");
+			ok = ci_fail(&g->b, inc, "matrix include entries must be mappings");
+			goto out;
 		}
 		for (size_t c = 0; c < base; c++) {
 			bool fits = true;
@@ -265,10 +268,11 @@ static bool expand_matrix(struct gh *g, const struct ci_node *m, struct combos *
 			combos_push(out, &combo);
 		}
 	}
-	ry_strlist_release(&keys);
 	if (out->n > MAX_COMBOS)
-		return ci_fail(&g->b, m, "the matrix has more than %d combinations", MAX_COMBOS);
-	return true;
+		ok = ci_fail(&g->b, m, "the matrix has more than %d combinations", MAX_COMBOS);
+out:
+	ry_strlist_release(&keys);
+	return ok;
 }
 
 /* ---- one job -------------------------------------------------------------- */
@@ -813,8 +817,9 @@ bool ry_ci_import_github(const char *path, const struct ry_ci_options *opt,
 	if (!ci_load_file(&g.b.doc, path, path, &root, &g.b.err))
 		goto out;
 	if (!root || root->type != CI_MAP) {
-		ci_fail(&g.b, root, "a workflow is a mapping with \"on\" and \"jobs\"");
-		if (!root)
+		if (root)
+			ci_fail(&g.b, root, "a workflow is a mapping with \"on\" and \"jobs\"");
+		else
 			g.b.err = ry_asprintf("%s:1: the file is empty", path);
 		goto out;
 	}
@@ -826,13 +831,7 @@ bool ry_ci_import_github(const char *path, const struct ry_ci_options *opt,
 		ci_fail(&g.b, jobs ? jobs : root, "a workflow needs \"jobs\": a mapping of job ids to jobs");
 		goto out;
 	}
-	const char *name = g.b.opt->name ? g.b.opt->name : ci_str(ci_get(root, "name"));
-	if (name) {
-		out->name = ry_strdup(name);
-	} else {
-		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		out->name = ry_strndup(base, strcspn(base, "."));
-	}
+	ci_set_name(out, g.b.opt->name ? g.b.opt->name : ci_str(ci_get(root, "name")), path);
 	if (!read_on(&g))
 		goto out;
 	for (size_t i = 0; i + 1 < jobs->n; i += 2)

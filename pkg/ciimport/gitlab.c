@@ -851,10 +851,8 @@ static bool workflow(struct gl *g)
 	const struct ci_node *wf = ci_get(g->root, "workflow");
 	const struct ci_node *rules = ci_get(wf, "rules");
 	const char *name = ci_str(ci_get(wf, "name"));
-	if (name && !g->b.opt->name) {
-		free(g->b.p->name);
-		g->b.p->name = ry_strdup(name);
-	}
+	if (name && *name && !g->b.opt->name)
+		ci_set_name(g->b.p, name, "");
 	if (!rules)
 		return true;
 	/* A throwaway task holds the global variables the rules may read. */
@@ -888,9 +886,7 @@ bool ry_ci_import_gitlab(const char *const *paths, size_t npaths, const struct r
 	if (!gl_config_load(&g.cfg, paths, npaths))
 		goto out;
 	g.root = g.cfg.root;
-	const char *base = strrchr(paths[0], '/') ? strrchr(paths[0], '/') + 1 : paths[0];
-	out->name = ry_strdup(g.b.opt->name ? g.b.opt->name : strcmp(base, ".gitlab-ci.yml") == 0 ?
-			      "gitlab-ci" : base);
+	ci_set_name(out, g.b.opt->name, paths[0]);
 	if (!read_stages(&g) || !workflow(&g))
 		goto out;
 	for (size_t i = 0; i + 1 < g.root->n; i += 2) {

@@ -86,6 +86,9 @@ const char *ci_task_getenv(const struct ry_ci_task *t, const char *name);
 /* Removes task i (and every need naming it); needs on it are handed to its own needs. */
 void ci_task_remove(struct ry_ci_pipeline *p, size_t i, bool bypass);
 
+/* The pipeline's name: name, else the file's base name without extension; 200 bytes at most. */
+void ci_set_name(struct ry_ci_pipeline *p, const char *name, const char *path);
+
 /* Labels as the worker reports them: GitHub's X64 / Kubernetes' amd64 -> x86_64. */
 const char *ci_arch_name(const char *arch);
 

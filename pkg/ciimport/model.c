@@ -205,6 +205,27 @@ void ry_ci_pipeline_release(struct ry_ci_pipeline *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void ci_set_name(struct ry_ci_pipeline *p, const char *name, const char *path)
+{
+	char *fallback = NULL;
+	if (!name || !*name) {
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		while (*base == '.')
+			base++;
+		const char *dot = strrchr(base, '.');
+		fallback = ry_strndup(base, dot ? (size_t)(dot - base) : strlen(base));
+		name = *fallback ? fallback : "pipeline";
+	}
+	/* At most 200 bytes, cut on a UTF-8 character boundary. */
+	size_t n = strlen(name);
+	if (n > 200)
+		for (n = 200; n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80; n--)
+			;
+	free(p->name);
+	p->name = ry_strndup(name, n);
+	free(fallback);
+}
+
 const char *ci_arch_name(const char *arch)
 {
 	static const char *const names[][2] = {
