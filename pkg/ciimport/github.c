@@ -121,8 +121,10 @@ static bool read_on(struct gh *g)
 	struct ry_strlist paths = { 0 }, ignore = { 0 }, refs = { 0 };
 	bool ok = glob_list(g, ci_get(cfg, "paths"), &paths, "paths") &&
 		  glob_list(g, ci_get(cfg, "paths-ignore"), &ignore, "paths-ignore");
-	if (ok && (paths.n || ignore.n))
+	if (ok && (paths.n || ignore.n)) {
 		g->only_if_changed = paths_regex(&paths, &ignore);
+		ok = ci_check_regex(&g->b, cfg, g->only_if_changed);
+	}
 	const struct ry_ci_options *o = g->b.opt;
 	const char *key = o->tag ? "tags" : "branches";
 	const char *ref = o->tag ? o->tag : o->branch ? o->branch : "main";
@@ -285,6 +287,7 @@ static char *subst(struct gh *g, const struct ci_node *at, const char *text, str
 	if (!gh_subst(text, ctx, &out, &unknown, &err)) {
 		ci_fail(&g->b, at, "%s", err);
 		free(err);
+		ry_strlist_release(&unknown);
 		return NULL;
 	}
 	for (size_t i = 0; i < unknown.n; i++)

@@ -261,6 +261,7 @@ static bool decide_rules(struct gl *g, struct ry_ci_task *t, const struct ci_nod
 	if (ok && strcmp(v->when, "never") == 0 && changes.n > 0) {
 		v->when = changes_when;
 		v->only_if_changed = ci_globs_regex(&changes, false);
+		ok = ci_check_regex(&g->b, rules, v->only_if_changed);
 	} else if (ok && changes.n > 0 && strcmp(changes_when, v->when) != 0) {
 		ci_note(&g->b, v->at, "a rule with changes: (when: %s) comes before this one (when: %s); "
 			"the job runs with when: %s whatever changed", changes_when, v->when, v->when);
@@ -370,7 +371,7 @@ static bool decide(struct gl *g, struct ry_ci_task *t, const struct ci_node *job
 	}
 	v->only_if_changed = ci_globs_regex(&changes, false);
 	ry_strlist_release(&changes);
-	return true;
+	return ci_check_regex(&g->b, only ? only : except, v->only_if_changed);
 }
 
 /* ---- scripts -------------------------------------------------------------- */
@@ -630,8 +631,13 @@ static bool add_instance(struct gl *g, const struct ci_node *key, const struct c
 	const struct ci_node *rg = ci_get(job, "resource_group");
 	if (ok && ci_str(rg)) {
 		t->pool = expand(g, t, rg, rg->text);
-		ci_note(&g->b, rg, "resource_group %s is pool %s: give the pool a limit of 1 for "
-			"GitLab's one-at-a-time", rg->text, t->pool);
+		if (!*t->pool) {
+			free(t->pool);
+			t->pool = NULL;
+		} else {
+			ci_note(&g->b, rg, "resource_group %s is pool %s: give the pool a limit of 1 for "
+				"GitLab's one-at-a-time", rg->text, t->pool);
+		}
 	}
 	ok = ok && job_command(g, t, job);
 	if (ok) {

@@ -132,7 +132,8 @@ static bool include_one(struct gl_config *cfg, const struct ci_node *inc, int de
 	struct ry_strlist files = { 0 };
 	if (strpbrk(local, "*?[{")) {
 		walk(cfg->repo, "", local, &files, 0);
-		qsort(files.items, files.n, sizeof(*files.items), cmp_str);
+		if (files.n > 1)
+			qsort(files.items, files.n, sizeof(*files.items), cmp_str);
 		if (files.n == 0)
 			ci_note(cfg->b, inc, "include %s matches no file", local);
 	} else {

@@ -116,6 +116,8 @@ char *ci_combo_suffix(const struct ci_combo *c);
 char *ci_glob_regex(const char *glob, bool plus_repeats);
 /* ^(?:g1|g2...)$ for a list of globs; NULL for an empty list. */
 char *ci_globs_regex(const struct ry_strlist *globs, bool plus_repeats);
+/* A pattern made from globs compiles (else a failure at `at`); NULL is fine. */
+bool ci_check_regex(struct ci_build *b, const struct ci_node *at, const char *re) RY_MUST_CHECK;
 /* Whether path matches glob (for GitLab rules:exists and branch filters). */
 bool ci_glob_match(const char *glob, const char *path, bool plus_repeats);
 

@@ -374,6 +374,18 @@ char *ci_globs_regex(const struct ry_strlist *globs, bool plus_repeats)
 	return ry_buf_detach(&b);
 }
 
+bool ci_check_regex(struct ci_build *b, const struct ci_node *at, const char *re)
+{
+	char *err = NULL;
+	struct ry_match *m = re ? ry_match_compile(re, &err) : NULL;
+	bool ok = !re || m;
+	if (!ok)
+		ci_fail(b, at, "these path patterns do not make a valid pattern (%s): %s", re, err);
+	ry_match_free(m);
+	free(err);
+	return ok;
+}
+
 bool ci_glob_match(const char *glob, const char *path, bool plus_repeats)
 {
 	char *r = ci_glob_regex(glob, plus_repeats);
