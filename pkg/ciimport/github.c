@@ -406,8 +406,13 @@ static bool runs_on(struct gh *g, struct ry_ci_task *t, const struct ci_node *n,
 	return true;
 }
 
+/*
+ * env into the task (or, with exports, into a step's script).  shadow, when
+ * given, gets every variable, also those whose names cannot be exported
+ * (bearssl-version): ${{ env.X }} reads them there.
+ */
 static bool set_env(struct gh *g, struct ry_ci_task *t, const struct ci_node *env, struct gh_ctx *ctx,
-		    struct ry_buf *exports)
+		    struct ry_buf *exports, struct ry_ci_task *shadow)
 {
 	if (!env)
 		return true;
@@ -421,14 +426,15 @@ static bool set_env(struct gh *g, struct ry_ci_task *t, const struct ci_node *en
 		const struct ci_node *k = env->items[i], *v = env->items[i + 1];
 		if (v->type != CI_SCALAR)
 			return ci_fail(&g->b, v, "env %s: the value must be text", k->text);
-		if (!ci_env_name_ok(k->text)) {
-			ci_note(&g->b, k, "env name \"%s\" is not a valid variable name; left out", k->text);
-			continue;
-		}
 		char *val = subst(g, v, ci_is_null(v) ? "" : v->text, ctx);
 		if (!val)
 			return false;
-		if (exports) {
+		if (shadow)
+			ci_task_setenv(shadow, k->text, val);
+		if (!ci_env_name_ok(k->text)) {
+			ci_note(&g->b, k, "env name \"%s\" cannot be an environment variable; only "
+				"${{ env.%s }} sees it", k->text, k->text);
+		} else if (exports) {
 			ry_buf_printf(exports, "export %s=", k->text);
 			ci_shell_quote(exports, val);
 			ry_buf_putc(exports, '\n');
@@ -500,6 +506,7 @@ static char *shell_command(struct gh *g, const struct ci_node *at, const char *s
 }
 
 struct steps {
+	const char *task;	/* for notes: which matrix combination */
 	struct ry_buf cmd;
 	bool tracked;	/* some step runs after a failure: keep the status by hand */
 	size_t nrun;
@@ -545,10 +552,11 @@ static bool add_step(struct gh *g, struct steps *s, const struct ci_node *step, 
 		if (!eval_if(g, cond, ctx, &when, &unknown))
 			return false;
 		if (unknown)
-			ci_note(&g->b, cond, "%s: if: %s is only known when GitHub runs it; the step is kept",
-				label, cond->text);
+			ci_note(&g->b, cond, "task %s, %s: if: %s is only known when GitHub runs it; "
+				"the step is kept", s->task, label, cond->text);
 		if (!when) {
-			ci_note(&g->b, cond, "%s: if: %s is false here; left out", label, cond->text);
+			ci_note(&g->b, cond, "task %s, %s: if: %s is false here; left out", s->task, label,
+				cond->text);
 			return true;
 		}
 	}
@@ -567,7 +575,7 @@ static bool add_step(struct gh *g, struct steps *s, const struct ci_node *step, 
 
 	struct ry_buf script = RY_BUF_INIT;
 	ry_buf_add(&script, "", 0);
-	bool ok = set_env(g, NULL, ci_get(step, "env"), ctx, &script);
+	bool ok = set_env(g, NULL, ci_get(step, "env"), ctx, &script, NULL);
 	char *body = ok ? subst(g, run, run->text, ctx) : NULL;
 	char *dir = ok && ci_str(wd) ? subst(g, wd, wd->text, ctx) : NULL;
 	int timeout = 0;
@@ -606,7 +614,7 @@ static bool add_step(struct gh *g, struct steps *s, const struct ci_node *step, 
 static bool job_command(struct gh *g, struct ry_ci_task *t, const struct ci_node *job, struct gh_ctx *ctx)
 {
 	const struct ci_node *steps = ci_get(job, "steps");
-	struct steps s = { RY_BUF_INIT, false, 0 };
+	struct steps s = { t->name, RY_BUF_INIT, false, 0 };
 	bool ok = true;
 
 	if (!steps || steps->type != CI_SEQ)
@@ -658,19 +666,21 @@ static bool add_job_task(struct gh *g, const struct ci_node *key, const struct c
 	char *suffix = combo ? ci_combo_suffix(combo) : ry_strdup("");
 	char *base = ry_asprintf("%s%s", id, suffix);
 	struct gh_ctx ctx = { .matrix = combo, .opt = g->b.opt };
+	struct ry_ci_task shadow = { 0 };
 	const char *when = NULL;
 	bool unknown = false, ok;
 
 	free(suffix);
 	t = ci_task_add(&g->b, id, base, key);
 	free(base);
-	ctx.env = t;
-	ok = set_env(g, t, g->env, &ctx, NULL) && set_env(g, t, ci_get(job, "env"), &ctx, NULL);
+	ctx.env = &shadow;
+	ok = set_env(g, t, g->env, &ctx, NULL, &shadow) &&
+	     set_env(g, t, ci_get(job, "env"), &ctx, NULL, &shadow);
 	const struct ci_node *cond = ci_get(job, "if");
 	if (ok && cond) {
 		if (!ci_str(cond) && ci_bool(cond) < 0)
-			return ci_fail(&g->b, cond, "if: must be an expression");
-		if (ci_bool(cond) >= 0) {
+			ok = ci_fail(&g->b, cond, "if: must be an expression");
+		else if (ci_bool(cond) >= 0) {
 			when = ci_bool(cond) ? "on_success" : NULL;
 		} else {
 			ok = eval_if(g, cond, &ctx, &when, &unknown);
@@ -690,7 +700,7 @@ static bool add_job_task(struct gh *g, const struct ci_node *key, const struct c
 	free(ctx.unknown);
 	ctx.unknown = NULL;
 	if (!ok)
-		return false;
+		goto out;
 	ci_task_setenv(t, "CI", "true");
 	ci_task_setenv(t, "GITHUB_JOB", id);
 	ci_task_setenv(t, "GITHUB_EVENT_NAME", event(g));
@@ -699,7 +709,9 @@ static bool add_job_task(struct gh *g, const struct ci_node *key, const struct c
 	     job_command(g, t, job, &ctx);
 	if (ok && g->only_if_changed)
 		t->only_if_changed = ry_strdup(g->only_if_changed);
+out:
 	free(ctx.unknown);
+	ci_task_release(&shadow);
 	return ok;
 }
 

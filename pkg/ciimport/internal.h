@@ -83,6 +83,8 @@ struct ry_ci_task *ci_task_add(struct ci_build *b, const char *job, const char *
 			       const struct ci_node *at);
 void ci_task_setenv(struct ry_ci_task *t, const char *name, const char *value);
 const char *ci_task_getenv(const struct ry_ci_task *t, const char *name);
+/* Frees what a task owns (for tasks outside a pipeline). */
+void ci_task_release(struct ry_ci_task *t);
 /* Removes task i (and every need naming it); needs on it are handed to its own needs. */
 void ci_task_remove(struct ry_ci_pipeline *p, size_t i, bool bypass);
 

@@ -141,7 +141,7 @@ const char *ci_task_getenv(const struct ry_ci_task *t, const char *name)
 	return NULL;
 }
 
-static void task_release(struct ry_ci_task *t)
+void ci_task_release(struct ry_ci_task *t)
 {
 	free(t->name);
 	free(t->job);
@@ -184,7 +184,7 @@ void ci_task_remove(struct ry_ci_pipeline *p, size_t i, bool bypass)
 			break;
 		}
 	}
-	task_release(gone);
+	ci_task_release(gone);
 	memmove(p->tasks + i, p->tasks + i + 1, (p->ntasks - i - 1) * sizeof(*p->tasks));
 	p->ntasks--;
 }
@@ -192,7 +192,7 @@ void ci_task_remove(struct ry_ci_pipeline *p, size_t i, bool bypass)
 void ry_ci_pipeline_release(struct ry_ci_pipeline *p)
 {
 	for (size_t i = 0; i < p->ntasks; i++)
-		task_release(&p->tasks[i]);
+		ci_task_release(&p->tasks[i]);
 	free(p->tasks);
 	for (size_t i = 0; i < p->nnotes; i++) {
 		free(p->notes[i].where);
