@@ -44,12 +44,12 @@ bool cmd_apply_migrations(struct ry_db *db, char **err) RY_MUST_CHECK;
 int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, int rc);
 
 /*
- * Inserts a parsed spec in one transaction, as `railyard submit` does
- * (cmd_submit.c); *id is the new pipeline's id (caller frees).  Returns the
+ * Connects as actor and inserts a parsed spec in one transaction
+ * (cmd_submit.c), printing the new pipeline's id on stdout.  Returns the
  * exit code, after printing the error when it is not RY_EXIT_OK.
  */
 struct ry_spec;
-int cmd_submit_spec(struct ry_db *db, const struct ry_spec *spec, char **id);
+int cmd_submit_spec(struct cmd_ctx *ctx, const struct ry_spec *spec, const char *actor);
 
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);

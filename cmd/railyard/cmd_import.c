@@ -142,15 +142,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = fflush(stdout) == 0 ? RY_EXIT_OK : RY_EXIT_ERROR;
 		goto out;
 	}
-	struct ry_db *db = cmd_connect(ctx, "cli:import");
-	if (db) {
-		char *id = NULL;
-		rc = cmd_submit_spec(db, spec, &id);
-		if (rc == RY_EXIT_OK)
-			printf("%s\n", id);
-		free(id);
-		ry_db_close(db);
-	}
+	rc = cmd_submit_spec(ctx, spec, "cli:import");
 out:
 	ry_spec_free(spec);
 	free(yaml);

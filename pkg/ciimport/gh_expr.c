@@ -130,6 +130,7 @@ static bool perr(struct parser *p, const char *what)
 }
 
 static bool parse_or(struct parser *p, struct gh_val *out);
+static bool parse_and_op(struct parser *p, struct gh_val *out);
 
 static void note_unknown(struct parser *p, const char *what)
 {
@@ -445,18 +446,26 @@ static bool parse_equality(struct parser *p, struct gh_val *out)
 	}
 }
 
-static bool parse_and(struct parser *p, struct gh_val *out)
+/*
+ * && (is_and) or ||: the value of one operand, as GitHub returns it.  An
+ * unknown operand decides nothing unless the other one does (false for
+ * &&, true for ||).
+ */
+static bool parse_logic(struct parser *p, struct gh_val *out, bool is_and)
 {
-	if (!parse_equality(p, out))
+	bool (*operand)(struct parser *, struct gh_val *) = is_and ? parse_equality : parse_and_op;
+	int decisive = is_and ? 0 : 1;
+
+	if (!operand(p, out))
 		return false;
-	while (accept(p, "&&")) {
+	while (accept(p, is_and ? "&&" : "||")) {
 		struct gh_val r;
-		if (!parse_equality(p, &r)) {
+		if (!operand(p, &r)) {
 			gh_val_release(out);
 			return false;
 		}
 		int a = gh_truthy(out), b = gh_truthy(&r);
-		if (a == 0 || (a < 0 && b != 0)) {
+		if (a == decisive || (a < 0 && b != decisive)) {
 			gh_val_release(&r);
 			if (a < 0) {
 				gh_val_release(out);
@@ -464,35 +473,20 @@ static bool parse_and(struct parser *p, struct gh_val *out)
 			}
 		} else {
 			gh_val_release(out);
-			*out = r;	/* a true: the value of b (unknown stays unknown) */
+			*out = r;	/* the other operand decides (unknown stays unknown) */
 		}
 	}
 	return true;
 }
 
+static bool parse_and_op(struct parser *p, struct gh_val *out)
+{
+	return parse_logic(p, out, true);
+}
+
 static bool parse_or(struct parser *p, struct gh_val *out)
 {
-	if (!parse_and(p, out))
-		return false;
-	while (accept(p, "||")) {
-		struct gh_val r;
-		if (!parse_and(p, &r)) {
-			gh_val_release(out);
-			return false;
-		}
-		int a = gh_truthy(out), b = gh_truthy(&r);
-		if (a == 1 || (a < 0 && b != 1)) {
-			gh_val_release(&r);
-			if (a < 0) {
-				gh_val_release(out);
-				*out = v_unknown();
-			}
-		} else {
-			gh_val_release(out);
-			*out = r;
-		}
-	}
-	return true;
+	return parse_logic(p, out, false);
 }
 
 bool gh_eval(const char *expr, struct gh_ctx *ctx, struct gh_val *out, char **err)

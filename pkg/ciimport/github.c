@@ -636,10 +636,7 @@ static bool job_command(struct gh *g, struct ry_ci_task *t, const struct ci_node
 
 static void job_notes(struct gh *g, const struct ci_node *job, const char *id)
 {
-	static const struct {
-		const char *key;
-		const char *why;
-	} unsupported[] = {
+	static const struct ci_unsupported unsupported[] = {
 		{ "services", "service containers are not started; run them yourself" },
 		{ "container", "the job runs on the agent's host, not in this container" },
 		{ "continue-on-error", "a failing task fails the pipeline" },

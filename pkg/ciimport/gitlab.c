@@ -492,10 +492,7 @@ static bool duration(const char *s, long *out)
 
 static void job_notes(struct gl *g, const struct ci_node *job, const char *name)
 {
-	static const struct {
-		const char *key;
-		const char *why;
-	} unsupported[] = {
+	static const struct ci_unsupported unsupported[] = {
 		{ "image", "the job runs on the agent's host, not in this image" },
 		{ "services", "service containers are not started; run them yourself" },
 		{ "artifacts", "artifacts are not kept; downstream tasks share $RAILYARD_PIPELINE_DIR on one host" },

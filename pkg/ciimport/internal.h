@@ -96,6 +96,12 @@ const char *ci_arch_name(const char *arch);
 
 /* ---- what both CI systems share (model.c) --------------------------------- */
 
+/* A job keyword railyard does not import, and why (for the note). */
+struct ci_unsupported {
+	const char *key;
+	const char *why;
+};
+
 /* One combination of a matrix: keys and their values (scalars or trees). */
 struct ci_combo {
 	struct ry_strlist keys;

@@ -352,26 +352,18 @@ bool ci_load(struct ci_doc *doc, const char *file, const char *data, size_t len,
 bool ci_load_file(struct ci_doc *doc, const char *path, const char *display,
 		  struct ci_node **root, char **err)
 {
-	FILE *f = fopen(path, "rb");
 	struct ry_buf b = RY_BUF_INIT;
-	char chunk[65536];
-	size_t n;
-	bool ok = false;
+	char *why = NULL;
+	bool ok;
 
 	*root = NULL;
-	if (!f) {
-		*err = ry_asprintf("%s: cannot read: %s", display, strerror(errno));
-		return false;
+	if (!ry_read_file(path, MAX_FILE, &b, &why)) {
+		*err = ry_asprintf("%s: %s", display, why);
+		free(why);
+		ok = false;
+	} else {
+		ok = ci_load(doc, display, b.data, b.len, root, err);
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= MAX_FILE)
-		ry_buf_add(&b, chunk, n);
-	if (ferror(f))
-		*err = ry_asprintf("%s: cannot read: %s", display, strerror(errno));
-	else if (b.len > MAX_FILE)
-		*err = ry_asprintf("%s: larger than %d MB", display, MAX_FILE >> 20);
-	else
-		ok = ci_load(doc, display, b.data ? b.data : "", b.len, root, err);
-	fclose(f);
 	ry_buf_release(&b);
 	return ok;
 }

@@ -20,17 +20,28 @@ struct reader {
 	char *err;
 };
 
+static char *vformat(const char *path, const char *fmt, va_list ap) RY_PRINTF(2, 0);
+
+/* "PATH: message" */
+static char *vformat(const char *path, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	return ry_asprintf("%s: %s", path, msg);
+}
+
 static bool rfail(struct reader *r, const char *path, const char *fmt, ...) RY_PRINTF(3, 4);
 
+/* Records the first error as "FILE: PATH: message"; returns false. */
 static bool rfail(struct reader *r, const char *path, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[512];
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char *msg = vformat(path, fmt, ap);
 	va_end(ap);
 	if (!r->err)
-		r->err = ry_asprintf("%s: %s: %s", r->file, path, msg);
+		r->err = ry_asprintf("%s: %s", r->file, msg);
+	free(msg);
 	return false;
 }
 
@@ -39,11 +50,9 @@ static void note(struct reader *r, const char *path, const char *fmt, ...) RY_PR
 static void note(struct reader *r, const char *path, const char *fmt, ...)
 {
 	va_list ap;
-	char msg[512];
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	char *line = vformat(path, fmt, ap);
 	va_end(ap);
-	char *line = ry_asprintf("%s: %s", path, msg);
 	ry_strlist_add(&r->inv->notes, line);
 	free(line);
 }
@@ -685,28 +694,13 @@ bool ry_inventory_parse(enum ry_inventory_tool tool, const char *file, const cha
 bool ry_inventory_parse_file(enum ry_inventory_tool tool, const char *path,
 			     struct ry_inventory *out, char **err)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
 	struct ry_buf b = RY_BUF_INIT;
-	char chunk[65536];
-	size_t n;
 	bool ok = false;
 
 	memset(out, 0, sizeof(*out));
-	if (!f) {
-		*err = ry_asprintf("%s: cannot read: %s", path, strerror(errno));
-		return false;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= MAX_FILE)
-		ry_buf_add(&b, chunk, n);
-	if (ferror(f))
-		*err = ry_asprintf("%s: cannot read: %s", path, strerror(errno));
-	else if (b.len > MAX_FILE)
-		*err = ry_asprintf("%s: larger than %d MB", path, MAX_FILE >> 20);
-	else
-		ok = ry_inventory_parse(tool, strcmp(path, "-") == 0 ? "<stdin>" : path,
-					b.data ? b.data : "", b.len, out, err);
-	if (f != stdin)
-		fclose(f);
+	if (ry_read_file(path, MAX_FILE, &b, err))
+		ok = ry_inventory_parse(tool, strcmp(path, "-") == 0 ? "<stdin>" : path, b.data, b.len,
+					out, err);
 	ry_buf_release(&b);
 	return ok;
 }
