@@ -136,6 +136,8 @@ static const struct bad_case bad[] = {
 	  "$.pool_b[0]: agent \"dup-01\" is already planned at $.pool_a[0]" },
 	{ RY_INVENTORY_TERRAFORM, FIX "terraform-not-output.json", NULL,
 	  "$.agents: not Terraform output: expected an object with \"value\"" },
+	{ RY_INVENTORY_PULUMI, FIX "missing.json", NULL,
+	  "cannot read tests/fixtures/inventory/missing.json: No such file or directory" },
 	{ RY_INVENTORY_KUBERNETES, NULL, "{\"kind\": \"Pod\", \"items\": []}", "expected `kubectl get nodes -o json`" },
 	{ RY_INVENTORY_KUBERNETES, NULL, "{\"kind\": \"List\", \"items\": [{\"kind\": \"Node\", \"metadata\": {}}]}",
 	  "$.items[0].metadata.name: a Node needs a name" },
