@@ -10,7 +10,7 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libpq-dev libevent-dev libssl-dev libpcre2-dev
-libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev postgresql-15
+libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev libxml2-dev postgresql-15
 postgresql-client-15 procps iproute2"
 
 check=0

@@ -175,8 +175,16 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		return RY_EXIT_OK;
 	}
 
+	int rc = cmd_submit_spec(ctx, spec, "cli:submit");
+	ry_spec_free(spec);
+	return rc;
+}
+
+/* Connects, inserts spec in one transaction, prints the id (submit, import --submit). */
+int cmd_submit_spec(struct cmd_ctx *ctx, const struct ry_spec *spec, const char *actor)
+{
 	int rc = RY_EXIT_ERROR;
-	struct ry_db *db = cmd_connect(ctx, "cli:submit");
+	struct ry_db *db = cmd_connect(ctx, actor);
 	if (db) {
 		char *id = NULL;
 		rc = insert_spec(db, spec, &id);
@@ -185,6 +193,5 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		free(id);
 		ry_db_close(db);
 	}
-	ry_spec_free(spec);
 	return rc;
 }

@@ -7,7 +7,7 @@
  * only_if_changed patterns — so that a bad file is rejected with
  * "FILE:LINE: ..." before anything touches the database.
  *
- * The only module that includes yaml.h and jansson.h.
+ * libyaml and jansson for specs (pkg/ciimport and pkg/inventory use them for CI files and inventories).
  */
 #ifndef RY_SPEC_H
 #define RY_SPEC_H
