@@ -259,3 +259,32 @@ documented() {
 	              AND obj_description(p.oid, 'pg_proc') IS NULL"
 }
 run_scenario "every cache table, view and function carries a COMMENT" documented
+
+spec_fields_reach_the_database() {
+	cat >spec.yaml <<-'YAML'
+		name: src
+		source: /srv/repo.git
+		revision: abc123
+		tasks:
+		  - name: build:lib
+		    command: make lib
+		    cacheable: true
+		    inputs: [lib/, go.sum]
+		    outputs: [lib/out/, lib/VERSION]
+		  - name: test:lib
+		    command: make test
+		    needs: [{task: build:lib, kind: test}]
+	YAML
+	local id
+	id=$("$RY" submit spec.yaml)
+	sql_eq "/srv/repo.git|{lib/out/,lib/VERSION}|{lib/,go.sum}" \
+		"SELECT p.source, t.outputs, t.inputs FROM railyard.pipelines p JOIN railyard.tasks t
+		  ON t.pipeline_id = p.id WHERE p.id = $id AND t.name = 'build:lib'"
+	printf 'name: bad\ntasks:\n  - name: a\n    command: b\n    outputs: [/etc]\n' >bad.yaml
+	local out rc=0
+	out=$("$RY" submit bad.yaml 2>&1) || rc=$?
+	((rc == 1)) || fail "a spec with an absolute output exited $rc"
+	[[ $out == *'bad.yaml:5: task "a": outputs item 1: "/etc" is absolute'* ]] || fail "unclear error: $out"
+}
+run_scenario "railyard submit stores source and outputs; bad paths are refused with file:line" \
+	spec_fields_reach_the_database
