@@ -433,7 +433,8 @@ static char *strip_slash(const char *s)
 
 /* Writes one entry's data into staging; false with *err (corrupt archive). */
 static bool stage_entry(struct archive *a, struct archive_entry *ae, int stage_fd,
-			const char *path, struct ents *staged, char **err, bool *io_error)
+			const char *path, struct ents *staged, char **err, bool *io_error,
+			bool any_link)
 {
 	const char *leaf;
 	mode_t type = archive_entry_filetype(ae);
@@ -454,7 +455,7 @@ static bool stage_entry(struct archive *a, struct archive_entry *ae, int stage_f
 		ents_add(staged, path, ENT_DIR, 0755, 0, NULL);
 	} else if (type == AE_IFLNK) {
 		const char *target = archive_entry_symlink(ae);
-		if (!target || !link_stays_inside(path, target)) {
+		if (!target || (!any_link && !link_stays_inside(path, target))) {
 			*err = ry_asprintf("entry %s is a symlink leaving the tree", path);
 			goto out;
 		}
@@ -597,7 +598,7 @@ enum ry_archive_status ry_archive_extract(int fd, const char *expect_digest, con
 		} else if (archive_entry_hardlink(ae)) {
 			why = ry_asprintf("entry %s is a hard link", path);
 		} else {
-			(void)stage_entry(a, ae, stage_fd, path, &staged, &why, &io_error);
+			(void)stage_entry(a, ae, stage_fd, path, &staged, &why, &io_error, false);
 		}
 		free(path);
 	}
@@ -641,4 +642,58 @@ out:
 	ry_hash_free(r.hash);
 	free(r.buf);
 	return st;
+}
+
+bool ry_archive_unpack_tar(int fd, const char *dest, char **err)
+{
+	struct reader r = { fd, ry_hash_new(), ry_malloc(CHUNK), 0 };
+	struct archive *a = archive_read_new();
+	struct ents done = { 0 };
+	char *why = NULL;
+	bool io_error = false;
+	int dest_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dest_fd < 0) {
+		why = ry_asprintf("cannot open %s: %s", dest, strerror(errno));
+		goto out;
+	}
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, &r, NULL, read_cb, NULL) != ARCHIVE_OK)
+		why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
+	while (!why) {
+		struct archive_entry *ae;
+		int rc = archive_read_next_header(a, &ae);
+		if (rc == ARCHIVE_EOF)
+			break;
+		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+			why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
+			break;
+		}
+		/* git archive's pax header carries the commit id: not a file */
+		if (archive_entry_filetype(ae) == 0)
+			continue;
+		char *path = strip_slash(archive_entry_pathname(ae));
+		char *bad = ry_archive_check_path(path);
+		if (bad) {
+			why = ry_asprintf("unsafe entry: %s", bad);
+			free(bad);
+		} else if (archive_entry_hardlink(ae)) {
+			why = ry_asprintf("entry %s is a hard link", path);
+		} else {
+			(void)stage_entry(a, ae, dest_fd, path, &done, &why, &io_error, true);
+		}
+		free(path);
+	}
+	if (!why)
+		(void)drain(&r);
+out:
+	if (why)
+		*err = why;
+	if (dest_fd >= 0)
+		close(dest_fd);
+	archive_read_free(a);
+	ents_release(&done);
+	ry_hash_free(r.hash);
+	free(r.buf);
+	return why == NULL;
 }

@@ -60,6 +60,14 @@ bool ry_archive_create(const char *root, const struct ry_strlist *outputs, int o
 enum ry_archive_status ry_archive_extract(int fd, const char *expect_digest, const char *root,
 					  char **err) RY_MUST_CHECK;
 
+/*
+ * Unpacks an uncompressed tar read from fd (git archive's output) into the
+ * empty directory dest, with the same refusals of ".." and absolute paths
+ * and never writing through a symlink; symlinks themselves may point
+ * anywhere (a repository's own links).  For source snapshots.
+ */
+bool ry_archive_unpack_tar(int fd, const char *dest, char **err) RY_MUST_CHECK;
+
 void ry_archive_info_release(struct ry_archive_info *info);
 
 #endif
