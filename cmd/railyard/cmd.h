@@ -44,5 +44,6 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

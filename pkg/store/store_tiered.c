@@ -99,11 +99,20 @@ static void inner_done(struct ry_store_req *inner, void *arg)
 		finish(req, rs, NULL);
 		return;
 	case HEAD_BEFORE_PUT:
-		free(err);
 		if (rs == RY_STORE_OK) {
+			free(err);
 			finish(req, RY_STORE_OK, NULL);
 			return;
 		}
+		if (rs != RY_STORE_MISS) {
+			/* down or refusing us: no point in sending the bytes */
+			free(req->warning);
+			req->warning = err ? err : ry_asprintf("%s: %s", t->remote->name,
+							       ry_store_status_name(rs));
+			finish(req, st->local_status, NULL);
+			return;
+		}
+		free(err);
 		st->stage = UPLOAD;
 		go_remote(req, st, RY_STORE_PUT, req->path);
 		return;
