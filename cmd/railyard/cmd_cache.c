@@ -204,8 +204,8 @@ static bool gc_local(struct ry_db *db, struct ry_store *store, const struct gc_o
 	ry_buf_putc(&keys, '}');
 	const char *kp[] = { keys.data };
 	struct ry_res *r = query(db, "read artifact values",
-		"SELECT o.digest, o.score, EXISTS (SELECT 1 FROM railyard.cache_pins() p "
-		"WHERE p.digest = o.digest) AS pinned "
+		"SELECT o.digest, o.score, extract(epoch FROM o.last_used_at)::bigint AS used_s, "
+		"  EXISTS (SELECT 1 FROM railyard.cache_pins() p WHERE p.digest = o.digest) AS pinned "
 		"FROM railyard.cache_gc_order o WHERE o.digest = ANY ($1::text[])", 1, kp);
 	if (!r)
 		goto out;
@@ -217,6 +217,10 @@ static bool gc_local(struct ry_db *db, struct ry_store *store, const struct gc_o
 			lb[k].known = true;
 			lb[k].score = strtod(get(r, i, "score"), NULL);
 			lb[k].pinned = strcmp(get(r, i, "pinned"), "t") == 0;
+			/* last use anywhere (another host's hit counts too) */
+			int64_t used = strtoll(get(r, i, "used_s"), NULL, 10);
+			if (used > lb[k].b.used_s)
+				lb[k].b.used_s = used;
 		}
 	}
 	ry_res_free(r);
@@ -583,17 +587,15 @@ static int cache_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	/* --since 2h: two hours ago; anything else is PostgreSQL's timestamp */
 	int64_t ago;
-	char *since_sql = since && ry_cache_parse_age(since, &ago)
-				  ? ry_asprintf("now() - interval '%lld seconds'", (long long)ago)
-				  : ry_strdup("$2::timestamptz");
+	char *age = since && ry_cache_parse_age(since, &ago) ? age_interval(ago) : NULL;
 	struct ry_db *db = cmd_connect(ctx, "cli:cache-revoke");
 	int rc = RY_EXIT_ERROR;
 	if (db) {
-		char *sql = ry_asprintf("SELECT revocation_id, entries FROM railyard.cache_revoke($1, %s, "
-					"$3, $4)", since_sql);
-		const char *p[] = { agent, strstr(since_sql, "$2") ? since : NULL, key, reason };
+		const char *sql = "SELECT revocation_id, entries FROM railyard.cache_revoke($1, "
+				  "coalesce($2::timestamptz, now() - $5::interval), $3, $4)";
+		const char *p[] = { agent, age ? NULL : since, key, reason, age };
 		char *err = NULL;
-		struct ry_res *r = ry_db_query(db, sql, 4, p, &err);
+		struct ry_res *r = ry_db_query(db, sql, 5, p, &err);
 		if (!r) {
 			if (since && strstr(err, "timestamp"))
 				err_line("--since: \"%s\" is neither a time nor an age (2h, 1d): %s", since, err);
@@ -607,10 +609,9 @@ static int cache_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 			rc = RY_EXIT_OK;
 		}
 		ry_res_free(r);
-		free(sql);
 		ry_db_close(db);
 	}
-	free(since_sql);
+	free(age);
 	return rc;
 }
 
