@@ -119,4 +119,64 @@ bool ry_cache_parse_age(const char *s, int64_t *seconds) RY_MUST_CHECK;
 /* 1536 → "1.5 KB"; into buf. */
 void ry_cache_format_size(char *buf, size_t len, int64_t bytes);
 
+/* ---- restoring and saving artifacts on the event loop (artifacts.c) ---- */
+
+struct ry_cache_ctx;
+struct ry_cache_op;
+
+enum ry_cache_status {
+	RY_CACHE_OK,		/* restored / saved */
+	RY_CACHE_MISS,		/* no store has the artifact */
+	RY_CACHE_CORRUPT,	/* it did not match its digest: quarantined (see moved_to) */
+	RY_CACHE_UNAVAILABLE,	/* a store is down, slow or refused us: run uncached, warn */
+	RY_CACHE_FAILED,	/* the tree could not be read or written (disk, an output missing) */
+};
+
+struct ry_cache_result {
+	enum ry_cache_status status;
+	const char *error;		/* when not OK/MISS: what failed, naming the store or path */
+	const char *warning;		/* OK, but the remote store did not get it */
+	const char *quarantined;	/* CORRUPT: where the bad copy went ("local DIR/quarantine/…") */
+	char digest[RY_DIGEST_HEX];	/* the artifact */
+	int64_t size;			/* its bytes */
+	size_t entries;			/* save: files, directories and symlinks archived */
+	int64_t content_bytes;		/* save: bytes before compression */
+	const char *manifest;		/* save: JSON path -> content digest */
+};
+
+typedef void (*ry_cache_done_fn)(void *arg, const struct ry_cache_result *res);
+
+/*
+ * The cache at run time: the store the settings describe (local, or local
+ * in front of HTTP) on base, and cfg->threads offload threads for the
+ * blocking parts (archiving, extraction with the digest check).
+ */
+struct ry_cache_ctx *ry_cache_ctx_new(struct event_base *base, const struct ry_cache_config *cfg,
+				      const char *workdir, char **err) RY_MUST_CHECK;
+/* The same over a store made by the caller (owned from here; tests). */
+struct ry_cache_ctx *ry_cache_ctx_new_with_store(struct event_base *base, struct ry_store *store,
+						 int threads, char **err) RY_MUST_CHECK;
+struct ry_store *ry_cache_ctx_store(struct ry_cache_ctx *c);
+/* Waits for work on the offload threads, then frees; operations still
+ * pending are dropped without their callbacks. */
+void ry_cache_ctx_free(struct ry_cache_ctx *c);
+
+/*
+ * Restores artifact digest into the directory tree: the store opens it
+ * (fetching from the remote into the local store when needed), then an
+ * offload thread extracts it, checking the digest as it reads.  A local
+ * copy that fails the check is quarantined and reported CORRUPT.
+ */
+struct ry_cache_op *ry_cache_restore(struct ry_cache_ctx *c, const char *digest, const char *tree,
+				     ry_cache_done_fn done, void *arg);
+/*
+ * Archives outputs of tree on an offload thread into the local store,
+ * then uploads it to the remote store (a failed upload is a warning: the
+ * local copy serves this host).
+ */
+struct ry_cache_op *ry_cache_save(struct ry_cache_ctx *c, const char *tree,
+				  const struct ry_strlist *outputs, ry_cache_done_fn done, void *arg);
+/* Abandons an operation: its callback will not run. */
+void ry_cache_op_cancel(struct ry_cache_op *op);
+
 #endif

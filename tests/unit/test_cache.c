@@ -16,7 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+#include <fcntl.h>
+
 #include "cache/cache.h"
+#include "exec/exec.h"
 #include "store/store.h"
 
 #define TREE1 "tree 3f2a1c0d9e8b7a6f5e4d3c2b1a09f8e7d6c5b4a3"
@@ -248,6 +252,263 @@ static void settings_checked(void **state)
 	ry_cache_config_release(&c);
 }
 
+/* ---- artifacts on an event loop ---------------------------------------------- */
+
+struct run {
+	struct event_base *base;
+	struct ry_cache_ctx *ctx;
+	struct ry_store *remote;
+	char dir[64];
+	int done;
+	enum ry_cache_status status;
+	char digest[RY_DIGEST_HEX];
+	char *error, *warning, *quarantined;
+	int ticks_before_done;
+	int ticks;
+};
+
+static void on_done(void *arg, const struct ry_cache_result *res)
+{
+	struct run *r = arg;
+	r->done++;
+	r->status = res->status;
+	memcpy(r->digest, res->digest, RY_DIGEST_HEX);
+	free(r->error);
+	free(r->warning);
+	free(r->quarantined);
+	r->error = res->error ? ry_strdup(res->error) : NULL;
+	r->warning = res->warning ? ry_strdup(res->warning) : NULL;
+	r->quarantined = res->quarantined ? ry_strdup(res->quarantined) : NULL;
+	r->ticks_before_done = r->ticks;
+}
+
+static void wait_done(struct run *r)
+{
+	int want = r->done + 1;
+	while (r->done < want)
+		event_base_loop(r->base, EVLOOP_ONCE);
+}
+
+static int art_setup(void **state)
+{
+	struct run *r = ry_calloc(1, sizeof(*r));
+	char *err = NULL;
+	snprintf(r->dir, sizeof(r->dir), "/tmp/ry-test-artifacts-XXXXXX");
+	if (!mkdtemp(r->dir))
+		return -1;
+	r->base = event_base_new();
+	char *cache = ry_asprintf("%s/cache", r->dir);
+	struct ry_store *local = ry_store_local_new(r->base, cache, &err);
+	free(cache);
+	r->remote = ry_store_fake_new(r->base);
+	r->ctx = ry_cache_ctx_new_with_store(r->base, ry_store_tiered_new(local, r->remote), 2, &err);
+	*state = r;
+	return r->ctx ? 0 : -1;
+}
+
+static int art_teardown(void **state)
+{
+	struct run *r = *state;
+	ry_cache_ctx_free(r->ctx);
+	event_base_free(r->base);
+	ry_exec_remove_tree(r->dir);
+	free(r->error);
+	free(r->warning);
+	free(r->quarantined);
+	free(r);
+	return 0;
+}
+
+static void write_file(const char *path, const char *content)
+{
+	char *parent = ry_strdup(path), *err = NULL;
+	*strrchr(parent, '/') = '\0';
+	assert_true(ry_exec_mkdirs(parent, &err));
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	free(parent);
+}
+
+static char *tree(struct run *r, const char *name)
+{
+	char *t = ry_asprintf("%s/%s", r->dir, name), *err = NULL;
+	assert_true(ry_exec_mkdirs(t, &err));
+	return t;
+}
+
+static void save_then_restore_elsewhere(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a"), *b = tree(r, "b");
+	char *f = ry_asprintf("%s/dist/app.txt", a);
+	write_file(f, "built\n");
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "dist");
+	ry_cache_save(r->ctx, a, &outs, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	assert_null(r->warning);
+	assert_int_equal(ry_store_fake_count(r->remote), 1);	/* uploaded */
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	ry_cache_restore(r->ctx, digest, b, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	char *g = ry_asprintf("%s/dist/app.txt", b);
+	FILE *in = fopen(g, "r");
+	char buf[32] = "";
+	assert_non_null(in);
+	assert_non_null(fgets(buf, sizeof(buf), in));
+	fclose(in);
+	assert_string_equal(buf, "built\n");
+	/* a digest nobody has */
+	ry_cache_restore(r->ctx, "4444444444444444444444444444444444444444444444444444444444444444", b,
+			 on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_MISS);
+	/* an output that is not there */
+	ry_strlist_add(&outs, "missing/out");
+	ry_cache_save(r->ctx, a, &outs, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_FAILED);
+	assert_non_null(strstr(r->error, "output missing/out does not exist"));
+	ry_strlist_release(&outs);
+	free(a);
+	free(b);
+	free(f);
+	free(g);
+}
+
+static void corrupt_local_copy_quarantined(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a"), *b = tree(r, "b");
+	char *f = ry_asprintf("%s/out/x", a);
+	write_file(f, "some output that is long enough to flip a byte in the middle\n");
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "out");
+	ry_cache_save(r->ctx, a, &outs, on_done, r);
+	wait_done(r);
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	/* flip a byte of the local blob */
+	struct ry_store *local = ry_store_tiered_local(ry_cache_ctx_store(r->ctx));
+	char *blob = ry_store_local_path(local, RY_STORE_CAS, digest);
+	chmod(blob, 0644);
+	int fd = open(blob, O_RDWR);
+	unsigned char c;
+	assert_int_equal(pread(fd, &c, 1, 20), 1);
+	c ^= 0x10;
+	assert_int_equal(pwrite(fd, &c, 1, 20), 1);
+	close(fd);
+	ry_cache_restore(r->ctx, digest, b, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_CORRUPT);
+	assert_non_null(r->quarantined);
+	assert_non_null(strstr(r->quarantined, "quarantine/"));
+	assert_int_equal(access(blob, F_OK), -1);
+	char *x = ry_asprintf("%s/out", b);
+	assert_int_equal(access(x, F_OK), -1);	/* the tree is untouched */
+	/* the next restore misses locally and fetches the good remote copy */
+	ry_cache_restore(r->ctx, digest, b, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	assert_int_equal(access(x, F_OK), 0);
+	ry_strlist_release(&outs);
+	free(blob);
+	free(a);
+	free(b);
+	free(f);
+	free(x);
+}
+
+static void store_down_means_uncached(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a");
+	char *f = ry_asprintf("%s/o", a);
+	write_file(f, "o");
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "o");
+	ry_store_fake_fail(r->remote, RY_STORE_HEAD, RY_STORE_UNAVAILABLE);
+	ry_cache_save(r->ctx, a, &outs, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);	/* this host has it */
+	assert_non_null(r->warning);
+	ry_store_fake_fail(r->remote, RY_STORE_GET, RY_STORE_UNAVAILABLE);
+	ry_cache_restore(r->ctx, "5555555555555555555555555555555555555555555555555555555555555555", a,
+			 on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_UNAVAILABLE);
+	assert_non_null(strstr(r->error, "injected"));
+	ry_strlist_release(&outs);
+	free(a);
+	free(f);
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	((struct run *)arg)->ticks++;
+}
+
+static void loop_stays_free_while_archiving(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a");
+	/* 24 MB of output: archiving takes a while, on a thread */
+	struct ry_buf chunk = RY_BUF_INIT;
+	for (int i = 0; i < 65536; i++)
+		ry_buf_printf(&chunk, "%08x", (unsigned)(i * 2654435761u));
+	for (int k = 0; k < 48; k++) {
+		char *p = ry_asprintf("%s/big/part%02d", a, k);
+		write_file(p, chunk.data);
+		free(p);
+	}
+	struct event *t = event_new(r->base, -1, EV_PERSIST, tick, r);
+	struct timeval ms = { 0, 1000 };
+	event_add(t, &ms);
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "big");
+	ry_cache_save(r->ctx, a, &outs, on_done, r);
+	wait_done(r);
+	event_free(t);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	/* timers kept firing while the thread compressed */
+	assert_true(r->ticks_before_done > 0);
+	ry_strlist_release(&outs);
+	ry_buf_release(&chunk);
+	free(a);
+}
+
+static void never(void *arg, const struct ry_cache_result *res)
+{
+	(void)arg;
+	(void)res;
+	fail_msg("a cancelled operation called back");
+}
+
+static void cancelled_operations_stay_quiet(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a");
+	char *f = ry_asprintf("%s/o", a);
+	write_file(f, "o");
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "o");
+	ry_cache_op_cancel(ry_cache_save(r->ctx, a, &outs, never, NULL));
+	ry_cache_op_cancel(ry_cache_restore(r->ctx,
+		"6666666666666666666666666666666666666666666666666666666666666666", a, never, NULL));
+	for (int i = 0; i < 50; i++)
+		event_base_loop(r->base, EVLOOP_NONBLOCK);
+	ry_strlist_release(&outs);
+	free(a);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +518,11 @@ int main(void)
 		cmocka_unit_test(explain_names_the_change),
 		cmocka_unit_test(sizes_and_ages),
 		cmocka_unit_test(settings_checked),
+		cmocka_unit_test_setup_teardown(save_then_restore_elsewhere, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(corrupt_local_copy_quarantined, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(store_down_means_uncached, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(loop_stays_free_while_archiving, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(cancelled_operations_stay_quiet, art_setup, art_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
