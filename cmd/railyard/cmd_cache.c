@@ -250,7 +250,8 @@ static bool gc_local(struct ry_db *db, struct ry_store *store, const struct gc_o
 		*bytes_out += b->b.size;
 	}
 	if (o->max_size >= 0 && total > o->max_size) {
-		qsort(lb, n, sizeof(*lb), by_score);
+		if (n)
+			qsort(lb, n, sizeof(*lb), by_score);
 		for (size_t k = 0; k < n && total > o->max_size; k++) {
 			struct local_blob *b = &lb[k];
 			if (b->gone || b->pinned || now - b->b.used_s < o->grace)

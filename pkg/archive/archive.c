@@ -270,7 +270,8 @@ bool ry_archive_create(const char *root, const struct ry_strlist *outputs, int o
 		if (!c)
 			goto out;
 	}
-	qsort(ents.v, ents.n, sizeof(*ents.v), cmp_ent);
+	if (ents.n)
+		qsort(ents.v, ents.n, sizeof(*ents.v), cmp_ent);
 
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_add_filter_zstd(a) != ARCHIVE_OK ||
@@ -625,7 +626,8 @@ enum ry_archive_status ry_archive_extract(int fd, const char *expect_digest, con
 		st = io_error ? RY_ARCHIVE_FAILED : RY_ARCHIVE_CORRUPT;
 		goto out;
 	}
-	qsort(staged.v, staged.n, sizeof(*staged.v), cmp_ent);
+	if (staged.n)
+		qsort(staged.v, staged.n, sizeof(*staged.v), cmp_ent);
 	st = move_into_place(stage_fd, dest_fd, &staged, err) ? RY_ARCHIVE_OK : RY_ARCHIVE_FAILED;
 out:
 	free(why);

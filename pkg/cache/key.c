@@ -41,8 +41,10 @@ static char *sorted_join(const struct ry_strlist *l, const char *sep)
 {
 	struct ry_buf b = RY_BUF_INIT;
 	char **v = ry_malloc((l->n ? l->n : 1) * sizeof(*v));
-	memcpy(v, l->items, l->n * sizeof(*v));
-	qsort(v, l->n, sizeof(*v), cmp_str);
+	if (l->n)
+		memcpy(v, l->items, l->n * sizeof(*v));
+	if (l->n)
+		qsort(v, l->n, sizeof(*v), cmp_str);
 	ry_buf_puts(&b, "");
 	for (size_t i = 0; i < l->n; i++)
 		ry_buf_printf(&b, "%s%s", i ? sep : "", v[i]);
@@ -107,7 +109,8 @@ static int cmp_component(const void *a, const void *b)
 char *ry_cache_key_encode(struct ry_cache_key *k, size_t *len)
 {
 	struct ry_buf b = RY_BUF_INIT;
-	qsort(k->v, k->n, sizeof(*k->v), cmp_component);
+	if (k->n)
+		qsort(k->v, k->n, sizeof(*k->v), cmp_component);
 	ry_buf_add(&b, RY_CACHE_KEY_FORMAT, strlen(RY_CACHE_KEY_FORMAT) + 1);
 	for (size_t i = 0; i < k->n; i++) {
 		ry_buf_add(&b, k->v[i].name, strlen(k->v[i].name) + 1);

@@ -734,7 +734,8 @@ static void cache_load(struct stat_cache *c, const char *file)
 	}
 	if (f)
 		fclose(f);
-	qsort(c->v, c->n, sizeof(*c->v), cmp_entry);
+	if (c->n)
+		qsort(c->v, c->n, sizeof(*c->v), cmp_entry);
 }
 
 static void cache_save(struct stat_cache *c, const char *file)
