@@ -60,6 +60,9 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Benchmarks that measure modules link them.
+$(BUILD)/bench/bench_cache_lookup: $(PKG_OBJ)
+
 # Test drivers run by integration scripts (not unit tests themselves).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(PKG_OBJ)
 	@mkdir -p $(dir $@)
