@@ -77,6 +77,11 @@ struct ry_store *ry_cache_ctx_store(struct ry_cache_ctx *c)
 	return c->store;
 }
 
+struct ry_offload *ry_cache_ctx_offload(struct ry_cache_ctx *c)
+{
+	return c->offload;
+}
+
 void ry_cache_ctx_free(struct ry_cache_ctx *c)
 {
 	if (!c)

@@ -123,6 +123,7 @@ void ry_cache_format_size(char *buf, size_t len, int64_t bytes);
 
 struct ry_cache_ctx;
 struct ry_cache_op;
+struct ry_offload;
 
 enum ry_cache_status {
 	RY_CACHE_OK,		/* restored / saved */
@@ -157,6 +158,8 @@ struct ry_cache_ctx *ry_cache_ctx_new(struct event_base *base, const struct ry_c
 struct ry_cache_ctx *ry_cache_ctx_new_with_store(struct event_base *base, struct ry_store *store,
 						 int threads, char **err) RY_MUST_CHECK;
 struct ry_store *ry_cache_ctx_store(struct ry_cache_ctx *c);
+/* The offload threads, for the worker's other blocking cache work (pkg/source). */
+struct ry_offload *ry_cache_ctx_offload(struct ry_cache_ctx *c);
 /* Waits for work on the offload threads, then frees; operations still
  * pending are dropped without their callbacks. */
 void ry_cache_ctx_free(struct ry_cache_ctx *c);
