@@ -108,17 +108,42 @@ BEGIN
     SELECT d.key, d.why IS NULL, CASE WHEN d.why IS NULL THEN d.output_digest END,
            CASE WHEN d.why IS NULL THEN d.output_size END,
            CASE WHEN d.why IS NULL THEN d.duration_s END, d.why
-      FROM d
-     WHERE (SELECT count(*) FROM touched) >= 0;
+      FROM d;   -- "touched" runs regardless: data-modifying CTEs always do
 END $$;
 COMMENT ON FUNCTION railyard.cache_lookup(text[], text, text) IS
     'worker: for each key, hit (and the output digest) or why not; a hit refreshes the artifact''s last use (GC grace)';
+
+-- cache_record's input, one row per result, with what the tables need
+-- from tasks and pipelines and whether the agent holds the attempt (ok).
+-- A function, not a temporary table: no catalog churn per completion.
+CREATE OR REPLACE FUNCTION railyard.cache_record_input(p_agent bigint, p_results jsonb)
+RETURNS TABLE (task_id bigint, attempt int, key text, components jsonb, outcome text,
+               output_digest text, output_size bigint, entries int, content_bytes bigint,
+               manifest jsonb, duration_s float8, restored_bytes bigint, pipeline_id bigint,
+               task_name text, service text, kind text, team text, source text,
+               cacheable boolean, ok boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT r.task_id, r.attempt, r.key, coalesce(r.components, '{}'), r.outcome, r.output_digest,
+           r.output_size, r.entries, r.content_bytes, r.manifest, r.duration_s,
+           coalesce(r.restored_bytes, 0), t.pipeline_id, t.name, t.service, t.kind, p.team,
+           p.source, t.cacheable,
+           coalesce(t.attempt = r.attempt AND t.agent_id = p_agent AND t.state = 'running', false)
+      FROM jsonb_to_recordset(p_results) AS r(task_id bigint, attempt int, key text,
+               components jsonb, outcome text, output_digest text, output_size bigint,
+               entries int, content_bytes bigint, manifest jsonb, duration_s float8,
+               restored_bytes bigint)
+      LEFT JOIN railyard.tasks t ON t.id = r.task_id
+      LEFT JOIN railyard.pipelines p ON p.id = t.pipeline_id
+$$;
+COMMENT ON FUNCTION railyard.cache_record_input(bigint, jsonb) IS
+    'cache_record''s results as rows, with task, pipeline and fencing (ok) columns';
 
 -- After a keyed or output-producing task: records its artifact, its
 -- outputs for downstream tasks, the run (evidence), and — for a cacheable
 -- success — the cache entry (first writer keeps the key; a different
 -- output later is reported as nondeterministic).  Fenced like
--- complete_tasks: only the agent holding the attempt may record.
+-- complete_tasks: only the agent holding the attempt may record; send it
+-- before complete_tasks in the same transaction.
 -- p_results: [{"task_id", "attempt", "key", "components", "outcome"
 -- (succeeded|failed|cached), "output_digest", "output_size", "entries",
 -- "content_bytes", "manifest", "duration_s", "restored_bytes"}]
@@ -130,30 +155,11 @@ DECLARE
     agent text;
 BEGIN
     SELECT name INTO agent FROM railyard.agents WHERE id = p_agent;
-    CREATE TEMP TABLE IF NOT EXISTS cache_record_in (
-        task_id bigint, attempt int, key text, components jsonb, outcome text,
-        output_digest text, output_size bigint, entries int, content_bytes bigint,
-        manifest jsonb, duration_s float8, restored_bytes bigint,
-        pipeline_id bigint, task_name text, service text, kind text, team text, source text,
-        cacheable boolean, ok boolean) ON COMMIT DROP;
-    TRUNCATE cache_record_in;
-    INSERT INTO cache_record_in
-    SELECT r.task_id, r.attempt, r.key, coalesce(r.components, '{}'), r.outcome, r.output_digest,
-           r.output_size, r.entries, r.content_bytes, r.manifest, r.duration_s,
-           coalesce(r.restored_bytes, 0), t.pipeline_id, t.name, t.service, t.kind, p.team,
-           p.source, t.cacheable,
-           t.id IS NOT NULL AND t.attempt = r.attempt AND t.agent_id = p_agent AND t.state = 'running'
-      FROM jsonb_to_recordset(p_results) AS r(task_id bigint, attempt int, key text,
-               components jsonb, outcome text, output_digest text, output_size bigint,
-               entries int, content_bytes bigint, manifest jsonb, duration_s float8,
-               restored_bytes bigint)
-      LEFT JOIN railyard.tasks t ON t.id = r.task_id
-      LEFT JOIN railyard.pipelines p ON p.id = t.pipeline_id;
-    IF EXISTS (SELECT 1 FROM cache_record_in
-                WHERE outcome IS NULL OR outcome NOT IN ('succeeded', 'failed', 'cached')
-                   OR (key IS NOT NULL AND key !~ '^[0-9a-f]{64}$')
-                   OR (output_digest IS NOT NULL AND (output_digest !~ '^[0-9a-f]{64}$'
-                                                      OR output_size IS NULL))) THEN
+    IF EXISTS (SELECT 1 FROM railyard.cache_record_input(p_agent, p_results) i
+                WHERE i.outcome IS NULL OR i.outcome NOT IN ('succeeded', 'failed', 'cached')
+                   OR (i.key IS NOT NULL AND i.key !~ '^[0-9a-f]{64}$')
+                   OR (i.output_digest IS NOT NULL AND (i.output_digest !~ '^[0-9a-f]{64}$'
+                                                        OR i.output_size IS NULL))) THEN
         RAISE EXCEPTION 'cache_record: each result needs outcome succeeded|failed|cached, a 64-hex key and digest, and a size with the digest'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -163,7 +169,7 @@ BEGIN
     SELECT DISTINCT ON (i.output_digest) i.output_digest, i.output_size, i.entries,
            i.content_bytes, i.manifest, i.task_id, i.attempt, agent,
            (i.outcome = 'cached')::int
-      FROM cache_record_in i
+      FROM railyard.cache_record_input(p_agent, p_results) i
      WHERE i.ok AND i.output_digest IS NOT NULL AND i.outcome IN ('succeeded', 'cached')
      ORDER BY i.output_digest, i.task_id
     ON CONFLICT (digest) DO UPDATE
@@ -172,7 +178,7 @@ BEGIN
 
     INSERT INTO railyard.task_outputs AS o (task_id, attempt, pipeline_id, digest, size, cached)
     SELECT i.task_id, i.attempt, i.pipeline_id, i.output_digest, i.output_size, i.outcome = 'cached'
-      FROM cache_record_in i
+      FROM railyard.cache_record_input(p_agent, p_results) i
      WHERE i.ok AND i.output_digest IS NOT NULL AND i.outcome IN ('succeeded', 'cached')
     ON CONFLICT (task_id) DO UPDATE
        SET attempt = EXCLUDED.attempt, digest = EXCLUDED.digest, size = EXCLUDED.size,
@@ -185,12 +191,14 @@ BEGIN
            i.output_size, agent,
            CASE WHEN i.outcome = 'cached' THEN e.duration_s ELSE i.duration_s END,
            i.restored_bytes
-      FROM cache_record_in i LEFT JOIN railyard.cache_entries e ON e.key = i.key
+      FROM railyard.cache_record_input(p_agent, p_results) i
+      LEFT JOIN railyard.cache_entries e ON e.key = i.key
      WHERE i.ok AND i.key IS NOT NULL
     ON CONFLICT ON CONSTRAINT cache_runs_pkey DO NOTHING;
 
     UPDATE railyard.tasks t SET cache_key = i.key
-      FROM cache_record_in i WHERE i.ok AND i.key IS NOT NULL AND t.id = i.task_id;
+      FROM railyard.cache_record_input(p_agent, p_results) i
+     WHERE i.ok AND i.key IS NOT NULL AND t.id = i.task_id;
 
     -- First writer keeps the key (two workers racing both succeed); a
     -- revoked entry is replaced by a fresh run.
@@ -199,7 +207,7 @@ BEGIN
                                              agent_name, duration_s)
     SELECT DISTINCT ON (i.key) i.key, i.output_digest, i.output_size, i.components, i.source,
            i.task_name, i.service, i.kind, i.team, i.task_id, i.attempt, agent, i.duration_s
-      FROM cache_record_in i
+      FROM railyard.cache_record_input(p_agent, p_results) i
      WHERE i.ok AND i.key IS NOT NULL AND i.cacheable AND i.outcome = 'succeeded'
      ORDER BY i.key, i.task_id
     ON CONFLICT (key) DO UPDATE
@@ -211,7 +219,7 @@ BEGIN
      WHERE e.revoked_at IS NOT NULL;
 
     UPDATE railyard.cache_entries e SET hits = e.hits + n.hits, last_hit_at = now()
-      FROM (SELECT i.key, count(*) AS hits FROM cache_record_in i
+      FROM (SELECT i.key, count(*) AS hits FROM railyard.cache_record_input(p_agent, p_results) i
              WHERE i.ok AND i.outcome = 'cached' AND i.key IS NOT NULL GROUP BY i.key) n
      WHERE e.key = n.key;
 
@@ -224,7 +232,8 @@ BEGIN
                      coalesce(left(i.output_digest, 12), 'no outputs')
                 WHEN NOT i.ok THEN 'not recorded: the task is not running under this agent with this attempt'
            END
-      FROM cache_record_in i LEFT JOIN railyard.cache_entries e ON e.key = i.key
+      FROM railyard.cache_record_input(p_agent, p_results) i
+      LEFT JOIN railyard.cache_entries e ON e.key = i.key
      ORDER BY i.task_id;
 END $$;
 COMMENT ON FUNCTION railyard.cache_record(bigint, jsonb) IS

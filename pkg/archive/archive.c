@@ -261,10 +261,7 @@ bool ry_archive_create(const char *root, const struct ry_strlist *outputs, int o
 			free(why);
 			goto out;
 		}
-		char *rel = ry_strdup(outputs->items[i]);
-		size_t len = strlen(rel);
-		if (len > 1 && rel[len - 1] == '/')
-			rel[len - 1] = '\0';
+		char *rel = ry_archive_clean_path(outputs->items[i]);
 		bool c = collect(root, rel, &ents, err);
 		free(rel);
 		if (!c)
@@ -423,9 +420,9 @@ static int open_parent(int dirfd, const char *path, bool create, const char **le
 	}
 }
 
-static char *strip_slash(const char *s)
+char *ry_archive_clean_path(const char *path)
 {
-	char *c = ry_strdup(s);
+	char *c = ry_strdup(path);
 	size_t n = strlen(c);
 	if (n > 1 && c[n - 1] == '/')
 		c[n - 1] = '\0';
@@ -552,6 +549,45 @@ static bool move_into_place(int stage_fd, int dest_fd, const struct ents *staged
 	return true;
 }
 
+/*
+ * Reads every entry of a tar (through r) into dir_fd, refusing unsafe
+ * ones; returns NULL, or why it stopped (*io_error: the destination
+ * failed, not the archive).  any_link: symlinks may point anywhere.
+ */
+static char *read_entries(struct archive *a, struct reader *r, int dir_fd, struct ents *done,
+			  bool any_link, bool *io_error)
+{
+	char *why = NULL;
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, r, NULL, read_cb, NULL) != ARCHIVE_OK)
+		return ry_asprintf("unreadable archive: %s", archive_error_string(a));
+	while (!why) {
+		struct archive_entry *ae;
+		int rc = archive_read_next_header(a, &ae);
+		if (rc == ARCHIVE_EOF)
+			break;
+		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
+			why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
+			break;
+		}
+		/* a pax global header (git archive's commit id) is not a file */
+		if (archive_entry_filetype(ae) == 0 && any_link)
+			continue;
+		char *path = ry_archive_clean_path(archive_entry_pathname(ae));
+		char *bad = ry_archive_check_path(path);
+		if (bad) {
+			why = ry_asprintf("unsafe entry: %s", bad);
+			free(bad);
+		} else if (archive_entry_hardlink(ae)) {
+			why = ry_asprintf("entry %s is a hard link", path);
+		} else {
+			(void)stage_entry(a, ae, dir_fd, path, done, &why, io_error, any_link);
+		}
+		free(path);
+	}
+	return why;
+}
+
 enum ry_archive_status ry_archive_extract(int fd, const char *expect_digest, const char *root,
 					  char **err)
 {
@@ -578,31 +614,7 @@ enum ry_archive_status ry_archive_extract(int fd, const char *expect_digest, con
 		goto out;
 	}
 	archive_read_support_filter_zstd(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open(a, &r, NULL, read_cb, NULL) != ARCHIVE_OK) {
-		why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
-	}
-	while (!why) {
-		struct archive_entry *ae;
-		int rc = archive_read_next_header(a, &ae);
-		if (rc == ARCHIVE_EOF)
-			break;
-		if (rc != ARCHIVE_OK) {
-			why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
-			break;
-		}
-		char *path = strip_slash(archive_entry_pathname(ae));
-		char *bad = ry_archive_check_path(path);
-		if (bad) {
-			why = ry_asprintf("unsafe entry: %s", bad);
-			free(bad);
-		} else if (archive_entry_hardlink(ae)) {
-			why = ry_asprintf("entry %s is a hard link", path);
-		} else {
-			(void)stage_entry(a, ae, stage_fd, path, &staged, &why, &io_error, false);
-		}
-		free(path);
-	}
+	why = read_entries(a, &r, stage_fd, &staged, false, &io_error);
 	if (r.error) {
 		*err = ry_asprintf("cannot read the archive: %s", strerror(r.error));
 		st = RY_ARCHIVE_FAILED;
@@ -659,33 +671,7 @@ bool ry_archive_unpack_tar(int fd, const char *dest, char **err)
 		why = ry_asprintf("cannot open %s: %s", dest, strerror(errno));
 		goto out;
 	}
-	archive_read_support_format_tar(a);
-	if (archive_read_open(a, &r, NULL, read_cb, NULL) != ARCHIVE_OK)
-		why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
-	while (!why) {
-		struct archive_entry *ae;
-		int rc = archive_read_next_header(a, &ae);
-		if (rc == ARCHIVE_EOF)
-			break;
-		if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) {
-			why = ry_asprintf("unreadable archive: %s", archive_error_string(a));
-			break;
-		}
-		/* git archive's pax header carries the commit id: not a file */
-		if (archive_entry_filetype(ae) == 0)
-			continue;
-		char *path = strip_slash(archive_entry_pathname(ae));
-		char *bad = ry_archive_check_path(path);
-		if (bad) {
-			why = ry_asprintf("unsafe entry: %s", bad);
-			free(bad);
-		} else if (archive_entry_hardlink(ae)) {
-			why = ry_asprintf("entry %s is a hard link", path);
-		} else {
-			(void)stage_entry(a, ae, dest_fd, path, &done, &why, &io_error, true);
-		}
-		free(path);
-	}
+	why = read_entries(a, &r, dest_fd, &done, true, &io_error);
 	if (!why)
 		(void)drain(&r);
 out:

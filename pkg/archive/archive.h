@@ -43,6 +43,8 @@ enum ry_archive_status {
  * else why not (caller frees).
  */
 char *ry_archive_check_path(const char *path);
+/* path without its trailing slash ("dist/" → "dist"); caller frees. */
+char *ry_archive_clean_path(const char *path);
 
 /*
  * Archives outputs (paths relative to root; directories recursively) into

@@ -112,20 +112,11 @@ bool ry_cache_config_set(struct ry_cache_config *c, const char *key, const char 
 	return false;
 }
 
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
 bool ry_cache_config_load_file(struct ry_cache_config *c, const char *path, char **err)
 {
 	FILE *f = fopen(path, "r");
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
 	int lineno = 0;
 	bool ok = true;
 
@@ -133,19 +124,21 @@ bool ry_cache_config_load_file(struct ry_cache_config *c, const char *path, char
 		*err = ry_asprintf("cannot read %s: %s", path, strerror(errno));
 		return false;
 	}
-	while (ok && fgets(line, sizeof(line), f)) {
-		char *eq = strchr(line, '=');
+	/* Only "cache_KEY = VALUE" lines; the worker's loader owns the rest. */
+	while (ok && getline(&line, &cap, f) >= 0) {
+		char key[128], value[4096];
 		lineno++;
-		if (!eq)
-			continue;	/* the worker's loader reports malformed lines */
-		*eq = '\0';
-		char *key = trim(line);
-		if (!ry_cache_config_owns(key))
+		if (sscanf(line, " %127[a-z_] = %4095[^\r\n]", key, value) != 2 ||
+		    !ry_cache_config_owns(key))
 			continue;
+		size_t n = strlen(value);
+		while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+			value[--n] = '\0';
 		char *where = ry_asprintf("%s:%d", path, lineno);
-		ok = ry_cache_config_set(c, key, trim(eq + 1), where, err);
+		ok = ry_cache_config_set(c, key, value, where, err);
 		free(where);
 	}
+	free(line);
 	fclose(f);
 	return ok;
 }

@@ -604,15 +604,6 @@ static bool has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
-static char *strip_trailing_slash(const char *s)
-{
-	char *c = ry_strdup(s);
-	size_t n = strlen(c);
-	if (n > 1 && c[n - 1] == '/')
-		c[n - 1] = '\0';
-	return c;
-}
-
 bool ry_source_git_inputs(const char *mirror, const char *commit, const struct ry_strlist *inputs,
 			  struct ry_strlist *values, char **err)
 {
@@ -627,7 +618,7 @@ bool ry_source_git_inputs(const char *mirror, const char *commit, const struct r
 		if (strcmp(in, ".") == 0) {
 			ry_buf_printf(&q, "%s^{tree}\n", commit);
 		} else {
-			char *p = strip_trailing_slash(in);
+			char *p = ry_archive_clean_path(in);
 			ry_buf_printf(&q, "%s:%s\n", commit, p);
 			free(p);
 		}
@@ -886,7 +877,7 @@ bool ry_source_dir_inputs(const char *root, const struct ry_strlist *inputs, con
 			}
 			free(pat);
 		} else {
-			char *rel = strcmp(in, ".") == 0 ? ry_strdup("") : strip_trailing_slash(in);
+			char *rel = strcmp(in, ".") == 0 ? ry_strdup("") : ry_archive_clean_path(in);
 			char *full = *rel ? ry_asprintf("%s/%s", root, rel) : ry_strdup(root);
 			struct stat sb;
 			if (lstat(full, &sb) == 0) {

@@ -338,16 +338,25 @@ static char *tree(struct run *r, const char *name)
 	return t;
 }
 
+/* Writes content to tree/file, then saves output of tree; waits for it. */
+static void save_one(struct run *r, const char *t, const char *file, const char *content,
+		     const char *output)
+{
+	char *f = ry_asprintf("%s/%s", t, file);
+	struct ry_strlist outs = { 0 };
+	write_file(f, content);
+	ry_strlist_add(&outs, output);
+	ry_cache_save(r->ctx, t, &outs, on_done, r);
+	wait_done(r);
+	ry_strlist_release(&outs);
+	free(f);
+}
+
 static void save_then_restore_elsewhere(void **state)
 {
 	struct run *r = *state;
 	char *a = tree(r, "a"), *b = tree(r, "b");
-	char *f = ry_asprintf("%s/dist/app.txt", a);
-	write_file(f, "built\n");
-	struct ry_strlist outs = { 0 };
-	ry_strlist_add(&outs, "dist");
-	ry_cache_save(r->ctx, a, &outs, on_done, r);
-	wait_done(r);
+	save_one(r, a, "dist/app.txt", "built\n", "dist");
 	assert_int_equal(r->status, RY_CACHE_OK);
 	assert_null(r->warning);
 	assert_int_equal(ry_store_fake_count(r->remote), 1);	/* uploaded */
@@ -369,15 +378,11 @@ static void save_then_restore_elsewhere(void **state)
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_MISS);
 	/* an output that is not there */
-	ry_strlist_add(&outs, "missing/out");
-	ry_cache_save(r->ctx, a, &outs, on_done, r);
-	wait_done(r);
+	save_one(r, a, "dist/app.txt", "built\n", "missing/out");
 	assert_int_equal(r->status, RY_CACHE_FAILED);
 	assert_non_null(strstr(r->error, "output missing/out does not exist"));
-	ry_strlist_release(&outs);
 	free(a);
 	free(b);
-	free(f);
 	free(g);
 }
 
@@ -385,12 +390,7 @@ static void corrupt_local_copy_quarantined(void **state)
 {
 	struct run *r = *state;
 	char *a = tree(r, "a"), *b = tree(r, "b");
-	char *f = ry_asprintf("%s/out/x", a);
-	write_file(f, "some output that is long enough to flip a byte in the middle\n");
-	struct ry_strlist outs = { 0 };
-	ry_strlist_add(&outs, "out");
-	ry_cache_save(r->ctx, a, &outs, on_done, r);
-	wait_done(r);
+	save_one(r, a, "out/x", "some output that is long enough to flip a byte in the middle\n", "out");
 	char digest[RY_DIGEST_HEX];
 	memcpy(digest, r->digest, sizeof(digest));
 	/* flip a byte of the local blob */
@@ -416,11 +416,9 @@ static void corrupt_local_copy_quarantined(void **state)
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_OK);
 	assert_int_equal(access(x, F_OK), 0);
-	ry_strlist_release(&outs);
 	free(blob);
 	free(a);
 	free(b);
-	free(f);
 	free(x);
 }
 
@@ -428,13 +426,8 @@ static void store_down_means_uncached(void **state)
 {
 	struct run *r = *state;
 	char *a = tree(r, "a");
-	char *f = ry_asprintf("%s/o", a);
-	write_file(f, "o");
-	struct ry_strlist outs = { 0 };
-	ry_strlist_add(&outs, "o");
 	ry_store_fake_fail(r->remote, RY_STORE_HEAD, RY_STORE_UNAVAILABLE);
-	ry_cache_save(r->ctx, a, &outs, on_done, r);
-	wait_done(r);
+	save_one(r, a, "o", "o", "o");
 	assert_int_equal(r->status, RY_CACHE_OK);	/* this host has it */
 	assert_non_null(r->warning);
 	ry_store_fake_fail(r->remote, RY_STORE_GET, RY_STORE_UNAVAILABLE);
@@ -443,9 +436,7 @@ static void store_down_means_uncached(void **state)
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_UNAVAILABLE);
 	assert_non_null(strstr(r->error, "injected"));
-	ry_strlist_release(&outs);
 	free(a);
-	free(f);
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg)

@@ -308,6 +308,36 @@ static void tiered_remote_trouble_is_classified(void **state)
 	free(dst);
 }
 
+static void reader_keeps_blob_through_delete(void **state)
+{
+	(void)state;
+	/* GC unlinks while a restore reads: the open descriptor still reads
+	 * every byte, and they still hash to the key. */
+	char d[RY_DIGEST_HEX], got[RY_DIGEST_HEX];
+	struct ry_buf big = RY_BUF_INIT;
+	for (int i = 0; i < 50000; i++)
+		ry_buf_printf(&big, "row %d\n", i);
+	char *src = file_with("src", big.data, d);
+	struct ry_store *s = local_at("cache");
+	struct ry_store_req *r;
+	assert_int_equal(run(s, RY_STORE_PUT, RY_STORE_CAS, d, src, NULL), RY_STORE_OK);
+	assert_int_equal(run(s, RY_STORE_OPEN, RY_STORE_CAS, d, NULL, &r), RY_STORE_OK);
+	char head[100];
+	assert_int_equal(read(r->fd, head, sizeof(head)), (ssize_t)sizeof(head));
+	assert_int_equal(run(s, RY_STORE_DELETE, RY_STORE_CAS, d, NULL, NULL), RY_STORE_OK);
+	assert_int_equal(run(s, RY_STORE_HEAD, RY_STORE_CAS, d, NULL, NULL), RY_STORE_MISS);
+	assert_int_equal(lseek(r->fd, 0, SEEK_SET), 0);
+	int64_t size;
+	char *err = NULL;
+	assert_true(ry_hash_fd(r->fd, got, &size, &err));
+	assert_string_equal(got, d);
+	assert_int_equal(size, (int64_t)big.len);
+	ry_store_req_free(r);
+	ry_store_free(s);
+	ry_buf_release(&big);
+	free(src);
+}
+
 static void never_called(struct ry_store_req *req, void *arg)
 {
 	(void)req;
@@ -346,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(concurrent_writers_both_succeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(tiered_fills_local_from_remote, setup, teardown),
 		cmocka_unit_test_setup_teardown(tiered_remote_trouble_is_classified, setup, teardown),
+		cmocka_unit_test_setup_teardown(reader_keeps_blob_through_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancelled_requests_stay_quiet, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
