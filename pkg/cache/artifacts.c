@@ -21,6 +21,7 @@ struct ry_cache_ctx {
 	struct ry_store *store;		/* what restores and saves go through */
 	struct ry_store *local;		/* its local part (the store itself when local) */
 	struct ry_offload *offload;
+	bool closing;			/* being freed: callbacks are dropped */
 };
 
 struct ry_cache_op {
@@ -86,6 +87,9 @@ void ry_cache_ctx_free(struct ry_cache_ctx *c)
 {
 	if (!c)
 		return;
+	/* Thread work finishes, then store requests complete: every
+	 * operation ends and is freed, none calls back. */
+	c->closing = true;
 	ry_offload_free(c->offload);
 	ry_store_free(c->store);
 	free(c);
@@ -110,7 +114,7 @@ static void op_free(struct ry_cache_op *op)
 
 static void finish(struct ry_cache_op *op, enum ry_cache_status st)
 {
-	if (!op->cancelled) {
+	if (!op->cancelled && !op->ctx->closing) {
 		op->res.status = st;
 		op->res.error = op->error;
 		op->res.warning = op->warning;
@@ -201,6 +205,10 @@ static void opened(struct ry_store_req *req, void *arg)
 	op->fd = req->fd;
 	req->fd = -1;
 	ry_store_req_free(req);
+	if (op->ctx->closing) {
+		finish(op, RY_CACHE_UNAVAILABLE);
+		return;
+	}
 	ry_offload_run(op->ctx->offload, extract_work, extract_done, op);
 }
 
@@ -252,7 +260,7 @@ static void uploaded(struct ry_store_req *req, void *arg)
 static void archive_done(void *arg)
 {
 	struct ry_cache_op *op = arg;
-	if (op->cancelled || !op->thread_ok) {
+	if (op->cancelled || op->ctx->closing || !op->thread_ok) {
 		finish(op, RY_CACHE_FAILED);
 		return;
 	}

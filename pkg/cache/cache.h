@@ -161,7 +161,7 @@ struct ry_store *ry_cache_ctx_store(struct ry_cache_ctx *c);
 /* The offload threads, for the worker's other blocking cache work (pkg/source). */
 struct ry_offload *ry_cache_ctx_offload(struct ry_cache_ctx *c);
 /* Waits for work on the offload threads, then frees; operations still
- * pending are dropped without their callbacks. */
+ * pending end without their callbacks. */
 void ry_cache_ctx_free(struct ry_cache_ctx *c);
 
 /*

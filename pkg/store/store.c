@@ -67,6 +67,11 @@ void ry_store_init(struct ry_store *s, const struct ry_store_ops *ops, struct ev
 
 void ry_store_start(struct ry_store *s, struct ry_store_req *req, ry_store_done_fn done, void *arg)
 {
+	req->prev = NULL;
+	req->next = s->inflight;
+	if (s->inflight)
+		s->inflight->prev = req;
+	s->inflight = req;
 	req->store = s;
 	req->done = done;
 	req->arg = arg;
@@ -89,6 +94,14 @@ void ry_store_start(struct ry_store *s, struct ry_store_req *req, ry_store_done_
 
 void ry_store_complete(struct ry_store_req *req, enum ry_store_status st, char *error)
 {
+	struct ry_store *s = req->store;
+	if (req->prev)
+		req->prev->next = req->next;
+	else if (s->inflight == req)
+		s->inflight = req->next;
+	if (req->next)
+		req->next->prev = req->prev;
+	req->prev = req->next = NULL;
 	req->status = st;
 	if (error) {
 		free(req->error);
@@ -165,6 +178,17 @@ void ry_store_free(struct ry_store *s)
 		return;
 	struct event_base *base = s->own_base ? s->base : NULL;
 	char *name = s->name;
+	/* Requests waiting for their next-turn completion complete now; the
+	 * implementation completes those it is working on in release. */
+	for (struct ry_store_req *r = s->inflight, *next; r; r = next) {
+		next = r->next;
+		if (r->defer) {
+			event_free(r->defer);
+			r->defer = NULL;
+			ry_store_complete(r, RY_STORE_UNAVAILABLE,
+					  r->cancelled ? NULL : ry_asprintf("%s: the store was closed", name));
+		}
+	}
 	s->ops->release(s);
 	free(name);
 	if (base)

@@ -72,6 +72,7 @@ struct ry_store_req {
 	bool cancelled;
 	void *priv;			/* the implementation's state */
 	struct event *defer;		/* completion scheduled for the next loop turn */
+	struct ry_store_req *prev, *next;	/* the store's requests in flight */
 };
 
 struct ry_store_ops {
@@ -89,6 +90,7 @@ struct ry_store {
 	struct event_base *base;
 	bool own_base;		/* made for blocking use; freed with the store */
 	char *name;		/* "local /var/lib/railyard/cache", "http https://…" */
+	struct ry_store_req *inflight;	/* started, not yet completed */
 };
 
 const char *ry_store_status_name(enum ry_store_status s);

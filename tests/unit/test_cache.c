@@ -338,6 +338,13 @@ static char *tree(struct run *r, const char *name)
 	return t;
 }
 
+static void never(void *arg, const struct ry_cache_result *res)
+{
+	(void)arg;
+	(void)res;
+	fail_msg("a cancelled or abandoned operation called back");
+}
+
 /* Writes content to tree/file, then saves output of tree; waits for it. */
 static void save_one(struct run *r, const char *t, const char *file, const char *content,
 		     const char *output)
@@ -475,11 +482,23 @@ static void loop_stays_free_while_archiving(void **state)
 	free(a);
 }
 
-static void never(void *arg, const struct ry_cache_result *res)
+
+static void freeing_with_operations_pending(void **state)
 {
-	(void)arg;
-	(void)res;
-	fail_msg("a cancelled operation called back");
+	struct run *r = *state;
+	char *a = tree(r, "a");
+	save_one(r, a, "o", "o", "o");
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	struct ry_strlist outs = { 0 };
+	ry_strlist_add(&outs, "o");
+	/* one waiting on a store reply, one on a thread: no callback, no leak */
+	ry_cache_restore(r->ctx, digest, a, never, NULL);
+	ry_cache_save(r->ctx, a, &outs, never, NULL);
+	ry_cache_ctx_free(r->ctx);
+	r->ctx = NULL;
+	ry_strlist_release(&outs);
+	free(a);
 }
 
 static void cancelled_operations_stay_quiet(void **state)
@@ -514,6 +533,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(store_down_means_uncached, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(loop_stays_free_while_archiving, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(cancelled_operations_stay_quiet, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(freeing_with_operations_pending, art_setup, art_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
