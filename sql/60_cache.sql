@@ -47,7 +47,9 @@ LANGUAGE sql STABLE AS $$
       JOIN railyard.pipelines p ON p.id = t.pipeline_id
       LEFT JOIN LATERAL (
           SELECT array_agg(e.upstream ORDER BY e.upstream) AS names,
-                 array_agg(o.digest ORDER BY e.upstream) AS digests
+                 -- '' (not NULL) for an upstream without outputs: text[]
+                 -- readers that drop NULLs keep the two arrays aligned
+                 array_agg(coalesce(o.digest, '') ORDER BY e.upstream) AS digests
             FROM railyard.edges e
             JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
             LEFT JOIN railyard.task_outputs o ON o.task_id = u.id
@@ -66,7 +68,7 @@ LANGUAGE sql STABLE AS $$
      ORDER BY t.id
 $$;
 COMMENT ON FUNCTION railyard.cache_context(bigint, bigint[]) IS
-    'worker: source, definition, inputs/outputs, build-upstream output digests and artifacts to restore, per claimed task';
+    'worker: source, definition, inputs/outputs, build-upstream output digests ('''' for none) and artifacts to restore, per claimed task';
 
 -- Whether a key is served.  Policies for keys whose runs disagree:
 -- 'keep-first' serves the first entry, 'no-cache' never serves it.

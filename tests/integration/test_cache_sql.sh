@@ -120,6 +120,17 @@ context_and_fenced_records() {
 	# a test edge restores but does not enter the key; runtime edges do neither
 	sql_eq "{}|{build:app}|{$D2}" "SELECT build_upstreams, restore_from, restore_digests
 	                                FROM railyard.cache_context($a, ARRAY[$test])"
+	# an upstream without outputs: '' keeps names and digests aligned
+	local d
+	d=$(ry_submit "(name) VALUES ('p2')" "INSERT INTO railyard.tasks (pipeline_id, name, command)
+	     VALUES (:id, 'gen', 'true'), (:id, 'use', 'true');
+	     INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'gen', 'use');")
+	local gen use
+	read -r gen _ <<<"$(claim "$a" "$d" gen)"
+	[[ $(finish "$a" "$gen" 1 succeeded) == t ]]
+	read -r use _ <<<"$(claim "$a" "$d" use)"
+	sql_eq '{gen}|{""}|{}' "SELECT build_upstreams, build_upstream_digests, restore_from
+	                        FROM railyard.cache_context($a, ARRAY[$use])"
 	sql_eq "$K1" "SELECT cache_key FROM railyard.tasks WHERE id = $lib"
 }
 run_scenario "cache_context gives upstream digests; cache_record is fenced by agent and attempt" \
