@@ -61,5 +61,6 @@ int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_import(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

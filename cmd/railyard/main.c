@@ -20,6 +20,7 @@ static const struct cmd commands[] = {
 	{ "wait",    cmd_wait,    "wait ID [--follow] [--junit FILE]  exit 0 succeeded, 1 failed, 2 cancelled or error" },
 	{ "status",  cmd_status,  "status [ID]                  pipelines, tasks, agents; why a task waits" },
 	{ "cancel",  cmd_cancel,  "cancel ID                    cancel a pipeline and kill its running tasks" },
+	{ "cache",   cmd_cache,   "cache gc|stats|explain TASK|revoke   the artifact cache (docs/cache.md)" },
 	{ "db",      cmd_db,      "db start|stop|url|psql       the embedded PostgreSQL cluster" },
 	{ "import",  cmd_import,  "import github-actions|gitlab-ci FILE... [--submit]  a CI definition as a pipeline" },
 	{ "inventory", cmd_inventory, "inventory import terraform|pulumi|kubernetes FILE  planned agents" },
