@@ -122,8 +122,8 @@ COMMENT ON TABLE railyard.audit_log IS
     'Every state change, written by triggers; append-only (only railyard.prune() removes old rows).';
 COMMENT ON COLUMN railyard.audit_log.actor IS 'the session''s login role (session_user): who acted; cannot be set by the session';
 COMMENT ON COLUMN railyard.audit_log.agent IS 'the worker agent a worker session named, for events caused by worker calls; NULL otherwise';
-COMMENT ON COLUMN railyard.audit_log.object IS 'pipeline, task, agent or retention';
-COMMENT ON COLUMN railyard.audit_log.event IS 'submit, ready, claim, start, finish, retry, lost, skip, cancel, online, offline, draining or prune';
+COMMENT ON COLUMN railyard.audit_log.object IS 'pipeline, task, agent, retention, artifact or cache';
+COMMENT ON COLUMN railyard.audit_log.event IS 'submit, ready, claim, start, finish, retry, lost, skip, cancel, online, offline, draining, prune, quarantine or revoke';
 COMMENT ON COLUMN railyard.audit_log.detail IS 'attempt, agent_id, reason, exit_code, ... as the event has them';
 
 COMMENT ON TABLE railyard.schema_migrations IS 'migrations/ files applied to this database, once each';

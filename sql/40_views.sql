@@ -58,7 +58,9 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
                             AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb) THEN
            format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
          ELSE 'every agent that fits is busy'
-       END
+       END || CASE WHEN t.state = 'ready'
+                   THEN coalesce('; ' || railyard.inventory_hint(t.requires, t.os, t.arch, t.cpu, t.mem_mb), '')
+                   ELSE '' END
   FROM railyard.tasks t
   LEFT JOIN open_upstreams w ON w.downstream = t.name
  WHERE t.pipeline_id = p_pipeline AND t.state IN ('blocked', 'ready')

@@ -40,6 +40,11 @@ SELECT * FROM (VALUES
     ('agent_offline', 'worker', 'worker: a worker leaving cleanly; what it held is requeued at once'),
     ('update_agent', 'worker', 'worker: new labels and capacity after a configuration reload'),
     ('work_remains', 'worker', 'worker: whether anything the agent could run is ready, running or blocked'),
+    -- the worker's cache calls (sql/60_cache.sql)
+    ('cache_lookup', 'worker', 'worker: cache hits for keys'),
+    ('cache_record', 'worker', 'worker: records outputs and cache entries of its attempts'),
+    ('cache_corruption', 'worker', 'worker: records a corrupt blob'),
+    ('pin_source_commit', 'worker', 'worker: pins the commit a pipeline''s revision resolved to'),
     -- people and CI jobs
     ('cancel_pipeline', 'submitter', 'cancels a pipeline''s unfinished tasks'),
     -- railyard's internals and the owner's maintenance
@@ -47,6 +52,12 @@ SELECT * FROM (VALUES
     ('requeue_tasks', 'owner', 'internal: returns running tasks to ready (or fails them after max_attempts) and records the lost attempt'),
     ('requeue_lost', 'owner', 'internal: requeues the running tasks of the given agents'),
     ('prune', 'owner', 'retention: deletes finished pipelines and old audit rows, audited'),
+    ('cache_gc', 'owner', 'railyard cache gc'),
+    ('cache_revoke', 'owner', 'railyard cache revoke'),
+    ('inventory_replace', 'owner', 'railyard inventory import'),
+    ('pipelines_source_before_insert', 'owner', 'trigger: forces source_commit on INSERT'),
+    ('audit_cache_corruptions', 'owner', 'trigger: audits quarantined blobs'),
+    ('audit_cache_revocations', 'owner', 'trigger: audits cache revocations'),
     ('validate_pipeline', 'owner', 'trigger: validates a submitted pipeline at COMMIT'),
     ('pipelines_before_insert', 'owner', 'trigger: forces a new pipeline''s run state'),
     ('tasks_before_insert', 'owner', 'trigger: checks a new task and forces its run state'),

@@ -18,22 +18,22 @@
 #include <string.h>
 
 static const char insert_pipeline_sql[] =
-	"INSERT INTO railyard.pipelines (name, team, priority, revision, changed_paths) "
-	"VALUES ($1, $2, $3::integer, $4, $5::text[]) RETURNING id";
+	"INSERT INTO railyard.pipelines (name, team, priority, revision, changed_paths, source) "
+	"VALUES ($1, $2, $3::integer, $4, $5::text[], $6) RETURNING id";
 
 /* One round trip for every task: the spec's JSON, one row per element. */
 static const char insert_tasks_sql[] =
 	"INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, requires, "
 	"  os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, run_if, "
-	"  only_if_changed, max_attempts, timeout_s) "
+	"  only_if_changed, max_attempts, timeout_s, outputs) "
 	"SELECT $1::bigint, x.name, x.service, x.kind, x.command, x.env, x.requires, "
 	"  x.os, x.arch, x.cpu, x.mem_mb, x.pool, x.priority, x.version, x.cacheable, x.inputs, "
-	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s "
+	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s, x.outputs "
 	"FROM jsonb_to_recordset($2::jsonb) AS x(name text, service text, kind text, "
 	"  command text, env jsonb, requires text[], os text, arch text, cpu integer, "
 	"  mem_mb integer, pool text, priority integer, version text, cacheable boolean, "
 	"  inputs text[], run_if railyard.run_if, only_if_changed text, max_attempts integer, "
-	"  timeout_s integer)";
+	"  timeout_s integer, outputs text[])";
 
 static const char insert_edges_sql[] =
 	"INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) "
@@ -79,8 +79,9 @@ static int insert_spec(struct ry_db *db, const struct ry_spec *spec, char **id)
 		goto fail;
 	began = true;
 	step = "INSERT INTO railyard.pipelines";
-	const char *pparams[] = { spec->name, spec->team, priority, spec->revision, paths };
-	r = ry_db_query(db, insert_pipeline_sql, 5, pparams, &err);
+	const char *pparams[] = { spec->name, spec->team, priority, spec->revision, paths,
+				  spec->origin };
+	r = ry_db_query(db, insert_pipeline_sql, 6, pparams, &err);
 	if (!r)
 		goto fail;
 	*id = ry_strdup(ry_res_get(r, 0, 0));
@@ -180,8 +181,16 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		return RY_EXIT_OK;
 	}
 
+	int rc = cmd_submit_spec(ctx, spec, "cli:submit");
+	ry_spec_free(spec);
+	return rc;
+}
+
+/* Connects, inserts spec in one transaction, prints the id (submit, import --submit). */
+int cmd_submit_spec(struct cmd_ctx *ctx, const struct ry_spec *spec, const char *actor)
+{
 	int rc = RY_EXIT_ERROR;
-	struct ry_db *db = cmd_connect(ctx, "cli:submit");
+	struct ry_db *db = cmd_connect(ctx, actor);
 	if (db) {
 		char *id = NULL;
 		rc = insert_spec(db, spec, &id);
@@ -190,6 +199,5 @@ int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 		free(id);
 		ry_db_close(db);
 	}
-	ry_spec_free(spec);
 	return rc;
 }

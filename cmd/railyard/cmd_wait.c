@@ -520,10 +520,11 @@ static int wait_loop(struct waiter *w, int64_t deadline)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: railyard wait ID [--follow] [--timeout SECONDS]\n"
+	fprintf(out, "usage: railyard wait ID [--follow] [--timeout SECONDS] [--junit FILE]\n"
 		"  exit 0 succeeded, 1 failed, 2 cancelled or error (including timeout)\n"
 		"  --follow    print progress from the audit log as it happens\n"
-		"  --timeout   give up after SECONDS (exit 2)\n");
+		"  --timeout   give up after SECONDS (exit 2)\n"
+		"  --junit     write a JUnit XML report of the tasks to FILE when done\n");
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -541,11 +542,12 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "follow", no_argument, NULL, 'f' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "junit", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct waiter w = { 0 };
-	const char *timeout_arg = NULL;
+	const char *timeout_arg = NULL, *junit = NULL;
 	double timeout_s = -1;
 	long id;
 	int c;
@@ -557,6 +559,9 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case 't':
 			timeout_arg = optarg;
+			break;
+		case 'j':
+			junit = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -599,6 +604,8 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 		free(err);
 	} else {
 		rc = wait_loop(&w, deadline);
+		if (junit)
+			rc = cmd_wait_junit(w.db, w.id, junit, rc);
 	}
 	ry_db_close(w.db);
 	free(w.conninfo);
