@@ -92,7 +92,8 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(PKG_OBJ)
 unit: $(UNIT_BIN) $(HELPER_BIN)
 
 # ---- fuzzing: libFuzzer targets for every parser (clang) ---------------------
-# `make fuzz` builds build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c;
+# `make fuzz` builds build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c
+# from the modules fuzz_NAME_MODS lists;
 # `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seeds in
 # tests/fuzz/corpus/NAME (new inputs go to build/fuzz/corpus/NAME, crashes
 # to build/fuzz/crash-NAME-*) and fails on the first crash, leak or
@@ -107,6 +108,9 @@ FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 fuzz_spec_MODS     := core spec graph match archive hash exec
 fuzz_pg_array_MODS := core db
 fuzz_config_MODS   := core config
+fuzz_archive_MODS  := core archive hash exec
+fuzz_ciimport_MODS := core ciimport spec graph match archive hash exec
+fuzz_inventory_MODS := core inventory
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -152,7 +156,7 @@ bench: check-deps railyard $(BENCH_BIN)
 # build/coverage/coverage.txt and coverage.json, and fails when a module of
 # scheduling and dependency resolution is below 90 % (scripts/coverage-report).
 coverage: check-deps
-	$(MAKE) COVERAGE=1 build/cov/railyard $(UNIT_SRC:tests/unit/%.c=build/cov/tests/%)
+	$(MAKE) COVERAGE=1 build/cov/railyard unit
 	@find build/cov -name '*.gcda' -delete
 	@rm -rf build/coverage && mkdir -p build/coverage
 	@RY_COVERAGE=$(CURDIR)/build/coverage tests/run.sh build/cov; rc=$$?; \

@@ -23,9 +23,10 @@
 #   RY_TEST_TIMEOUT=S  limit per integration script (default 900 s)
 #   KEEP_TMP=1         keep the temp dir: cluster, logs, every scenario's output
 #   RY_COVERAGE=DIR    (make coverage) profile PL/pgSQL with plpgsql_check:
-#                      the cluster preloads it, and at the end every
-#                      database's statement counts go to DIR/plpgsql.tsv and
-#                      SQL-function call counts to DIR/sqlfunc.tsv
+#                      the cluster preloads it, and at the end (and before
+#                      every pg_restart) tests/coverage-harvest.sh appends
+#                      every database's counts to DIR/plpgsql.tsv and
+#                      DIR/sqlfunc.tsv
 #
 # The cluster: initdb --nosync, fsync/synchronous_commit/full_page_writes
 # off, Unix socket in the temp dir only, run as the unprivileged system user
@@ -302,37 +303,6 @@ setup_cluster() {
 	export RY_TEMPLATE_DB=railyard_template
 }
 
-# ---- PL/pgSQL coverage (RY_COVERAGE) ----------------------------------------
-
-# harvest_coverage: every database's PL/pgSQL statement counts and SQL
-# function calls, appended to $RY_COVERAGE/plpgsql.tsv and sqlfunc.tsv
-# (database, function, ...).  The profiles live in the server's shared
-# memory per database, so each database still there is read.
-harvest_coverage() {
-	local conn="host=$pghost port=5432 user=railyard" db
-	mkdir -p "$RY_COVERAGE"
-	: >"$RY_COVERAGE/plpgsql.tsv"
-	: >"$RY_COVERAGE/sqlfunc.tsv"
-	while IFS= read -r db; do
-		"$bindir/psql" -X -q -d "$conn dbname=$db" -c "CREATE EXTENSION IF NOT EXISTS plpgsql_check SCHEMA public" \
-			>/dev/null 2>&1 || continue
-		"$bindir/psql" -X -A -t -F $'\t' -d "$conn dbname=$db" -c "
-			SELECT current_database(), p.proname, s.stmtid, coalesce(s.parent_stmtid, -1),
-			       coalesce(s.parent_note, ''), s.lineno, s.exec_stmts, s.stmtname
-			  FROM pg_proc p, public.plpgsql_profiler_function_statements_tb(p.oid::regprocedure) s
-			 WHERE p.pronamespace = 'railyard'::regnamespace
-			   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')" \
-			>>"$RY_COVERAGE/plpgsql.tsv" 2>/dev/null
-		"$bindir/psql" -X -A -t -F $'\t' -d "$conn dbname=$db" -c "
-			SELECT current_database(), p.proname, coalesce(f.calls, 0)
-			  FROM pg_proc p LEFT JOIN pg_stat_user_functions f ON f.funcid = p.oid
-			 WHERE p.pronamespace = 'railyard'::regnamespace
-			   AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')" \
-			>>"$RY_COVERAGE/sqlfunc.tsv" 2>/dev/null
-	done < <("$bindir/psql" -X -A -t -d "$conn dbname=postgres" \
-		-c "SELECT datname FROM pg_database WHERE datallowconn AND datname NOT IN ('postgres', 'template1')")
-}
-
 # ---- unit tests --------------------------------------------------------------
 
 run_unit() {
@@ -480,7 +450,7 @@ if ((${#scripts[@]})); then
 		reap
 	done
 	if [[ -n ${RY_COVERAGE:-} ]]; then
-		harvest_coverage
+		tests/coverage-harvest.sh "$bindir" "host=$pghost port=5432 user=railyard" "$RY_COVERAGE"
 	fi
 fi
 finish
