@@ -1,7 +1,7 @@
 # Railyard build.  Plain make: pattern rules, objects under build/, -MMD deps.
 # Every pkg/<module>/*.c and cmd/railyard/*.c is picked up automatically.
 
-PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1 libsystemd
+PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1 libsystemd libxml-2.0
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \

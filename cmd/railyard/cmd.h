@@ -33,6 +33,14 @@ struct ry_db *cmd_connect(const struct cmd_ctx *ctx, const char *actor);
 /* True when cmd_conninfo would use the embedded cluster. */
 bool cmd_uses_embedded(const struct cmd_ctx *ctx);
 
+struct ry_spec;
+/*
+ * Inserts a validated spec and commits (submit_spec.c).  On success *id is
+ * the pipeline id (caller frees) and the result RY_EXIT_OK; otherwise the
+ * error is printed and the result is the exit code.
+ */
+int cmd_submit_spec(struct ry_db *db, const struct ry_spec *spec, char **id);
+
 /* Applies migrations/ and sql/ (see cmd_migrate.c). */
 bool cmd_apply_migrations(struct ry_db *db, char **err) RY_MUST_CHECK;
 
@@ -44,5 +52,7 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_deps(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_plan(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -1,0 +1,399 @@
+/*
+ * railyard plan DIR [--changed PATH...] [--base REV] [--dry-run] [--json] [--repo NAME]
+ *
+ * Turns a change into the smallest correct pipeline (pkg/plan): the
+ * changed paths (given, or `git diff --name-only BASE...HEAD` in DIR) are
+ * mapped to services, the affected set is computed over the dependency
+ * graph (a fresh scan of DIR with railyard.yaml and the explicit rows in the
+ * database), and one pipeline is submitted through the same code as
+ * `railyard submit` (pkg/spec, then cmd_submit_spec).  Its id goes to
+ * stdout, a one-line summary to stderr.
+ *
+ * --dry-run prints the plan and why each service is in it, and submits
+ * nothing (it reads the database's explicit rows when one is configured or
+ * the embedded one exists, and goes without them otherwise).  --json prints
+ * the pipeline spec instead (with --dry-run: only that), ready for
+ * `railyard submit`.  Nothing affected: says so, exit 0.
+ *
+ * Exit 0 planned (or nothing to do); 1 a build/test cycle among the
+ * affected services, railyard.yaml invalid, or the database refused the
+ * pipeline; 2 usage, git, connection or environment errors.
+ */
+#include "cmd_deps.h"
+#include "plan/plan.h"
+#include "spec/spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: railyard plan DIR [--changed PATH...] [--base REV] [--dry-run] [--json] "
+		"[--repo NAME]\n"
+		"  DIR            the repository (railyard.yaml at its top is read)\n"
+		"  --changed PATH a changed path, relative to DIR (repeat it, or list paths after it;\n"
+		"                 \"-\" reads them from stdin, one per line)\n"
+		"  --base REV     the changed paths are `git diff --name-only REV...HEAD` in DIR\n"
+		"  --dry-run      print the plan and why each service is in it; submit nothing\n"
+		"  --json         print the pipeline spec (JSON, for railyard submit)\n"
+		"  --repo NAME    the repository's name in the database (default: DIR's name)\n");
+}
+
+/* Runs git -C dir ARGS; its stdout in *out.  False with *err (git's words). */
+static bool run_git(const char *dir, const char *const *args, struct ry_buf *out, char **err)
+{
+	const char *argv[16] = { "git", "-C", dir };
+	size_t n = 3;
+	for (size_t i = 0; args[i] && n + 1 < RY_ARRAY_SIZE(argv); i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+
+	int po[2], pe[2];
+	if (pipe2(po, O_CLOEXEC) != 0)
+		goto sys;
+	if (pipe2(pe, O_CLOEXEC) != 0) {
+		close(po[0]);
+		close(po[1]);
+		goto sys;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(po[1]);
+	close(pe[1]);
+	if (rc != 0) {
+		close(po[0]);
+		close(pe[0]);
+		*err = ry_asprintf("cannot run git: %s", strerror(rc));
+		return false;
+	}
+	struct ry_buf errbuf = RY_BUF_INIT;
+	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
+	int open_fds = 2;
+	while (open_fds > 0) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char chunk[65536];
+			ssize_t k = read(fds[i].fd, chunk, sizeof(chunk));
+			if (k > 0) {
+				ry_buf_add(i ? &errbuf : out, chunk, (size_t)k);
+			} else if (k == 0 || errno != EINTR) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (!ok) {
+		char *msg = ry_strdup(errbuf.data ? errbuf.data : "");
+		msg[strcspn(msg, "\n")] = '\0';
+		*err = ry_asprintf("git %s failed: %s", args[0], *msg ? msg : "(no message)");
+		free(msg);
+	}
+	ry_buf_release(&errbuf);
+	return ok;
+sys:
+	*err = ry_asprintf("cannot run git: %s", strerror(errno));
+	return false;
+}
+
+/* The changed paths between base and HEAD, relative to dir. */
+static bool git_changed(const char *dir, const char *base, struct ry_strlist *paths, char **err)
+{
+	char *range = ry_asprintf("%s...HEAD", base);
+	const char *args[] = { "diff", "--name-only", "--relative", "-z", "--no-renames", range, NULL };
+	struct ry_buf out = RY_BUF_INIT;
+	bool ok = run_git(dir, args, &out, err);
+	for (size_t i = 0; ok && i < out.len;) {
+		size_t n = strlen(out.data + i);
+		if (n)
+			ry_strlist_add(paths, out.data + i);
+		i += n + 1;
+	}
+	ry_buf_release(&out);
+	free(range);
+	return ok;
+}
+
+/* HEAD's commit, or NULL when dir is no git checkout. */
+static char *git_head(const char *dir)
+{
+	const char *args[] = { "rev-parse", "--verify", "-q", "HEAD", NULL };
+	struct ry_buf out = RY_BUF_INIT;
+	char *err = NULL;
+	char *rev = NULL;
+	if (run_git(dir, args, &out, &err) && out.data) {
+		out.data[strcspn(out.data, "\n")] = '\0';
+		if (*out.data)
+			rev = ry_strdup(out.data);
+	}
+	free(err);
+	ry_buf_release(&out);
+	return rev;
+}
+
+/* A path given on the command line, relative to dir (absolute ones must
+ * lie inside it); NULL with *err otherwise. */
+static char *relative_path(const char *real_dir, const char *path, char **err)
+{
+	if (path[0] != '/')
+		return ry_strdup(path);
+	size_t n = strlen(real_dir);
+	if (strncmp(path, real_dir, n) == 0 && path[n] == '/')
+		return ry_strdup(path + n + 1);
+	*err = ry_asprintf("changed path %s is not inside %s", path, real_dir);
+	return NULL;
+}
+
+static bool read_stdin_paths(struct ry_strlist *paths)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = '\0';
+		if (n > 0)
+			ry_strlist_add(paths, line);
+	}
+	free(line);
+	return !ferror(stdin);
+}
+
+struct plan_args {
+	const char *dir;
+	const char *base;
+	const char *repo;
+	bool dry_run;
+	bool json;
+	bool have_changed;
+	struct ry_strlist changed;
+};
+
+/* The database's explicit rows, when there is a database to ask. */
+static struct ry_db *connect_for_plan(struct cmd_ctx *ctx, const struct plan_args *a)
+{
+	if (!a->dry_run)
+		return cmd_connect(ctx, "cli:plan");
+	struct stat st;
+	if (cmd_uses_embedded(ctx) && stat(ctx->home, &st) != 0)
+		return NULL;	/* no database here: plan without its rows */
+	return cmd_connect(ctx, "cli:plan");
+}
+
+static int submit(struct ry_db *db, const struct ry_plan *plan, const struct ry_deps_graph *g)
+{
+	struct ry_strlist errors = { 0 };
+	struct ry_spec *spec = ry_spec_parse("plan", plan->spec, strlen(plan->spec), RY_SPEC_JSON,
+					     &errors);
+	for (size_t i = 0; i < errors.n; i++)
+		fprintf(stderr, "railyard: error: the planned pipeline is invalid: %s\n",
+			errors.items[i]);
+	ry_strlist_release(&errors);
+	if (!spec)
+		return RY_EXIT_FAIL;
+	char *id = NULL;
+	int rc = cmd_submit_spec(db, spec, &id);
+	if (rc == RY_EXIT_OK) {
+		printf("%s\n", id);
+		fprintf(stderr, "pipeline %s: %zu tasks for %zu of %zu services:", id, plan->ntasks,
+			plan->n, g->nservices);
+		for (size_t i = 0; i < plan->n && i < 10; i++)
+			fprintf(stderr, " %s", g->services[plan->svcs[i].service].name);
+		fprintf(stderr, "%s\n", plan->n > 10 ? " ..." : "");
+	}
+	free(id);
+	ry_spec_free(spec);
+	return rc;
+}
+
+static int plan_repo(struct cmd_ctx *ctx, struct plan_args *a)
+{
+	struct ry_deps_graph g = { 0 };
+	struct ry_deps_config cfg = { 0 }, extra = { 0 };
+	struct ry_plan plan = { 0 };
+	struct ry_strlist changed = { 0 };
+	struct ry_db *db = NULL;
+	char *err = NULL, *repo = NULL, *rev = NULL, *real = NULL;
+	int rc = RY_EXIT_ERROR;
+	struct stat st;
+
+	if (stat(a->dir, &st) != 0 || !S_ISDIR(st.st_mode) || !(real = realpath(a->dir, NULL))) {
+		fprintf(stderr, "railyard: error: %s is not a directory\n", a->dir);
+		return RY_EXIT_ERROR;
+	}
+	repo = cmd_deps_repo_name(a->dir, a->repo, &err);
+	if (!repo)
+		goto fail;
+	if (a->base) {
+		if (!git_changed(a->dir, a->base, &changed, &err))
+			goto fail;
+	}
+	for (size_t i = 0; i < a->changed.n; i++) {
+		char *p = relative_path(real, a->changed.items[i], &err);
+		if (!p)
+			goto fail;
+		ry_strlist_add(&changed, p);
+		free(p);
+	}
+	rev = git_head(a->dir);
+
+	db = connect_for_plan(ctx, a);
+	if (!db && !a->dry_run)
+		goto out;
+	if (db && !cmd_deps_load_decls(db, repo, &extra, &err)) {
+		char *why = ry_asprintf("cannot read the declared services of %s: %s", repo, err);
+		free(err);
+		err = why;
+		goto fail;
+	}
+	if (!db)
+		fprintf(stderr, "railyard: note: no database: explicit rows inserted with SQL are not "
+				"consulted (railyard.yaml is)\n");
+	if (!ry_deps_scan_dir(a->dir, db ? &extra : NULL, &g, &cfg, &err)) {
+		rc = RY_EXIT_FAIL;
+		goto fail;
+	}
+	cmd_deps_print_warnings(&g, a->dry_run ? 50 : 5);
+	struct ry_plan_options opt = { repo, rev };
+	if (!ry_plan_make(&g, &cfg, &changed, &opt, &plan, &err)) {
+		rc = RY_EXIT_FAIL;
+		goto fail;
+	}
+	if (a->json && plan.spec)
+		printf("%s\n", plan.spec);
+	if (a->dry_run || !plan.spec) {
+		struct ry_buf text = RY_BUF_INIT;
+		ry_plan_format(&plan, &g, &text);
+		fputs(text.data ? text.data : "", a->json || !a->dry_run ? stderr : stdout);
+		ry_buf_release(&text);
+		rc = RY_EXIT_OK;
+		goto out;
+	}
+	rc = submit(db, &plan, &g);
+	goto out;
+fail:
+	fprintf(stderr, "railyard: error: %s\n", err);
+out:
+	free(err);
+	free(repo);
+	free(rev);
+	free(real);
+	ry_strlist_release(&changed);
+	ry_plan_release(&plan);
+	ry_db_close(db);
+	ry_deps_graph_release(&g);
+	ry_deps_config_release(&cfg);
+	ry_deps_config_release(&extra);
+	return rc;
+}
+
+int cmd_plan(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "changed", required_argument, NULL, 'c' },
+		{ "base", required_argument, NULL, 'b' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "repo", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct plan_args a = { 0 };
+	struct ry_strlist rest = { 0 };
+	int c, rc = RY_EXIT_ERROR;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a.have_changed = true;
+			if (!strcmp(optarg, "-")) {
+				if (!read_stdin_paths(&a.changed)) {
+					fprintf(stderr, "railyard: error: cannot read paths from stdin\n");
+					goto out;
+				}
+			} else {
+				ry_strlist_add(&a.changed, optarg);
+			}
+			break;
+		case 'b':
+			a.base = optarg;
+			break;
+		case 'n':
+			a.dry_run = true;
+			break;
+		case 'j':
+			a.json = true;
+			break;
+		case 'r':
+			a.repo = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			rc = RY_EXIT_OK;
+			goto out;
+		case ':':
+			fprintf(stderr, "railyard: error: option '%s' needs a value\n", argv[optind - 1]);
+			usage(stderr);
+			goto out;
+		default:
+			fprintf(stderr, "railyard: error: unknown option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			goto out;
+		}
+	}
+	for (int i = optind; i < argc; i++)
+		ry_strlist_add(&rest, argv[i]);
+	if (rest.n == 0) {
+		fprintf(stderr, "railyard: error: plan needs the repository's directory\n");
+		usage(stderr);
+		goto out;
+	}
+	a.dir = rest.items[0];
+	/* "--changed a b c": the paths after the first are positional */
+	if (rest.n > 1 && !a.have_changed) {
+		fprintf(stderr, "railyard: error: plan takes one DIR, got '%s' and '%s'\n",
+			rest.items[0], rest.items[1]);
+		goto out;
+	}
+	for (size_t i = 1; i < rest.n; i++)
+		ry_strlist_add(&a.changed, rest.items[i]);
+	if (!a.have_changed && !a.base) {
+		fprintf(stderr, "railyard: error: plan needs --changed PATH... or --base REV\n");
+		usage(stderr);
+		goto out;
+	}
+	rc = plan_repo(ctx, &a);
+out:
+	ry_strlist_release(&a.changed);
+	ry_strlist_release(&rest);
+	return rc;
+}
