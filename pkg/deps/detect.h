@@ -312,7 +312,26 @@ void deps_yaml_each(struct deps_ctx *c, const char *path, const char *data, size
 		    void (*fn)(struct deps_ctx *c, void *arg, const char *path,
 			       const struct spec_node *root));
 
-/* ---- the scan itself (model.c) ---------------------------------------------- */
+/* ---- model.c, declare.c: what the scan itself uses ---------------------------- */
+
+/* s when it names a service that is not excluded, else DEPS_NONE. */
+size_t deps_usable(const struct deps_ctx *c, size_t s);
+/* Letters, digits and _ . : / @ + = -, others become "-"; at most 150. */
+char *deps_sanitize_name(const char *s);
+/* Appends a service (name is taken over) and indexes it; its index. */
+size_t deps_new_service(struct deps_ctx *c, char *name, const char *root, const char *eco,
+			const char *manifest, int line, const char *detector);
+void deps_cand_release(struct deps_cand *cand);
+/* Candidates become services. */
+void deps_form_services(struct deps_ctx *c);
+/* A zeroed edge at the end of g->edges. */
+struct ry_deps_edge *deps_append_edge(struct ry_deps_graph *g);
+/* The declarations of cfg (NULL: none), applied in this order by the scan. */
+void deps_declare_services(struct deps_ctx *c, const struct ry_deps_config *cfg);
+void deps_declare_edges(struct deps_ctx *c, const struct ry_deps_config *cfg);
+void deps_declare_shared(struct deps_ctx *c, const struct ry_deps_config *cfg);
+
+/* ---- the scan itself (scan.c) ------------------------------------------------ */
 
 /*
  * Runs the phases over files (the relative paths some detector wants,
