@@ -369,12 +369,12 @@ static void toml_value(struct deps_ctx *c, struct toml_parse *tp, const char *ke
 	}
 	char *path = *v == '{' ? toml_inline(v, "path") : NULL;
 	if (path) {
-		char *norm = ry_deps_path_normalize(path);
-		if (norm && strcmp(norm, ".") != 0)
+		char *self = deps_join(tp->dir, path);	/* "." is the project itself */
+		if (*path && (!self || strcmp(self, tp->dir) != 0))
 			add_req(st, tp->path, line, kind, path, NULL, tp->dir);
 		else
 			free(path);
-		free(norm);
+		free(self);
 	} else if (!uv) {
 		add_req(st, tp->path, line, kind, NULL, normalize_name(key), tp->dir);
 	}
