@@ -98,6 +98,7 @@ struct deps_cand {
 /* ---- edges as found, before merging ---------------------------------------- */
 
 struct deps_found_edge {
+	size_t seq;		/* the order edges were found in: the first is the evidence */
 	size_t from;
 	size_t to;
 	enum ry_deps_kind kind;

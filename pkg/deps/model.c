@@ -383,7 +383,8 @@ void deps_edge(struct deps_ctx *c, size_t from, size_t to, enum ry_deps_kind kin
 		c->capfound = c->capfound ? 2 * c->capfound : 256;
 		c->found = ry_realloc(c->found, c->capfound * sizeof(*c->found));
 	}
-	struct deps_found_edge *e = &c->found[c->nfound++];
+	struct deps_found_edge *e = &c->found[c->nfound];
+	e->seq = c->nfound++;
 	e->from = from;
 	e->to = to;
 	e->kind = kind;

@@ -32,10 +32,7 @@ static int cmp_found(const void *a, const void *b)
 		return x->to < y->to ? -1 : 1;
 	if (x->kind != y->kind)
 		return (int)x->kind - (int)y->kind;
-	int d = strcmp(x->file ? x->file : "", y->file ? y->file : "");
-	if (d)
-		return d;
-	return x->line - y->line;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void merge_edges(struct deps_ctx *c)
