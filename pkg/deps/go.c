@@ -1,8 +1,8 @@
 /*
  * Go: every go.mod is a service (a module).  Build edges from `require` of
  * a sibling module's path and from `replace` directives to local paths (a
- * replace to a missing directory is a warning).  go.work lists modules and,
- * with go.work.sum, affects every module below it.
+ * replace to a missing directory is a warning).  go.work and go.work.sum
+ * affect the modules the workspace uses.
  */
 #include "deps/detect.h"
 
@@ -35,7 +35,6 @@ struct go_use {
 struct go_state {
 	struct go_mod *mods;
 	size_t n;
-	struct ry_strlist works;	/* go.work files */
 	struct go_use *uses;
 	size_t nuses;
 	struct ry_match *module_re, *block_re, *require_re, *replace_re, *use_re;
@@ -153,7 +152,6 @@ static void parse(struct deps_ctx *c, const char *path, const char *data, size_t
 	struct go_state *st = state(c);
 	struct go_parse p = { .st = st, .path = path };
 	if (strcmp(deps_basename(path), "go.work") == 0) {
-		ry_strlist_add(&st->works, path);
 		deps_each_line(c, &p, data, len, on_line);
 		return;
 	}
@@ -238,19 +236,17 @@ static void link(struct deps_ctx *c)
 		char *wdir = deps_dirname(u->work);
 		char *dir = deps_join(wdir, u->dir);
 		char *mod = dir ? deps_join(dir, "go.mod") : NULL;
-		if (!mod || c->src->kind(c->src, mod) != 1)
+		if (!mod || c->src->kind(c->src, mod) != 1) {
 			deps_warn(c, u->work, u->line, "use %s: no go.mod there", u->dir);
+		} else {	/* the workspace files affect the modules it uses */
+			char *sum = ry_asprintf("%s.sum", u->work);
+			deps_shared(c, u->work, deps_service_at(c, dir), "go workspace file");
+			deps_shared(c, sum, deps_service_at(c, dir), "go workspace file");
+			free(sum);
+		}
 		free(mod);
 		free(dir);
 		free(wdir);
-	}
-	for (size_t i = 0; i < st->works.n; i++) {
-		char *dir = deps_dirname(st->works.items[i]);
-		char *sum = ry_asprintf("%s.sum", st->works.items[i]);
-		deps_shared_ecosystem(c, st->works.items[i], dir, "go", "go workspace file");
-		deps_shared_ecosystem(c, sum, dir, "go", "go workspace file");
-		free(sum);
-		free(dir);
 	}
 }
 
@@ -268,7 +264,6 @@ static void release(struct deps_ctx *c)
 		free(st->mods[i].module);
 	}
 	free(st->mods);
-	ry_strlist_release(&st->works);
 	for (size_t i = 0; i < st->nuses; i++) {
 		free(st->uses[i].work);
 		free(st->uses[i].dir);

@@ -96,7 +96,7 @@ static void go_work_affects_the_modules_below_it(void **state)
 	for (size_t i = 0; i < g.npaths; i++)
 		if (!strcmp(g.paths[i].glob, "go.work") || !strcmp(g.paths[i].glob, "go.work.sum"))
 			found++;
-	assert_int_equal(found, 4);	/* two files for each of two modules */
+	assert_int_equal(found, 4);	/* two files for each module it uses */
 	assert_int_equal(g.warnings.n, 0);
 	release(&g, &cfg);
 }
