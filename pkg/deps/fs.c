@@ -158,7 +158,8 @@ static void walk_dir(struct walk *w, int fd, const char *rel, int depth)
 	while ((ent = readdir(d)) != NULL)
 		if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0)
 			ry_strlist_add(&names, ent->d_name);
-	qsort(names.items, names.n, sizeof(char *), cmp_str);
+	if (names.n > 1)
+		qsort(names.items, names.n, sizeof(char *), cmp_str);
 
 	for (size_t i = 0; i < names.n; i++) {
 		const char *name = names.items[i];
@@ -250,7 +251,8 @@ static void finish_walk(struct walk *w)
 		ry_strlist_add(&w->g->notes, msg);
 		free(msg);
 	}
-	qsort(w->files.items, w->files.n, sizeof(char *), cmp_str);
+	if (w->files.n > 1)
+		qsort(w->files.items, w->files.n, sizeof(char *), cmp_str);
 }
 
 bool ry_deps_scan_dir(const char *dir, const struct ry_deps_config *extra,

@@ -226,7 +226,8 @@ static bool below_strong(const struct deps_map *strong, const char *dir)
 /* Services from candidates: one per directory, the lowest rank names it. */
 void deps_form_services(struct deps_ctx *c)
 {
-	qsort(c->cands, c->ncands, sizeof(*c->cands), cmp_cand);
+	if (c->ncands > 1)
+		qsort(c->cands, c->ncands, sizeof(*c->cands), cmp_cand);
 
 	struct deps_map strong = { 0 };
 	for (size_t i = 0; i < c->ncands; i++)

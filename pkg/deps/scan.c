@@ -37,7 +37,8 @@ static int cmp_found(const void *a, const void *b)
 
 static void merge_edges(struct deps_ctx *c)
 {
-	qsort(c->found, c->nfound, sizeof(*c->found), cmp_found);
+	if (c->nfound > 1)
+		qsort(c->found, c->nfound, sizeof(*c->found), cmp_found);
 	for (size_t i = 0; i < c->nfound; i++) {
 		const struct deps_found_edge *f = &c->found[i];
 		struct ry_deps_edge *e;
@@ -120,7 +121,8 @@ static void sort_graph(struct ry_deps_graph *g)
 	for (size_t i = 0; i < n; i++)
 		order[i] = i;
 	sort_graph_g = g;
-	qsort(order, n, sizeof(size_t), cmp_service_ix);
+	if (n > 1)
+		qsort(order, n, sizeof(size_t), cmp_service_ix);
 	sort_graph_g = NULL;
 	struct ry_deps_service *sorted = ry_malloc((n ? n : 1) * sizeof(*sorted));
 	for (size_t i = 0; i < n; i++) {
@@ -135,8 +137,10 @@ static void sort_graph(struct ry_deps_graph *g)
 	}
 	for (size_t i = 0; i < g->npaths; i++)
 		g->paths[i].service = where[g->paths[i].service];
-	qsort(g->edges, g->nedges, sizeof(*g->edges), cmp_edge);
-	qsort(g->paths, g->npaths, sizeof(*g->paths), cmp_path);
+	if (g->nedges > 1)
+		qsort(g->edges, g->nedges, sizeof(*g->edges), cmp_edge);
+	if (g->npaths > 1)
+		qsort(g->paths, g->npaths, sizeof(*g->paths), cmp_path);
 	free(order);
 	free(where);
 }

@@ -147,8 +147,10 @@ static void index_graph(struct planner *p)
 		else if (s->manifest)
 			p->aggr[p->naggr++] = (struct root_ix){ s->root, i };
 	}
-	qsort(p->owns, p->nowns, sizeof(*p->owns), cmp_root);
-	qsort(p->aggr, p->naggr, sizeof(*p->aggr), cmp_root);
+	if (p->nowns > 1)
+		qsort(p->owns, p->nowns, sizeof(*p->owns), cmp_root);
+	if (p->naggr > 1)
+		qsort(p->aggr, p->naggr, sizeof(*p->aggr), cmp_root);
 
 	p->lits = ry_malloc((g->npaths + 1) * sizeof(*p->lits));
 	p->res = ry_malloc((g->npaths + 1) * sizeof(*p->res));
@@ -169,7 +171,8 @@ static void index_graph(struct planner *p)
 			p->res_path[p->nres++] = i;
 		}
 	}
-	qsort(p->lits, p->nlits, sizeof(*p->lits), cmp_lit);
+	if (p->nlits > 1)
+		qsort(p->lits, p->nlits, sizeof(*p->lits), cmp_lit);
 
 	size_t *up = ry_malloc((g->nedges + 1) * sizeof(size_t));
 	size_t *down = ry_malloc((g->nedges + 1) * sizeof(size_t));
@@ -276,7 +279,8 @@ static void find_seeds(struct planner *p)
 		if (!owned)
 			ry_strlist_add(&plan->unowned, path);
 	}
-	qsort(hits, nhits, sizeof(*hits), cmp_hit);
+	if (nhits > 1)
+		qsort(hits, nhits, sizeof(*hits), cmp_hit);
 	for (size_t i = 0; i < nhits;) {
 		size_t j = i;
 		while (j < nhits && hits[j].service == hits[i].service)
@@ -778,7 +782,8 @@ static bool normalize_paths(const struct ry_strlist *paths, struct ry_strlist *o
 		ry_strlist_add(out, norm);
 		free(norm);
 	}
-	qsort(out->items, out->n, sizeof(char *), cmp_str);
+	if (out->n > 1)
+		qsort(out->items, out->n, sizeof(char *), cmp_str);
 	size_t k = 0;
 	for (size_t i = 0; i < out->n; i++) {
 		if (k > 0 && !strcmp(out->items[k - 1], out->items[i])) {
