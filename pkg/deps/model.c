@@ -187,6 +187,24 @@ size_t deps_add_late_service(struct deps_ctx *c, const char *name, const char *r
 			     const char *ecosystem, const char *manifest, int line,
 			     const char *detector)
 {
+	/* a service declared by that name is this one: it keeps what was declared */
+	char *clean = deps_sanitize_name(name);
+	size_t s = deps_map_get(&c->names, clean);
+	free(clean);
+	if (s < c->g->nservices && c->g->services[s].is_explicit) {
+		struct ry_deps_service *svc = &c->g->services[s];
+		if (!svc->root && root) {
+			svc->root = ry_strdup(root);
+			svc->owns_root = true;
+			if (!svc->excluded)
+				deps_map_put(&c->roots, root, s, false);
+		}
+		if (!svc->manifest && manifest) {
+			svc->manifest = ry_strdup(manifest);
+			svc->line = line;
+		}
+		return s;
+	}
 	return deps_new_service(c, unique_name(c, name), root, ecosystem, manifest, line, detector);
 }
 
