@@ -21,6 +21,7 @@ CREATE TABLE railyard.services (
     evidence_file   text,
     evidence_line   integer,
     deploy_file     text,
+    deploy_name     text,
     first_seen      timestamptz NOT NULL DEFAULT now(),
     last_seen       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (repository, name),
@@ -40,6 +41,7 @@ COMMENT ON COLUMN railyard.services.excluded IS 'an explicit row saying "not a s
 COMMENT ON COLUMN railyard.services.detector IS 'what found it (go.mod, pom.xml, compose image, ...), railyard.yaml, or NULL for a row a person inserted';
 COMMENT ON COLUMN railyard.services.evidence_file IS 'file (relative to the repository) that shows it, with evidence_line';
 COMMENT ON COLUMN railyard.services.deploy_file IS 'the compose file or Kubernetes manifest that runs it';
+COMMENT ON COLUMN railyard.services.deploy_name IS 'its name in deploy_file (the compose service or the Kubernetes workload)';
 COMMENT ON COLUMN railyard.services.first_seen IS 'first scan (or insert) that had it';
 COMMENT ON COLUMN railyard.services.last_seen IS 'latest scan that had it';
 
@@ -97,11 +99,15 @@ CREATE TABLE railyard.dep_scans (
     removed         integer NOT NULL,
     files_read      integer,
     duration_ms     double precision,
-    warnings        text[] NOT NULL DEFAULT '{}'
+    warnings        text[] NOT NULL DEFAULT '{}',
+    revision        text,
+    railyard_version text
 );
 CREATE INDEX dep_scans_repository ON railyard.dep_scans (repository, id);
 COMMENT ON TABLE railyard.dep_scans IS 'One row per stored scan: what it found and what changed since the one before.';
 COMMENT ON COLUMN railyard.dep_scans.path IS 'the directory scanned, on the host that scanned it';
 COMMENT ON COLUMN railyard.dep_scans.added IS 'services and dependencies the scan added';
 COMMENT ON COLUMN railyard.dep_scans.removed IS 'services and dependencies the scan removed (no longer found)';
+COMMENT ON COLUMN railyard.dep_scans.revision IS 'the git commit scanned when its manifests had no uncommitted change, else NULL: railyard plan reuses the stored graph while the manifests have not changed since';
+COMMENT ON COLUMN railyard.dep_scans.railyard_version IS 'the version of railyard (its detectors) that scanned';
 COMMENT ON COLUMN railyard.dep_scans.warnings IS 'input the scan could not use ("file:line: message")';

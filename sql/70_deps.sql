@@ -40,7 +40,9 @@ CREATE OR REPLACE TRIGGER service_deps_explicit BEFORE INSERT ON railyard.servic
 -- from railyard.yaml) that this scan no longer has are removed.  Scans of
 -- one repository take turns (an advisory lock).
 CREATE OR REPLACE FUNCTION railyard.store_scan(p_repository text, p_path text, p_scan jsonb,
-                                               p_duration_ms double precision DEFAULT NULL)
+                                               p_duration_ms double precision DEFAULT NULL,
+                                               p_revision text DEFAULT NULL,
+                                               p_version text DEFAULT NULL)
 RETURNS TABLE (change text, object text, item text, detail text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -84,21 +86,23 @@ BEGIN
 
     INSERT INTO railyard.services AS s (repository, name, root, ecosystem, team, manifest,
                                         owns_root, origin, excluded, detector, evidence_file,
-                                        evidence_line, deploy_file, first_seen, last_seen)
+                                        evidence_line, deploy_file, deploy_name, first_seen,
+                                        last_seen)
     SELECT p_repository, x.name, x.root, coalesce(x.ecosystem, 'other'), x.team, x.manifest,
            coalesce(x.owns_root, true), coalesce(x.origin, 'detected'), coalesce(x.excluded, false),
            CASE WHEN x.origin = 'explicit' THEN 'railyard.yaml' ELSE x.detector END,
-           x.evidence_file, x.evidence_line, x.deploy_file, now(), now()
+           x.evidence_file, x.evidence_line, x.deploy_file, x.deploy_name, now(), now()
       FROM jsonb_to_recordset(p_scan -> 'services') AS x(name text, root text, ecosystem text,
            team text, manifest text, owns_root boolean, origin railyard.dep_origin,
            excluded boolean, detector text, evidence_file text, evidence_line integer,
-           deploy_file text)
+           deploy_file text, deploy_name text)
     ON CONFLICT (repository, name) DO UPDATE
        SET root = EXCLUDED.root, ecosystem = EXCLUDED.ecosystem, team = EXCLUDED.team,
            manifest = EXCLUDED.manifest, owns_root = EXCLUDED.owns_root, origin = EXCLUDED.origin,
            excluded = EXCLUDED.excluded, detector = EXCLUDED.detector,
            evidence_file = EXCLUDED.evidence_file, evidence_line = EXCLUDED.evidence_line,
-           deploy_file = EXCLUDED.deploy_file, last_seen = now()
+           deploy_file = EXCLUDED.deploy_file, deploy_name = EXCLUDED.deploy_name,
+           last_seen = now()
      WHERE s.origin = 'detected' OR s.detector = 'railyard.yaml';
 
     -- dependencies
@@ -159,15 +163,16 @@ BEGIN
     END IF;
 
     INSERT INTO railyard.dep_scans (repository, path, services, dependencies, added, removed,
-                                    files_read, duration_ms, warnings)
+                                    files_read, duration_ms, warnings, revision, railyard_version)
     VALUES (p_repository, p_path, jsonb_array_length(p_scan -> 'services'),
             jsonb_array_length(p_scan -> 'edges'), v_added, v_removed,
             (p_scan ->> 'files_read')::integer, p_duration_ms,
             coalesce(ARRAY(SELECT jsonb_array_elements_text(
                 CASE WHEN jsonb_typeof(p_scan -> 'warnings') = 'array'
-                     THEN p_scan -> 'warnings' ELSE '[]' END)), '{}'));
+                     THEN p_scan -> 'warnings' ELSE '[]' END)), '{}'),
+            p_revision, p_version);
 END $$;
-COMMENT ON FUNCTION railyard.store_scan(text, text, jsonb, double precision) IS
+COMMENT ON FUNCTION railyard.store_scan(text, text, jsonb, double precision, text, text) IS
     'Stores one scan of a repository (what railyard deps scan sends) and returns what was added and removed since the last one. Rows people inserted are never touched.';
 
 -- The graph as analysts and `railyard plan` see it: dependencies that are

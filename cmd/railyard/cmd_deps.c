@@ -22,7 +22,7 @@
 
 static const char store_sql[] =
 	"SELECT change, object, item, detail "
-	"  FROM railyard.store_scan($1, $2, $3::jsonb, $4::double precision)";
+	"  FROM railyard.store_scan($1, $2, $3::jsonb, $4::double precision, $5, $6)";
 
 static void usage(FILE *out)
 {
@@ -123,8 +123,16 @@ static bool store(struct ry_db *db, const char *repo, const char *dir,
 	char *real = realpath(dir, NULL);
 	char *payload = ry_deps_graph_json(g, false);
 	char *msstr = ry_asprintf("%.3f", ms);
-	const char *params[] = { repo, real ? real : dir, payload, msstr };
-	*res = ry_db_query(db, store_sql, 4, params, err);
+	/* the commit, when the manifests scanned are exactly that commit's:
+	 * railyard plan may then reuse this scan while they stay so */
+	char *rev = cmd_git_head(dir);
+	if (rev && !cmd_deps_unchanged_since(dir, rev, true)) {
+		free(rev);
+		rev = NULL;
+	}
+	const char *params[] = { repo, real ? real : dir, payload, msstr, rev, RY_VERSION };
+	*res = ry_db_query(db, store_sql, 6, params, err);
+	free(rev);
 	free(msstr);
 	free(payload);
 	free(real);

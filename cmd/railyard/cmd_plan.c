@@ -23,19 +23,11 @@
 #include "plan/plan.h"
 #include "spec/spec.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 static void usage(FILE *out)
 {
@@ -48,114 +40,6 @@ static void usage(FILE *out)
 		"  --dry-run      print the plan and why each service is in it; submit nothing\n"
 		"  --json         print the pipeline spec (JSON, for railyard submit)\n"
 		"  --repo NAME    the repository's name in the database (default: DIR's name)\n");
-}
-
-/* Runs git -C dir ARGS; its stdout in *out.  False with *err (git's words). */
-static bool run_git(const char *dir, const char *const *args, struct ry_buf *out, char **err)
-{
-	const char *argv[16] = { "git", "-C", dir };
-	size_t n = 3;
-	for (size_t i = 0; args[i] && n + 1 < RY_ARRAY_SIZE(argv); i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-
-	int po[2], pe[2];
-	if (pipe2(po, O_CLOEXEC) != 0)
-		goto sys;
-	if (pipe2(pe, O_CLOEXEC) != 0) {
-		close(po[0]);
-		close(po[1]);
-		goto sys;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, "git", &fa, NULL, (char *const *)argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(po[1]);
-	close(pe[1]);
-	if (rc != 0) {
-		close(po[0]);
-		close(pe[0]);
-		*err = ry_asprintf("cannot run git: %s", strerror(rc));
-		return false;
-	}
-	struct ry_buf errbuf = RY_BUF_INIT;
-	struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
-	int open_fds = 2;
-	while (open_fds > 0) {
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			char chunk[65536];
-			ssize_t k = read(fds[i].fd, chunk, sizeof(chunk));
-			if (k > 0) {
-				ry_buf_add(i ? &errbuf : out, chunk, (size_t)k);
-			} else if (k == 0 || errno != EINTR) {
-				close(fds[i].fd);
-				fds[i].fd = -1;
-				open_fds--;
-			}
-		}
-	}
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (!ok) {
-		char *msg = ry_strdup(errbuf.data ? errbuf.data : "");
-		msg[strcspn(msg, "\n")] = '\0';
-		*err = ry_asprintf("git %s failed: %s", args[0], *msg ? msg : "(no message)");
-		free(msg);
-	}
-	ry_buf_release(&errbuf);
-	return ok;
-sys:
-	*err = ry_asprintf("cannot run git: %s", strerror(errno));
-	return false;
-}
-
-/* The changed paths between base and HEAD, relative to dir. */
-static bool git_changed(const char *dir, const char *base, struct ry_strlist *paths, char **err)
-{
-	char *range = ry_asprintf("%s...HEAD", base);
-	const char *args[] = { "diff", "--name-only", "--relative", "-z", "--no-renames", range, NULL };
-	struct ry_buf out = RY_BUF_INIT;
-	bool ok = run_git(dir, args, &out, err);
-	for (size_t i = 0; ok && i < out.len;) {
-		size_t n = strlen(out.data + i);
-		if (n)
-			ry_strlist_add(paths, out.data + i);
-		i += n + 1;
-	}
-	ry_buf_release(&out);
-	free(range);
-	return ok;
-}
-
-/* HEAD's commit, or NULL when dir is no git checkout. */
-static char *git_head(const char *dir)
-{
-	const char *args[] = { "rev-parse", "--verify", "-q", "HEAD", NULL };
-	struct ry_buf out = RY_BUF_INIT;
-	char *err = NULL;
-	char *rev = NULL;
-	if (run_git(dir, args, &out, &err) && out.data) {
-		out.data[strcspn(out.data, "\n")] = '\0';
-		if (*out.data)
-			rev = ry_strdup(out.data);
-	}
-	free(err);
-	ry_buf_release(&out);
-	return rev;
 }
 
 /* A path given on the command line, relative to dir (absolute ones must
@@ -184,6 +68,28 @@ static bool read_stdin_paths(struct ry_strlist *paths)
 	}
 	free(line);
 	return !ferror(stdin);
+}
+
+/* Whether a changed path is one a scan reads (a manifest, railyard.yaml). */
+static bool changes_manifests(const struct ry_strlist *changed)
+{
+	for (size_t i = 0; i < changed->n; i++) {
+		char *norm = ry_deps_path_normalize(changed->items[i]);
+		bool reads = norm && ry_deps_reads(norm);
+		free(norm);
+		if (reads)
+			return true;
+	}
+	return false;
+}
+
+/* Whether the commits from rev to HEAD change no file a scan reads. */
+static bool commits_keep_manifests(const char *dir, const char *rev)
+{
+	char *range = ry_asprintf("%s..HEAD", rev);
+	bool same = cmd_deps_unchanged_since(dir, range, false);
+	free(range);
+	return same;
 }
 
 struct plan_args {
@@ -252,7 +158,10 @@ static int plan_repo(struct cmd_ctx *ctx, struct plan_args *a)
 	if (!repo)
 		goto fail;
 	if (a->base) {
-		if (!git_changed(a->dir, a->base, &changed, &err))
+		char *range = ry_asprintf("%s...HEAD", a->base);
+		bool ok = cmd_git_diff(a->dir, range, &changed, &err);
+		free(range);
+		if (!ok)
 			goto fail;
 	}
 	for (size_t i = 0; i < a->changed.n; i++) {
@@ -262,25 +171,44 @@ static int plan_repo(struct cmd_ctx *ctx, struct plan_args *a)
 		ry_strlist_add(&changed, p);
 		free(p);
 	}
-	rev = git_head(a->dir);
+	rev = cmd_git_head(a->dir);
 
 	db = connect_for_plan(ctx, a);
 	if (!db && !a->dry_run)
 		goto out;
-	if (db && !cmd_deps_load_decls(db, repo, &extra, &err)) {
-		char *why = ry_asprintf("cannot read the declared services of %s: %s", repo, err);
-		free(err);
-		err = why;
-		goto fail;
+	/* the stored scan while no manifest changed since it (between its commit
+	 * and HEAD, or in the change itself); else a scan */
+	char *stored = db ? cmd_deps_stored_revision(db, repo) : NULL;
+	if (stored && rev && !changes_manifests(&changed) &&
+	    (!strcmp(stored, rev) || commits_keep_manifests(a->dir, stored))) {
+		if (!cmd_deps_load_graph(db, repo, &g, &err) ||
+		    !ry_deps_config_read(a->dir, &cfg, &err)) {
+			free(stored);
+			rc = RY_EXIT_FAIL;
+			goto fail;
+		}
+		if (a->dry_run)
+			fprintf(stderr, "railyard: note: the stored scan of %.12s is current (no manifest "
+					"changed since)\n", stored);
+	} else {
+		if (db && !cmd_deps_load_decls(db, repo, &extra, &err)) {
+			char *why = ry_asprintf("cannot read the declared services of %s: %s", repo, err);
+			free(err);
+			free(stored);
+			err = why;
+			goto fail;
+		}
+		if (!db)
+			fprintf(stderr, "railyard: note: no database: explicit rows inserted with SQL are "
+					"not consulted (railyard.yaml is)\n");
+		if (!ry_deps_scan_dir(a->dir, db ? &extra : NULL, &g, &cfg, &err)) {
+			free(stored);
+			rc = RY_EXIT_FAIL;
+			goto fail;
+		}
+		cmd_deps_print_warnings(&g, a->dry_run ? 50 : 5);
 	}
-	if (!db)
-		fprintf(stderr, "railyard: note: no database: explicit rows inserted with SQL are not "
-				"consulted (railyard.yaml is)\n");
-	if (!ry_deps_scan_dir(a->dir, db ? &extra : NULL, &g, &cfg, &err)) {
-		rc = RY_EXIT_FAIL;
-		goto fail;
-	}
-	cmd_deps_print_warnings(&g, a->dry_run ? 50 : 5);
+	free(stored);
 	struct ry_plan_options opt = { repo, rev };
 	if (!ry_plan_make(&g, &cfg, &changed, &opt, &plan, &err)) {
 		rc = RY_EXIT_FAIL;

@@ -209,9 +209,7 @@ static size_t map_service(struct deps_ctx *c, struct compose_file *f, struct cs_
 			char *df = expand(c, f, s->dockerfile ? s->dockerfile : "Dockerfile");
 			char *dfpath = deps_join(dir, df);
 			if (dfpath) {
-				char *key = ry_asprintf("%s\x1f%s", dfpath, dir);
-				deps_map_put(&c->contexts, key, 1, false);
-				free(key);
+				deps_build_context(c, dfpath, dir);
 				char *dfdir = deps_dirname(dfpath);
 				svc = deps_service_at(c, dfdir);
 				if (svc == DEPS_NONE)

@@ -188,6 +188,14 @@ void ry_deps_config_release(struct ry_deps_config *cfg);
 bool ry_deps_scan_dir(const char *dir, const struct ry_deps_config *extra,
 		      struct ry_deps_graph *g, struct ry_deps_config *cfg, char **err) RY_MUST_CHECK;
 
+/* Reads dir/railyard.yaml into cfg (empty without one); false with *err
+ * (caller frees) when it cannot be read or is invalid. */
+bool ry_deps_config_read(const char *dir, struct ry_deps_config *cfg, char **err) RY_MUST_CHECK;
+
+/* Whether a scan reads the file at this relative path (a manifest some
+ * detector wants, or railyard.yaml): a change to it can change the graph. */
+bool ry_deps_reads(const char *path);
+
 /* A file of an in-memory repository (tests, fuzzing). */
 struct ry_deps_file {
 	const char *path;	/* relative, '/'-separated */
@@ -206,6 +214,22 @@ long ry_deps_find_service(const struct ry_deps_graph *g, const char *name);
 
 /* Whether the edge is part of the graph (not suppressed, ends not excluded). */
 bool ry_deps_edge_active(const struct ry_deps_graph *g, const struct ry_deps_edge *e);
+
+/* ---- a graph from stored rows ---------------------------------------------- */
+
+/*
+ * `railyard plan` reuses a stored scan while the manifests have not
+ * changed: the rows of railyard.services, service_deps and service_paths
+ * become a graph again.  Add the services (strings are copied; kept in
+ * name order), then the edges and paths naming them (false, and nothing
+ * added, when a name is unknown), then finish, which sorts what needs it.
+ */
+void ry_deps_graph_add_service(struct ry_deps_graph *g, const struct ry_deps_service *s);
+bool ry_deps_graph_add_edge(struct ry_deps_graph *g, const char *from, const char *to,
+			    const struct ry_deps_edge *e);
+bool ry_deps_graph_add_path(struct ry_deps_graph *g, const char *service,
+			    const struct ry_deps_path *p);
+void ry_deps_graph_finish(struct ry_deps_graph *g);
 
 /* ---- cycles --------------------------------------------------------------- */
 

@@ -197,7 +197,9 @@ struct deps_ctx {
 	struct deps_map manifests;	/* manifest path -> service */
 	struct deps_map names;		/* service name -> service */
 	struct deps_map alias[NS_COUNT];
-	struct deps_map contexts;	/* "Dockerfile path\x1f context dir" -> 1, from compose */
+	struct deps_map contexts;	/* Dockerfile path -> index in ctxlists, from compose */
+	struct ry_strlist *ctxlists;	/* the build contexts compose gives each Dockerfile */
+	size_t nctxlists;
 	void *state[DET_COUNT];		/* each detector's own */
 	size_t nservices_detected;	/* services made from candidates */
 	const char *root_name;		/* names a service at "." without a better name */
@@ -232,6 +234,11 @@ size_t deps_service_at(const struct deps_ctx *c, const char *dir);
 size_t deps_service_owning(const struct deps_ctx *c, const char *path);
 /* The service a manifest made, or DEPS_NONE. */
 size_t deps_service_of_manifest(const struct deps_ctx *c, const char *manifest);
+
+/* Compose builds the Dockerfile at path with context dir. */
+void deps_build_context(struct deps_ctx *c, const char *dockerfile, const char *dir);
+/* The contexts compose gives the Dockerfile at path, or NULL. */
+const struct ry_strlist *deps_build_contexts(const struct deps_ctx *c, const char *dockerfile);
 
 /* Records an edge (ignored when from == to or either is DEPS_NONE/AMBIGUOUS). */
 void deps_edge(struct deps_ctx *c, size_t from, size_t to, enum ry_deps_kind kind,
@@ -342,6 +349,9 @@ void deps_declare_shared(struct deps_ctx *c, const struct ry_deps_config *cfg);
 void deps_scan(struct deps_source *src, const struct ry_strlist *files, const char *root_name,
 	       const struct ry_deps_config *cfg, const struct ry_deps_config *extra,
 	       struct ry_deps_graph *g);
+
+/* Sorts edges and paths (services are sorted already). */
+void deps_sort_edges_paths(struct ry_deps_graph *g);
 
 /* Is a directory of this name never scanned (hidden, vendored, built)? */
 bool deps_skip_dir(const char *name);

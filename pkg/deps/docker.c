@@ -251,21 +251,6 @@ size_t deps_image_service(const struct deps_ctx *c, const char *image, bool bare
 	return s;
 }
 
-/* The contexts a Dockerfile is built with: compose's, else its directory. */
-static void contexts_of(const struct deps_ctx *c, const struct dockerfile *d, struct ry_strlist *out)
-{
-	for (size_t i = 0; i < c->contexts.cap; i++) {
-		const char *k = c->contexts.slots[i].key;
-		if (!k)
-			continue;
-		const char *sep = strchr(k, '\x1f');
-		if (sep && (size_t)(sep - k) == strlen(d->path) && !strncmp(k, d->path, strlen(d->path)))
-			ry_strlist_add(out, sep + 1);
-	}
-	if (!out->n)
-		ry_strlist_add(out, d->dir);
-}
-
 static void link(struct deps_ctx *c)
 {
 	struct docker_state *st = state(c);
@@ -274,17 +259,21 @@ static void link(struct deps_ctx *c)
 		size_t from = deps_service_owning(c, d->path);
 		if (from == DEPS_NONE)
 			continue;
-		struct ry_strlist ctxs = { 0 };
-		contexts_of(c, d, &ctxs);
+		/* the contexts it is built with: compose's, else its directory */
+		const struct ry_strlist *given = deps_build_contexts(c, d->path);
+		struct ry_strlist own = { 0 };
+		if (!given)
+			ry_strlist_add(&own, d->dir);
+		const struct ry_strlist *ctx = given ? given : &own;
 		for (size_t k = 0; k < d->n; k++) {
 			const struct df_ref *r = &d->refs[k];
 			if (r->what == DF_SOURCE) {
 				/* the part of a source before any wildcard */
 				char *src = ry_strndup(r->text, strcspn(r->text, "*?["));
-				for (size_t x = 0; x < ctxs.n; x++) {
-					char *p = deps_join(ctxs.items[x], src);
-					if (p && strcmp(p, ctxs.items[x]) != 0 &&
-					    deps_path_in(p, ctxs.items[x]) && c->src->kind(c->src, p))
+				for (size_t x = 0; x < ctx->n; x++) {
+					char *p = deps_join(ctx->items[x], src);
+					if (p && strcmp(p, ctx->items[x]) != 0 &&
+					    deps_path_in(p, ctx->items[x]) && c->src->kind(c->src, p))
 						deps_edge(c, from, deps_service_owning(c, p), RY_DEPS_BUILD,
 							  "Dockerfile COPY", d->path, r->line);
 					free(p);
@@ -299,7 +288,7 @@ static void link(struct deps_ctx *c)
 				  r->what == DF_FROM ? "Dockerfile FROM" : "Dockerfile COPY --from",
 				  d->path, r->line);
 		}
-		ry_strlist_release(&ctxs);
+		ry_strlist_release(&own);
 	}
 }
 

@@ -153,19 +153,33 @@ static void walk_dir(struct walk *w, int fd, const char *rel, int depth)
 		return;
 	}
 	w->g->dirs_seen++;
+	/* entries with their type: d_type where the file system gives it */
 	struct ry_strlist names = { 0 };
 	struct dirent *ent;
 	while ((ent = readdir(d)) != NULL)
-		if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0)
-			ry_strlist_add(&names, ent->d_name);
+		if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) {
+			/* the type rides after the name, plus one: DT_UNKNOWN is 0 */
+			char *typed = ry_asprintf("%s%c", ent->d_name, (char)(ent->d_type + 1));
+			ry_strlist_add(&names, typed);
+			free(typed);
+		}
 	if (names.n > 1)
 		qsort(names.items, names.n, sizeof(char *), cmp_str);
 
 	for (size_t i = 0; i < names.n; i++) {
-		const char *name = names.items[i];
+		char *name = names.items[i];
+		size_t len = strlen(name);
+		unsigned char type = (unsigned char)(name[len - 1] - 1);
+		name[len - 1] = '\0';
 		char *path = rel[0] ? ry_asprintf("%s/%s", rel, name) : ry_strdup(name);
-		struct stat st;
-		if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		struct stat st = { 0 };
+		if (type == DT_DIR)
+			st.st_mode = S_IFDIR;
+		else if (type == DT_REG)
+			st.st_mode = S_IFREG;
+		else if (type == DT_LNK)
+			st.st_mode = S_IFLNK;
+		else if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 			free(path);
 			continue;
 		}
@@ -295,6 +309,30 @@ out:
 		close(fs.rootfd);
 	free(fs.rootpath);
 	return ok;
+}
+
+bool ry_deps_config_read(const char *dir, struct ry_deps_config *cfg, char **err)
+{
+	struct fs_impl fs = { -1, NULL };
+	struct deps_source src = { fs_read, fs_kind, &fs };
+	bool ok = false;
+	memset(cfg, 0, sizeof(*cfg));
+	fs.rootpath = realpath(dir, NULL);
+	if (fs.rootpath)
+		fs.rootfd = open(fs.rootpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs.rootfd < 0)
+		*err = ry_asprintf("cannot read %s: %s", dir, strerror(errno));
+	else
+		ok = load_config(&src, cfg, err);
+	if (fs.rootfd >= 0)
+		close(fs.rootfd);
+	free(fs.rootpath);
+	return ok;
+}
+
+bool ry_deps_reads(const char *path)
+{
+	return strcmp(path, "railyard.yaml") == 0 || deps_wanted(path);
 }
 
 /* ---- a repository in memory ------------------------------------------------------------ */

@@ -82,6 +82,7 @@ static json_t *graph_object(const struct ry_deps_graph *g, bool with_db)
 				    (yaml ? s->decl_line : s->line) > 0
 					    ? json_integer(yaml ? s->decl_line : s->line) : json_null());
 		json_object_set_new(o, "deploy_file", jstr(s->deploy_file));
+		json_object_set_new(o, "deploy_name", jstr(s->deploy_name));
 		json_array_append_new(svcs, o);
 	}
 	for (size_t i = 0; i < g->nedges; i++) {

@@ -427,6 +427,25 @@ static void add_path(struct deps_ctx *c, const char *glob, size_t s, const char 
 	p->deploy = deploy;
 }
 
+void deps_build_context(struct deps_ctx *c, const char *dockerfile, const char *dir)
+{
+	size_t ix = deps_map_get(&c->contexts, dockerfile);
+	if (ix == DEPS_NONE) {
+		ix = c->nctxlists++;
+		c->ctxlists = ry_realloc(c->ctxlists, c->nctxlists * sizeof(*c->ctxlists));
+		memset(&c->ctxlists[ix], 0, sizeof(*c->ctxlists));
+		deps_map_put(&c->contexts, dockerfile, ix, false);
+	}
+	if (!ry_strlist_has(&c->ctxlists[ix], dir))
+		ry_strlist_add(&c->ctxlists[ix], dir);
+}
+
+const struct ry_strlist *deps_build_contexts(const struct deps_ctx *c, const char *dockerfile)
+{
+	size_t ix = deps_map_get(&c->contexts, dockerfile);
+	return ix < c->nctxlists ? &c->ctxlists[ix] : NULL;
+}
+
 void deps_shared(struct deps_ctx *c, const char *glob, size_t s, const char *why)
 {
 	add_path(c, glob, s, why, false);

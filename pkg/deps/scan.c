@@ -137,12 +137,17 @@ static void sort_graph(struct ry_deps_graph *g)
 	}
 	for (size_t i = 0; i < g->npaths; i++)
 		g->paths[i].service = where[g->paths[i].service];
+	deps_sort_edges_paths(g);
+	free(order);
+	free(where);
+}
+
+void deps_sort_edges_paths(struct ry_deps_graph *g)
+{
 	if (g->nedges > 1)
 		qsort(g->edges, g->nedges, sizeof(*g->edges), cmp_edge);
 	if (g->npaths > 1)
 		qsort(g->paths, g->npaths, sizeof(*g->paths), cmp_path);
-	free(order);
-	free(where);
 }
 
 /* Edges that touch an excluded service are no part of the graph. */
@@ -243,6 +248,9 @@ void deps_scan(struct deps_source *src, const struct ry_strlist *files, const ch
 	deps_map_release(&c.manifests);
 	deps_map_release(&c.names);
 	deps_map_release(&c.contexts);
+	for (size_t i = 0; i < c.nctxlists; i++)
+		ry_strlist_release(&c.ctxlists[i]);
+	free(c.ctxlists);
 	for (int ns = 0; ns < NS_COUNT; ns++)
 		deps_map_release(&c.alias[ns]);
 }

@@ -205,7 +205,40 @@ the_planned_pipeline_runs_in_order() {
 	[[ $(grep -c . "$log") == 6 ]] || fail "expected 3 builds and 3 tests: $order"
 }
 
+a_stored_scan_is_reused_while_manifests_stay() {
+	ry_newdb plan-stored
+	local d=$RY_WORKDIR/stored out
+	setup_repo "$d"
+	"$RY" deps scan "$d" >/dev/null
+	[[ $(sql "SELECT revision FROM railyard.dep_scans") == "$(git -C "$d" rev-parse HEAD)" ]] ||
+		fail "a scan of a clean checkout did not record its commit"
+	# a commit that touches no manifest: the stored graph is current
+	commit_change "$d" services/cart/main.go
+	out=$("$RY" plan "$d" --dry-run --changed services/cart/main.go 2>&1)
+	[[ $out == *"note: the stored scan of $(git -C "$d" rev-parse HEAD~1 | cut -c1-12) is current"* ]] ||
+		fail "the stored scan was not reused: $out"
+	[[ $out == *"  checkout: build dependency on cart (services/checkout/go.mod:4)"* ]] ||
+		fail "the stored graph planned differently: $out"
+	# a commit that changes a manifest: scan again, and see the new edge
+	printf 'require example.com/shop/cart v0.1.0\n' >>"$d/libs/money/go.mod"
+	git -C "$d" -c user.email=t@example.com -c user.name=test commit -q -am "money needs cart"
+	out=$("$RY" plan "$d" --dry-run --changed services/search.txt services/cart/main.go 2>&1) || :
+	[[ $out != *"stored scan"* ]] || fail "a stale stored scan was used: $out"
+	[[ $out == *"cycle: "* ]] || fail "the new edge (a cycle) was not seen: $out"
+	# a change that is itself a manifest: scan too
+	git -C "$d" -c user.email=t@example.com -c user.name=test revert --no-edit HEAD >/dev/null
+	"$RY" deps scan "$d" >/dev/null
+	out=$("$RY" plan "$d" --dry-run --changed apps/storefront/package.json 2>&1)
+	[[ $out != *"stored scan"* ]] || fail "the stored scan was used for a manifest change: $out"
+	# a dirty manifest is not part of a commit: no revision is recorded
+	echo '// dirty' >>"$d/services/cart/go.mod"
+	"$RY" deps scan "$d" >/dev/null
+	[[ $(sql "SELECT revision IS NULL FROM railyard.dep_scans ORDER BY id DESC LIMIT 1") == t ]] ||
+		fail "a scan of a dirty checkout recorded a commit"
+}
+
 run_scenario "a leaf change plans one service" a_leaf_change_plans_one_service
+run_scenario "plan reuses the stored scan while no manifest changed, and scans when one did" a_stored_scan_is_reused_while_manifests_stay
 run_scenario "a shared library's change plans all its dependents and nothing else" a_shared_library_plans_its_dependents_and_nothing_else
 run_scenario "a build cycle is refused with its path" a_build_cycle_is_refused_with_its_path
 run_scenario "nothing affected: says so, submits nothing, exit 0" nothing_affected_submits_nothing
