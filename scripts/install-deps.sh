@@ -11,7 +11,7 @@ set -eu
 
 PACKAGES="build-essential pkg-config libpq-dev libevent-dev libssl-dev libpcre2-dev
 libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev postgresql-15
-postgresql-client-15 procps iproute2"
+postgresql-client-15 procps iproute2 libxml2-dev git"
 
 check=0
 case "${1:-}" in
