@@ -256,6 +256,9 @@ void deps_shared_ecosystem(struct deps_ctx *c, const char *glob, const char *dir
 
 /* Directory part of a relative path ("a/b/c" -> "a/b", "c" -> "."). */
 char *deps_dirname(const char *path);
+/* Calls fn(arg, dir) for each directory above path, nearest first, down to
+ * "." (included); stops and returns true as soon as fn does. */
+bool deps_each_parent(const char *path, bool (*fn)(void *arg, const char *dir), void *arg);
 /* Last component ("a/b" -> "b", "." -> "."). */
 const char *deps_basename(const char *path);
 /* dir joined with a relative path and normalised; NULL when it leaves the

@@ -219,26 +219,15 @@ static int cmp_cand(const void *a, const void *b)
 	return strcmp(x->manifest ? x->manifest : "", y->manifest ? y->manifest : "");
 }
 
+static bool in_map(void *arg, const char *dir)
+{
+	return deps_map_get(arg, dir) != DEPS_NONE;
+}
+
 /* Whether dir lies strictly below a directory in strong. */
 static bool below_strong(const struct deps_map *strong, const char *dir)
 {
-	if (strcmp(dir, ".") == 0)
-		return false;
-	char *p = deps_dirname(dir);
-	bool hit = false;
-	for (;;) {
-		if (deps_map_get(strong, p) != DEPS_NONE) {
-			hit = true;
-			break;
-		}
-		if (strcmp(p, ".") == 0)
-			break;
-		char *up = deps_dirname(p);
-		free(p);
-		p = up;
-	}
-	free(p);
-	return hit;
+	return deps_each_parent(dir, in_map, (void *)strong);
 }
 
 /* Services from candidates: one per directory, the lowest rank names it. */

@@ -175,23 +175,26 @@ static bool is_root_dir(const struct node_state *st, const char *dir)
 	return false;
 }
 
+struct root_search {
+	const struct node_state *st;
+	char *found;
+};
+
+static bool root_here(void *arg, const char *dir)
+{
+	struct root_search *rs = arg;
+	if (!is_root_dir(rs->st, dir))
+		return false;
+	rs->found = ry_strdup(dir);
+	return true;
+}
+
 /* The nearest workspace root strictly above dir, or NULL (caller frees). */
 static char *workspace_of(const struct node_state *st, const char *dir)
 {
-	if (strcmp(dir, ".") == 0)
-		return NULL;
-	char *p = deps_dirname(dir);
-	for (;;) {
-		if (is_root_dir(st, p))
-			return p;
-		if (strcmp(p, ".") == 0)
-			break;
-		char *up = deps_dirname(p);
-		free(p);
-		p = up;
-	}
-	free(p);
-	return NULL;
+	struct root_search rs = { st, NULL };
+	(void)deps_each_parent(dir, root_here, &rs);
+	return rs.found;
 }
 
 /* Whether dir (relative to the workspace root) is listed by its globs. */

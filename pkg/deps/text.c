@@ -63,6 +63,25 @@ const char *deps_basename(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+bool deps_each_parent(const char *path, bool (*fn)(void *arg, const char *dir), void *arg)
+{
+	if (strcmp(path, ".") == 0)
+		return false;
+	char *p = deps_dirname(path);
+	bool hit = false;
+	for (;;) {
+		if ((hit = fn(arg, p)) || strcmp(p, ".") == 0)
+			break;
+		char *slash = strrchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		else
+			strcpy(p, ".");
+	}
+	free(p);
+	return hit;
+}
+
 char *deps_join(const char *dir, const char *rel)
 {
 	if (!rel || !*rel || rel[0] == '/')
