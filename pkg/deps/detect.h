@@ -173,7 +173,9 @@ bool deps_env_file_edges(struct deps_ctx *c, const char *path, size_t from);
  * The service that builds image (a reference as written), or DEPS_NONE:
  * images compose or Kubernetes tie to a service, else, for services with a
  * Dockerfile, a repository path whose last component names the service
- * ("acme/cart"), or with bare_ok also a bare name ("cart").
+ * ("acme/cart"), or with bare_ok also a bare name ("cart"), and a last
+ * component that is exactly the name of a service with code (images built
+ * by Jib or buildpacks have no Dockerfile).
  */
 size_t deps_image_service(const struct deps_ctx *c, const char *image, bool bare_ok);
 

@@ -247,6 +247,13 @@ size_t deps_image_service(const struct deps_ctx *c, const char *image, bool bare
 	size_t s = deps_lookup(c, NS_IMAGE, repo);
 	if (s == DEPS_NONE && (bare_ok || strchr(repo, '/')))
 		s = deps_lookup(c, NS_IMAGE_LAST, deps_basename(repo));
+	if (s == DEPS_NONE && bare_ok) {
+		/* compose and Kubernetes run images built without a Dockerfile too
+		 * (Jib, buildpacks): one named exactly like a service with code */
+		s = deps_lookup(c, NS_HOST, deps_basename(repo));
+		if (s != DEPS_NONE && !c->g->services[s].root)
+			s = DEPS_NONE;
+	}
 	free(repo);
 	return s;
 }

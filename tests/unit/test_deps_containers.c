@@ -187,6 +187,43 @@ static void kubernetes_runtime_edges(void **state)
 	release(&g, &cfg);
 }
 
+static void images_built_without_a_dockerfile(void **state)
+{
+	(void)state;
+	/* Spring Boot services built by Jib or buildpacks: no Dockerfile, the
+	 * compose file names their images after the artifacts */
+	struct ry_deps_graph g;
+	struct ry_deps_config cfg;
+	SCAN(&g, &cfg,
+	     { "pom.xml", "<project><groupId>p</groupId><artifactId>petclinic</artifactId>"
+			  "<packaging>pom</packaging></project>" },
+	     { "customers-service/pom.xml",
+	       "<project><groupId>p</groupId><artifactId>customers-service</artifactId></project>" },
+	     { "config-server/pom.xml",
+	       "<project><groupId>p</groupId><artifactId>config-server</artifactId></project>" },
+	     { "docker-compose.yml",
+	       "services:
+"
+	       "  config:
+"
+	       "    image: springcommunity/config-server
+"
+	       "  customers:
+"
+	       "    image: springcommunity/customers-service:3.2
+"
+	       "    depends_on: [config]
+"
+	       "  db:
+"
+	       "    image: mysql:8
+" });
+	assert_edge(&g, "customers-service", "config-server", RY_DEPS_RUNTIME, "docker-compose.yml", 6);
+	assert_int_equal(g.nservices, 4);	/* the three poms and the database image */
+	assert_string_equal(g.services[svc(&g, "customers-service")].deploy_name, "customers");
+	release(&g, &cfg);
+}
+
 static void cycles_name_their_path(void **state)
 {
 	(void)state;
@@ -260,6 +297,7 @@ int main(void)
 		cmocka_unit_test(dockerfiles),
 		cmocka_unit_test(compose_runtime_edges),
 		cmocka_unit_test(kubernetes_runtime_edges),
+		cmocka_unit_test(images_built_without_a_dockerfile),
 		cmocka_unit_test(cycles_name_their_path),
 		cmocka_unit_test(proto_imports),
 	};
