@@ -202,22 +202,14 @@ static void images_built_without_a_dockerfile(void **state)
 	     { "config-server/pom.xml",
 	       "<project><groupId>p</groupId><artifactId>config-server</artifactId></project>" },
 	     { "docker-compose.yml",
-	       "services:
-"
-	       "  config:
-"
-	       "    image: springcommunity/config-server
-"
-	       "  customers:
-"
-	       "    image: springcommunity/customers-service:3.2
-"
-	       "    depends_on: [config]
-"
-	       "  db:
-"
-	       "    image: mysql:8
-" });
+	       "services:\n"
+	       "  config:\n"
+	       "    image: springcommunity/config-server\n"
+	       "  customers:\n"
+	       "    image: springcommunity/customers-service:3.2\n"
+	       "    depends_on: [config]\n"
+	       "  db:\n"
+	       "    image: mysql:8\n" });
 	assert_edge(&g, "customers-service", "config-server", RY_DEPS_RUNTIME, "docker-compose.yml", 6);
 	assert_int_equal(g.nservices, 4);	/* the three poms and the database image */
 	assert_string_equal(g.services[svc(&g, "customers-service")].deploy_name, "customers");
