@@ -23,7 +23,7 @@ CREATE TABLE railyard.services (
     deploy_file     text,
     deploy_name     text,
     first_seen      timestamptz NOT NULL DEFAULT now(),
-    last_seen       timestamptz NOT NULL DEFAULT now(),
+    changed_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (repository, name),
     CONSTRAINT service_repository_valid CHECK (repository ~ '^[A-Za-z0-9_][A-Za-z0-9_.@+=:/-]{0,199}$'),
     CONSTRAINT service_name_valid CHECK (name ~ '^[A-Za-z0-9_.:/@+=-]{1,150}$'),
@@ -43,7 +43,7 @@ COMMENT ON COLUMN railyard.services.evidence_file IS 'file (relative to the repo
 COMMENT ON COLUMN railyard.services.deploy_file IS 'the compose file or Kubernetes manifest that runs it';
 COMMENT ON COLUMN railyard.services.deploy_name IS 'its name in deploy_file (the compose service or the Kubernetes workload)';
 COMMENT ON COLUMN railyard.services.first_seen IS 'first scan (or insert) that had it';
-COMMENT ON COLUMN railyard.services.last_seen IS 'latest scan that had it';
+COMMENT ON COLUMN railyard.services.changed_at IS 'when a scan (or a person) last changed the row; a scanned row is in the latest scan of its repository (railyard.dep_scans), or a scan would have removed it';
 
 CREATE TABLE railyard.service_deps (
     repository      text NOT NULL,
@@ -57,7 +57,7 @@ CREATE TABLE railyard.service_deps (
     evidence_line   integer,
     more_evidence   text[] NOT NULL DEFAULT '{}',
     first_seen      timestamptz NOT NULL DEFAULT now(),
-    last_seen       timestamptz NOT NULL DEFAULT now(),
+    changed_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (repository, from_service, to_service, kind),
     CONSTRAINT service_dep_not_self CHECK (from_service <> to_service),
     CONSTRAINT service_dep_suppress_explicit CHECK (NOT suppressed OR origin = 'explicit')
@@ -70,6 +70,8 @@ COMMENT ON COLUMN railyard.service_deps.suppressed IS 'explicit only: this edge 
 COMMENT ON COLUMN railyard.service_deps.detector IS 'what found it (go.mod require, compose depends_on, ...), railyard.yaml, or NULL for a row a person inserted';
 COMMENT ON COLUMN railyard.service_deps.evidence_file IS 'file (relative to the repository) where the dependency is written, with evidence_line';
 COMMENT ON COLUMN railyard.service_deps.more_evidence IS 'other places ("file:line") that show the same dependency';
+COMMENT ON COLUMN railyard.service_deps.first_seen IS 'first scan (or insert) that had it';
+COMMENT ON COLUMN railyard.service_deps.changed_at IS 'when a scan (or a person) last changed the row (railyard.service_graph gives last_seen)';
 
 CREATE TABLE railyard.service_paths (
     repository      text NOT NULL,

@@ -29,9 +29,11 @@ COMMENT ON FUNCTION railyard.explicit_replaces_detected() IS
     'Trigger: an explicit row replaces the detected row (or the railyard.yaml row, when a person inserts it) with the same key.';
 
 CREATE OR REPLACE TRIGGER services_explicit BEFORE INSERT ON railyard.services
-    FOR EACH ROW EXECUTE FUNCTION railyard.explicit_replaces_detected();
+    FOR EACH ROW WHEN (NEW.origin = 'explicit')
+    EXECUTE FUNCTION railyard.explicit_replaces_detected();
 CREATE OR REPLACE TRIGGER service_deps_explicit BEFORE INSERT ON railyard.service_deps
-    FOR EACH ROW EXECUTE FUNCTION railyard.explicit_replaces_detected();
+    FOR EACH ROW WHEN (NEW.origin = 'explicit')
+    EXECUTE FUNCTION railyard.explicit_replaces_detected();
 
 -- Stores one scan of a repository (the JSON `railyard deps scan` sends:
 -- {"services": [...], "edges": [...], "paths": [...], "warnings": [...]})
@@ -44,7 +46,11 @@ CREATE OR REPLACE FUNCTION railyard.store_scan(p_repository text, p_path text, p
                                                p_revision text DEFAULT NULL,
                                                p_version text DEFAULT NULL)
 RETURNS TABLE (change text, object text, item text, detail text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- the anti-joins against the scan's rows must hash: a nested loop over a
+-- thousand services reads the scan a thousand times
+SET enable_nestloop = off
+AS $$
 DECLARE
     v_n integer;
     v_added integer := 0;
@@ -87,7 +93,7 @@ BEGIN
     INSERT INTO railyard.services AS s (repository, name, root, ecosystem, team, manifest,
                                         owns_root, origin, excluded, detector, evidence_file,
                                         evidence_line, deploy_file, deploy_name, first_seen,
-                                        last_seen)
+                                        changed_at)
     SELECT p_repository, x.name, x.root, coalesce(x.ecosystem, 'other'), x.team, x.manifest,
            coalesce(x.owns_root, true), coalesce(x.origin, 'detected'), coalesce(x.excluded, false),
            CASE WHEN x.origin = 'explicit' THEN 'railyard.yaml' ELSE x.detector END,
@@ -102,8 +108,14 @@ BEGIN
            excluded = EXCLUDED.excluded, detector = EXCLUDED.detector,
            evidence_file = EXCLUDED.evidence_file, evidence_line = EXCLUDED.evidence_line,
            deploy_file = EXCLUDED.deploy_file, deploy_name = EXCLUDED.deploy_name,
-           last_seen = now()
-     WHERE s.origin = 'detected' OR s.detector = 'railyard.yaml';
+           changed_at = now()
+     WHERE (s.origin = 'detected' OR s.detector = 'railyard.yaml')
+       AND (s.root, s.ecosystem, s.team, s.manifest, s.owns_root, s.origin, s.excluded, s.detector,
+            s.evidence_file, s.evidence_line, s.deploy_file, s.deploy_name)
+           IS DISTINCT FROM
+           (EXCLUDED.root, EXCLUDED.ecosystem, EXCLUDED.team, EXCLUDED.manifest, EXCLUDED.owns_root,
+            EXCLUDED.origin, EXCLUDED.excluded, EXCLUDED.detector, EXCLUDED.evidence_file,
+            EXCLUDED.evidence_line, EXCLUDED.deploy_file, EXCLUDED.deploy_name);
 
     -- dependencies
     RETURN QUERY
@@ -135,7 +147,7 @@ BEGIN
 
     INSERT INTO railyard.service_deps AS d (repository, from_service, to_service, kind, origin,
                                             suppressed, detector, evidence_file, evidence_line,
-                                            more_evidence, first_seen, last_seen)
+                                            more_evidence, first_seen, changed_at)
     SELECT p_repository, x."from", x."to", x.kind, coalesce(x.origin, 'detected'),
            coalesce(x.suppressed, false),
            CASE WHEN x.origin = 'explicit' THEN 'railyard.yaml' ELSE x.detector END,
@@ -148,18 +160,32 @@ BEGIN
        SET origin = EXCLUDED.origin, suppressed = EXCLUDED.suppressed,
            detector = EXCLUDED.detector, evidence_file = EXCLUDED.evidence_file,
            evidence_line = EXCLUDED.evidence_line, more_evidence = EXCLUDED.more_evidence,
-           last_seen = now()
-     WHERE d.origin = 'detected' OR d.detector = 'railyard.yaml';
+           changed_at = now()
+     WHERE (d.origin = 'detected' OR d.detector = 'railyard.yaml')
+       AND (d.origin, d.suppressed, d.detector, d.evidence_file, d.evidence_line, d.more_evidence)
+           IS DISTINCT FROM
+           (EXCLUDED.origin, EXCLUDED.suppressed, EXCLUDED.detector, EXCLUDED.evidence_file,
+            EXCLUDED.evidence_line, EXCLUDED.more_evidence);
 
-    -- paths: written by scans only, replaced whole
-    DELETE FROM railyard.service_paths sp WHERE sp.repository = p_repository;
+    -- paths: written by scans only; unchanged rows stay as they are
+    DELETE FROM railyard.service_paths sp
+     WHERE sp.repository = p_repository
+       AND NOT EXISTS (SELECT 1 FROM jsonb_to_recordset(coalesce(p_scan -> 'paths', '[]'))
+                                  AS x(service text, glob text)
+                        WHERE x.service = sp.service AND x.glob = sp.glob);
     IF jsonb_typeof(p_scan -> 'paths') = 'array' THEN
-        INSERT INTO railyard.service_paths (repository, service, glob, regex, why, origin, deploy)
+        INSERT INTO railyard.service_paths AS sp (repository, service, glob, regex, why, origin,
+                                                  deploy)
         SELECT DISTINCT ON (x.service, x.glob) p_repository, x.service, x.glob, x.regex, x.why,
                coalesce(x.origin, 'detected'), coalesce(x.deploy, false)
           FROM jsonb_to_recordset(p_scan -> 'paths') AS x(service text, glob text, regex text,
                why text, origin railyard.dep_origin, deploy boolean)
-         WHERE x.service IS NOT NULL AND x.glob IS NOT NULL AND x.regex IS NOT NULL;
+         WHERE x.service IS NOT NULL AND x.glob IS NOT NULL AND x.regex IS NOT NULL
+        ON CONFLICT (repository, service, glob) DO UPDATE
+           SET regex = EXCLUDED.regex, why = EXCLUDED.why, origin = EXCLUDED.origin,
+               deploy = EXCLUDED.deploy
+         WHERE (sp.regex, sp.why, sp.origin, sp.deploy)
+               IS DISTINCT FROM (EXCLUDED.regex, EXCLUDED.why, EXCLUDED.origin, EXCLUDED.deploy);
     END IF;
 
     INSERT INTO railyard.dep_scans (repository, path, services, dependencies, added, removed,
@@ -176,18 +202,24 @@ COMMENT ON FUNCTION railyard.store_scan(text, text, jsonb, double precision, tex
     'Stores one scan of a repository (what railyard deps scan sends) and returns what was added and removed since the last one. Rows people inserted are never touched.';
 
 -- The graph as analysts and `railyard plan` see it: dependencies that are
--- not suppressed, between services that are not excluded.
+-- not suppressed, between services that are not excluded.  A scanned edge
+-- was last seen by the repository's latest scan (a scan removes what it no
+-- longer finds); a person's row when it was last written.
 CREATE OR REPLACE VIEW railyard.service_graph AS
 SELECT d.repository, d.from_service, d.to_service, d.kind, d.origin, d.detector,
        d.evidence_file || ':' || d.evidence_line AS evidence,
-       d.evidence_file, d.evidence_line, d.more_evidence, d.first_seen, d.last_seen
+       d.evidence_file, d.evidence_line, d.more_evidence, d.first_seen,
+       CASE WHEN d.origin = 'detected' OR d.detector = 'railyard.yaml'
+            THEN coalesce((SELECT max(sc.scanned_at) FROM railyard.dep_scans sc
+                            WHERE sc.repository = d.repository), d.changed_at)
+            ELSE d.changed_at END AS last_seen
   FROM railyard.service_deps d
  WHERE NOT d.suppressed
    AND NOT EXISTS (SELECT 1 FROM railyard.services s
                     WHERE s.repository = d.repository AND s.excluded
                       AND s.name IN (d.from_service, d.to_service));
 COMMENT ON VIEW railyard.service_graph IS
-    'The effective dependency graph: from_service needs to_service (kind build, test or runtime), with the evidence (file:line); suppressed edges and excluded services left out.';
+    'The effective dependency graph: from_service needs to_service (kind build, test or runtime), with the evidence (file:line), first and last seen; suppressed edges and excluded services left out.';
 
 -- The services a change touches directly: a changed path lies in the
 -- service's root (the deepest root holding it; a Maven aggregator owns
