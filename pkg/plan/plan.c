@@ -82,7 +82,7 @@ struct root_ix {
 };
 
 struct literal {
-	const char *path;
+	const char *path;	/* a literal path, or a regex */
 	size_t gpath;		/* index in g->paths */
 };
 
@@ -95,8 +95,10 @@ struct planner {
 	size_t nowns, naggr;
 	struct literal *lits;		/* literal service paths, sorted */
 	size_t nlits;
-	struct ry_match **res;		/* the other service paths, compiled */
-	size_t *res_path;
+	struct literal *globs;		/* the other service paths, by regex */
+	size_t nglobs;
+	struct ry_match **res;		/* one per distinct regex of globs */
+	size_t *res_start;		/* its entries: globs[res_start[r] .. res_start[r + 1]) */
 	size_t nres;
 	/* per service */
 	char **seed_reason;		/* NULL: none of its files changed */
@@ -153,26 +155,32 @@ static void index_graph(struct planner *p)
 		qsort(p->aggr, p->naggr, sizeof(*p->aggr), cmp_root);
 
 	p->lits = ry_malloc((g->npaths + 1) * sizeof(*p->lits));
-	p->res = ry_malloc((g->npaths + 1) * sizeof(*p->res));
-	p->res_path = ry_malloc((g->npaths + 1) * sizeof(size_t));
+	p->globs = ry_malloc((g->npaths + 1) * sizeof(*p->globs));
 	for (size_t i = 0; i < g->npaths; i++) {
 		const struct ry_deps_path *dp = &g->paths[i];
 		if (g->services[dp->service].excluded)
 			continue;
-		if (literal_glob(dp->glob)) {
+		if (literal_glob(dp->glob))
 			p->lits[p->nlits++] = (struct literal){ dp->glob, i };
-			continue;
-		}
-		char *err = NULL;
-		struct ry_match *m = ry_match_compile(dp->regex, &err);
-		free(err);
-		if (m) {
-			p->res[p->nres] = m;
-			p->res_path[p->nres++] = i;
-		}
+		else
+			p->globs[p->nglobs++] = (struct literal){ dp->regex, i };
 	}
 	if (p->nlits > 1)
 		qsort(p->lits, p->nlits, sizeof(*p->lits), cmp_lit);
+	/* many services share a glob (gradle/ and below): compile each regex once */
+	if (p->nglobs > 1)
+		qsort(p->globs, p->nglobs, sizeof(*p->globs), cmp_lit);
+	p->res = ry_malloc((p->nglobs + 1) * sizeof(*p->res));
+	p->res_start = ry_malloc((p->nglobs + 2) * sizeof(size_t));
+	for (size_t i = 0; i < p->nglobs; i++) {
+		if (i > 0 && !strcmp(p->globs[i].path, p->globs[i - 1].path))
+			continue;
+		char *err = NULL;
+		p->res[p->nres] = ry_match_compile(p->globs[i].path, &err);
+		free(err);
+		p->res_start[p->nres++] = i;
+	}
+	p->res_start[p->nres] = p->nglobs;
 
 	size_t *up = ry_malloc((g->nedges + 1) * sizeof(size_t));
 	size_t *down = ry_malloc((g->nedges + 1) * sizeof(size_t));
@@ -270,8 +278,10 @@ static void find_seeds(struct planner *p)
 			}
 		}
 		for (size_t r = 0; r < p->nres; r++) {
-			if (ry_match_test(p->res[r], path)) {
-				const struct ry_deps_path *dp = &p->g->paths[p->res_path[r]];
+			if (!p->res[r] || !ry_match_test(p->res[r], path))
+				continue;
+			for (size_t k = p->res_start[r]; k < p->res_start[r + 1]; k++) {
+				const struct ry_deps_path *dp = &p->g->paths[p->globs[k].gpath];
 				add_hit(&hits, &nhits, &cap, dp->service, path, dp);
 				owned = true;
 			}
@@ -891,7 +901,8 @@ static void planner_release(struct planner *p)
 	for (size_t i = 0; i < p->nres; i++)
 		ry_match_free(p->res[i]);
 	free(p->res);
-	free(p->res_path);
+	free(p->res_start);
+	free(p->globs);
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->seed_reason ? p->seed_reason[i] : NULL);
 		free(p->deploy_reason ? p->deploy_reason[i] : NULL);
