@@ -1,7 +1,8 @@
 /*
  * railyard submit FILE: parses and validates a pipeline spec (pkg/spec),
  * then inserts the pipeline, all its tasks and all its edges in one
- * transaction — three INSERTs whatever the pipeline's size — and prints
+ * transaction (submit_spec.c, shared with railyard plan) — three INSERTs
+ * whatever the pipeline's size — and prints
  * the new pipeline's id, alone, on stdout (ID=$(railyard submit x.yaml)).
  * The database validates the whole graph again at COMMIT; what it says is
  * printed as "error: FILE: message" and nothing is left behind.
