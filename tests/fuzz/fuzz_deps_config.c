@@ -10,7 +10,7 @@
  *       tests/fuzz/fuzz_deps_config.c pkg/deps/[a-z]*.c pkg/plan/plan.c pkg/spec/[a-z]*.c \
  *       pkg/core/core.c pkg/match/match.c pkg/graph/graph.c \
  *       -lyaml -ljansson -lpcre2-8 -lxml2
- *   mkdir -p build/fuzz-deps-config && cp tests/fuzz/corpus/fuzz_deps_config/* build/fuzz-deps-config/
+ *   mkdir -p build/fuzz-deps-config && cp -r tests/fuzz/corpus/fuzz_deps_config/. build/fuzz-deps-config/
  *   build/fuzz_deps_config -max_total_time=60 build/fuzz-deps-config
  */
 #include "deps/deps.h"

@@ -12,7 +12,7 @@
  *       -Ipkg $(pkg-config --cflags libxml-2.0) -o build/fuzz_deps_lines \
  *       tests/fuzz/fuzz_deps_lines.c pkg/deps/[a-z]*.c pkg/spec/load.c pkg/core/core.c \
  *       pkg/match/match.c pkg/graph/graph.c -lyaml -ljansson -lpcre2-8 -lxml2
- *   mkdir -p build/fuzz-deps && cp tests/fuzz/corpus/fuzz_deps_lines/* build/fuzz-deps/
+ *   mkdir -p build/fuzz-deps && cp -r tests/fuzz/corpus/fuzz_deps_lines/. build/fuzz-deps/
  *   build/fuzz_deps_lines -max_total_time=60 build/fuzz-deps
  */
 #include "deps/deps.h"
