@@ -1,7 +1,7 @@
 # Railyard build.  Plain make: pattern rules, objects under build/, -MMD deps.
 # Every pkg/<module>/*.c and cmd/railyard/*.c is picked up automatically.
 
-PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1 libsystemd libxml-2.0
+PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1 libsystemd libxml-2.0 libcurl libarchive
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
@@ -28,6 +28,8 @@ CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/sqlfiles.o
 SQL_FILES := $(sort $(wildcard migrations/*.sql)) $(sort $(wildcard sql/*.sql))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -58,7 +60,15 @@ $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-unit: $(UNIT_BIN)
+# Benchmarks that measure modules link them.
+$(BUILD)/bench/bench_cache_lookup: $(PKG_OBJ)
+
+# Test drivers run by integration scripts (not unit tests themselves).
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(PKG_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BIN) $(HELPER_BIN)
 
 deps:
 	@scripts/install-deps.sh

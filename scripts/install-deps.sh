@@ -10,8 +10,9 @@
 set -eu
 
 PACKAGES="build-essential pkg-config libpq-dev libevent-dev libssl-dev libpcre2-dev
-libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev postgresql-15
-postgresql-client-15 procps iproute2 libxml2-dev git"
+libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev libxml2-dev postgresql-15
+postgresql-client-15 procps iproute2
+libcurl4-openssl-dev libarchive-dev libzstd-dev git nginx-light openssl"
 
 check=0
 case "${1:-}" in

@@ -48,7 +48,7 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
                             AND coalesce(a.offered_mem_mb, a.mem_mb) >= t.mem_mb) THEN
            format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
          ELSE 'every agent that fits is busy'
-       END AS why
+       END || CASE WHEN t.state = 'ready' THEN coalesce('; ' || railyard.inventory_hint(t.requires, t.os, t.arch, t.cpu, t.mem_mb), '') ELSE '' END AS why
   FROM railyard.tasks t
  WHERE t.state IN ('blocked', 'ready');
 

@@ -33,16 +33,23 @@ struct ry_db *cmd_connect(const struct cmd_ctx *ctx, const char *actor);
 /* True when cmd_conninfo would use the embedded cluster. */
 bool cmd_uses_embedded(const struct cmd_ctx *ctx);
 
-struct ry_spec;
-/*
- * Inserts a validated spec and commits (submit_spec.c).  On success *id is
- * the pipeline id (caller frees) and the result RY_EXIT_OK; otherwise the
- * error is printed and the result is the exit code.
- */
-int cmd_submit_spec(struct ry_db *db, const struct ry_spec *spec, char **id);
-
 /* Applies migrations/ and sql/ (see cmd_migrate.c). */
 bool cmd_apply_migrations(struct ry_db *db, char **err) RY_MUST_CHECK;
+
+/*
+ * wait --junit: writes pipeline_id's tasks as a JUnit report to path
+ * (wait_junit.c).  Returns rc, or RY_EXIT_ERROR after printing why the
+ * report could not be written.
+ */
+int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, int rc);
+
+/*
+ * Connects as actor and inserts a parsed spec in one transaction
+ * (cmd_submit.c), printing the new pipeline's id on stdout.  Returns the
+ * exit code, after printing the error when it is not RY_EXIT_OK.
+ */
+struct ry_spec;
+int cmd_submit_spec(struct cmd_ctx *ctx, const struct ry_spec *spec, const char *actor);
 
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv);
@@ -52,6 +59,9 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_import(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_deps(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_plan(struct cmd_ctx *ctx, int argc, char **argv);
 

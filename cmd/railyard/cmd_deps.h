@@ -28,6 +28,8 @@ bool cmd_git_diff(const char *dir, const char *range, struct ry_strlist *paths, 
 	RY_MUST_CHECK;
 /* HEAD's commit, or NULL when dir is no git checkout. */
 char *cmd_git_head(const char *dir);
+/* The checkout's top directory (real path), or NULL. */
+char *cmd_git_toplevel(const char *dir);
 
 /*
  * The commit of repo's latest stored scan when this railyard stored it and

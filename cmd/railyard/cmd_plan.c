@@ -7,7 +7,7 @@
  * graph (a fresh scan of DIR with railyard.yaml and the explicit rows in the
  * database), and one pipeline is submitted through the same code as
  * `railyard submit` (pkg/spec, then cmd_submit_spec).  Its id goes to
- * stdout, a one-line summary to stderr.
+ * stdout, a one-line summary of the plan to stderr.
  *
  * --dry-run prints the plan and why each service is in it, and submits
  * nothing (it reads the database's explicit rows when one is configured or
@@ -113,7 +113,9 @@ static struct ry_db *connect_for_plan(struct cmd_ctx *ctx, const struct plan_arg
 	return cmd_connect(ctx, "cli:plan");
 }
 
-static int submit(struct ry_db *db, const struct ry_plan *plan, const struct ry_deps_graph *g)
+/* Validates the plan's spec as `railyard submit` does and submits it
+ * through the same code (cmd_submit_spec: the id on stdout). */
+static int submit(struct cmd_ctx *ctx, const struct ry_plan *plan, const struct ry_deps_graph *g)
 {
 	struct ry_strlist errors = { 0 };
 	struct ry_spec *spec = ry_spec_parse("plan", plan->spec, strlen(plan->spec), RY_SPEC_JSON,
@@ -124,17 +126,12 @@ static int submit(struct ry_db *db, const struct ry_plan *plan, const struct ry_
 	ry_strlist_release(&errors);
 	if (!spec)
 		return RY_EXIT_FAIL;
-	char *id = NULL;
-	int rc = cmd_submit_spec(db, spec, &id);
-	if (rc == RY_EXIT_OK) {
-		printf("%s\n", id);
-		fprintf(stderr, "pipeline %s: %zu tasks for %zu of %zu services:", id, plan->ntasks,
-			plan->n, g->nservices);
-		for (size_t i = 0; i < plan->n && i < 10; i++)
-			fprintf(stderr, " %s", g->services[plan->svcs[i].service].name);
-		fprintf(stderr, "%s\n", plan->n > 10 ? " ..." : "");
-	}
-	free(id);
+	fprintf(stderr, "planned %zu tasks for %zu of %zu services:", plan->ntasks, plan->n,
+		g->nservices);
+	for (size_t i = 0; i < plan->n && i < 10; i++)
+		fprintf(stderr, " %s", g->services[plan->svcs[i].service].name);
+	fprintf(stderr, "%s\n", plan->n > 10 ? " ..." : "");
+	int rc = cmd_submit_spec(ctx, spec, "cli:plan");
 	ry_spec_free(spec);
 	return rc;
 }
@@ -209,8 +206,16 @@ static int plan_repo(struct cmd_ctx *ctx, struct plan_args *a)
 		cmd_deps_print_warnings(&g, a->dry_run ? 50 : 5);
 	}
 	free(stored);
-	struct ry_plan_options opt = { repo, rev };
-	if (!ry_plan_make(&g, &cfg, &changed, &opt, &plan, &err)) {
+	/* the tasks' tree: the checkout (at the revision) or the directory */
+	char *top = rev ? cmd_git_toplevel(a->dir) : NULL;
+	const char *source = !rev ? real : top && !strcmp(top, real) ? real : NULL;
+	if (rev && !source && a->dry_run)
+		fprintf(stderr, "railyard: note: %s is inside a larger git checkout: the pipeline "
+				"names no source\n", a->dir);
+	struct ry_plan_options opt = { repo, rev, source };
+	bool planned = ry_plan_make(&g, &cfg, &changed, &opt, &plan, &err);
+	free(top);
+	if (!planned) {
 		rc = RY_EXIT_FAIL;
 		goto fail;
 	}
@@ -224,7 +229,9 @@ static int plan_repo(struct cmd_ctx *ctx, struct plan_args *a)
 		rc = RY_EXIT_OK;
 		goto out;
 	}
-	rc = submit(db, &plan, &g);
+	ry_db_close(db);	/* submission connects on its own */
+	db = NULL;
+	rc = submit(ctx, &plan, &g);
 	goto out;
 fail:
 	fprintf(stderr, "railyard: error: %s\n", err);

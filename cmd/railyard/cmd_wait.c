@@ -509,10 +509,11 @@ static int wait_loop(struct waiter *w, int64_t deadline)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: railyard wait ID [--follow] [--timeout SECONDS]\n"
+	fprintf(out, "usage: railyard wait ID [--follow] [--timeout SECONDS] [--junit FILE]\n"
 		"  exit 0 succeeded, 1 failed, 2 cancelled or error (including timeout)\n"
 		"  --follow    print progress from the audit log as it happens\n"
-		"  --timeout   give up after SECONDS (exit 2)\n");
+		"  --timeout   give up after SECONDS (exit 2)\n"
+		"  --junit     write a JUnit XML report of the tasks to FILE when done\n");
 }
 
 static bool parse_seconds(const char *s, double *out)
@@ -528,7 +529,7 @@ static bool parse_seconds(const char *s, double *out)
 int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct waiter w = { 0 };
-	const char *id_arg = NULL, *timeout_arg = NULL;
+	const char *id_arg = NULL, *timeout_arg = NULL, *junit = NULL;
 	double timeout_s = -1;
 	long id;
 
@@ -539,6 +540,10 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 			timeout_arg = argv[++i];
 		} else if (strncmp(argv[i], "--timeout=", 10) == 0) {
 			timeout_arg = argv[i] + 10;
+		} else if (strcmp(argv[i], "--junit") == 0 && i + 1 < argc) {
+			junit = argv[++i];
+		} else if (strncmp(argv[i], "--junit=", 8) == 0) {
+			junit = argv[i] + 8;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return RY_EXIT_OK;
@@ -579,6 +584,8 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 		free(err);
 	} else {
 		rc = wait_loop(&w, deadline);
+		if (junit)
+			rc = cmd_wait_junit(w.db, w.id, junit, rc);
 	}
 	ry_db_close(w.db);
 	free(w.conninfo);

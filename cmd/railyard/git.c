@@ -119,3 +119,17 @@ char *cmd_git_head(const char *dir)
 	ry_buf_release(&out);
 	return rev;
 }
+
+char *cmd_git_toplevel(const char *dir)
+{
+	const char *args[] = { "rev-parse", "--show-toplevel", NULL };
+	struct ry_buf out = RY_BUF_INIT;
+	char *err = NULL, *top = NULL;
+	if (cmd_git(dir, args, &out, &err) && out.data) {
+		out.data[strcspn(out.data, "\n")] = '\0';
+		top = realpath(out.data, NULL);
+	}
+	free(err);
+	ry_buf_release(&out);
+	return top;
+}

@@ -289,3 +289,29 @@ uint64_t ry_fnv1a64(const void *data, size_t len)
 		h = (h ^ p[i]) * 1099511628211ULL;
 	return h;
 }
+
+bool ry_read_file(const char *path, size_t max, struct ry_buf *out, char **err)
+{
+	bool is_stdin = strcmp(path, "-") == 0;
+	FILE *f = is_stdin ? stdin : fopen(path, "rb");
+	char chunk[65536];
+	size_t n;
+	bool ok = false;
+
+	if (!f) {
+		*err = ry_asprintf("cannot read %s: %s", path, strerror(errno));
+		return false;
+	}
+	while (out->len <= max && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ry_buf_add(out, chunk, n);
+	if (ferror(f))
+		*err = ry_asprintf("cannot read %s: %s", path, strerror(errno));
+	else if (out->len > max)
+		*err = ry_asprintf("cannot read %s: larger than %zu MB", path, max >> 20);
+	else
+		ok = true;
+	ry_buf_add(out, "", 0);	/* NUL-terminated even when empty */
+	if (!is_stdin)
+		fclose(f);
+	return ok;
+}

@@ -83,4 +83,10 @@ void ry_format_duration(char *buf, size_t len, double seconds);
 /* Parses a whole decimal integer in [min,max]; false on any junk. */
 bool ry_parse_long(const char *s, long min, long max, long *out) RY_MUST_CHECK;
 
+/*
+ * Reads the whole file path ("-" is stdin) into out, at most max bytes.
+ * False with *err ("cannot read PATH: why", caller frees) otherwise.
+ */
+bool ry_read_file(const char *path, size_t max, struct ry_buf *out, char **err) RY_MUST_CHECK;
+
 #endif

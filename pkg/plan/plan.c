@@ -881,6 +881,8 @@ static char *spec_json(struct planner *p, const struct ry_plan_options *opt)
 		json_object_set_new(root, "team", json_string(p->cfg->team));
 	if (opt && opt->revision)
 		json_object_set_new(root, "revision", json_string(opt->revision));
+	if (opt && opt->source)
+		json_object_set_new(root, "source", json_string(opt->source));
 	json_t *changed = json_array();
 	for (size_t i = 0; i < plan->changed.n; i++)
 		json_array_append_new(changed, json_string(plan->changed.items[i]));

@@ -57,6 +57,8 @@ struct ry_plan {
 struct ry_plan_options {
 	const char *repository;	/* names the pipeline */
 	const char *revision;	/* NULL: none */
+	const char *source;	/* the pipeline's source (docs/cache.md): the repository
+				   the tasks get a tree of; NULL: none */
 };
 
 /*

@@ -5,6 +5,7 @@
  */
 #include "spec/spec.h"
 #include "spec/doc.h"
+#include "archive/archive.h"
 #include "match/match.h"
 
 #include <errno.h>
@@ -24,10 +25,10 @@ static const char *const run_ifs[] = { "on_success", "on_failure", "always", NUL
 static const char *const edge_kinds[] = { "build", "test", "runtime", NULL };
 
 static const char *const top_keys[] = { "name", "team", "priority", "revision",
-	"changed_paths", "tasks", "edges", NULL };
+	"changed_paths", "tasks", "edges", "source", NULL };
 static const char *const task_keys[] = { "name", "command", "service", "kind", "requires",
 	"os", "arch", "cpu", "mem_mb", "pool", "priority", "version", "cacheable", "inputs",
-	"env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", NULL };
+	"outputs", "env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", NULL };
 static const char *const edge_keys[] = { "upstream", "downstream", "kind", NULL };
 static const char *const need_keys[] = { "task", "kind", NULL };
 
@@ -437,6 +438,25 @@ static bool get_list(struct check *c, const struct spec_node *map, const char *k
 	return ok;
 }
 
+/* inputs and outputs: paths relative to the task's tree (pkg/archive's
+ * rule, and CHECK task_inputs_valid / task_outputs_valid); inputs may be
+ * "." for the whole tree. */
+static void check_paths(struct check *c, const struct spec_node *map, const char *key,
+			const struct ry_strlist *paths, bool allow_dot)
+{
+	const struct spec_node *v = spec_map_get(map, key);
+	for (size_t i = 0; i < paths->n; i++) {
+		if (allow_dot && strcmp(paths->items[i], ".") == 0)
+			continue;
+		char *why = ry_archive_check_path(paths->items[i]);
+		if (why) {
+			const struct spec_node *e = v && v->type == SPEC_SEQ && i < v->n ? v->items[i] : v;
+			fail(c, e ? e->line : map->line, "%s item %zu: %s", key, i + 1, why);
+			free(why);
+		}
+	}
+}
+
 static void get_env(struct check *c, const struct spec_node *map, struct ry_spec_task *t)
 {
 	const struct spec_node *v = spec_map_get(map, "env");
@@ -546,6 +566,9 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	(void)get_str(c, n, "version", true, &t->version);
 	(void)get_bool(c, n, "cacheable", &t->cacheable);
 	(void)get_list(c, n, "inputs", &t->inputs, NULL);
+	check_paths(c, n, "inputs", &t->inputs, true);
+	(void)get_list(c, n, "outputs", &t->outputs, NULL);
+	check_paths(c, n, "outputs", &t->outputs, false);
 	get_env(c, n, t);
 	(void)get_choice(c, n, "run_if", run_ifs, &t->run_if);
 	if (get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
@@ -612,6 +635,17 @@ static void read_pipeline(struct check *c, struct ry_spec *spec, const struct sp
 		     "starting with a letter or digit)", spec->team);
 	(void)get_int(c, root, "priority", -1000, 1000, &spec->priority, NULL);
 	(void)get_str(c, root, "revision", true, &spec->revision);
+	if (get_str(c, root, "source", true, &spec->origin) && spec->origin) {
+		/* CHECK pipeline_source_valid: no option-like or control characters */
+		const char *o = spec->origin;
+		bool ctrl = false;
+		for (const char *p = o; *p; p++)
+			ctrl = ctrl || (unsigned char)*p < 0x20 || *p == 0x7f;
+		if (o[0] == '-' || ctrl || strlen(o) > 4096)
+			fail(c, spec_map_get(root, "source")->line,
+			     "source must be a repository path or URL, or a directory (at most 4096 "
+			     "characters, not starting with -, no control characters)");
+	}
 	(void)get_list(c, root, "changed_paths", &spec->changed_paths, &spec->has_changed_paths);
 
 	const struct spec_node *tasks = spec_map_get(root, "tasks");
@@ -943,6 +977,7 @@ static void task_release(struct ry_spec_task *t)
 	free(t->pool);
 	free(t->version);
 	ry_strlist_release(&t->inputs);
+	ry_strlist_release(&t->outputs);
 	for (size_t i = 0; i < t->nenv; i++) {
 		free(t->env[i].name);
 		free(t->env[i].value);
@@ -969,6 +1004,7 @@ void ry_spec_free(struct ry_spec *spec)
 	free(spec->name);
 	free(spec->team);
 	free(spec->revision);
+	free(spec->origin);
 	ry_strlist_release(&spec->changed_paths);
 	free(spec);
 }
@@ -1031,6 +1067,7 @@ char *ry_spec_tasks_json(const struct ry_spec *spec)
 		json_object_set_new(o, "version", jstr(t->version));
 		json_object_set_new(o, "cacheable", json_boolean(t->cacheable));
 		json_object_set_new(o, "inputs", jlist(&t->inputs));
+		json_object_set_new(o, "outputs", jlist(&t->outputs));
 		json_object_set_new(o, "run_if", jstr(t->run_if));
 		json_object_set_new(o, "only_if_changed", jstr(t->only_if_changed));
 		json_object_set_new(o, "max_attempts", json_integer(t->max_attempts));

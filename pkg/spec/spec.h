@@ -7,7 +7,7 @@
  * only_if_changed patterns — so that a bad file is rejected with
  * "FILE:LINE: ..." before anything touches the database.
  *
- * The only module that includes yaml.h and jansson.h.
+ * libyaml and jansson for specs (pkg/ciimport and pkg/inventory use them for CI files and inventories).
  */
 #ifndef RY_SPEC_H
 #define RY_SPEC_H
@@ -41,6 +41,7 @@ struct ry_spec_task {
 	char *version;		/* definition version, part of the cache key */
 	bool cacheable;
 	struct ry_strlist inputs;	/* declared inputs (paths/globs) */
+	struct ry_strlist outputs;	/* declared outputs (paths in the tree) */
 	struct ry_spec_env *env;	/* in file order */
 	size_t nenv;
 	char *run_if;		/* on_success on_failure always */
@@ -64,6 +65,7 @@ struct ry_spec {
 	char *team;		/* "default" unless given */
 	int priority;		/* -1000..1000, default 0 */
 	char *revision;		/* NULL: none */
+	char *origin;		/* the `source` field: git repository or directory; NULL: none */
 	bool has_changed_paths;	/* false: unknown, every task runs */
 	struct ry_strlist changed_paths;
 	struct ry_spec_task *tasks;	/* in file order */

@@ -5,6 +5,7 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
  *       -Ipkg -o build/fuzz_spec tests/fuzz/fuzz_spec.c pkg/spec/load.c pkg/spec/spec.c \
+ *       pkg/archive/path.c \
  *       pkg/core/core.c pkg/match/match.c -lyaml -ljansson -lpcre2-8
  *   mkdir -p build/fuzz-corpus && cp examples/shop.* build/fuzz-corpus/
  *   build/fuzz_spec -max_total_time=60 build/fuzz-corpus

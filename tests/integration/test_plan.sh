@@ -61,10 +61,10 @@ a_leaf_change_plans_one_service() {
 	[[ $(pipeline_services "$id") == "Pricing.Tests" ]] || fail "pipeline $id runs $(pipeline_services "$id")"
 	[[ $(sql "SELECT string_agg(name, ' ' ORDER BY name) FROM railyard.tasks WHERE pipeline_id = $id") == \
 		"build:Pricing.Tests test:Pricing.Tests" ]] || fail "unexpected tasks in pipeline $id"
-	[[ $(sql "SELECT changed_paths::text || ' ' || (revision = '$(git -C "$d" rev-parse HEAD)')
-	           FROM railyard.pipelines WHERE id = $id") == "{dotnet/Pricing.Tests/PriceTests.cs} true" ]] ||
-		fail "the pipeline does not carry the change and the revision"
-	grep -q "pipeline $id: 2 tasks for 1 of 20 services: Pricing.Tests" "$RY_WORKDIR/plan.err" ||
+	[[ $(sql "SELECT changed_paths::text || ' ' || (revision = '$(git -C "$d" rev-parse HEAD)') || ' ' || source
+	           FROM railyard.pipelines WHERE id = $id") == "{dotnet/Pricing.Tests/PriceTests.cs} true $(cd "$d" && pwd -P)" ]] ||
+		fail "the pipeline does not carry the change, the revision and the checkout as its source"
+	grep -q "planned 2 tasks for 1 of 20 services: Pricing.Tests" "$RY_WORKDIR/plan.err" ||
 		fail "no summary on stderr: $(cat "$RY_WORKDIR/plan.err")"
 }
 

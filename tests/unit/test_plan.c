@@ -69,7 +69,7 @@ static void plan_change(struct planned *p, const char *yaml, const char *const *
 	struct ry_strlist changed = { 0 };
 	for (size_t i = 0; paths[i]; i++)
 		ry_strlist_add(&changed, paths[i]);
-	struct ry_plan_options opt = { "shop", "0123456789abcdef" };
+	struct ry_plan_options opt = { "shop", "0123456789abcdef", "/srv/checkouts/shop" };
 	if (!ry_plan_make(&p->g, &p->cfg, &changed, &opt, &p->plan, &err))
 		fail_msg("plan: %s", err);
 	ry_strlist_release(&changed);
@@ -166,6 +166,7 @@ static void a_leaf_change_plans_one_service(void **state)
 	assert_true(has_edge(&p, "build:search", "test:search", "build"));
 	assert_string_equal(p.spec->name, "shop@0123456789ab");
 	assert_string_equal(p.spec->revision, "0123456789abcdef");
+	assert_string_equal(p.spec->origin, "/srv/checkouts/shop");	/* the tasks' tree */
 	assert_patterns_match(&p);
 	planned_release(&p);
 }

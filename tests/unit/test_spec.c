@@ -22,6 +22,7 @@ static const char full_yaml[] =
 	"team: payments\n"
 	"priority: -5\n"
 	"revision: 1234567\n"
+	"source: https://git.example.com/shop.git\n"
 	"changed_paths: [services/cart/main.go, 'proto/a b.proto']\n"
 	"tasks:\n"
 	"  - name: build:proto\n"
@@ -42,6 +43,7 @@ static const char full_yaml[] =
 	"    version: 2\n"
 	"    cacheable: true\n"
 	"    inputs: [services/cart/, go.sum]\n"
+	"    outputs: [services/cart/bin/, services/cart/VERSION]\n"
 	"    env:\n"
 	"      GOFLAGS: -mod=vendor\n"
 	"      CGO_ENABLED: \"0\"\n"
@@ -68,7 +70,7 @@ static const char full_yaml[] =
 static const char full_json[] =
 	"{\n"
 	"\t\"name\": \"shop@abc\", \"team\": \"payments\", \"priority\": -5,\n"
-	"\t\"revision\": \"1234567\",\n"
+	"\t\"revision\": \"1234567\", \"source\": \"https://git.example.com/shop.git\",\n"
 	"\t\"changed_paths\": [\"services/cart/main.go\", \"proto/a b.proto\"],\n"
 	"\t\"tasks\": [\n"
 	"\t\t{\"name\": \"build:proto\", \"command\": \"make proto\"},\n"
@@ -80,6 +82,7 @@ static const char full_json[] =
 	"\t\t\t\"cpu\": 4, \"mem_mb\": 4096, \"pool\": \"docker-push\", \"priority\": 7,\n"
 	"\t\t\t\"version\": \"2\", \"cacheable\": true,\n"
 	"\t\t\t\"inputs\": [\"services/cart/\", \"go.sum\"],\n"
+	"\t\t\t\"outputs\": [\"services/cart/bin/\", \"services/cart/VERSION\"],\n"
 	"\t\t\t\"env\": {\"GOFLAGS\": \"-mod=vendor\", \"CGO_ENABLED\": \"0\", \"PORT\": \"8080\"},\n"
 	"\t\t\t\"run_if\": \"always\", \"only_if_changed\": \"^services/cart/\",\n"
 	"\t\t\t\"max_attempts\": 5, \"timeout_s\": 900,\n"
@@ -129,6 +132,7 @@ static void assert_specs_equal(const struct ry_spec *a, const struct ry_spec *b)
 	assert_string_equal(a->team, b->team);
 	assert_int_equal(a->priority, b->priority);
 	assert_str_or_null(a->revision, b->revision);
+	assert_str_or_null(a->origin, b->origin);
 	assert_int_equal(a->has_changed_paths, b->has_changed_paths);
 	assert_lists_equal(&a->changed_paths, &b->changed_paths);
 	assert_int_equal(a->ntasks, b->ntasks);
@@ -149,6 +153,7 @@ static void assert_specs_equal(const struct ry_spec *a, const struct ry_spec *b)
 		assert_string_equal(x->version, y->version);
 		assert_int_equal(x->cacheable, y->cacheable);
 		assert_lists_equal(&x->inputs, &y->inputs);
+		assert_lists_equal(&x->outputs, &y->outputs);
 		assert_int_equal(x->nenv, y->nenv);
 		for (size_t k = 0; k < x->nenv; k++) {
 			assert_string_equal(x->env[k].name, y->env[k].name);
@@ -198,6 +203,9 @@ static void test_yaml_and_json_agree(void **state)
 	assert_string_equal(t->env[2].name, "PORT");
 	assert_string_equal(t->env[2].value, "8080");
 	assert_string_equal(a->revision, "1234567");
+	assert_string_equal(a->origin, "https://git.example.com/shop.git");
+	assert_int_equal(t->outputs.n, 2);
+	assert_string_equal(t->outputs.items[0], "services/cart/bin/");
 	assert_int_equal(a->priority, -5);
 	assert_string_equal(a->changed_paths.items[1], "proto/a b.proto");
 	/* needs become edges (upstream -> the task), before the edges list. */
@@ -296,13 +304,23 @@ static const struct bad_case bad_cases[] = {
 	{ "unknown key", "t.yaml",
 	  "name: x\ntasks:\n  - name: a\n    comand: make\n",
 	  "t.yaml:4: task \"a\": unknown key \"comand\" (did you mean \"command\"?)" },
+	{ "output leaving the tree", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: b\n    outputs: [dist, ../x]\n",
+	  "t.yaml:5: task \"a\": outputs item 2: \"../x\" has a \"..\" component" },
+	{ "absolute input", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: b\n    inputs:\n      - .\n      - /etc\n",
+	  "t.yaml:7: task \"a\": inputs item 2: \"/etc\" is absolute: give a path relative to the tree" },
+	{ "source like an option", "t.yaml",
+	  "name: x\nsource: --upload-pack=touch /tmp/x\ntasks: [{name: a, command: b}]\n",
+	  "t.yaml:2: source must be a repository path or URL, or a directory (at most 4096 "
+	  "characters, not starting with -, no control characters)" },
 	{ "unknown top-level key", "t.yaml",
 	  "name: x\nteam: a\nprioritty: 3\ntasks: [{name: a, command: b}]\n",
 	  "t.yaml:3: unknown key \"prioritty\" (did you mean \"priority\"?)" },
 	{ "unknown key, nothing close", "t.yaml",
 	  "name: x\ntasks: [{name: a, command: b, colour: red}]\n",
 	  "t.yaml:2: task \"a\": unknown key \"colour\" (expected name, command, service, kind, "
-	  "requires, os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, env, "
+	  "requires, os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, outputs, env, "
 	  "run_if, only_if_changed, max_attempts, timeout_s or needs)" },
 	{ "unknown key in JSON", "t.json",
 	  "{\n  \"name\": \"x\",\n  \"tasks\": [\n    {\"name\": \"a\",\n     \"comand\": \"b\"}\n  ]\n}\n",
