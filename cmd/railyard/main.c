@@ -21,6 +21,8 @@ static const struct cmd commands[] = {
 	{ "status",  cmd_status,  "status [ID]                  pipelines, tasks, agents; why a task waits" },
 	{ "cancel",  cmd_cancel,  "cancel ID                    cancel a pipeline and kill its running tasks" },
 	{ "cache",   cmd_cache,   "cache gc|stats|explain TASK|revoke   the artifact cache (docs/cache.md)" },
+	{ "deps",    cmd_deps,    "deps scan DIR [--repo N] [--json] [--dry-run]  detect services and dependencies, store them" },
+	{ "plan",    cmd_plan,    "plan DIR [--changed PATH...] [--base REV] [--dry-run]  submit a pipeline for what a change affects" },
 	{ "db",      cmd_db,      "db start|stop|url|psql       the embedded PostgreSQL cluster" },
 	{ "import",  cmd_import,  "import github-actions|gitlab-ci FILE... [--submit]  a CI definition as a pipeline" },
 	{ "inventory", cmd_inventory, "inventory import terraform|pulumi|kubernetes FILE  planned agents" },
