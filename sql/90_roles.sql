@@ -55,6 +55,8 @@ SELECT * FROM (VALUES
     ('cache_gc', 'owner', 'railyard cache gc'),
     ('cache_revoke', 'owner', 'railyard cache revoke'),
     ('inventory_replace', 'owner', 'railyard inventory import'),
+    ('store_scan', 'owner', 'railyard deps scan'),
+    ('explicit_replaces_detected', 'owner', 'trigger: an explicit dependency row replaces the detected one'),
     ('pipelines_source_before_insert', 'owner', 'trigger: forces source_commit on INSERT'),
     ('audit_cache_corruptions', 'owner', 'trigger: audits quarantined blobs'),
     ('audit_cache_revocations', 'owner', 'trigger: audits cache revocations'),

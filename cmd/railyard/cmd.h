@@ -106,5 +106,7 @@ int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_import(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_deps(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_plan(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -52,3 +52,34 @@ void ry_match_free(struct ry_match *m)
 	pcre2_code_free(m->code);
 	free(m);
 }
+
+/* Bounds for untrusted subjects: a pathological line fails, never stalls. */
+#define FIND_MATCH_LIMIT 1000000
+#define FIND_DEPTH_LIMIT 10000
+
+bool ry_match_find(const struct ry_match *m, const char *s, size_t len, size_t from,
+		   struct ry_match_span *spans, size_t nspans)
+{
+	static pcre2_match_context *limits;
+
+	if (from > len)
+		return false;
+	if (!limits) {
+		limits = pcre2_match_context_create(NULL);
+		if (!limits)
+			return false;
+		pcre2_set_match_limit(limits, FIND_MATCH_LIMIT);
+		pcre2_set_depth_limit(limits, FIND_DEPTH_LIMIT);
+	}
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, len, from, 0, m->md, limits);
+	if (rc < 0)
+		return false;
+	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+	uint32_t npairs = pcre2_get_ovector_count(m->md);
+	for (size_t i = 0; i < nspans; i++) {
+		bool set = i < (size_t)rc && i < npairs && ov[2 * i] != PCRE2_UNSET;
+		spans[i].start = set ? (long)ov[2 * i] : -1;
+		spans[i].end = set ? (long)ov[2 * i + 1] : -1;
+	}
+	return true;
+}

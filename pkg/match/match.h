@@ -20,4 +20,20 @@ bool ry_match_test(const struct ry_match *m, const char *s);
 bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n);
 void ry_match_free(struct ry_match *m);
 
+/* A captured group: bytes [start, end) of the subject; start < 0 when unset. */
+struct ry_match_span {
+	long start;
+	long end;
+};
+
+/*
+ * Matches s[0..len) (not NUL-terminated necessarily) from byte offset
+ * from; on a match fills spans[0..nspans) (span 0 is the whole match,
+ * then the groups) and returns true.  No match, a bad offset or a
+ * backtracking-limit error (the subject is untrusted) return false.
+ * Line-format parsers of pkg/deps use it to pull names out of manifests.
+ */
+bool ry_match_find(const struct ry_match *m, const char *s, size_t len, size_t from,
+		   struct ry_match_span *spans, size_t nspans);
+
 #endif
