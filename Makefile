@@ -111,6 +111,8 @@ fuzz_config_MODS   := core config
 fuzz_archive_MODS  := core archive hash exec
 fuzz_ciimport_MODS := core ciimport spec graph match archive hash exec
 fuzz_inventory_MODS := core inventory
+fuzz_deps_config_MODS := core deps plan spec graph match archive hash exec
+fuzz_deps_lines_MODS  := core deps spec graph match archive hash exec
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
