@@ -134,7 +134,10 @@ cancel_racing_the_last_completion_keeps_success() {
 	id=$(ry_submit "(name) VALUES ('race')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'only', 'true');")
 	tid=$(task_get "$id" only id)
-	sql "SELECT railyard.register_agent('race-agent', 'h', 'linux', 'x86_64', 1, 1024, 1, '{}', 1, 1, 1024, $$, 'test', 60);
+	# An agent row as registration leaves it (inserted directly: agents
+	# are not guarded), holding the task.
+	sql "INSERT INTO railyard.agents (name, hostname, os, arch, cores, mem_mb, slots, lease_until)
+	     VALUES ('race-agent', 'h', 'linux', 'x86_64', 1, 1024, 1, now() + interval '1 hour');
 	     SELECT id FROM railyard.claim_tasks((SELECT id FROM railyard.agents WHERE name = 'race-agent'), ARRAY[$tid::bigint]);" \
 		>/dev/null
 	[[ $(task_get "$id" only state) == running ]] || fail "the task was not claimed"

@@ -6,10 +6,12 @@
 # holds settle, claim and complete to 90 % of their statements.)
 . "$(dirname "$0")/lib.sh"
 
-# agent NAME: registers an agent as a worker would; prints its id.
+# agent NAME: an online agent row, as registration leaves it (inserted
+# directly: agents are not guarded, and the test stays apart from
+# register_agent's parameters); prints its id.
 agent() {
-	sql "SELECT railyard.register_agent('$1', 'host-$1', 'linux', 'x86_64', 4, 4096, 1, '{}', 4, 4, 4096,
-	                                    $$, 'test', 60)"
+	sql "INSERT INTO railyard.agents (name, hostname, os, arch, cores, mem_mb, slots, lease_until)
+	     VALUES ('$1', 'host-$1', 'linux', 'x86_64', 4, 4096, 4, now() + interval '1 hour') RETURNING id"
 }
 
 # claim AGENT TASK_ID: leases the task to the agent; prints its attempt.

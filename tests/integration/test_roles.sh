@@ -132,8 +132,7 @@ reader_only_reads() {
 	refused "$RDR" "INSERT INTO railyard.pipelines (name) VALUES ('x')" "permission denied"
 	refused "$RDR" "UPDATE railyard.pipelines SET priority = 9" "permission denied"
 	refused "$RDR" "SELECT railyard.cancel_pipeline($id)" "permission denied for function cancel_pipeline"
-	refused "$RDR" "SELECT railyard.register_agent('r', 'h', 'linux', 'x86_64', 1, 1, 1, '{}', 1, 1, 1, 1, 'v', 10)" \
-		"permission denied for function register_agent"
+	refused "$RDR" "SELECT * FROM railyard.heartbeat(1, '{}', '{}', 0)" "permission denied for function heartbeat"
 	refused "$RDR" "CREATE TABLE railyard.mine (x int)" "permission denied for schema railyard"
 }
 
