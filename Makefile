@@ -17,6 +17,10 @@ ifdef SANITIZE
 CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=$(SANITIZE)
 BUILD     := build/san
+else ifdef COVERAGE
+CFLAGS    += --coverage -O0
+LDFLAGS   += --coverage
+BUILD     := build/cov
 else
 BUILD     := build/rel
 endif
@@ -52,9 +56,26 @@ $(BUILD)/gen/sqlfiles.c: $(SQL_FILES) scripts/embed-sql.sh
 $(BUILD)/gen/sqlfiles.o: $(BUILD)/gen/sqlfiles.c
 	$(CC) $(CFLAGS) -Icmd/railyard -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(PKG_OBJ)
+# Each unit test links only the modules it tests and what they need
+# (test_NAME_MODS), so a neighbour can be faked; test_NAME_LDFLAGS adds
+# link options (--wrap).  A test without a list links every module.
+test_core_MODS   := core
+test_graph_MODS  := core graph
+test_spec_MODS   := core spec graph match archive hash exec
+test_demo_MODS   := core demo spec graph match archive hash exec
+test_config_MODS := core config
+test_exec_MODS   := core exec
+test_match_MODS  := core match db
+test_sched_MODS  := core sched
+test_embed_MODS  := core embed
+test_embed_LDFLAGS := -Wl,--wrap=pipe2
+
+mods_obj = $(if $($(1)_MODS),$(foreach m,$($(1)_MODS),$(filter $(BUILD)/pkg/$(m)/%,$(PKG_OBJ))),$(PKG_OBJ))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $$(call mods_obj,$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(LDFLAGS) $($*_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
@@ -69,6 +90,51 @@ $(BUILD)/tests/helpers/%: tests/helpers/%.c $(PKG_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_BIN) $(HELPER_BIN)
+
+# ---- fuzzing: libFuzzer targets for every parser (clang) ---------------------
+# `make fuzz` builds build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c
+# from the modules fuzz_NAME_MODS lists;
+# `make fuzz-run FUZZ_SECONDS=N` runs each for N seconds from its seeds in
+# tests/fuzz/corpus/NAME (new inputs go to build/fuzz/corpus/NAME, crashes
+# to build/fuzz/crash-NAME-*) and fails on the first crash, leak or
+# undefined behaviour.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
+                $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+fuzz_spec_MODS     := core spec graph match archive hash exec
+fuzz_pg_array_MODS := core db
+fuzz_config_MODS   := core config
+fuzz_archive_MODS  := core archive hash exec
+fuzz_ciimport_MODS := core ciimport spec graph match archive hash exec
+fuzz_inventory_MODS := core inventory
+fuzz_deps_config_MODS := core deps plan spec graph match archive hash exec
+fuzz_deps_lines_MODS  := core deps spec graph match archive hash exec
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+fuzz_objs = $(patsubst %.c,build/fuzz/obj/%.o,$(foreach m,$(fuzz_$(1)_MODS),$(wildcard pkg/$(m)/*.c)))
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_objs,$$*)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+
+fuzz-run: fuzz
+	@for n in $(FUZZ_NAMES); do \
+		mkdir -p build/fuzz/corpus/$$n; \
+		echo "fuzz_$$n: $(FUZZ_SECONDS) s from tests/fuzz/corpus/$$n"; \
+		build/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 -max_len=65536 \
+			-print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$n- \
+			build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>build/fuzz/$$n.log || \
+			{ tail -n 40 build/fuzz/$$n.log; echo "fuzz_$$n FAILED (build/fuzz/$$n.log)"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^Done' build/fuzz/$$n.log | tr '\n' ' '; echo; \
+	done
 
 deps:
 	@scripts/install-deps.sh
@@ -85,8 +151,21 @@ demo: check-deps railyard
 bench: check-deps railyard $(BENCH_BIN)
 	@bench/run.sh $(BUILD)
 
+# ---- coverage: C (gcov, gcovr) and PL/pgSQL (plpgsql_check) -----------------
+# Builds build/cov with --coverage, runs every test (RY_COVERAGE makes the
+# test cluster count PL/pgSQL statements), then prints line and branch
+# coverage per module and per PL/pgSQL function, writes
+# build/coverage/coverage.txt and coverage.json, and fails when a module of
+# scheduling and dependency resolution is below 90 % (scripts/coverage-report).
+coverage: check-deps
+	$(MAKE) COVERAGE=1 build/cov/railyard unit
+	@find build/cov -name '*.gcda' -delete
+	@rm -rf build/coverage && mkdir -p build/coverage
+	@RY_COVERAGE=$(CURDIR)/build/coverage tests/run.sh build/cov; rc=$$?; \
+		scripts/coverage-report build/cov build/coverage || rc=1; exit $$rc
+
 clean:
 	rm -rf build railyard test-results.json
 
-.PHONY: all railyard unit deps check-deps test demo bench clean
--include $(PKG_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
+.PHONY: all railyard unit deps check-deps test demo bench clean fuzz fuzz-run coverage
+-include $(PKG_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(wildcard build/fuzz/obj/*/*/*.d)

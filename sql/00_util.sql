@@ -1,14 +1,57 @@
 -- Helpers shared by the other sql/ files.  Re-applied by every migrate.
 
--- Who is acting: workers and the CLI set railyard.actor per connection;
--- plain SQL users are recorded by their role name.
+-- Who is acting, for the audit log: the session's login role.  Not a
+-- setting a session can change: SET ROLE and SECURITY DEFINER functions
+-- change current_user, never session_user.
 CREATE OR REPLACE FUNCTION railyard.actor() RETURNS text
 LANGUAGE sql STABLE AS $$
-    SELECT coalesce(nullif(current_setting('railyard.actor', true), ''), session_user::text)
+    SELECT session_user::text
 $$;
+COMMENT ON FUNCTION railyard.actor() IS
+    'the audit log''s actor: the session''s login role (session_user), which no SET can change';
+
+-- The worker agent the session names, for audit rows its calls cause.
+-- Workers connect with railyard.actor = 'worker:<agent name>'; that is
+-- believed only from sessions that may act as workers (members of
+-- railyard_worker, superusers included) — from anyone else it is ignored,
+-- so a submitter cannot pass its changes off as a worker's.  A worker
+-- session could name another agent, as it could pass another agent's id to
+-- the worker functions: the actor column says which role really acted.
+CREATE OR REPLACE FUNCTION railyard.audit_agent() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN current_setting('railyard.actor', true) LIKE 'worker:_%'
+                 AND pg_has_role(session_user, 'railyard_worker', 'USAGE')
+                THEN substr(current_setting('railyard.actor', true), 8) END
+$$;
+COMMENT ON FUNCTION railyard.audit_agent() IS
+    'the audit log''s agent: the worker agent a worker session names (railyard.actor = worker:NAME), NULL for other sessions';
+
+-- Whether the session may submit or cancel for a team when row-level
+-- security is on: the owner of schema railyard (and superusers) always,
+-- others when a railyard.team_roles row for the team names a role they are
+-- a member of.
+CREATE OR REPLACE FUNCTION railyard.may_act_for_team(p_team text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT pg_has_role(session_user, n.nspowner, 'MEMBER')
+        OR EXISTS (SELECT 1 FROM railyard.team_roles tr
+                    WHERE tr.team = p_team AND pg_has_role(session_user, tr.role, 'MEMBER'))
+      FROM pg_catalog.pg_namespace n WHERE n.nspname = 'railyard'
+$$;
+COMMENT ON FUNCTION railyard.may_act_for_team(text) IS
+    'whether the session''s role may submit or cancel for the team (row-level security; railyard.team_roles)';
+
+-- Whether row-level security by team is turned on (docs/operations.md, "Roles").
+CREATE OR REPLACE FUNCTION railyard.team_rls_enabled() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT relrowsecurity FROM pg_catalog.pg_class WHERE oid = 'railyard.pipelines'::regclass
+$$;
+COMMENT ON FUNCTION railyard.team_rls_enabled() IS
+    'whether row-level security is enabled on railyard.pipelines (submit and cancel only for one''s teams)';
 
 -- A task that ended in a way its on_success dependents cannot build on.
 CREATE OR REPLACE FUNCTION railyard.is_bad_outcome(s railyard.task_state, upstream_failed boolean)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
     SELECT s IN ('failed', 'cancelled') OR (s = 'skipped' AND upstream_failed)
 $$;
+COMMENT ON FUNCTION railyard.is_bad_outcome(railyard.task_state, boolean) IS
+    'whether a finished task counts as a failure for its dependents (failed, cancelled, or skipped because an upstream failed)';

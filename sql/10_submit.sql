@@ -2,10 +2,81 @@
 -- whole at COMMIT by a deferred constraint trigger.  Until then every task
 -- is 'blocked', and an aborted transaction leaves nothing behind.
 
+-- Run state and provenance belong to railyard, whatever the INSERT said:
+-- a pipeline starts queued, submitted by the session's login role.  With
+-- row-level security on (docs/operations.md, "Roles"), a role may submit
+-- only for its teams; saying so here gives a clearer message than the
+-- policy's.
+CREATE OR REPLACE FUNCTION railyard.pipelines_before_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF railyard.team_rls_enabled() AND NOT railyard.may_act_for_team(NEW.team) THEN
+        RAISE EXCEPTION 'cannot submit pipeline "%" for team "%": role % may not act for that team',
+                        NEW.name, NEW.team, session_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'railyard.team_roles lists the roles that may submit and cancel for each team';
+    END IF;
+    NEW.state := 'queued';
+    NEW.submitted_by := session_user;
+    NEW.created_at := now();
+    NEW.validated_at := NULL;
+    NEW.started_at := NULL;
+    NEW.finished_at := NULL;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION railyard.pipelines_before_insert() IS
+    'trigger: a new pipeline is queued and submitted by the session''s role, whatever the INSERT said; refuses other teams under row-level security';
+
+CREATE OR REPLACE TRIGGER pipelines_before_insert BEFORE INSERT ON railyard.pipelines
+    FOR EACH ROW EXECUTE FUNCTION railyard.pipelines_before_insert();
+
+-- What exec would reject, refused at INSERT instead of failing at run time
+-- with a misleading message.  The kernel takes at most MAX_ARG_STRLEN
+-- (131072) bytes per argument or environment string, NUL included, and
+-- ARG_MAX (2 MB with the usual 8 MB stack) for all of them together; the
+-- worker adds its own environment and secrets, so a task's command and env
+-- get half of that.  pkg/spec checks the same limits (RY_SPEC_MAX_*).
+CREATE OR REPLACE FUNCTION railyard.max_arg_bytes() RETURNS integer
+LANGUAGE sql IMMUTABLE AS 'SELECT 131071';
+COMMENT ON FUNCTION railyard.max_arg_bytes() IS
+    'limit max_arg_bytes: most bytes of a task''s command, and of each NAME=value of its env (the kernel''s MAX_ARG_STRLEN less the NUL)';
+CREATE OR REPLACE FUNCTION railyard.max_exec_bytes() RETURNS integer
+LANGUAGE sql IMMUTABLE AS 'SELECT 1048576';
+COMMENT ON FUNCTION railyard.max_exec_bytes() IS
+    'limit max_exec_bytes: most bytes of a task''s command and env together (half of the usual 2 MB ARG_MAX; the worker adds its own)';
+
+-- Labels, os, arch and pool names: what survives a PostgreSQL array, a
+-- comma-separated --labels flag and a terminal unquoted.
+CREATE OR REPLACE FUNCTION railyard.valid_label(p text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p ~ '^[A-Za-z0-9_][A-Za-z0-9_.:+=@/-]{0,63}$'
+$$;
+COMMENT ON FUNCTION railyard.valid_label(text) IS
+    'label syntax (requires, os, arch, pool): [A-Za-z0-9_][A-Za-z0-9_.:+=@/-]{0,63}; no comma, blank, brace or quote';
+
+-- only_if_changed is PCRE2, matched by the worker; PostgreSQL's regular
+-- expressions are a different dialect.  A pattern PostgreSQL cannot compile
+-- is refused unless it uses syntax only PCRE2 has (named groups, atomic
+-- groups, possessive quantifiers, inline flags, \K, \p{...}, ...): what
+-- compiles in neither is refused here, and the rare pattern only PCRE2
+-- rejects fails its task, naming the pattern, when the worker compiles it.
+-- railyard submit checks patterns with PCRE2 itself.
+CREATE OR REPLACE FUNCTION railyard.uses_pcre2_only_syntax(p text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p ~ '\(\?(P?<[A-Za-z_]|P[=>]|''|>|\||R\)|[+-]?[0-9]+\)|&|\(|[A-Za-z^]*-?[A-Za-z]*[):])'
+        OR p ~ '[*+?}]\+'
+        OR p ~ '\\[KpPQEhHvVRXNzGgkoN]'
+$$;
+COMMENT ON FUNCTION railyard.uses_pcre2_only_syntax(text) IS
+    'whether a pattern uses syntax PCRE2 has and PostgreSQL''s regular expressions lack (only_if_changed validation)';
+
 CREATE OR REPLACE FUNCTION railyard.tasks_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    bad_key text;
+    bad_key  text;
+    bad_len  integer;
+    total    bigint;
+    bad      text;
 BEGIN
     IF EXISTS (SELECT 1 FROM railyard.pipelines
                WHERE id = NEW.pipeline_id AND validated_at IS NOT NULL) THEN
@@ -14,6 +85,12 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'insert a pipeline with all its tasks and edges in one transaction';
     END IF;
+    IF octet_length(NEW.command) > railyard.max_arg_bytes() THEN
+        RAISE EXCEPTION 'task "%": command is % bytes; max_arg_bytes is % (the kernel''s limit for one argument)',
+                        NEW.name, octet_length(NEW.command), railyard.max_arg_bytes()
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    total := coalesce(octet_length(NEW.command), 0);
     IF jsonb_typeof(NEW.env) = 'object' THEN
         SELECT key INTO bad_key FROM jsonb_each(NEW.env)
         WHERE jsonb_typeof(value) <> 'string' OR key !~ '^[A-Za-z_][A-Za-z0-9_]*$' LIMIT 1;
@@ -21,6 +98,56 @@ BEGIN
             RAISE EXCEPTION 'task "%": env entry "%" must be a NAME with a string value', NEW.name, bad_key
                 USING ERRCODE = 'check_violation';
         END IF;
+        SELECT e.key, octet_length(e.key) + 1 + octet_length(e.value) INTO bad_key, bad_len
+          FROM jsonb_each_text(NEW.env) e
+         WHERE octet_length(e.key) + 1 + octet_length(e.value) > railyard.max_arg_bytes() LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'task "%": env entry "%" is % bytes as NAME=value; max_arg_bytes is % (the kernel''s limit for one string)',
+                            NEW.name, bad_key, bad_len, railyard.max_arg_bytes()
+                USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+        total := total + (SELECT coalesce(sum(octet_length(e.key) + 2 + octet_length(e.value)), 0)
+                            FROM jsonb_each_text(NEW.env) e);
+    END IF;
+    IF total > railyard.max_exec_bytes() THEN
+        RAISE EXCEPTION 'task "%": command and env are % bytes together; max_exec_bytes is %',
+                        NEW.name, total, railyard.max_exec_bytes()
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    SELECT l INTO bad FROM unnest(NEW.requires) l WHERE NOT railyard.valid_label(l) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'task "%": label "%" in requires is invalid: use letters, digits and _ . : + = @ / - (at most 64, no comma, blank, brace or quote)',
+                        NEW.name, bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.os IS NOT NULL AND NOT railyard.valid_label(NEW.os) THEN
+        RAISE EXCEPTION 'task "%": os "%" is invalid: give an os name such as linux (NULL: any)', NEW.name, NEW.os
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.arch IS NOT NULL AND NOT railyard.valid_label(NEW.arch) THEN
+        RAISE EXCEPTION 'task "%": arch "%" is invalid: give an architecture such as x86_64 (NULL: any)',
+                        NEW.name, NEW.arch
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.pool IS NOT NULL AND NOT railyard.valid_label(NEW.pool) THEN
+        RAISE EXCEPTION 'task "%": pool "%" is invalid: use letters, digits and _ . : + = @ / - (NULL: none)',
+                        NEW.name, NEW.pool
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.only_if_changed IS NOT NULL THEN
+        IF NEW.only_if_changed = '' THEN
+            RAISE EXCEPTION 'task "%": only_if_changed must not be empty (NULL: the task always runs)', NEW.name
+                USING ERRCODE = 'check_violation';
+        END IF;
+        BEGIN
+            PERFORM '' ~ NEW.only_if_changed;
+        EXCEPTION WHEN invalid_regular_expression THEN
+            IF NOT railyard.uses_pcre2_only_syntax(NEW.only_if_changed) THEN
+                RAISE EXCEPTION 'task "%": only_if_changed "%" is not a valid pattern: %',
+                                NEW.name, NEW.only_if_changed, SQLERRM
+                    USING ERRCODE = 'invalid_regular_expression';
+            END IF;
+        END;
     END IF;
     -- Run state belongs to railyard, whatever the INSERT said.
     NEW.state := 'blocked';
@@ -36,6 +163,8 @@ BEGIN
     NEW.finished_at := NULL;
     RETURN NEW;
 END $$;
+COMMENT ON FUNCTION railyard.tasks_before_insert() IS
+    'trigger: refuses tasks for an already submitted pipeline and what exec would reject (sizes, labels, patterns); forces the run state';
 
 CREATE OR REPLACE TRIGGER tasks_before_insert BEFORE INSERT ON railyard.tasks
     FOR EACH ROW EXECUTE FUNCTION railyard.tasks_before_insert();
@@ -56,8 +185,46 @@ BEGIN
     RETURN NEW;
 END $$;
 
+COMMENT ON FUNCTION railyard.edges_before_insert() IS
+    'trigger: refuses self-edges and edges for an already submitted pipeline';
+
 CREATE OR REPLACE TRIGGER edges_before_insert BEFORE INSERT ON railyard.edges
     FOR EACH ROW EXECUTE FUNCTION railyard.edges_before_insert();
+
+-- A cycle as "a -> b -> c -> a", shortened as pkg/graph's
+-- ry_graph_format_cycle does it: a cycle of more than 8 tasks keeps its
+-- first 4 and last 3 names and says how long it is, "a -> b -> c -> d ->
+-- ... -> x -> y -> z -> a (20000 tasks)", so a huge ring gives a short
+-- message.  cyc lists indexes into names along the edges.
+CREATE OR REPLACE FUNCTION railyard.cycle_text(names text[], cyc integer[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    len  integer := cardinality(cyc);
+    head integer := len;
+    tail integer := 0;
+    t    text := '';
+BEGIN
+    IF len > 8 THEN
+        head := 4;
+        tail := 3;
+    END IF;
+    FOR i IN 1..head LOOP
+        t := t || names[cyc[i]] || ' -> ';
+    END LOOP;
+    IF head < len THEN
+        t := t || '... -> ';
+        FOR i IN len - tail + 1..len LOOP
+            t := t || names[cyc[i]] || ' -> ';
+        END LOOP;
+    END IF;
+    t := t || names[cyc[1]];
+    IF head < len THEN
+        t := t || format(' (%s tasks)', len);
+    END IF;
+    RETURN t;
+END $$;
+COMMENT ON FUNCTION railyard.cycle_text(text[], integer[]) IS
+    'a cycle as "a -> b -> a"; longer than 8 tasks: first 4 and last 3 names and the length (as pkg/graph prints it)';
 
 -- Runs at COMMIT once per new pipeline: checks the graph (tasks exist,
 -- edges name known tasks, no cycle), computes each task's count of upstreams
@@ -85,6 +252,7 @@ DECLARE
     queue    int[];
     head     int := 0;
     tail     int := 0;
+    weights  float8[];  -- each task's weight in the upward rank
     ranks    float8[];
     v        int;
     w        int;
@@ -93,7 +261,11 @@ DECLARE
     bad      record;
     path     int[];
     pos      int[];
-    cyc      text;
+    len      int := 0;
+    rups     int[];     -- the edges again, sorted by downstream: rups[k] -> rdowns[k]
+    rdowns   int[];
+    first_in int[];     -- first_in[v]: first edge index (in rups/rdowns) whose downstream is v
+    cyc      int[];
 BEGIN
     SELECT array_agg(id ORDER BY id), array_agg(name ORDER BY id)
       INTO ids, names FROM railyard.tasks WHERE pipeline_id = pid;
@@ -162,28 +334,49 @@ BEGIN
 
     IF tail < n THEN
         -- Every task left has an upstream that is left too: walk upstream
-        -- from one of them until a task repeats; the walk's tail is a cycle.
-        SELECT min(i) INTO v FROM generate_subscripts(indeg, 1) i WHERE indeg[i] > 0;
+        -- from the first of them, to its first upstream still left, until a
+        -- task repeats; the walk's tail is a cycle.  pkg/graph walks the
+        -- same way (ry_graph_find_cycle), so C and SQL name the same cycle.
+        -- Each edge is looked at once at most: linear in the pipeline.
+        SELECT coalesce(array_agg(x.u ORDER BY x.d, x.u), '{}'), coalesce(array_agg(x.d ORDER BY x.d, x.u), '{}')
+          INTO rups, rdowns FROM unnest(ups, downs) AS x(u, d);
+        first_in := array_fill(m + 1, ARRAY[n]);
+        FOR k IN REVERSE m..1 LOOP
+            first_in[rdowns[k]] := k;
+        END LOOP;
+        v := 1;
+        WHILE indeg[v] = 0 LOOP
+            v := v + 1;
+        END LOOP;
         pos := array_fill(0, ARRAY[n]);
-        path := '{}';
+        path := array_fill(0, ARRAY[n]);
         WHILE pos[v] = 0 LOOP
-            path := path || v;
-            pos[v] := array_length(path, 1);
-            SELECT ups[j] INTO v FROM generate_subscripts(downs, 1) j
-             WHERE downs[j] = v AND indeg[ups[j]] > 0 ORDER BY ups[j] LIMIT 1;
+            len := len + 1;
+            path[len] := v;
+            pos[v] := len;
+            k := first_in[v];
+            WHILE indeg[rups[k]] = 0 LOOP
+                k := k + 1;
+            END LOOP;
+            v := rups[k];
         END LOOP;
-        cyc := names[v];
-        FOR k IN REVERSE array_length(path, 1)..pos[v] LOOP
-            cyc := cyc || ' -> ' || names[path[k]];
+        -- path[pos[v] .. len] runs upstream from v; reversed it reads forward.
+        cyc := ARRAY[v];
+        FOR k IN REVERSE len..pos[v] + 1 LOOP
+            cyc := cyc || path[k];
         END LOOP;
-        -- path runs downstream-to-upstream; printed reversed it reads forward.
-        RAISE EXCEPTION 'cycle: %', cyc
+        RAISE EXCEPTION 'cycle: %', railyard.cycle_text(names, cyc)
             USING ERRCODE = 'invalid_object_definition',
                   DETAIL = format('pipeline %s ("%s")', pid, NEW.name);
     END IF;
 
-    -- Upward rank (HEFT): own weight plus the heaviest path below it.  Each
-    -- task weighs 1 until run history gives durations.
+    -- ---- rank weights: the one place that decides them -------------------
+    -- Each task weighs 1 until run history gives durations (forecasting
+    -- replaces this block; weights[v] belongs to task ids[v]).
+    weights := array_fill(1::float8, ARRAY[n]);
+    -- ---- end of rank weights ---------------------------------------------
+
+    -- Upward rank (HEFT): own weight plus the heaviest path below it.
     ranks := array_fill(0::float8, ARRAY[n]);
     FOR head IN REVERSE n..1 LOOP
         v := queue[head];
@@ -193,7 +386,7 @@ BEGIN
             r := greatest(r, ranks[downs[k]]);
             k := k + 1;
         END LOOP;
-        ranks[v] := 1 + r;
+        ranks[v] := weights[v] + r;
     END LOOP;
 
     UPDATE railyard.tasks t
@@ -208,6 +401,9 @@ BEGIN
     PERFORM pg_notify('railyard_ready', '');
     RETURN NULL;
 END $$;
+
+COMMENT ON FUNCTION railyard.validate_pipeline() IS
+    'deferred trigger: validates a pipeline at COMMIT (tasks, edges, cycle), ranks its tasks and releases the roots';
 
 DROP TRIGGER IF EXISTS pipelines_validate ON railyard.pipelines;
 CREATE CONSTRAINT TRIGGER pipelines_validate AFTER INSERT ON railyard.pipelines

@@ -376,15 +376,26 @@ BEGIN
 END $$;
 
 -- Cancels a pipeline: unfinished tasks become 'cancelled' (workers kill the
--- running ones at their next heartbeat, or at once on the NOTIFY).
+-- running ones at their next heartbeat, or at once on the NOTIFY).  Locks
+-- the unfinished tasks first and the pipeline last, as settle() does, so
+-- the two cannot deadlock; the final UPDATE is guarded by state, so a
+-- pipeline that settle() finished meanwhile keeps its result, which is
+-- returned.  With row-level security on, only a member of one of the
+-- pipeline's team roles (railyard.team_roles) may cancel it.
 CREATE OR REPLACE FUNCTION railyard.cancel_pipeline(p_id bigint) RETURNS railyard.pipeline_state
 LANGUAGE plpgsql AS $$
 DECLARE
     st railyard.pipeline_state;
+    tm text;
 BEGIN
-    SELECT state INTO st FROM railyard.pipelines WHERE id = p_id;
+    SELECT state, team INTO st, tm FROM railyard.pipelines WHERE id = p_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'pipeline % does not exist', p_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF railyard.team_rls_enabled() AND NOT railyard.may_act_for_team(tm) THEN
+        RAISE EXCEPTION 'cannot cancel pipeline %: role % may not act for team "%"', p_id, session_user, tm
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'railyard.team_roles lists the roles that may submit and cancel for each team';
     END IF;
     IF st NOT IN ('queued', 'running') THEN
         RETURN st;
@@ -393,12 +404,20 @@ BEGIN
         AND state IN ('blocked', 'ready', 'running') ORDER BY id FOR UPDATE;
     UPDATE railyard.tasks SET state = 'cancelled', reason = 'pipeline cancelled', finished_at = now()
      WHERE pipeline_id = p_id AND state IN ('blocked', 'ready', 'running');
-    UPDATE railyard.pipelines SET state = 'cancelled', finished_at = now() WHERE id = p_id
+    UPDATE railyard.pipelines SET state = 'cancelled', finished_at = now()
+     WHERE id = p_id AND state IN ('queued', 'running')
     RETURNING state INTO st;
+    IF NOT FOUND THEN
+        -- settle() finished it between our first look and this UPDATE.
+        SELECT state INTO st FROM railyard.pipelines WHERE id = p_id;
+        RETURN st;
+    END IF;
     PERFORM pg_notify('railyard_cancel', p_id::text);
     PERFORM pg_notify('railyard_pipeline', p_id::text);
     RETURN st;
 END $$;
+COMMENT ON FUNCTION railyard.cancel_pipeline(bigint) IS
+    'cancels a pipeline''s unfinished tasks (workers kill running ones) and returns its state; a pipeline already finished keeps its state';
 
 -- A running worker's new labels and capacity after a configuration reload.
 CREATE OR REPLACE FUNCTION railyard.update_agent(

@@ -18,19 +18,30 @@ SELECT p.id, p.name, p.team, p.priority, p.state, p.created_at, p.started_at, p.
   LEFT JOIN railyard.tasks t ON t.pipeline_id = p.id
  GROUP BY p.id;
 
--- Why each unfinished, unclaimed task is waiting, in words.
-CREATE OR REPLACE VIEW railyard.task_waits AS
-WITH online AS (
-    SELECT * FROM railyard.agents WHERE state = 'online' AND lease_until > now()
+-- Why each unfinished, unclaimed task of one pipeline is waiting, in
+-- words.  Linear in the pipeline whatever the statistics say (right after
+-- a 50,000-task submission there are none): its blocked tasks' unfinished
+-- upstreams are found by one hash join over the pipeline's edges, not one
+-- lookup per task, and nested loops are off so the planner cannot turn a
+-- join into a scan per row.
+CREATE OR REPLACE FUNCTION railyard.task_waits_of(p_pipeline bigint)
+RETURNS TABLE (id bigint, pipeline_id bigint, name text, state railyard.task_state, why text)
+LANGUAGE sql STABLE SET enable_nestloop = off SET jit = off AS $$
+WITH online AS MATERIALIZED (
+    SELECT a.labels, a.os, a.arch, coalesce(a.cpus, a.cores) AS cpus,
+           coalesce(a.offered_mem_mb, a.mem_mb) AS mem_mb
+      FROM railyard.agents a WHERE a.state = 'online' AND a.lease_until > now()
+), open_upstreams AS (
+    SELECT e.downstream, string_agg(u.name, ', ' ORDER BY u.name) AS names
+      FROM railyard.edges e
+      JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
+     WHERE e.pipeline_id = p_pipeline AND u.pipeline_id = p_pipeline
+       AND u.state IN ('blocked', 'ready', 'running')
+     GROUP BY e.downstream
 )
 SELECT t.id, t.pipeline_id, t.name, t.state,
        CASE
-         WHEN t.state = 'blocked' THEN
-           'waiting for ' || (SELECT string_agg(u.name, ', ' ORDER BY u.name)
-                                FROM railyard.edges e
-                                JOIN railyard.tasks u ON u.pipeline_id = e.pipeline_id AND u.name = e.upstream
-                               WHERE e.pipeline_id = t.pipeline_id AND e.downstream = t.name
-                                 AND u.state IN ('blocked', 'ready', 'running'))
+         WHEN t.state = 'blocked' THEN 'waiting for ' || w.names
          WHEN NOT EXISTS (SELECT 1 FROM online) THEN 'no agent is online'
          WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels) THEN
            'no online agent has label ' ||
@@ -44,13 +55,25 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
            'no online agent has arch ' || t.arch
          WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
                             AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
-                            AND coalesce(a.cpus, a.cores) >= t.cpu
-                            AND coalesce(a.offered_mem_mb, a.mem_mb) >= t.mem_mb) THEN
+                            AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb) THEN
            format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
          ELSE 'every agent that fits is busy'
-       END || CASE WHEN t.state = 'ready' THEN coalesce('; ' || railyard.inventory_hint(t.requires, t.os, t.arch, t.cpu, t.mem_mb), '') ELSE '' END AS why
+       END || CASE WHEN t.state = 'ready'
+                   THEN coalesce('; ' || railyard.inventory_hint(t.requires, t.os, t.arch, t.cpu, t.mem_mb), '')
+                   ELSE '' END
   FROM railyard.tasks t
- WHERE t.state IN ('blocked', 'ready');
+  LEFT JOIN open_upstreams w ON w.downstream = t.name
+ WHERE t.pipeline_id = p_pipeline AND t.state IN ('blocked', 'ready')
+$$;
+COMMENT ON FUNCTION railyard.task_waits_of(bigint) IS
+    'why each blocked or ready task of one pipeline waits, in words; linear in the pipeline (what railyard status ID shows)';
+
+-- The same for every pipeline that can still have waiting tasks.
+CREATE OR REPLACE VIEW railyard.task_waits AS
+SELECT w.id, w.pipeline_id, w.name, w.state, w.why
+  FROM railyard.pipelines p
+ CROSS JOIN LATERAL railyard.task_waits_of(p.id) w
+ WHERE p.state IN ('queued', 'running');
 
 -- Busy slot-time per agent over the last hour, from the attempt history.
 CREATE OR REPLACE VIEW railyard.agent_utilization AS
@@ -67,3 +90,10 @@ SELECT a.id, a.name, a.state, a.slots, a.running, a.labels,
   LEFT JOIN railyard.task_attempts h ON h.agent_id = a.id
         AND h.finished_at > now() - interval '1 hour' AND h.started_at IS NOT NULL
  GROUP BY a.id;
+
+COMMENT ON VIEW railyard.pipeline_summary IS
+    'one row per pipeline: state, elapsed seconds and its tasks counted by state';
+COMMENT ON VIEW railyard.task_waits IS
+    'every blocked or ready task and why it waits, in words (what railyard status shows)';
+COMMENT ON VIEW railyard.agent_utilization IS
+    'per agent: busy slot-seconds over the last hour from the attempt history, as a share of slots x 3600';

@@ -22,6 +22,11 @@
 #   JOBS=N             integration scripts run N at a time (default 1)
 #   RY_TEST_TIMEOUT=S  limit per integration script (default 900 s)
 #   KEEP_TMP=1         keep the temp dir: cluster, logs, every scenario's output
+#   RY_COVERAGE=DIR    (make coverage) profile PL/pgSQL with plpgsql_check:
+#                      the cluster preloads it, and at the end (and before
+#                      every pg_restart) tests/coverage-harvest.sh appends
+#                      every database's counts to DIR/plpgsql.tsv and
+#                      DIR/sqlfunc.tsv
 #
 # The cluster: initdb --nosync, fsync/synchronous_commit/full_page_writes
 # off, Unix socket in the temp dir only, run as the unprivileged system user
@@ -263,6 +268,14 @@ setup_cluster() {
 		full_page_writes = off
 		logging_collector = off
 	EOF
+	if [[ -n ${RY_COVERAGE:-} ]]; then
+		cat >>"$tmp/pg/postgresql.conf" <<-EOF
+			# RY_COVERAGE: every PL/pgSQL statement counted, in shared memory
+			shared_preload_libraries = 'plpgsql, plpgsql_check'
+			plpgsql_check.profiler = on
+			track_functions = 'all'
+		EOF
+	fi
 	if ! (cd "$tmp" && "${as_pg[@]}" "$bindir/pg_ctl" -D "$tmp/pg" -l "$tmp/postgresql.log" \
 		-w -t 60 start) >"$tmp/pg_ctl.log" 2>&1; then
 		echo "cannot start the test cluster:"
@@ -273,6 +286,11 @@ setup_cluster() {
 	if ! "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -d "$conn dbname=postgres" \
 		-c "CREATE DATABASE railyard_template" 2>&1; then
 		echo "cannot create railyard_template"
+		return 1
+	fi
+	if [[ -n ${RY_COVERAGE:-} ]] && ! "$bindir/psql" -X -q -v ON_ERROR_STOP=1 \
+		-d "$conn dbname=railyard_template" -c "CREATE EXTENSION plpgsql_check SCHEMA public" 2>&1; then
+		echo "cannot create extension plpgsql_check (package postgresql-15-plpgsql-check)"
 		return 1
 	fi
 	export RAILYARD_DB="$conn dbname=railyard_template"
@@ -431,5 +449,8 @@ if ((${#scripts[@]})); then
 	while ((${#running_pids[@]})); do
 		reap
 	done
+	if [[ -n ${RY_COVERAGE:-} ]]; then
+		tests/coverage-harvest.sh "$bindir" "host=$pghost port=5432 user=railyard" "$RY_COVERAGE"
+	fi
 fi
 finish

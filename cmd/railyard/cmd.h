@@ -8,6 +8,8 @@
 #include "core/core.h"
 #include "db/db.h"
 
+#include <stdio.h>
+
 /* Exit codes shared by every command. */
 enum {
 	RY_EXIT_OK = 0,		/* done; for wait: pipeline succeeded */
@@ -15,20 +17,62 @@ enum {
 	RY_EXIT_ERROR = 2,	/* usage or environment error; wait: cancelled/error */
 };
 
+/* The database role a command needs (docs/operations.md, "Roles"). */
+enum cmd_role {
+	CMD_ROLE_OWNER,		/* migrate, demo, db: owns the schema */
+	CMD_ROLE_WORKER,	/* worker: the worker functions */
+	CMD_ROLE_SUBMITTER,	/* submit, cancel */
+	CMD_ROLE_READER,	/* status, wait */
+};
+
 struct cmd_ctx {
 	const char *db_url;	/* --db, or NULL */
-	const char *home;	/* $RAILYARD_HOME or ./.railyard */
+	const char *home;	/* $RAILYARD_HOME, the .railyard found, or ./.railyard (absolute) */
+	bool home_found;	/* $RAILYARD_HOME is set or a .railyard was found */
+	const char *looked;	/* where .railyard was looked for: "/a/b, /a, /" */
+	enum cmd_role role;	/* who the command connects as in the embedded cluster */
+	bool may_create;	/* the command may create the embedded cluster */
+	struct ry_db_options dbopt;	/* timeouts for the CLI's sessions */
 	const char *argv0;
 };
+
+/* Prints "railyard: error: ..." on stderr: the one error format. */
+void cmd_error(const char *fmt, ...) RY_PRINTF(1, 2);
+
+struct option;
+/*
+ * getopt_long (options may follow operands; "--opt value" and
+ * "--opt=value"), reporting unknown options and missing values with
+ * cmd_error; both come back as '?'.  argv[0] is the command's name.
+ */
+int cmd_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/*
+ * Prints the end of the log of the pipeline's failed tasks (the first few,
+ * their last attempt), for wait and status.  False, with the error printed,
+ * when the database could not say.
+ */
+bool cmd_show_failed_logs(struct ry_db *db, const char *pipeline_id);
+/*
+ * For a command whose only option is --help: parses argv with cmd_getopt.
+ * Returns -1 to go on (operands start at optind), else the exit code after
+ * printing usage (to stdout for --help, stderr for a bad option).
+ */
+int cmd_only_help(int argc, char **argv, void (*usage)(FILE *out));
+/* A pipeline id from the command line; prints why not. */
+bool cmd_parse_id(const char *s, long *id) RY_MUST_CHECK;
 
 /*
  * Where to connect, following PRODUCT.md: --db, $RAILYARD_DB, libpq's own
  * environment when PGHOST or PGDATABASE is set, else the embedded cluster
- * (created, started and migrated on demand).  Returns a conninfo string the
- * caller frees, or NULL with *err set.
+ * (started on demand, migrated when this binary's schema is newer; created
+ * only by commands that may_create), as the login role that fits ctx->role.
+ * Returns a conninfo string the caller frees, or NULL with *err set.
  */
 char *cmd_conninfo(const struct cmd_ctx *ctx, char **err);
-/* Resolves and connects; prints the error and returns NULL on failure. */
+/* The same for an explicit role (railyard db url --role). */
+char *cmd_conninfo_as(const struct cmd_ctx *ctx, enum cmd_role role, char **err);
+/* Resolves and connects; prints the error and returns NULL on failure.
+ * Ctrl-C then cancels the session's running statement before exiting. */
 struct ry_db *cmd_connect(const struct cmd_ctx *ctx, const char *actor);
 /* True when cmd_conninfo would use the embedded cluster. */
 bool cmd_uses_embedded(const struct cmd_ctx *ctx);

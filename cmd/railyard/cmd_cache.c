@@ -30,18 +30,6 @@
 
 #define DEFAULT_GRACE_S (15 * 60)	/* a restore in flight is never this slow */
 
-static void err_line(const char *fmt, ...) RY_PRINTF(1, 2);
-
-static void err_line(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("railyard: error: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -63,7 +51,7 @@ static struct ry_res *query(struct ry_db *db, const char *what, const char *sql,
 	char *err = NULL;
 	struct ry_res *r = ry_db_query(db, sql, n, params, &err);
 	if (!r) {
-		err_line("cannot %s: %s", what, err);
+		cmd_error("cannot %s: %s", what, err);
 		free(err);
 	}
 	return r;
@@ -190,7 +178,7 @@ static bool gc_local(struct ry_db *db, struct ry_store *store, const struct gc_o
 	bool ok = false;
 
 	if (!ry_store_local_list(local, RY_STORE_CAS, &blobs, &n, &err)) {
-		err_line("%s", err);
+		cmd_error("%s", err);
 		free(err);
 		return false;
 	}
@@ -295,18 +283,18 @@ static int cache_gc(struct cmd_ctx *ctx, int argc, char **argv)
 	ry_cache_config_init(&cfg);
 	o.grace = DEFAULT_GRACE_S;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 's':
 			if (!ry_cache_parse_size(optarg, &o.max_size)) {
-				err_line("--max-size: \"%s\" is not a size (500M, 20G, ...)", optarg);
+				cmd_error("--max-size: \"%s\" is not a size (500M, 20G, ...)", optarg);
 				goto out;
 			}
 			break;
 		case 'a':
 		case 'g':
 			if (!ry_cache_parse_age(optarg, c == 'a' ? &o.max_age : &o.grace)) {
-				err_line("--%s: \"%s\" is not an age (90s, 30m, 12h, 7d, 2w)",
+				cmd_error("--%s: \"%s\" is not an age (90s, 30m, 12h, 7d, 2w)",
 					 c == 'a' ? "max-age" : "grace", optarg);
 				goto out;
 			}
@@ -333,7 +321,7 @@ static int cache_gc(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		err_line("cache gc takes no arguments, got \"%s\"", argv[optind]);
+		cmd_error("cache gc takes no arguments, got \"%s\"", argv[optind]);
 		goto out;
 	}
 	if (o.config && !ry_cache_config_load_file(&cfg, o.config, &err))
@@ -364,7 +352,7 @@ static int cache_gc(struct cmd_ctx *ctx, int argc, char **argv)
 	rc = RY_EXIT_OK;
 	goto out;
 fail:
-	err_line("cache gc: %s", err);
+	cmd_error("cache gc: %s", err);
 out:
 	free(err);
 	free(workdir);
@@ -400,7 +388,7 @@ static int cache_stats(struct cmd_ctx *ctx, int argc, char **argv)
 	long days = 7;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		if (c == 'd' && ry_parse_long(optarg, 1, 36500, &days))
 			continue;
 		if (c == 'h') {
@@ -408,13 +396,13 @@ static int cache_stats(struct cmd_ctx *ctx, int argc, char **argv)
 			return RY_EXIT_OK;
 		}
 		if (c == 'd')
-			err_line("--days: \"%s\" is not a whole number from 1 to 36500", optarg);
+			cmd_error("--days: \"%s\" is not a whole number from 1 to 36500", optarg);
 		else
 			usage(stderr);
 		return RY_EXIT_ERROR;
 	}
 	if (optind < argc) {
-		err_line("cache stats takes no arguments, got \"%s\"", argv[optind]);
+		cmd_error("cache stats takes no arguments, got \"%s\"", argv[optind]);
 		return RY_EXIT_ERROR;
 	}
 	struct ry_db *db = cmd_connect(ctx, "cli:cache-stats");
@@ -469,12 +457,12 @@ static int cache_explain(struct cmd_ctx *ctx, int argc, char **argv)
 		pid = ry_strndup(spec, (size_t)(colon - spec));
 		long p;
 		if (!ry_parse_long(pid, 1, LONG_MAX, &p) || !colon[1]) {
-			err_line("cache explain: \"%s\" is neither a task id nor PIPELINE:NAME", spec);
+			cmd_error("cache explain: \"%s\" is neither a task id nor PIPELINE:NAME", spec);
 			free(pid);
 			return RY_EXIT_ERROR;
 		}
 	} else if (!ry_parse_long(spec, 1, LONG_MAX, &id)) {
-		err_line("cache explain: \"%s\" is neither a task id nor PIPELINE:NAME", spec);
+		cmd_error("cache explain: \"%s\" is neither a task id nor PIPELINE:NAME", spec);
 		return RY_EXIT_ERROR;
 	}
 	struct ry_db *db = cmd_connect(ctx, "cli:cache-explain");
@@ -492,7 +480,7 @@ static int cache_explain(struct cmd_ctx *ctx, int argc, char **argv)
 		if (!r)
 			goto out;
 		if (ry_res_rows(r) == 0) {
-			err_line("cache explain: pipeline %s has no task \"%s\"", pid, colon + 1);
+			cmd_error("cache explain: pipeline %s has no task \"%s\"", pid, colon + 1);
 			goto out;
 		}
 		id = ry_res_get_long(r, 0, 0);
@@ -504,7 +492,7 @@ static int cache_explain(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!r)
 		goto out;
 	if (ry_res_rows(r) == 0) {
-		err_line("cache explain: task %ld does not exist", id);
+		cmd_error("cache explain: task %ld does not exist", id);
 		goto out;
 	}
 	const char *name = get(r, 0, "task_name");
@@ -529,7 +517,7 @@ static int cache_explain(struct cmd_ctx *ctx, int argc, char **argv)
 	       strcmp(get(r, 0, "prev_revoked"), "t") == 0 ? ", revoked" : "");
 	if (!ry_cache_key_from_json(&before, get(r, 0, "prev_components"), &err) ||
 	    !ry_cache_key_from_json(&now, get(r, 0, "components"), &err)) {
-		err_line("cache explain: %s", err);
+		cmd_error("cache explain: %s", err);
 		goto out;
 	}
 	if (strcmp(get(r, 0, "key"), get(r, 0, "prev_key")) == 0)
@@ -564,7 +552,7 @@ static int cache_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 	const char *agent = NULL, *since = NULL, *key = NULL, *reason = NULL;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 'a': agent = optarg; break;
 		case 's': since = optarg; break;
@@ -579,11 +567,11 @@ static int cache_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (optind < argc || (!agent && !since && !key)) {
-		err_line("cache revoke needs --agent NAME, --since TIME or --key KEY");
+		cmd_error("cache revoke needs --agent NAME, --since TIME or --key KEY");
 		return RY_EXIT_ERROR;
 	}
 	if (key && !ry_hash_is_hex(key)) {
-		err_line("--key: \"%s\" is not a cache key (64 lowercase hex digits)", key);
+		cmd_error("--key: \"%s\" is not a cache key (64 lowercase hex digits)", key);
 		return RY_EXIT_ERROR;
 	}
 	/* --since 2h: two hours ago; anything else is PostgreSQL's timestamp */
@@ -599,9 +587,9 @@ static int cache_revoke(struct cmd_ctx *ctx, int argc, char **argv)
 		struct ry_res *r = ry_db_query(db, sql, 5, p, &err);
 		if (!r) {
 			if (since && strstr(err, "timestamp"))
-				err_line("--since: \"%s\" is neither a time nor an age (2h, 1d): %s", since, err);
+				cmd_error("--since: \"%s\" is neither a time nor an age (2h, 1d): %s", since, err);
 			else
-				err_line("cannot revoke: %s", err);
+				cmd_error("cannot revoke: %s", err);
 			free(err);
 		} else {
 			long n = ry_res_get_long(r, 0, 1);
@@ -632,6 +620,6 @@ int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < RY_ARRAY_SIZE(subs); i++)
 		if (strcmp(argv[1], subs[i].name) == 0)
 			return subs[i].fn(ctx, argc - 1, argv + 1);
-	err_line("unknown cache command \"%s\" (gc, stats, explain, revoke)", argv[1]);
+	cmd_error("unknown cache command \"%s\" (gc, stats, explain, revoke)", argv[1]);
 	return RY_EXIT_ERROR;
 }

@@ -7,40 +7,47 @@
  */
 #include "cmd.h"
 
-#include <limits.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: railyard cancel ID\n"
+		"  cancels pipeline ID: its unfinished tasks are cancelled, running ones killed\n");
+}
+
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	long id;
+	int rc = cmd_only_help(argc, argv, usage);
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fprintf(stderr, "usage: railyard cancel ID\n");
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1) {
+		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
-	if (!ry_parse_long(argv[1], 1, LONG_MAX, &id)) {
-		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", argv[1]);
+	if (!cmd_parse_id(argv[optind], &id))
 		return RY_EXIT_ERROR;
-	}
 	struct ry_db *db = cmd_connect(ctx, "cli:cancel");
 	if (!db)
 		return RY_EXIT_ERROR;
 
 	char *err = NULL, *idtext = ry_asprintf("%ld", id);
 	const char *params[] = { idtext };
-	int rc = RY_EXIT_OK;
+	rc = RY_EXIT_OK;
 	/* Reads the state first: a pipeline already final is only reported. */
 	struct ry_res *r = ry_db_query(db,
 		"SELECT state, railyard.cancel_pipeline(id) FROM railyard.pipelines "
 		"WHERE id = $1::bigint", 1, params, &err);
 	if (!r) {
-		fprintf(stderr, "error: cannot cancel pipeline %ld: %s\n", id, err);
+		cmd_error("cannot cancel pipeline %ld: %s", id, err);
 		free(err);
 		rc = RY_EXIT_ERROR;
 	} else if (ry_res_rows(r) == 0) {
-		fprintf(stderr, "error: pipeline %ld does not exist\n", id);
+		cmd_error("pipeline %ld does not exist", id);
 		rc = RY_EXIT_ERROR;
 	} else {
 		const char *before = ry_res_get(r, 0, 0), *after = ry_res_get(r, 0, 1);

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ struct demo {
 	sigset_t signals;	/* blocked and taken with sigtimedwait */
 	sigset_t oldmask;	/* what children get back */
 	int interrupts;		/* SIGINT/SIGTERM received */
+	bool home_from_env;	/* the user set RAILYARD_HOME (we set it for children) */
 	int64_t t0;
 };
 
@@ -156,7 +158,7 @@ static bool spawn(struct demo *d, struct demo_child *c, const char *const *args,
 	fflush(stderr);
 	pid_t pid = fork();
 	if (pid < 0) {
-		fprintf(stderr, "error: cannot start %s: %s\n", c->name, strerror(errno));
+		cmd_error("cannot start %s: %s", c->name, strerror(errno));
 		return false;
 	}
 	if (pid == 0) {
@@ -171,7 +173,7 @@ static bool spawn(struct demo *d, struct demo_child *c, const char *const *args,
 			_exit(127);
 		sigprocmask(SIG_SETMASK, &d->oldmask, NULL);
 		execv("/proc/self/exe", (char *const *)argv);
-		fprintf(stderr, "error: cannot run /proc/self/exe: %s\n", strerror(errno));
+		cmd_error("cannot run /proc/self/exe: %s", strerror(errno));
 		_exit(127);
 	}
 	c->pid = pid;
@@ -201,7 +203,7 @@ static void reap_one(struct demo_child *c, bool is_worker)
 	if (is_worker && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
 		char how[64];
 		describe_exit(c, how, sizeof(how));
-		fprintf(stderr, "warning: worker %s ended (%s); its log: %s\n", c->name, how, c->log);
+		ry_warn("worker %s ended (%s); its log: %s", c->name, how, c->log);
 	}
 }
 
@@ -271,7 +273,7 @@ static bool submit(struct demo *d)
 	bool ok = false;
 
 	if (pipe2(fds, O_CLOEXEC) < 0) {
-		fprintf(stderr, "error: cannot create a pipe for submit: %s\n", strerror(errno));
+		cmd_error("cannot create a pipe for submit: %s", strerror(errno));
 		return false;
 	}
 	if (!spawn(d, &c, args, fds[1], false)) {
@@ -295,15 +297,15 @@ static bool submit(struct demo *d)
 	if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != 0) {
 		char how[64];
 		describe_exit(&c, how, sizeof(how));
-		fprintf(stderr, "error: cannot submit %s: railyard submit ended with %s\n",
+		cmd_error("cannot submit %s: railyard submit ended with %s",
 			d->spec_path, how);
 		goto out;
 	}
 	while (out.len && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == ' '))
 		out.data[--out.len] = '\0';
 	if (!out.len || !ry_parse_long(out.data, 1, (long)(~0UL >> 1), &d->pipeline_id)) {
-		fprintf(stderr, "error: cannot submit %s: expected a pipeline id from railyard "
-			"submit, got '%s'\n", d->spec_path, out.len ? out.data : "");
+		cmd_error("cannot submit %s: expected a pipeline id from railyard "
+			"submit, got '%s'", d->spec_path, out.len ? out.data : "");
 		goto out;
 	}
 	snprintf(d->id_text, sizeof(d->id_text), "%ld", d->pipeline_id);
@@ -324,7 +326,7 @@ static bool start_workers(struct demo *d)
 		c->log = ry_asprintf("%s/%s.log", d->dir, w->name);
 		int fd = open(c->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0) {
-			fprintf(stderr, "error: cannot create %s: %s\n", c->log, strerror(errno));
+			cmd_error("cannot create %s: %s", c->log, strerror(errno));
 			return false;
 		}
 		bool ok = spawn(d, c, args, fd, true);
@@ -342,7 +344,7 @@ static void cancel_pipeline(struct demo *d)
 	if (!d->pipeline_id)
 		return;
 	if (!ry_db_exec(d->db, SQL_CANCEL, 1, params, &err)) {
-		fprintf(stderr, "error: cannot cancel pipeline %ld: %s\n", d->pipeline_id, err);
+		cmd_error("cannot cancel pipeline %ld: %s", d->pipeline_id, err);
 		free(err);
 	}
 }
@@ -369,8 +371,8 @@ static bool follow(struct demo *d)
 			if (!all_gone)
 				all_gone = ry_now_ms();
 			if (ry_now_ms() - all_gone > DEMO_STUCK_MS) {
-				fprintf(stderr, "error: every worker has exited but pipeline %ld is not "
-					"finished; see the logs in %s\n", d->pipeline_id, d->dir);
+				cmd_error("every worker has exited but pipeline %ld is not "
+					"finished; see the logs in %s", d->pipeline_id, d->dir);
 				return false;
 			}
 		}
@@ -391,8 +393,8 @@ static void wait_workers_idle(struct demo *d)
 		pause_for_signal(d, 250);
 	}
 	if (!d->interrupts)
-		fprintf(stderr, "warning: %zu worker(s) still running %d s after the pipeline "
-			"ended; stopping them\n", workers_alive(d), DEMO_WORKERS_EXIT_MS / 1000);
+		ry_warn("%zu worker(s) still running %d s after the pipeline "
+			"ended; stopping them", workers_alive(d), DEMO_WORKERS_EXIT_MS / 1000);
 	stop_workers(d);
 }
 
@@ -403,8 +405,10 @@ static struct ry_res *query(struct demo *d, const char *sql, int nparams, const 
 	char *err = NULL;
 	struct ry_res *r = ry_db_query(d->db, sql, nparams, params, &err);
 	if (!r) {
-		fprintf(stderr, "error: cannot read the demo's results: %s\n", err);
+		cmd_error("cannot read the demo's results: %s", err);
 		free(err);
+	} else {
+		ry_res_make_printable(r, false);
 	}
 	return r;
 }
@@ -585,13 +589,13 @@ out:
 
 static void print_explore(const struct demo *d)
 {
-	const char *home_env = getenv("RAILYARD_HOME");
+	bool embedded = cmd_uses_embedded(d->ctx);
 
 	printf("\nexplore");
 	if (d->ctx->db_url)
 		printf(" (add --db URL to each command)");
-	else if (home_env && *home_env && cmd_uses_embedded(d->ctx))
-		printf(" (with RAILYARD_HOME=%s)", home_env);
+	else if (d->home_from_env && embedded)
+		printf(" (with RAILYARD_HOME=%s)", d->ctx->home);
 	printf("\n");
 	printf("  railyard status %-8ld   tasks, agents, and why anything waits\n",
 	       d->pipeline_id);
@@ -603,6 +607,13 @@ static void print_explore(const struct demo *d)
 	printf("      SELECT * FROM railyard.agent_utilization;\n");
 	printf("  the spec:     %s\n", d->spec_path);
 	printf("  worker logs:  %s/<worker>.log\n", d->dir);
+	if (!embedded)
+		return;
+	printf("\nthe embedded database under %s is still running; stop it with\n", d->ctx->home);
+	if (d->home_from_env)
+		printf("  RAILYARD_HOME=%s railyard db stop\n", d->ctx->home);
+	else
+		printf("  railyard db stop     (here or in a directory below, as git finds .git)\n");
 }
 
 /* ---- the command ---- */
@@ -637,7 +648,7 @@ static bool write_spec(struct demo *d, const char *fail, size_t *ntasks, size_t 
 	FILE *f = NULL;
 
 	if (!ry_demo_generate(&p, revision, fail, &err)) {
-		fprintf(stderr, "error: cannot generate the demo pipeline: %s\n", err);
+		cmd_error("cannot generate the demo pipeline: %s", err);
 		goto out;
 	}
 	*ntasks = p.ntasks;
@@ -647,18 +658,18 @@ static bool write_spec(struct demo *d, const char *fail, size_t *ntasks, size_t 
 		*nedges += p.tasks[i].nneeds;
 	json = ry_demo_to_json(&p);
 	if (!ry_exec_mkdirs(d->dir, &err)) {
-		fprintf(stderr, "error: cannot create the demo directory: %s\n", err);
+		cmd_error("cannot create the demo directory: %s", err);
 		goto out;
 	}
 	f = fopen(d->spec_path, "w");
 	if (!f || fputs(json, f) == EOF || fflush(f) == EOF) {
-		fprintf(stderr, "error: cannot write %s: %s\n", d->spec_path, strerror(errno));
+		cmd_error("cannot write %s: %s", d->spec_path, strerror(errno));
 		goto out;
 	}
 	ok = true;
 out:
 	if (f && fclose(f) == EOF && ok) {
-		fprintf(stderr, "error: cannot write %s: %s\n", d->spec_path, strerror(errno));
+		cmd_error("cannot write %s: %s", d->spec_path, strerror(errno));
 		ok = false;
 	}
 	free(err);
@@ -691,16 +702,25 @@ int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t ntasks = 0, nedges = 0, nservices = 0;
 	int rc = RY_EXIT_ERROR;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--fail") == 0 && i + 1 < argc) {
-			fail = argv[++i];
-			continue;
-		}
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+	static const struct option longopts[] = {
+		{ "fail", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
+		if (c == 'f')
+			fail = optarg;
+		else if (c == 'h')
 			return usage(stdout);
-		fprintf(stderr, "error: unknown argument '%s'\n", argv[i]);
+		else
+			return usage(stderr);
+	}
+	if (optind < argc) {
+		cmd_error("demo takes no arguments, got '%s'", argv[optind]);
 		return usage(stderr);
 	}
+	d.home_from_env = getenv("RAILYARD_HOME") && *getenv("RAILYARD_HOME");
 	d.dir = ry_asprintf("%s/demo", ctx->home);
 	d.spec_path = ry_asprintf("%s/pipeline.json", d.dir);
 	/* Before the database: a bad --fail is reported without waiting for it. */
@@ -718,17 +738,24 @@ int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv)
 	fflush(stdout);
 	d.conninfo = cmd_conninfo(ctx, &err);
 	if (!d.conninfo) {
-		fprintf(stderr, "error: cannot start the database: %s\n", err);
+		cmd_error("cannot start the database: %s", err);
 		goto out;
 	}
-	d.db = ry_db_connect(d.conninfo, "cli:demo", &err);
+	struct ry_db_options opt = ctx->dbopt;
+	opt.actor = "cli:demo";
+	d.db = ry_db_connect(d.conninfo, &opt, &err);
 	if (!d.db) {
-		fprintf(stderr, "error: cannot connect to the database: %s\n", err);
+		cmd_error("cannot connect to the database: %s", err);
 		goto out;
 	}
-	/* Children get the resolved embedded cluster so they need not probe it
-	 * again; otherwise they resolve the same --db or environment we did. */
-	d.db_arg = ctx->db_url ? ctx->db_url : embedded ? d.conninfo : NULL;
+	/* Children resolve the same --db or environment we did; with the
+	 * embedded cluster, the same home, each as the role its command needs
+	 * (submit as a submitter, the workers as workers, wait as a reader). */
+	d.db_arg = ctx->db_url;
+	if (embedded && setenv("RAILYARD_HOME", ctx->home, 1) != 0) {
+		cmd_error("cannot set RAILYARD_HOME for the demo's commands: %s", strerror(errno));
+		goto out;
+	}
 	printf("                   ready after %.1f s\n", elapsed_s(&d));
 
 	printf("[2/6] pipeline     %zu services, %zu tasks, %zu typed edges -> %s\n",

@@ -62,7 +62,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 	optind = 0;	/* glibc: re-initialise (another command may have run getopt) */
 	opterr = 0;
 	/* GNU getopt moves the operands after the options. */
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 's': submit = true; break;
 		case 'n': opt.name = optarg; break;
@@ -74,8 +74,6 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 		case 'c': ry_strlist_add(&changed, optarg); has_changed = true; break;
 		case 'h': usage(stdout); rc = RY_EXIT_OK; goto out;
 		default:
-			fprintf(stderr, "error: import: unknown option or missing value: %s\n\n",
-				argv[optind - 1]);
 			usage(stderr);
 			goto out;
 		}
@@ -92,7 +90,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 	bool ok;
 	if (strcmp(system, "github-actions") == 0) {
 		if (operands.n != 2) {
-			fprintf(stderr, "error: import github-actions takes one workflow file\n");
+			cmd_error("import github-actions takes one workflow file");
 			ry_strlist_release(&operands);
 			goto out;
 		}
@@ -101,7 +99,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 		ok = ry_ci_import_gitlab((const char *const *)operands.items + 1, operands.n - 1,
 					 &opt, &p, &err);
 	} else {
-		fprintf(stderr, "error: import: unknown CI system '%s' (github-actions, gitlab-ci)\n", system);
+		cmd_error("import: unknown CI system '%s' (github-actions, gitlab-ci)", system);
 		ry_strlist_release(&operands);
 		goto out;
 	}
@@ -110,7 +108,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < p.nnotes; i++)
 		fprintf(stderr, "note: %s: %s\n", p.notes[i].where, p.notes[i].text);
 	if (!ok) {
-		fprintf(stderr, "error: %s\n", err);
+		cmd_error("%s", err);
 		free(source);
 		rc = RY_EXIT_FAIL;
 		goto out;
@@ -122,7 +120,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 
 	yaml = ry_ci_render(&p, &err);
 	if (!yaml) {
-		fprintf(stderr, "error: %s: %s\n", source, err);
+		cmd_error("%s: %s", source, err);
 		free(source);
 		goto out;
 	}
@@ -133,7 +131,7 @@ int cmd_import(struct cmd_ctx *ctx, int argc, char **argv)
 	free(source);
 	if (!spec) {
 		for (size_t i = 0; i < errors.n; i++)
-			fprintf(stderr, "error: %s\n", errors.items[i]);
+			cmd_error("%s", errors.items[i]);
 		rc = RY_EXIT_FAIL;
 		goto out;
 	}

@@ -49,14 +49,12 @@ int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
 		switch (c) {
 		case 's': source = optarg; break;
 		case 'n': dry_run = true; break;
 		case 'h': usage(stdout); return RY_EXIT_OK;
 		default:
-			fprintf(stderr, "error: inventory: unknown option or missing value: %s\n\n",
-				argv[optind - 1]);
 			usage(stderr);
 			return RY_EXIT_ERROR;
 		}
@@ -67,7 +65,7 @@ int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	const char *tool_name = argv[optind + 1], *path = argv[optind + 2];
 	if (!ry_inventory_tool_parse(tool_name, &tool)) {
-		fprintf(stderr, "error: inventory import: unknown tool '%s' (terraform, pulumi, kubernetes)\n",
+		cmd_error("inventory import: unknown tool '%s' (terraform, pulumi, kubernetes)",
 			tool_name);
 		return RY_EXIT_ERROR;
 	}
@@ -78,7 +76,7 @@ int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < inv.notes.n; i++)
 		fprintf(stderr, "note: %s: %s\n", path, inv.notes.items[i]);
 	if (!parsed) {
-		fprintf(stderr, "error: %s\n", err);
+		cmd_error("%s", err);
 		rc = RY_EXIT_FAIL;
 		goto out;
 	}
@@ -102,7 +100,7 @@ int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!r) {
 		const char *state = ry_db_last_sqlstate(db);
 		bool input = strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0;
-		fprintf(stderr, "error: %s: cannot store the inventory: %s\n", path, err);
+		cmd_error("%s: cannot store the inventory: %s", path, err);
 		rc = input ? RY_EXIT_FAIL : RY_EXIT_ERROR;
 	} else {
 		printf("%s: %s planned agents from %s (source %s)\n", tool_name, ry_res_get(r, 0, 0),

@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "sqlfiles.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,20 +88,32 @@ bool cmd_apply_migrations(struct ry_db *db, char **err)
 	return ok;
 }
 
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: railyard migrate\n"
+		"  applies migrations/ (once each) then sql/ to the database; idempotent and\n"
+		"  safe to run concurrently; creates the embedded cluster when none exists\n");
+}
+
 int cmd_migrate(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: railyard migrate\n");
+	int rc = cmd_only_help(argc, argv, usage);
+
+	if (rc >= 0)
+		return rc;
+	if (optind < argc) {
+		cmd_error("migrate takes no arguments, got '%s'", argv[optind]);
 		return RY_EXIT_ERROR;
 	}
+	/* A migration may take as long as it takes. */
+	ctx->dbopt.statement_timeout_ms = 0;
 	struct ry_db *db = cmd_connect(ctx, "migrate");
 	if (!db)
 		return RY_EXIT_ERROR;
 	char *err = NULL;
-	int rc = RY_EXIT_OK;
+	rc = RY_EXIT_OK;
 	if (!cmd_apply_migrations(db, &err)) {
-		fprintf(stderr, "error: cannot migrate: %s\n", err);
+		cmd_error("cannot migrate: %s", err);
 		free(err);
 		rc = RY_EXIT_FAIL;
 	}

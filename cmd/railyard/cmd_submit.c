@@ -4,7 +4,7 @@
  * transaction — three INSERTs whatever the pipeline's size — and prints
  * the new pipeline's id, alone, on stdout (ID=$(railyard submit x.yaml)).
  * The database validates the whole graph again at COMMIT; what it says is
- * printed as "error: FILE: message" and nothing is left behind.
+ * printed as "railyard: error: FILE: message" and nothing is left behind.
  *
  * Exit 0 submitted; 1 the spec (or the database's verdict on it) is bad;
  * 2 usage, connection or environment errors.
@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "spec/spec.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,13 +112,12 @@ fail: {
 		if (began)
 			rollback(db);
 		if (lost && strcmp(step, "COMMIT") == 0)
-			fprintf(stderr, "error: %s: connection lost during COMMIT: pipeline %s may or "
-				"may not have been submitted (see railyard status): %s\n",
-				spec->source, *id, err);
+			cmd_error("%s: connection lost during COMMIT: pipeline %s may or may not have "
+				  "been submitted (see railyard status): %s", spec->source, *id, err);
 		else if (input)
-			fprintf(stderr, "error: %s: %s\n", spec->source, err);
+			cmd_error("%s: %s", spec->source, err);
 		else
-			fprintf(stderr, "error: %s: cannot submit (%s): %s\n", spec->source, step, err);
+			cmd_error("%s: cannot submit (%s): %s", spec->source, step, err);
 		free(err);
 		free(*id);
 		*id = NULL;
@@ -139,35 +139,40 @@ static void usage(FILE *out)
 
 int cmd_submit(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	const char *path = NULL;
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	bool check_only = false;
+	int c;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--check") == 0) {
+	while ((c = cmd_getopt(argc, argv, "h", longopts)) != -1) {
+		switch (c) {
+		case 'c':
 			check_only = true;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			break;
+		case 'h':
 			usage(stdout);
 			return RY_EXIT_OK;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "error: unknown option '%s'\n", argv[i]);
+		default:
 			usage(stderr);
 			return RY_EXIT_ERROR;
-		} else if (path) {
-			fprintf(stderr, "error: submit takes one FILE, got '%s' and '%s'\n", path, argv[i]);
-			return RY_EXIT_ERROR;
-		} else {
-			path = argv[i];
 		}
 	}
-	if (!path) {
+	if (argc - optind != 1) {
+		if (argc - optind > 1)
+			cmd_error("submit takes one FILE, got '%s' and '%s'", argv[optind],
+				  argv[optind + 1]);
 		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
+	const char *path = argv[optind];
 
 	struct ry_strlist errors = { 0 };
 	struct ry_spec *spec = ry_spec_parse_file(path, &errors);
 	for (size_t i = 0; i < errors.n; i++)
-		fprintf(stderr, "error: %s\n", errors.items[i]);
+		cmd_error("%s", errors.items[i]);
 	ry_strlist_release(&errors);
 	if (!spec)
 		return RY_EXIT_FAIL;

@@ -15,6 +15,7 @@
  */
 #include "cmd.h"
 
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,7 @@ struct names {
 
 struct waiter {
 	char *conninfo;
+	struct ry_db_options dbopt;
 	struct ry_db *db;
 	char id[24];			/* the pipeline id, as text */
 	bool follow;
@@ -181,7 +183,7 @@ static bool reconnect(struct waiter *w, const char *why, int64_t give_up_at)
 			return false;
 		sleep_ms(backoff < left ? backoff : left);
 		char *err = NULL;
-		w->db = ry_db_connect(w->conninfo, "cli:wait", &err);
+		w->db = ry_db_connect(w->conninfo, &w->dbopt, &err);
 		if (w->db && listen_channels(w, &err)) {
 			ry_info("reconnected to the database");
 			w->warned = false;
@@ -201,6 +203,7 @@ static bool load_agents(struct waiter *w, char **err)
 				       0, NULL, err);
 	if (!r)
 		return false;
+	ry_res_make_printable(r, false);
 	names_load(&w->agents, r);
 	ry_res_free(r);
 	return true;
@@ -213,6 +216,7 @@ static bool load_tasks(struct waiter *w, char **err)
 				       "WHERE pipeline_id = $1::bigint ORDER BY id", 1, params, err);
 	if (!r)
 		return false;
+	ry_res_make_printable(r, false);
 	names_load(&w->tasks, r);
 	ry_res_free(r);
 	w->name_width = 8;	/* "pipeline" */
@@ -357,6 +361,7 @@ static bool follow_audit(struct waiter *w, char **err)
 		struct ry_res *r = ry_db_query(w->db, audit_sql, 3, params, err);
 		if (!r)
 			return false;
+		ry_res_make_printable(r, false);
 		n = ry_res_rows(r);
 		for (int i = 0; i < n; i++) {
 			long long id = strtoll(ry_res_get(r, i, AU_ID), NULL, 10);
@@ -395,6 +400,8 @@ static bool print_summary(struct waiter *w, const char *state, char **err)
 		ry_res_free(r);
 		return false;
 	}
+	if (failed)
+		ry_res_make_printable(failed, false);
 	char elapsed[48];
 	ry_format_duration(elapsed, sizeof(elapsed), ry_res_get_double(r, 0, 1));
 	printf("pipeline %s %s in %s: %s tasks", w->id, state, elapsed, ry_res_get(r, 0, 2));
@@ -412,6 +419,10 @@ static bool print_summary(struct waiter *w, const char *state, char **err)
 			printf(" (exit %s)", ry_res_get(failed, i, 2));
 		printf("\n");
 	}
+	/* What the failed tasks printed last; a failure to read it is said,
+	 * and does not change the exit status. */
+	if (failed && ry_res_rows(failed) > 0)
+		(void)cmd_show_failed_logs(w->db, w->id);
 	fflush(stdout);
 	ry_res_free(failed);
 	ry_res_free(r);
@@ -468,7 +479,7 @@ static int wait_loop(struct waiter *w, int64_t deadline)
 		next_poll = ry_now_ms() + (w->follow ? FOLLOW_MIN_GAP_MS : MIN_GAP_MS);
 		bool ok = poll_once(w, state, sizeof(state), &err);
 		if (ok && !*state) {
-			fprintf(stderr, "error: pipeline %s does not exist\n", w->id);
+			cmd_error("pipeline %s does not exist", w->id);
 			return RY_EXIT_ERROR;
 		}
 		if (ok && is_final(state)) {
@@ -478,7 +489,7 @@ static int wait_loop(struct waiter *w, int64_t deadline)
 		}
 		now = ry_now_ms();
 		if (ok && deadline >= 0 && now >= deadline) {
-			fprintf(stderr, "error: timed out waiting for pipeline %s (still %s)\n",
+			cmd_error("timed out waiting for pipeline %s (still %s)",
 				w->id, state);
 			return RY_EXIT_ERROR;
 		}
@@ -491,14 +502,14 @@ static int wait_loop(struct waiter *w, int64_t deadline)
 				continue;
 			/* A failed wait is a failed socket: always the connection. */
 		} else if (!connection_broken(w->db)) {
-			fprintf(stderr, "error: cannot follow pipeline %s: %s\n", w->id, err);
+			cmd_error("cannot follow pipeline %s: %s", w->id, err);
 			free(err);
 			return RY_EXIT_ERROR;
 		}
 		int64_t give_up = deadline >= 0 ? deadline : ry_now_ms() + RECONNECT_FOR_MS;
 		bool back = reconnect(w, err, give_up);
 		if (!back) {
-			fprintf(stderr, "error: lost the database while waiting for pipeline %s: %s\n",
+			cmd_error("lost the database while waiting for pipeline %s: %s",
 				w->id, err);
 			free(err);
 			return RY_EXIT_ERROR;
@@ -528,43 +539,49 @@ static bool parse_seconds(const char *s, double *out)
 
 int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "junit", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct waiter w = { 0 };
-	const char *id_arg = NULL, *timeout_arg = NULL, *junit = NULL;
+	const char *timeout_arg = NULL, *junit = NULL;
 	double timeout_s = -1;
 	long id;
+	int c;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
+	while ((c = cmd_getopt(argc, argv, "fh", longopts)) != -1) {
+		switch (c) {
+		case 'f':
 			w.follow = true;
-		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-			timeout_arg = argv[++i];
-		} else if (strncmp(argv[i], "--timeout=", 10) == 0) {
-			timeout_arg = argv[i] + 10;
-		} else if (strcmp(argv[i], "--junit") == 0 && i + 1 < argc) {
-			junit = argv[++i];
-		} else if (strncmp(argv[i], "--junit=", 8) == 0) {
-			junit = argv[i] + 8;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			break;
+		case 't':
+			timeout_arg = optarg;
+			break;
+		case 'j':
+			junit = optarg;
+			break;
+		case 'h':
 			usage(stdout);
 			return RY_EXIT_OK;
-		} else if (argv[i][0] == '-' || id_arg) {
-			fprintf(stderr, "error: unexpected argument '%s'\n", argv[i]);
+		default:
 			usage(stderr);
 			return RY_EXIT_ERROR;
-		} else {
-			id_arg = argv[i];
 		}
 	}
-	if (!id_arg) {
+	if (argc - optind != 1) {
+		if (argc - optind > 1)
+			cmd_error("wait takes one pipeline ID, got '%s' and '%s'", argv[optind],
+				  argv[optind + 1]);
 		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
-	if (!ry_parse_long(id_arg, 1, LONG_MAX, &id)) {
-		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", id_arg);
+	if (!cmd_parse_id(argv[optind], &id))
 		return RY_EXIT_ERROR;
-	}
 	if (timeout_arg && !parse_seconds(timeout_arg, &timeout_s)) {
-		fprintf(stderr, "error: invalid --timeout '%s': expected seconds\n", timeout_arg);
+		cmd_error("invalid --timeout '%s': expected seconds", timeout_arg);
 		return RY_EXIT_ERROR;
 	}
 	int64_t deadline = timeout_s >= 0 ? ry_now_ms() + (int64_t)(timeout_s * 1000) : -1;
@@ -573,14 +590,17 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 	char *err = NULL;
 	w.conninfo = cmd_conninfo(ctx, &err);
 	if (!w.conninfo) {
-		fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
+		cmd_error("%s", err);
 		free(err);
 		return RY_EXIT_ERROR;
 	}
 	int rc = RY_EXIT_ERROR;
-	w.db = ry_db_connect(w.conninfo, "cli:wait", &err);
+	w.dbopt = ctx->dbopt;
+	w.dbopt.actor = "cli:wait";
+	w.dbopt.cancel_on_interrupt = true;
+	w.db = ry_db_connect(w.conninfo, &w.dbopt, &err);
 	if (!w.db || !listen_channels(&w, &err)) {
-		fprintf(stderr, "error: cannot connect to the database: %s\n", err);
+		cmd_error("cannot connect to the database: %s", err);
 		free(err);
 	} else {
 		rc = wait_loop(&w, deadline);

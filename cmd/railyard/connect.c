@@ -1,5 +1,5 @@
 /*
- * Choosing the database, as PRODUCT.md orders it.
+ * Choosing the database, as PRODUCT.md orders it, and the role to use in it.
  */
 #include "cmd.h"
 #include "embed/embed.h"
@@ -8,6 +8,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * The embedded cluster's login roles for the group roles
+ * (migrations/0002_hardening.sql makes those), created once the schema is
+ * there.  Its peer map lets the OS user running railyard use each of them
+ * (pkg/embed).  Concurrent first starts may race: a role made meanwhile is
+ * fine.
+ */
+static const char embedded_logins_sql[] =
+	"DO $$ DECLARE r text; g text; BEGIN "
+	"FOR r, g IN VALUES ('" RY_EMBED_WORKER "', 'railyard_worker'), "
+	"  ('" RY_EMBED_SUBMITTER "', 'railyard_submitter'), "
+	"  ('" RY_EMBED_READER "', 'railyard_reader') LOOP "
+	"  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN "
+	"    BEGIN EXECUTE format('CREATE ROLE %I LOGIN', r); "
+	"    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END; "
+	"  END IF; "
+	"  EXECUTE format('GRANT %I TO %I', g, r); "
+	"END LOOP; END $$";
 
 static const char *env_nonempty(const char *name)
 {
@@ -34,11 +53,12 @@ static char *schema_fingerprint(void)
 
 /*
  * The embedded cluster is ours, so its schema follows the binary: migrate
- * whenever the marker under home does not name this binary's SQL.  This
- * also covers processes that raced the one that created the cluster (the
- * migration's advisory lock makes them wait, then find nothing to do).
+ * (and make the login roles) whenever the marker under home does not name
+ * this binary's SQL.  This also covers processes that raced the one that
+ * created the cluster (the migration's advisory lock makes them wait, then
+ * find nothing to do).
  */
-static bool embedded_schema_current(const struct cmd_ctx *ctx, const char *conninfo, char **err)
+static bool embedded_schema_current(const struct cmd_ctx *ctx, char **err)
 {
 	char *want = schema_fingerprint();
 	char *marker = ry_asprintf("%s/schema.applied", ctx->home);
@@ -53,9 +73,16 @@ static bool embedded_schema_current(const struct cmd_ctx *ctx, const char *conni
 		have[strcspn(have, "\n")] = '\0';
 	}
 	if (strcmp(have, want) != 0) {
-		struct ry_db *db = ry_db_connect(conninfo, "migrate", err);
-		ok = db && cmd_apply_migrations(db, err);
+		char *conninfo = ry_embed_conninfo(ctx->home, RY_EMBED_OWNER);
+		struct ry_db_options opt = ctx->dbopt;
+		opt.actor = "migrate";
+		opt.statement_timeout_ms = 0;
+		opt.cancel_on_interrupt = false;
+		struct ry_db *db = ry_db_connect(conninfo, &opt, err);
+		ok = db && cmd_apply_migrations(db, err) &&
+		     ry_db_exec(db, embedded_logins_sql, 0, NULL, err);
 		ry_db_close(db);
+		free(conninfo);
 		char *tmp = ry_asprintf("%s.tmp", marker);
 		if (ok && (f = fopen(tmp, "w")) != NULL) {
 			fprintf(f, "%s\n", want);
@@ -69,7 +96,22 @@ static bool embedded_schema_current(const struct cmd_ctx *ctx, const char *conni
 	return ok;
 }
 
-char *cmd_conninfo(const struct cmd_ctx *ctx, char **err)
+static const char *embedded_login(enum cmd_role role)
+{
+	switch (role) {
+	case CMD_ROLE_WORKER:
+		return RY_EMBED_WORKER;
+	case CMD_ROLE_SUBMITTER:
+		return RY_EMBED_SUBMITTER;
+	case CMD_ROLE_READER:
+		return RY_EMBED_READER;
+	case CMD_ROLE_OWNER:
+		break;
+	}
+	return RY_EMBED_OWNER;
+}
+
+char *cmd_conninfo_as(const struct cmd_ctx *ctx, enum cmd_role role, char **err)
 {
 	if (ctx->db_url)
 		return ry_strdup(ctx->db_url);
@@ -78,15 +120,22 @@ char *cmd_conninfo(const struct cmd_ctx *ctx, char **err)
 	if (!cmd_uses_embedded(ctx))
 		return ry_strdup("");	/* libpq reads PGHOST, PGDATABASE, ... */
 
-	char *conninfo = NULL;
-	bool created = false;
-	if (!ry_embed_start(ctx->home, &conninfo, &created, err))
-		return NULL;
-	if (!embedded_schema_current(ctx, conninfo, err)) {
-		free(conninfo);
+	if (!ctx->home_found && !ctx->may_create) {
+		*err = ry_asprintf("no database: no .railyard directory in %s, and none of --db, "
+				   "RAILYARD_DB, PGHOST, PGDATABASE or RAILYARD_HOME is set; "
+				   "`railyard db start` creates one in ./.railyard", ctx->looked);
 		return NULL;
 	}
-	return conninfo;
+	bool created = false;
+	if (!ry_embed_start(ctx->home, ctx->may_create, &created, err) ||
+	    !embedded_schema_current(ctx, err))
+		return NULL;
+	return ry_embed_conninfo(ctx->home, embedded_login(role));
+}
+
+char *cmd_conninfo(const struct cmd_ctx *ctx, char **err)
+{
+	return cmd_conninfo_as(ctx, ctx->role, err);
 }
 
 struct ry_db *cmd_connect(const struct cmd_ctx *ctx, const char *actor)
@@ -94,14 +143,17 @@ struct ry_db *cmd_connect(const struct cmd_ctx *ctx, const char *actor)
 	char *err = NULL;
 	char *conninfo = cmd_conninfo(ctx, &err);
 	if (!conninfo) {
-		fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
+		cmd_error("%s", err);
 		free(err);
 		return NULL;
 	}
-	struct ry_db *db = ry_db_connect(conninfo, actor, &err);
+	struct ry_db_options opt = ctx->dbopt;
+	opt.actor = actor;
+	opt.cancel_on_interrupt = true;
+	struct ry_db *db = ry_db_connect(conninfo, &opt, &err);
 	free(conninfo);
 	if (!db) {
-		fprintf(stderr, "error: cannot connect to the database: %s\n", err);
+		cmd_error("cannot connect to the database: %s", err);
 		free(err);
 	}
 	return db;

@@ -88,12 +88,12 @@ int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, 
 	char *err = NULL;
 
 	if (!db) {
-		fprintf(stderr, "error: cannot write the JUnit report %s: no database connection\n", path);
+		cmd_error("cannot write the JUnit report %s: no database connection", path);
 		return RY_EXIT_ERROR;
 	}
 	if (!(p = ry_db_query(db, pipeline_sql, 1, params, &err)) ||
 	    !(t = ry_db_query(db, tasks_sql, 1, params, &err))) {
-		fprintf(stderr, "error: cannot write the JUnit report %s: %s\n", path, err);
+		cmd_error("cannot write the JUnit report %s: %s", path, err);
 		rc = RY_EXIT_ERROR;
 		goto out;
 	}
@@ -116,7 +116,7 @@ int cmd_wait_junit(struct ry_db *db, const char *pipeline_id, const char *path, 
 		.props = props, .nprops = RY_ARRAY_SIZE(props), .cases = cases, .ncases = n,
 	};
 	if (!ry_junit_write_file(path, &suite, &err)) {
-		fprintf(stderr, "error: cannot write the JUnit report: %s\n", err);
+		cmd_error("cannot write the JUnit report: %s", err);
 		rc = RY_EXIT_ERROR;
 	}
 out:

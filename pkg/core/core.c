@@ -290,6 +290,22 @@ uint64_t ry_fnv1a64(const void *data, size_t len)
 	return h;
 }
 
+void ry_make_printable(char *s, bool multiline)
+{
+	for (unsigned char *p = (unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\t') {
+			if (!multiline)
+				*p = ' ';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			*p = '?';
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			p[1] = '?';
+			p++;
+		}
+	}
+}
+
 bool ry_read_file(const char *path, size_t max, struct ry_buf *out, char **err)
 {
 	bool is_stdin = strcmp(path, "-") == 0;

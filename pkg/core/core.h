@@ -77,6 +77,15 @@ int64_t ry_wall_us(void);
 /* FNV-1a: small, stable hash for names (not for security). */
 uint64_t ry_fnv1a64(const void *data, size_t len);
 
+/*
+ * Makes s safe to print on a terminal, in place: C0 controls, DEL and the
+ * C1 controls (U+0080..U+009F as UTF-8) become '?', so text from a database
+ * or a task cannot move the cursor, retitle the terminal or hide itself.
+ * With multiline, newlines and tabs stay; without, they become spaces.
+ * The length never changes.
+ */
+void ry_make_printable(char *s, bool multiline);
+
 /* Seconds for people: "0.4s", "42s", "5m07s", "2h05m", "3d04h". */
 void ry_format_duration(char *buf, size_t len, double seconds);
 

@@ -16,13 +16,33 @@
 struct ry_db;
 struct ry_res;
 
+/* How a blocking session is opened; zero values mean "not set". */
+struct ry_db_options {
+	const char *actor;		/* "cli:status": application_name and railyard.actor */
+	int connect_timeout_s;		/* libpq connect_timeout */
+	int statement_timeout_ms;	/* the server cancels longer statements */
+	bool cancel_on_interrupt;	/* SIGINT/SIGTERM cancel the running statement, then
+					 * the process dies of the signal as it would have */
+};
+
 /*
- * Connects with a libpq conninfo string or URL.  application_name and the
- * railyard.actor setting (recorded in the audit log) are set from actor.
- * On failure returns NULL and *err holds a message the caller frees.
+ * Connects with a libpq conninfo string or URL.  The options go in as
+ * defaults: a conninfo that sets connect_timeout or options itself wins.
+ * The server also checks every 2 s that the client is still there while a
+ * statement runs, so a killed CLI does not leave its query running.  On
+ * failure returns NULL and *err holds a message the caller frees.
  */
-struct ry_db *ry_db_connect(const char *conninfo, const char *actor, char **err) RY_MUST_CHECK;
+struct ry_db *ry_db_connect(const char *conninfo, const struct ry_db_options *opt,
+			    char **err) RY_MUST_CHECK;
 void ry_db_close(struct ry_db *db);
+
+/*
+ * conninfo (a key=value string or a URL) with key set to value, as a
+ * key=value string (caller frees); NULL with *err set when conninfo does
+ * not parse.
+ */
+char *ry_db_conninfo_set(const char *conninfo, const char *key, const char *value,
+			 char **err) RY_MUST_CHECK;
 
 /*
  * Runs one statement with text parameters (NULL element = SQL NULL).
@@ -47,6 +67,13 @@ int ry_db_server_version(const struct ry_db *db);
 int ry_res_rows(const struct ry_res *r);
 int ry_res_cols(const struct ry_res *r);
 const char *ry_res_colname(const struct ry_res *r, int col);
+/*
+ * Looks up columns by name, once per result, so rows are read by name and a
+ * reordered SELECT cannot shift meanings: idx[i] = the column named
+ * names[i].  False (with *missing set to the name) when one is absent.
+ */
+bool ry_res_columns(const struct ry_res *r, const char *const *names, int n, int *idx,
+		    const char **missing) RY_MUST_CHECK;
 /* Value as text; "" for NULL (use ry_res_isnull to tell). */
 const char *ry_res_get(const struct ry_res *r, int row, int col);
 bool ry_res_isnull(const struct ry_res *r, int row, int col);
@@ -55,6 +82,15 @@ double ry_res_get_double(const struct ry_res *r, int row, int col);
 /* Command tag row count ("INSERT 0 5" → 5). */
 long ry_res_affected(const struct ry_res *r);
 void ry_res_free(struct ry_res *r);
+
+/*
+ * Makes every value of r safe to print on a terminal, in place: control
+ * characters (C0, DEL, and C1 as UTF-8) become '?', so no value from the
+ * database can move the cursor, retitle the terminal or hide text.  With
+ * multiline, newlines and tabs stay (log tails); without, they become
+ * spaces.
+ */
+void ry_res_make_printable(struct ry_res *r, bool multiline);
 
 /*
  * Parses a PostgreSQL text[] in its text form ({a,"b c",NULL}) into out;

@@ -30,7 +30,8 @@
 #include <unistd.h>
 
 #define EMBED_USER	"railyard"	/* system user for the server under root */
-#define EMBED_DB	"railyard"	/* database and role name */
+#define EMBED_DB	"railyard"	/* database name */
+#define IDENT_MAP	"railyard"	/* the peer authentication map */
 #define EMBED_PORT	"5432"		/* only names the socket file; no TCP */
 #define START_TIMEOUT_S	60
 #define SOCKET_NAME	"/.s.PGSQL." EMBED_PORT
@@ -48,6 +49,10 @@ struct embed {
 	char *user;		/* the server user's name, for messages */
 	int lock_fd;		/* home/.lock while held, else -1 */
 };
+
+/* The login roles, and which of them the server's own OS user may use. */
+static const char *const login_roles[] = { RY_EMBED_OWNER, RY_EMBED_WORKER, RY_EMBED_SUBMITTER,
+					   RY_EMBED_READER };
 
 /* ---- paths ---- */
 
@@ -153,12 +158,12 @@ static void conninfo_add(struct ry_buf *b, const char *key, const char *val)
 	ry_buf_putc(b, '\'');
 }
 
-static char *embed_conninfo(const struct embed *e)
+static char *embed_conninfo(const struct embed *e, const char *user)
 {
 	struct ry_buf b = RY_BUF_INIT;
 	conninfo_add(&b, "host", e->sockdir);
 	conninfo_add(&b, "port", EMBED_PORT);
-	conninfo_add(&b, "user", EMBED_DB);
+	conninfo_add(&b, "user", user);
 	conninfo_add(&b, "dbname", EMBED_DB);
 	return ry_buf_detach(&b);
 }
@@ -266,6 +271,8 @@ static int run_prog(const struct embed *e, bool as_server, const char *const arg
 	int fds[2];
 	int status = -1;
 
+	/* out holds text on every path, even when nothing could run. */
+	ry_buf_puts(out, "");
 	if (pipe2(fds, O_CLOEXEC) != 0) {
 		*err = ry_asprintf("cannot run %s: pipe: %s", argv[0], strerror(errno));
 		return -1;
@@ -308,8 +315,6 @@ static int run_prog(const struct embed *e, bool as_server, const char *const arg
 		ry_buf_add(out, chunk, (size_t)got);
 	}
 	close(fds[0]);
-	if (!out->data)
-		ry_buf_puts(out, "");
 	trim_trailing(out);
 	int ws;
 	while (waitpid(pid, &ws, 0) < 0) {
@@ -734,11 +739,74 @@ static bool write_server_file(const struct embed *e, const char *path, const cha
 	return ok;
 }
 
+/* Appends a pg_hba/pg_ident token, double-quoted. */
+static void auth_token(struct ry_buf *b, const char *s)
+{
+	ry_buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			ry_buf_putc(b, '"');
+		ry_buf_putc(b, *s);
+	}
+	ry_buf_putc(b, '"');
+}
+
+/* One ident map line: OS user sys may log in as database role role. */
+static void ident_line(struct ry_buf *b, const char *sys, const char *role)
+{
+	ry_buf_puts(b, IDENT_MAP " ");
+	auth_token(b, sys);
+	ry_buf_putc(b, ' ');
+	auth_token(b, role);
+	ry_buf_putc(b, '\n');
+}
+
+/*
+ * Who may log in: peer authentication on the socket, through one ident
+ * map.  The OS user running railyard now may use every login role; the
+ * server's own OS user (createdb runs as it) only the owner.  Any other OS
+ * user is refused, even one that can reach the socket.
+ */
+static bool write_auth_files(const struct embed *e, char **err)
+{
+	struct ry_buf hba = RY_BUF_INIT, ident = RY_BUF_INIT;
+	struct passwd *pw = getpwuid(geteuid());
+	char *invoker = pw ? ry_strdup(pw->pw_name) : NULL;
+	bool ok = false;
+
+	if (!invoker) {
+		*err = ry_asprintf("cannot name the OS user %u for the cluster's peer authentication",
+				   (unsigned)geteuid());
+		return false;
+	}
+	ry_buf_puts(&hba, "# written by railyard before every start: do not edit\n"
+		    "# peer authentication on the Unix socket only, through the ident map\n"
+		    "local all all peer map=" IDENT_MAP "\n");
+	ry_buf_puts(&ident, "# written by railyard before every start: do not edit\n");
+	for (size_t i = 0; i < RY_ARRAY_SIZE(login_roles); i++)
+		ident_line(&ident, invoker, login_roles[i]);
+	if (strcmp(invoker, e->user) != 0)
+		ident_line(&ident, e->user, RY_EMBED_OWNER);
+	char *hba_path = ry_asprintf("%s/railyard_hba.conf", e->pgdata);
+	char *ident_path = ry_asprintf("%s/railyard_ident.conf", e->pgdata);
+	ok = write_server_file(e, hba_path, hba.data, false, err) &&
+	     write_server_file(e, ident_path, ident.data, false, err);
+	free(ident_path);
+	free(hba_path);
+	ry_buf_release(&ident);
+	ry_buf_release(&hba);
+	free(invoker);
+	return ok;
+}
+
 /*
  * railyard's settings live in pgdata/railyard.conf, rewritten before every
  * start (a moved home gets its new socket directory), and postgresql.conf
  * ends by including it, so they win over postgresql.conf; ALTER SYSTEM
- * (postgresql.auto.conf, read last) still overrides them.
+ * (postgresql.auto.conf, read last) still overrides them.  Authentication
+ * comes from railyard_hba.conf and railyard_ident.conf beside it, written
+ * at the same time: a cluster made by an older railyard (trust) gets peer
+ * authentication at its next start.
  */
 #define INCLUDE_LINE "include_if_exists = 'railyard.conf'"
 
@@ -754,9 +822,17 @@ static bool write_railyard_conf(const struct embed *e, char **err)
 		    "logging_collector = off\n"
 		    "unix_socket_directories = ");
 	conf_quote(&b, e->sockdir);
+	ry_buf_puts(&b, "\nhba_file = ");
+	char *hba = ry_asprintf("%s/railyard_hba.conf", e->pgdata);
+	conf_quote(&b, hba);
+	free(hba);
+	ry_buf_puts(&b, "\nident_file = ");
+	char *ident = ry_asprintf("%s/railyard_ident.conf", e->pgdata);
+	conf_quote(&b, ident);
+	free(ident);
 	ry_buf_puts(&b, "\n");
 	char *path = ry_asprintf("%s/railyard.conf", e->pgdata);
-	bool ok = write_server_file(e, path, b.data, false, err);
+	bool ok = write_auth_files(e, err) && write_server_file(e, path, b.data, false, err);
 	free(path);
 	ry_buf_release(&b);
 	if (!ok)
@@ -800,8 +876,8 @@ static bool init_cluster(const struct embed *e, char **err)
 	}
 	if (!private_dir(e, e->pgdata, 0700, true, err))
 		return false;
-	const char *args[] = { "-D", e->pgdata, "-U", EMBED_DB, "-A", "trust",
-			       "--encoding=UTF8", "--locale=C", NULL };
+	const char *args[] = { "-D", e->pgdata, "-U", RY_EMBED_OWNER, "--auth-local=peer",
+			       "--auth-host=reject", "--encoding=UTF8", "--locale=C", NULL };
 	ok = run_server_prog(e, "initdb", args, &out, err);
 	ry_buf_release(&out);
 	return ok;
@@ -852,14 +928,15 @@ static bool start_server(const struct embed *e, char **err)
 /* Creates the database "railyard"; *created tells whether it was new. */
 static bool create_database(const struct embed *e, bool *created, char **err)
 {
-	const char *args[] = { "-h", e->sockdir, "-p", EMBED_PORT, "-U", EMBED_DB, EMBED_DB, NULL };
+	const char *args[] = { "-h", e->sockdir, "-p", EMBED_PORT, "-U", RY_EMBED_OWNER, EMBED_DB,
+			       NULL };
 	struct ry_buf out = RY_BUF_INIT;
 	char *e2 = NULL;
 	bool ok = run_server_prog(e, "createdb", args, &out, &e2);
 
 	if (ok) {
 		*created = true;
-	} else if (strstr(out.data, "already exists")) {
+	} else if (out.data && strstr(out.data, "already exists")) {
 		ok = true;
 	} else {
 		*err = e2;
@@ -872,7 +949,32 @@ static bool create_database(const struct embed *e, bool *created, char **err)
 
 /* ---- public ---- */
 
-bool ry_embed_start(const char *home, char **conninfo, bool *created, char **err)
+/* Whether pgdata holds a cluster; false with *err set when that cannot be told. */
+static bool cluster_exists(const struct embed *e, char **err)
+{
+	char *version = ry_asprintf("%s/PG_VERSION", e->pgdata);
+	struct stat st;
+	bool exists = stat(version, &st) == 0 && S_ISREG(st.st_mode);
+
+	if (!exists && errno != ENOENT && errno != ENOTDIR)
+		*err = ry_asprintf("cannot look for %s: %s", version, strerror(errno));
+	free(version);
+	return exists;
+}
+
+bool ry_embed_exists(const char *home)
+{
+	struct embed e;
+	char *err = NULL;
+
+	embed_init(&e, home);
+	bool exists = cluster_exists(&e, &err);
+	free(err);
+	embed_release(&e);
+	return exists;
+}
+
+bool ry_embed_start(const char *home, bool create, bool *created, char **err)
 {
 	struct embed e;
 	bool ready;
@@ -883,9 +985,13 @@ bool ry_embed_start(const char *home, char **conninfo, bool *created, char **err
 	embed_init(&e, home);
 	/* Fast path, no lock and no child process: it already runs. */
 	if (server_alive(&e, &ready) && ready) {
-		*conninfo = embed_conninfo(&e);
 		embed_release(&e);
 		return true;
+	}
+	if (!create && !cluster_exists(&e, &e2)) {
+		if (!e2)
+			e2 = ry_strdup("there is none (railyard db start, migrate or demo creates it)");
+		goto out;
 	}
 	if (!make_dirs(e.home, 0755, &e2))
 		goto out;
@@ -923,7 +1029,6 @@ bool ry_embed_start(const char *home, char **conninfo, bool *created, char **err
 		if (fresh)
 			ry_info("created the embedded database under %s", e.home);
 	}
-	*conninfo = embed_conninfo(&e);
 	ok = true;
 out:
 	if (!ok) {
@@ -979,12 +1084,12 @@ bool ry_embed_running(const char *home)
 	return alive;
 }
 
-char *ry_embed_conninfo(const char *home)
+char *ry_embed_conninfo(const char *home, const char *user)
 {
 	struct embed e;
 
 	embed_init(&e, home);
-	char *conninfo = embed_conninfo(&e);
+	char *conninfo = embed_conninfo(&e, user);
 	embed_release(&e);
 	return conninfo;
 }

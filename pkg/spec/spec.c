@@ -6,6 +6,7 @@
 #include "spec/spec.h"
 #include "spec/doc.h"
 #include "archive/archive.h"
+#include "graph/graph.h"
 #include "match/match.h"
 
 #include <errno.h>
@@ -255,6 +256,16 @@ static bool team_valid(const char *s)
 	return len >= 1 && len <= 63 && strchr(ALNUM, s[0]) && s[0] && only_chars(s + 1, ALNUM "_.-");
 }
 
+/* railyard.valid_label(): ^[A-Za-z0-9_][A-Za-z0-9_.:+=@/-]{0,63}$ (requires, os, arch, pool) */
+static bool label_valid(const char *s)
+{
+	size_t len = strlen(s);
+	return len >= 1 && len <= 64 && strchr(ALNUM "_", s[0]) && s[0] &&
+	       only_chars(s + 1, ALNUM "_.:+=@/-");
+}
+
+#define LABEL_CHARS "letters, digits and _ . : + = @ / - (at most 64, no comma, blank, brace or quote)"
+
 /* tasks_before_insert: env keys are ^[A-Za-z_][A-Za-z0-9_]*$ */
 static bool env_name_valid(const char *s)
 {
@@ -485,12 +496,45 @@ static void get_env(struct check *c, const struct spec_node *map, struct ry_spec
 	}
 }
 
+/* An optional label-like field (os, arch, pool): a string of label syntax. */
+static void check_label(struct check *c, const struct spec_node *map, const char *key, char **out)
+{
+	if (get_str(c, map, key, true, out) && *out && !label_valid(*out))
+		fail(c, spec_map_get(map, key)->line, "%s \"%s\" is invalid: use " LABEL_CHARS, key, *out);
+}
+
+/* What exec could not take: sizes as railyard.max_arg_bytes()/max_exec_bytes(). */
+static void check_exec_size(struct check *c, const struct spec_node *map, const struct ry_spec_task *t)
+{
+	size_t total = t->command ? strlen(t->command) : 0;
+
+	if (total > RY_SPEC_MAX_ARG_BYTES)
+		fail(c, spec_map_get(map, "command")->line,
+		     "command is %zu bytes; max_arg_bytes is %d (the kernel's limit for one argument)",
+		     total, RY_SPEC_MAX_ARG_BYTES);
+	for (size_t i = 0; i < t->nenv; i++) {
+		size_t len = strlen(t->env[i].name) + 1 + strlen(t->env[i].value);
+		if (len > RY_SPEC_MAX_ARG_BYTES)
+			fail(c, spec_map_get(map, "env")->line,
+			     "env entry \"%s\" is %zu bytes as NAME=value; max_arg_bytes is %d (the kernel's "
+			     "limit for one string)", t->env[i].name, len, RY_SPEC_MAX_ARG_BYTES);
+		total += len + 1;
+	}
+	if (total > RY_SPEC_MAX_EXEC_BYTES)
+		fail(c, map->line, "command and env are %zu bytes together; max_exec_bytes is %d",
+		     total, RY_SPEC_MAX_EXEC_BYTES);
+}
+
 /* ---- the pipeline -------------------------------------------------------- */
 
 static void add_edge(struct ry_spec *spec, const char *up, const char *down, const char *kind,
 		     int line)
 {
-	spec->edges = ry_realloc(spec->edges, (spec->nedges + 1) * sizeof(*spec->edges));
+	if (spec->nedges == spec->edges_cap) {
+		/* Doubling: a 20,000-task chain must not copy the list per edge. */
+		spec->edges_cap = spec->edges_cap ? 2 * spec->edges_cap : 16;
+		spec->edges = ry_realloc(spec->edges, spec->edges_cap * sizeof(*spec->edges));
+	}
 	struct ry_spec_edge *e = &spec->edges[spec->nedges++];
 	e->upstream = ry_strdup(up);
 	e->downstream = ry_strdup(down);
@@ -556,12 +600,17 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	(void)get_required_str(c, n, n->line, "command", &t->command);
 	(void)get_str(c, n, "service", true, &t->service);
 	(void)get_choice(c, n, "kind", task_kinds, &t->kind);
-	(void)get_list(c, n, "requires", &t->requires, NULL);
-	(void)get_str(c, n, "os", true, &t->os);
-	(void)get_str(c, n, "arch", true, &t->arch);
+	if (get_list(c, n, "requires", &t->requires, NULL))
+		for (size_t i = 0; i < t->requires.n; i++)
+			if (!label_valid(t->requires.items[i]))
+				fail(c, spec_map_get(n, "requires")->line,
+				     "label \"%s\" in requires is invalid: use " LABEL_CHARS,
+				     t->requires.items[i]);
+	check_label(c, n, "os", &t->os);
+	check_label(c, n, "arch", &t->arch);
 	(void)get_int(c, n, "cpu", 1, 1024, &t->cpu, NULL);
 	(void)get_int(c, n, "mem_mb", 1, 16777216, &t->mem_mb, NULL);
-	(void)get_str(c, n, "pool", true, &t->pool);
+	check_label(c, n, "pool", &t->pool);
 	(void)get_int(c, n, "priority", -1000, 1000, &t->priority, &t->has_priority);
 	(void)get_str(c, n, "version", true, &t->version);
 	(void)get_bool(c, n, "cacheable", &t->cacheable);
@@ -570,6 +619,7 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	(void)get_list(c, n, "outputs", &t->outputs, NULL);
 	check_paths(c, n, "outputs", &t->outputs, false);
 	get_env(c, n, t);
+	check_exec_size(c, n, t);
 	(void)get_choice(c, n, "run_if", run_ifs, &t->run_if);
 	if (get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
 		char *err = NULL;
@@ -722,79 +772,43 @@ static int cmp_edge_ix(const void *a, const void *b)
 	return cmp3(x->up, y->up, x->down, y->down, x->edge, y->edge);
 }
 
-/* By downstream, then upstream: for walking upstream. */
-static int cmp_edge_down(const void *a, const void *b)
-{
-	const struct edge_ix *x = a, *y = b;
-	return cmp3(x->down, y->down, x->up, y->up, x->edge, y->edge);
-}
-
 /*
- * Finds a cycle exactly as railyard.validate_pipeline does (Kahn, then a
- * walk upstream from the first task left, smallest upstream first), so the
- * message is the same whether C or the database finds it.
+ * Reports a cycle the way railyard.validate_pipeline does (pkg/graph finds
+ * the same one: the walk upstream from the first task Kahn's algorithm
+ * leaves over), so the message is the same whether C or the database finds
+ * it, and as short for a ring of 20,000 tasks as for one of three.
  */
 static void find_cycle(struct check *c, const struct ry_spec *spec, const struct edge_ix *ex,
 		       size_t m)
 {
 	size_t n = spec->ntasks;
-	size_t *indeg = ry_calloc(n, sizeof(size_t));
-	size_t *first = ry_malloc(n * sizeof(size_t));
-	size_t *queue = ry_malloc(n * sizeof(size_t));
-	size_t head = 0, tail = 0;
+	size_t *up = ry_malloc((m ? m : 1) * sizeof(size_t));
+	size_t *down = ry_malloc((m ? m : 1) * sizeof(size_t));
+	size_t *cycle = NULL, len = 0;
+	struct ry_graph g;
 
-	for (size_t v = 0; v < n; v++)
-		first[v] = m;
-	for (size_t k = 0; k < m; k++)
-		indeg[ex[k].down]++;
-	for (size_t k = m; k-- > 0;)
-		first[ex[k].up] = k;
-	for (size_t v = 0; v < n; v++)
-		if (indeg[v] == 0)
-			queue[tail++] = v;
-	while (head < tail) {
-		size_t v = queue[head++];
-		for (size_t k = first[v]; k < m && ex[k].up == v; k++)
-			if (--indeg[ex[k].down] == 0)
-				queue[tail++] = ex[k].down;
+	for (size_t k = 0; k < m; k++) {
+		up[k] = ex[k].up;
+		down[k] = ex[k].down;
 	}
-	if (tail < n) {
-		size_t v = 0, len = 0;
-		size_t *pos = ry_calloc(n, sizeof(size_t));	/* 1-based place in path */
-		size_t *path = ry_malloc(n * sizeof(size_t));
-		size_t *into = ry_malloc(n * sizeof(size_t));	/* first edge into v */
-		struct edge_ix *rev = ry_malloc(m * sizeof(*rev));
-		memcpy(rev, ex, m * sizeof(*rev));
-		qsort(rev, m, sizeof(*rev), cmp_edge_down);
-		for (size_t k = 0; k < n; k++)
-			into[k] = m;
-		for (size_t k = m; k-- > 0;)
-			into[rev[k].down] = k;
-		while (indeg[v] == 0)
-			v++;
-		/* Every task left has an upstream left: walk up until one repeats. */
-		while (pos[v] == 0) {
-			path[len++] = v;
-			pos[v] = len;
-			size_t k = into[v];
-			while (indeg[rev[k].up] == 0)
-				k++;
-			v = rev[k].up;
-		}
-		free(rev);
-		free(into);
+	/* The indexes come from the task table, so init cannot refuse them. */
+	if (ry_graph_init(&g, n, m, up, down)) {
+		len = ry_graph_find_cycle(&g, &cycle);
+		ry_graph_release(&g);
+	}
+	if (len > 0) {
+		const char **names = ry_malloc(n * sizeof(*names));
 		struct ry_buf b = RY_BUF_INIT;
-		ry_buf_puts(&b, spec->tasks[v].name);
-		for (size_t k = len; k >= pos[v]; k--)
-			ry_buf_printf(&b, " -> %s", spec->tasks[path[k - 1]].name);
-		fail(c, spec->tasks[v].line, "cycle: %s", b.data);
+		for (size_t i = 0; i < n; i++)
+			names[i] = spec->tasks[i].name;
+		ry_graph_format_cycle(&b, names, cycle, len);
+		fail(c, spec->tasks[cycle[0]].line, "cycle: %s", b.data);
 		ry_buf_release(&b);
-		free(pos);
-		free(path);
+		free(names);
 	}
-	free(indeg);
-	free(first);
-	free(queue);
+	free(cycle);
+	free(down);
+	free(up);
 }
 
 /* nneeds: edges[0, nneeds) came from tasks' needs, the rest from edges. */

@@ -14,6 +14,16 @@
 
 #include "core/core.h"
 
+/*
+ * What exec can take, as the database checks it at INSERT
+ * (railyard.max_arg_bytes() and max_exec_bytes(), sql/10_submit.sql): one
+ * argument or NAME=value string is at most the kernel's MAX_ARG_STRLEN less
+ * the NUL; a task's command and env together at most half of the usual
+ * 2 MB ARG_MAX (the worker adds its own environment).
+ */
+#define RY_SPEC_MAX_ARG_BYTES 131071
+#define RY_SPEC_MAX_EXEC_BYTES 1048576
+
 enum ry_spec_format {
 	RY_SPEC_AUTO,	/* by extension (.json, .yaml, .yml), else by content */
 	RY_SPEC_YAML,
@@ -72,6 +82,7 @@ struct ry_spec {
 	size_t ntasks;
 	struct ry_spec_edge *edges;	/* needs first (in task order), then edges */
 	size_t nedges;
+	size_t edges_cap;		/* allocated */
 };
 
 /*

@@ -3,14 +3,8 @@
  * artifact (under their own digest, so the digest check passes and the
  * tar/zstd parsing and entry checks are what gets exercised) must either
  * extract inside the destination or be refused — never a crash, a leak,
- * or a file outside it.  Not built by `make`; build and run with:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Ipkg -o build/fuzz_archive tests/fuzz/fuzz_archive.c pkg/archive/archive.c \
- *       pkg/archive/path.c pkg/hash/hash.c pkg/exec/exec.c pkg/core/core.c \
- *       -larchive -ljansson -lcrypto
- *   mkdir -p build/fuzz-archive-corpus   # seed it with artifacts from a local store
- *   build/fuzz_archive -max_total_time=60 build/fuzz-archive-corpus
+ * or a file outside it.  Built by `make fuzz`, run by
+ * `make fuzz-run FUZZ_SECONDS=N` (seeds: tests/fuzz/corpus/archive/).
  */
 #include "archive/archive.h"
 #include "exec/exec.h"

@@ -3,15 +3,8 @@
  * made with it: any bytes must give either a configuration or errors
  * naming railyard.yaml:LINE, and a configuration must plan a change of a
  * small fixed repository into a spec pkg/spec accepts — never a crash, a
- * leak or undefined behaviour.  Not built by `make`; build and run with:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Ipkg $(pkg-config --cflags libxml-2.0) -o build/fuzz_deps_config \
- *       tests/fuzz/fuzz_deps_config.c pkg/deps/[a-z]*.c pkg/plan/plan.c pkg/spec/[a-z]*.c \
- *       pkg/core/core.c pkg/match/match.c pkg/graph/graph.c \
- *       -lyaml -ljansson -lpcre2-8 -lxml2
- *   mkdir -p build/fuzz-deps-config && cp -r tests/fuzz/corpus/fuzz_deps_config/. build/fuzz-deps-config/
- *   build/fuzz_deps_config -max_total_time=60 build/fuzz-deps-config
+ * leak or undefined behaviour.  Built by `make fuzz`, run by
+ * `make fuzz-run FUZZ_SECONDS=N` (seeds: tests/fuzz/corpus/deps_config/).
  */
 #include "deps/deps.h"
 #include "plan/plan.h"

@@ -6,14 +6,8 @@
  * manifest, pnpm-workspace.yaml); the rest is that file in a repository
  * next to a few fixed manifests it can refer to.  Any bytes must give a
  * scan whose warnings name a file of the repository, and no crash, leak
- * or undefined behaviour.  Not built by `make`; build and run with:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Ipkg $(pkg-config --cflags libxml-2.0) -o build/fuzz_deps_lines \
- *       tests/fuzz/fuzz_deps_lines.c pkg/deps/[a-z]*.c pkg/spec/load.c pkg/core/core.c \
- *       pkg/match/match.c pkg/graph/graph.c -lyaml -ljansson -lpcre2-8 -lxml2
- *   mkdir -p build/fuzz-deps && cp -r tests/fuzz/corpus/fuzz_deps_lines/. build/fuzz-deps/
- *   build/fuzz_deps_lines -max_total_time=60 build/fuzz-deps
+ * or undefined behaviour.  Built by `make fuzz`, run by
+ * `make fuzz-run FUZZ_SECONDS=N` (seeds: tests/fuzz/corpus/deps_lines/).
  */
 #include "deps/deps.h"
 

@@ -1,13 +1,8 @@
 /*
  * libFuzzer target for the inventory readers: any bytes, for each tool,
  * must give agents or an error naming the file — never a crash, a leak or
- * undefined behaviour.  Not built by `make`; build and run with:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Ipkg -o build/fuzz_inventory tests/fuzz/fuzz_inventory.c pkg/inventory/inventory.c \
- *       pkg/core/core.c -ljansson -lm
- *   mkdir -p build/fuzz-inv && cp tests/fixtures/inventory/[a-z]*.json build/fuzz-inv/
- *   build/fuzz_inventory -max_total_time=60 build/fuzz-inv
+ * undefined behaviour.  Built by `make fuzz`, run by
+ * `make fuzz-run FUZZ_SECONDS=N` (seeds: tests/fuzz/corpus/inventory/).
  */
 #include "inventory/inventory.h"
 

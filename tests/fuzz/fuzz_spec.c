@@ -1,14 +1,9 @@
 /*
- * libFuzzer target for the spec parser: any bytes, as YAML and as JSON,
- * must give either a spec or messages naming FILE:LINE — never a crash, a
- * leak or undefined behaviour.  Not built by `make`; build and run with:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
- *       -Ipkg -o build/fuzz_spec tests/fuzz/fuzz_spec.c pkg/spec/load.c pkg/spec/spec.c \
- *       pkg/archive/path.c \
- *       pkg/core/core.c pkg/match/match.c -lyaml -ljansson -lpcre2-8
- *   mkdir -p build/fuzz-corpus && cp examples/shop.* build/fuzz-corpus/
- *   build/fuzz_spec -max_total_time=60 build/fuzz-corpus
+ * libFuzzer target for the spec loader (pkg/spec): any bytes, as YAML and
+ * as JSON, must give either a spec or messages naming the source — never a
+ * crash, a leak or undefined behaviour — and an accepted spec must turn
+ * into JSON for the database.  Built by `make fuzz`, run by `make fuzz-run`
+ * (seeds: tests/fuzz/corpus/spec/).
  */
 #include "spec/spec.h"
 

@@ -573,6 +573,11 @@ pg_restart() {
 		fail "pg_restart: no cluster in $data (tests/run.sh keeps it next to $RY_PGHOST)"
 		return 1
 	fi
+	# make coverage: the PL/pgSQL counts live in shared memory; keep them.
+	if [[ -n ${RY_COVERAGE:-} ]]; then
+		"$RY_ROOT/tests/coverage-harvest.sh" "$RY_PG_BINDIR" \
+			"host=$RY_PGHOST port=$RY_PGPORT user=$RY_PGUSER" "$RY_COVERAGE"
+	fi
 	# tests/run.sh runs it as the owner of the data directory when we are root.
 	if ((EUID == 0)) && [[ $(stat -c %U "$data") != root ]]; then
 		as=(runuser -u "$(stat -c %U "$data")" --)

@@ -234,7 +234,8 @@ gc_keeps_pins() {
 	finish "$a" "$lib" 1 succeeded >/dev/null
 	# an old artifact from a finished pipeline, in no entry; an old cold entry
 	old=$(submit_chain)
-	sql "UPDATE railyard.pipelines SET state = 'succeeded' WHERE id = $old;
+	# (finished through railyard: hand edits of run state are refused)
+	sql "SELECT railyard.cancel_pipeline($old);
 	     INSERT INTO railyard.artifacts (digest, size, last_used_at) VALUES
 	       ('$D2', 500, now() - interval '2 days'), ('$D3', 5000, now() - interval '1 day');
 	     INSERT INTO railyard.cache_entries (key, output_digest, output_size, components, task_name, duration_s)
@@ -252,7 +253,7 @@ $D3|1" "SELECT digest, entries FROM railyard.cache_gc(2000, NULL, '1 hour') WHER
 	sql_eq "$D1" "SELECT string_agg(digest, ',') FROM railyard.artifacts"
 	sql_eq "0" "SELECT count(*) FROM railyard.cache_entries WHERE key = '$K2'"
 	# the pipeline finished: now D1 may age out
-	sql "UPDATE railyard.pipelines SET state = 'succeeded' WHERE id = $id" >/dev/null
+	sql "SELECT railyard.cancel_pipeline($id)" >/dev/null
 	sql_eq "$D1" "SELECT digest FROM railyard.cache_gc(NULL, '1 day', '1 hour') WHERE digest IS NOT NULL"
 	sql_eq "0" "SELECT count(*) FROM railyard.artifacts"
 }

@@ -116,17 +116,20 @@ only_if_changed_without_changed_paths_runs_all() {
 only_if_changed_invalid_pattern_fails() {
 	local id reason
 	cond_worker
+	# A pattern PostgreSQL's regular expressions accept at COMMIT (\m: start
+	# of a word) but PCRE2 cannot compile: the worker finds out.
 	id=$(ry_submit "(name, changed_paths) VALUES ('bad-pattern', '{services/cart/main.go}')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command, only_if_changed)
-		VALUES (:id, 'broken', 'echo should not run', '(');")
+		VALUES (:id, 'broken', 'echo should not run', E'\\\\mcart');")
 	wait_pipeline 60 "$id" failed
 	expect_states "$id" "broken=failed"
 	reason=$(task_get "$id" broken reason)
 	echo "reason: $reason"
 	[[ $reason == *only_if_changed* && $reason == *pattern* ]] ||
 		fail "the reason '$reason' does not name the only_if_changed pattern"
-	# PCRE2's own words for an unclosed group.
-	[[ $reason == *parenthes* ]] || fail "the reason '$reason' does not say what is wrong with '('"
+	# PCRE2's own words for the escape it does not know.
+	[[ $reason == *"unrecognized character follows"* ]] ||
+		fail "the reason '$reason' does not say what is wrong with '\\m'"
 	[[ $(sql "SELECT coalesce(log_tail, '') FROM railyard.task_attempts h JOIN railyard.tasks t ON t.id = h.task_id
 	           WHERE t.pipeline_id = $id") != *"should not run"* ]] || fail "the command ran despite the bad pattern"
 }
@@ -156,15 +159,25 @@ audit_log_is_complete() {
 		# task skipped before any process existed may lack it.
 		[[ $events == "$want" || ($name == skipme && $events == "ready claim skip") ]] ||
 			fail "task $name: audit events '$events', expected '$want'"
-		actors=$(sql "SELECT string_agg(DISTINCT actor, ' ') FROM railyard.audit_log
+		# Who acted is the session's role; which agent, the worker it named.
+		actors=$(sql "SELECT string_agg(DISTINCT actor || '/' || coalesce(agent, '-'), ' ')
+		                FROM railyard.audit_log
 		               WHERE object = 'task' AND object_id = $tid AND event <> 'ready'")
-		[[ $actors == worker:cond ]] || fail "task $name: claim/start/finish actors are '$actors', not worker:cond"
+		[[ $actors == "$RY_PGUSER/cond" ]] ||
+			fail "task $name: claim/start/finish by '$actors', not role $RY_PGUSER as agent cond"
 	done
 	# Tasks released by an upstream's completion were released by that worker.
-	actors=$(sql "SELECT string_agg(DISTINCT l.actor, ' ') FROM railyard.audit_log l
-	               JOIN railyard.tasks t ON t.id = l.object_id
+	actors=$(sql "SELECT string_agg(DISTINCT l.actor || '/' || coalesce(l.agent, '-'), ' ')
+	                FROM railyard.audit_log l
+	                JOIN railyard.tasks t ON t.id = l.object_id
 	              WHERE l.object = 'task' AND l.event = 'ready' AND t.pipeline_id = $id AND t.name <> 'a'")
-	[[ $actors == worker:cond ]] || fail "downstream tasks' ready events are by '$actors', not worker:cond"
+	[[ $actors == "$RY_PGUSER/cond" ]] || fail "downstream tasks' ready events are by '$actors', not agent cond"
+	# The roots were released by the submission, which no worker made.
+	actors=$(sql "SELECT string_agg(DISTINCT l.actor || '/' || coalesce(l.agent, '-'), ' ')
+	                FROM railyard.audit_log l
+	                JOIN railyard.tasks t ON t.id = l.object_id
+	              WHERE l.object = 'task' AND l.event = 'ready' AND t.pipeline_id = $id AND t.name = 'a'")
+	[[ $actors == "$RY_PGUSER/-" ]] || fail "the root's ready event is by '$actors', not the submitting role alone"
 	[[ $(sql "SELECT count(*) FROM railyard.audit_log
 	           WHERE object = 'task' AND pipeline_id = $id AND (actor IS NULL OR actor = '')") == 0 ]] ||
 		fail "audit rows without an actor"
@@ -174,9 +187,9 @@ audit_log_is_complete() {
 	               WHERE object = 'pipeline' AND object_id = $id")
 	[[ $events == "submit:queued start:running finish:succeeded" ]] ||
 		fail "pipeline audit events '$events', expected submit, start, finish"
-	[[ $(sql "SELECT string_agg(actor, ' ' ORDER BY id) FROM railyard.audit_log
-	           WHERE object = 'pipeline' AND object_id = $id AND event IN ('start', 'finish')") == "worker:cond worker:cond" ]] ||
-		fail "the pipeline's start and finish are not attributed to worker:cond"
+	[[ $(sql "SELECT string_agg(agent, ' ' ORDER BY id) FROM railyard.audit_log
+	           WHERE object = 'pipeline' AND object_id = $id AND event IN ('start', 'finish')") == "cond cond" ]] ||
+		fail "the pipeline's start and finish are not attributed to agent cond"
 	# Every event is in time order within the pipeline.
 	[[ $(sql "SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY id) AS back FROM railyard.audit_log
 	           WHERE pipeline_id = $id AND event <> 'start') x WHERE back") == 0 ]] ||
@@ -193,5 +206,5 @@ run_scenario "only_if_changed: matching task runs, unmatched is skipped 'unchang
 run_scenario "only_if_changed without changed_paths: every task runs" only_if_changed_without_changed_paths_runs_all
 run_scenario "only_if_changed with an invalid pattern fails the task naming the error" \
 	only_if_changed_invalid_pattern_fails
-run_scenario "audit log: every task ready, claim, finish in order by worker:cond; pipeline submit, start, finish" \
+run_scenario "audit log: every task ready, claim, finish in order by agent cond; pipeline submit, start, finish" \
 	audit_log_is_complete

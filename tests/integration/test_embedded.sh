@@ -103,18 +103,82 @@ concurrent_first_starts_create_once() {
 	use_home racing
 	local i pids=()
 	for i in 1 2 3; do
-		"$RY" db url >"url.$i" 2>"err.$i" &
+		"$RY" db start >"out.$i" 2>"err.$i" &
 		pids+=($!)
 	done
 	for i in 1 2 3; do
-		wait "${pids[i - 1]}" || fail "db url $i failed: $(cat "err.$i")"
+		wait "${pids[i - 1]}" || fail "db start $i failed: $(cat "err.$i")"
 	done
-	[[ $(cat url.1) == "$(cat url.2)" && $(cat url.2) == "$(cat url.3)" ]] ||
-		fail "the three got different conninfos"
 	local created
 	created=$(cat err.1 err.2 err.3 | grep -c "created the embedded database" || :)
 	((created == 1)) || fail "expected exactly one creation, saw $created"
 	[[ $(q "SELECT to_regclass('railyard.tasks') IS NOT NULL") == t ]] || fail "schema missing"
+}
+
+# In an empty directory with nothing configured, only db start, migrate and
+# demo may create a database; every other command says where it looked.
+no_silent_creation() {
+	mkdir -p empty/sub
+	cd empty/sub
+	unset RAILYARD_HOME
+	local cmd rc out
+	for cmd in "status" "wait 1" "cancel 1" "db url" "db psql -c select" "db stop"; do
+		rc=0
+		# shellcheck disable=SC2086  # the words are the command line
+		out=$("$RY" $cmd 2>&1) || rc=$?
+		((rc == 2)) || fail "railyard $cmd in an empty directory exited $rc, expected 2: $out"
+		[[ $out == "railyard: error: "*"no .railyard directory in $RY_WORKDIR/empty/sub, $RY_WORKDIR/empty"* ]] ||
+			fail "railyard $cmd does not say where it looked: $out"
+	done
+	rc=0
+	out=$("$RY" submit "$RY_ROOT/examples/shop.yaml" 2>&1) || rc=$?
+	((rc == 2)) || fail "railyard submit in an empty directory exited $rc: $out"
+	[[ ! -e .railyard && ! -e ../.railyard ]] || fail "a command other than db start created .railyard"
+	# With RAILYARD_HOME naming a directory without a cluster, the same.
+	export RAILYARD_HOME=$RY_WORKDIR/empty/home
+	rc=0
+	out=$("$RY" status 2>&1) || rc=$?
+	((rc == 2)) && [[ $out == *"embedded database under $RAILYARD_HOME"*"there is none"* ]] ||
+		fail "railyard status with an empty RAILYARD_HOME: status $rc: $out"
+	[[ ! -e $RAILYARD_HOME/pg ]] || fail "railyard status created a cluster under RAILYARD_HOME"
+}
+
+# As git finds .git: a .railyard in a parent directory is the one used.
+home_found_in_a_parent() {
+	mkdir -p proj/deep/er
+	cd proj
+	unset RAILYARD_HOME
+	at_exit env RAILYARD_HOME="$RY_WORKDIR/proj/.railyard" "$RY" db stop
+	"$RY" db start 2>err.log || fail "db start failed: $(cat err.log)"
+	[[ -f .railyard/pg/PG_VERSION ]] || fail "db start did not create ./.railyard"
+	cd deep/er
+	local url
+	url=$("$RY" db url) || fail "db url from a subdirectory failed"
+	[[ $url == *"host=$RY_WORKDIR/proj/.railyard/run "* ]] || fail "db url from proj/deep/er does not use proj/.railyard: $url"
+	"$RY" status >status.out 2>&1 || fail "status from a subdirectory failed: $(cat status.out)"
+	[[ ! -e .railyard && ! -e ../.railyard ]] || fail "a second .railyard was created"
+}
+
+# Peer authentication, one login role per kind of client.
+roles_fit_their_commands() {
+	use_home "$LIFE"
+	"$RY" db start 2>/dev/null || fail "db start failed"
+	[[ $(q "SELECT string_agg(DISTINCT auth_method, ',') FROM pg_hba_file_rules") == peer ]] ||
+		fail "the embedded cluster does not use peer authentication only: $(q "SELECT type, auth_method FROM pg_hba_file_rules")"
+	local role want url got
+	for role in owner:railyard worker:ry_worker submitter:ry_submitter reader:ry_reader; do
+		want=${role#*:}
+		url=$("$RY" db url --role "${role%%:*}") || fail "db url --role ${role%%:*} failed"
+		got=$("$PSQL" -XAtq -d "$url" -c "SELECT session_user")
+		[[ $got == "$want" ]] || fail "db url --role ${role%%:*} logs in as '$got', expected $want"
+	done
+	url=$("$RY" db url --role=reader)
+	local rc=0
+	"$PSQL" -XAtq -v ON_ERROR_STOP=1 -d "$url" -c "INSERT INTO railyard.pipelines (name) VALUES ('x')" 2>err.log || rc=$?
+	((rc != 0)) && grep -q "permission denied" err.log || fail "the reader role could insert a pipeline: $(cat err.log)"
+	rc=0
+	"$RY" db url --role nobody 2>err.log || rc=$?
+	((rc == 2)) && grep -q "invalid --role 'nobody'" err.log || fail "a bad --role was not refused: $(cat err.log)"
 }
 
 long_home_uses_private_tmp_socket() {
@@ -124,6 +188,7 @@ long_home_uses_private_tmp_socket() {
 	done
 	use_home "$long"
 	local url dir
+	"$RY" db start 2>err.log || fail "db start failed: $(cat err.log)"
 	url=$("$RY" db url 2>err.log) || fail "db url failed: $(cat err.log)"
 	dir=$(sed -n 's/.*host=\([^ ]*\).*/\1/p' <<<"$url")
 	at_exit rm -rf "$dir"
@@ -177,6 +242,11 @@ run_scenario "db stop stops the server, and stopping again is harmless" stop_sto
 run_scenario "after kill -9 of the postmaster, db start recovers with the data" start_recovers_after_crash
 run_scenario "under root the server runs as an unprivileged user" runs_unprivileged_as_root
 run_scenario "three railyards starting a new home at once create it once" concurrent_first_starts_create_once
+run_scenario "in an empty directory only db start, migrate and demo create a database; others say where they looked" \
+	no_silent_creation
+run_scenario "a .railyard in a parent directory is found, as git finds .git" home_found_in_a_parent
+run_scenario "the embedded cluster uses peer authentication and db url --role logs in as that kind of client" \
+	roles_fit_their_commands
 run_scenario "a home too deep for a socket path gets a private socket directory in /tmp" long_home_uses_private_tmp_socket
 run_scenario "a parent directory the server user cannot enter is named in the error" closed_parent_is_reported
 run_scenario "db start/stop refuse when an external database is configured" external_database_refused_for_start_stop

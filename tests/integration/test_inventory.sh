@@ -48,7 +48,7 @@ malformed_stores_nothing() {
 		rc=0
 		"$RY" inventory import "${f%%:*}" "$FIX/${f#*:}.json" --source pulumi 2>"$RY_WORKDIR/err" || rc=$?
 		((rc == 1)) || fail "${f#*:}: exit $rc, want 1"
-		grep -q "^error: $FIX/${f#*:}.json" "$RY_WORKDIR/err" || fail "${f#*:}: error does not name the file: $(cat "$RY_WORKDIR/err")"
+		grep -q "^railyard: error: $FIX/${f#*:}.json" "$RY_WORKDIR/err" || fail "${f#*:}: error does not name the file: $(cat "$RY_WORKDIR/err")"
 		[[ $(rows pulumi) == "$before" ]] || fail "${f#*:}: the previous inventory changed"
 	done
 	grep -q 'kubectl-truncated.json:7:0: invalid JSON' "$RY_WORKDIR/err" ||

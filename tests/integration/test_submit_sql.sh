@@ -75,6 +75,18 @@ cycle_is_refused_with_its_path() {
 	nothing_stored cyc-p
 }
 
+# A cycle below tasks that are not on it: the path is the cycle alone.
+cycle_below_other_tasks_is_told_alone() {
+	local err
+	err=$(sql_expect_error "$(submission below-p \
+		"(:id, 'root', 'true'), (:id, 'loop-b', 'true'), (:id, 'loop-c', 'true'), (:id, 'after', 'true')" \
+		"(:id, 'root', 'loop-b', 'build'), (:id, 'root', 'loop-c', 'build'),
+		 (:id, 'loop-b', 'loop-c', 'build'), (:id, 'loop-c', 'loop-b', 'test'), (:id, 'loop-c', 'after', 'build')")" \
+		"cycle: ")
+	[[ $err == *"cycle: loop-b -> loop-c -> loop-b"* ]] || fail "expected the cycle loop-b -> loop-c -> loop-b: $err"
+	nothing_stored below-p
+}
+
 self_edge_is_refused_as_cycle() {
 	sql_expect_error "$(submission self-p "(:id, 'self-a', 'true')" "(:id, 'self-a', 'self-a', 'build')")" \
 		"cycle: self-a -> self-a" >/dev/null
@@ -125,10 +137,75 @@ task_added_after_submission_is_refused() {
 		fail "pipeline $id changed after submission"
 }
 
+# What exec would reject is refused at INSERT, naming the limit or field
+# (issue 6, finding 10).
+command_over_the_argument_limit_is_refused() {
+	sql_expect_error "BEGIN;
+		INSERT INTO railyard.pipelines (name) VALUES ('big-cmd') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 't', repeat('x', 131072));
+		COMMIT;" "command is 131072 bytes; max_arg_bytes is 131071" >/dev/null
+	nothing_stored big-cmd
+	# One byte less is fine.
+	local id
+	id=$(ry_submit "(name) VALUES ('just-fits')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 't', repeat('x', 131071));")
+	[[ $id =~ ^[0-9]+$ ]] || fail "a command of max_arg_bytes was refused"
+}
+
+env_over_the_limits_is_refused() {
+	bad_field big-env env "jsonb_build_object('BIG', repeat('x', 131068))" 'env entry "BIG" is 131072 bytes'
+	bad_field big-envs env "(SELECT jsonb_object_agg('K' || i, repeat('x', 100000)) FROM generate_series(1, 11) i)" \
+		"max_exec_bytes is 1048576"
+}
+
+bad_placement_fields_are_refused() {
+	bad_field empty-os os "''" 'os "" is invalid'
+	bad_field blank-arch arch "' '" 'arch " " is invalid'
+	bad_field comma-label requires "'{\"linux,gpu\"}'" 'label "linux,gpu" in requires is invalid'
+	bad_field blank-label requires "'{\"a b\"}'" 'label "a b" in requires is invalid'
+	bad_field brace-label requires "'{\"x}y\"}'" 'label "x}y" in requires is invalid'
+	bad_field quote-pool pool "'a\"b'" 'pool "a"b" is invalid'
+}
+
+invalid_only_if_changed_is_refused() {
+	bad_field bad-pattern only_if_changed "'(unclosed'" 'only_if_changed "(unclosed" is not a valid pattern'
+	bad_field bad-range only_if_changed "'[z-a]'" 'is not a valid pattern'
+	bad_field empty-pattern only_if_changed "''" 'only_if_changed must not be empty'
+	# PCRE2 syntax PostgreSQL lacks is left to PCRE2 (the worker's).
+	local id
+	id=$(ry_submit "(name) VALUES ('pcre2-only')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, only_if_changed)
+		VALUES (:id, 'named', 'true', '^(?<svc>services)/cart/'), (:id, 'possessive', 'true', '^a++b'),
+		       (:id, 'flags', 'true', 'x(?i:CART)'), (:id, 'catastrophic', 'true', '(x+x+)+y|z');")
+	[[ $id =~ ^[0-9]+$ ]] || fail "valid PCRE2 patterns were refused"
+}
+
+# Cycle detection and its message are linear in the pipeline's size.
+huge_ring_is_refused_fast_with_a_short_message() {
+	local start err elapsed
+	start=$(ry__now_us)
+	err=$(sql_expect_error "BEGIN;
+		INSERT INTO railyard.pipelines (name) VALUES ('ring') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'ring-' || i, 'true' FROM generate_series(1, 20000) i;
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream)
+		SELECT :id, 'ring-' || i, 'ring-' || (i % 20000 + 1) FROM generate_series(1, 20000) i;
+		COMMIT;" "cycle: ")
+	elapsed=$(($(ry__now_us) - start))
+	echo "refused in $(ry__secs "$elapsed") s: $err"
+	((elapsed < 15000000)) || fail "a 20,000-task ring took $(ry__secs "$elapsed") s to refuse"
+	local msg
+	msg=$(grep -o 'cycle: .*' <<<"$err" | head -n 1)
+	[[ $msg == "cycle: ring-1 -> ring-2 -> ring-3 -> ring-4 -> ... -> ring-19998 -> ring-19999 -> ring-20000 -> ring-1 (20000 tasks)" ]] ||
+		fail "the message is not the shortened cycle: $msg"
+	nothing_stored ring
+}
+
 run_scenario "the PRODUCT.md SQL submission is accepted: root ready, downstream blocked, audited" \
 	product_md_submission_is_accepted
 run_scenario "a cycle is refused with its path and nothing is stored" cycle_is_refused_with_its_path
 run_scenario "an edge from a task to itself is refused as a cycle" self_edge_is_refused_as_cycle
+run_scenario "a cycle below tasks not on it is reported alone" cycle_below_other_tasks_is_told_alone
 run_scenario "an edge naming an unknown task is refused naming it, nothing stored" \
 	edge_to_unknown_task_is_refused
 run_scenario "a duplicate task name is refused, nothing stored" duplicate_task_name_is_refused
@@ -143,3 +220,11 @@ run_scenario "an env that is not an object is refused naming task_env_is_object"
 run_scenario "kind 'banana' is refused naming task_kind_valid" bad_field bad-kind kind "'banana'" \
 	task_kind_valid
 run_scenario "adding a task or edge to a submitted pipeline is refused" task_added_after_submission_is_refused
+run_scenario "a command over the kernel's argument limit is refused naming max_arg_bytes" \
+	command_over_the_argument_limit_is_refused
+run_scenario "an env entry or a whole env over the limits is refused naming them" env_over_the_limits_is_refused
+run_scenario "empty os/arch, labels with commas, blanks, braces or quotes are refused" bad_placement_fields_are_refused
+run_scenario "an only_if_changed that cannot compile is refused; PCRE2-only syntax is accepted" \
+	invalid_only_if_changed_is_refused
+run_scenario "a 20,000-task ring is refused within seconds with a short message" \
+	huge_ring_is_refused_fast_with_a_short_message

@@ -398,6 +398,25 @@ static const struct bad_case bad_cases[] = {
 	  "name: x\ntasks:\n  - {name: a, command: x}\n  - name: b\n    command: x\n"
 	  "    needs: [{task: a, kind: deploy}]\n",
 	  "t.yaml:6: task \"b\": kind must be one of build, test or runtime" },
+	{ "label with a comma", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: x\n    requires: [linux, 'gpu,cuda']\n",
+	  "t.yaml:5: task \"a\": label \"gpu,cuda\" in requires is invalid: use letters, digits and "
+	  "_ . : + = @ / - (at most 64, no comma, blank, brace or quote)" },
+	{ "label with a brace", "t.json",
+	  "{\"name\": \"x\", \"tasks\": [{\"name\": \"a\", \"command\": \"x\", \"requires\": [\"a}\"]}]}",
+	  "t.json:1: task \"a\": label \"a}\" in requires is invalid: use letters, digits and "
+	  "_ . : + = @ / - (at most 64, no comma, blank, brace or quote)" },
+	{ "empty os", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: x\n    os: ''\n",
+	  "t.yaml:5: task \"a\": os must not be empty" },
+	{ "arch with a blank", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: x\n    arch: x86 64\n",
+	  "t.yaml:5: task \"a\": arch \"x86 64\" is invalid: use letters, digits and "
+	  "_ . : + = @ / - (at most 64, no comma, blank, brace or quote)" },
+	{ "pool with a quote", "t.yaml",
+	  "name: x\ntasks:\n  - name: a\n    command: x\n    pool: 'a\"b'\n",
+	  "t.yaml:5: task \"a\": pool \"a\"b\" is invalid: use letters, digits and "
+	  "_ . : + = @ / - (at most 64, no comma, blank, brace or quote)" },
 	{ "bad only_if_changed", "t.yaml",
 	  "name: x\ntasks:\n  - name: a\n    command: x\n    only_if_changed: '^(services/'\n",
 	  "t.yaml:5: task \"a\": only_if_changed is not a valid PCRE2 pattern: "
@@ -508,6 +527,77 @@ static void test_bad_specs(void **state)
 }
 
 /* All problems are reported at once, in line order, at most 20 of them. */
+/* A YAML spec of one task with a command of n bytes and env entries. */
+static char *one_task_yaml(size_t command_bytes, size_t nenv, size_t env_value_bytes)
+{
+	size_t cap = 256 + command_bytes + nenv * (env_value_bytes + 32);
+	char *y = malloc(cap);
+	size_t len = (size_t)snprintf(y, cap, "name: x\ntasks:\n  - name: a\n    command: ");
+	memset(y + len, 'c', command_bytes);
+	len += command_bytes;
+	len += (size_t)snprintf(y + len, cap - len, "\n    env:\n");
+	for (size_t i = 0; i < nenv; i++) {
+		len += (size_t)snprintf(y + len, cap - len, "      K%zu: ", i);
+		memset(y + len, 'v', env_value_bytes);
+		len += env_value_bytes;
+		y[len++] = '\n';
+	}
+	y[len] = '\0';
+	return y;
+}
+
+/* Whether parsing yaml fails with exactly one message containing want. */
+static void assert_refused_with(const char *yaml, const char *want)
+{
+	struct ry_strlist errors = { 0 };
+	struct ry_spec *spec = ry_spec_parse("t.yaml", yaml, strlen(yaml), RY_SPEC_YAML, &errors);
+	assert_null(spec);
+	assert_int_equal(errors.n, 1);
+	if (!strstr(errors.items[0], want))
+		fail_msg("expected \"%s\" in: %s", want, errors.items[0]);
+	ry_strlist_release(&errors);
+}
+
+/* What exec cannot take is refused as the database refuses it. */
+static void test_exec_limits(void **state)
+{
+	(void)state;
+	struct ry_strlist errors = { 0 };
+	char *y = one_task_yaml(RY_SPEC_MAX_ARG_BYTES, 0, 0);
+	struct ry_spec *spec = ry_spec_parse("t.yaml", y, strlen(y), RY_SPEC_YAML, &errors);
+	assert_non_null(spec);	/* exactly at the limit: fine */
+	ry_spec_free(spec);
+	ry_strlist_release(&errors);
+	free(y);
+
+	y = one_task_yaml(RY_SPEC_MAX_ARG_BYTES + 1, 0, 0);
+	assert_refused_with(y, "t.yaml:4: task \"a\": command is 131072 bytes; max_arg_bytes is 131071");
+	free(y);
+	y = one_task_yaml(1, 1, RY_SPEC_MAX_ARG_BYTES - 2);	/* "K0=" + value = 131072 */
+	assert_refused_with(y, "env entry \"K0\" is 131072 bytes as NAME=value; max_arg_bytes is 131071");
+	free(y);
+	y = one_task_yaml(1, 11, 100000);
+	assert_refused_with(y, "command and env are 1100046 bytes together; max_exec_bytes is 1048576");
+	free(y);
+}
+
+/* A ring of 20,000 tasks: found at once, reported in one short line. */
+static void test_huge_ring_gives_a_short_message(void **state)
+{
+	(void)state;
+	struct ry_buf b = RY_BUF_INIT;
+	int n = 20000;
+	ry_buf_puts(&b, "name: ring\ntasks:\n");
+	for (int i = 1; i <= n; i++)
+		ry_buf_printf(&b, "  - {name: r%d, command: x, needs: [r%d]}\n", i, i == 1 ? n : i - 1);
+	int64_t t0 = ry_now_ms();
+	assert_refused_with(b.data, "t.yaml:3: cycle: r1 -> r2 -> r3 -> r4 -> ... -> r19998 -> r19999 -> "
+			    "r20000 -> r1 (20000 tasks)");
+	/* Linear: well under a second even on a loaded machine. */
+	assert_true(ry_now_ms() - t0 < 5000);
+	ry_buf_release(&b);
+}
+
 static void test_errors_sorted_and_capped(void **state)
 {
 	(void)state;
@@ -559,6 +649,8 @@ int main(void)
 		cmocka_unit_test(test_yaml_merge_keys),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_errors_sorted_and_capped),
+		cmocka_unit_test(test_exec_limits),
+		cmocka_unit_test(test_huge_ring_gives_a_short_message),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_tasks_json_escapes),
 	};
