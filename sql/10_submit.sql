@@ -86,6 +86,7 @@ DECLARE
     head     int := 0;
     tail     int := 0;
     ranks    float8[];
+    weights  float8[];  -- expected durations, in id order like ids
     v        int;
     w        int;
     k        int;
@@ -182,8 +183,9 @@ BEGIN
                   DETAIL = format('pipeline %s ("%s")', pid, NEW.name);
     END IF;
 
-    -- Upward rank (HEFT): own weight plus the heaviest path below it.  Each
-    -- task weighs 1 until run history gives durations.
+    -- Upward rank (HEFT): own weight plus the heaviest path below it.  A
+    -- task weighs its expected duration in seconds (sql/51_forecast.sql).
+    weights := railyard.task_weights(pid);
     ranks := array_fill(0::float8, ARRAY[n]);
     FOR head IN REVERSE n..1 LOOP
         v := queue[head];
@@ -193,7 +195,7 @@ BEGIN
             r := greatest(r, ranks[downs[k]]);
             k := k + 1;
         END LOOP;
-        ranks[v] := 1 + r;
+        ranks[v] := weights[v] + r;
     END LOOP;
 
     UPDATE railyard.tasks t

@@ -1,0 +1,387 @@
+-- Forecasting, part 1: task identity, the run history, duration statistics
+-- and the anomaly detectors that run as each run finishes.
+-- docs/forecasting.md explains the rules and their thresholds.
+
+-- A pipeline's family: the explicit one, else its name without the
+-- "@revision" suffix (shop@9f3c2e1 -> shop).
+CREATE OR REPLACE FUNCTION railyard.pipeline_family(p_name text, p_family text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(p_family, nullif(regexp_replace(p_name, '@[^@]*$', ''), ''), p_name)
+$$;
+COMMENT ON FUNCTION railyard.pipeline_family(text, text) IS
+    'forecast family of a pipeline: pipelines.family, else the name without its @revision suffix';
+
+-- An agent class: agents that should run a task equally fast.
+CREATE OR REPLACE FUNCTION railyard.agent_class(p_os text, p_arch text, p_cores int, p_labels text[])
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT p_os || '/' || p_arch || '/' || p_cores || 'c'
+           || coalesce('/' || (SELECT string_agg(DISTINCT l, ',' ORDER BY l) FROM unnest(p_labels) l
+                                WHERE l IS DISTINCT FROM p_os AND l IS DISTINCT FROM p_arch), '')
+$$;
+COMMENT ON FUNCTION railyard.agent_class(text, text, int, text[]) IS
+    'agent class os/arch/<cores>c/<labels, sorted, without os and arch>, e.g. linux/x86_64/8c/docker';
+
+-- Median and median absolute deviation of a set of numbers.
+CREATE OR REPLACE FUNCTION railyard.median_mad(p_values float8[], OUT median float8, OUT mad float8)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    WITH m AS (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY v) AS med FROM unnest(p_values) v)
+    SELECT m.med, (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v - m.med))
+                     FROM unnest(p_values) v)
+      FROM m
+$$;
+COMMENT ON FUNCTION railyard.median_mad(float8[]) IS 'median and median absolute deviation';
+
+-- The tail of an array: its last n elements.
+CREATE OR REPLACE FUNCTION railyard.array_tail(p anyarray, n int)
+RETURNS anyarray LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN coalesce(cardinality(p), 0) <= n THEN p
+                ELSE p[cardinality(p) - n + 1 : cardinality(p)] END
+$$;
+COMMENT ON FUNCTION railyard.array_tail(anyarray, int) IS 'the last n elements of an array';
+
+-- Opens an anomaly unless one of that kind is open for the same subject
+-- (then it is refreshed).  Returns whether a new one was opened.
+CREATE OR REPLACE FUNCTION railyard.anomaly_open(
+    p_kind text, p_family text, p_task text, p_version text, p_class text, p_since timestamptz,
+    p_expected float8, p_observed float8, p_score float8, p_severity text, p_pipeline bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE railyard.anomaly_log
+       SET last_seen_at = now(), observed = p_observed, score = p_score, runs = runs + 1,
+           severity = CASE WHEN p_severity = 'critical' THEN 'critical' ELSE severity END
+     WHERE state = 'open' AND family = p_family AND task = p_task AND version = p_version
+       AND agent_class = p_class AND kind = p_kind;
+    IF FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO railyard.anomaly_log (kind, family, task, version, agent_class, since, expected,
+                                      observed, score, severity, pipeline_id)
+    VALUES (p_kind, p_family, p_task, p_version, p_class, p_since, p_expected, p_observed,
+            p_score, p_severity, p_pipeline);
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION railyard.anomaly_open(text, text, text, text, text, timestamptz, float8, float8, float8, text, bigint) IS
+    'opens an anomaly, or refreshes the open one of the same kind and subject; true when new';
+
+CREATE OR REPLACE FUNCTION railyard.anomaly_close(
+    p_kinds text[], p_family text, p_task text, p_version text, p_class text, p_why text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE railyard.anomaly_log
+       SET state = 'closed', closed_at = now(), closed_reason = p_why
+     WHERE state = 'open' AND family = p_family AND task = p_task AND version = p_version
+       AND agent_class = p_class AND kind = ANY (p_kinds)
+$$;
+COMMENT ON FUNCTION railyard.anomaly_close(text[], text, text, text, text, text) IS
+    'closes the open anomalies of these kinds for one subject, with the reason';
+
+-- Feeds one run to the statistics row of one subject (identity x class),
+-- runs the detectors on it and opens or closes anomalies, when p_detect.
+-- Returns (qualified: the row had a full baseline before this run,
+-- opened: anomalies opened).  Rules and thresholds: docs/forecasting.md.
+CREATE OR REPLACE FUNCTION railyard.observe_one(o railyard.observation, p_class text, p_detect boolean,
+                                                OUT qualified boolean, OUT opened int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    st      railyard.duration_stats;
+    x       float8;
+    med     float8;
+    sig     float8;
+    z       float8;
+    s       float8;
+    n10     int;
+    nfail   int;
+    p       float8;
+    mm      record;
+    kind    text;
+    window_size constant int := 20;     -- baseline runs kept
+    min_base    constant int := 5;      -- runs before any duration alarm
+    sigma_floor constant float8 := 0.03;    -- 3 %: timing jitter is no anomaly
+BEGIN
+    opened := 0;
+    SELECT * INTO st FROM railyard.duration_stats
+     WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class
+       FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind)
+        VALUES (o.family, o.task, o.version, p_class, o.service, o.kind)
+        ON CONFLICT DO NOTHING;
+        SELECT * INTO st FROM railyard.duration_stats
+         WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class
+           FOR UPDATE;
+    END IF;
+    qualified := cardinality(st.win) >= min_base AND st.adapt_left IS NULL;
+
+    -- Failure rate: the last 10 outcomes against the long-run rate.
+    p := greatest(coalesce(st.fail_rate, 0), 0.02);
+    st.fails := railyard.array_tail(st.fails || o.failed, 20);
+    n10 := least(cardinality(st.fails), 10);
+    SELECT count(*) FILTER (WHERE f) INTO nfail FROM unnest(railyard.array_tail(st.fails, 10)) f;
+    IF p_detect AND o.failed AND nfail >= 3 AND n10 >= 5
+       AND nfail::float8 / n10 > greatest(3 * p, p + 3 * sqrt(p * (1 - p) / n10)) THEN
+        IF railyard.anomaly_open('failure_rate', o.family, o.task, o.version, p_class, o.at, p,
+                                 nfail::float8 / n10, (nfail::float8 / n10 - p) / sqrt(p * (1 - p) / n10),
+                                 CASE WHEN nfail >= 5 THEN 'critical' ELSE 'warning' END,
+                                 o.pipeline_id) THEN
+            opened := opened + 1;
+        END IF;
+    ELSIF NOT o.failed AND nfail <= 1 THEN
+        PERFORM railyard.anomaly_close(ARRAY['failure_rate'], o.family, o.task, o.version, p_class,
+                                       'failures back to normal');
+    END IF;
+    st.fail_rate := coalesce(st.fail_rate + 0.02 * (o.failed::int - st.fail_rate), o.failed::int);
+
+    -- Queue waits (pipeline level: the wait from submission to first claim).
+    IF o.wait_s IS NOT NULL AND o.task = '' THEN
+        x := ln(1 + greatest(o.wait_s, 0));
+        IF cardinality(st.waits) >= 10 THEN
+            mm := railyard.median_mad(st.waits);
+            z := 0.6745 * (x - mm.median) / greatest(mm.mad, 0.1);
+            IF p_detect AND z > 3.5 AND o.wait_s > 30 THEN
+                IF railyard.anomaly_open('queue_wait', o.family, o.task, o.version, p_class, o.at,
+                                         exp(mm.median) - 1, o.wait_s, z,
+                                         CASE WHEN z > 7 THEN 'critical' ELSE 'warning' END,
+                                         o.pipeline_id) THEN
+                    opened := opened + 1;
+                END IF;
+            ELSIF z < 2 THEN
+                PERFORM railyard.anomaly_close(ARRAY['queue_wait'], o.family, o.task, o.version,
+                                               p_class, 'queue wait back to normal');
+            END IF;
+        END IF;
+        st.waits := railyard.array_tail(st.waits || x, 30);
+    END IF;
+
+    IF o.failed OR o.duration_s IS NULL THEN
+        st.failures := st.failures + o.failed::int;
+        UPDATE railyard.duration_stats SET failures = st.failures, fails = st.fails,
+               fail_rate = st.fail_rate, waits = st.waits, updated_at = now()
+         WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
+        RETURN;
+    END IF;
+
+    x := ln(greatest(o.duration_s, 0.01));
+    IF st.adapt_left IS NOT NULL THEN
+        -- After a confirmed shift: collect the new level, then adopt it.
+        st.pending := st.pending || x;
+        st.adapt_left := st.adapt_left - 1;
+        IF st.adapt_left <= 0 THEN
+            st.win := railyard.array_tail(st.pending, window_size);
+            st.pending := NULL;
+            st.adapt_left := NULL;
+            PERFORM railyard.anomaly_close(ARRAY['slower', 'faster'], o.family, o.task, o.version,
+                                           p_class, 'baseline adapted to the new level');
+        END IF;
+    ELSIF cardinality(st.win) >= min_base THEN
+        med := ln(st.median_s);
+        sig := greatest(1.4826 * st.mad_log, sigma_floor);
+        z := 0.6745 * (x - med) / (sig / 1.4826);
+        IF abs(z) > 3.5 THEN
+            kind := CASE WHEN z > 0 THEN 'slow_run' ELSE 'fast_run' END;
+            IF p_detect AND railyard.anomaly_open(kind, o.family, o.task, o.version, p_class, o.at,
+                                                  st.median_s, o.duration_s, z,
+                                                  CASE WHEN abs(z) > 7 THEN 'critical' ELSE 'warning' END,
+                                                  o.pipeline_id) THEN
+                opened := opened + 1;
+            END IF;
+        ELSE
+            PERFORM railyard.anomaly_close(ARRAY['slow_run', 'fast_run'], o.family, o.task, o.version,
+                                           p_class, 'next run within the usual range');
+        END IF;
+        -- CUSUM on standardised log durations, each step clipped so that a
+        -- single outlier cannot confirm a shift on its own.
+        s := greatest(least((x - med) / sig, 4), -4);
+        IF st.cusum_hi = 0 AND st.cusum_lo = 0 THEN
+            st.cusum_since := o.at;
+            st.cusum_runs := 0;
+        END IF;
+        st.cusum_hi := greatest(0, st.cusum_hi + s - 0.5);
+        st.cusum_lo := greatest(0, st.cusum_lo - s - 0.5);
+        st.cusum_runs := CASE WHEN st.cusum_hi = 0 AND st.cusum_lo = 0 THEN 0 ELSE st.cusum_runs + 1 END;
+        IF st.cusum_hi > 5 OR st.cusum_lo > 5 THEN
+            kind := CASE WHEN st.cusum_hi > 5 THEN 'slower' ELSE 'faster' END;
+            -- The new level: the runs of the excursion, this one included.
+            st.pending := railyard.array_tail(st.win || x, greatest(st.cusum_runs, 1));
+            mm := railyard.median_mad(st.pending);
+            IF p_detect AND railyard.anomaly_open(kind, o.family, o.task, o.version, p_class,
+                                                  st.cusum_since, st.median_s, exp(mm.median),
+                                                  greatest(st.cusum_hi, st.cusum_lo),
+                                                  CASE WHEN abs(mm.median - med) > ln(1.5)
+                                                       THEN 'critical' ELSE 'warning' END,
+                                                  o.pipeline_id) THEN
+                opened := opened + 1;
+            END IF;
+            -- The level has moved: forecasts follow it now, the window after
+            -- three more runs confirm it.
+            st.ewma_log := mm.median;
+            st.adapt_left := 3;
+            st.cusum_hi := 0;
+            st.cusum_lo := 0;
+            st.cusum_runs := 0;
+        ELSE
+            st.win := railyard.array_tail(st.win || x, window_size);
+        END IF;
+    ELSE
+        st.win := st.win || x;
+    END IF;
+
+    IF st.adapt_left IS NULL OR st.median_s IS NULL THEN
+        mm := railyard.median_mad(st.win);
+        st.median_s := exp(mm.median);
+        st.mad_log := mm.mad;
+    END IF;
+    sig := greatest(1.4826 * coalesce(st.mad_log, 0), sigma_floor);
+    st.ewma_log := CASE WHEN st.ewma_log IS NULL THEN x
+                        WHEN st.adapt_left IS NOT NULL THEN st.ewma_log + 0.25 * (x - st.ewma_log)
+                        ELSE st.ewma_log + 0.25 * greatest(least(x - st.ewma_log, 2.5 * sig), -2.5 * sig) END;
+    UPDATE railyard.duration_stats
+       SET service = coalesce(o.service, service), kind = coalesce(o.kind, kind),
+           runs = st.runs + 1, win = st.win, pending = st.pending, ewma_log = st.ewma_log,
+           median_s = st.median_s, mad_log = st.mad_log, last_s = o.duration_s, last_at = o.at,
+           cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_since = st.cusum_since,
+           cusum_runs = st.cusum_runs, adapt_left = st.adapt_left, fails = st.fails,
+           fail_rate = st.fail_rate, waits = st.waits, updated_at = now()
+     WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
+END $$;
+COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, boolean) IS
+    'feeds one run to one statistics row (identity x class) and, when asked, runs the anomaly detectors';
+
+-- Feeds finished runs to the statistics: each to its identity's row for
+-- its agent class and to the row for every class.  The class row raises
+-- the alarms once it has a baseline of its own (agents of different speed
+-- do not look like regressions), the all-class row until then.  One
+-- NOTIFY railyard_anomaly when anything new was opened.
+CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[])
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    o      railyard.observation;
+    r      record;
+    opened int := 0;
+BEGIN
+    -- Stable lock order across concurrent callers: sorted by subject.
+    FOR o IN SELECT (x).* FROM unnest(p_obs) x
+              ORDER BY (x).family, (x).task, (x).version, (x).at LOOP
+        IF coalesce(o.agent_class, '') NOT IN ('', '*') THEN
+            r := railyard.observe_one(o, o.agent_class, true);
+            opened := opened + r.opened;
+            r := railyard.observe_one(o, '*', NOT r.qualified);
+        ELSE
+            r := railyard.observe_one(o, '*', true);
+        END IF;
+        opened := opened + r.opened;
+    END LOOP;
+    IF opened > 0 THEN
+        PERFORM pg_notify('railyard_anomaly', opened::text);
+    END IF;
+    RETURN opened;
+END $$;
+COMMENT ON FUNCTION railyard.observe(railyard.observation[]) IS
+    'feeds finished runs to duration_stats and the anomaly detectors; NOTIFY railyard_anomaly on new anomalies';
+
+-- Every attempt that ran becomes history: its identity, agent class,
+-- duration and queue wait.  cached, skipped, lost and failed-before-start
+-- attempts are no durations and are left out.
+CREATE OR REPLACE FUNCTION railyard.history_capture_attempts() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    obs railyard.observation[];
+BEGIN
+    WITH ins AS (
+        INSERT INTO railyard.run_history
+            (family, task, version, service, kind, agent_class, pipeline_id, task_id, attempt,
+             outcome, queued_at, started_at, finished_at, duration_s, wait_s)
+        SELECT railyard.pipeline_family(p.name, p.family), coalesce(t.forecast_key, t.name),
+               t.version, t.service, t.kind,
+               coalesce(railyard.agent_class(a.os, a.arch, a.cores, a.labels), ''),
+               n.pipeline_id, n.task_id, n.attempt, n.outcome, t.ready_at, n.started_at,
+               n.finished_at,
+               greatest(coalesce(n.duration_s, extract(epoch FROM n.finished_at - n.started_at)), 0),
+               greatest(extract(epoch FROM n.claimed_at - t.ready_at), 0)
+          FROM new_rows n
+          JOIN railyard.tasks t ON t.id = n.task_id
+          JOIN railyard.pipelines p ON p.id = t.pipeline_id
+          LEFT JOIN railyard.agents a ON a.id = n.agent_id
+         WHERE n.outcome IN ('succeeded', 'failed') AND n.started_at IS NOT NULL
+        RETURNING *
+    )
+    SELECT array_agg(ROW(family, task, version, agent_class, service, kind, outcome = 'failed',
+                         CASE WHEN outcome = 'succeeded' THEN duration_s END, wait_s,
+                         finished_at, pipeline_id)::railyard.observation)
+      INTO obs FROM ins;
+    IF obs IS NOT NULL THEN
+        PERFORM railyard.observe(obs);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION railyard.history_capture_attempts() IS
+    'trigger: records attempts that ran into run_history and feeds them to the statistics';
+
+CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION railyard.history_capture_attempts();
+
+-- Finished pipelines become family-level history (duration from first
+-- claim to end, queue wait from submission to first claim).
+CREATE OR REPLACE FUNCTION railyard.history_capture_pipelines() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    obs railyard.observation[];
+BEGIN
+    WITH ins AS (
+        INSERT INTO railyard.pipeline_history
+            (family, pipeline_id, outcome, created_at, started_at, finished_at, duration_s, queue_wait_s)
+        SELECT railyard.pipeline_family(n.name, n.family), n.id, n.state::text, n.created_at,
+               n.started_at, n.finished_at,
+               greatest(extract(epoch FROM n.finished_at - n.started_at), 0),
+               greatest(extract(epoch FROM n.started_at - n.created_at), 0)
+          FROM new_rows n JOIN old_rows o ON o.id = n.id
+         WHERE n.state IN ('succeeded', 'failed') AND o.state IN ('queued', 'running')
+           AND n.started_at IS NOT NULL AND n.finished_at IS NOT NULL
+        ON CONFLICT (pipeline_id) DO NOTHING
+        RETURNING *
+    )
+    SELECT array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed',
+                         CASE WHEN outcome = 'succeeded' THEN duration_s END, queue_wait_s,
+                         finished_at, pipeline_id)::railyard.observation)
+      INTO obs FROM ins;
+    IF obs IS NOT NULL THEN
+        PERFORM railyard.observe(obs);
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION railyard.history_capture_pipelines() IS
+    'trigger: records finished pipelines into pipeline_history and feeds them to the family statistics';
+
+CREATE OR REPLACE TRIGGER history_capture_pipelines AFTER UPDATE ON railyard.pipelines
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION railyard.history_capture_pipelines();
+
+-- Duration statistics for people: per identity and agent class ('*' =
+-- every class) and per family (task = '': whole pipeline runs).  The
+-- window is the recent runs at the current level (at most 20).
+CREATE OR REPLACE VIEW railyard.task_duration_stats AS
+SELECT s.family, s.task, s.version, s.agent_class, s.service, s.kind,
+       s.runs, s.failures,
+       round(s.median_s::numeric, 3) AS median_s,
+       round((s.median_s * (exp(s.mad_log) - 1))::numeric, 3) AS mad_s,
+       round(exp(q.p10)::numeric, 3) AS p10_s,
+       round(exp(q.p90)::numeric, 3) AS p90_s,
+       round(exp(s.ewma_log)::numeric, 3) AS ewma_s,
+       round(s.last_s::numeric, 3) AS last_s,
+       s.last_at,
+       round((100 * (exp(q.slope) - 1))::numeric, 2) AS trend_pct_per_run,
+       cardinality(s.win) AS window_runs,
+       s.adapt_left IS NOT NULL AS adapting,
+       round((100 * s.fail_rate)::numeric, 1) AS failure_pct
+  FROM railyard.duration_stats s
+ CROSS JOIN LATERAL (
+        SELECT percentile_cont(0.1) WITHIN GROUP (ORDER BY v) AS p10,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90,
+               regr_slope(v, i) AS slope
+          FROM unnest(s.win) WITH ORDINALITY AS w(v, i)) q
+ WHERE s.runs > 0;
+COMMENT ON VIEW railyard.task_duration_stats IS
+    'duration statistics per task identity (family, task, version) x agent class (''*'' = all) and per family (task = '''')';
+COMMENT ON COLUMN railyard.task_duration_stats.mad_s IS 'median absolute deviation, in seconds above the median';
+COMMENT ON COLUMN railyard.task_duration_stats.ewma_s IS 'robust EWMA: what the next run is forecast to take';
+COMMENT ON COLUMN railyard.task_duration_stats.trend_pct_per_run IS 'least-squares trend over the window, % per run';
+COMMENT ON COLUMN railyard.task_duration_stats.adapting IS 'a shift was confirmed; the baseline is moving to the new level';
