@@ -237,3 +237,9 @@ CREATE TABLE railyard.normal_quantiles (
 );
 COMMENT ON TABLE railyard.normal_quantiles IS
     'one row: standard normal quantiles at (k - 0.5)/1024, the Monte Carlo''s draws';
+
+-- Importing the same file twice stores it once.
+CREATE UNIQUE INDEX run_history_imported ON railyard.run_history
+    (family, task, version, agent_class, started_at, finished_at) WHERE source = 'import';
+CREATE UNIQUE INDEX pipeline_history_imported ON railyard.pipeline_history (family, run_ref)
+    WHERE source = 'import';

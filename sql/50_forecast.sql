@@ -15,7 +15,7 @@ COMMENT ON FUNCTION railyard.pipeline_family(text, text) IS
 CREATE OR REPLACE FUNCTION railyard.agent_class(p_os text, p_arch text, p_cores int, p_labels text[])
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT p_os || '/' || p_arch || '/' || p_cores || 'c'
-           || coalesce('/' || (SELECT string_agg(DISTINCT l, ',' ORDER BY l) FROM unnest(p_labels) l
+           || coalesce('/' || (SELECT string_agg(DISTINCT l COLLATE "C", ',' ORDER BY l COLLATE "C") FROM unnest(p_labels) l
                                 WHERE l IS DISTINCT FROM p_os AND l IS DISTINCT FROM p_arch), '')
 $$;
 COMMENT ON FUNCTION railyard.agent_class(text, text, int, text[]) IS
@@ -250,7 +250,8 @@ COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, boolean) IS
 -- the alarms once it has a baseline of its own (agents of different speed
 -- do not look like regressions), the all-class row until then.  One
 -- NOTIFY railyard_anomaly when anything new was opened.
-CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[])
+DROP FUNCTION IF EXISTS railyard.observe(railyard.observation[]);
+CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[], p_detect boolean DEFAULT true)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     o      railyard.observation;
@@ -261,11 +262,11 @@ BEGIN
     FOR o IN SELECT (x).* FROM unnest(p_obs) x
               ORDER BY (x).family, (x).task, (x).version, (x).at LOOP
         IF coalesce(o.agent_class, '') NOT IN ('', '*') THEN
-            r := railyard.observe_one(o, o.agent_class, true);
+            r := railyard.observe_one(o, o.agent_class, p_detect);
             opened := opened + r.opened;
-            r := railyard.observe_one(o, '*', NOT r.qualified);
+            r := railyard.observe_one(o, '*', p_detect AND NOT r.qualified);
         ELSE
-            r := railyard.observe_one(o, '*', true);
+            r := railyard.observe_one(o, '*', p_detect);
         END IF;
         opened := opened + r.opened;
     END LOOP;
@@ -274,8 +275,8 @@ BEGIN
     END IF;
     RETURN opened;
 END $$;
-COMMENT ON FUNCTION railyard.observe(railyard.observation[]) IS
-    'feeds finished runs to duration_stats and the anomaly detectors; NOTIFY railyard_anomaly on new anomalies';
+COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean) IS
+    'feeds finished runs to duration_stats and (p_detect) the anomaly detectors; NOTIFY railyard_anomaly on new anomalies';
 
 -- Every attempt that ran becomes history: its identity, agent class,
 -- duration and queue wait.  cached, skipped, lost and failed-before-start
@@ -319,8 +320,9 @@ CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION railyard.history_capture_attempts();
 
--- Finished pipelines become family-level history (duration from first
--- claim to end, queue wait from submission to first claim).
+-- Finished pipelines become family-level history: the run time from the
+-- first task's start to the last task's end (as the attempts recorded
+-- them), the queue wait from submission to the first claim.
 CREATE OR REPLACE FUNCTION railyard.history_capture_pipelines() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -330,10 +332,18 @@ BEGIN
         INSERT INTO railyard.pipeline_history
             (family, pipeline_id, outcome, created_at, started_at, finished_at, duration_s, queue_wait_s)
         SELECT railyard.pipeline_family(n.name, n.family), n.id, n.state::text, n.created_at,
-               n.started_at, n.finished_at,
-               greatest(extract(epoch FROM n.finished_at - n.started_at), 0),
+               coalesce(r.first_start, n.started_at), coalesce(r.last_end, n.finished_at),
+               greatest(extract(epoch FROM coalesce(r.last_end, n.finished_at)
+                                           - coalesce(r.first_start, n.started_at)), 0),
                greatest(extract(epoch FROM n.started_at - n.created_at), 0)
           FROM new_rows n JOIN old_rows o ON o.id = n.id
+          LEFT JOIN LATERAL (
+                -- the run time as the attempts recorded it: first process
+                -- start to last end
+                SELECT min(h.started_at) AS first_start, max(h.finished_at) AS last_end
+                  FROM railyard.tasks t
+                  JOIN railyard.task_attempts h ON h.task_id = t.id
+                 WHERE t.pipeline_id = n.id AND h.started_at IS NOT NULL) r ON true
          WHERE n.state IN ('succeeded', 'failed') AND o.state IN ('queued', 'running')
            AND n.started_at IS NOT NULL AND n.finished_at IS NOT NULL
         ON CONFLICT (pipeline_id) DO NOTHING
@@ -385,3 +395,69 @@ COMMENT ON COLUMN railyard.task_duration_stats.mad_s IS 'median absolute deviati
 COMMENT ON COLUMN railyard.task_duration_stats.ewma_s IS 'robust EWMA: what the next run is forecast to take';
 COMMENT ON COLUMN railyard.task_duration_stats.trend_pct_per_run IS 'least-squares trend over the window, % per run';
 COMMENT ON COLUMN railyard.task_duration_stats.adapting IS 'a shift was confirmed; the baseline is moving to the new level';
+
+-- `railyard history import`: past runs from another CI system, one array
+-- element per run (times in epoch seconds; '' for an unknown service, kind
+-- or run).  One statement, so a file is stored whole or not at all.  Runs
+-- that are no durations (cancelled, skipped, cached) only shape their
+-- pipeline run.  The detectors do not judge the past: imported runs build
+-- baselines but open no anomaly.  Returns what was stored.
+CREATE OR REPLACE FUNCTION railyard.import_history(
+    p_family text[], p_task text[], p_version text[], p_service text[], p_kind text[],
+    p_class text[], p_run text[], p_outcome text[], p_queued float8[], p_started float8[],
+    p_finished float8[], OUT runs int, OUT pipeline_runs int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    obs railyard.observation[];
+BEGIN
+    WITH src AS (
+        SELECT * FROM unnest(p_family, p_task, p_version, p_service, p_kind, p_class, p_run,
+                             p_outcome, p_queued, p_started, p_finished)
+               AS u(family, task, version, service, kind, agent_class, run_ref, outcome,
+                    queued, started, finished)
+    ), ins AS (
+        INSERT INTO railyard.run_history AS h
+            (source, family, task, version, service, kind, agent_class, run_ref, outcome,
+             queued_at, started_at, finished_at, duration_s, wait_s)
+        SELECT 'import', family, task, version, nullif(service, ''), nullif(kind, ''), agent_class,
+               nullif(run_ref, ''), outcome, to_timestamp(queued), to_timestamp(started),
+               to_timestamp(finished), finished - started, started - queued
+          FROM src WHERE outcome IN ('succeeded', 'failed')
+        ON CONFLICT DO NOTHING
+        RETURNING h.*
+    )
+    SELECT count(*), array_agg(ROW(family, task, version, agent_class, service, kind,
+                                   outcome = 'failed',
+                                   CASE WHEN outcome = 'succeeded' THEN duration_s END, NULL,
+                                   finished_at, NULL)::railyard.observation ORDER BY finished_at)
+      INTO runs, obs FROM ins;
+    IF obs IS NOT NULL THEN
+        PERFORM railyard.observe(obs, false);
+    END IF;
+
+    WITH src AS (
+        SELECT * FROM unnest(p_family, p_run, p_outcome, p_queued, p_started, p_finished)
+               AS u(family, run_ref, outcome, queued, started, finished)
+         WHERE run_ref <> ''
+    ), ins AS (
+        INSERT INTO railyard.pipeline_history AS h
+            (source, family, run_ref, outcome, started_at, finished_at, duration_s, queue_wait_s)
+        SELECT 'import', family, run_ref,
+               CASE WHEN bool_or(outcome IN ('failed', 'cancelled')) THEN 'failed' ELSE 'succeeded' END,
+               to_timestamp(min(started)), to_timestamp(max(finished)), max(finished) - min(started),
+               min(started) - min(queued)
+          FROM src GROUP BY family, run_ref
+        ON CONFLICT DO NOTHING
+        RETURNING h.*
+    )
+    SELECT count(*), array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed',
+                                   CASE WHEN outcome = 'succeeded' THEN duration_s END,
+                                   queue_wait_s, finished_at, NULL)::railyard.observation
+                               ORDER BY finished_at)
+      INTO pipeline_runs, obs FROM ins;
+    IF obs IS NOT NULL THEN
+        PERFORM railyard.observe(obs, false);
+    END IF;
+END $$;
+COMMENT ON FUNCTION railyard.import_history(text[], text[], text[], text[], text[], text[], text[], text[], float8[], float8[], float8[]) IS
+    'stores past runs (railyard history import) in run_history and pipeline_history and builds their statistics';

@@ -44,5 +44,7 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cancel(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_db(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_demo(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_forecast(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_history(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
  * a 100-column terminal; everything comes from the views in sql/40_views.sql.
  */
 #include "cmd.h"
+#include "forecast_cli.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -322,8 +323,8 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = show_pipeline(db, idtext);
 		free(idtext);
 	} else {
-		rc = show_pipelines(db) && show_agents(db) && show_waits(db) ? RY_EXIT_OK
-									     : RY_EXIT_ERROR;
+		rc = show_pipelines(db) && show_agents(db) && show_waits(db) &&
+		     cmd_show_anomalies(db) ? RY_EXIT_OK : RY_EXIT_ERROR;
 	}
 	ry_db_close(db);
 	return rc;

@@ -20,6 +20,8 @@ static const struct cmd commands[] = {
 	{ "wait",    cmd_wait,    "wait ID [--follow]           exit 0 succeeded, 1 failed, 2 cancelled or error" },
 	{ "status",  cmd_status,  "status [ID]                  pipelines, tasks, agents; why a task waits" },
 	{ "cancel",  cmd_cancel,  "cancel ID                    cancel a pipeline and kill its running tasks" },
+	{ "forecast", cmd_forecast, "forecast ID [--record]      expected duration, interval, ETA, critical path" },
+	{ "history", cmd_history, "history import FILE          past runs (JSON lines) for forecasts from day one" },
 	{ "db",      cmd_db,      "db start|stop|url|psql       the embedded PostgreSQL cluster" },
 	{ "demo",    cmd_demo,    "demo                         run a 30-service pipeline on three local workers" },
 };
