@@ -92,7 +92,7 @@ DECLARE
     nfail   int;
     p       float8;
     mm      record;
-    kind    text;
+    akind   text;
     window_size constant int := 20;     -- baseline runs kept
     min_base    constant int := 5;      -- runs before any duration alarm
     sigma_floor constant float8 := 0.03;    -- 3 %: timing jitter is no anomaly
@@ -176,8 +176,8 @@ BEGIN
         sig := greatest(1.4826 * st.mad_log, sigma_floor);
         z := 0.6745 * (x - med) / (sig / 1.4826);
         IF abs(z) > 3.5 THEN
-            kind := CASE WHEN z > 0 THEN 'slow_run' ELSE 'fast_run' END;
-            IF p_detect AND railyard.anomaly_open(kind, o.family, o.task, o.version, p_class, o.at,
+            akind := CASE WHEN z > 0 THEN 'slow_run' ELSE 'fast_run' END;
+            IF p_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class, o.at,
                                                   st.median_s, o.duration_s, z,
                                                   CASE WHEN abs(z) > 7 THEN 'critical' ELSE 'warning' END,
                                                   o.pipeline_id) THEN
@@ -198,11 +198,11 @@ BEGIN
         st.cusum_lo := greatest(0, st.cusum_lo - s - 0.5);
         st.cusum_runs := CASE WHEN st.cusum_hi = 0 AND st.cusum_lo = 0 THEN 0 ELSE st.cusum_runs + 1 END;
         IF st.cusum_hi > 5 OR st.cusum_lo > 5 THEN
-            kind := CASE WHEN st.cusum_hi > 5 THEN 'slower' ELSE 'faster' END;
+            akind := CASE WHEN st.cusum_hi > 5 THEN 'slower' ELSE 'faster' END;
             -- The new level: the runs of the excursion, this one included.
             st.pending := railyard.array_tail(st.win || x, greatest(st.cusum_runs, 1));
             mm := railyard.median_mad(st.pending);
-            IF p_detect AND railyard.anomaly_open(kind, o.family, o.task, o.version, p_class,
+            IF p_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class,
                                                   st.cusum_since, st.median_s, exp(mm.median),
                                                   greatest(st.cusum_hi, st.cusum_lo),
                                                   CASE WHEN abs(mm.median - med) > ln(1.5)
