@@ -29,7 +29,7 @@ set -uo pipefail
 export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
-BENCH_ORDER="throughput concurrency overhead utilisation latency submission"
+BENCH_ORDER="throughput concurrency overhead utilisation latency submission forecast"
 
 usage() {
 	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2

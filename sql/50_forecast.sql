@@ -94,7 +94,7 @@ DECLARE
     mm      record;
     akind   text;
     window_size constant int := 20;     -- baseline runs kept
-    min_base    constant int := 5;      -- runs before any duration alarm
+    min_base    constant int := 10;     -- runs before any duration alarm
     sigma_floor constant float8 := 0.03;    -- 3 %: timing jitter is no anomaly
 BEGIN
     opened := 0;

@@ -74,7 +74,7 @@ bool ry_history_parse_time(const char *s, double *out)
 	long offset = 0;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
-	} else if (*p == '+' || *p == '-') {
+	} else if ((*p == '+' || *p == '-') && strlen(p) == 6) {
 		int oh = two(p + 1), om = p[3] == ':' ? two(p + 4) : -1;
 		if (oh < 0 || oh > 23 || om < 0 || om > 59)
 			return false;
