@@ -236,7 +236,7 @@ run_scenario "a 40 % regression is flagged within a few runs and stops being fla
 anomaly_is_notified_and_listed() {
 	fresh_db anomaly_is_notified_
 	local i id out
-	for i in $(seq 1 8); do
+	for i in $(seq 1 12); do
 		id=$(ry_submit "(name) VALUES ('note@r$i')" "
 INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'build', 'build', 'true');")
 		sql "SELECT forecast_test.replay($id, forecast_test.agent('a1'), '2026-01-01', '{\"build\": $((50 + i % 3))}')" >/dev/null
