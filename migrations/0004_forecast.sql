@@ -104,6 +104,9 @@ CREATE TABLE railyard.duration_stats (
     fails           boolean[] NOT NULL DEFAULT '{}',
     fail_rate       double precision,
     waits           double precision[] NOT NULL DEFAULT '{}',
+    classes         text[] NOT NULL DEFAULT '{}',
+    cached          bigint NOT NULL DEFAULT 0,
+    cache_rate      double precision NOT NULL DEFAULT 0,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (family, task, version, agent_class)
 );
@@ -127,6 +130,11 @@ COMMENT ON COLUMN railyard.duration_stats.adapt_left IS
 COMMENT ON COLUMN railyard.duration_stats.fails IS 'outcomes of the last 20 runs, true = failed';
 COMMENT ON COLUMN railyard.duration_stats.fail_rate IS 'long-run failure rate (EWMA, alpha 0.02)';
 COMMENT ON COLUMN railyard.duration_stats.waits IS 'ln(1 + queue wait seconds) of the last 30 runs';
+COMMENT ON COLUMN railyard.duration_stats.classes IS
+    'all-class rows: the agent classes of the last 20 runs, oldest first: where the task is placed';
+COMMENT ON COLUMN railyard.duration_stats.cached IS 'runs answered from the cache (no duration)';
+COMMENT ON COLUMN railyard.duration_stats.cache_rate IS
+    'share of runs answered from the cache (EWMA, alpha 0.1): the forecast draws a cache hit that often';
 
 -- Every forecast made: at submission (kind submit) and on request (kind
 -- request, only when asked to record).
@@ -222,12 +230,24 @@ CREATE TYPE railyard.observation AS (
     service         text,
     kind            text,
     failed          boolean,
+    cached          boolean,
     duration_s      double precision,
     wait_s          double precision,
     at              timestamptz,
     pipeline_id     bigint
 );
-COMMENT ON TYPE railyard.observation IS 'one finished run fed to railyard.observe()';
+COMMENT ON TYPE railyard.observation IS
+    'one finished run fed to railyard.observe(); cached: answered from the cache (no duration)';
+
+-- Pipelines whose forecast at submission is still to be recorded: COMMIT
+-- only queues them, railyard.record_pending_forecasts() (called by the
+-- workers' heartbeat) computes and stores the forecasts.
+CREATE TABLE railyard.forecast_pending (
+    pipeline_id     bigint PRIMARY KEY REFERENCES railyard.pipelines (id) ON DELETE CASCADE,
+    queued_at       timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE railyard.forecast_pending IS
+    'pipelines submitted whose forecast at submission railyard.record_pending_forecasts() has not recorded yet';
 
 -- Standard normal quantiles at (k - 0.5) / 1024, k = 1..1024: the Monte
 -- Carlo draws from this table (filled by sql/51_forecast.sql).

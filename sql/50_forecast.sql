@@ -111,6 +111,14 @@ BEGIN
     END IF;
     qualified := cardinality(st.win) >= min_base AND st.adapt_left IS NULL;
 
+    -- A cache hit is no duration: it only counts towards the cache rate.
+    IF o.cached THEN
+        UPDATE railyard.duration_stats
+           SET cached = cached + 1, cache_rate = cache_rate + 0.1 * (1 - cache_rate), updated_at = now()
+         WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
+        RETURN;
+    END IF;
+
     -- Failure rate: the last 10 outcomes against the long-run rate.
     p := greatest(coalesce(st.fail_rate, 0), 0.02);
     st.fails := railyard.array_tail(st.fails || o.failed, 20);
@@ -160,6 +168,10 @@ BEGIN
     END IF;
 
     x := ln(greatest(o.duration_s, 0.01));
+    st.cache_rate := st.cache_rate * 0.9;
+    IF p_class = '*' AND coalesce(o.agent_class, '') NOT IN ('', '*') THEN
+        st.classes := railyard.array_tail(st.classes || o.agent_class, 20);
+    END IF;
     IF st.adapt_left IS NOT NULL THEN
         -- After a confirmed shift: collect the new level, then adopt it.
         st.pending := st.pending || x;
@@ -239,7 +251,8 @@ BEGIN
            median_s = st.median_s, mad_log = st.mad_log, last_s = o.duration_s, last_at = o.at,
            cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_since = st.cusum_since,
            cusum_runs = st.cusum_runs, adapt_left = st.adapt_left, fails = st.fails,
-           fail_rate = st.fail_rate, waits = st.waits, updated_at = now()
+           fail_rate = st.fail_rate, waits = st.waits, classes = st.classes,
+           cache_rate = st.cache_rate, updated_at = now()
      WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
 END $$;
 COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, boolean) IS
@@ -261,7 +274,7 @@ BEGIN
     -- Stable lock order across concurrent callers: sorted by subject.
     FOR o IN SELECT (x).* FROM unnest(p_obs) x
               ORDER BY (x).family, (x).task, (x).version, (x).at LOOP
-        IF coalesce(o.agent_class, '') NOT IN ('', '*') THEN
+        IF coalesce(o.agent_class, '') NOT IN ('', '*') AND NOT o.cached THEN
             r := railyard.observe_one(o, o.agent_class, p_detect);
             opened := opened + r.opened;
             r := railyard.observe_one(o, '*', p_detect AND NOT r.qualified);
@@ -304,17 +317,27 @@ BEGIN
          WHERE n.outcome IN ('succeeded', 'failed') AND n.started_at IS NOT NULL
         RETURNING *
     )
-    SELECT array_agg(ROW(family, task, version, agent_class, service, kind, outcome = 'failed',
-                         CASE WHEN outcome = 'succeeded' THEN duration_s END, wait_s,
-                         finished_at, pipeline_id)::railyard.observation)
-      INTO obs FROM ins;
+    SELECT array_agg(o) INTO obs FROM (
+        SELECT ROW(family, task, version, agent_class, service, kind, outcome = 'failed', false,
+                   CASE WHEN outcome = 'succeeded' THEN duration_s END, wait_s,
+                   finished_at, pipeline_id)::railyard.observation
+          FROM ins
+        UNION ALL
+        -- cache hits: no duration, but how often a task is one shapes its forecast
+        SELECT ROW(railyard.pipeline_family(p.name, p.family), coalesce(t.forecast_key, t.name),
+                   t.version, '*', t.service, t.kind, false, true, NULL, NULL, n.finished_at,
+                   n.pipeline_id)::railyard.observation
+          FROM new_rows n
+          JOIN railyard.tasks t ON t.id = n.task_id
+          JOIN railyard.pipelines p ON p.id = t.pipeline_id
+         WHERE n.outcome = 'cached') x(o);
     IF obs IS NOT NULL THEN
         PERFORM railyard.observe(obs);
     END IF;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.history_capture_attempts() IS
-    'trigger: records attempts that ran into run_history and feeds them to the statistics';
+    'trigger: records attempts that ran into run_history and feeds them (and cache hits) to the statistics';
 
 CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
     REFERENCING NEW TABLE AS new_rows
@@ -349,7 +372,7 @@ BEGIN
         ON CONFLICT (pipeline_id) DO NOTHING
         RETURNING *
     )
-    SELECT array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed',
+    SELECT array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed', false,
                          CASE WHEN outcome = 'succeeded' THEN duration_s END, queue_wait_s,
                          finished_at, pipeline_id)::railyard.observation)
       INTO obs FROM ins;
@@ -427,7 +450,7 @@ BEGIN
         RETURNING h.*
     )
     SELECT count(*), array_agg(ROW(family, task, version, agent_class, service, kind,
-                                   outcome = 'failed',
+                                   outcome = 'failed', false,
                                    CASE WHEN outcome = 'succeeded' THEN duration_s END, NULL,
                                    finished_at, NULL)::railyard.observation ORDER BY finished_at)
       INTO runs, obs FROM ins;
@@ -450,7 +473,7 @@ BEGIN
         ON CONFLICT DO NOTHING
         RETURNING h.*
     )
-    SELECT count(*), array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed',
+    SELECT count(*), array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed', false,
                                    CASE WHEN outcome = 'succeeded' THEN duration_s END,
                                    queue_wait_s, finished_at, NULL)::railyard.observation
                                ORDER BY finished_at)
