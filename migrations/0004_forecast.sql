@@ -94,12 +94,13 @@ CREATE TABLE railyard.duration_stats (
     ewma_log        double precision,
     median_s        double precision,
     mad_log         double precision,
+    scale_log       double precision,
     last_s          double precision,
     last_at         timestamptz,
     cusum_hi        double precision NOT NULL DEFAULT 0,
     cusum_lo        double precision NOT NULL DEFAULT 0,
-    cusum_since     timestamptz,
-    cusum_runs      integer NOT NULL DEFAULT 0,
+    cusum_hi_since  timestamptz,
+    cusum_lo_since  timestamptz,
     adapt_left      integer,
     fails           boolean[] NOT NULL DEFAULT '{}',
     fail_rate       double precision,
@@ -107,6 +108,9 @@ CREATE TABLE railyard.duration_stats (
     classes         text[] NOT NULL DEFAULT '{}',
     cached          bigint NOT NULL DEFAULT 0,
     cache_rate      double precision NOT NULL DEFAULT 0,
+    mix_offset      double precision NOT NULL DEFAULT 0,
+    ref_class       text,
+    class_offsets   jsonb NOT NULL DEFAULT '{}',
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (family, task, version, agent_class)
 );
@@ -121,10 +125,12 @@ COMMENT ON COLUMN railyard.duration_stats.pending IS
 COMMENT ON COLUMN railyard.duration_stats.ewma_log IS
     'robust EWMA of ln(duration) (alpha 0.25, steps clipped to 2.5 sigma): the forecast centre';
 COMMENT ON COLUMN railyard.duration_stats.mad_log IS 'median absolute deviation of the window (log scale)';
+COMMENT ON COLUMN railyard.duration_stats.scale_log IS
+    'robust sigma of the window (log scale): 1.4826 MAD, or the SD of the window winsorised at 2.5 of those if larger (a MAD of few runs often falls short)';
 COMMENT ON COLUMN railyard.duration_stats.cusum_hi IS 'upper CUSUM of standardised log durations (k = 0.5)';
 COMMENT ON COLUMN railyard.duration_stats.cusum_lo IS 'lower CUSUM of standardised log durations (k = 0.5)';
-COMMENT ON COLUMN railyard.duration_stats.cusum_since IS 'when the open CUSUM excursion began';
-COMMENT ON COLUMN railyard.duration_stats.cusum_runs IS 'runs in the open CUSUM excursion';
+COMMENT ON COLUMN railyard.duration_stats.cusum_hi_since IS 'when the upper CUSUM last left 0 (where a slowdown began)';
+COMMENT ON COLUMN railyard.duration_stats.cusum_lo_since IS 'when the lower CUSUM last left 0 (where a speed-up began)';
 COMMENT ON COLUMN railyard.duration_stats.adapt_left IS
     'after a confirmed shift: runs still to see before the new level becomes the baseline';
 COMMENT ON COLUMN railyard.duration_stats.fails IS 'outcomes of the last 20 runs, true = failed';
@@ -134,7 +140,13 @@ COMMENT ON COLUMN railyard.duration_stats.classes IS
     'all-class rows: the agent classes of the last 20 runs, oldest first: where the task is placed';
 COMMENT ON COLUMN railyard.duration_stats.cached IS 'runs answered from the cache (no duration)';
 COMMENT ON COLUMN railyard.duration_stats.cache_rate IS
-    'share of runs answered from the cache (EWMA, alpha 0.1): the forecast draws a cache hit that often';
+    'share of runs answered from the cache (a running mean, then EWMA alpha 0.05): the forecast draws a cache hit that often';
+COMMENT ON COLUMN railyard.duration_stats.ref_class IS
+    '''*'' rows: the reference class (the first the task ran on) whose speed the window, median and EWMA are at';
+COMMENT ON COLUMN railyard.duration_stats.class_offsets IS
+    '''*'' rows: per other class, ln(its median / the reference class''s median), set once both have 3 runs, then following them slowly';
+COMMENT ON COLUMN railyard.duration_stats.mix_offset IS
+    '''*'' rows: ln(typical / reference) over the classes its runs were placed on (EWMA): centre = exp(ewma_log + mix_offset)';
 
 -- Every forecast made: at submission (kind submit) and on request (kind
 -- request, only when asked to record).
@@ -151,6 +163,7 @@ CREATE TABLE railyard.pipeline_forecasts (
     p50_s           double precision NOT NULL,
     p90_s           double precision NOT NULL,
     p50_raw_s       double precision NOT NULL,
+    spread_raw      double precision,
     queue_wait_s    double precision NOT NULL,
     baseline_s      double precision,
     critical_path   text[] NOT NULL,
@@ -165,6 +178,8 @@ COMMENT ON TABLE railyard.pipeline_forecasts IS
 COMMENT ON COLUMN railyard.pipeline_forecasts.p50_s IS 'forecast run time (first claim to end), median';
 COMMENT ON COLUMN railyard.pipeline_forecasts.p50_raw_s IS
     'median of the Monte Carlo before calibration against the family''s past errors';
+COMMENT ON COLUMN railyard.pipeline_forecasts.spread_raw IS
+    'spread of the Monte Carlo before calibration: ln(p90 / p10) of the time left / 2.5631 (a sigma)';
 COMMENT ON COLUMN railyard.pipeline_forecasts.baseline_s IS
     'naive baseline: mean run time of the family''s last 3 succeeded runs (Jenkins); NULL without history';
 COMMENT ON COLUMN railyard.pipeline_forecasts.cold_tasks IS 'tasks without history of their own';

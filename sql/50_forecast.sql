@@ -31,6 +31,19 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 COMMENT ON FUNCTION railyard.median_mad(float8[]) IS 'median and median absolute deviation';
 
+-- The sigma the detectors and forecasts use: 1.4826 MAD (robust), or,
+-- when larger, the standard deviation of the values winsorised at 2.5 of
+-- those around the median: the MAD of 10-20 runs is noisy and falls short
+-- of the real spread often enough to raise false alarms on its own.
+CREATE OR REPLACE FUNCTION railyard.robust_scale(p_values float8[], p_median float8, p_mad float8)
+RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT greatest(1.4826 * p_mad,
+                    coalesce(stddev_samp(least(greatest(v, p_median - 3.7065 * p_mad), p_median + 3.7065 * p_mad)), 0))
+      FROM unnest(p_values) v
+$$;
+COMMENT ON FUNCTION railyard.robust_scale(float8[], float8, float8) IS
+    'robust sigma: max(1.4826 MAD, SD of the values winsorised at median +- 2.5 x 1.4826 MAD)';
+
 -- The tail of an array: its last n elements.
 CREATE OR REPLACE FUNCTION railyard.array_tail(p anyarray, n int)
 RETURNS anyarray LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -74,15 +87,26 @@ $$;
 COMMENT ON FUNCTION railyard.anomaly_close(text[], text, text, text, text, text) IS
     'closes the open anomalies of these kinds for one subject, with the reason';
 
--- Feeds one run to the statistics row of one subject (identity x class),
--- runs the detectors on it and opens or closes anomalies, when p_detect.
--- Returns (qualified: the row had a full baseline before this run,
--- opened: anomalies opened).  Rules and thresholds: docs/forecasting.md.
-CREATE OR REPLACE FUNCTION railyard.observe_one(o railyard.observation, p_class text, p_detect boolean,
-                                                OUT qualified boolean, OUT opened int)
+-- Feeds one run to the statistics row of one subject (identity x class,
+-- '*' for every class, or a family's pipeline row) and returns what
+-- happened (opened: anomalies opened; shift: the level change it
+-- confirmed, log scale, or NULL).  p_mode:
+--   detect  the detectors judge the run and open or close anomalies
+--   quiet   they only adapt the baseline (imported history)
+--   stats   no detectors: window, median, MAD and EWMA only (class rows;
+--           the identity's '*' row judges, on class-normalised runs)
+-- p_offset: ln(duration) is compared as ln(duration) - p_offset, so that a
+-- run on a slower agent class is judged at the speed of the identity's
+-- reference class.  Rules and thresholds: docs/forecasting.md.
+DROP FUNCTION IF EXISTS railyard.observe_one(railyard.observation, text, boolean);
+CREATE OR REPLACE FUNCTION railyard.observe_one(o railyard.observation, p_class text, p_mode text,
+                                                p_offset float8 DEFAULT 0,
+                                                OUT opened int, OUT shift float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     st      railyard.duration_stats;
+    detect  boolean := p_mode = 'detect';
+    judge   boolean := p_mode <> 'stats';
     x       float8;
     med     float8;
     sig     float8;
@@ -95,7 +119,10 @@ DECLARE
     akind   text;
     window_size constant int := 20;     -- baseline runs kept
     min_base    constant int := 10;     -- runs before any duration alarm
-    sigma_floor constant float8 := 0.03;    -- 3 %: timing jitter is no anomaly
+    sigma_floor constant float8 := 0.05;    -- 5 %: timing jitter is no anomaly
+    z_alarm     constant float8 := 3.5;     -- robust z of a single run
+    cusum_k     constant float8 := 0.5;     -- CUSUM allowance (sigmas)
+    cusum_h     constant float8 := 5;       -- CUSUM decision limit (sigmas)
 BEGIN
     opened := 0;
     SELECT * INTO st FROM railyard.duration_stats
@@ -109,12 +136,14 @@ BEGIN
          WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class
            FOR UPDATE;
     END IF;
-    qualified := cardinality(st.win) >= min_base AND st.adapt_left IS NULL;
 
-    -- A cache hit is no duration: it only counts towards the cache rate.
+    -- A cache hit is no duration: it only counts towards the cache rate
+    -- (a running mean, then an EWMA with alpha 0.05).
     IF o.cached THEN
         UPDATE railyard.duration_stats
-           SET cached = cached + 1, cache_rate = cache_rate + 0.1 * (1 - cache_rate), updated_at = now()
+           SET cached = cached + 1,
+               cache_rate = cache_rate + greatest(1.0 / (runs + cached + 1), 0.05) * (1 - cache_rate),
+               updated_at = now()
          WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
         RETURN;
     END IF;
@@ -124,7 +153,7 @@ BEGIN
     st.fails := railyard.array_tail(st.fails || o.failed, 20);
     n10 := least(cardinality(st.fails), 10);
     SELECT count(*) FILTER (WHERE f) INTO nfail FROM unnest(railyard.array_tail(st.fails, 10)) f;
-    IF p_detect AND o.failed AND nfail >= 3 AND n10 >= 5
+    IF detect AND o.failed AND nfail >= 3 AND n10 >= 5
        AND nfail::float8 / n10 > greatest(3 * p, p + 3 * sqrt(p * (1 - p) / n10)) THEN
         IF railyard.anomaly_open('failure_rate', o.family, o.task, o.version, p_class, o.at, p,
                                  nfail::float8 / n10, (nfail::float8 / n10 - p) / sqrt(p * (1 - p) / n10),
@@ -132,7 +161,7 @@ BEGIN
                                  o.pipeline_id) THEN
             opened := opened + 1;
         END IF;
-    ELSIF NOT o.failed AND nfail <= 1 THEN
+    ELSIF judge AND NOT o.failed AND nfail <= 1 THEN
         PERFORM railyard.anomaly_close(ARRAY['failure_rate'], o.family, o.task, o.version, p_class,
                                        'failures back to normal');
     END IF;
@@ -144,14 +173,14 @@ BEGIN
         IF cardinality(st.waits) >= 10 THEN
             mm := railyard.median_mad(st.waits);
             z := 0.6745 * (x - mm.median) / greatest(mm.mad, 0.1);
-            IF p_detect AND z > 3.5 AND o.wait_s > 30 THEN
+            IF detect AND z > 3.5 AND o.wait_s > 30 THEN
                 IF railyard.anomaly_open('queue_wait', o.family, o.task, o.version, p_class, o.at,
                                          exp(mm.median) - 1, o.wait_s, z,
                                          CASE WHEN z > 7 THEN 'critical' ELSE 'warning' END,
                                          o.pipeline_id) THEN
                     opened := opened + 1;
                 END IF;
-            ELSIF z < 2 THEN
+            ELSIF judge AND z < 2 THEN
                 PERFORM railyard.anomaly_close(ARRAY['queue_wait'], o.family, o.task, o.version,
                                                p_class, 'queue wait back to normal');
             END IF;
@@ -167,12 +196,14 @@ BEGIN
         RETURN;
     END IF;
 
-    x := ln(greatest(o.duration_s, 0.01));
-    st.cache_rate := st.cache_rate * 0.9;
+    x := ln(greatest(o.duration_s, 0.01)) - p_offset;
+    st.cache_rate := st.cache_rate * (1 - greatest(1.0 / (st.runs + st.cached + 1), 0.05));
     IF p_class = '*' AND coalesce(o.agent_class, '') NOT IN ('', '*') THEN
         st.classes := railyard.array_tail(st.classes || o.agent_class, 20);
     END IF;
-    IF st.adapt_left IS NOT NULL THEN
+    IF NOT judge THEN
+        st.win := railyard.array_tail(st.win || x, window_size);
+    ELSIF st.adapt_left IS NOT NULL THEN
         -- After a confirmed shift: collect the new level, then adopt it.
         st.pending := st.pending || x;
         st.adapt_left := st.adapt_left - 1;
@@ -185,14 +216,14 @@ BEGIN
         END IF;
     ELSIF cardinality(st.win) >= min_base THEN
         med := ln(st.median_s);
-        sig := greatest(1.4826 * st.mad_log, sigma_floor);
-        z := 0.6745 * (x - med) / (sig / 1.4826);
-        IF abs(z) > 3.5 THEN
+        sig := greatest(st.scale_log, sigma_floor);
+        z := (x - med) / sig;           -- = 0.6745 (x - median) / MAD
+        IF abs(z) > z_alarm THEN
             akind := CASE WHEN z > 0 THEN 'slow_run' ELSE 'fast_run' END;
-            IF p_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class, o.at,
-                                                  st.median_s, o.duration_s, z,
-                                                  CASE WHEN abs(z) > 7 THEN 'critical' ELSE 'warning' END,
-                                                  o.pipeline_id) THEN
+            IF detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class, o.at,
+                                                st.median_s * exp(p_offset), o.duration_s, z,
+                                                CASE WHEN abs(z) > 2 * z_alarm THEN 'critical' ELSE 'warning' END,
+                                                o.pipeline_id) THEN
                 opened := opened + 1;
             END IF;
         ELSE
@@ -201,34 +232,40 @@ BEGIN
         END IF;
         -- CUSUM on standardised log durations, each step clipped so that a
         -- single outlier cannot confirm a shift on its own.
-        s := greatest(least((x - med) / sig, 4), -4);
-        IF st.cusum_hi = 0 AND st.cusum_lo = 0 THEN
-            st.cusum_since := o.at;
-            st.cusum_runs := 0;
+        s := greatest(least(z, 4), -4);
+        IF st.cusum_hi = 0 THEN
+            st.cusum_hi_since := o.at;
         END IF;
-        st.cusum_hi := greatest(0, st.cusum_hi + s - 0.5);
-        st.cusum_lo := greatest(0, st.cusum_lo - s - 0.5);
-        st.cusum_runs := CASE WHEN st.cusum_hi = 0 AND st.cusum_lo = 0 THEN 0 ELSE st.cusum_runs + 1 END;
-        IF st.cusum_hi > 5 OR st.cusum_lo > 5 THEN
-            akind := CASE WHEN st.cusum_hi > 5 THEN 'slower' ELSE 'faster' END;
-            -- The new level: the runs of the excursion, this one included.
-            st.pending := railyard.array_tail(st.win || x, greatest(st.cusum_runs, 1));
+        IF st.cusum_lo = 0 THEN
+            st.cusum_lo_since := o.at;
+        END IF;
+        st.cusum_hi := greatest(0, st.cusum_hi + s - cusum_k);
+        st.cusum_lo := greatest(0, st.cusum_lo - s - cusum_k);
+        IF st.cusum_hi > cusum_h OR st.cusum_lo > cusum_h THEN
+            akind := CASE WHEN st.cusum_hi > cusum_h THEN 'slower' ELSE 'faster' END;
+            -- The new level: the two runs that confirmed it (a step clipped
+            -- at 4 sigmas cannot pass the limit alone; older runs of the
+            -- excursion may predate the change).
+            st.pending := railyard.array_tail(st.win || x, 2);
             mm := railyard.median_mad(st.pending);
-            IF p_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class,
-                                                  st.cusum_since, st.median_s, exp(mm.median),
-                                                  greatest(st.cusum_hi, st.cusum_lo),
-                                                  CASE WHEN abs(mm.median - med) > ln(1.5)
-                                                       THEN 'critical' ELSE 'warning' END,
-                                                  o.pipeline_id) THEN
+            IF detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class,
+                                                CASE WHEN akind = 'slower' THEN st.cusum_hi_since
+                                                     ELSE st.cusum_lo_since END,
+                                                st.median_s * exp(p_offset),
+                                                exp(mm.median + p_offset),
+                                                greatest(st.cusum_hi, st.cusum_lo),
+                                                CASE WHEN abs(mm.median - med) > ln(1.5)
+                                                     THEN 'critical' ELSE 'warning' END,
+                                                o.pipeline_id) THEN
                 opened := opened + 1;
             END IF;
             -- The level has moved: forecasts follow it now, the window after
             -- three more runs confirm it.
+            shift := mm.median - coalesce(st.ewma_log, med);
             st.ewma_log := mm.median;
             st.adapt_left := 3;
             st.cusum_hi := 0;
             st.cusum_lo := 0;
-            st.cusum_runs := 0;
         ELSE
             st.win := railyard.array_tail(st.win || x, window_size);
         END IF;
@@ -240,48 +277,110 @@ BEGIN
         mm := railyard.median_mad(st.win);
         st.median_s := exp(mm.median);
         st.mad_log := mm.mad;
+        st.scale_log := railyard.robust_scale(st.win, mm.median, mm.mad);
     END IF;
-    sig := greatest(1.4826 * coalesce(st.mad_log, 0), sigma_floor);
+    sig := greatest(coalesce(st.scale_log, 0), 0.03);
     st.ewma_log := CASE WHEN st.ewma_log IS NULL THEN x
                         WHEN st.adapt_left IS NOT NULL THEN st.ewma_log + 0.25 * (x - st.ewma_log)
                         ELSE st.ewma_log + 0.25 * greatest(least(x - st.ewma_log, 2.5 * sig), -2.5 * sig) END;
     UPDATE railyard.duration_stats
        SET service = coalesce(o.service, service), kind = coalesce(o.kind, kind),
            runs = st.runs + 1, win = st.win, pending = st.pending, ewma_log = st.ewma_log,
-           median_s = st.median_s, mad_log = st.mad_log, last_s = o.duration_s, last_at = o.at,
-           cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_since = st.cusum_since,
-           cusum_runs = st.cusum_runs, adapt_left = st.adapt_left, fails = st.fails,
+           median_s = st.median_s, mad_log = st.mad_log, scale_log = st.scale_log,
+           last_s = o.duration_s, last_at = o.at,
+           cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_hi_since = st.cusum_hi_since,
+           cusum_lo_since = st.cusum_lo_since, adapt_left = st.adapt_left, fails = st.fails,
            fail_rate = st.fail_rate, waits = st.waits, classes = st.classes,
-           cache_rate = st.cache_rate, updated_at = now()
+           cache_rate = st.cache_rate,
+           mix_offset = CASE WHEN p_class = '*' THEN mix_offset + 0.1 * (p_offset - mix_offset) ELSE 0 END,
+           ref_class = coalesce(ref_class, CASE WHEN p_class = '*' AND o.agent_class NOT IN ('', '*')
+                                                THEN o.agent_class END),
+           updated_at = now()
      WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
 END $$;
-COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, boolean) IS
-    'feeds one run to one statistics row (identity x class) and, when asked, runs the anomaly detectors';
+COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, text, float8) IS
+    'feeds one run to one statistics row; mode detect (anomalies), quiet (baseline adapts only) or stats (no detectors); the offset normalises the run to the reference class';
 
--- Feeds finished runs to the statistics: each to its identity's row for
--- its agent class and to the row for every class.  The class row raises
--- the alarms once it has a baseline of its own (agents of different speed
--- do not look like regressions), the all-class row until then.  One
--- NOTIFY railyard_anomaly when anything new was opened.
-DROP FUNCTION IF EXISTS railyard.observe(railyard.observation[]);
+-- Feeds finished runs to the statistics.  A run with an agent class
+-- updates its identity's row for that class (statistics only) and the
+-- identity's '*' row, which judges every run at the speed of the
+-- identity's reference class (the first class it ran on): the run's log
+-- duration minus the class's offset, ln of the ratio of the two classes'
+-- medians.  Until both classes have 3 runs the offset is unknown and the
+-- run is left out of the '*' row.  When the '*' row confirms a shift, the class
+-- rows move by the same amount: a regression is one change of the task,
+-- not one per class.  Pipelines feed their family's row.  One NOTIFY
+-- railyard_anomaly when anything new was opened.  p_detect false: the
+-- detectors only adapt (imported history).
+DROP FUNCTION IF EXISTS railyard.observe(railyard.observation[], boolean);
 CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[], p_detect boolean DEFAULT true)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     o      railyard.observation;
     r      record;
+    star   record;
+    m      record;
+    off    float8;
+    cur    float8;
+    known  float8;
+    skip   boolean;
     opened int := 0;
+    mode   text := CASE WHEN p_detect THEN 'detect' ELSE 'quiet' END;
 BEGIN
     -- Stable lock order across concurrent callers: sorted by subject.
     FOR o IN SELECT (x).* FROM unnest(p_obs) x
               ORDER BY (x).family, (x).task, (x).version, (x).at LOOP
+        off := 0;
+        skip := false;
         IF coalesce(o.agent_class, '') NOT IN ('', '*') AND NOT o.cached THEN
-            r := railyard.observe_one(o, o.agent_class, p_detect);
-            opened := opened + r.opened;
-            r := railyard.observe_one(o, '*', p_detect AND NOT r.qualified);
-        ELSE
-            r := railyard.observe_one(o, '*', p_detect);
+            star := NULL;
+            SELECT s.ref_class, s.class_offsets INTO star FROM railyard.duration_stats s
+             WHERE s.family = o.family AND s.task = o.task AND s.version = o.version AND s.agent_class = '*';
+            IF star.ref_class IS NOT NULL AND star.ref_class <> o.agent_class
+               AND NOT o.failed AND o.duration_s IS NOT NULL THEN
+                -- the class's offset: set once both classes have 3 runs,
+                -- then it follows their medians slowly (a regression moves
+                -- every class alike and must not vanish into it)
+                SELECT min(s.median_s) FILTER (WHERE s.agent_class = o.agent_class) AS own_s,
+                       min(s.runs) FILTER (WHERE s.agent_class = o.agent_class) AS own_n,
+                       min(s.median_s) FILTER (WHERE s.agent_class = star.ref_class) AS ref_s,
+                       min(s.runs) FILTER (WHERE s.agent_class = star.ref_class) AS ref_n
+                  INTO m FROM railyard.duration_stats s
+                 WHERE s.family = o.family AND s.task = o.task AND s.version = o.version
+                   AND s.agent_class IN (o.agent_class, star.ref_class);
+                cur := CASE WHEN m.own_n >= 3 AND m.ref_n >= 3 AND m.own_s > 0 AND m.ref_s > 0
+                            THEN ln(m.own_s / m.ref_s) END;
+                known := (star.class_offsets ->> o.agent_class)::float8;
+                off := coalesce(known, cur);
+                skip := off IS NULL;
+                IF cur IS NOT NULL THEN
+                    -- the first time, the class's earlier runs join the
+                    -- '*' window too, at the reference speed
+                    UPDATE railyard.duration_stats s
+                       SET class_offsets = s.class_offsets
+                                           || jsonb_build_object(o.agent_class, coalesce(known + 0.05 * (cur - known), cur)),
+                           win = CASE WHEN known IS NOT NULL OR s.adapt_left IS NOT NULL THEN s.win
+                                      ELSE railyard.array_tail(s.win || ARRAY(
+                                               SELECT w - cur FROM railyard.duration_stats c, unnest(c.win) w
+                                                WHERE c.family = o.family AND c.task = o.task
+                                                  AND c.version = o.version AND c.agent_class = o.agent_class), 20) END
+                     WHERE s.family = o.family AND s.task = o.task AND s.version = o.version
+                       AND s.agent_class = '*';
+                END IF;
+            END IF;
+            r := railyard.observe_one(o, o.agent_class, 'stats');
         END IF;
+        CONTINUE WHEN skip;
+        r := railyard.observe_one(o, '*', mode, off);
         opened := opened + r.opened;
+        IF r.shift IS NOT NULL AND o.task <> '' THEN
+            UPDATE railyard.duration_stats s
+               SET ewma_log = s.ewma_log + r.shift, median_s = s.median_s * exp(r.shift),
+                   win = ARRAY(SELECT w + r.shift FROM unnest(s.win) w), cusum_hi = 0, cusum_lo = 0,
+                   updated_at = now()
+             WHERE s.family = o.family AND s.task = o.task AND s.version = o.version
+               AND s.agent_class NOT IN ('*', '');
+        END IF;
     END LOOP;
     IF opened > 0 THEN
         PERFORM pg_notify('railyard_anomaly', opened::text);
@@ -390,34 +489,41 @@ CREATE OR REPLACE TRIGGER history_capture_pipelines AFTER UPDATE ON railyard.pip
 
 -- Duration statistics for people: per identity and agent class ('*' =
 -- every class) and per family (task = '': whole pipeline runs).  The
--- window is the recent runs at the current level (at most 20).
+-- window is the recent runs at the current level (at most 20).  A '*' row
+-- keeps its runs at the speed of its reference class; shown here scaled to
+-- the typical mix of classes the task runs on.
 CREATE OR REPLACE VIEW railyard.task_duration_stats AS
 SELECT s.family, s.task, s.version, s.agent_class, s.service, s.kind,
        s.runs, s.failures,
-       round(s.median_s::numeric, 3) AS median_s,
-       round((s.median_s * (exp(s.mad_log) - 1))::numeric, 3) AS mad_s,
-       round(exp(q.p10)::numeric, 3) AS p10_s,
-       round(exp(q.p90)::numeric, 3) AS p90_s,
-       round(exp(s.ewma_log)::numeric, 3) AS ewma_s,
+       round((s.median_s * exp(s.mix_offset))::numeric, 3) AS median_s,
+       round((s.median_s * exp(s.mix_offset) * (exp(s.mad_log) - 1))::numeric, 3) AS mad_s,
+       round(exp(q.p10 + s.mix_offset)::numeric, 3) AS p10_s,
+       round(exp(q.p90 + s.mix_offset)::numeric, 3) AS p90_s,
+       round(exp(s.ewma_log + s.mix_offset)::numeric, 3) AS ewma_s,
        round(s.last_s::numeric, 3) AS last_s,
        s.last_at,
        round((100 * (exp(q.slope) - 1))::numeric, 2) AS trend_pct_per_run,
        cardinality(s.win) AS window_runs,
        s.adapt_left IS NOT NULL AS adapting,
-       round((100 * s.fail_rate)::numeric, 1) AS failure_pct
+       round((100 * s.fail_rate)::numeric, 1) AS failure_pct,
+       round((100 * s.cache_rate)::numeric, 1) AS cache_hit_pct,
+       s.ref_class AS reference_class
   FROM railyard.duration_stats s
  CROSS JOIN LATERAL (
         SELECT percentile_cont(0.1) WITHIN GROUP (ORDER BY v) AS p10,
                percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90,
                regr_slope(v, i) AS slope
           FROM unnest(s.win) WITH ORDINALITY AS w(v, i)) q
- WHERE s.runs > 0;
+ WHERE s.runs > 0 OR s.cached > 0;
 COMMENT ON VIEW railyard.task_duration_stats IS
     'duration statistics per task identity (family, task, version) x agent class (''*'' = all) and per family (task = '''')';
 COMMENT ON COLUMN railyard.task_duration_stats.mad_s IS 'median absolute deviation, in seconds above the median';
 COMMENT ON COLUMN railyard.task_duration_stats.ewma_s IS 'robust EWMA: what the next run is forecast to take';
 COMMENT ON COLUMN railyard.task_duration_stats.trend_pct_per_run IS 'least-squares trend over the window, % per run';
 COMMENT ON COLUMN railyard.task_duration_stats.adapting IS 'a shift was confirmed; the baseline is moving to the new level';
+COMMENT ON COLUMN railyard.task_duration_stats.cache_hit_pct IS 'share of runs answered from the cache (recent)';
+COMMENT ON COLUMN railyard.task_duration_stats.reference_class IS
+    '''*'' rows: the class whose speed runs are judged at (a run elsewhere is scaled by the two classes'' medians)';
 
 -- `railyard history import`: past runs from another CI system, one array
 -- element per run (times in epoch seconds; '' for an unknown service, kind

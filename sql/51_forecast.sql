@@ -80,8 +80,8 @@ BEGIN
     -- Tasks with history of their own (sigma >= 0.25 before 5 runs: small
     -- samples get a wider spread).
     RETURN QUERY
-    SELECT t.id, t.name, fam, s.task, t.version, exp(s.ewma_log),
-           greatest(1.4826 * coalesce(s.mad_log, 0), 0.03, CASE WHEN s.runs < 5 THEN 0.25 ELSE 0 END),
+    SELECT t.id, t.name, fam, s.task, t.version, exp(s.ewma_log + s.mix_offset),
+           greatest(coalesce(s.scale_log, 0), 0.03, CASE WHEN s.runs < 5 THEN 0.25 ELSE 0 END),
            s.runs, 'history', s.cache_rate, s.classes
       FROM railyard.tasks t
       JOIN railyard.duration_stats s
@@ -104,7 +104,7 @@ BEGIN
          WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NULL
     ), ver AS (
         -- the same task in its most recent other version
-        SELECT DISTINCT ON (s.task) s.task, s.ewma_log, s.mad_log
+        SELECT DISTINCT ON (s.task) s.task, s.ewma_log, s.scale_log
           FROM railyard.duration_stats s
          WHERE s.family = fam AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
            AND s.task IN (SELECT o.key FROM o)
@@ -134,7 +134,7 @@ BEGIN
     )
     SELECT o.id, o.name, fam, o.key, o.version,
            coalesce(exp(ver.ewma_log), o.estimate_s, sk.c, k.c, 60),
-           CASE WHEN ver.ewma_log IS NOT NULL THEN greatest(1.4826 * coalesce(ver.mad_log, 0), 0.1)
+           CASE WHEN ver.ewma_log IS NOT NULL THEN greatest(coalesce(ver.scale_log, 0), 0.1)
                 WHEN o.estimate_s IS NOT NULL THEN 0.3
                 WHEN sk.c IS NOT NULL THEN 0.4
                 WHEN k.c IS NOT NULL THEN 0.5
@@ -192,7 +192,7 @@ CREATE OR REPLACE FUNCTION railyard.forecast_run(
     OUT method text, OUT samples int, OUT ntasks int, OUT elapsed_s float8,
     OUT p10_s float8, OUT p50_s float8, OUT p90_s float8, OUT p50_raw_s float8,
     OUT queue_wait_s float8, OUT critical_path text[], OUT uncertainty jsonb,
-    OUT cold_tasks int, OUT capacity int)
+    OUT cold_tasks int, OUT capacity int, OUT spread_raw float8)
 LANGUAGE plpgsql STABLE SET jit = off SET enable_nestloop = off AS $$
 DECLARE
     pl      railyard.pipelines;
@@ -254,7 +254,8 @@ DECLARE
     ms      float8[];       -- run time of each draw
     q       float8[];
     errs    float8[];
-    mm      record;
+    sps     float8[];
+    stretch float8;
     limited boolean := false;
     any_mix boolean;
     top     record;
@@ -272,8 +273,6 @@ DECLARE
     qw      float8 := 0;
     nres    int;
     bias    float8;
-    s_mc    float8;
-    s_extra float8;
 BEGIN
     SELECT * INTO pl FROM railyard.pipelines WHERE id = p_id;
     IF NOT FOUND THEN
@@ -357,16 +356,21 @@ BEGIN
                    bool_or(u.cls IS NOT NULL) OVER (PARTITION BY p.i) AS any_avail
               FROM placed p LEFT JOIN up u ON u.cls = p.cls
         ), comp AS (
+            -- the identity's level (its '*' row, at the reference class's
+            -- speed) moved by the class's offset (unknown: the typical
+            -- mix's); the class's own spread once it has 5 runs
             SELECT p.i, p.cnt / sum(p.cnt) OVER (PARTITION BY p.i) AS w,
-                   CASE WHEN s.runs >= 2 THEN s.ewma_log ELSE ln(mt.c) END AS mu,
-                   CASE WHEN s.runs >= 2
-                        THEN greatest(1.4826 * coalesce(s.mad_log, 0), 0.03, CASE WHEN s.runs < 5 THEN 0.15 ELSE 0 END)
+                   st.ewma_log + coalesce((st.class_offsets ->> p.cls)::float8,
+                                          CASE WHEN st.ref_class = p.cls THEN 0 END, st.mix_offset) AS mu,
+                   CASE WHEN s.runs >= 5 THEN greatest(coalesce(s.scale_log, 0), 0.03)
                         ELSE mt.sg END AS sg,
                    p.cls
               FROM av p
               JOIN mt ON mt.i = p.i
               LEFT JOIN railyard.duration_stats s
                      ON s.family = fam AND s.task = mt.key AND s.version = mt.ver AND s.agent_class = p.cls
+              LEFT JOIN railyard.duration_stats st
+                     ON st.family = fam AND st.task = mt.key AND st.version = mt.ver AND st.agent_class = '*'
              WHERE p.avail OR NOT p.any_avail
             UNION ALL
             SELECT mt.i, 1, ln(mt.c), mt.sg, '' FROM mt WHERE cardinality(mt.classes) = 0
@@ -456,11 +460,11 @@ BEGIN
 
     -- How many draws the budget buys: each costs a pass over the tasks,
     -- four times more when slots may be short.
-    samples := least(401, greatest(17, floor(p_budget
+    samples := least(211, greatest(17, floor(p_budget
                     / greatest((np - nf) * CASE WHEN limited OR capacity < np - nf THEN 4 ELSE 1 END
                                + (m + 9) / 10, 1))::int));
     samples := (SELECT min(x) FROM unnest(ARRAY[17, 19, 23, 29, 31, 37, 41, 47, 53, 59, 67, 79, 89, 101, 127,
-                                                151, 179, 211, 251, 307, 359, 401]) x WHERE x >= samples);
+                                                151, 179, 211]) x WHERE x >= samples);
     s1 := samples + 1;
     method := CASE WHEN limited THEN format('monte carlo, list schedule on %s slots', capacity)
                    ELSE 'monte carlo over the DAG' END
@@ -633,23 +637,28 @@ BEGIN
              WHERE y0.kv > 0 AND y0.cr > 0
              ORDER BY y.u DESC, y.name LIMIT 5) x;
 
-    -- Calibration against the family's past errors (ln actual / forecast),
-    -- else the farm's.
-    SELECT array_agg(x.e) INTO errs
-      FROM (SELECT ln(h.duration_s / f.p50_raw_s) AS e
+    -- Calibration against the past forecasts of the family (else of the
+    -- farm): their errors e = ln(actual / p50_raw) give a bias (their
+    -- median, shrunk by n / (n + 5)); their errors measured in their own
+    -- spread, |e - bias| / spread_raw, give how far this forecast's spread
+    -- must stretch (or shrink) for 80 % of them to have fallen inside
+    -- p10-p90 (a conformal calibration: it holds whatever the shape of the
+    -- errors, cache hits' bimodal ones included).
+    SELECT array_agg(x.e), array_agg(x.sp) INTO errs, sps
+      FROM (SELECT ln(h.duration_s / f.p50_raw_s) AS e, f.spread_raw AS sp
               FROM railyard.pipeline_forecasts f
               JOIN railyard.pipeline_history h ON h.pipeline_id = f.pipeline_id
              WHERE f.family = fam AND f.kind = 'submit' AND h.outcome = 'succeeded'
-               AND h.duration_s > 0 AND f.p50_raw_s > 0 AND f.pipeline_id <> p_id
+               AND h.duration_s > 0 AND f.p50_raw_s > 0 AND f.spread_raw > 0 AND f.pipeline_id <> p_id
              ORDER BY f.made_at DESC LIMIT 20) x;
     nres := coalesce(cardinality(errs), 0);
     IF nres < 5 THEN
-        SELECT array_agg(x.e) INTO errs
-          FROM (SELECT ln(h.duration_s / f.p50_raw_s) AS e
+        SELECT array_agg(x.e), array_agg(x.sp) INTO errs, sps
+          FROM (SELECT ln(h.duration_s / f.p50_raw_s) AS e, f.spread_raw AS sp
                   FROM railyard.pipeline_forecasts f
                   JOIN railyard.pipeline_history h ON h.pipeline_id = f.pipeline_id
                  WHERE f.kind = 'submit' AND h.outcome = 'succeeded'
-                   AND h.duration_s > 0 AND f.p50_raw_s > 0 AND f.pipeline_id <> p_id
+                   AND h.duration_s > 0 AND f.p50_raw_s > 0 AND f.spread_raw > 0 AND f.pipeline_id <> p_id
                  ORDER BY f.made_at DESC LIMIT 50) x;
         nres := coalesce(cardinality(errs), 0);
         IF nres < 10 THEN
@@ -659,15 +668,14 @@ BEGIN
 
     SELECT percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY x) INTO q FROM unnest(ms) x;
     p50_raw_s := q[2];
+    spread_raw := greatest(ln(greatest(q[3] - e0, 1e-3)) - ln(greatest(q[1] - e0, 1e-3)), 0) / 2.5631;
     IF nres > 0 THEN
-        mm := railyard.median_mad(errs);
-        bias := mm.median * nres / (nres + 5.0);
-        -- widen by the part of the past errors' spread the draws lack
-        s_mc := (ln(greatest(q[3] - e0, 1e-3)) - ln(greatest(q[1] - e0, 1e-3))) / 2.5631;
-        s_extra := sqrt(greatest((1.4826 * mm.mad) ^ 2 - s_mc ^ 2, 0));
+        bias := (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(errs) x) * nres / (nres + 5.0);
+        stretch := (SELECT percentile_cont(0.8) WITHIN GROUP (ORDER BY abs(x.e - bias) / greatest(x.sp, 0.01))
+                      FROM unnest(errs, sps) AS x(e, sp)) / 1.2816;
+        r := ln(greatest(q[2] - e0, 1e-3));
         FOR s IN 1..samples LOOP
-            ms[s] := e0 + (ms[s] - e0)
-                     * exp(bias + s_extra * zt[1 + floor(((s * 7 + 3) % samples + 0.5) / samples * 1024)::int]);
+            ms[s] := e0 + exp(r + bias + (ln(greatest(ms[s] - e0, 1e-3)) - r) * stretch);
         END LOOP;
         SELECT percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY x) INTO q FROM unnest(ms) x;
         method := method || format(', calibrated on %s past forecasts', nres);
@@ -696,9 +704,9 @@ BEGIN
     f := railyard.forecast_run(p_id, 24000, p_kind = 'submit');
     SELECT railyard.pipeline_family(name, family) INTO fam FROM railyard.pipelines WHERE id = p_id;
     INSERT INTO railyard.pipeline_forecasts
-        (pipeline_id, family, kind, method, samples, tasks, p10_s, p50_s, p90_s, p50_raw_s,
+        (pipeline_id, family, kind, method, samples, tasks, p10_s, p50_s, p90_s, p50_raw_s, spread_raw,
          queue_wait_s, baseline_s, critical_path, uncertainty, cold_tasks)
-    VALUES (p_id, fam, p_kind, f.method, f.samples, f.ntasks, f.p10_s, f.p50_s, f.p90_s, f.p50_raw_s,
+    VALUES (p_id, fam, p_kind, f.method, f.samples, f.ntasks, f.p10_s, f.p50_s, f.p90_s, f.p50_raw_s, f.spread_raw,
             f.queue_wait_s,
             (SELECT avg(h.duration_s)
                FROM (SELECT duration_s FROM railyard.pipeline_history

@@ -93,7 +93,9 @@ INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'lost
 	local got
 	got=$(sql "SELECT task || ':' || runs FROM railyard.task_duration_stats
 	           WHERE family = 'mix' AND task <> '' AND agent_class = '*' ORDER BY task")
-	[[ $got == $'lost:3\nran:3' ]] || fail "expected stats for ran and lost (3 runs each) only, got: $got"
+	[[ $got == $'hit:0\nlost:3\nran:3' ]] || fail "expected durations of ran and lost (3 runs each) only, got: $got"
+	[[ $(sql "SELECT cache_hit_pct FROM railyard.task_duration_stats WHERE family = 'mix' AND task = 'hit' AND agent_class = '*'") == 100.0 ]] ||
+		fail "the cache hits should count as such: $(sql "SELECT * FROM railyard.task_duration_stats WHERE family = 'mix' AND task = 'hit'")"
 	[[ $(sql "SELECT median_s FROM railyard.task_duration_stats WHERE family = 'mix' AND task = 'ran' AND agent_class = '*'") == 10.000 ]] ||
 		fail "median of 'ran' should be 10 s"
 	[[ $(sql "SELECT count(*) FROM railyard.run_history WHERE family = 'mix' AND task IN ('hit', 'skip')") == 0 ]] ||
