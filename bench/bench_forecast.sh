@@ -153,8 +153,8 @@ fc_generate() {
 					e = e (e == "" ? "" : ", ") sprintf("(:id, %s, %s)", q(sprintf("t%02d", pred[f, i, x])), q(sprintf("t%02d", i)))
 				if (e != "") print "INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES " e ";"
 				print "COMMIT;"
-				# the heartbeat records the forecasts at submission
-				print "SELECT railyard.record_pending_forecasts(100);"
+				# the heartbeats record the forecasts at submission
+				print "SELECT railyard.record_pending_forecasts(100, 60000);"
 				run = simulate(f, r, B, 1)
 				wait = simwait
 				if (B > 0) {

@@ -117,7 +117,7 @@ CREATE TABLE railyard.duration_stats (
 CREATE INDEX duration_stats_service_kind ON railyard.duration_stats (service, kind) WHERE agent_class = '*';
 CREATE INDEX duration_stats_kind ON railyard.duration_stats (kind) WHERE agent_class = '*';
 COMMENT ON TABLE railyard.duration_stats IS
-    'running duration statistics per task identity x agent class (''*'' = all) and per family (task = ''''); read through railyard.task_duration_stats';
+    'running duration statistics per task identity x agent class (''*'' = all) and per family (task = ''''; agent_class ''forecast error'': ln(run time / forecast), what the family''s duration detectors judge); read through railyard.task_duration_stats';
 COMMENT ON COLUMN railyard.duration_stats.win IS
     'ln(duration) of the recent runs at the current level, oldest first (at most 30)';
 COMMENT ON COLUMN railyard.duration_stats.pending IS
@@ -126,11 +126,11 @@ COMMENT ON COLUMN railyard.duration_stats.ewma_log IS
     'robust EWMA of ln(duration) (alpha 0.25, steps clipped to 2.5 sigma): the forecast centre';
 COMMENT ON COLUMN railyard.duration_stats.mad_log IS 'median absolute deviation of the window (log scale)';
 COMMENT ON COLUMN railyard.duration_stats.scale_log IS
-    'robust sigma of the window (log scale): 1.4826 MAD, or the SD of the window winsorised at 2.5 of those if larger (a MAD of few runs often falls short)';
+    'robust sigma of the window (log scale): 1.4826 MAD, or the SD of the window winsorised at its 5th and 95th percentiles if larger (a MAD of few runs often falls short)';
 COMMENT ON COLUMN railyard.duration_stats.cusum_hi IS 'upper CUSUM of standardised log durations (k = 0.5)';
 COMMENT ON COLUMN railyard.duration_stats.cusum_lo IS 'lower CUSUM of standardised log durations (k = 0.5)';
-COMMENT ON COLUMN railyard.duration_stats.cusum_hi_since IS 'when the upper CUSUM last left 0 (where a slowdown began)';
-COMMENT ON COLUMN railyard.duration_stats.cusum_lo_since IS 'when the lower CUSUM last left 0 (where a speed-up began)';
+COMMENT ON COLUMN railyard.duration_stats.cusum_hi_since IS 'the first run over a sigma slow since the upper CUSUM left 0 (where a slowdown began)';
+COMMENT ON COLUMN railyard.duration_stats.cusum_lo_since IS 'the first run over a sigma fast since the lower CUSUM left 0 (where a speed-up began)';
 COMMENT ON COLUMN railyard.duration_stats.adapt_left IS
     'after a confirmed shift: runs still to see before the new level becomes the baseline';
 COMMENT ON COLUMN railyard.duration_stats.fails IS 'outcomes of the last 20 runs, true = failed';
@@ -177,7 +177,7 @@ COMMENT ON TABLE railyard.pipeline_forecasts IS
     'every pipeline forecast made (one at submission, kind submit), judged by railyard.forecast_accuracy';
 COMMENT ON COLUMN railyard.pipeline_forecasts.p50_s IS 'forecast run time (first claim to end), median';
 COMMENT ON COLUMN railyard.pipeline_forecasts.p50_raw_s IS
-    'median of the Monte Carlo before calibration against the family''s past errors';
+    'median of the Monte Carlo before calibration (calibration stretches the interval around it, so it equals p50_s)';
 COMMENT ON COLUMN railyard.pipeline_forecasts.spread_raw IS
     'spread of the Monte Carlo before calibration: ln(p90 / p10) of the time left / 2.5631 (a sigma)';
 COMMENT ON COLUMN railyard.pipeline_forecasts.baseline_s IS
@@ -249,10 +249,11 @@ CREATE TYPE railyard.observation AS (
     duration_s      double precision,
     wait_s          double precision,
     at              timestamptz,
-    pipeline_id     bigint
+    pipeline_id     bigint,
+    expected_s      double precision
 );
 COMMENT ON TYPE railyard.observation IS
-    'one finished run fed to railyard.observe(); cached: answered from the cache (no duration)';
+    'one finished run fed to railyard.observe(); cached: answered from the cache (no duration); expected_s: a pipeline run''s forecast at submission';
 
 -- Pipelines whose forecast at submission is still to be recorded: COMMIT
 -- only queues them, railyard.record_pending_forecasts() (called by the

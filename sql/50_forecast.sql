@@ -32,17 +32,19 @@ $$;
 COMMENT ON FUNCTION railyard.median_mad(float8[]) IS 'median and median absolute deviation';
 
 -- The sigma the detectors and forecasts use: 1.4826 MAD (robust), or,
--- when larger, the standard deviation of the values winsorised at 2.5 of
--- those around the median: the MAD of 10-20 runs is noisy and falls short
--- of the real spread often enough to raise false alarms on its own.
-CREATE OR REPLACE FUNCTION railyard.robust_scale(p_values float8[], p_median float8, p_mad float8)
+-- when larger, the standard deviation of the values winsorised at their
+-- 5th and 95th percentiles.  The MAD of 10-20 runs is noisy and falls
+-- short of the real spread often enough to raise false alarms on its own,
+-- and it is 0 when most runs agree and the rest (a slower class, a cache
+-- hit) differ.
+CREATE OR REPLACE FUNCTION railyard.robust_scale(p_values float8[], p_mad float8)
 RETURNS float8 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT greatest(1.4826 * p_mad,
-                    coalesce(stddev_samp(least(greatest(v, p_median - 3.7065 * p_mad), p_median + 3.7065 * p_mad)), 0))
-      FROM unnest(p_values) v
+    SELECT greatest(1.4826 * p_mad, coalesce(stddev_samp(least(greatest(v, q[1]), q[2])), 0))
+      FROM unnest(p_values) v,
+           (SELECT percentile_cont(ARRAY[0.05, 0.95]) WITHIN GROUP (ORDER BY w) AS q FROM unnest(p_values) w) b
 $$;
-COMMENT ON FUNCTION railyard.robust_scale(float8[], float8, float8) IS
-    'robust sigma: max(1.4826 MAD, SD of the values winsorised at median +- 2.5 x 1.4826 MAD)';
+COMMENT ON FUNCTION railyard.robust_scale(float8[], float8) IS
+    'robust sigma: max(1.4826 MAD, SD of the values winsorised at their 5th and 95th percentiles)';
 
 -- The tail of an array: its last n elements.
 CREATE OR REPLACE FUNCTION railyard.array_tail(p anyarray, n int)
@@ -92,21 +94,31 @@ COMMENT ON FUNCTION railyard.anomaly_close(text[], text, text, text, text, text)
 -- happened (opened: anomalies opened; shift: the level change it
 -- confirmed, log scale, or NULL).  p_mode:
 --   detect  the detectors judge the run and open or close anomalies
+--   events  failure-rate and queue-wait detectors only (a family's row:
+--           its runs' durations are judged against their forecasts in
+--           its 'forecast error' row)
 --   quiet   they only adapt the baseline (imported history)
 --   stats   no detectors: window, median, MAD and EWMA only (class rows;
 --           the identity's '*' row judges, on class-normalised runs)
 -- p_offset: ln(duration) is compared as ln(duration) - p_offset, so that a
 -- run on a slower agent class is judged at the speed of the identity's
--- reference class.  Rules and thresholds: docs/forecasting.md.
+-- reference class.  p_timed false: the run executed, but its duration
+-- cannot be compared yet (its class's offset is unknown): it counts for
+-- the cache rate and the placements only.  Rules and thresholds:
+-- docs/forecasting.md.
 DROP FUNCTION IF EXISTS railyard.observe_one(railyard.observation, text, boolean);
+DROP FUNCTION IF EXISTS railyard.observe_one(railyard.observation, text, text, float8);
 CREATE OR REPLACE FUNCTION railyard.observe_one(o railyard.observation, p_class text, p_mode text,
-                                                p_offset float8 DEFAULT 0,
+                                                p_offset float8 DEFAULT 0, p_timed boolean DEFAULT true,
                                                 OUT opened int, OUT shift float8)
 LANGUAGE plpgsql AS $$
 DECLARE
     st      railyard.duration_stats;
-    detect  boolean := p_mode = 'detect';
+    detect  boolean := p_mode IN ('detect', 'events');     -- failures, queue waits
     judge   boolean := p_mode <> 'stats';
+    dur_judge  boolean := p_mode IN ('detect', 'quiet');   -- durations
+    dur_detect boolean := p_mode = 'detect';
+    residual   boolean := p_class = 'forecast error';      -- ln(actual / forecast)
     x       float8;
     med     float8;
     sig     float8;
@@ -188,20 +200,24 @@ BEGIN
         st.waits := railyard.array_tail(st.waits || x, 30);
     END IF;
 
-    IF o.failed OR o.duration_s IS NULL THEN
+    IF NOT o.failed AND o.duration_s IS NOT NULL THEN
+        -- an execution: no cache hit, and where it was placed
+        st.cache_rate := st.cache_rate * (1 - greatest(1.0 / (st.runs + st.cached + 1), 0.05));
+        IF p_class = '*' AND coalesce(o.agent_class, '') NOT IN ('', '*') THEN
+            st.classes := railyard.array_tail(st.classes || o.agent_class, 20);
+        END IF;
+    END IF;
+    IF o.failed OR o.duration_s IS NULL OR NOT p_timed THEN
         st.failures := st.failures + o.failed::int;
         UPDATE railyard.duration_stats SET failures = st.failures, fails = st.fails,
-               fail_rate = st.fail_rate, waits = st.waits, updated_at = now()
+               fail_rate = st.fail_rate, waits = st.waits, cache_rate = st.cache_rate,
+               classes = st.classes, updated_at = now()
          WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
         RETURN;
     END IF;
 
     x := ln(greatest(o.duration_s, 0.01)) - p_offset;
-    st.cache_rate := st.cache_rate * (1 - greatest(1.0 / (st.runs + st.cached + 1), 0.05));
-    IF p_class = '*' AND coalesce(o.agent_class, '') NOT IN ('', '*') THEN
-        st.classes := railyard.array_tail(st.classes || o.agent_class, 20);
-    END IF;
-    IF NOT judge THEN
+    IF NOT dur_judge THEN
         st.win := railyard.array_tail(st.win || x, window_size);
     ELSIF st.adapt_left IS NOT NULL THEN
         -- After a confirmed shift: collect the new level, then adopt it.
@@ -220,7 +236,7 @@ BEGIN
         z := (x - med) / sig;           -- = 0.6745 (x - median) / MAD
         IF abs(z) > z_alarm THEN
             akind := CASE WHEN z > 0 THEN 'slow_run' ELSE 'fast_run' END;
-            IF detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class, o.at,
+            IF dur_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class, o.at,
                                                 st.median_s * exp(p_offset), o.duration_s, z,
                                                 CASE WHEN abs(z) > 2 * z_alarm THEN 'critical' ELSE 'warning' END,
                                                 o.pipeline_id) THEN
@@ -233,14 +249,15 @@ BEGIN
         -- CUSUM on standardised log durations, each step clipped so that a
         -- single outlier cannot confirm a shift on its own.
         s := greatest(least(z, 4), -4);
-        IF st.cusum_hi = 0 THEN
-            st.cusum_hi_since := o.at;
-        END IF;
-        IF st.cusum_lo = 0 THEN
-            st.cusum_lo_since := o.at;
-        END IF;
         st.cusum_hi := greatest(0, st.cusum_hi + s - cusum_k);
         st.cusum_lo := greatest(0, st.cusum_lo - s - cusum_k);
+        -- an excursion begins with its first run more than a sigma off
+        st.cusum_hi_since := CASE WHEN st.cusum_hi = 0 THEN NULL
+                                  WHEN st.cusum_hi_since IS NULL AND s > 1 THEN o.at
+                                  ELSE st.cusum_hi_since END;
+        st.cusum_lo_since := CASE WHEN st.cusum_lo = 0 THEN NULL
+                                  WHEN st.cusum_lo_since IS NULL AND s < -1 THEN o.at
+                                  ELSE st.cusum_lo_since END;
         IF st.cusum_hi > cusum_h OR st.cusum_lo > cusum_h THEN
             akind := CASE WHEN st.cusum_hi > cusum_h THEN 'slower' ELSE 'faster' END;
             -- The new level: the two runs that confirmed it (a step clipped
@@ -248,9 +265,9 @@ BEGIN
             -- excursion may predate the change).
             st.pending := railyard.array_tail(st.win || x, 2);
             mm := railyard.median_mad(st.pending);
-            IF detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class,
-                                                CASE WHEN akind = 'slower' THEN st.cusum_hi_since
-                                                     ELSE st.cusum_lo_since END,
+            IF dur_detect AND railyard.anomaly_open(akind, o.family, o.task, o.version, p_class,
+                                                coalesce(CASE WHEN akind = 'slower' THEN st.cusum_hi_since
+                                                              ELSE st.cusum_lo_since END, o.at),
                                                 st.median_s * exp(p_offset),
                                                 exp(mm.median + p_offset),
                                                 greatest(st.cusum_hi, st.cusum_lo),
@@ -259,15 +276,25 @@ BEGIN
                                                 o.pipeline_id) THEN
                 opened := opened + 1;
             END IF;
-            -- The level has moved: forecasts follow it now, the window after
-            -- three more runs confirm it.
-            shift := mm.median - coalesce(st.ewma_log, med);
-            st.ewma_log := mm.median;
-            st.adapt_left := 3;
             st.cusum_hi := 0;
             st.cusum_lo := 0;
+            IF residual THEN
+                -- forecasts off: they are the ones to adapt, not this baseline
+                st.pending := NULL;
+                st.win := railyard.array_tail(st.win || x, window_size);
+            ELSE
+                -- The level has moved: forecasts follow it now, the window
+                -- after three more runs confirm it.
+                shift := mm.median - coalesce(st.ewma_log, med);
+                st.ewma_log := mm.median;
+                st.adapt_left := 3;
+            END IF;
         ELSE
             st.win := railyard.array_tail(st.win || x, window_size);
+            IF residual AND st.cusum_hi = 0 AND st.cusum_lo = 0 THEN
+                PERFORM railyard.anomaly_close(ARRAY['slower', 'faster'], o.family, o.task, o.version,
+                                               p_class, 'forecasts caught up');
+            END IF;
         END IF;
     ELSE
         st.win := st.win || x;
@@ -277,7 +304,7 @@ BEGIN
         mm := railyard.median_mad(st.win);
         st.median_s := exp(mm.median);
         st.mad_log := mm.mad;
-        st.scale_log := railyard.robust_scale(st.win, mm.median, mm.mad);
+        st.scale_log := railyard.robust_scale(st.win, mm.mad);
     END IF;
     sig := greatest(coalesce(st.scale_log, 0), 0.03);
     st.ewma_log := CASE WHEN st.ewma_log IS NULL THEN x
@@ -298,8 +325,8 @@ BEGIN
            updated_at = now()
      WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
 END $$;
-COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, text, float8) IS
-    'feeds one run to one statistics row; mode detect (anomalies), quiet (baseline adapts only) or stats (no detectors); the offset normalises the run to the reference class';
+COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, text, float8, boolean) IS
+    'feeds one run to one statistics row; mode detect (anomalies), events (failures and queue waits only), quiet (baseline adapts only) or stats (no detectors); the offset normalises the run to the reference class';
 
 -- Feeds finished runs to the statistics.  A run with an agent class
 -- updates its identity's row for that class (statistics only) and the
@@ -307,9 +334,11 @@ COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, text, float
 -- identity's reference class (the first class it ran on): the run's log
 -- duration minus the class's offset, ln of the ratio of the two classes'
 -- medians.  Until both classes have 3 runs the offset is unknown and the
--- run is left out of the '*' row.  When the '*' row confirms a shift, the class
+-- '*' row counts the run without its duration.  When the '*' row confirms a shift, the class
 -- rows move by the same amount: a regression is one change of the task,
--- not one per class.  Pipelines feed their family's row.  One NOTIFY
+-- not one per class.  Pipelines feed their family's row and its 'forecast
+-- error' row: ln(run time / forecast p50), what their durations are judged
+-- by.  One NOTIFY
 -- railyard_anomaly when anything new was opened.  p_detect false: the
 -- detectors only adapt (imported history).
 DROP FUNCTION IF EXISTS railyard.observe(railyard.observation[], boolean);
@@ -370,8 +399,20 @@ BEGIN
             END IF;
             r := railyard.observe_one(o, o.agent_class, 'stats');
         END IF;
-        CONTINUE WHEN skip;
-        r := railyard.observe_one(o, '*', mode, off);
+        IF o.task = '' THEN
+            -- a pipeline run: its family's statistics, and how far it was
+            -- from its forecast at submission is what the duration
+            -- detectors judge (agent classes, cache hits and load are in
+            -- the forecast, so they raise no alarm)
+            r := railyard.observe_one(o, '*', CASE WHEN p_detect THEN 'events' ELSE 'stats' END);
+            opened := opened + r.opened;
+            CONTINUE WHEN o.failed OR o.duration_s IS NULL OR coalesce(o.expected_s, 0) <= 0;
+            o.wait_s := NULL;
+            r := railyard.observe_one(o, 'forecast error', mode, ln(o.expected_s));
+            opened := opened + r.opened;
+            CONTINUE;
+        END IF;
+        r := railyard.observe_one(o, '*', mode, coalesce(off, 0), NOT skip);
         opened := opened + r.opened;
         IF r.shift IS NOT NULL AND o.task <> '' THEN
             UPDATE railyard.duration_stats s
@@ -419,13 +460,13 @@ BEGIN
     SELECT array_agg(o) INTO obs FROM (
         SELECT ROW(family, task, version, agent_class, service, kind, outcome = 'failed', false,
                    CASE WHEN outcome = 'succeeded' THEN duration_s END, wait_s,
-                   finished_at, pipeline_id)::railyard.observation
+                   finished_at, pipeline_id, NULL)::railyard.observation
           FROM ins
         UNION ALL
         -- cache hits: no duration, but how often a task is one shapes its forecast
         SELECT ROW(railyard.pipeline_family(p.name, p.family), coalesce(t.forecast_key, t.name),
                    t.version, '*', t.service, t.kind, false, true, NULL, NULL, n.finished_at,
-                   n.pipeline_id)::railyard.observation
+                   n.pipeline_id, NULL)::railyard.observation
           FROM new_rows n
           JOIN railyard.tasks t ON t.id = n.task_id
           JOIN railyard.pipelines p ON p.id = t.pipeline_id
@@ -471,9 +512,12 @@ BEGIN
         ON CONFLICT (pipeline_id) DO NOTHING
         RETURNING *
     )
-    SELECT array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed', false,
-                         CASE WHEN outcome = 'succeeded' THEN duration_s END, queue_wait_s,
-                         finished_at, pipeline_id)::railyard.observation)
+    SELECT array_agg(ROW(ins.family, '', '', '*', NULL, NULL, ins.outcome = 'failed', false,
+                         CASE WHEN ins.outcome = 'succeeded' THEN ins.duration_s END, ins.queue_wait_s,
+                         ins.finished_at, ins.pipeline_id,
+                         (SELECT f.p50_raw_s FROM railyard.pipeline_forecasts f
+                           WHERE f.pipeline_id = ins.pipeline_id AND f.kind = 'submit'
+                           ORDER BY f.id LIMIT 1))::railyard.observation)
       INTO obs FROM ins;
     IF obs IS NOT NULL THEN
         PERFORM railyard.observe(obs);
@@ -514,7 +558,7 @@ SELECT s.family, s.task, s.version, s.agent_class, s.service, s.kind,
                percentile_cont(0.9) WITHIN GROUP (ORDER BY v) AS p90,
                regr_slope(v, i) AS slope
           FROM unnest(s.win) WITH ORDINALITY AS w(v, i)) q
- WHERE s.runs > 0 OR s.cached > 0;
+ WHERE (s.runs > 0 OR s.cached > 0) AND s.agent_class <> 'forecast error';
 COMMENT ON VIEW railyard.task_duration_stats IS
     'duration statistics per task identity (family, task, version) x agent class (''*'' = all) and per family (task = '''')';
 COMMENT ON COLUMN railyard.task_duration_stats.mad_s IS 'median absolute deviation, in seconds above the median';
@@ -558,7 +602,7 @@ BEGIN
     SELECT count(*), array_agg(ROW(family, task, version, agent_class, service, kind,
                                    outcome = 'failed', false,
                                    CASE WHEN outcome = 'succeeded' THEN duration_s END, NULL,
-                                   finished_at, NULL)::railyard.observation ORDER BY finished_at)
+                                   finished_at, NULL, NULL)::railyard.observation ORDER BY finished_at)
       INTO runs, obs FROM ins;
     IF obs IS NOT NULL THEN
         PERFORM railyard.observe(obs, false);
@@ -581,7 +625,7 @@ BEGIN
     )
     SELECT count(*), array_agg(ROW(family, '', '', '*', NULL, NULL, outcome = 'failed', false,
                                    CASE WHEN outcome = 'succeeded' THEN duration_s END,
-                                   queue_wait_s, finished_at, NULL)::railyard.observation
+                                   queue_wait_s, finished_at, NULL, NULL)::railyard.observation
                                ORDER BY finished_at)
       INTO pipeline_runs, obs FROM ins;
     IF obs IS NOT NULL THEN

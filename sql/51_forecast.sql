@@ -272,7 +272,6 @@ DECLARE
     mx      float8;
     qw      float8 := 0;
     nres    int;
-    bias    float8;
 BEGIN
     SELECT * INTO pl FROM railyard.pipelines WHERE id = p_id;
     IF NOT FOUND THEN
@@ -638,12 +637,14 @@ BEGIN
              ORDER BY y.u DESC, y.name LIMIT 5) x;
 
     -- Calibration against the past forecasts of the family (else of the
-    -- farm): their errors e = ln(actual / p50_raw) give a bias (their
-    -- median, shrunk by n / (n + 5)); their errors measured in their own
-    -- spread, |e - bias| / spread_raw, give how far this forecast's spread
-    -- must stretch (or shrink) for 80 % of them to have fallen inside
-    -- p10-p90 (a conformal calibration: it holds whatever the shape of the
-    -- errors, cache hits' bimodal ones included).
+    -- farm): their errors e = ln(actual / p50_raw) measured in their own
+    -- spread, |e| / spread_raw, give how far this forecast's spread must
+    -- stretch (or shrink) for 80 % of them to have fallen inside p10-p90
+    -- (a conformal calibration: it holds whatever the shape of the errors,
+    -- cache hits' bimodal ones included).  The centre is not moved: past
+    -- errors are mostly regressions the statistics have caught up with
+    -- since, and correcting for them made forecasts worse
+    -- (docs/forecasting.md, "Calibration").
     SELECT array_agg(x.e), array_agg(x.sp) INTO errs, sps
       FROM (SELECT ln(h.duration_s / f.p50_raw_s) AS e, f.spread_raw AS sp
               FROM railyard.pipeline_forecasts f
@@ -670,12 +671,11 @@ BEGIN
     p50_raw_s := q[2];
     spread_raw := greatest(ln(greatest(q[3] - e0, 1e-3)) - ln(greatest(q[1] - e0, 1e-3)), 0) / 2.5631;
     IF nres > 0 THEN
-        bias := (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM unnest(errs) x) * nres / (nres + 5.0);
-        stretch := (SELECT percentile_cont(0.8) WITHIN GROUP (ORDER BY abs(x.e - bias) / greatest(x.sp, 0.01))
+        stretch := (SELECT percentile_cont(0.8) WITHIN GROUP (ORDER BY abs(x.e) / greatest(x.sp, 0.01))
                       FROM unnest(errs, sps) AS x(e, sp)) / 1.2816;
         r := ln(greatest(q[2] - e0, 1e-3));
         FOR s IN 1..samples LOOP
-            ms[s] := e0 + exp(r + bias + (ln(greatest(ms[s] - e0, 1e-3)) - r) * stretch);
+            ms[s] := e0 + exp(r + (ln(greatest(ms[s] - e0, 1e-3)) - r) * stretch);
         END LOOP;
         SELECT percentile_cont(ARRAY[0.1, 0.5, 0.9]) WITHIN GROUP (ORDER BY x) INTO q FROM unnest(ms) x;
         method := method || format(', calibrated on %s past forecasts', nres);
@@ -736,26 +736,28 @@ CREATE CONSTRAINT TRIGGER pipelines_validate_forecast AFTER INSERT ON railyard.p
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION railyard.forecast_at_submission();
 
--- Records the forecast at submission of up to p_limit queued pipelines,
--- oldest first, as if none of their tasks had started; workers call it
--- with their heartbeat, so a forecast is stored within seconds of COMMIT.
--- Concurrent callers take different pipelines (SKIP LOCKED).  A pipeline
--- that already finished is dropped unforecast (its own runs are in the
--- statistics by now); one whose forecast fails is dropped with a WARNING,
--- so one bad pipeline cannot stall the rest.  Returns how many were
--- recorded.
-CREATE OR REPLACE FUNCTION railyard.record_pending_forecasts(p_limit int DEFAULT 20)
+-- Records the forecast at submission of queued pipelines, oldest first,
+-- as if none of their tasks had started: at most p_limit of them and no
+-- new one after p_max_ms, so that the caller (the workers' heartbeat, on
+-- the connection they claim with) is never held up for long.  Concurrent
+-- callers take different pipelines (SKIP LOCKED).  A pipeline that already
+-- finished is dropped unforecast (its own runs are in the statistics by
+-- now); one whose forecast fails is dropped with a WARNING, so one bad
+-- pipeline cannot stall the rest.  Returns how many were recorded.
+DROP FUNCTION IF EXISTS railyard.record_pending_forecasts(int);
+CREATE OR REPLACE FUNCTION railyard.record_pending_forecasts(p_limit int DEFAULT 20, p_max_ms int DEFAULT 100)
 RETURNS int LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
-    pid  bigint;
-    done int := 0;
+    pid   bigint;
+    done  int := 0;
+    t0    timestamptz := clock_timestamp();
 BEGIN
     FOR pid IN
-        DELETE FROM railyard.forecast_pending fp
-         WHERE fp.pipeline_id IN (SELECT x.pipeline_id FROM railyard.forecast_pending x
-                                   ORDER BY x.pipeline_id LIMIT p_limit FOR UPDATE SKIP LOCKED)
-        RETURNING fp.pipeline_id
+        SELECT x.pipeline_id FROM railyard.forecast_pending x
+         ORDER BY x.pipeline_id LIMIT p_limit FOR UPDATE SKIP LOCKED
     LOOP
+        EXIT WHEN clock_timestamp() > t0 + make_interval(secs => p_max_ms / 1000.0);
+        DELETE FROM railyard.forecast_pending WHERE pipeline_id = pid;
         CONTINUE WHEN NOT EXISTS (SELECT 1 FROM railyard.pipelines p
                                    WHERE p.id = pid AND p.state IN ('queued', 'running'));
         BEGIN
@@ -767,8 +769,8 @@ BEGIN
     END LOOP;
     RETURN done;
 END $$;
-COMMENT ON FUNCTION railyard.record_pending_forecasts(int) IS
-    'records the forecast at submission of up to p_limit pipelines queued by COMMIT (called by the workers'' heartbeat); returns how many';
+COMMENT ON FUNCTION railyard.record_pending_forecasts(int, int) IS
+    'records the forecast at submission of up to p_limit pipelines queued by COMMIT, none started after p_max_ms (for the workers'' heartbeat); returns how many';
 
 -- How long a pipeline will take.  Not started: queue wait plus run time;
 -- running: what remains, from the running tasks' elapsed times; finished:

@@ -7,7 +7,8 @@ SELECT a.id, a.kind, a.state, a.severity,
        CASE WHEN a.task = '' THEN 'pipeline ' || a.family
             ELSE a.task || ' (' || a.family || CASE WHEN a.version <> '1' THEN ' v' || a.version ELSE '' END
                  || ')' END
-       || CASE WHEN a.agent_class NOT IN ('*', '') THEN ' on ' || a.agent_class ELSE '' END
+       || CASE WHEN a.agent_class = 'forecast error' THEN ' against its forecast'
+               WHEN a.agent_class NOT IN ('*', '') THEN ' on ' || a.agent_class ELSE '' END
        || CASE a.kind
             WHEN 'slow_run' THEN format(': one run took %ss, %s× the usual %ss',
                                         round(a.observed::numeric, 1),

@@ -228,7 +228,7 @@ INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'buil
 	[[ -n $cleared_at && $cleared_at -le 26 ]] ||
 		fail "the alarm should stop once the baseline adapted (still open after run ${cleared_at:-30})"
 	[[ $(sql "SELECT count(*) FROM railyard.anomaly_log WHERE family = 'reg' AND since < '2026-01-01'::timestamptz + interval '15 hours 30 min'") == 0 ]] ||
-		fail "an anomaly was raised before the regression"
+		fail "an anomaly was raised before the regression: $(sql "SELECT kind, agent_class, since, what FROM railyard.anomalies WHERE family = 'reg'")"
 	local med
 	med=$(sql "SELECT round(median_s) FROM railyard.task_duration_stats WHERE family = 'reg' AND task = 'build' AND agent_class = '*'")
 	awk -v m="$med" 'BEGIN { exit !(m > 130 && m < 150) }' || fail "the baseline should now be about 140 s, it is $med"
@@ -262,6 +262,93 @@ INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'buil
 		fail "railyard status does not list the open anomaly: $(cat "$RY_WORKDIR/status.out")"
 }
 run_scenario "a new anomaly sends NOTIFY railyard_anomaly and railyard status lists it" anomaly_is_notified_and_listed
+
+forecast_recorded_after_commit() {
+	fresh_db forecast_recorded_af
+	local i a b done
+	for i in 1 2 3 4 5 6; do
+		run_chain "rec@r$i" 100 50 20 "$i" >/dev/null
+	done
+	# a: started before the heartbeat came; b: finished before it came
+	a=$(chain_pipeline "rec@a")
+	b=$(chain_pipeline "rec@b")
+	[[ $(sql "SELECT count(*) FROM railyard.forecast_pending WHERE pipeline_id IN ($a, $b)") == 2 &&
+		$(sql "SELECT count(*) FROM railyard.pipeline_forecasts WHERE pipeline_id IN ($a, $b)") == 0 ]] ||
+		fail "COMMIT should only queue the forecasts"
+	sql "SELECT forecast_test.replay($b, forecast_test.agent('a1'), '2026-02-01', '{\"build\": 100, \"test\": 50, \"deploy\": 20}')" >/dev/null
+	sql "SELECT railyard.claim_tasks(forecast_test.agent('a1'), ARRAY(SELECT id FROM railyard.tasks WHERE pipeline_id = $a AND name = 'build'))" >/dev/null
+	done=$(sql "SELECT railyard.record_pending_forecasts()")
+	[[ $done == 1 && $(sql "SELECT count(*) FROM railyard.forecast_pending") == 0 ]] ||
+		fail "one forecast should be recorded and the queue emptied (recorded $done)"
+	[[ $(sql "SELECT count(*) FROM railyard.pipeline_forecasts WHERE pipeline_id = $b") == 0 ]] ||
+		fail "a pipeline that finished before its forecast was made must not get one (its runs are in the statistics)"
+	# recorded as at submission: the whole run, not what is left
+	awk -v p="$(sql "SELECT p50_s FROM railyard.pipeline_forecasts WHERE pipeline_id = $a AND kind = 'submit'")" \
+		'BEGIN { exit !(p > 160 && p < 180) }' ||
+		fail "the forecast at submission should be the whole run (about 170 s): $(sql "SELECT p50_s, method FROM railyard.pipeline_forecasts WHERE pipeline_id = $a")"
+}
+run_scenario "the forecast at submission is recorded after COMMIT as if nothing had started; a pipeline already finished is dropped" \
+	forecast_recorded_after_commit
+
+agent_classes_mix() {
+	fresh_db agent_classes_mix
+	local i id fast slow ag d got
+	fast=$(sql "SELECT forecast_test.agent('fast', 4)")
+	slow=$(sql "SELECT forecast_test.agent('slow', 8)")
+	for i in $(seq 1 30); do
+		# two runs in three on the fast class (100 s), the third on the
+		# slow one (150 s), +-3 %; from run 25 on, 40 % slower on both
+		ag=$fast
+		((i % 3 == 0)) && ag=$slow
+		d=$(awk -v i="$i" -v s=$((i % 3 == 0)) 'BEGIN { printf "%.2f", (s ? 150 : 100) * (i >= 25 ? 1.4 : 1) * (1 + 0.03 * sin(i * 2.1)) }')
+		id=$(ry_submit "(name) VALUES ('mix@r$i')" "
+INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'build', 'build', 'true');")
+		sql "SELECT railyard.record_pending_forecasts()" >/dev/null       # the heartbeat
+		if ((i == 24)); then
+			# before the regression: forecast as the mix of both classes
+			got=$(sql "SELECT round(p10_s) || ' ' || round(p50_s) || ' ' || round(p90_s) FROM railyard.pipeline_forecasts WHERE pipeline_id = $id")
+			awk -v g="$got" 'BEGIN { split(g, q, " "); exit !(q[1] >= 90 && q[1] <= 105 && q[2] >= 95 && q[2] <= 110 && q[3] >= 140) }' ||
+				fail "a task on two classes (100 s two runs in three, 150 s else) should be forecast p10/p50 near 100 s and the slow class inside p10-p90: $got"
+			[[ $(sql "SELECT count(*) FROM railyard.anomaly_log WHERE family = 'mix'") == 0 ]] ||
+				fail "runs on a slower agent class are no anomaly: $(sql "SELECT what FROM railyard.anomalies")"
+		fi
+		sql "SELECT forecast_test.replay($id, $ag, '2026-01-01'::timestamptz + make_interval(hours => $i), '{\"build\": $d}')" >/dev/null
+	done
+	got=$(sql "SELECT string_agg(round(median_s) || '', ' ' ORDER BY agent_class) FROM railyard.task_duration_stats
+	           WHERE family = 'mix' AND task = 'build' AND agent_class <> '*'")
+	echo "class medians: $got"
+	[[ $(sql "SELECT count(*) FROM railyard.anomaly_log WHERE family = 'mix' AND kind IN ('slower', 'slow_run')
+	          AND since >= '2026-01-02 01:00'") -ge 1 ]] ||
+		fail "the 40 % regression on both classes should be flagged: $(sql "SELECT kind, since FROM railyard.anomaly_log WHERE family = 'mix'")"
+}
+run_scenario "a task that runs on agent classes of different speed is forecast as their mix, and only its real regression is flagged" \
+	agent_classes_mix
+
+queue_wait_behind_load() {
+	fresh_db queue_wait_behind_lo
+	local i id l got
+	sql "SELECT forecast_test.agent('a1')" >/dev/null        # 8 slots
+	for i in 1 2 3 4 5; do
+		id=$(ry_submit "(name) VALUES ('load@h$i')" "
+INSERT INTO railyard.tasks (pipeline_id, name, forecast_key, kind, command) VALUES (:id, 'j1', 'job', 'build', 'true');")
+		sql "SELECT forecast_test.replay($id, forecast_test.agent('a1'), '2026-01-01'::timestamptz + make_interval(hours => $i), '{\"j1\": 60}')" >/dev/null
+		run_chain "q@r$i" 30 20 10 "$i" >/dev/null
+	done
+	# 12 higher-priority tasks of 60 s ahead on 8 slots: the pipeline's
+	# first task gets the first slot that frees once they are all placed
+	l=$(ry_submit "(name, priority) VALUES ('load@now', 10)" "
+INSERT INTO railyard.tasks (pipeline_id, name, forecast_key, kind, command)
+SELECT :id, 'j' || g, 'job', 'build', 'true' FROM generate_series(1, 12) g;")
+	id=$(chain_pipeline "q@now")
+	got=$(sql "SELECT round(queue_wait_s) || ' ' || method FROM railyard.pipeline_forecast($id)")
+	[[ $got == "60 "*"behind 12 queued tasks"* ]] ||
+		fail "12 tasks of 60 s ahead on 8 slots should mean a 60 s queue wait: $got"
+	sql "SELECT railyard.cancel_pipeline($l)" >/dev/null
+	got=$(sql "SELECT round(queue_wait_s) FROM railyard.pipeline_forecast($id)")
+	[[ $got == 0 ]] || fail "with the load gone the queue wait should be 0: $got"
+}
+run_scenario "a pipeline queued behind higher-priority work is forecast to wait until a slot is left for it" \
+	queue_wait_behind_load
 
 rank_follows_history() {
 	fresh_db rank_follows_history
