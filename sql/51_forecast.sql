@@ -104,7 +104,7 @@ BEGIN
          WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NULL
     ), ver AS (
         -- the same task in its most recent other version
-        SELECT DISTINCT ON (s.task) s.task, s.ewma_log, s.scale_log
+        SELECT DISTINCT ON (s.task) s.task, s.ewma_log + s.mix_offset AS ewma_log, s.scale_log
           FROM railyard.duration_stats s
          WHERE s.family = fam AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
            AND s.task IN (SELECT o.key FROM o)
@@ -117,7 +117,7 @@ BEGIN
         SELECT cold.service, cold.kind, b.c
           FROM cold CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
-                  FROM (SELECT s.ewma_log AS l FROM railyard.duration_stats s
+                  FROM (SELECT s.ewma_log + s.mix_offset AS l FROM railyard.duration_stats s
                          WHERE s.service = cold.service AND s.kind = cold.kind
                            AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
                          ORDER BY s.family = fam DESC, s.last_at DESC LIMIT 20) x
@@ -126,7 +126,7 @@ BEGIN
         SELECT c2.kind, b.c
           FROM (SELECT DISTINCT cold.kind FROM cold) c2 CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
-                  FROM (SELECT s.ewma_log AS l FROM railyard.duration_stats s
+                  FROM (SELECT s.ewma_log + s.mix_offset AS l FROM railyard.duration_stats s
                          WHERE s.kind = c2.kind AND s.task <> '' AND s.agent_class = '*'
                            AND s.ewma_log IS NOT NULL
                          ORDER BY s.family = fam DESC, s.last_at DESC LIMIT 20) x
@@ -414,7 +414,7 @@ BEGIN
               ORDER BY t.priority DESC, t.rank DESC, t.id LIMIT 5000)
         ), w AS (
             SELECT l.state, l.priority, l.rank, l.id,
-                   coalesce(exp(s.ewma_log), l.estimate_s, 60) AS c,
+                   coalesce(exp(s.ewma_log + s.mix_offset), l.estimate_s, 60) AS c,
                    extract(epoch FROM now() - coalesce(l.started_at, l.claimed_at, now())) AS el
               FROM load l
               JOIN railyard.pipelines p ON p.id = l.pipeline_id

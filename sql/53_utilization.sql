@@ -44,10 +44,10 @@ BEGIN
         ), backlog AS (
             SELECT t.requires,
                    CASE WHEN t.state = 'running'
-                        THEN greatest(coalesce(exp(s.ewma_log), 60)
+                        THEN greatest(coalesce(exp(s.ewma_log + s.mix_offset), 60)
                                       - extract(epoch FROM now() - coalesce(t.started_at, t.claimed_at)),
-                                      0.1 * coalesce(exp(s.ewma_log), 60))
-                        ELSE coalesce(exp(s.ewma_log), t.estimate_s, 60) END AS work
+                                      0.1 * coalesce(exp(s.ewma_log + s.mix_offset), 60))
+                        ELSE coalesce(exp(s.ewma_log + s.mix_offset), t.estimate_s, 60) END AS work
               FROM railyard.tasks t
               JOIN railyard.pipelines p ON p.id = t.pipeline_id
               LEFT JOIN railyard.duration_stats s
