@@ -485,7 +485,9 @@ CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
 
 -- Finished pipelines become family-level history: the run time from the
 -- first task's start to the last task's end (as the attempts recorded
--- them), the queue wait from submission to the first claim.
+-- them), the queue wait from submission to the first claim.  A row trigger
+-- with a WHEN clause: the many other updates of pipelines (validation,
+-- every first claim) do not even call it.
 CREATE OR REPLACE FUNCTION railyard.history_capture_pipelines() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -494,21 +496,18 @@ BEGIN
     WITH ins AS (
         INSERT INTO railyard.pipeline_history
             (family, pipeline_id, outcome, created_at, started_at, finished_at, duration_s, queue_wait_s)
-        SELECT railyard.pipeline_family(n.name, n.family), n.id, n.state::text, n.created_at,
-               coalesce(r.first_start, n.started_at), coalesce(r.last_end, n.finished_at),
-               greatest(extract(epoch FROM coalesce(r.last_end, n.finished_at)
-                                           - coalesce(r.first_start, n.started_at)), 0),
-               greatest(extract(epoch FROM n.started_at - n.created_at), 0)
-          FROM new_rows n JOIN old_rows o ON o.id = n.id
-          LEFT JOIN LATERAL (
-                -- the run time as the attempts recorded it: first process
+        SELECT railyard.pipeline_family(NEW.name, NEW.family), NEW.id, NEW.state::text, NEW.created_at,
+               coalesce(r.first_start, NEW.started_at), coalesce(r.last_end, NEW.finished_at),
+               greatest(extract(epoch FROM coalesce(r.last_end, NEW.finished_at)
+                                           - coalesce(r.first_start, NEW.started_at)), 0),
+               greatest(extract(epoch FROM NEW.started_at - NEW.created_at), 0)
+          FROM (-- the run time as the attempts recorded it: first process
                 -- start to last end
                 SELECT min(h.started_at) AS first_start, max(h.finished_at) AS last_end
                   FROM railyard.tasks t
                   JOIN railyard.task_attempts h ON h.task_id = t.id
-                 WHERE t.pipeline_id = n.id AND h.started_at IS NOT NULL) r ON true
-         WHERE n.state IN ('succeeded', 'failed') AND o.state IN ('queued', 'running')
-           AND n.started_at IS NOT NULL AND n.finished_at IS NOT NULL
+                 WHERE t.pipeline_id = NEW.id AND h.started_at IS NOT NULL) r
+         WHERE NEW.started_at IS NOT NULL AND NEW.finished_at IS NOT NULL
         ON CONFLICT (pipeline_id) DO NOTHING
         RETURNING *
     )
@@ -525,11 +524,13 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.history_capture_pipelines() IS
-    'trigger: records finished pipelines into pipeline_history and feeds them to the family statistics';
+    'trigger: records a finished pipeline into pipeline_history and feeds it to the family statistics';
 
-CREATE OR REPLACE TRIGGER history_capture_pipelines AFTER UPDATE ON railyard.pipelines
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.history_capture_pipelines();
+DROP TRIGGER IF EXISTS history_capture_pipelines ON railyard.pipelines;
+CREATE TRIGGER history_capture_pipelines AFTER UPDATE OF state ON railyard.pipelines
+    FOR EACH ROW
+    WHEN (NEW.state IN ('succeeded', 'failed') AND OLD.state IN ('queued', 'running'))
+    EXECUTE FUNCTION railyard.history_capture_pipelines();
 
 -- Duration statistics for people: per identity and agent class ('*' =
 -- every class) and per family (task = '': whole pipeline runs).  The

@@ -109,11 +109,10 @@ BEGIN
          WHERE s.family = fam AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
            AND s.task IN (SELECT o.key FROM o)
          ORDER BY s.task, s.last_at DESC
-    ), cold AS (
-        -- borrowing is looked up once per service and kind, not per task
+    ), cold AS MATERIALIZED (
         SELECT DISTINCT o.service, o.kind FROM o
          WHERE o.estimate_s IS NULL AND NOT EXISTS (SELECT 1 FROM ver WHERE ver.task = o.key)
-    ), sk AS (
+    ), sk AS MATERIALIZED (       -- once per service and kind, not per task
         SELECT cold.service, cold.kind, b.c
           FROM cold CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
@@ -122,7 +121,7 @@ BEGIN
                            AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
                          ORDER BY s.family = fam DESC, s.last_at DESC LIMIT 20) x
                 HAVING count(*) > 0) b
-    ), k AS (
+    ), k AS MATERIALIZED (
         SELECT c2.kind, b.c
           FROM (SELECT DISTINCT cold.kind FROM cold) c2 CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
