@@ -44,8 +44,12 @@ bench_title_forecast() {
 
 # fc_generate SEED FAMILIES RUNS INJECTIONS: the replay script (psql) on
 # stdout, the injected regressions ("family task run factor") on fd 3.
+# FORECAST_GENERIC (share of tasks without a class label, default 1/3) and
+# FORECAST_CACHE (share of the tasks with upstreams that are cacheable,
+# default 0.25) vary the two properties that limit accuracy most.
 fc_generate() {
-	awk -v seed="$1" -v F="$2" -v R="$3" -v K="$4" '
+	awk -v seed="$1" -v F="$2" -v R="$3" -v K="$4" -v GEN="${FORECAST_GENERIC:-0.3333}" \
+		-v CA="${FORECAST_CACHE:-0.25}" '
 		function gauss() { return sqrt(-2 * log(1 - rand())) * cos(6.283185307 * rand()) }
 		function q(s) { return "\047" s "\047" }
 		function mix(u) { u = rand(); return (u < 0.5) ? 0 : (u < 0.8333) ? 1 : 2 }
@@ -101,8 +105,8 @@ fc_generate() {
 					base[f, i] = exp(log(10) + rand() * log(20))
 					sig[f, i] = 0.03 + rand() * 0.07
 					drift[f, i] = (rand() < 0.33) ? 0.001 : 0
-					pin[f, i] = (rand() < 2 / 3) ? mix() : -1
-					hit[f, i] = (i > 1 && rand() < 0.25) ? 0.2 + rand() * 0.4 : 0
+					pin[f, i] = (rand() < 1 - GEN) ? mix() : -1
+					hit[f, i] = (i > 1 && rand() < CA) ? 0.2 + rand() * 0.4 : 0
 					np[f, i] = 0
 					if (i > 1) {
 						k = 1 + int(rand() * 2)
@@ -227,7 +231,7 @@ bench_forecast() {
 	((QUICK)) && families=6 runs=30 inject=4
 	local dir=$TMP/work/forecast db=bench_forecast
 	mkdir -p "$dir"
-	meta forecast params "$families pipeline families x $runs runs (8-16 tasks each, $inject injected regressions per family), replayed in time order through claim_tasks/complete_tasks; forecast at submission vs mean of the family's last 3 runs and vs an oracle that knows the generator"
+	meta forecast params "$families pipeline families x $runs runs (8-16 tasks each, $inject injected regressions per family; tasks without a class label ${FORECAST_GENERIC:-0.3333}, cacheable ${FORECAST_CACHE:-0.25}), replayed in time order through claim_tasks/complete_tasks; forecast at submission vs mean of the family's last 3 runs and vs an oracle that knows the generator"
 	fc_generate 4242 "$families" "$runs" "$inject" >"$dir/replay.sql" 3>"$dir/injected.txt"
 	fc_setup_sql >"$dir/setup.sql"
 	new_db "$db"

@@ -260,7 +260,6 @@ DECLARE
     top     record;
     s       int;
     v       int;
-    k       int;
     c       int;
     lo      int;
     hi      int;

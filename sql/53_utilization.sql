@@ -15,7 +15,6 @@ LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
 DECLARE
     l       record;
-    h       int;
     carry   float8;
     cap     float8;
     dem     float8;
