@@ -42,7 +42,10 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT CASE WHEN x >= 0 THEN 1 - e ELSE e END
       FROM (SELECT 0.5 * (((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t
                            + 0.254829592) * t) * exp(-ax * ax) AS e
-              FROM (SELECT abs(x) / sqrt(2) AS ax, 1 / (1 + 0.3275911 * abs(x) / sqrt(2)) AS t) a) b
+              FROM (SELECT y / sqrt(2) AS ax, 1 / (1 + 0.3275911 * y / sqrt(2)) AS t
+                      -- beyond 8 sigmas the tail is 0 to double precision, and
+                      -- exp() of a larger square would underflow (an error)
+                      FROM (SELECT least(abs(x), 8) AS y) c) a) b
 $$;
 COMMENT ON FUNCTION railyard.norm_cdf(float8) IS 'standard normal cumulative distribution function';
 
@@ -794,12 +797,14 @@ BEGIN
     IF pl.state NOT IN ('queued', 'running') THEN
         SELECT * INTO rec FROM railyard.pipeline_forecasts x
          WHERE x.pipeline_id = p_id ORDER BY x.kind = 'submit' DESC, x.id LIMIT 1;
+        -- the run time as judged: first process start to last end
+        w := (SELECT h.duration_s FROM railyard.pipeline_history h WHERE h.pipeline_id = p_id);
         RETURN QUERY SELECT pl.id, pl.state, rec.method, rec.samples, rec.tasks, rec.cold_tasks,
                rec.made_at, rec.queue_wait_s, rec.p10_s, rec.p50_s, rec.p90_s,
-               extract(epoch FROM pl.finished_at - coalesce(pl.started_at, pl.created_at))::float8,
+               coalesce(w, extract(epoch FROM pl.finished_at - coalesce(pl.started_at, pl.created_at))::float8),
                0::float8, pl.finished_at, pl.finished_at, pl.finished_at,
                rec.critical_path, rec.uncertainty,
-               extract(epoch FROM pl.finished_at - coalesce(pl.started_at, pl.finished_at))::float8,
+               coalesce(w, extract(epoch FROM pl.finished_at - coalesce(pl.started_at, pl.finished_at))::float8),
                rec.baseline_s;
         RETURN;
     END IF;
