@@ -14,6 +14,7 @@
 #include "cmd.h"
 #include "forecast_cli.h"
 
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,30 +132,37 @@ static void usage(FILE *out)
 
 int cmd_forecast(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	const char *id_arg = NULL;
+	static const struct option options[] = {
+		{ "record", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	bool record = false;
 	long id;
+	int opt;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--record") == 0) {
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
 			record = true;
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			break;
+		case 'h':
 			usage(stdout);
 			return RY_EXIT_OK;
-		} else if (argv[i][0] == '-' || id_arg) {
-			fprintf(stderr, "error: unexpected argument '%s'\n", argv[i]);
+		default:
+			fprintf(stderr, "error: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
 			return RY_EXIT_ERROR;
-		} else {
-			id_arg = argv[i];
 		}
 	}
-	if (!id_arg) {
+	if (optind != argc - 1) {
 		usage(stderr);
 		return RY_EXIT_ERROR;
 	}
-	if (!ry_parse_long(id_arg, 1, LONG_MAX, &id)) {
-		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", id_arg);
+	if (!ry_parse_long(argv[optind], 1, LONG_MAX, &id)) {
+		fprintf(stderr, "error: invalid pipeline id '%s': expected a positive integer\n", argv[optind]);
 		return RY_EXIT_ERROR;
 	}
 	struct ry_db *db = cmd_connect(ctx, "cli:forecast");
