@@ -702,7 +702,7 @@ BEGIN
         RAISE EXCEPTION 'record_forecast: kind must be submit or request, not "%"', p_kind
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    f := railyard.forecast_run(p_id, 24000, p_kind = 'submit');
+    f := railyard.forecast_run(p_id, 18000, p_kind = 'submit');
     SELECT railyard.pipeline_family(name, family) INTO fam FROM railyard.pipelines WHERE id = p_id;
     INSERT INTO railyard.pipeline_forecasts
         (pipeline_id, family, kind, method, samples, tasks, p10_s, p50_s, p90_s, p50_raw_s, spread_raw,
@@ -808,7 +808,7 @@ BEGIN
                rec.baseline_s;
         RETURN;
     END IF;
-    f := railyard.forecast_run(p_id, 24000);
+    f := railyard.forecast_run(p_id, 18000);
     w := f.queue_wait_s;
     RETURN QUERY SELECT pl.id, pl.state, f.method, f.samples, f.ntasks, f.cold_tasks, now(), w,
            f.p10_s, f.p50_s, f.p90_s, f.elapsed_s, f.p50_s - f.elapsed_s,
