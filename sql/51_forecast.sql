@@ -181,10 +181,10 @@ COMMENT ON FUNCTION railyard.task_weights(bigint) IS
 -- waits behind the load at forecast time: the other pipelines' running
 -- tasks and the ready tasks claims would take first occupy the slots
 -- (their expected durations), which gives the queue wait.  The run
--- times' quantiles are then calibrated against the family's past errors.
+-- times' interval is then stretched to fit the family's past errors.
 -- Deterministic: stratified draws from a fixed generator, so the same
 -- inputs give the same answer.  p_budget bounds the work: the number of
--- draws is budget / cost of a draw, a prime between 17 and 401.
+-- draws is budget / cost of a draw, a prime between 17 and 211.
 -- p_as_submitted: as if nothing had started (the forecast at submission,
 -- recorded after COMMIT).  Times are seconds from the pipeline's first
 -- claim (from now, when it has not started).
