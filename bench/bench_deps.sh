@@ -18,7 +18,7 @@
 #   - the same for a change to a library many services build on.
 
 bench_title_deps() {
-	echo "7. Dependency detection and planning"
+	echo "8. Dependency detection and planning"
 }
 
 # dep_ms CMD...: runs CMD (output discarded) and prints its wall time in ms.

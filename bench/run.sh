@@ -20,6 +20,9 @@
 #                        ("jit=off"); printed with every table
 #   BENCH_RESULTS=FILE   where the JSON goes (default bench/results/latest.json)
 #   KEEP_TMP=1           keep the temp dir: cluster, worker logs, stats
+#   FORECAST_GENERIC, FORECAST_CACHE  the forecast history's share of tasks
+#                        without a class label (1/3) and of cacheable tasks
+#                        (0.25): bench/bench_forecast.sh
 #
 # Benchmarks report; they do not fail the build: a missed goal or an INVALID
 # row still exits 0.  Exit status 2 only when nothing could run (usage, no
@@ -29,7 +32,7 @@ set -uo pipefail
 export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
-BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps"
+BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast"
 
 usage() {
 	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2

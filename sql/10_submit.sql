@@ -371,9 +371,10 @@ BEGIN
     END IF;
 
     -- ---- rank weights: the one place that decides them -------------------
-    -- Each task weighs 1 until run history gives durations (forecasting
-    -- replaces this block; weights[v] belongs to task ids[v]).
-    weights := array_fill(1::float8, ARRAY[n]);
+    -- A task weighs its expected duration in seconds (sql/51_forecast.sql:
+    -- history, else borrowed, else estimate_s; never below 1 ms, so ranks
+    -- strictly decrease downstream); weights[v] belongs to task ids[v].
+    weights := railyard.task_weights(pid);
     -- ---- end of rank weights ---------------------------------------------
 
     -- Upward rank (HEFT): own weight plus the heaviest path below it.

@@ -45,8 +45,11 @@ SELECT * FROM (VALUES
     ('cache_record', 'worker', 'worker: records outputs and cache entries of its attempts'),
     ('cache_corruption', 'worker', 'worker: records a corrupt blob'),
     ('pin_source_commit', 'worker', 'worker: pins the commit a pipeline''s revision resolved to'),
+    -- the worker's forecasting call (sql/51_forecast.sql)
+    ('record_pending_forecasts', 'worker', 'worker: records the submission forecast of pipelines queued since their COMMIT'),
     -- people and CI jobs
     ('cancel_pipeline', 'submitter', 'cancels a pipeline''s unfinished tasks'),
+    ('record_forecast', 'submitter', 'railyard forecast --record: stores a forecast made on request'),
     -- railyard's internals and the owner's maintenance
     ('settle', 'owner', 'internal: counts finished tasks off their dependents, releases or skips them, rolls pipelines up'),
     ('requeue_tasks', 'owner', 'internal: returns running tasks to ready (or fails them after max_attempts) and records the lost attempt'),
@@ -55,6 +58,15 @@ SELECT * FROM (VALUES
     ('cache_gc', 'owner', 'railyard cache gc'),
     ('cache_revoke', 'owner', 'railyard cache revoke'),
     ('inventory_replace', 'owner', 'railyard inventory import'),
+    ('import_history', 'owner', 'railyard history import'),
+    ('record_utilization_forecast', 'owner', 'records a utilisation forecast so its accuracy can be judged later'),
+    ('forecast_at_submission', 'owner', 'trigger: queues a validated pipeline for its submission forecast'),
+    ('history_capture_attempts', 'owner', 'trigger: records real executions into the run history'),
+    ('history_capture_pipelines', 'owner', 'trigger: records finished pipelines into the pipeline history'),
+    ('observe', 'owner', 'internal: updates duration statistics and runs the anomaly detectors for new runs'),
+    ('observe_one', 'owner', 'internal: statistics and detectors for one task identity'),
+    ('anomaly_open', 'owner', 'internal: opens an anomaly and notifies railyard_anomaly'),
+    ('anomaly_close', 'owner', 'internal: closes an anomaly once the baseline has adapted'),
     ('store_scan', 'owner', 'railyard deps scan'),
     ('explicit_replaces_detected', 'owner', 'trigger: an explicit dependency row replaces the detected one'),
     ('pipelines_source_before_insert', 'owner', 'trigger: forces source_commit on INSERT'),

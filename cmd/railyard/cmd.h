@@ -108,5 +108,7 @@ int cmd_inventory(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_cache(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_deps(struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_plan(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_forecast(struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_history(struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@
  * the planner could turn into a nested loop over the whole pipeline.
  */
 #include "cmd.h"
+#include "forecast_cli.h"
 
 #include <getopt.h>
 #include <stdarg.h>
@@ -413,8 +414,8 @@ int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		rc = show_pipeline(db, idtext);
 		free(idtext);
 	} else {
-		rc = show_pipelines(db) && show_agents(db) && show_waits(db) ? RY_EXIT_OK
-									     : RY_EXIT_ERROR;
+		rc = show_pipelines(db) && show_agents(db) && show_waits(db) &&
+		     cmd_show_anomalies(db) ? RY_EXIT_OK : RY_EXIT_ERROR;
 	}
 	ry_db_close(db);
 	return rc;

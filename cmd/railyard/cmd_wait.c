@@ -14,6 +14,7 @@
  * therefore re-read on every poll, and lines already printed are skipped.
  */
 #include "cmd.h"
+#include "forecast_cli.h"
 
 #include <getopt.h>
 #include <limits.h>
@@ -83,6 +84,7 @@ struct waiter {
 	struct names tasks;		/* loaded once: tasks never change */
 	struct names agents;		/* reloaded when an unknown id shows up */
 	int name_width;
+	struct cmd_eta eta;		/* the live ETA line (cmd_forecast.c) */
 };
 
 static void sleep_ms(int64_t ms)
@@ -462,6 +464,8 @@ static bool poll_once(struct waiter *w, char *state, size_t len, char **err)
 			return false;
 		if (!follow_audit(w, err))
 			return false;
+		if (!is_final(state) && !cmd_eta_follow(w->db, w->id, w->name_width, &w->eta, err))
+			return false;
 	}
 	return true;
 }
@@ -522,7 +526,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: railyard wait ID [--follow] [--timeout SECONDS] [--junit FILE]\n"
 		"  exit 0 succeeded, 1 failed, 2 cancelled or error (including timeout)\n"
-		"  --follow    print progress from the audit log as it happens\n"
+		"  --follow    print progress from the audit log as it happens, with a live ETA\n"
 		"  --timeout   give up after SECONDS (exit 2)\n"
 		"  --junit     write a JUnit XML report of the tasks to FILE when done\n");
 }
@@ -546,7 +550,7 @@ int cmd_wait(struct cmd_ctx *ctx, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct waiter w = { 0 };
+	struct waiter w = { .eta = CMD_ETA_INIT };
 	const char *timeout_arg = NULL, *junit = NULL;
 	double timeout_s = -1;
 	long id;
