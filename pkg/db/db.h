@@ -12,6 +12,7 @@
 #define RY_DB_H
 
 #include "core/core.h"
+#include "db/pgarray.h"	/* text[] codec: ry_db_parse_text_array, ... */
 
 struct ry_db;
 struct ry_res;
@@ -55,12 +56,6 @@ double ry_res_get_double(const struct ry_res *r, int row, int col);
 /* Command tag row count ("INSERT 0 5" → 5). */
 long ry_res_affected(const struct ry_res *r);
 void ry_res_free(struct ry_res *r);
-
-/*
- * Parses a PostgreSQL text[] in its text form ({a,"b c",NULL}) into out;
- * NULL elements are skipped.  False on malformed input.
- */
-bool ry_db_parse_text_array(const char *s, struct ry_strlist *out) RY_MUST_CHECK;
 
 /* Builds an error message from a result/connection; used by adb too. */
 char *ry_db_format_error(const void *pgresult, const void *pgconn);

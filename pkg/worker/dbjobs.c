@@ -1,0 +1,629 @@
+/*
+ * Database jobs: everything the worker says to PostgreSQL, each a job on the
+ * one asynchronous connection (pkg/db/adb), and what it does with the
+ * replies.  ry_worker_pump() asks pump.c what the idle connection does next
+ * and performs it: this file is the only one that submits jobs.
+ *
+ * Result rows are read by column name: each reply's columns are looked up
+ * once into an enum of indexes, so a reordered SELECT cannot shift meanings.
+ */
+#include "worker/internal.h"
+#include "worker/pump.h"
+
+#include "db/adb.h"
+#include "exec/exec.h"
+#include "notify/notify.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CLAIM_BATCH_MAX 128	/* candidates locked per claim */
+#define COMPLETE_BATCH_MAX 1000	/* results per completion job */
+#define RETRY_MS 500		/* after a failed completion job */
+
+/* ---- reading replies by column name ---------------------------------- */
+
+/*
+ * Looks up every name in cols among res's columns; idx[i] is the index of
+ * cols[i].  False (logged, naming what) when one is missing.
+ */
+static bool columns(const struct ry_res *res, const char *const *cols, int n, int *idx,
+		    const char *what)
+{
+	int have = ry_res_cols(res);
+	for (int i = 0; i < n; i++) {
+		idx[i] = -1;
+		for (int c = 0; c < have; c++) {
+			if (strcmp(ry_res_colname(res, c), cols[i]) == 0) {
+				idx[i] = c;
+				break;
+			}
+		}
+		if (idx[i] < 0) {
+			ry_error("cannot read the reply to %s: it has no column \"%s\"", what, cols[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- small helpers ------------------------------------------------- */
+
+static void format_ts(char *buf, size_t len, int64_t us)
+{
+	time_t s = (time_t)(us / 1000000);
+	struct tm tm;
+	char tmp[40];
+	gmtime_r(&s, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%06ld+00", tmp, (long)(us % 1000000));
+}
+
+/* A timestamptz element (NULL when unknown). */
+static void add_ts(struct ry_pgarray *a, int64_t us)
+{
+	char buf[64];
+	if (us <= 0) {
+		ry_pgarray_add_null(a);
+		return;
+	}
+	format_ts(buf, sizeof(buf), us);
+	ry_pgarray_add_str(a, buf);
+}
+
+static bool job_failed(const struct ry_adb_reply *r, const char *what)
+{
+	if (r->ok)
+		return false;
+	if (r->conn_lost)
+		ry_debug("cannot %s: %s", what, r->error);
+	else
+		ry_warn("cannot %s: %s", what, r->error);
+	return true;
+}
+
+void ry_worker_shutdown_now(struct ry_worker *w, int code)
+{
+	w->exit_code = code;
+	event_base_loopbreak(w->base);
+}
+
+/* ---- register -------------------------------------------------------- */
+
+static void registered(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	w->registering = false;
+	if (!r->ok) {
+		if (r->conn_lost)
+			return;		/* again once reconnected */
+		ry_error("cannot register agent %s: %s", w->cfg.name, r->error);
+		ry_worker_shutdown_now(w, 1);
+		return;
+	}
+	w->agent_id = ry_res_get_long(r->results[0], 0, 0);
+	ry_info("agent %s registered (id %lld): %s, slots %d, labels %s", w->cfg.name,
+		(long long)w->agent_id, w->host.hostname, w->cfg.slots, w->labels_pg);
+	ry_notify_ready("registered");
+	w->want_claim = true;
+	ry_worker_pump(w);
+}
+
+static void send_register(struct ry_worker *w, bool takeover)
+{
+	char cores[16], mem[24], disk[24], slots[16], cpus[16], offered[24], pid[16], lease[16];
+	snprintf(cores, sizeof(cores), "%d", w->host.cores);
+	snprintf(mem, sizeof(mem), "%ld", w->host.mem_mb);
+	snprintf(disk, sizeof(disk), "%ld", w->host.disk_mb);
+	snprintf(slots, sizeof(slots), "%d", w->cfg.slots);
+	snprintf(cpus, sizeof(cpus), "%d", w->cpu_cap);
+	snprintf(offered, sizeof(offered), "%ld", w->mem_cap);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	snprintf(lease, sizeof(lease), "%d", w->cfg.lease_s);
+	const char *p[] = { w->cfg.name, w->host.hostname, w->host.os, w->host.arch, cores, mem,
+			    w->host.disk_mb >= 0 ? disk : NULL, w->labels_pg, slots, cpus, offered,
+			    pid, RY_VERSION, lease, takeover ? "true" : "false" };
+	struct ry_adb_job *job = ry_adb_job_new(registered, w);
+	ry_adb_job_add(job, "SELECT railyard.register_agent($1, $2, $3, $4, $5, $6, $7, $8, "
+			    "$9, $10, $11, $12, $13, $14, $15)", 15, p);
+	ry_adb_submit(w->db, job, RY_ADB_NEXT);
+}
+
+/* A previous holder of our name on this host whose process is gone is a
+ * crashed incarnation of us: take the name over instead of waiting. */
+static void holder_checked(void *arg, const struct ry_adb_reply *r)
+{
+	static const char *const cols[] = { "hostname", "pid" };
+	struct ry_worker *w = arg;
+	bool takeover = false;
+	int c[2];
+	if (job_failed(r, "look up the agent")) {
+		w->registering = false;
+		return;
+	}
+	const struct ry_res *res = r->results[0];
+	if (ry_res_rows(res) == 1 && columns(res, cols, 2, c, "the agent lookup") &&
+	    strcmp(ry_res_get(res, 0, c[0]), w->host.hostname) == 0) {
+		pid_t old = (pid_t)ry_res_get_long(res, 0, c[1]);
+		takeover = old != getpid() && kill(old, 0) < 0 && errno == ESRCH;
+	}
+	send_register(w, takeover);
+}
+
+static void start_register(struct ry_worker *w)
+{
+	const char *p[] = { w->cfg.name };
+	struct ry_adb_job *job = ry_adb_job_new(holder_checked, w);
+	w->registering = true;
+	ry_adb_job_add(job, "SELECT hostname, pid FROM railyard.agents WHERE name = $1", 1, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+}
+
+/* ---- heartbeat ------------------------------------------------------- */
+
+/* Heartbeat reply: renewed; tasks listed back are no longer ours. */
+static void heartbeat_done(void *arg, const struct ry_adb_reply *r)
+{
+	enum { C_TASK, C_ATTEMPT, C_N };
+	static const char *const cols[C_N] = { "task_id", "attempt" };
+	struct ry_worker *w = arg;
+	int c[C_N];
+	if (job_failed(r, "send heartbeat"))
+		return;
+	const struct ry_res *lost = r->results[0];
+	if (!columns(lost, cols, C_N, c, "the heartbeat"))
+		return;
+	for (int i = 0; i < ry_res_rows(lost); i++) {
+		struct ry_task *t = ry_task_table_find(&w->tasks, ry_res_get_long(lost, i, c[C_TASK]),
+						       (int)ry_res_get_long(lost, i, c[C_ATTEMPT]));
+		if (!t)
+			continue;
+		ry_warn("task %s (id %lld attempt %d) is no longer ours (cancelled or re-leased): "
+			"stopping it", t->name, (long long)t->id, t->attempt);
+		if (t->phase == RY_TASK_RUNNING)
+			ry_worker_task_kill(t, RY_KILL_LOST);
+		else if (t->phase == RY_TASK_QUEUED)
+			ry_worker_task_forget(w, t);
+	}
+	ry_worker_pump(w);
+}
+
+static void send_heartbeat(struct ry_worker *w)
+{
+	struct ry_pgarray ids = { RY_BUF_INIT, 0 }, atts = { RY_BUF_INIT, 0 };
+	struct ry_pgarray sids = { RY_BUF_INIT, 0 }, satts = { RY_BUF_INIT, 0 };
+	struct ry_pgarray sts = { RY_BUF_INIT, 0 };
+	char agent[24], running[16];
+
+	for (int p = 0; p < RY_TASK_NPHASES; p++) {
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, p); t; t = t->next) {
+			ry_pgarray_add_int(&ids, t->id);
+			ry_pgarray_add_int(&atts, t->attempt);
+			if (p == RY_TASK_RUNNING && !t->start_reported) {
+				/* Sent once; a lost notice is made good by the
+				 * completion, which carries the start time too. */
+				ry_pgarray_add_int(&sids, t->id);
+				ry_pgarray_add_int(&satts, t->attempt);
+				add_ts(&sts, t->started_us);
+				t->start_reported = true;
+			}
+		}
+	}
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	snprintf(running, sizeof(running), "%zu", ry_task_table_count(&w->tasks, RY_TASK_RUNNING));
+	bool starts = sids.n > 0;
+	char *a_ids = ry_pgarray_finish(&ids), *a_atts = ry_pgarray_finish(&atts);
+	char *s_ids = ry_pgarray_finish(&sids), *s_atts = ry_pgarray_finish(&satts);
+	char *s_ts = ry_pgarray_finish(&sts);
+
+	struct ry_adb_job *job = ry_adb_job_new(heartbeat_done, w);
+	const char *hp[] = { agent, a_ids, a_atts, running };
+	ry_adb_job_add(job, "SELECT task_id, attempt FROM railyard.heartbeat($1, $2, $3, $4)", 4, hp);
+	if (starts) {
+		const char *sp[] = { agent, s_ids, s_atts, s_ts };
+		ry_adb_job_add(job, "SELECT railyard.start_tasks($1, $2, $3, $4)", 4, sp);
+	}
+	/* Reap only after a full lease connected, so agents cut off with us
+	 * during an outage have had their chance to renew first. */
+	if (ry_adb_connected_for_ms(w->db) >= (int64_t)w->cfg.lease_s * 1000)
+		ry_adb_job_add(job, "SELECT railyard.reap()", 0, NULL);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	w->hb_due = false;
+	free(a_ids);
+	free(a_atts);
+	free(s_ids);
+	free(s_atts);
+	free(s_ts);
+}
+
+/* ---- completions ----------------------------------------------------- */
+
+/* The database refused one result three times over: store it as a failure
+ * that says why, without the output that may be what it choked on. */
+static void poison_first_result(struct ry_worker *w, const char *error)
+{
+	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_DONE);
+	if (t) {
+		ry_error("cannot store the result of task %s (id %lld): %s; recording it as failed",
+			 t->name, (long long)t->id, error);
+		t->outcome = "failed";
+		free(t->reason);
+		t->reason = ry_asprintf("result could not be stored: %.200s", error);
+		ry_exec_sanitize_utf8(t->reason);
+		free(t->log_tail);
+		t->log_tail = NULL;
+	}
+	w->complete_failures = 0;
+}
+
+static void completed(void *arg, const struct ry_adb_reply *r)
+{
+	enum { C_TASK, C_ATTEMPT, C_ACCEPTED, C_N };
+	static const char *const cols[C_N] = { "task_id", "attempt", "accepted" };
+	struct ry_worker *w = arg;
+	int c[C_N];
+
+	/* Whatever was in flight waits again, in its order, ahead of newer. */
+	struct ry_task *t;
+	while ((t = w->tasks.lists[RY_TASK_SENDING].tail))
+		ry_task_table_move(&w->tasks, t, RY_TASK_DONE, true);
+
+	if (job_failed(r, "report task results")) {
+		/* Kept: sent again after a reconnect, or after a pause one at a
+		 * time, so one result the database rejects (a deadlock is only
+		 * retried) cannot hold back the others. */
+		if (!r->conn_lost) {
+			if (w->complete_one_at_a_time && ++w->complete_failures >= 3)
+				poison_first_result(w, r->error);
+			w->complete_one_at_a_time = true;
+			w->retry_after_ms = ry_now_ms() + RETRY_MS;
+			struct timeval tv = { 0, RETRY_MS * 1000 };
+			evtimer_add(w->retry_ev, &tv);
+		}
+		return;
+	}
+	const struct ry_res *res = r->results[0];
+	if (!columns(res, cols, C_N, c, "complete_tasks"))
+		return;
+	w->stats.completion_jobs++;
+	w->complete_one_at_a_time = false;
+	w->complete_failures = 0;
+	for (int i = 0; i < ry_res_rows(res); i++) {
+		t = ry_task_table_find(&w->tasks, ry_res_get_long(res, i, c[C_TASK]),
+				       (int)ry_res_get_long(res, i, c[C_ATTEMPT]));
+		if (!t)
+			continue;
+		w->stats.tasks_reported++;
+		if (strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") != 0 && ++w->stats.refused)
+			ry_warn("result of task %s (id %lld attempt %d) refused: its lease was "
+				"taken over", t->name, (long long)t->id, t->attempt);
+		ry_worker_task_forget(w, t);
+	}
+	ry_worker_pump(w);
+}
+
+static void send_completions(struct ry_worker *w)
+{
+	struct ry_pgarray ids = { RY_BUF_INIT, 0 }, atts = { RY_BUF_INIT, 0 };
+	struct ry_pgarray outs = { RY_BUF_INIT, 0 }, codes = { RY_BUF_INIT, 0 };
+	struct ry_pgarray reasons = { RY_BUF_INIT, 0 }, starts = { RY_BUF_INIT, 0 };
+	struct ry_pgarray ends = { RY_BUF_INIT, 0 }, paths = { RY_BUF_INIT, 0 };
+	struct ry_pgarray tails = { RY_BUF_INIT, 0 };
+	char agent[24];
+	size_t max = w->complete_one_at_a_time ? 1 : COMPLETE_BATCH_MAX;
+	struct ry_task *t;
+
+	while (ids.n < max && (t = ry_task_table_first(&w->tasks, RY_TASK_DONE))) {
+		ry_pgarray_add_int(&ids, t->id);
+		ry_pgarray_add_int(&atts, t->attempt);
+		ry_pgarray_add_str(&outs, t->outcome);
+		if (t->exit_code >= 0)
+			ry_pgarray_add_int(&codes, t->exit_code);
+		else
+			ry_pgarray_add_null(&codes);
+		ry_pgarray_add_str(&reasons, t->reason);
+		add_ts(&starts, t->started_us);
+		add_ts(&ends, t->finished_us);
+		ry_pgarray_add_str(&paths, t->log_path);
+		ry_pgarray_add_str(&tails, t->log_tail);
+		ry_task_table_move(&w->tasks, t, RY_TASK_SENDING, false);
+	}
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	char *v[] = { agent, ry_pgarray_finish(&ids), ry_pgarray_finish(&atts),
+		      ry_pgarray_finish(&outs), ry_pgarray_finish(&codes),
+		      ry_pgarray_finish(&reasons), ry_pgarray_finish(&starts),
+		      ry_pgarray_finish(&ends), ry_pgarray_finish(&paths), ry_pgarray_finish(&tails) };
+	struct ry_adb_job *job = ry_adb_job_new(completed, w);
+	ry_adb_job_add(job, "SELECT task_id, attempt, accepted FROM railyard.complete_tasks("
+			    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, (const char *const *)v);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	for (size_t i = 1; i < RY_ARRAY_SIZE(v); i++)
+		free(v[i]);
+}
+
+/* ---- claims ---------------------------------------------------------- */
+
+static void record_claim(struct ry_worker *w)
+{
+	if (!w->claim_sent_ms)
+		return;
+	ry_worker_stats_claim(&w->stats, (double)(ry_now_ms() - w->claim_sent_ms));
+	w->claim_sent_ms = 0;
+}
+
+static void transaction_ended(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	record_claim(w);
+	job_failed(r, "end the claim transaction");
+	ry_worker_pump(w);
+}
+
+static void end_transaction(struct ry_worker *w, const char *sql)
+{
+	struct ry_adb_job *job = ry_adb_job_new(transaction_ended, w);
+	ry_adb_job_add(job, sql, 0, NULL);
+	ry_adb_submit(w->db, job, RY_ADB_NEXT);
+}
+
+enum claim_col {
+	CL_ID, CL_ATTEMPT, CL_PIPELINE, CL_NAME, CL_COMMAND, CL_ENV, CL_TIMEOUT, CL_CPU, CL_MEM,
+	CL_ONLY_IF, CL_CHANGED, CL_REVISION, CL_SERVICE, CL_SDE, CL_N
+};
+static const char *const claim_cols[CL_N] = {
+	[CL_ID] = "id", [CL_ATTEMPT] = "attempt", [CL_PIPELINE] = "pipeline_id",
+	[CL_NAME] = "name", [CL_COMMAND] = "command", [CL_ENV] = "env",
+	[CL_TIMEOUT] = "timeout_s", [CL_CPU] = "cpu", [CL_MEM] = "mem_mb",
+	[CL_ONLY_IF] = "only_if_changed", [CL_CHANGED] = "changed_paths",
+	[CL_REVISION] = "revision", [CL_SERVICE] = "service", [CL_SDE] = "source_date_epoch",
+};
+
+static char *get_opt(const struct ry_res *res, int row, int col)
+{
+	return ry_res_isnull(res, row, col) ? NULL : ry_strdup(ry_res_get(res, row, col));
+}
+
+static void claimed(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	int c[CL_N];
+	record_claim(w);
+	if (job_failed(r, "claim tasks")) {
+		if (!r->conn_lost)
+			end_transaction(w, "ROLLBACK");
+		return;
+	}
+	/* The claim committed: a reply we cannot read leaves the tasks leased
+	 * to us unstarted, and the next heartbeat hands them back. */
+	const struct ry_res *res = r->results[0];
+	if (!columns(res, claim_cols, CL_N, c, "claim_tasks"))
+		return;
+	for (int i = 0; i < ry_res_rows(res); i++) {
+		struct ry_task *t = ry_calloc(1, sizeof(*t));
+		t->w = w;
+		t->id = ry_res_get_long(res, i, c[CL_ID]);
+		t->attempt = (int)ry_res_get_long(res, i, c[CL_ATTEMPT]);
+		t->pipeline_id = ry_res_get_long(res, i, c[CL_PIPELINE]);
+		t->name = ry_strdup(ry_res_get(res, i, c[CL_NAME]));
+		t->command = ry_strdup(ry_res_get(res, i, c[CL_COMMAND]));
+		if (!ry_db_parse_text_array(ry_res_get(res, i, c[CL_ENV]), &t->env))
+			ry_warn("task %s: cannot read its env", t->name);
+		t->timeout_s = (int)ry_res_get_long(res, i, c[CL_TIMEOUT]);
+		t->cpu = (int)ry_res_get_long(res, i, c[CL_CPU]);
+		t->mem_mb = (int)ry_res_get_long(res, i, c[CL_MEM]);
+		t->only_if_changed = get_opt(res, i, c[CL_ONLY_IF]);
+		t->changed_known = !ry_res_isnull(res, i, c[CL_CHANGED]) &&
+				   ry_db_parse_text_array(ry_res_get(res, i, c[CL_CHANGED]),
+							  &t->changed_paths);
+		t->revision = get_opt(res, i, c[CL_REVISION]);
+		t->service = get_opt(res, i, c[CL_SERVICE]);
+		t->source_date_epoch = ry_res_get_long(res, i, c[CL_SDE]);
+		t->exit_code = -1;
+		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
+	}
+	w->stats.tasks_claimed += ry_res_rows(res);
+	if (ry_res_rows(res))
+		event_active(w->spawn_ev, EV_TIMEOUT, 0);
+	ry_worker_pump(w);
+}
+
+/* Claim, step 1 answered: choose in C among the locked candidates. */
+static void candidates(void *arg, const struct ry_adb_reply *r)
+{
+	enum { C_ID, C_CPU, C_MEM, C_N };
+	static const char *const cols[C_N] = { "id", "cpu", "mem_mb" };
+	struct ry_worker *w = arg;
+	int c[C_N];
+	if (job_failed(r, "look for ready tasks")) {
+		if (!r->conn_lost)
+			end_transaction(w, "ROLLBACK");
+		return;
+	}
+	const struct ry_res *res = r->results[2];
+	if (!columns(res, cols, C_N, c, "claim_candidates")) {
+		end_transaction(w, "ROLLBACK");
+		return;
+	}
+	size_t n = (size_t)ry_res_rows(res);
+	struct ry_sched_candidate *cand = ry_calloc(n + 1, sizeof(*cand));
+	size_t *chosen = ry_calloc(n + 1, sizeof(*chosen));
+	for (size_t i = 0; i < n; i++) {
+		cand[i].id = ry_res_get_long(res, (int)i, c[C_ID]);
+		cand[i].cpu = (int)ry_res_get_long(res, (int)i, c[C_CPU]);
+		cand[i].mem_mb = (int)ry_res_get_long(res, (int)i, c[C_MEM]);
+	}
+	struct ry_sched_capacity free_cap = ry_worker_capacity_free(w);
+	size_t k = ry_sched_choose(&free_cap, cand, n, chosen);
+
+	/* Fewer rows than asked: nothing more is ready for us right now. */
+	w->want_claim = (int)n == w->claim_limit && k == n;
+	if (n == 0 && w->tasks.n == 0)
+		w->idle_check_due = true;
+	if (k == 0) {
+		end_transaction(w, "COMMIT");
+	} else {
+		struct ry_pgarray ids = { RY_BUF_INIT, 0 };
+		char agent[24];
+		for (size_t i = 0; i < k; i++)
+			ry_pgarray_add_int(&ids, cand[chosen[i]].id);
+		char *a = ry_pgarray_finish(&ids);
+		snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+		const char *p[] = { agent, a };
+		struct ry_adb_job *job = ry_adb_job_new(claimed, w);
+		ry_adb_job_add(job, "SELECT * FROM railyard.claim_tasks($1, $2)", 2, p);
+		ry_adb_job_add(job, "COMMIT", 0, NULL);
+		ry_adb_submit(w->db, job, RY_ADB_NEXT);
+		free(a);
+	}
+	free(cand);
+	free(chosen);
+}
+
+static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap)
+{
+	char cpu[16], mem[24], limit[16];
+	int lim = free_cap->slots < CLAIM_BATCH_MAX ? free_cap->slots : CLAIM_BATCH_MAX;
+	snprintf(cpu, sizeof(cpu), "%d", free_cap->cpu);
+	snprintf(mem, sizeof(mem), "%ld", free_cap->mem_mb);
+	snprintf(limit, sizeof(limit), "%d", lim);
+	const char *p[] = { w->labels_pg, w->host.os, w->host.arch, cpu, mem, limit };
+	struct ry_adb_job *job = ry_adb_job_new(candidates, w);
+	ry_adb_job_add(job, "BEGIN", 0, NULL);
+	/* A claim need not wait for its WAL flush: if a crash loses it, the
+	 * task is simply ready again, and fencing (agent + attempt) refuses
+	 * anything this worker then reports for it.  Results stay durable. */
+	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
+	ry_adb_job_add(job, "SELECT id, cpu, mem_mb FROM railyard.claim_candidates("
+			    "$1, $2, $3, $4, $5, $6)", 6, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	w->want_claim = false;
+	w->claim_limit = lim;
+	if (w->stats.enabled)
+		w->claim_sent_ms = ry_now_ms();
+}
+
+/* ---- idle check, offline, agent updates ------------------------------ */
+
+static void idle_checked(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	if (job_failed(r, "check for remaining work"))
+		return;
+	if (strcmp(ry_res_get(r->results[0], 0, 0), "f") == 0 && w->tasks.n == 0) {
+		ry_info("no work left that this agent could run: exiting");
+		w->draining = true;
+	}
+	ry_worker_pump(w);
+}
+
+static void send_idle_check(struct ry_worker *w)
+{
+	char cpu[16], mem[24];
+	snprintf(cpu, sizeof(cpu), "%d", w->cpu_cap);
+	snprintf(mem, sizeof(mem), "%ld", w->mem_cap);
+	const char *p[] = { w->labels_pg, w->host.os, w->host.arch, cpu, mem };
+	struct ry_adb_job *job = ry_adb_job_new(idle_checked, w);
+	ry_adb_job_add(job, "SELECT railyard.work_remains($1, $2, $3, $4, $5)", 5, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	w->idle_check_due = false;
+}
+
+static void went_offline(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	job_failed(r, "mark the agent offline");
+	ry_info("agent %s offline", w->cfg.name);
+	ry_worker_shutdown_now(w, w->exit_code);
+}
+
+static void send_offline(struct ry_worker *w)
+{
+	char agent[24];
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	const char *p[] = { agent };
+	struct ry_adb_job *job = ry_adb_job_new(went_offline, w);
+	ry_adb_job_add(job, "SELECT railyard.agent_offline($1)", 1, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	w->offline_sent = true;
+}
+
+static void agent_updated(void *arg, const struct ry_adb_reply *r)
+{
+	(void)arg;
+	job_failed(r, "update the agent after reload");
+}
+
+void ry_worker_update_agent(struct ry_worker *w)
+{
+	if (!w->agent_id || !ry_adb_connected(w->db))
+		return;
+	char agent[24], slots[16], cpus[16], offered[24];
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	snprintf(slots, sizeof(slots), "%d", w->cfg.slots);
+	snprintf(cpus, sizeof(cpus), "%d", w->cpu_cap);
+	snprintf(offered, sizeof(offered), "%ld", w->mem_cap);
+	const char *p[] = { agent, w->labels_pg, slots, cpus, offered };
+	struct ry_adb_job *job = ry_adb_job_new(agent_updated, w);
+	ry_adb_job_add(job, "SELECT railyard.update_agent($1, $2, $3, $4, $5)", 5, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+}
+
+/* ---- the pump -------------------------------------------------------- */
+
+struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w)
+{
+	struct ry_sched_capacity c = { w->cfg.slots - w->tasks.held_slots,
+				       w->cpu_cap - w->tasks.held_cpu,
+				       w->mem_cap - w->tasks.held_mem_mb };
+	return c;
+}
+
+void ry_worker_pump(struct ry_worker *w)
+{
+	struct ry_pump_state s = {
+		.idle = ry_adb_idle(w->db),
+		.registered = w->agent_id != 0,
+		.registering = w->registering,
+		.heartbeat_due = w->hb_due,
+		.results = ry_task_table_count(&w->tasks, RY_TASK_DONE),
+		.results_backoff = ry_now_ms() < w->retry_after_ms,
+		.draining = w->draining,
+		.tasks = w->tasks.n,
+		.offline_sent = w->offline_sent,
+		.want_claim = w->want_claim,
+		.free = ry_worker_capacity_free(w),
+		.exit_when_idle = w->cfg.exit_when_idle,
+		.idle_check_due = w->idle_check_due,
+	};
+	switch (ry_pump_decide(&s)) {
+	case RY_PUMP_NONE:
+		break;
+	case RY_PUMP_REGISTER:
+		start_register(w);
+		break;
+	case RY_PUMP_HEARTBEAT:
+		send_heartbeat(w);
+		break;
+	case RY_PUMP_COMPLETE:
+		send_completions(w);
+		break;
+	case RY_PUMP_OFFLINE:
+		send_offline(w);
+		break;
+	case RY_PUMP_CLAIM:
+		send_claim(w, &s.free);
+		break;
+	case RY_PUMP_IDLE_CHECK:
+		send_idle_check(w);
+		break;
+	case RY_PUMP_RELEASE:
+	case RY_PUMP_RETENTION:
+		break;
+	}
+}

@@ -1,0 +1,329 @@
+/*
+ * The worker's event loop and lifecycle.
+ *
+ * Everything happens in callbacks of one libevent loop:
+ *   - the database connection (adb) runs one job at a time; whenever it is
+ *     idle, ry_worker_pump() (dbjobs.c) sends what pump.c decides comes
+ *     next.  Completions pile up while another job is in flight and leave
+ *     together: batching without a timer.
+ *   - SIGCHLD reaps task processes; per-task timers enforce timeouts
+ *     (proc.c); the heartbeat timer renews the lease, reports starts, runs
+ *     the reaper, checks memory and backs up NOTIFY with a poll.
+ *   - claimed tasks are started a few per loop turn (spawn_ev) so a large
+ *     claim never stalls heartbeats.
+ *   - SIGTERM drains, a second one stops now; SIGHUP reloads (this file).
+ */
+#include "worker/internal.h"
+
+#include "db/adb.h"
+#include "notify/notify.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHUTDOWN_GRACE_MS 5000	/* to say goodbye to the database */
+
+static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ry_worker *w = arg;
+	(void)fd;
+	(void)what;
+	/* The watchdog watches this loop, not the database: a worker waiting
+	 * out an outage with its tasks running is healthy. */
+	ry_notify_watchdog();
+	if (w->agent_id)
+		w->hb_due = true;
+	w->want_claim = true;		/* backstop for a missed NOTIFY */
+	if (w->tasks.n == 0)
+		w->idle_check_due = true;
+	if (ry_task_table_count(&w->tasks, RY_TASK_RUNNING))
+		ry_worker_check_memory(w);
+	ry_worker_pump(w);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	ry_worker_pump(arg);
+}
+
+static void arm_heartbeat(struct ry_worker *w)
+{
+	/* Jitter keeps a farm's heartbeats from marching in step. */
+	int ms = w->cfg.heartbeat_s * 1000;
+	ms -= (int)(random() % (ms / 10 + 1));
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	event_del(w->hb_timer);
+	event_free(w->hb_timer);
+	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
+	event_add(w->hb_timer, &tv);
+}
+
+static void on_connected(void *arg)
+{
+	struct ry_worker *w = arg;
+	if (w->agent_id) {
+		ry_info("reconnected to the database; %zu tasks running, %zu results to report",
+			ry_task_table_count(&w->tasks, RY_TASK_RUNNING),
+			ry_task_table_count(&w->tasks, RY_TASK_DONE));
+		w->hb_due = true;	/* renew the lease before anything else */
+	}
+	w->want_claim = true;
+	w->retry_after_ms = 0;
+	ry_worker_pump(w);
+}
+
+static void on_disconnected(void *arg, const char *why)
+{
+	struct ry_worker *w = arg;
+	ry_warn("lost the database connection (%s); tasks keep running, reconnecting", why);
+	w->registering = false;
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+	struct ry_worker *w = arg;
+	if (strcmp(channel, "railyard_ready") == 0) {
+		w->want_claim = true;
+	} else if (strcmp(channel, "railyard_cancel") == 0) {
+		int64_t pid = strtoll(payload, NULL, 10);
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
+			if (t->pipeline_id == pid)
+				w->hb_due = true;	/* learn which tasks to stop */
+	}
+	ry_worker_pump(w);
+}
+
+/* Stops everything: running tasks are killed (the database requeues them
+ * when the agent goes offline), queued ones dropped. */
+static void kill_all(struct ry_worker *w)
+{
+	struct ry_task *t;
+	for (t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
+		ry_worker_task_kill(t, RY_KILL_SHUTDOWN);
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED)))
+		ry_worker_task_forget(w, t);
+}
+
+static void drain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ry_worker *w = arg;
+	(void)fd;
+	(void)what;
+	size_t running = ry_task_table_count(&w->tasks, RY_TASK_RUNNING);
+	if (running) {
+		ry_warn("drain deadline reached: killing %zu running tasks (they will be requeued)",
+			running);
+		kill_all(w);
+		/* Say goodbye if the database lets us, else leave anyway. */
+		struct timeval tv = { SHUTDOWN_GRACE_MS / 1000, 0 };
+		evtimer_add(w->drain_timer, &tv);
+	} else {
+		ry_warn("cannot reach the database to finish shutting down: exiting");
+		ry_worker_shutdown_now(w, w->exit_code);
+	}
+	ry_worker_pump(w);
+}
+
+static void begin_drain(struct ry_worker *w, int deadline_s)
+{
+	w->draining = true;
+	ry_notify_stopping();
+	struct timeval tv = { deadline_s, 0 };
+	event_del(w->drain_timer);
+	evtimer_add(w->drain_timer, &tv);
+	/* Tasks not started yet are handed back rather than begun. */
+	struct ry_task *t;
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED)))
+		ry_worker_task_forget(w, t);
+}
+
+static void reload_config(struct ry_worker *w);
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct ry_worker *w = arg;
+	(void)what;
+	if (sig == SIGHUP) {
+		reload_config(w);
+	} else if (!w->draining || w->cfg.exit_when_idle) {
+		ry_info("%s: draining — no new tasks; %zu running may finish within %d s "
+			"(send it again to stop now)", strsignal((int)sig),
+			ry_task_table_count(&w->tasks, RY_TASK_RUNNING), w->cfg.drain_timeout_s);
+		w->cfg.exit_when_idle = false;
+		begin_drain(w, w->cfg.drain_timeout_s);
+	} else {
+		ry_warn("%s again: killing %zu running tasks and exiting", strsignal((int)sig),
+			ry_task_table_count(&w->tasks, RY_TASK_RUNNING));
+		kill_all(w);
+		struct timeval tv = { SHUTDOWN_GRACE_MS / 1000, 0 };
+		event_del(w->drain_timer);
+		evtimer_add(w->drain_timer, &tv);
+	}
+	ry_worker_pump(w);
+}
+
+void ry_worker_set_labels(struct ry_worker *w)
+{
+	struct ry_strlist all = { 0 };
+	for (size_t i = 0; i < w->cfg.labels.n; i++)
+		if (!ry_strlist_has(&all, w->cfg.labels.items[i]))
+			ry_strlist_add(&all, w->cfg.labels.items[i]);
+	/* Every agent answers to its os and arch, so requires '{linux}' works. */
+	if (!ry_strlist_has(&all, w->host.os))
+		ry_strlist_add(&all, w->host.os);
+	if (!ry_strlist_has(&all, w->host.arch))
+		ry_strlist_add(&all, w->host.arch);
+	free(w->labels_pg);
+	w->labels_pg = ry_strlist_to_pg_array(&all);
+	ry_strlist_release(&all);
+	w->cpu_cap = w->cfg.cpus ? w->cfg.cpus : w->cfg.slots;
+	w->mem_cap = w->cfg.mem_mb ? w->cfg.mem_mb : w->host.mem_mb;
+}
+
+static void reload_config(struct ry_worker *w)
+{
+	struct ry_worker_config c;
+	char *err = NULL;
+	bool ok;
+
+	if (!w->config_path) {
+		ry_info("SIGHUP: no --config file to reload");
+		return;
+	}
+	ry_notify_reloading();
+	ry_config_init(&c);
+	ok = ry_config_load_file(&c, w->config_path, &err);
+	for (size_t i = 0; ok && i + 1 < w->flags.n; i += 2)
+		ok = ry_config_set(&c, w->flags.items[i], w->flags.items[i + 1], "command line", &err);
+	if (ok)
+		ok = ry_config_check(&c, &err);
+	if (!ok) {
+		ry_error("cannot reload configuration, keeping the old one: %s", err);
+		free(err);
+		ry_config_release(&c);
+		ry_notify_ready("reload failed");
+		return;
+	}
+	/* Only what can change under a running agent; db/name need a restart. */
+	ry_strlist_release(&w->cfg.labels);
+	w->cfg.labels = c.labels;
+	c.labels = (struct ry_strlist){ 0 };
+	w->cfg.slots = c.slots;
+	w->cfg.cpus = c.cpus;
+	w->cfg.mem_mb = c.mem_mb;
+	w->cfg.drain_timeout_s = c.drain_timeout_s;
+	if (w->cfg.heartbeat_s != c.heartbeat_s) {
+		w->cfg.heartbeat_s = c.heartbeat_s;
+		arm_heartbeat(w);
+	}
+	ry_config_release(&c);
+	ry_worker_set_labels(w);
+	ry_info("configuration reloaded: slots %d, labels %s", w->cfg.slots, w->labels_pg);
+	ry_worker_update_agent(w);
+	w->want_claim = true;
+	ry_notify_ready("reloaded");
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *conninfo,
+				const char *config_path, const struct ry_strlist *flags)
+{
+	struct ry_worker *w = ry_calloc(1, sizeof(*w));
+	w->cfg = *cfg;
+	w->cfg.db = cfg->db ? ry_strdup(cfg->db) : NULL;
+	w->cfg.name = ry_strdup(cfg->name);
+	w->cfg.workdir = ry_strdup(cfg->workdir);
+	w->cfg.stats_path = cfg->stats_path ? ry_strdup(cfg->stats_path) : NULL;
+	w->cfg.labels = (struct ry_strlist){ 0 };
+	for (size_t i = 0; i < cfg->labels.n; i++)
+		ry_strlist_add(&w->cfg.labels, cfg->labels.items[i]);
+	for (size_t i = 0; flags && i < flags->n; i++)
+		ry_strlist_add(&w->flags, flags->items[i]);
+	w->config_path = config_path ? ry_strdup(config_path) : NULL;
+	w->conninfo = ry_strdup(conninfo);
+	w->actor = ry_asprintf("worker:%s", w->cfg.name);
+	ry_task_table_init(&w->tasks);
+	ry_worker_stats_init(&w->stats, w->cfg.stats_path != NULL,
+			     (uint64_t)getpid() ^ (uint64_t)ry_wall_us());
+	ry_hostinfo_collect(&w->host, w->cfg.workdir);
+	ry_worker_set_labels(w);
+	return w;
+}
+
+int ry_worker_run(struct ry_worker *w)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
+	struct ry_adb_callbacks cbs = { on_connected, on_disconnected, on_notify };
+
+	srandom((unsigned)(getpid() ^ ry_wall_us()));
+	signal(SIGPIPE, SIG_IGN);
+	w->base = event_base_new();
+	if (!w->base) {
+		ry_error("cannot create the event loop");
+		return 1;
+	}
+	for (size_t i = 0; i < RY_ARRAY_SIZE(sigs); i++) {
+		w->sigs[i] = evsignal_new(w->base, sigs[i],
+					  sigs[i] == SIGCHLD ? ry_worker_sigchld_cb : signal_cb, w);
+		evsignal_add(w->sigs[i], NULL);
+	}
+	w->spawn_ev = event_new(w->base, -1, 0, ry_worker_spawn_cb, w);
+	w->retry_ev = evtimer_new(w->base, retry_cb, w);
+	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
+	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
+	arm_heartbeat(w);
+
+	w->db = ry_adb_new(w->base, w->conninfo, w->actor, &cbs, w);
+	ry_adb_listen(w->db, "railyard_ready");
+	ry_adb_listen(w->db, "railyard_cancel");
+	ry_adb_start(w->db);
+
+	event_base_dispatch(w->base);
+	if (w->cfg.stats_path) {
+		char *err = NULL;
+		if (!ry_worker_stats_write(&w->stats, w->cfg.name, w->cfg.stats_path, &err)) {
+			ry_warn("%s", err);
+			free(err);
+		}
+	}
+
+	/* Leaving: whatever still runs is stopped (the reaper requeues it). */
+	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
+		ry_worker_task_kill(t, RY_KILL_SHUTDOWN);
+	return w->exit_code;
+}
+
+void ry_worker_free(struct ry_worker *w)
+{
+	if (!w)
+		return;
+	ry_adb_free(w->db);
+	ry_task_table_release(&w->tasks, ry_worker_task_free);
+	for (size_t i = 0; i < RY_ARRAY_SIZE(w->sigs); i++)
+		if (w->sigs[i])
+			event_free(w->sigs[i]);
+	if (w->spawn_ev)
+		event_free(w->spawn_ev);
+	if (w->retry_ev)
+		event_free(w->retry_ev);
+	if (w->drain_timer)
+		event_free(w->drain_timer);
+	if (w->hb_timer)
+		event_free(w->hb_timer);
+	if (w->base)
+		event_base_free(w->base);
+	ry_config_release(&w->cfg);
+	ry_strlist_release(&w->flags);
+	free(w->config_path);
+	free(w->conninfo);
+	free(w->actor);
+	free(w->labels_pg);
+	free(w);
+}

@@ -1,0 +1,37 @@
+#include "worker/pump.h"
+
+enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
+{
+	if (!s->idle)
+		return RY_PUMP_NONE;
+	if (!s->registered)
+		return s->registering ? RY_PUMP_NONE : RY_PUMP_REGISTER;
+	if (s->heartbeat_due)
+		return RY_PUMP_HEARTBEAT;
+	if (s->results && !s->results_backoff)
+		return RY_PUMP_COMPLETE;
+	if (s->releases)
+		return RY_PUMP_RELEASE;
+	if (s->draining)
+		return s->tasks == 0 && !s->offline_sent ? RY_PUMP_OFFLINE : RY_PUMP_NONE;
+	if (s->want_claim && !s->degraded && s->free.slots > 0 && s->free.cpu > 0 &&
+	    s->free.mem_mb > 0)
+		return RY_PUMP_CLAIM;
+	if (s->retention_due)
+		return RY_PUMP_RETENTION;
+	if (s->exit_when_idle && s->idle_check_due && s->tasks == 0)
+		return RY_PUMP_IDLE_CHECK;
+	return RY_PUMP_NONE;
+}
+
+const char *ry_pump_action_name(enum ry_pump_action a)
+{
+	static const char *const names[] = {
+		[RY_PUMP_NONE] = "none", [RY_PUMP_REGISTER] = "register",
+		[RY_PUMP_HEARTBEAT] = "heartbeat", [RY_PUMP_COMPLETE] = "complete",
+		[RY_PUMP_RELEASE] = "release", [RY_PUMP_OFFLINE] = "offline",
+		[RY_PUMP_CLAIM] = "claim", [RY_PUMP_RETENTION] = "retention",
+		[RY_PUMP_IDLE_CHECK] = "idle check",
+	};
+	return (unsigned)a < RY_ARRAY_SIZE(names) && names[a] ? names[a] : "?";
+}

@@ -1,0 +1,102 @@
+/*
+ * Unit tests for the worker's pump decision (pkg/worker/pump.c): what the
+ * idle database connection does next, from plain state — no database.
+ * Each row is a situation a worker meets and the one action it must take.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "worker/pump.h"
+
+/* A registered, healthy, idle worker with room and nothing to report. */
+static struct ry_pump_state base(void)
+{
+	struct ry_pump_state s;
+	memset(&s, 0, sizeof(s));
+	s.idle = true;
+	s.registered = true;
+	s.free = (struct ry_sched_capacity){ 4, 4, 4096 };
+	return s;
+}
+
+struct pump_case {
+	const char *what;
+	void (*edit)(struct ry_pump_state *s);
+	enum ry_pump_action want;
+};
+
+static void busy(struct ry_pump_state *s) { s->idle = false; s->heartbeat_due = true; s->results = 5; }
+static void nothing(struct ry_pump_state *s) { (void)s; }
+static void unregistered(struct ry_pump_state *s) { s->registered = false; s->results = 3; s->heartbeat_due = true; }
+static void registering(struct ry_pump_state *s) { s->registered = false; s->registering = true; }
+static void hb_and_results(struct ry_pump_state *s) { s->heartbeat_due = true; s->results = 3; s->want_claim = true; }
+static void results_and_claim(struct ry_pump_state *s) { s->results = 3; s->want_claim = true; }
+static void results_backoff(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->want_claim = true; }
+static void backoff_release(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->releases = 1; }
+static void release_then_claim(struct ry_pump_state *s) { s->releases = 2; s->want_claim = true; }
+static void want_claim(struct ry_pump_state *s) { s->want_claim = true; }
+static void full_slots(struct ry_pump_state *s) { s->want_claim = true; s->free.slots = 0; }
+static void no_cpu(struct ry_pump_state *s) { s->want_claim = true; s->free.cpu = 0; }
+static void no_mem(struct ry_pump_state *s) { s->want_claim = true; s->free.mem_mb = 0; }
+static void degraded(struct ry_pump_state *s) { s->want_claim = true; s->degraded = true; }
+static void draining_busy(struct ry_pump_state *s) { s->draining = true; s->tasks = 2; s->want_claim = true; }
+static void draining_empty(struct ry_pump_state *s) { s->draining = true; s->want_claim = true; }
+static void draining_said(struct ry_pump_state *s) { s->draining = true; s->offline_sent = true; }
+static void draining_results(struct ry_pump_state *s) { s->draining = true; s->tasks = 1; s->results = 1; }
+static void retention(struct ry_pump_state *s) { s->retention_due = true; s->exit_when_idle = true; s->idle_check_due = true; }
+static void claim_before_retention(struct ry_pump_state *s) { s->retention_due = true; s->want_claim = true; }
+static void idle_check(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; }
+static void idle_check_busy(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; s->tasks = 1; }
+static void idle_check_not_asked(struct ry_pump_state *s) { s->idle_check_due = true; }
+
+static const struct pump_case cases[] = {
+	{ "a job in flight: nothing", busy, RY_PUMP_NONE },
+	{ "idle with nothing to do: nothing", nothing, RY_PUMP_NONE },
+	{ "not registered: register before anything", unregistered, RY_PUMP_REGISTER },
+	{ "registration under way: wait for it", registering, RY_PUMP_NONE },
+	{ "the heartbeat outranks results and claims", hb_and_results, RY_PUMP_HEARTBEAT },
+	{ "results before claims", results_and_claim, RY_PUMP_COMPLETE },
+	{ "results in backoff: claims may go", results_backoff, RY_PUMP_CLAIM },
+	{ "results in backoff: hand-backs go", backoff_release, RY_PUMP_RELEASE },
+	{ "hand-backs before claims", release_then_claim, RY_PUMP_RELEASE },
+	{ "room and work: claim", want_claim, RY_PUMP_CLAIM },
+	{ "no free slot: no claim", full_slots, RY_PUMP_NONE },
+	{ "no free cpu: no claim", no_cpu, RY_PUMP_NONE },
+	{ "no free memory: no claim", no_mem, RY_PUMP_NONE },
+	{ "degraded host: no claim", degraded, RY_PUMP_NONE },
+	{ "draining with tasks: wait, never claim", draining_busy, RY_PUMP_NONE },
+	{ "draining, holding nothing: offline", draining_empty, RY_PUMP_OFFLINE },
+	{ "draining, goodbye sent: nothing", draining_said, RY_PUMP_NONE },
+	{ "draining still reports results", draining_results, RY_PUMP_COMPLETE },
+	{ "retention before the idle check", retention, RY_PUMP_RETENTION },
+	{ "claims before retention", claim_before_retention, RY_PUMP_CLAIM },
+	{ "exit-when-idle with nothing held: idle check", idle_check, RY_PUMP_IDLE_CHECK },
+	{ "exit-when-idle while holding a task: nothing", idle_check_busy, RY_PUMP_NONE },
+	{ "idle check only with --exit-when-idle", idle_check_not_asked, RY_PUMP_NONE },
+};
+
+static void decisions(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < RY_ARRAY_SIZE(cases); i++) {
+		struct ry_pump_state s = base();
+		cases[i].edit(&s);
+		enum ry_pump_action got = ry_pump_decide(&s);
+		if (got != cases[i].want)
+			fail_msg("%s: got %s, want %s", cases[i].what, ry_pump_action_name(got),
+				 ry_pump_action_name(cases[i].want));
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(decisions),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
