@@ -18,7 +18,7 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
-		"                       [--stats FILE]\n"
+		"                       [--stats FILE] [--cgroup auto|off]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -34,7 +34,9 @@ static void worker_usage(FILE *out)
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
 		"  --workdir DIR      workspaces and logs (default $RAILYARD_HOME/work)\n"
 		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n"
-		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n");
+		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
+		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
+		"                     off: process groups only\n");
 }
 
 /* Flags that set a config key (so SIGHUP can re-apply them). */
@@ -45,7 +47,7 @@ static const struct {
 	{ "--name", "name" }, { "--labels", "labels" }, { "--slots", "slots" },
 	{ "--cpus", "cpus" }, { "--mem-mb", "mem_mb" }, { "--heartbeat", "heartbeat_s" },
 	{ "--lease", "lease_s" }, { "--workdir", "workdir" },
-	{ "--drain-timeout", "drain_timeout_s" },
+	{ "--drain-timeout", "drain_timeout_s" }, { "--cgroup", "cgroup" },
 };
 
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)

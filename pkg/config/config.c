@@ -13,6 +13,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->heartbeat_s = 2;
 	c->lease_s = 10;
 	c->drain_timeout_s = 30;
+	c->cgroups = true;
 }
 
 void ry_config_release(struct ry_worker_config *c)
@@ -55,13 +56,39 @@ static bool valid_label(const char *s)
 	return true;
 }
 
+/* As register_agent checks it: it also names files and cgroups. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 100 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.@:-", *s))
+			return false;
+	return true;
+}
+
 bool ry_config_set(struct ry_worker_config *c, const char *key, const char *value,
 		   const char *where, char **err)
 {
 	if (strcmp(key, "db") == 0)
 		return set_str(&c->db, value);
-	if (strcmp(key, "name") == 0)
+	if (strcmp(key, "name") == 0) {
+		if (!valid_name(value)) {
+			*err = ry_asprintf("%s: invalid name \"%s\" (letters, digits and _ . @ : - only, "
+					   "starting with a letter or digit, at most 100)", where, value);
+			return false;
+		}
 		return set_str(&c->name, value);
+	}
+	if (strcmp(key, "cgroup") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0) {
+			*err = ry_asprintf("%s: cgroup must be auto or off, not \"%s\"", where, value);
+			return false;
+		}
+		c->cgroups = strcmp(value, "auto") == 0;
+		return true;
+	}
 	if (strcmp(key, "workdir") == 0)
 		return set_str(&c->workdir, value);
 	if (strcmp(key, "labels") == 0) {

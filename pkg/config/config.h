@@ -21,6 +21,7 @@ struct ry_worker_config {
 	bool exit_when_idle;	/* exit once nothing it could run remains */
 	bool dry_run;		/* claim and complete without executing */
 	char *stats_path;	/* at exit, write claim/completion figures here */
+	bool cgroups;		/* one cgroup per task when the host allows (cgroup = auto) */
 };
 
 void ry_config_init(struct ry_worker_config *c);

@@ -108,6 +108,7 @@ static void registered(void *arg, const struct ry_adb_reply *r)
 		return;
 	}
 	w->agent_id = ry_res_get_long(r->results[0], 0, 0);
+	ry_worker_lease_renewed(w, w->hb_sent_ms);
 	ry_info("agent %s registered (id %lld): %s, slots %d, labels %s", w->cfg.name,
 		(long long)w->agent_id, w->host.hostname, w->cfg.slots, w->labels_pg);
 	ry_notify_ready("registered");
@@ -128,11 +129,13 @@ static void send_register(struct ry_worker *w, bool takeover)
 	snprintf(lease, sizeof(lease), "%d", w->cfg.lease_s);
 	const char *p[] = { w->cfg.name, w->host.hostname, w->host.os, w->host.arch, cores, mem,
 			    w->host.disk_mb >= 0 ? disk : NULL, w->labels_pg, slots, cpus, offered,
-			    pid, RY_VERSION, lease, takeover ? "true" : "false" };
+			    pid, RY_VERSION, lease, takeover ? "true" : "false",
+			    ry_cgroup_mode_name(ry_cgroup_root_mode(w->cgroot)) };
 	struct ry_adb_job *job = ry_adb_job_new(registered, w);
 	ry_adb_job_add(job, "SELECT railyard.register_agent($1, $2, $3, $4, $5, $6, $7, $8, "
-			    "$9, $10, $11, $12, $13, $14, $15)", 15, p);
+			    "$9, $10, $11, $12, $13, $14, $15, $16)", 16, p);
 	ry_adb_submit(w->db, job, RY_ADB_NEXT);
+	w->hb_sent_ms = ry_now_ms();
 }
 
 /* A previous holder of our name on this host whose process is gone is a
@@ -176,6 +179,7 @@ static void heartbeat_done(void *arg, const struct ry_adb_reply *r)
 	int c[C_N];
 	if (job_failed(r, "send heartbeat"))
 		return;
+	ry_worker_lease_renewed(w, w->hb_sent_ms);
 	const struct ry_res *lost = r->results[0];
 	if (!columns(lost, cols, C_N, c, "the heartbeat"))
 		return;
@@ -188,7 +192,7 @@ static void heartbeat_done(void *arg, const struct ry_adb_reply *r)
 			"stopping it", t->name, (long long)t->id, t->attempt);
 		if (t->phase == RY_TASK_RUNNING)
 			ry_worker_task_kill(t, RY_KILL_LOST);
-		else if (t->phase == RY_TASK_QUEUED)
+		else if (t->phase == RY_TASK_QUEUED || t->phase == RY_TASK_RELEASE)
 			ry_worker_task_forget(w, t);
 	}
 	ry_worker_pump(w);
@@ -235,6 +239,7 @@ static void send_heartbeat(struct ry_worker *w)
 		ry_adb_job_add(job, "SELECT railyard.reap()", 0, NULL);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->hb_due = false;
+	w->hb_sent_ms = ry_now_ms();
 	free(a_ids);
 	free(a_atts);
 	free(s_ids);
@@ -314,7 +319,9 @@ static void send_completions(struct ry_worker *w)
 	struct ry_pgarray outs = { RY_BUF_INIT, 0 }, codes = { RY_BUF_INIT, 0 };
 	struct ry_pgarray reasons = { RY_BUF_INIT, 0 }, starts = { RY_BUF_INIT, 0 };
 	struct ry_pgarray ends = { RY_BUF_INIT, 0 }, paths = { RY_BUF_INIT, 0 };
-	struct ry_pgarray tails = { RY_BUF_INIT, 0 };
+	struct ry_pgarray tails = { RY_BUF_INIT, 0 }, durs = { RY_BUF_INIT, 0 };
+	struct ry_pgarray cpus = { RY_BUF_INIT, 0 }, mems = { RY_BUF_INIT, 0 };
+	struct ry_pgarray ios_r = { RY_BUF_INIT, 0 }, ios_w = { RY_BUF_INIT, 0 };
 	char agent[24];
 	size_t max = w->complete_one_at_a_time ? 1 : COMPLETE_BATCH_MAX;
 	struct ry_task *t;
@@ -332,19 +339,96 @@ static void send_completions(struct ry_worker *w)
 		add_ts(&ends, t->finished_us);
 		ry_pgarray_add_str(&paths, t->log_path);
 		ry_pgarray_add_str(&tails, t->log_tail);
+		if (t->started_ms)
+			ry_pgarray_add_double(&durs, t->duration_s);
+		else
+			ry_pgarray_add_null(&durs);
+		if (t->usage.has_cpu)
+			ry_pgarray_add_double(&cpus, t->usage.cpu_s);
+		else
+			ry_pgarray_add_null(&cpus);
+		if (t->usage.has_mem)
+			ry_pgarray_add_int(&mems, (int64_t)t->usage.mem_peak_bytes);
+		else
+			ry_pgarray_add_null(&mems);
+		if (t->usage.has_io) {
+			ry_pgarray_add_int(&ios_r, (int64_t)t->usage.io_read_bytes);
+			ry_pgarray_add_int(&ios_w, (int64_t)t->usage.io_write_bytes);
+		} else {
+			ry_pgarray_add_null(&ios_r);
+			ry_pgarray_add_null(&ios_w);
+		}
 		ry_task_table_move(&w->tasks, t, RY_TASK_SENDING, false);
 	}
 	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 	char *v[] = { agent, ry_pgarray_finish(&ids), ry_pgarray_finish(&atts),
 		      ry_pgarray_finish(&outs), ry_pgarray_finish(&codes),
 		      ry_pgarray_finish(&reasons), ry_pgarray_finish(&starts),
-		      ry_pgarray_finish(&ends), ry_pgarray_finish(&paths), ry_pgarray_finish(&tails) };
+		      ry_pgarray_finish(&ends), ry_pgarray_finish(&paths), ry_pgarray_finish(&tails),
+		      ry_pgarray_finish(&durs), ry_pgarray_finish(&cpus), ry_pgarray_finish(&mems),
+		      ry_pgarray_finish(&ios_r), ry_pgarray_finish(&ios_w) };
 	struct ry_adb_job *job = ry_adb_job_new(completed, w);
 	ry_adb_job_add(job, "SELECT task_id, attempt, accepted FROM railyard.complete_tasks("
-			    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, (const char *const *)v);
+			    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+		       15, (const char *const *)v);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	for (size_t i = 1; i < RY_ARRAY_SIZE(v); i++)
 		free(v[i]);
+}
+
+/* ---- hand-backs -------------------------------------------------------- */
+
+static void released(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	struct ry_task *t;
+	if (job_failed(r, "hand tasks back")) {
+		/* Kept, and tried again after a pause (or the reconnect). */
+		while ((t = w->tasks.lists[RY_TASK_RELEASING].tail))
+			ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, true);
+		if (!r->conn_lost) {
+			w->retry_after_ms = ry_now_ms() + RETRY_MS;
+			struct timeval tv = { 0, RETRY_MS * 1000 };
+			evtimer_add(w->retry_ev, &tv);
+		}
+		return;
+	}
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_RELEASING)))
+		ry_worker_task_forget(w, t);
+	ry_worker_pump(w);
+}
+
+/* Tasks that will not report a result: unstarted ones get their attempt
+ * back, the ones we stopped ourselves (lost lease) count as lost. */
+static void send_release(struct ry_worker *w)
+{
+	struct ry_pgarray ids[2] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
+	struct ry_pgarray atts[2] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
+	static const char *const why[2] = {
+		"stopped by its agent: lease expired while cut off from the database",
+		"claim handed back unstarted by its agent",
+	};
+	char agent[24];
+	struct ry_task *t;
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_RELEASE))) {
+		ry_pgarray_add_int(&ids[t->refund], t->id);
+		ry_pgarray_add_int(&atts[t->refund], t->attempt);
+		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASING, false);
+	}
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	struct ry_adb_job *job = ry_adb_job_new(released, w);
+	for (int k = 0; k < 2; k++) {
+		bool any = ids[k].n > 0;
+		char *a = ry_pgarray_finish(&ids[k]), *b = ry_pgarray_finish(&atts[k]);
+		if (any) {
+			const char *p[] = { agent, a, b, why[k], k ? "true" : "false" };
+			ry_adb_job_add(job, "SELECT task_id FROM railyard.release_tasks($1, $2, $3, "
+					    "$4, $5)", 5, p);
+		}
+		free(a);
+		free(b);
+	}
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
 }
 
 /* ---- claims ---------------------------------------------------------- */
@@ -563,14 +647,15 @@ void ry_worker_update_agent(struct ry_worker *w)
 {
 	if (!w->agent_id || !ry_adb_connected(w->db))
 		return;
-	char agent[24], slots[16], cpus[16], offered[24];
+	char agent[24], slots[16], cpus[16], offered[24], lease[16];
 	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 	snprintf(slots, sizeof(slots), "%d", w->cfg.slots);
 	snprintf(cpus, sizeof(cpus), "%d", w->cpu_cap);
 	snprintf(offered, sizeof(offered), "%ld", w->mem_cap);
-	const char *p[] = { agent, w->labels_pg, slots, cpus, offered };
+	snprintf(lease, sizeof(lease), "%d", w->cfg.lease_s);
+	const char *p[] = { agent, w->labels_pg, slots, cpus, offered, lease };
 	struct ry_adb_job *job = ry_adb_job_new(agent_updated, w);
-	ry_adb_job_add(job, "SELECT railyard.update_agent($1, $2, $3, $4, $5)", 5, p);
+	ry_adb_job_add(job, "SELECT railyard.update_agent($1, $2, $3, $4, $5, $6)", 6, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 }
 
@@ -593,10 +678,13 @@ void ry_worker_pump(struct ry_worker *w)
 		.heartbeat_due = w->hb_due,
 		.results = ry_task_table_count(&w->tasks, RY_TASK_DONE),
 		.results_backoff = ry_now_ms() < w->retry_after_ms,
+		.releases = ry_task_table_count(&w->tasks, RY_TASK_RELEASE),
 		.draining = w->draining,
 		.tasks = w->tasks.n,
 		.offline_sent = w->offline_sent,
 		.want_claim = w->want_claim,
+		/* Past our lease by our own clock: no claims until renewed. */
+		.degraded = w->lease_until_ms && ry_now_ms() >= w->lease_until_ms,
 		.free = ry_worker_capacity_free(w),
 		.exit_when_idle = w->cfg.exit_when_idle,
 		.idle_check_due = w->idle_check_due,
@@ -623,6 +711,8 @@ void ry_worker_pump(struct ry_worker *w)
 		send_idle_check(w);
 		break;
 	case RY_PUMP_RELEASE:
+		send_release(w);
+		break;
 	case RY_PUMP_RETENTION:
 		break;
 	}

@@ -2,9 +2,13 @@
  * What the files of pkg/worker share (nothing outside pkg/worker includes
  * this).  The worker is split by concern, as PgBouncer's daemon is:
  *
- *   loop.c     the event loop and lifecycle: signals, drain, reload, timers
+ *   loop.c     the event loop and lifecycle: signals, drain, reload, timers,
+ *              the lock and the previous incarnation's leftovers
  *   tasks.c    the task table: one list per phase, a hash on (id, attempt)
- *   proc.c     running processes: start, SIGCHLD, timers, limits
+ *   proc.c     running processes: start, output, SIGCHLD, timers, limits,
+ *              cgroups, what a task used
+ *   janitor.c  bounded periodic work: memory sweeps, orphan hunts (no
+ *              cgroups), cgroups that could not be removed yet
  *   dbjobs.c   database jobs: register, heartbeat, claim, complete, offline;
  *              pump() performs what pump.c decides
  *   pump.c     the decision: what the idle connection does next (pure)
@@ -14,7 +18,9 @@
 #define RY_WORKER_INTERNAL_H
 
 #include "agent/hostinfo.h"
+#include "cgroup/cgroup.h"
 #include "config/config.h"
+#include "exec/exec.h"
 #include "sched/sched.h"
 #include "worker/stats.h"
 #include "worker/tasks.h"
@@ -61,6 +67,31 @@ struct ry_worker {
 	struct event *drain_timer;
 	struct event *sigs[5];
 	struct ry_worker_stats stats;
+
+	/* containment */
+	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
+	bool cg_memory;			/* the kernel enforces mem_mb */
+	struct ry_cgroup **graveyard;	/* task cgroups still to remove */
+	size_t ngrave, grave_cap;
+	int lock_fd;			/* flock on state/<name>.lock, held for life */
+	char *state_dir;		/* <workdir>/state: lock, journal, process groups */
+	char *pgroups_path;		/* pgroup mode: groups a crash would leave behind */
+	size_t pgroups_lines;		/* lines appended since the file was rewritten */
+
+	/* janitor (janitor.c) */
+	struct event *janitor_ev;
+	unsigned sweep_gen;		/* memory sweep over running tasks */
+	bool sweeping;
+	struct ry_proc_scan *scan;	/* pgroup mode: /proc walk in progress */
+	bool scan_again;		/* another walk was asked for meanwhile */
+	bool scan_rss;			/* this walk also samples memory */
+	unsigned scan_seq;		/* walks started */
+	unsigned scan_done;		/* the last walk that ended */
+
+	/* the lease as this worker's own monotonic clock sees it */
+	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
+	int64_t lease_until_ms;		/* 0 until registered */
+	struct event *lease_timer;
 };
 
 /* dbjobs.c */
@@ -69,6 +100,8 @@ void ry_worker_shutdown_now(struct ry_worker *w, int code);
 void ry_worker_update_agent(struct ry_worker *w);
 
 /* proc.c */
+/* Before the loop: what the previous incarnation left running dies. */
+void ry_worker_kill_leftovers(struct ry_worker *w);
 void ry_worker_task_free(struct ry_task *t);
 /* Drops t from the table and frees it. */
 void ry_worker_task_forget(struct ry_worker *w, struct ry_task *t);
@@ -79,11 +112,34 @@ void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *rea
 			       int exit_code);
 void ry_worker_sigchld_cb(evutil_socket_t fd, short what, void *arg);
 void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg);
-/* Heartbeat tick: memory limits of running tasks. */
-void ry_worker_check_memory(struct ry_worker *w);
+/* Kill every process t started (its cgroup, or its group). */
+void ry_worker_task_signal(struct ry_worker *w, struct ry_task *t, int sig);
+/* Our lease ran out by our own clock: stop everything, hand it back. */
+void ry_worker_lease_expired(struct ry_worker *w);
+/* janitor.c: one walk of /proc saw pi (pgroup mode). */
+void ry_worker_scan_visit(struct ry_worker *w, const struct ry_proc_info *pi);
+/* janitor.c: a /proc walk ended (pgroup mode). */
+void ry_worker_scan_done(struct ry_worker *w);
+/* proc.c: decides t's result once nothing of it is left (see proc.c). */
+void ry_worker_task_try_finalize(struct ry_worker *w, struct ry_task *t);
+/* Checks one running task's memory (cgroup: OOM kills). */
+void ry_worker_check_task_memory(struct ry_worker *w, struct ry_task *t);
+
+/* janitor.c */
+/* Heartbeat tick: starts a memory sweep over the running tasks. */
+void ry_worker_janitor_tick(struct ry_worker *w);
+/* A task ended without cgroups: hunt for what it left behind.  Returns the
+ * number of the walk that does it (done once w->scan_done reaches it). */
+unsigned ry_worker_hunt_orphans(struct ry_worker *w);
+/* Keeps a task cgroup that is not empty yet, to remove later. */
+void ry_worker_bury(struct ry_worker *w, struct ry_cgroup *cg);
+void ry_worker_janitor_cb(evutil_socket_t fd, short what, void *arg);
+void ry_worker_janitor_release(struct ry_worker *w);
 
 /* loop.c */
 void ry_worker_set_labels(struct ry_worker *w);
+/* The lease is good until now + lease_s from when the heartbeat was sent. */
+void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

@@ -18,11 +18,14 @@
 #include "db/adb.h"
 #include "notify/notify.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #define SHUTDOWN_GRACE_MS 5000	/* to say goodbye to the database */
@@ -40,9 +43,34 @@ static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
 	w->want_claim = true;		/* backstop for a missed NOTIFY */
 	if (w->tasks.n == 0)
 		w->idle_check_due = true;
-	if (ry_task_table_count(&w->tasks, RY_TASK_RUNNING))
-		ry_worker_check_memory(w);
+	ry_worker_janitor_tick(w);
 	ry_worker_pump(w);
+}
+
+static void lease_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ry_worker *w = arg;
+	(void)fd;
+	(void)what;
+	if (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms)
+		ry_worker_lease_expired(w);
+	ry_worker_pump(w);
+}
+
+void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms)
+{
+	/* The database set lease_until = its now() + lease_s when it ran the
+	 * statement, which was after we sent it: counting from the sending
+	 * makes our deadline the earlier of the two, whatever the clocks. */
+	int64_t until = sent_ms + (int64_t)w->cfg.lease_s * 1000;
+	if (until <= w->lease_until_ms)
+		return;
+	w->lease_until_ms = until;
+	int64_t ms = until - ry_now_ms();
+	if (ms < 0)
+		ms = 0;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(w->lease_timer, &tv);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -99,15 +127,23 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 	ry_worker_pump(w);
 }
 
-/* Stops everything: running tasks are killed (the database requeues them
- * when the agent goes offline), queued ones dropped. */
-static void kill_all(struct ry_worker *w)
+/* Claimed tasks not started yet are handed back with their attempt. */
+static void hand_back_queued(struct ry_worker *w)
 {
 	struct ry_task *t;
-	for (t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED))) {
+		t->refund = true;
+		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
+	}
+}
+
+/* Stops everything: running tasks are killed (the database requeues them
+ * when the agent goes offline), queued ones handed back. */
+static void kill_all(struct ry_worker *w)
+{
+	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
 		ry_worker_task_kill(t, RY_KILL_SHUTDOWN);
-	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED)))
-		ry_worker_task_forget(w, t);
+	hand_back_queued(w);
 }
 
 static void drain_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -138,9 +174,7 @@ static void begin_drain(struct ry_worker *w, int deadline_s)
 	event_del(w->drain_timer);
 	evtimer_add(w->drain_timer, &tv);
 	/* Tasks not started yet are handed back rather than begun. */
-	struct ry_task *t;
-	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED)))
-		ry_worker_task_forget(w, t);
+	hand_back_queued(w);
 }
 
 static void reload_config(struct ry_worker *w);
@@ -218,13 +252,17 @@ static void reload_config(struct ry_worker *w)
 	w->cfg.cpus = c.cpus;
 	w->cfg.mem_mb = c.mem_mb;
 	w->cfg.drain_timeout_s = c.drain_timeout_s;
+	/* A longer heartbeat needs the longer lease registered with it, or
+	 * other reapers would take the live agent's tasks. */
+	w->cfg.lease_s = c.lease_s;
 	if (w->cfg.heartbeat_s != c.heartbeat_s) {
 		w->cfg.heartbeat_s = c.heartbeat_s;
 		arm_heartbeat(w);
 	}
 	ry_config_release(&c);
 	ry_worker_set_labels(w);
-	ry_info("configuration reloaded: slots %d, labels %s", w->cfg.slots, w->labels_pg);
+	ry_info("configuration reloaded: slots %d, labels %s, heartbeat %d s, lease %d s",
+		w->cfg.slots, w->labels_pg, w->cfg.heartbeat_s, w->cfg.lease_s);
 	ry_worker_update_agent(w);
 	w->want_claim = true;
 	ry_notify_ready("reloaded");
@@ -250,11 +288,91 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 	w->conninfo = ry_strdup(conninfo);
 	w->actor = ry_asprintf("worker:%s", w->cfg.name);
 	ry_task_table_init(&w->tasks);
+	w->lock_fd = -1;
+	w->state_dir = ry_asprintf("%s/state", w->cfg.workdir);
+	w->pgroups_path = ry_asprintf("%s/%s.pgroups", w->state_dir, w->cfg.name);
 	ry_worker_stats_init(&w->stats, w->cfg.stats_path != NULL,
 			     (uint64_t)getpid() ^ (uint64_t)ry_wall_us());
 	ry_hostinfo_collect(&w->host, w->cfg.workdir);
 	ry_worker_set_labels(w);
 	return w;
+}
+
+/*
+ * One worker per agent name and workdir: the lock says which processes
+ * (tasks, cgroups, journal) are ours to clean up.  Held until exit; the
+ * kernel drops it when we die.
+ */
+static bool take_lock(struct ry_worker *w)
+{
+	char *err = NULL;
+	char *path = ry_asprintf("%s/%s.lock", w->state_dir, w->cfg.name);
+	bool ok = false;
+	if (!ry_exec_mkdirs_mode(w->state_dir, 0700, &err)) {
+		ry_error("%s", err);
+		goto out;
+	}
+	w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (w->lock_fd < 0) {
+		ry_error("cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (flock(w->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t n = pread(w->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		ry_error("agent name \"%s\" is in use by pid %s with workdir %s (%s is locked); "
+			 "give each worker its own --name", w->cfg.name, *pid ? pid : "?",
+			 w->cfg.workdir, path);
+		goto out;
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(w->lock_fd, 0) < 0 || pwrite(w->lock_fd, pid, (size_t)len, 0) < 0)
+		ry_warn("cannot write %s: %s", path, strerror(errno));
+	ok = true;
+out:
+	free(err);
+	free(path);
+	return ok;
+}
+
+/* Before anything runs: the containment this host allows, and whatever a
+ * previous incarnation of this agent left running (it dies first). */
+static void contain(struct ry_worker *w)
+{
+	char *why = NULL;
+	char *name = ry_asprintf("%s-%08llx", w->cfg.name,
+				 (unsigned long long)(ry_fnv1a64(w->cfg.workdir, strlen(w->cfg.workdir)) &
+						      0xffffffffULL));
+	w->cgroot = ry_cgroup_root_open(name, w->cfg.cgroups, &why);
+	w->cg_memory = w->cgroot && ry_cgroup_root_has_memory(w->cgroot);
+	char *record = ry_asprintf("%s/%s.cgroups", w->state_dir, w->cfg.name);
+	FILE *f;
+	if (w->cgroot) {
+		ry_info("tasks run in cgroups (%s) under %s",
+			ry_cgroup_mode_name(ry_cgroup_root_mode(w->cgroot)),
+			ry_cgroup_root_path(w->cgroot));
+		/* What this agent made on the host, for whoever cleans up after
+		 * a worker that died and will not come back. */
+		char *dirs = ry_cgroup_root_dirs(w->cgroot);
+		if ((f = fopen(record, "w"))) {
+			fputs(dirs, f);
+			fclose(f);
+		}
+		free(dirs);
+	} else {
+		ry_warn("tasks run in process groups only (pgroup): %s", why);
+		(void)unlink(record);
+	}
+	free(record);
+	/* Orphaned descendants come back to us to be reaped (and, without
+	 * cgroups, killed once their task is over). */
+	ry_exec_become_subreaper();
+	ry_worker_kill_leftovers(w);
+	free(why);
+	free(name);
 }
 
 int ry_worker_run(struct ry_worker *w)
@@ -264,6 +382,9 @@ int ry_worker_run(struct ry_worker *w)
 
 	srandom((unsigned)(getpid() ^ ry_wall_us()));
 	signal(SIGPIPE, SIG_IGN);
+	if (!take_lock(w))
+		return 1;
+	contain(w);
 	w->base = event_base_new();
 	if (!w->base) {
 		ry_error("cannot create the event loop");
@@ -278,6 +399,8 @@ int ry_worker_run(struct ry_worker *w)
 	w->retry_ev = evtimer_new(w->base, retry_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
 	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
+	w->janitor_ev = event_new(w->base, -1, 0, ry_worker_janitor_cb, w);
+	w->lease_timer = evtimer_new(w->base, lease_timer_cb, w);
 	arm_heartbeat(w);
 
 	w->db = ry_adb_new(w->base, w->conninfo, w->actor, &cbs, w);
@@ -294,9 +417,12 @@ int ry_worker_run(struct ry_worker *w)
 		}
 	}
 
-	/* Leaving: whatever still runs is stopped (the reaper requeues it). */
+	/* Leaving: whatever still runs is stopped (the reaper requeues it),
+	 * everything it started included. */
 	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
 		ry_worker_task_kill(t, RY_KILL_SHUTDOWN);
+	if (w->cgroot)
+		(void)ry_cgroup_root_kill_leftovers(w->cgroot);
 	return w->exit_code;
 }
 
@@ -317,6 +443,16 @@ void ry_worker_free(struct ry_worker *w)
 		event_free(w->drain_timer);
 	if (w->hb_timer)
 		event_free(w->hb_timer);
+	if (w->janitor_ev)
+		event_free(w->janitor_ev);
+	if (w->lease_timer)
+		event_free(w->lease_timer);
+	ry_worker_janitor_release(w);
+	ry_cgroup_root_close(w->cgroot);
+	if (w->lock_fd >= 0)
+		close(w->lock_fd);
+	free(w->state_dir);
+	free(w->pgroups_path);
 	if (w->base)
 		event_base_free(w->base);
 	ry_config_release(&w->cfg);

@@ -1,28 +1,49 @@
 /*
  * Running processes: deciding whether a claimed task needs one, preparing
- * its workspace and environment, starting it (a few per loop turn, so a big
- * claim never stalls the heartbeat), its timeout, its memory limit, and
- * reaping it on SIGCHLD.
+ * its workspace, environment and cgroup, starting it (a few per loop turn,
+ * so a big claim never stalls the heartbeat), reading its output into its
+ * log, its timeout and memory limit, and ending it.
+ *
+ * Ending a task, for whatever reason (its shell exits, timeout, cancel,
+ * lost lease, drain deadline), kills every process it started: the whole
+ * cgroup, or without cgroups its process group plus the orphans that come
+ * back to the worker (a subreaper) from sessions of their own.  Only then,
+ * with its output read to the end, is its result decided: the slot stays
+ * taken until nothing of the task is left.
  */
 #include "worker/internal.h"
 
-#include "exec/exec.h"
+#include "exec/output.h"
 #include "match/match.h"
 
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define TERM_GRACE_S 2		/* SIGTERM → SIGKILL on timeout */
+#define OUTPUT_GRACE_S 5	/* after the end: wait this long for the pipe to close */
+#define READ_PER_TURN (256 * 1024)	/* output bytes read per task per loop turn */
 #define TASK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static void task_finalize(struct ry_worker *w, struct ry_task *t);
 
 void ry_worker_task_free(struct ry_task *t)
 {
 	if (t->timer)
 		event_free(t->timer);
+	if (t->out_ev)
+		event_free(t->out_ev);
+	if (t->out_fd >= 0)
+		close(t->out_fd);
+	ry_output_close(t->out);
+	ry_cgroup_free(t->cg);
 	free(t->name);
 	free(t->command);
 	free(t->service);
@@ -54,8 +75,10 @@ void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *rea
 		t->started_us = t->finished_us;
 	if (t->started_ms)
 		t->duration_s = (double)(ry_now_ms() - t->started_ms) / 1000.0;
-	if (t->log_path)
+	if (t->log_path) {
+		free(t->log_tail);
 		t->log_tail = ry_exec_log_tail(t->log_path, RY_LOG_TAIL_BYTES);
+	}
 	ry_task_table_move(&t->w->tasks, t, RY_TASK_DONE, false);
 }
 
@@ -69,95 +92,284 @@ static char *sanitize(const char *s)
 	return out;
 }
 
+/* ---- stopping ----------------------------------------------------------- */
+
+void ry_worker_task_signal(struct ry_worker *w, struct ry_task *t, int sig)
+{
+	if (t->cg)
+		ry_cgroup_signal(t->cg, sig);
+	if (t->pid)
+		ry_exec_kill_group(t->pid, sig);
+	/* Without a cgroup, what left the group comes back to us once its
+	 * parent is gone: a walk of /proc finds and kills it. */
+	if (!t->cg && sig == SIGKILL && t->exited)
+		t->hunt = ry_worker_hunt_orphans(w);
+}
+
 static void task_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_task *t = arg;
+	struct ry_worker *w = t->w;
 	(void)fd;
 	(void)what;
 	if (t->phase != RY_TASK_RUNNING)
 		return;
+	if (t->exited) {
+		/* The output grace ran out: something that escaped still holds
+		 * the pipe.  Decide without the rest of the output. */
+		ry_warn("task %s (id %lld): output still open %d s after the end; closing it",
+			t->name, (long long)t->id, OUTPUT_GRACE_S);
+		if (t->out_ev) {
+			event_free(t->out_ev);
+			t->out_ev = NULL;
+		}
+		close(t->out_fd);
+		t->out_fd = -1;
+		ry_worker_task_try_finalize(w, t);
+		ry_worker_pump(w);
+		return;
+	}
 	if (!t->term_sent) {
 		if (t->kill == RY_KILL_NONE) {
 			t->kill = RY_KILL_TIMEOUT;
 			ry_warn("task %s (id %lld) exceeded its %d s timeout: stopping it",
 				t->name, (long long)t->id, t->timeout_s);
 		}
-		ry_exec_kill_group(t->pid, SIGTERM);
+		ry_worker_task_signal(w, t, SIGTERM);
 		t->term_sent = true;
 		struct timeval tv = { TERM_GRACE_S, 0 };
 		evtimer_add(t->timer, &tv);
 	} else {
-		ry_exec_kill_group(t->pid, SIGKILL);
+		ry_worker_task_signal(w, t, SIGKILL);
 	}
 }
 
 void ry_worker_task_kill(struct ry_task *t, enum ry_task_kill why)
 {
-	if (t->kill == RY_KILL_NONE || why == RY_KILL_LOST || why == RY_KILL_SHUTDOWN)
+	struct ry_worker *w = t->w;
+	if (t->kill == RY_KILL_NONE || why == RY_KILL_LOST || why == RY_KILL_SHUTDOWN ||
+	    why == RY_KILL_LEASE)
 		t->kill = why;
 	if (t->phase == RY_TASK_RUNNING)
-		ry_exec_kill_group(t->pid, SIGKILL);
+		ry_worker_task_signal(w, t, SIGKILL);
 }
 
-static void task_exited(struct ry_worker *w, struct ry_task *t, int status)
+/* ---- output --------------------------------------------------------------- */
+
+static void output_closed(struct ry_worker *w, struct ry_task *t)
 {
-	/* Whatever the shell left behind in its group goes with it. */
-	ry_exec_kill_group(t->pid, SIGKILL);
+	if (t->out_ev) {
+		event_free(t->out_ev);
+		t->out_ev = NULL;
+	}
+	if (t->out_fd >= 0) {
+		close(t->out_fd);
+		t->out_fd = -1;
+	}
+	ry_worker_task_try_finalize(w, t);
+}
+
+static void output_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ry_task *t = arg;
+	struct ry_worker *w = t->w;
+	char buf[65536];
+	size_t total = 0;
+	(void)what;
+
+	while (total < READ_PER_TURN) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			ry_output_feed(t->out, buf, (size_t)n);
+			total += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		output_closed(w, t);	/* end of file, or an error reading it */
+		ry_worker_pump(w);
+		return;
+	}
+}
+
+/* ---- the end of a task ---------------------------------------------------- */
+
+static void usage_from_rusage(struct ry_task *t)
+{
+	const struct rusage *ru = &t->ru;
+	if (!t->exited)
+		return;
+	if (!t->usage.has_cpu) {
+		t->usage.cpu_s = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+				 (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+		t->usage.has_cpu = true;
+	}
+	if (!t->usage.has_mem) {
+		t->usage.mem_peak_bytes = (uint64_t)ru->ru_maxrss * 1024;
+		t->usage.has_mem = true;
+	}
+	if (!t->usage.has_io) {
+		t->usage.io_read_bytes = (uint64_t)ru->ru_inblock * 512;
+		t->usage.io_write_bytes = (uint64_t)ru->ru_oublock * 512;
+		t->usage.has_io = true;
+	}
+}
+
+/*
+ * The result waits for three things: the main process reaped, its output
+ * read to the end (or the grace after the end ran out), and without a
+ * cgroup, a /proc walk begun after the end has killed its orphans.
+ */
+void ry_worker_task_try_finalize(struct ry_worker *w, struct ry_task *t)
+{
+	if (t->phase != RY_TASK_RUNNING || !t->exited || t->out_fd >= 0)
+		return;
+	if (!t->cg && t->hunt > w->scan_done)
+		return;
+	task_finalize(w, t);
+}
+
+/* Everything of the task is gone and its output read: decide the result. */
+static void task_finalize(struct ry_worker *w, struct ry_task *t)
+{
 	if (t->timer)
 		event_del(t->timer);
+	if (t->out_ev) {
+		event_free(t->out_ev);
+		t->out_ev = NULL;
+	}
+	if (t->out_fd >= 0) {
+		close(t->out_fd);
+		t->out_fd = -1;
+	}
+	int out_err = 0;
+	if (t->out) {
+		ry_output_finish(t->out);
+		out_err = ry_output_error(t->out);
+		ry_output_close(t->out);
+		t->out = NULL;
+	}
+	if (t->cg) {
+		ry_cgroup_usage(t->cg, &t->usage);
+		if (ry_cgroup_oom_kills(t->cg) > 0 && w->cg_memory &&
+		    (t->kill == RY_KILL_NONE || t->kill == RY_KILL_TIMEOUT))
+			t->kill = RY_KILL_OOM;
+		if (!ry_cgroup_remove(t->cg)) {
+			ry_cgroup_signal(t->cg, SIGKILL);
+			ry_worker_bury(w, t->cg);
+		} else {
+			ry_cgroup_free(t->cg);
+		}
+		t->cg = NULL;
+	}
+	usage_from_rusage(t);
+	ry_task_table_set_pid(&w->tasks, t, 0);
+
+	int status = t->wait_status;
+	char *why = NULL;
 	switch (t->kill) {
 	case RY_KILL_LOST:
-	case RY_KILL_LEASE:
 	case RY_KILL_SHUTDOWN:
 		ry_worker_task_forget(w, t);
+		return;
+	case RY_KILL_LEASE:
+		t->refund = false;
+		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 		return;
 	case RY_KILL_TIMEOUT:
 		ry_worker_task_set_result(t, "failed",
 					  ry_asprintf("timeout: exceeded %d s", t->timeout_s), -1);
 		break;
 	case RY_KILL_OOM:
-		ry_worker_task_set_result(t, "failed", ry_asprintf("oom: used %ld MB, limit %d MB",
-								   t->rss_kb / 1024, t->mem_mb), -1);
+		if (w->cg_memory)
+			why = ry_asprintf("oom: killed at its memory limit of %d MB (peak %llu MB)",
+					  t->mem_mb,
+					  (unsigned long long)(t->usage.mem_peak_bytes >> 20));
+		else
+			why = ry_asprintf("oom: used %ld MB, limit %d MB", t->rss_kb / 1024,
+					  t->mem_mb);
+		ry_worker_task_set_result(t, "failed", why, -1);
 		break;
 	case RY_KILL_SPACE:
 	case RY_KILL_NONE:
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			ry_worker_task_set_result(t, "succeeded", NULL, 0);
-		else
-			ry_worker_task_set_result(t, "failed", ry_exec_describe_status(status),
+		} else {
+			why = ry_exec_describe_status(status);
+			if (out_err) {
+				char *more = ry_asprintf("%s; cannot write its log: %s", why,
+							 strerror(out_err));
+				free(why);
+				why = more;
+			}
+			ry_worker_task_set_result(t, "failed", why,
 						  WIFEXITED(status) ? WEXITSTATUS(status)
 								    : 128 + WTERMSIG(status));
+		}
 		break;
 	}
 	ry_debug("task %s (id %lld) %s", t->name, (long long)t->id, t->outcome);
 	w->want_claim = true;
 }
 
-/* The running task whose main process is pid; running tasks are few
- * compared to the reaps, and each is found by walking one list. */
-static struct ry_task *running_by_pid(struct ry_worker *w, pid_t pid)
+/* The main process is gone: the rest of the task goes with it. */
+static void task_exited(struct ry_worker *w, struct ry_task *t, int status,
+			const struct rusage *ru)
 {
-	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
-		if (t->pid == pid)
-			return t;
-	return NULL;
+	t->exited = true;
+	t->wait_status = status;
+	t->ru = *ru;
+	ry_worker_task_signal(w, t, SIGKILL);
+	/* Killed processes close the pipe; one that escaped might not. */
+	if (t->timer && t->out_fd >= 0) {
+		event_del(t->timer);
+		struct timeval tv = { OUTPUT_GRACE_S, 0 };
+		evtimer_add(t->timer, &tv);
+	}
+	ry_worker_task_try_finalize(w, t);
 }
 
 void ry_worker_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_worker *w = arg;
+	struct rusage ru;
 	int status;
 	pid_t pid;
 	(void)fd;
 	(void)what;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct ry_task *t = running_by_pid(w, pid);
-		if (t)
-			task_exited(w, t, status);
+	/* Orphans handed to us as subreaper are reaped here too. */
+	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+		struct ry_task *t = ry_task_table_by_pid(&w->tasks, pid);
+		if (t && t->phase == RY_TASK_RUNNING && !t->exited)
+			task_exited(w, t, status, &ru);
 	}
 	ry_worker_pump(w);
 }
+
+/* ---- memory ------------------------------------------------------------- */
+
+void ry_worker_check_task_memory(struct ry_worker *w, struct ry_task *t)
+{
+	if (t->exited || t->kill != RY_KILL_NONE)
+		return;
+	if (t->cg && w->cg_memory) {
+		/* The kernel killed something in it: the task is over. */
+		if (ry_cgroup_oom_kills(t->cg) > 0) {
+			ry_warn("task %s (id %lld) hit its %d MB memory limit: stopping it",
+				t->name, (long long)t->id, t->mem_mb);
+			ry_worker_task_kill(t, RY_KILL_OOM);
+		}
+	} else if (t->rss_kb / 1024 > t->mem_mb) {
+		ry_warn("task %s (id %lld) uses %ld MB, over its %d MB: killing it",
+			t->name, (long long)t->id, t->rss_kb / 1024, t->mem_mb);
+		ry_worker_task_kill(t, RY_KILL_OOM);
+	}
+}
+
+/* ---- starting ------------------------------------------------------------ */
 
 static void env_set(struct ry_strlist *env, const char *key, const char *value)
 {
@@ -203,6 +415,46 @@ static bool task_precheck(struct ry_task *t, bool dry_run)
 	return true;
 }
 
+/* pgroup mode: remembers the group so a restarted worker can kill it. */
+static void remember_group(struct ry_worker *w, pid_t pid)
+{
+	struct ry_proc_info pi;
+	if (!w->pgroups_path || !ry_exec_proc_info(pid, &pi))
+		return;
+	/* Rewritten with only live groups once it has grown: bounded. */
+	size_t live = ry_task_table_count(&w->tasks, RY_TASK_RUNNING);
+	bool rewrite = w->pgroups_lines > 64 && w->pgroups_lines > 2 * live;
+	FILE *f = fopen(w->pgroups_path, rewrite ? "w" : "a");
+	if (!f)
+		return;
+	if (rewrite) {
+		w->pgroups_lines = 0;
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t;
+		     t = t->next) {
+			struct ry_proc_info o;
+			if (t->pid && t->pid != pid && !t->exited && ry_exec_proc_info(t->pid, &o)) {
+				fprintf(f, "%d %llu\n", (int)t->pid, o.start_ticks);
+				w->pgroups_lines++;
+			}
+		}
+	}
+	fprintf(f, "%d %llu\n", (int)pid, pi.start_ticks);
+	w->pgroups_lines++;
+	fclose(f);
+}
+
+static bool prepare_cgroup(struct ry_worker *w, struct ry_task *t, char **err)
+{
+	char leaf[64];
+	if (!w->cgroot)
+		return true;
+	snprintf(leaf, sizeof(leaf), "%lld.%d", (long long)t->id, t->attempt);
+	if (!(t->cg = ry_cgroup_create(w->cgroot, leaf, err)))
+		return false;
+	struct ry_cgroup_limits lim = { .mem_bytes = (uint64_t)t->mem_mb << 20 };
+	return ry_cgroup_set_limits(t->cg, &lim, err);
+}
+
 static void task_start(struct ry_worker *w, struct ry_task *t)
 {
 	char *err = NULL;
@@ -214,6 +466,7 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	struct ry_strlist env = { 0 };
 	char **envp = NULL;
 	char num[32];
+	int pipefd[2] = { -1, -1 };
 
 	if (!task_precheck(t, w->cfg.dry_run))
 		goto out;
@@ -224,6 +477,11 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 		goto out;
 	}
 	t->log_path = ry_asprintf("%s/%lld-%s.%d.log", logdir, (long long)t->id, safe, t->attempt);
+	if (!(t->out = ry_output_open(t->log_path, 0, &err)) ||
+	    !ry_exec_output_pipe(pipefd, &err) || !prepare_cgroup(w, t, &err)) {
+		ry_worker_task_set_result(t, "failed", ry_asprintf("cannot start: %s", err), -1);
+		goto out;
+	}
 
 	/* A fixed, minimal environment: the same task sees the same world. */
 	env_set(&env, "PATH", TASK_PATH);
@@ -256,13 +514,34 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	envp = ry_calloc(env.n + 1, sizeof(*envp));
 	memcpy(envp, env.items, env.n * sizeof(*envp));
 
-	struct ry_exec_spec spec = { t->command, ws, envp, t->log_path };
+	struct ry_exec_spec spec = {
+		.command = t->command,
+		.cwd = ws,
+		.env = envp,
+		.out_fd = pipefd[1],
+		.die_with_parent = true,
+	};
+	if (t->cg)
+		spec.join_fds = ry_cgroup_join_fds(t->cg, &spec.njoin);
 	t->started_us = ry_wall_us();
 	t->started_ms = ry_now_ms();
-	if (!ry_exec_spawn(&spec, &t->pid, &err)) {
+	pid_t pid;
+	bool started = ry_exec_spawn(&spec, &pid, &err);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	if (t->cg)
+		ry_cgroup_joined(t->cg);
+	if (!started) {
 		ry_worker_task_set_result(t, "failed", ry_asprintf("cannot start: %s", err), -1);
 		goto out;
 	}
+	ry_task_table_set_pid(&w->tasks, t, pid);
+	if (!t->cg)
+		remember_group(w, pid);
+	t->out_fd = pipefd[0];
+	pipefd[0] = -1;
+	t->out_ev = event_new(w->base, t->out_fd, EV_READ | EV_PERSIST, output_cb, t);
+	event_add(t->out_ev, NULL);
 	ry_task_table_move(&w->tasks, t, RY_TASK_RUNNING, false);
 	size_t running = ry_task_table_count(&w->tasks, RY_TASK_RUNNING);
 	if (running > w->stats.peak_running)
@@ -271,6 +550,18 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	struct timeval tv = { t->timeout_s, 0 };
 	evtimer_add(t->timer, &tv);
 out:
+	if (t->phase != RY_TASK_RUNNING && t->cg) {
+		(void)ry_cgroup_remove(t->cg);
+		ry_cgroup_free(t->cg);
+		t->cg = NULL;
+	}
+	if (t->phase != RY_TASK_RUNNING && t->out) {
+		ry_output_close(t->out);
+		t->out = NULL;
+	}
+	for (int i = 0; i < 2; i++)
+		if (pipefd[i] >= 0)
+			close(pipefd[i]);
 	free(err);
 	free(safe);
 	free(pdir);
@@ -298,39 +589,125 @@ void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg)
 	ry_worker_pump(w);
 }
 
-/* ---- memory: one pass over /proc per heartbeat ---------------------- */
+/* ---- leases and leftovers ------------------------------------------------- */
 
-static void rss_add(void *arg, pid_t pgid, long rss_kb)
+void ry_worker_lease_expired(struct ry_worker *w)
 {
-	struct ry_worker *w = arg;
-	struct ry_task *t = running_by_pid(w, pgid);
-	if (t)
-		t->rss_kb += rss_kb;
-}
-
-static int cmp_pid(const void *a, const void *b)
-{
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-	return (x > y) - (x < y);
-}
-
-void ry_worker_check_memory(struct ry_worker *w)
-{
-	size_t n = 0;
-	pid_t *pgids = ry_malloc((ry_task_table_count(&w->tasks, RY_TASK_RUNNING) + 1) *
-				 sizeof(*pgids));
-	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next) {
-		t->rss_kb = 0;
-		pgids[n++] = t->pid;
+	size_t running = ry_task_table_count(&w->tasks, RY_TASK_RUNNING);
+	size_t queued = ry_task_table_count(&w->tasks, RY_TASK_QUEUED);
+	if (running + queued)
+		ry_warn("no heartbeat got through for %d s: our lease has run out, so the "
+			"database may give our tasks to others; stopping %zu running and %zu "
+			"claimed tasks (reported lost once it is reachable)",
+			w->cfg.lease_s, running, queued);
+	struct ry_task *t;
+	for (t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
+		if (!t->exited)
+			ry_worker_task_kill(t, RY_KILL_LEASE);
+	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED))) {
+		t->refund = true;
+		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 	}
-	qsort(pgids, n, sizeof(*pgids), cmp_pid);
-	ry_exec_scan_rss(pgids, n, rss_add, w);
-	free(pgids);
-	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next) {
-		if (t->kill == RY_KILL_NONE && t->rss_kb / 1024 > t->mem_mb) {
-			ry_warn("task %s (id %lld) uses %ld MB, over its %d MB: killing it",
-				t->name, (long long)t->id, t->rss_kb / 1024, t->mem_mb);
-			ry_worker_task_kill(t, RY_KILL_OOM);
+}
+
+/* A process group a previous incarnation recorded (state/<name>.pgroups). */
+struct old_group {
+	pid_t pgid;
+	unsigned long long start;	/* its leader's start time */
+	bool valid;			/* the pgid was not reused since */
+};
+
+struct leftovers {
+	const struct ry_worker *w;
+	struct old_group *groups;
+	size_t n;
+	char *prefix;			/* <workdir>/: where its tasks' workspaces are */
+	size_t killed;
+	pid_t *pids;			/* killed, to wait for */
+	size_t cap;
+};
+
+static void leftover_visit(void *arg, const struct ry_proc_info *pi)
+{
+	struct leftovers *c = arg;
+	bool ours = false;
+	if (pi->pid == getpid())
+		return;
+	for (size_t i = 0; i < c->n && !ours; i++)
+		ours = c->groups[i].valid && pi->pgrp == c->groups[i].pgid &&
+		       pi->start_ticks >= c->groups[i].start;
+	if (!ours) {
+		/* A daemon that left its group: known by the environment we gave it. */
+		char *agent = ry_exec_proc_env(pi->pid, "RAILYARD_AGENT");
+		if (agent && strcmp(agent, c->w->cfg.name) == 0) {
+			char *ws = ry_exec_proc_env(pi->pid, "RAILYARD_WORKSPACE");
+			ours = ws && strncmp(ws, c->prefix, strlen(c->prefix)) == 0;
+			free(ws);
 		}
+		free(agent);
 	}
+	if (ours && kill(pi->pid, SIGKILL) == 0) {
+		if (c->killed == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 64;
+			c->pids = ry_realloc(c->pids, c->cap * sizeof(*c->pids));
+		}
+		c->pids[c->killed++] = pi->pid;
+	}
+}
+
+/* Waits (up to about two seconds) until the killed processes are gone. */
+static void wait_gone(const pid_t *pids, size_t n)
+{
+	for (int round = 0; round < 200; round++) {
+		size_t alive = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct ry_proc_info pi;
+			/* Our own children turn into zombies: reap them. */
+			(void)waitpid(pids[i], NULL, WNOHANG);
+			alive += ry_exec_proc_info(pids[i], &pi);
+		}
+		if (!alive)
+			return;
+		usleep(10000);
+	}
+}
+
+void ry_worker_kill_leftovers(struct ry_worker *w)
+{
+	struct leftovers c = { .w = w, .prefix = ry_asprintf("%s/", w->cfg.workdir) };
+	size_t cap = 0, ncg = 0;
+	FILE *f = fopen(w->pgroups_path, "r");
+	int pid;
+	unsigned long long start;
+
+	if (w->cgroot)
+		ncg = ry_cgroup_root_kill_leftovers(w->cgroot);
+	while (f && fscanf(f, "%d %llu", &pid, &start) == 2) {
+		if (c.n == cap) {
+			cap = cap ? cap * 2 : 64;
+			c.groups = ry_realloc(c.groups, cap * sizeof(*c.groups));
+		}
+		struct ry_proc_info leader;
+		/* A live leader with another start time: the pgid was reused. */
+		bool reused = ry_exec_proc_info(pid, &leader) && leader.start_ticks != start;
+		c.groups[c.n++] = (struct old_group){ pid, start, !reused };
+	}
+	if (f)
+		fclose(f);
+	if (!w->cgroot || c.n) {
+		struct ry_proc_scan *s = ry_exec_scan_start();
+		while (ry_exec_scan_step(s, 4096, leftover_visit, &c))
+			;
+		ry_exec_scan_free(s);
+		wait_gone(c.pids, c.killed);
+	}
+	if (ncg || c.killed)
+		ry_warn("killed what a previous run of agent %s left behind: %zu task cgroups, "
+			"%zu processes", w->cfg.name, ncg, c.killed);
+	/* A fresh record for this incarnation. */
+	if ((f = fopen(w->pgroups_path, "w")))
+		fclose(f);
+	free(c.groups);
+	free(c.pids);
+	free(c.prefix);
 }

@@ -10,7 +10,7 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 		return RY_PUMP_HEARTBEAT;
 	if (s->results && !s->results_backoff)
 		return RY_PUMP_COMPLETE;
-	if (s->releases)
+	if (s->releases && !s->results_backoff)
 		return RY_PUMP_RELEASE;
 	if (s->draining)
 		return s->tasks == 0 && !s->offline_sent ? RY_PUMP_OFFLINE : RY_PUMP_NONE;

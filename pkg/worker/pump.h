@@ -18,7 +18,8 @@ struct ry_pump_state {
 	bool registering;	/* a registration is under way */
 	bool heartbeat_due;
 	size_t results;		/* results waiting to be sent */
-	bool results_backoff;	/* the last completion job failed: not yet again */
+	bool results_backoff;	/* the last completion or hand-back job failed:
+				 * neither is sent again before the pause ends */
 	size_t releases;	/* tasks to hand back without a result */
 	bool draining;		/* stopping: no more claims */
 	size_t tasks;		/* tasks held in any phase */

@@ -15,11 +15,18 @@ static size_t bucket_of(const struct ry_task_table *tt, int64_t id, int attempt)
 	return (size_t)(h & (tt->nbuckets - 1));
 }
 
+static size_t pid_bucket(const struct ry_task_table *tt, pid_t pid)
+{
+	uint64_t h = (uint64_t)(uint32_t)pid * 0x9e3779b97f4a7c15ULL;
+	return (size_t)((h >> 32) & (tt->nbuckets - 1));
+}
+
 void ry_task_table_init(struct ry_task_table *tt)
 {
 	memset(tt, 0, sizeof(*tt));
 	tt->nbuckets = 64;
 	tt->buckets = ry_calloc(tt->nbuckets, sizeof(*tt->buckets));
+	tt->pid_buckets = ry_calloc(tt->nbuckets, sizeof(*tt->pid_buckets));
 }
 
 void ry_task_table_release(struct ry_task_table *tt, void (*free_task)(struct ry_task *))
@@ -34,6 +41,7 @@ void ry_task_table_release(struct ry_task_table *tt, void (*free_task)(struct ry
 		}
 	}
 	free(tt->buckets);
+	free(tt->pid_buckets);
 	memset(tt, 0, sizeof(*tt));
 }
 
@@ -87,9 +95,10 @@ static void list_link(struct ry_task_list *l, struct ry_task *t, bool front)
 static void grow(struct ry_task_table *tt)
 {
 	size_t old_n = tt->nbuckets;
-	struct ry_task **old = tt->buckets;
+	struct ry_task **old = tt->buckets, **old_pid = tt->pid_buckets;
 	tt->nbuckets = old_n * 2;
 	tt->buckets = ry_calloc(tt->nbuckets, sizeof(*tt->buckets));
+	tt->pid_buckets = ry_calloc(tt->nbuckets, sizeof(*tt->pid_buckets));
 	for (size_t i = 0; i < old_n; i++) {
 		struct ry_task *t = old[i];
 		while (t) {
@@ -99,8 +108,48 @@ static void grow(struct ry_task_table *tt)
 			tt->buckets[b] = t;
 			t = next;
 		}
+		t = old_pid[i];
+		while (t) {
+			struct ry_task *next = t->pnext;
+			size_t b = pid_bucket(tt, t->pid);
+			t->pnext = tt->pid_buckets[b];
+			tt->pid_buckets[b] = t;
+			t = next;
+		}
 	}
 	free(old);
+	free(old_pid);
+}
+
+static void pid_unlink(struct ry_task_table *tt, struct ry_task *t)
+{
+	if (!t->pid)
+		return;
+	struct ry_task **pp = &tt->pid_buckets[pid_bucket(tt, t->pid)];
+	while (*pp && *pp != t)
+		pp = &(*pp)->pnext;
+	if (*pp)
+		*pp = t->pnext;
+	t->pnext = NULL;
+}
+
+void ry_task_table_set_pid(struct ry_task_table *tt, struct ry_task *t, pid_t pid)
+{
+	pid_unlink(tt, t);
+	t->pid = pid;
+	if (pid) {
+		size_t b = pid_bucket(tt, pid);
+		t->pnext = tt->pid_buckets[b];
+		tt->pid_buckets[b] = t;
+	}
+}
+
+struct ry_task *ry_task_table_by_pid(const struct ry_task_table *tt, pid_t pid)
+{
+	struct ry_task *t = tt->pid_buckets[pid_bucket(tt, pid)];
+	while (t && t->pid != pid)
+		t = t->pnext;
+	return t;
 }
 
 void ry_task_table_add(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase)
@@ -134,6 +183,7 @@ void ry_task_table_remove(struct ry_task_table *tt, struct ry_task *t)
 	if (*pp)
 		*pp = t->hnext;
 	t->hnext = NULL;
+	pid_unlink(tt, t);
 	tt->n--;
 	list_unlink(&tt->lists[t->phase], t);
 	hold(tt, t, false);

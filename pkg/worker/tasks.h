@@ -14,10 +14,14 @@
 
 #include "core/core.h"
 
+#include "cgroup/cgroup.h"
+
+#include <sys/resource.h>
 #include <sys/types.h>
 
 struct event;
 struct ry_worker;
+struct ry_output;
 
 enum ry_task_phase {
 	RY_TASK_QUEUED,		/* claimed; its process is not started yet */
@@ -26,6 +30,7 @@ enum ry_task_phase {
 	RY_TASK_DONE,		/* finished: a result waits to be sent */
 	RY_TASK_SENDING,	/* its result is in a completion job in flight */
 	RY_TASK_RELEASE,	/* to be handed back without a result (release_tasks) */
+	RY_TASK_RELEASING,	/* in a release job in flight */
 	RY_TASK_NPHASES
 };
 
@@ -43,7 +48,8 @@ enum ry_task_kill {
 struct ry_task {
 	/* table links */
 	struct ry_task *prev, *next;	/* this phase's list */
-	struct ry_task *hnext;		/* hash chain */
+	struct ry_task *hnext;		/* hash chain on (id, attempt) */
+	struct ry_task *pnext;		/* hash chain on pid, while it has one */
 	enum ry_task_phase phase;
 	bool holds;			/* counted in the held capacity */
 
@@ -67,12 +73,21 @@ struct ry_task {
 
 	/* running */
 	enum ry_task_kill kill;
-	pid_t pid;		/* main process; 0 once reaped */
+	pid_t pid;		/* main process (and process group); see ry_task_table_set_pid */
 	bool term_sent;
 	bool start_reported;
 	bool exited;		/* main process reaped */
 	int wait_status;
-	struct event *timer;	/* timeout, then the TERM grace */
+	struct rusage ru;	/* of the main process and what it waited for */
+	struct event *timer;	/* timeout, then the TERM grace; then the output grace */
+	struct ry_cgroup *cg;	/* NULL: process group only */
+	struct ry_output *out;	/* its log, fed from the pipe */
+	int out_fd;		/* the pipe's read end; -1 once at end of file */
+	struct event *out_ev;
+	unsigned swept;		/* the last memory sweep that looked at it */
+	unsigned hunt;		/* no cgroup: the /proc walk that must end before it does */
+	bool refund;		/* RELEASE: never started, give the attempt back */
+	struct ry_cgroup_usage usage;
 	int64_t started_us;	/* wall clock, for the database */
 	int64_t finished_us;
 	int64_t started_ms;	/* monotonic, for durations */
@@ -98,6 +113,7 @@ struct ry_task_table {
 	struct ry_task_list lists[RY_TASK_NPHASES];
 	struct ry_task **buckets;
 	size_t nbuckets;	/* a power of two */
+	struct ry_task **pid_buckets;	/* same size */
 	size_t n;		/* tasks in the table */
 	/* taken by queued and running tasks */
 	int held_slots;
@@ -116,6 +132,9 @@ void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_tas
 /* Unlinks t; the caller frees it. */
 void ry_task_table_remove(struct ry_task_table *tt, struct ry_task *t);
 struct ry_task *ry_task_table_find(const struct ry_task_table *tt, int64_t id, int attempt);
+/* Indexes t under pid (0: takes it out of the pid index). */
+void ry_task_table_set_pid(struct ry_task_table *tt, struct ry_task *t, pid_t pid);
+struct ry_task *ry_task_table_by_pid(const struct ry_task_table *tt, pid_t pid);
 size_t ry_task_table_count(const struct ry_task_table *tt, enum ry_task_phase phase);
 /* First task of a phase (oldest first); follow ->next. */
 struct ry_task *ry_task_table_first(const struct ry_task_table *tt, enum ry_task_phase phase);

@@ -559,15 +559,17 @@ kill_task_processes() {
 	[[ -z $pids ]] || kill -KILL $pids 2>/dev/null || :
 }
 
-# pg_restart [DOWN_SECONDS]
+# pg_restart [DOWN_SECONDS [CMD ARGS...]]
 #   Failure injection: stops the test cluster with `pg_ctl stop -m fast`
 #   (every connection is cut), stays down DOWN_SECONDS (default 0), then
-#   starts it again with the same data directory, configuration and log, as
-#   tests/run.sh did.  Fails the scenario when the cluster does not stop or
-#   does not come back.  All scripts share the cluster: with JOBS > 1 the
-#   others see their connections cut too.
+#   runs CMD ARGS if given (still down: e.g. a wait_for of what must happen
+#   during the outage), then starts it again with the same data directory,
+#   configuration and log, as tests/run.sh did.  Fails the scenario when the
+#   cluster does not stop or does not come back.  All scripts share the
+#   cluster: with JOBS > 1 the others see their connections cut too.
 pg_restart() {
 	local down=${1:-0} top=${RY_PGHOST%/*} out rc=0
+	shift $(($# ? 1 : 0))
 	local data=$top/pg as=()
 	if [[ ! -f $data/PG_VERSION ]]; then
 		fail "pg_restart: no cluster in $data (tests/run.sh keeps it next to $RY_PGHOST)"
@@ -584,12 +586,40 @@ pg_restart() {
 		return 1
 	fi
 	[[ $down == 0 ]] || ry_sleep "$down"
+	local during=0
+	# In a subshell: a failing check must not leave the cluster down.
+	(($# == 0)) || ("$@") || during=$?
 	out=$(cd "$top" && "${as[@]}" "$RY_PG_BINDIR/pg_ctl" -D "$data" -l "$top/postgresql.log" \
 		-w -t 60 start 2>&1) || rc=$?
 	if ((rc)); then
 		fail "pg_restart: cannot start the test cluster again: $out"$'\n'"$(tail -n 10 "$top/postgresql.log")"
 		return 1
 	fi
+	return $during
+}
+
+# ry_remove_worker_cgroups: removes the cgroups that workers of this script
+#   recorded (state/NAME.cgroups under their workdirs) and left behind when
+#   killed with -9 and not restarted: whatever still runs in them is killed.
+#   Runs by itself at exit.
+ry_remove_worker_cgroups() {
+	local rec dir sub pid
+	while IFS= read -r rec; do
+		while IFS= read -r dir; do
+			[[ -d $dir && $dir == /sys/fs/cgroup/* ]] || continue
+			for sub in "$dir"/*/; do
+				[[ -d $sub ]] || continue
+				if [[ -e $sub/cgroup.kill ]]; then
+					echo 1 >"$sub/cgroup.kill" 2>/dev/null || :
+				else
+					while read -r pid; do kill -KILL "$pid" 2>/dev/null || :; done <"$sub/cgroup.procs"
+				fi
+				wait_for 5 rmdir "$sub" || :
+			done
+			rmdir "$dir" 2>/dev/null || :
+		done <"$rec"
+	done < <(find "$RY_WORKDIR" -path '*/state/*.cgroups' -type f 2>/dev/null)
+	return 0
 }
 
 ry__on_exit() {
@@ -599,6 +629,7 @@ ry__on_exit() {
 		fail "scenario ended without pass or fail"
 	fi
 	stop_workers
+	ry_remove_worker_cgroups
 	if [[ -s $RY__AT_EXIT ]]; then
 		local cmds
 		mapfile -t cmds <"$RY__AT_EXIT"

@@ -78,7 +78,9 @@ late_completion_is_refused() {
 	late() {
 		sql "SELECT task_id || ' ' || attempt || ' ' || accepted::text FROM railyard.complete_tasks(
 		        $1, ARRAY[$tid::bigint], ARRAY[$2], ARRAY['$3'], ARRAY[0], ARRAY[NULL]::text[],
-		        ARRAY[now() - interval '5 seconds'], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['late'])"
+		        ARRAY[now() - interval '5 seconds'], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['late'],
+		        ARRAY[5.0]::float8[], ARRAY[NULL]::float8[], ARRAY[NULL]::bigint[],
+		        ARRAY[NULL]::bigint[], ARRAY[NULL]::bigint[])"
 	}
 	out=$(late "$a" 1 succeeded)
 	[[ $out == "$tid 1 false" ]] || fail "the dead agent's late success for attempt 1 was not refused: $out"
@@ -298,6 +300,105 @@ duplicate_name_is_refused() {
 		fail "the agent row no longer belongs to the first worker: $(sql "SELECT state, pid FROM railyard.agents WHERE name = 'dup'")"
 }
 
+# procs_in WORKDIR [ATTEMPT]: live processes of tasks whose workspace is
+# under WORKDIR (of that attempt only, when given).
+procs_in() {
+	local f pid
+	for f in $(grep -lz "^RAILYARD_WORKSPACE=$1/" /proc/[0-9]*/environ 2>/dev/null); do
+		[[ -z ${2:-} ]] || grep -qzx "RAILYARD_ATTEMPT=$2" "$f" 2>/dev/null || continue
+		pid=${f#/proc/}
+		pid=${pid%/environ}
+		ry_alive "$pid" && echo "$pid"
+	done
+	return 0
+}
+no_procs_in() { [[ -z $(procs_in "$@") ]]; }
+
+# The database goes away for longer than the lease.  The worker cannot know
+# its tasks were not given to someone else, so by its own clock it stops
+# them once its lease has run out — while the database is still down — and
+# reports them lost (not failed) once it is back; they run again.
+lease_expiry_stops_tasks() {
+	[[ ${JOBS:-1} == 1 ]] || skip "stops the cluster every script shares; needs JOBS=1"
+	ry_newdb leaseclock
+	local wd=$RY_WORKDIR/w-leaseclock id tid
+	id=$(ry_submit "(name) VALUES ('cut-off')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, max_attempts)
+		VALUES (:id, 'long', 'sleep 8', 3);")
+	tid=$(task_get "$id" long id)
+	start_worker leaseclock "${FAST[@]}" --workdir "$wd"
+	wait_for 30 sql_eq running "SELECT state FROM railyard.tasks WHERE id = $tid AND started_at IS NOT NULL"
+	[[ -n $(procs_in "$wd" 1) ]] || fail "attempt 1 is not running"
+	# Down until the worker has stopped attempt 1 by itself (lease 3 s).
+	pg_restart 0 wait_for 20 no_procs_in "$wd" 1
+	grep -q "lease has run out" "$RY_WORKDIR/worker-leaseclock.log" ||
+		fail "the worker did not say why it stopped its tasks"
+	wait_pipeline 60 "$id" succeeded
+	local hist
+	hist=$(attempts_of "$tid")
+	echo "$hist"
+	[[ $hist == "1 leaseclock lost stopped by its agent: lease expired while cut off from the database"$'\n'"2 leaseclock succeeded -" ]] ||
+		fail "expected attempt 1 lost (stopped by its agent) and attempt 2 succeeded, got: $hist"
+}
+
+# A claim whose reply never reached the worker (it committed, the worker
+# never heard): the worker never started it, so handing it back must not
+# use up an attempt — a max_attempts 1 task must not fail 'agent lost'.
+unstarted_claim_keeps_its_attempt() {
+	ry_newdb refund
+	local wd=$RY_WORKDIR/w-refund id tid agent
+	start_worker refund "${FAST[@]}" --workdir "$wd"
+	wait_agent 30 refund
+	agent=$(sql "SELECT id FROM railyard.agents WHERE name = 'refund'")
+	# A label the worker lacks keeps it from claiming the task itself.
+	id=$(ry_submit "(name) VALUES ('refund')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, max_attempts, requires)
+		VALUES (:id, 'once', 'true', 1, '{elsewhere}');")
+	tid=$(task_get "$id" once id)
+	# The lost claim: leased to the worker's agent behind its back.
+	[[ $(sql "SELECT count(*) FROM railyard.claim_tasks($agent, ARRAY[$tid::bigint])") == 1 ]] ||
+		fail "could not claim the task for the agent"
+	[[ $(task_get "$id" once "state || ' ' || attempt") == "running 1" ]] || fail "the claim did not take"
+	# Its next heartbeat hands it back.
+	wait_for 15 sql_eq "ready 0" "SELECT state || ' ' || attempt FROM railyard.tasks WHERE id = $tid"
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE task_id = $tid") == 0 ]] ||
+		fail "a claim that never ran left a history row: $(attempts_of "$tid")"
+	# And it can still run, once, as attempt 1.
+	start_worker refund-b "${FAST[@]}" --labels elsewhere --exit-when-idle --workdir "$wd"
+	wait_pipeline 30 "$id" succeeded
+	[[ $(task_get "$id" once attempt) == 1 ]] || fail "the task ran as attempt $(task_get "$id" once attempt)"
+}
+
+# release_tasks is fenced like completions: only the agent holding that
+# attempt can hand a task back; refunds give the attempt back, releases
+# without refund record a lost attempt.
+release_is_fenced() {
+	ry_newdb release
+	local a b id t1 t2
+	a=$(sql "SELECT railyard.register_agent('rel-a', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 'test', 30, false, 'pgroup')")
+	b=$(sql "SELECT railyard.register_agent('rel-b', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 2, 'test', 30, false, 'pgroup')")
+	id=$(ry_submit "(name) VALUES ('release')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'x', 'true'), (:id, 'y', 'true');")
+	t1=$(task_get "$id" x id)
+	t2=$(task_get "$id" y id)
+	sql "SELECT count(*) FROM railyard.claim_tasks($a, ARRAY[$t1, $t2]::bigint[])" >/dev/null
+	local before
+	before=$(sql "SELECT state, attempt, agent_id FROM railyard.tasks WHERE pipeline_id = $id ORDER BY id")
+	sql "SELECT railyard.release_tasks($b, ARRAY[$t1, $t2]::bigint[], ARRAY[1, 1], 'not mine', true)" >/dev/null
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t1, $t2]::bigint[], ARRAY[2, 2], 'wrong attempt', false)" >/dev/null
+	[[ $(sql "SELECT state, attempt, agent_id FROM railyard.tasks WHERE pipeline_id = $id ORDER BY id") == "$before" ]] ||
+		fail "a release by another agent or for another attempt changed the tasks"
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t1]::bigint[], ARRAY[1], 'handed back', true)" >/dev/null
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t2]::bigint[], ARRAY[1], 'stopped', false)" >/dev/null
+	[[ $(task_get "$id" x "state || ' ' || attempt || ' ' || coalesce(agent_id::text, '-')") == "ready 0 -" ]] ||
+		fail "the refunded task is $(task_get "$id" x 'state, attempt, agent_id')"
+	[[ $(task_get "$id" y "state || ' ' || attempt") == "ready 1" ]] ||
+		fail "the released task is $(task_get "$id" y 'state, attempt')"
+	[[ $(attempts_of "$t1") == "" ]] || fail "the refund left a history row: $(attempts_of "$t1")"
+	[[ $(sql "SELECT outcome || ' ' || reason FROM railyard.task_attempts WHERE task_id = $t2") == "lost stopped" ]] ||
+		fail "the release did not record a lost attempt: $(attempts_of "$t2")"
+}
+
 run_scenario "kill -9 of a worker mid-task: the task runs again elsewhere as attempt 2" worker_killed_mid_task
 run_scenario "a late completion from the killed attempt is refused and changes nothing" late_completion_is_refused
 run_scenario "max_attempts 1: a lost task fails with 'agent lost' and so does the pipeline" max_attempts_exhausted_fails
@@ -311,3 +412,8 @@ run_scenario "SIGTERM drains: the running task finishes, nothing new is claimed,
 run_scenario "a second SIGTERM stops at once and requeues the running task" second_sigterm_stops_now
 run_scenario "cancelling a running pipeline kills its task; the worker goes on" cancel_kills_running_task
 run_scenario "a second worker with the same --name refuses to start, naming the agent" duplicate_name_is_refused
+run_scenario "cut off from the database past its lease, the worker stops its tasks itself; reported lost, run again" \
+	lease_expiry_stops_tasks
+run_scenario "a claim the worker never started is handed back without using up an attempt" \
+	unstarted_claim_keeps_its_attempt
+run_scenario "release_tasks is fenced: only the holder of that attempt hands a task back" release_is_fenced

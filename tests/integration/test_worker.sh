@@ -356,9 +356,13 @@ sighup_reloads_config() {
 	wait_for 30 sql_eq succeeded "SELECT state FROM railyard.tasks WHERE pipeline_id = $id AND name = 'on-a'"
 	[[ $(task_get "$id" on-b state) == ready ]] || fail "a task requiring b ran before the reload"
 
-	printf '# test config\nlabels = a,b\nslots = 2\n' >"$conf"
+	# A longer heartbeat comes with a longer lease: both must apply, and
+	# the database must know the new lease at once.
+	printf '# test config\nlabels = a,b\nslots = 2\nheartbeat_s = 3\nlease_s = 40\n' >"$conf"
 	kill -HUP "$pid"
 	wait_for 30 sql_eq t "SELECT labels @> '{a,b}' FROM railyard.agents WHERE name = 'hup'"
+	wait_for 30 sql_eq t "SELECT lease_s = 40 AND lease_until > now() + interval '30 seconds'
+	                        FROM railyard.agents WHERE name = 'hup'"
 	wait_pipeline 30 "$id" succeeded
 	ry_alive "$pid" || fail "the worker died on SIGHUP"
 	[[ $(sql "SELECT count(*) FROM railyard.agents WHERE name = 'hup' AND pid = $pid AND state = 'online'") == 1 ]] ||

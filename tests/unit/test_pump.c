@@ -38,6 +38,7 @@ static void hb_and_results(struct ry_pump_state *s) { s->heartbeat_due = true; s
 static void results_and_claim(struct ry_pump_state *s) { s->results = 3; s->want_claim = true; }
 static void results_backoff(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->want_claim = true; }
 static void backoff_release(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->releases = 1; }
+static void backoff_release_claim(struct ry_pump_state *s) { backoff_release(s); s->want_claim = true; }
 static void release_then_claim(struct ry_pump_state *s) { s->releases = 2; s->want_claim = true; }
 static void want_claim(struct ry_pump_state *s) { s->want_claim = true; }
 static void full_slots(struct ry_pump_state *s) { s->want_claim = true; s->free.slots = 0; }
@@ -62,7 +63,8 @@ static const struct pump_case cases[] = {
 	{ "the heartbeat outranks results and claims", hb_and_results, RY_PUMP_HEARTBEAT },
 	{ "results before claims", results_and_claim, RY_PUMP_COMPLETE },
 	{ "results in backoff: claims may go", results_backoff, RY_PUMP_CLAIM },
-	{ "results in backoff: hand-backs go", backoff_release, RY_PUMP_RELEASE },
+	{ "in backoff: hand-backs wait too, claims go", backoff_release, RY_PUMP_NONE },
+	{ "in backoff with room: claims still go", backoff_release_claim, RY_PUMP_CLAIM },
 	{ "hand-backs before claims", release_then_claim, RY_PUMP_RELEASE },
 	{ "room and work: claim", want_claim, RY_PUMP_CLAIM },
 	{ "no free slot: no claim", full_slots, RY_PUMP_NONE },

@@ -1,0 +1,34 @@
+-- 0003_worker: what the hardened worker records (issue 6, the worker's
+-- half).  Applied once; the functions using these columns are in sql/.
+
+-- How an agent contains its tasks, and whether it is fit to take work.
+ALTER TABLE railyard.agents
+    ADD COLUMN isolation text;
+COMMENT ON COLUMN railyard.agents.isolation IS
+    'How the agent contains its tasks: cgroup2, cgroup1+2 (v2 membership, v1 memory), cgroup1, or pgroup (process groups only: no kernel memory limit, a daemon that leaves its session survives until the worker hunts it down)';
+
+-- What each attempt used, measured for the whole process tree (cgroup) or,
+-- without cgroups, for the processes the task waited for (wait4 rusage).
+ALTER TABLE railyard.task_attempts
+    ADD COLUMN cpu_s double precision,
+    ADD COLUMN mem_peak_bytes bigint,
+    ADD COLUMN io_read_bytes bigint,
+    ADD COLUMN io_write_bytes bigint;
+COMMENT ON COLUMN railyard.task_attempts.cpu_s IS
+    'CPU seconds (user + system) the attempt used; NULL when not measured';
+COMMENT ON COLUMN railyard.task_attempts.mem_peak_bytes IS
+    'Peak memory of the attempt: the cgroup''s high-water mark, or the largest process''s RSS without cgroups';
+COMMENT ON COLUMN railyard.task_attempts.io_read_bytes IS
+    'Bytes the attempt read from block devices (page-cache hits are not counted)';
+COMMENT ON COLUMN railyard.task_attempts.io_write_bytes IS
+    'Bytes the attempt wrote to block devices';
+COMMENT ON COLUMN railyard.task_attempts.duration_s IS
+    'Process run time measured by the worker''s monotonic clock (not the difference of wall-clock timestamps)';
+
+-- Functions whose signatures changed: drop the old ones so that sql/
+-- creates the new ones instead of overloads next to them.
+DROP FUNCTION IF EXISTS railyard.complete_tasks(bigint, bigint[], int[], text[], int[], text[],
+                                                timestamptz[], timestamptz[], text[], text[]);
+DROP FUNCTION IF EXISTS railyard.register_agent(text, text, text, text, int, bigint, bigint,
+                                                text[], int, int, bigint, int, text, int, boolean);
+DROP FUNCTION IF EXISTS railyard.update_agent(bigint, text[], int, int, bigint);
