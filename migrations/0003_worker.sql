@@ -3,9 +3,13 @@
 
 -- How an agent contains its tasks, and whether it is fit to take work.
 ALTER TABLE railyard.agents
-    ADD COLUMN isolation text;
+    ADD COLUMN isolation text,
+    ADD COLUMN task_identity text;
 COMMENT ON COLUMN railyard.agents.isolation IS
     'How the agent contains its tasks: cgroup2, cgroup1+2 (v2 membership, v1 memory), cgroup1, or pgroup (process groups only: no kernel memory limit, a daemon that leaves its session survives until the worker hunts it down)';
+
+COMMENT ON COLUMN railyard.agents.task_identity IS
+    'Who the agent''s tasks run as: a uid per task and a gid per pipeline (the task user''s subordinate ids), the task user, or the worker''s own user (a worker not run as root)';
 
 -- What each attempt used, measured for the whole process tree (cgroup) or,
 -- without cgroups, for the processes the task waited for (wait4 rusage).

@@ -218,7 +218,8 @@ END $$;
 CREATE OR REPLACE FUNCTION railyard.register_agent(
     p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
     p_disk_mb bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
-    p_pid int, p_version text, p_lease_s int, p_takeover boolean, p_isolation text)
+    p_pid int, p_version text, p_lease_s int, p_takeover boolean, p_isolation text,
+    p_task_identity text)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     old railyard.agents;
@@ -238,10 +239,11 @@ BEGIN
     END IF;
     INSERT INTO railyard.agents AS a (name, hostname, os, arch, cores, mem_mb, disk_mb, labels,
                                       slots, cpus, offered_mem_mb, pid, version, state, running,
-                                      started_at, last_seen, lease_s, lease_until, isolation)
+                                      started_at, last_seen, lease_s, lease_until, isolation,
+                                      task_identity)
     VALUES (p_name, p_hostname, p_os, p_arch, p_cores, p_mem_mb, p_disk_mb, p_labels, p_slots,
             p_cpus, p_offered_mem_mb, p_pid, p_version, 'online', 0, now(), now(), p_lease_s,
-            now() + make_interval(secs => p_lease_s), p_isolation)
+            now() + make_interval(secs => p_lease_s), p_isolation, p_task_identity)
     ON CONFLICT (name) DO UPDATE
        SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
            cores = EXCLUDED.cores, mem_mb = EXCLUDED.mem_mb, disk_mb = EXCLUDED.disk_mb,
@@ -249,7 +251,8 @@ BEGIN
            offered_mem_mb = EXCLUDED.offered_mem_mb, pid = EXCLUDED.pid,
            version = EXCLUDED.version, state = 'online', running = 0,
            started_at = now(), last_seen = now(), lease_s = EXCLUDED.lease_s,
-           lease_until = EXCLUDED.lease_until, isolation = EXCLUDED.isolation
+           lease_until = EXCLUDED.lease_until, isolation = EXCLUDED.isolation,
+           task_identity = EXCLUDED.task_identity
     RETURNING a.id INTO aid;
     PERFORM railyard.requeue_lost(ARRAY[aid], 'agent restarted');
     RETURN aid;

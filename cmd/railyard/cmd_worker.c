@@ -6,11 +6,14 @@
 #include "exec/exec.h"
 #include "worker/worker.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static void worker_usage(FILE *out)
 {
@@ -37,6 +40,45 @@ static void worker_usage(FILE *out)
 		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
 		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
 		"                     off: process groups only\n");
+}
+
+/* key=value added to a conninfo string or URL (later keys win in both). */
+static char *conninfo_with(const char *conninfo, const char *key, const char *value)
+{
+	struct ry_buf b = RY_BUF_INIT;
+	ry_buf_puts(&b, conninfo);
+	if (strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0) {
+		ry_buf_printf(&b, "%c%s=", strchr(conninfo, '?') ? '&' : '?', key);
+		for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+			if (isalnum(*p) || strchr("-._~", *p))
+				ry_buf_putc(&b, (char)*p);
+			else
+				ry_buf_printf(&b, "%%%02X", *p);
+		}
+	} else {
+		ry_buf_printf(&b, "%s%s='", b.len ? " " : "", key);
+		for (const char *p = value; *p; p++) {
+			if (*p == '\\' || *p == '\'')
+				ry_buf_putc(&b, '\\');
+			ry_buf_putc(&b, *p);
+		}
+		ry_buf_putc(&b, '\'');
+	}
+	return ry_buf_detach(&b);
+}
+
+/*
+ * The worker keeps no database credential in its environment: a task of
+ * the same user could read /proc/PID/environ, which shows the environment
+ * as the process started, so the bytes are overwritten, not only unset.
+ */
+static void scrub_env(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			memset(*e + n + 1, 0, strlen(*e + n + 1));
+	unsetenv(name);
 }
 
 /* Flags that set a config key (so SIGHUP can re-apply them). */
@@ -137,6 +179,21 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		conninfo = ry_strdup(cfg.db);
 	}
+	/* Credentials live in the connection string (memory) or a file, not in
+	 * the environment: libpq's PGPASSWORD is read once, here. */
+	const char *pw = getenv("PGPASSWORD");
+	if (pw && *pw) {
+		char *with = conninfo_with(conninfo, "password", pw);
+		free(conninfo);
+		conninfo = with;
+	}
+	if (cfg.db_passfile) {
+		char *with = conninfo_with(conninfo, "passfile", cfg.db_passfile);
+		free(conninfo);
+		conninfo = with;
+	}
+	scrub_env("RAILYARD_DB");
+	scrub_env("PGPASSWORD");
 	{
 		char *prefix = ry_asprintf("railyard worker %s", cfg.name);
 		ry_log_set_prefix(prefix);

@@ -130,10 +130,11 @@ static void send_register(struct ry_worker *w, bool takeover)
 	const char *p[] = { w->cfg.name, w->host.hostname, w->host.os, w->host.arch, cores, mem,
 			    w->host.disk_mb >= 0 ? disk : NULL, w->labels_pg, slots, cpus, offered,
 			    pid, RY_VERSION, lease, takeover ? "true" : "false",
-			    ry_cgroup_mode_name(ry_cgroup_root_mode(w->cgroot)) };
+			    ry_cgroup_mode_name(ry_cgroup_root_mode(w->cgroot)),
+			    ry_worker_identity(w) };
 	struct ry_adb_job *job = ry_adb_job_new(registered, w);
 	ry_adb_job_add(job, "SELECT railyard.register_agent($1, $2, $3, $4, $5, $6, $7, $8, "
-			    "$9, $10, $11, $12, $13, $14, $15, $16)", 16, p);
+			    "$9, $10, $11, $12, $13, $14, $15, $16, $17)", 17, p);
 	ry_adb_submit(w->db, job, RY_ADB_NEXT);
 	w->hb_sent_ms = ry_now_ms();
 }
@@ -489,8 +490,7 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 	if (!columns(res, claim_cols, CL_N, c, "claim_tasks"))
 		return;
 	for (int i = 0; i < ry_res_rows(res); i++) {
-		struct ry_task *t = ry_calloc(1, sizeof(*t));
-		t->w = w;
+		struct ry_task *t = ry_worker_task_new(w);
 		t->id = ry_res_get_long(res, i, c[CL_ID]);
 		t->attempt = (int)ry_res_get_long(res, i, c[CL_ATTEMPT]);
 		t->pipeline_id = ry_res_get_long(res, i, c[CL_PIPELINE]);
@@ -508,7 +508,6 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		t->revision = get_opt(res, i, c[CL_REVISION]);
 		t->service = get_opt(res, i, c[CL_SERVICE]);
 		t->source_date_epoch = ry_res_get_long(res, i, c[CL_SDE]);
-		t->exit_code = -1;
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);

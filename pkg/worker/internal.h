@@ -35,6 +35,15 @@ struct ry_adb;
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_LOG_TAIL_BYTES 4096
 
+/* Who tasks run as (isolation.c). */
+enum ry_task_ids {
+	RY_IDS_WORKER,		/* not root: as the worker's own user */
+	RY_IDS_USER,		/* root: as the task user */
+	RY_IDS_PER_TASK,	/* root: a uid per task, a gid per pipeline */
+};
+
+struct ry_idpool;
+
 struct ry_worker {
 	struct ry_worker_config cfg;
 	char *config_path;
@@ -88,6 +97,15 @@ struct ry_worker {
 	unsigned scan_seq;		/* walks started */
 	unsigned scan_done;		/* the last walk that ended */
 
+	/* isolation */
+	enum ry_task_ids ids;
+	uid_t task_uid;			/* the task user */
+	gid_t task_gid;
+	struct ry_idpool *uids;		/* per-task uids */
+	struct ry_idpool *gids;		/* per-pipeline gids */
+	bool uid_locks;			/* uids are locked in /run across workers */
+	char *identity;			/* for messages and the agent row */
+
 	/* the lease as this worker's own monotonic clock sees it */
 	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
 	int64_t lease_until_ms;		/* 0 until registered */
@@ -102,6 +120,7 @@ void ry_worker_update_agent(struct ry_worker *w);
 /* proc.c */
 /* Before the loop: what the previous incarnation left running dies. */
 void ry_worker_kill_leftovers(struct ry_worker *w);
+struct ry_task *ry_worker_task_new(struct ry_worker *w);
 void ry_worker_task_free(struct ry_task *t);
 /* Drops t from the table and frees it. */
 void ry_worker_task_forget(struct ry_worker *w, struct ry_task *t);
@@ -135,6 +154,20 @@ unsigned ry_worker_hunt_orphans(struct ry_worker *w);
 void ry_worker_bury(struct ry_worker *w, struct ry_cgroup *cg);
 void ry_worker_janitor_cb(evutil_socket_t fd, short what, void *arg);
 void ry_worker_janitor_release(struct ry_worker *w);
+
+/* isolation.c */
+/* Before the loop: the task user (created if missing), its ids. */
+bool ry_worker_isolation_init(struct ry_worker *w) RY_MUST_CHECK;
+void ry_worker_isolation_release(struct ry_worker *w);
+const char *ry_worker_identity(struct ry_worker *w);
+/* The task's directories, owned and moded for who it runs as; sets
+ * t->uid/gid (and takes a uid, per-task). */
+bool ry_worker_prepare_dirs(struct ry_worker *w, struct ry_task *t, const char *pdir,
+			    const char *shared, const char *ws, const char *logdir,
+			    char **err) RY_MUST_CHECK;
+void ry_worker_release_uid(struct ry_worker *w, struct ry_task *t);
+/* Retention removed a pipeline directory: its gid is free again. */
+void ry_worker_forget_pipeline_gid(struct ry_worker *w, gid_t gid);
 
 /* loop.c */
 void ry_worker_set_labels(struct ry_worker *w);

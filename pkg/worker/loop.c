@@ -274,14 +274,7 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 				const char *config_path, const struct ry_strlist *flags)
 {
 	struct ry_worker *w = ry_calloc(1, sizeof(*w));
-	w->cfg = *cfg;
-	w->cfg.db = cfg->db ? ry_strdup(cfg->db) : NULL;
-	w->cfg.name = ry_strdup(cfg->name);
-	w->cfg.workdir = ry_strdup(cfg->workdir);
-	w->cfg.stats_path = cfg->stats_path ? ry_strdup(cfg->stats_path) : NULL;
-	w->cfg.labels = (struct ry_strlist){ 0 };
-	for (size_t i = 0; i < cfg->labels.n; i++)
-		ry_strlist_add(&w->cfg.labels, cfg->labels.items[i]);
+	ry_config_copy(&w->cfg, cfg);
 	for (size_t i = 0; flags && i < flags->n; i++)
 		ry_strlist_add(&w->flags, flags->items[i]);
 	w->config_path = config_path ? ry_strdup(config_path) : NULL;
@@ -382,7 +375,7 @@ int ry_worker_run(struct ry_worker *w)
 
 	srandom((unsigned)(getpid() ^ ry_wall_us()));
 	signal(SIGPIPE, SIG_IGN);
-	if (!take_lock(w))
+	if (!take_lock(w) || !ry_worker_isolation_init(w))
 		return 1;
 	contain(w);
 	w->base = event_base_new();
@@ -449,6 +442,8 @@ void ry_worker_free(struct ry_worker *w)
 		event_free(w->lease_timer);
 	ry_worker_janitor_release(w);
 	ry_cgroup_root_close(w->cgroot);
+	ry_worker_isolation_release(w);
+	free(w->identity);
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
 	free(w->state_dir);

@@ -34,6 +34,16 @@
 
 static void task_finalize(struct ry_worker *w, struct ry_task *t);
 
+struct ry_task *ry_worker_task_new(struct ry_worker *w)
+{
+	struct ry_task *t = ry_calloc(1, sizeof(*t));
+	t->w = w;
+	t->exit_code = -1;
+	t->out_fd = -1;
+	t->uid_lock_fd = -1;
+	return t;
+}
+
 void ry_worker_task_free(struct ry_task *t)
 {
 	if (t->timer)
@@ -44,6 +54,7 @@ void ry_worker_task_free(struct ry_task *t)
 		close(t->out_fd);
 	ry_output_close(t->out);
 	ry_cgroup_free(t->cg);
+	ry_worker_release_uid(t->w, t);
 	free(t->name);
 	free(t->command);
 	free(t->service);
@@ -266,6 +277,8 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 	}
 	usage_from_rusage(t);
 	ry_task_table_set_pid(&w->tasks, t, 0);
+	/* Nothing runs under its uid any more: another task may have it. */
+	ry_worker_release_uid(w, t);
 
 	int status = t->wait_status;
 	char *why = NULL;
@@ -470,8 +483,7 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 
 	if (!task_precheck(t, w->cfg.dry_run))
 		goto out;
-	if (!ry_exec_mkdirs(shared, &err) || !ry_exec_mkdirs(ws, &err) ||
-	    !ry_exec_mkdirs(logdir, &err)) {
+	if (!ry_worker_prepare_dirs(w, t, pdir, shared, ws, logdir, &err)) {
 		ry_worker_task_set_result(t, "failed",
 					  ry_asprintf("cannot prepare workspace: %s", err), -1);
 		goto out;
@@ -520,6 +532,12 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 		.env = envp,
 		.out_fd = pipefd[1],
 		.die_with_parent = true,
+		.set_ids = w->ids != RY_IDS_WORKER,
+		.uid = t->uid,
+		.gid = t->gid,
+		/* Per-task uids share a pipeline through its group. */
+		.set_umask = w->ids == RY_IDS_PER_TASK,
+		.umask = 007,
 	};
 	if (t->cg)
 		spec.join_fds = ry_cgroup_join_fds(t->cg, &spec.njoin);
@@ -550,6 +568,8 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	struct timeval tv = { t->timeout_s, 0 };
 	evtimer_add(t->timer, &tv);
 out:
+	if (t->phase != RY_TASK_RUNNING)
+		ry_worker_release_uid(w, t);
 	if (t->phase != RY_TASK_RUNNING && t->cg) {
 		(void)ry_cgroup_remove(t->cg);
 		ry_cgroup_free(t->cg);

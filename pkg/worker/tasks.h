@@ -87,6 +87,10 @@ struct ry_task {
 	unsigned swept;		/* the last memory sweep that looked at it */
 	unsigned hunt;		/* no cgroup: the /proc walk that must end before it does */
 	bool refund;		/* RELEASE: never started, give the attempt back */
+	uid_t uid;		/* runs as (isolation.c) */
+	gid_t gid;
+	bool has_uid;		/* holds a per-task uid */
+	int uid_lock_fd;	/* its lock in /run, -1 if none */
 	struct ry_cgroup_usage usage;
 	int64_t started_us;	/* wall clock, for the database */
 	int64_t finished_us;

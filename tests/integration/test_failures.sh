@@ -375,8 +375,8 @@ unstarted_claim_keeps_its_attempt() {
 release_is_fenced() {
 	ry_newdb release
 	local a b id t1 t2
-	a=$(sql "SELECT railyard.register_agent('rel-a', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 'test', 30, false, 'pgroup')")
-	b=$(sql "SELECT railyard.register_agent('rel-b', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 2, 'test', 30, false, 'pgroup')")
+	a=$(sql "SELECT railyard.register_agent('rel-a', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 'test', 30, false, 'pgroup', 'test')")
+	b=$(sql "SELECT railyard.register_agent('rel-b', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 2, 'test', 30, false, 'pgroup', 'test')")
 	id=$(ry_submit "(name) VALUES ('release')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'x', 'true'), (:id, 'y', 'true');")
 	t1=$(task_get "$id" x id)

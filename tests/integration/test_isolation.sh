@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Containment of tasks (issue 6, deliverables 2 and 3): ending a task —
-# because it finished, timed out, went over its memory or its worker died —
-# ends every process it started, daemons in sessions of their own included;
-# the agent row says how tasks are contained; each attempt records what it
-# used.  Every scenario runs with cgroups (when this host allows them: root
-# and a writable hierarchy) and with the process-group fallback
-# (--cgroup off).
+# Isolation and containment of tasks (issue 6, deliverables 2 and 3).
+#
+# Tasks cannot reach railyard: as root, a task runs under a uid of its own
+# (a gid per pipeline); it cannot read the worker's environment or another
+# pipeline's workspaces, processes or secrets; no database credential is in
+# its environment or the worker's; logs are the worker's alone.
+#
+# Ending a task — because it finished, timed out, went over its memory or
+# its worker died — ends every process it started, daemons in sessions of
+# their own included; the agent row says how tasks are contained; each
+# attempt records what it used.  Every containment scenario runs with
+# cgroups (when this host allows them: root and a writable hierarchy) and
+# with the process-group fallback (--cgroup off).
 . "$(dirname "$0")/lib.sh"
 
 at_exit kill_task_processes
@@ -170,6 +176,112 @@ usage_is_recorded() {
 	[[ $(sql "SELECT bool_and(duration_s > 0) FROM railyard.task_attempts WHERE pipeline_id = $id") == t ]] ||
 		fail "attempts without a duration: $row"
 }
+
+needs_root() {
+	((EUID == 0)) || skip "needs root (tasks run under other uids only when the worker is root)"
+}
+
+# The worker's environment carries a database URL with a password and
+# PGPASSWORD; a hostile task looks for them everywhere it can.
+credentials_out_of_reach() {
+	needs_root
+	ry_newdb creds
+	local wd=$RY_WORKDIR/w-creds id pw=pw-probe-4711
+	local probe='cat /proc/$PPID/environ; echo "environ rc=$?"; cat /proc/$PPID/cmdline >/dev/null; '
+	probe+='ls /proc/$PPID/fd; echo "fd rc=$?"; env; id -u; ls -ld "$RAILYARD_WORKSPACE" "$RAILYARD_PIPELINE_DIR"'
+	RAILYARD_DB="$RAILYARD_DB password=$pw" PGPASSWORD=$pw RY_WORKER_PROBE=worker-only-secret \
+		start_worker creds --workdir "$wd"
+	local wpid=$RY_WORKER_PID
+	id=$(ry_submit "(name) VALUES ('creds')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'probe', '${probe//\'/\'\'}');")
+	wait_pipeline 60 "$id"
+	local log
+	log=$(sql "SELECT log_path FROM railyard.task_attempts WHERE pipeline_id = $id")
+	cat "$log"
+	! grep -q "worker-only-secret" "$log" || fail "the task read the worker's environment"
+	! grep -q "$pw" "$log" || fail "the task saw the database password"
+	grep -q "environ rc=1" "$log" || fail "reading /proc/<worker>/environ did not fail"
+	grep -q "fd rc=[12]" "$log" || fail "listing the worker's descriptors did not fail"
+	! grep -qE '^(RAILYARD_DB|PGPASSWORD|PGHOST|PGUSER|PGDATABASE)=' "$log" ||
+		fail "a database setting reached the task's environment"
+	local uid
+	uid=$(grep -E '^[0-9]+$' "$log" | head -n 1)
+	[[ -n $uid && $uid != 0 && $uid != "$(id -u railyard-task 2>/dev/null || echo x)" ]] ||
+		[[ $(sql "SELECT task_identity FROM railyard.agents WHERE name = 'creds'") == user* ]] ||
+		fail "the task ran as uid '$uid'"
+	# The worker itself keeps no credential in its environment.
+	! tr '\0' '\n' <"/proc/$wpid/environ" | grep -q "$pw" ||
+		fail "the worker's own /proc environ still holds the password"
+	! tr '\0' '\n' <"/proc/$wpid/environ" | grep -q '^RAILYARD_DB=.' ||
+		fail "the worker's own /proc environ still holds RAILYARD_DB"
+	[[ $(sql "SELECT task_identity FROM railyard.agents WHERE name = 'creds'") != "" ]] ||
+		fail "the agent row does not say who tasks run as"
+}
+
+# Pipeline A keeps a secret in its workspace, its shared directory and its
+# environment; a task of pipeline B tries every way to it.
+pipelines_are_walled_off() {
+	needs_root
+	ry_newdb walls
+	local wd=$RY_WORKDIR/w-walls drop=$RY_WORKDIR/drop a b
+	mkdir -p "$drop"
+	chmod 1777 "$drop"
+	local holder='echo top-secret > "$RAILYARD_WORKSPACE/secret"; echo top-secret > "$RAILYARD_PIPELINE_DIR/secret"; '
+	holder+="echo \"\$\$ \$RAILYARD_WORKSPACE \$RAILYARD_PIPELINE_DIR\" > $drop/a.tmp; chmod 644 $drop/a.tmp; mv $drop/a.tmp $drop/a; sleep 30"
+	local thief="read pid ws shared < $drop/a; "
+	thief+='for f in "$ws/secret" "$shared/secret" "/proc/$pid/environ"; do cat "$f" && echo "READ $f"; done; '
+	thief+='ls "$ws" && echo "LISTED ws"; ls "${shared%/*}" && echo "LISTED pipeline"; '
+	thief+='kill -0 "$pid" && echo "SIGNALLED $pid"; echo stolen >> "$shared/secret" && echo "WROTE shared"; true'
+	start_worker walls --slots 4 --workdir "$wd"
+	a=$(ry_submit "(name) VALUES ('a')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, env)
+		VALUES (:id, 'holder', '${holder//\'/\'\'}', '{\"A_SECRET\": \"env-secret-a\"}');")
+	wait_for 30 test -s "$drop/a"
+	b=$(ry_submit "(name) VALUES ('b')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'thief', '${thief//\'/\'\'}');")
+	wait_pipeline 60 "$b" succeeded
+	local log
+	log=$(sql "SELECT log_path FROM railyard.task_attempts WHERE pipeline_id = $b")
+	cat "$log"
+	# The probes ran against a's real paths and pid (not a vacuous pass).
+	grep -q "cat: .*/pipelines/$a/.*secret: Permission denied" "$log" ||
+		fail "the thief never tried a's files"
+	grep -q "kill: .*Operation not permitted\|kill: .*No such process" "$log" ||
+		fail "the thief never tried to signal a's task"
+	! grep -qE '^(READ|LISTED|SIGNALLED|WROTE)' "$log" || fail "pipeline b reached into pipeline a: $(grep -E '^(READ|LISTED|SIGNALLED|WROTE)' "$log")"
+	! grep -q "top-secret\|env-secret-a" "$log" || fail "pipeline b read pipeline a's secrets"
+	sql "SELECT railyard.cancel_pipeline($a)" >/dev/null
+	# What the worker keeps is its own: logs 0600 in 0700 directories.
+	local st
+	st=$(stat -c '%a %U' "$log" "${log%/*}" "$wd/logs")
+	[[ $st == $'600 root\n700 root\n700 root' ]] || fail "logs are not the worker's alone: $st"
+	st=$(stat -c '%a' "$wd/pipelines/$a" "$wd/pipelines/$b")
+	[[ $st == $'2770\n2770' ]] || fail "pipeline directories are not 2770: $st"
+	[[ $(stat -c '%g' "$wd/pipelines/$a") != "$(stat -c '%g' "$wd/pipelines/$b")" ]] ||
+		fail "two pipelines share a group"
+}
+
+# Tasks of one pipeline share its directory (artifacts pass from a build
+# to its test), whatever uids they run under.
+pipeline_shares_its_directory() {
+	needs_root
+	ry_newdb share
+	local id
+	start_worker share --slots 2 --workdir "$RY_WORKDIR/w-share"
+	id=$(ry_submit "(name) VALUES ('share')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		VALUES (:id, 'build', 'mkdir -p \"\$RAILYARD_PIPELINE_DIR/out\" && echo artifact > \"\$RAILYARD_PIPELINE_DIR/out/a\" && id -u > \"\$RAILYARD_PIPELINE_DIR/uid.build\"'),
+		       (:id, 'test', 'grep -q artifact \"\$RAILYARD_PIPELINE_DIR/out/a\" && echo checked >> \"\$RAILYARD_PIPELINE_DIR/out/a\" && id -u > \"\$RAILYARD_PIPELINE_DIR/uid.test\"');
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'build', 'test');")
+	wait_pipeline 60 "$id" succeeded
+}
+
+run_scenario "a task cannot read the worker's environment, descriptors or any database credential" \
+	credentials_out_of_reach
+run_scenario "a task of one pipeline cannot read, list, signal or write another pipeline's files and processes" \
+	pipelines_are_walled_off
+run_scenario "tasks of one pipeline share its directory, whatever uid each runs as" \
+	pipeline_shares_its_directory
 
 for mode in cgroup pgroup; do
 	run_scenario "$mode: the agent row says how tasks are contained" isolation_is_recorded $mode
