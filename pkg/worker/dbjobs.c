@@ -8,6 +8,7 @@
  * once into an enum of indexes, so a reordered SELECT cannot shift meanings.
  */
 #include "worker/internal.h"
+#include "worker/journal.h"
 #include "worker/pump.h"
 
 #include "db/adb.h"
@@ -25,7 +26,8 @@
 
 #define CLAIM_BATCH_MAX 128	/* candidates locked per claim */
 #define COMPLETE_BATCH_MAX 1000	/* results per completion job */
-#define RETRY_MS 500		/* after a failed completion job */
+#define BACKOFF_MIN_MS 500	/* after a failed register, completion or hand-back */
+#define BACKOFF_MAX_MS 30000
 
 /* ---- reading replies by column name ---------------------------------- */
 
@@ -88,6 +90,25 @@ static bool job_failed(const struct ry_adb_reply *r, const char *what)
 	return true;
 }
 
+/* A pause before the next register/completion/hand-back: exponential,
+ * equal jitter (half fixed, half random), reset by a success. */
+static void back_off(struct ry_worker *w)
+{
+	if (w->backoff_ms < BACKOFF_MIN_MS)
+		w->backoff_ms = BACKOFF_MIN_MS;
+	int ms = w->backoff_ms / 2 + (int)(random() % (w->backoff_ms / 2 + 1));
+	w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : w->backoff_ms * 2;
+	w->retry_after_ms = ry_now_ms() + ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(w->retry_ev, &tv);
+}
+
+static void backoff_reset(struct ry_worker *w)
+{
+	w->backoff_ms = BACKOFF_MIN_MS;
+	w->retry_after_ms = 0;
+}
+
 void ry_worker_shutdown_now(struct ry_worker *w, int code)
 {
 	w->exit_code = code;
@@ -103,12 +124,23 @@ static void registered(void *arg, const struct ry_adb_reply *r)
 	if (!r->ok) {
 		if (r->conn_lost)
 			return;		/* again once reconnected */
+		if (ry_pump_classify(r->sqlstate) == RY_ERR_TRANSIENT) {
+			ry_warn("cannot register agent %s yet: %s", w->cfg.name, r->error);
+			back_off(w);
+			return;
+		}
 		ry_error("cannot register agent %s: %s", w->cfg.name, r->error);
 		ry_worker_shutdown_now(w, 1);
 		return;
 	}
 	w->agent_id = ry_res_get_long(r->results[0], 0, 0);
 	ry_worker_lease_renewed(w, w->hb_sent_ms);
+	backoff_reset(w);
+	/* Replayed results left over are this agent's now; any other agent's
+	 * were dropped before registering. */
+	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_DONE); t; t = t->next)
+		if (t->report_agent == w->agent_id)
+			t->report_agent = 0;
 	ry_info("agent %s registered (id %lld): %s, slots %d, labels %s", w->cfg.name,
 		(long long)w->agent_id, w->host.hostname, w->cfg.slots, w->labels_pg);
 	ry_notify_ready("registered");
@@ -139,25 +171,69 @@ static void send_register(struct ry_worker *w, bool takeover)
 	w->hb_sent_ms = ry_now_ms();
 }
 
+static void send_completions(struct ry_worker *w, int64_t agent);
+
+/* The journal's results of a previous run go first, as the agent they
+ * were reported as: registering requeues whatever that agent still holds,
+ * which would make them arrive too late.  Results of another agent id (the
+ * row was replaced) can never be accepted: dropped. */
+static bool replay_first(struct ry_worker *w, int64_t agent)
+{
+	size_t n = 0, dropped = 0;
+	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_DONE);
+	while (t) {
+		struct ry_task *next = t->next;
+		if (t->replayed && t->report_agent != agent) {
+			int64_t id = t->id;
+			int att = t->attempt;
+			if (w->journal)
+				ry_journal_ack(w->journal, &id, &att, 1);
+			ry_worker_task_forget(w, t);
+			dropped++;
+		} else if (t->replayed) {
+			n++;
+		}
+		t = next;
+	}
+	if (dropped)
+		ry_warn("%zu results of a previous run were for another agent row and cannot be "
+			"reported: dropped", dropped);
+	if (!n)
+		return false;
+	ry_info("reporting %zu results of a previous run before registering", n);
+	w->replaying = true;
+	w->replay_agent = agent;
+	send_completions(w, agent);
+	return true;
+}
+
 /* A previous holder of our name on this host whose process is gone is a
  * crashed incarnation of us: take the name over instead of waiting. */
 static void holder_checked(void *arg, const struct ry_adb_reply *r)
 {
-	static const char *const cols[] = { "hostname", "pid" };
+	enum { C_ID, C_HOST, C_PID, C_N };
+	static const char *const cols[C_N] = { "id", "hostname", "pid" };
 	struct ry_worker *w = arg;
-	bool takeover = false;
-	int c[2];
+	int c[C_N];
 	if (job_failed(r, "look up the agent")) {
 		w->registering = false;
+		if (!r->conn_lost)
+			back_off(w);
 		return;
 	}
 	const struct ry_res *res = r->results[0];
-	if (ry_res_rows(res) == 1 && columns(res, cols, 2, c, "the agent lookup") &&
-	    strcmp(ry_res_get(res, 0, c[0]), w->host.hostname) == 0) {
-		pid_t old = (pid_t)ry_res_get_long(res, 0, c[1]);
-		takeover = old != getpid() && kill(old, 0) < 0 && errno == ESRCH;
+	w->takeover = false;
+	if (ry_res_rows(res) == 1 && columns(res, cols, C_N, c, "the agent lookup")) {
+		if (strcmp(ry_res_get(res, 0, c[C_HOST]), w->host.hostname) == 0) {
+			pid_t old = (pid_t)ry_res_get_long(res, 0, c[C_PID]);
+			w->takeover = old != getpid() && kill(old, 0) < 0 && errno == ESRCH;
+		}
+		if (replay_first(w, ry_res_get_long(res, 0, c[C_ID])))
+			return;
+	} else {
+		(void)replay_first(w, 0);
 	}
-	send_register(w, takeover);
+	send_register(w, w->takeover);
 }
 
 static void start_register(struct ry_worker *w)
@@ -165,7 +241,7 @@ static void start_register(struct ry_worker *w)
 	const char *p[] = { w->cfg.name };
 	struct ry_adb_job *job = ry_adb_job_new(holder_checked, w);
 	w->registering = true;
-	ry_adb_job_add(job, "SELECT hostname, pid FROM railyard.agents WHERE name = $1", 1, p);
+	ry_adb_job_add(job, "SELECT id, hostname, pid FROM railyard.agents WHERE name = $1", 1, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 }
 
@@ -250,22 +326,107 @@ static void send_heartbeat(struct ry_worker *w)
 
 /* ---- completions ----------------------------------------------------- */
 
-/* The database refused one result three times over: store it as a failure
- * that says why, without the output that may be what it choked on. */
-static void poison_first_result(struct ry_worker *w, const char *error)
+void ry_worker_journal_open(struct ry_worker *w)
 {
-	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_DONE);
-	if (t) {
-		ry_error("cannot store the result of task %s (id %lld): %s; recording it as failed",
-			 t->name, (long long)t->id, error);
-		t->outcome = "failed";
-		free(t->reason);
-		t->reason = ry_asprintf("result could not be stored: %.200s", error);
-		ry_exec_sanitize_utf8(t->reason);
-		free(t->log_tail);
-		t->log_tail = NULL;
+	struct ry_journal_result *p = NULL;
+	size_t n = 0;
+	char *err = NULL;
+	char *path = ry_asprintf("%s/%s.journal", w->state_dir, w->cfg.name);
+	w->journal = ry_journal_open(path, &p, &n, &err);
+	free(path);
+	if (!w->journal) {
+		ry_warn("%s: results are kept in memory only", err);
+		free(err);
+		return;
 	}
-	w->complete_failures = 0;
+	static const char *const outcomes[] = { "succeeded", "failed", "skipped", "cached" };
+	for (size_t i = 0; i < n; i++) {
+		struct ry_journal_result *r = &p[i];
+		const char *outcome = NULL;
+		for (size_t k = 0; k < RY_ARRAY_SIZE(outcomes); k++)
+			if (r->outcome && strcmp(r->outcome, outcomes[k]) == 0)
+				outcome = outcomes[k];
+		if (outcome && !ry_task_table_find(&w->tasks, r->task_id, r->attempt)) {
+			struct ry_task *t = ry_worker_task_new(w);
+			t->id = r->task_id;
+			t->attempt = r->attempt;
+			t->pipeline_id = r->pipeline_id;
+			t->name = ry_strdup(r->name ? r->name : "?");
+			t->command = ry_strdup("");
+			t->outcome = outcome;
+			t->exit_code = r->exit_code;
+			t->reason = r->reason;
+			r->reason = NULL;
+			t->started_us = r->started_us;
+			t->finished_us = r->finished_us;
+			t->has_duration = r->duration_s >= 0;
+			t->duration_s = r->duration_s;
+			t->log_path = r->log_path;
+			r->log_path = NULL;
+			t->log_tail = r->log_tail;
+			r->log_tail = NULL;
+			t->usage.has_cpu = r->cpu_s >= 0;
+			t->usage.cpu_s = r->cpu_s;
+			t->usage.has_mem = r->mem_peak_bytes >= 0;
+			t->usage.mem_peak_bytes = (uint64_t)r->mem_peak_bytes;
+			t->usage.has_io = r->io_read_bytes >= 0;
+			t->usage.io_read_bytes = (uint64_t)r->io_read_bytes;
+			t->usage.io_write_bytes = (uint64_t)r->io_write_bytes;
+			t->report_agent = r->agent_id;
+			t->replayed = true;
+			ry_task_table_add(&w->tasks, t, RY_TASK_DONE);
+		}
+		ry_journal_result_release(r);
+	}
+	free(p);
+	if (n)
+		ry_info("%zu results of a previous run are waiting to be reported", n);
+}
+
+void ry_worker_journal_add(struct ry_worker *w, struct ry_task *t)
+{
+	if (!w->journal)
+		return;
+	struct ry_journal_result r = {
+		.agent_id = t->report_agent ? t->report_agent : w->agent_id,
+		.task_id = t->id,
+		.attempt = t->attempt,
+		.pipeline_id = t->pipeline_id,
+		.name = t->name,
+		.outcome = (char *)t->outcome,
+		.exit_code = t->exit_code,
+		.reason = t->reason,
+		.started_us = t->started_us,
+		.finished_us = t->finished_us,
+		.duration_s = t->has_duration ? t->duration_s : -1,
+		.log_path = t->log_path,
+		.log_tail = t->log_tail,
+		.cpu_s = t->usage.has_cpu ? t->usage.cpu_s : -1,
+		.mem_peak_bytes = t->usage.has_mem ? (int64_t)t->usage.mem_peak_bytes : -1,
+		.io_read_bytes = t->usage.has_io ? (int64_t)t->usage.io_read_bytes : -1,
+		.io_write_bytes = t->usage.has_io ? (int64_t)t->usage.io_write_bytes : -1,
+	};
+	if (!ry_journal_add(w->journal, &r) && !w->journal_warned) {
+		ry_warn("cannot write the result journal: %s; results are kept in memory until "
+			"the database has them", strerror(ry_journal_error(w->journal)));
+		w->journal_warned = true;
+	}
+}
+
+/* The database refused a single result's data three ways over: store it as
+ * a failure that says why, without the output that is likely the cause. */
+static void poison(struct ry_worker *w, struct ry_task *t, const char *error)
+{
+	ry_error("cannot store the result of task %s (id %lld attempt %d): %s; recording it as "
+		 "failed", t->name, (long long)t->id, t->attempt, error);
+	t->outcome = "failed";
+	free(t->reason);
+	t->reason = ry_asprintf("result could not be stored: %.200s", error);
+	ry_exec_sanitize_utf8(t->reason);
+	free(t->log_tail);
+	t->log_tail = NULL;
+	t->poisoned = true;
+	ry_worker_journal_add(w, t);
 }
 
 static void completed(void *arg, const struct ry_adb_reply *r)
@@ -274,47 +435,89 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 	static const char *const cols[C_N] = { "task_id", "attempt", "accepted" };
 	struct ry_worker *w = arg;
 	int c[C_N];
+	size_t batch = ry_task_table_count(&w->tasks, RY_TASK_SENDING);
 
 	/* Whatever was in flight waits again, in its order, ahead of newer. */
 	struct ry_task *t;
 	while ((t = w->tasks.lists[RY_TASK_SENDING].tail))
 		ry_task_table_move(&w->tasks, t, RY_TASK_DONE, true);
 
-	if (job_failed(r, "report task results")) {
-		/* Kept: sent again after a reconnect, or after a pause one at a
-		 * time, so one result the database rejects (a deadlock is only
-		 * retried) cannot hold back the others. */
-		if (!r->conn_lost) {
-			if (w->complete_one_at_a_time && ++w->complete_failures >= 3)
-				poison_first_result(w, r->error);
-			w->complete_one_at_a_time = true;
-			w->retry_after_ms = ry_now_ms() + RETRY_MS;
-			struct timeval tv = { 0, RETRY_MS * 1000 };
-			evtimer_add(w->retry_ev, &tv);
+	if (!r->ok || !columns(r->results[0], cols, C_N, c, "complete_tasks")) {
+		/* Kept, whatever the error: a result is stored or kept. */
+		enum ry_job_error kind = r->ok ? RY_ERR_OTHER : ry_pump_classify(r->sqlstate);
+		if (r->conn_lost) {
+			ry_debug("cannot report task results: %s", r->error);
+		} else if (kind == RY_ERR_RESULT) {
+			struct ry_task *first = ry_task_table_first(&w->tasks, RY_TASK_DONE);
+			if (batch > 1) {
+				/* One of them: halve until it stands alone. */
+				ry_warn("the database refused a batch of %zu results (%s): finding "
+					"the one at fault", batch, r->error);
+				w->suspects = batch;
+				w->complete_limit = (batch + 1) / 2;
+			} else if (first && !first->poisoned) {
+				poison(w, first, r->error);
+				w->suspects = 1;
+				w->complete_limit = 1;
+			} else {
+				ry_warn("cannot report task results: %s", r->error);
+				back_off(w);
+			}
+		} else {
+			ry_warn("cannot report task results, keeping them: %s", r->error ? r->error : "bad reply");
+			back_off(w);
+		}
+		if (w->replaying) {
+			w->replaying = false;
+			w->registering = false;
 		}
 		return;
 	}
 	const struct ry_res *res = r->results[0];
-	if (!columns(res, cols, C_N, c, "complete_tasks"))
-		return;
 	w->stats.completion_jobs++;
-	w->complete_one_at_a_time = false;
-	w->complete_failures = 0;
-	for (int i = 0; i < ry_res_rows(res); i++) {
-		t = ry_task_table_find(&w->tasks, ry_res_get_long(res, i, c[C_TASK]),
-				       (int)ry_res_get_long(res, i, c[C_ATTEMPT]));
-		if (!t)
+	backoff_reset(w);
+	w->suspects = w->suspects > batch ? w->suspects - batch : 0;
+	w->complete_limit = w->suspects ? w->suspects : COMPLETE_BATCH_MAX;
+	int nrows = ry_res_rows(res);
+	int64_t *ids = ry_calloc((size_t)nrows + 1, sizeof(*ids));
+	int *atts = ry_calloc((size_t)nrows + 1, sizeof(*atts));
+	size_t nacked = 0;
+	for (int i = 0; i < nrows; i++) {
+		int64_t id = ry_res_get_long(res, i, c[C_TASK]);
+		int att = (int)ry_res_get_long(res, i, c[C_ATTEMPT]);
+		t = ry_task_table_find(&w->tasks, id, att);
+		if (!t || t->phase != RY_TASK_DONE)
 			continue;
 		w->stats.tasks_reported++;
 		if (strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") != 0 && ++w->stats.refused)
 			ry_warn("result of task %s (id %lld attempt %d) refused: its lease was "
 				"taken over", t->name, (long long)t->id, t->attempt);
+		ids[nacked] = id;
+		atts[nacked++] = att;
 		ry_worker_task_forget(w, t);
+	}
+	/* Stored or refused, the database has answered for them. */
+	if (w->journal)
+		ry_journal_ack(w->journal, ids, atts, nacked);
+	free(ids);
+	free(atts);
+	if (w->replaying) {
+		bool more = false;
+		for (t = ry_task_table_first(&w->tasks, RY_TASK_DONE); t && !more; t = t->next)
+			more = t->replayed;
+		if (more) {
+			send_completions(w, w->replay_agent);
+			return;
+		}
+		w->replaying = false;
+		send_register(w, w->takeover);
+		return;
 	}
 	ry_worker_pump(w);
 }
 
-static void send_completions(struct ry_worker *w)
+/* Up to complete_limit results of one reporting agent, oldest first. */
+static void send_completions(struct ry_worker *w, int64_t agent)
 {
 	struct ry_pgarray ids = { RY_BUF_INIT, 0 }, atts = { RY_BUF_INIT, 0 };
 	struct ry_pgarray outs = { RY_BUF_INIT, 0 }, codes = { RY_BUF_INIT, 0 };
@@ -323,11 +526,22 @@ static void send_completions(struct ry_worker *w)
 	struct ry_pgarray tails = { RY_BUF_INIT, 0 }, durs = { RY_BUF_INIT, 0 };
 	struct ry_pgarray cpus = { RY_BUF_INIT, 0 }, mems = { RY_BUF_INIT, 0 };
 	struct ry_pgarray ios_r = { RY_BUF_INIT, 0 }, ios_w = { RY_BUF_INIT, 0 };
-	char agent[24];
-	size_t max = w->complete_one_at_a_time ? 1 : COMPLETE_BATCH_MAX;
-	struct ry_task *t;
+	char agent_s[24];
+	size_t max = w->complete_limit ? w->complete_limit : COMPLETE_BATCH_MAX;
+	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_DONE);
 
-	while (ids.n < max && (t = ry_task_table_first(&w->tasks, RY_TASK_DONE))) {
+	/* Durable before it leaves: a crash after this still reports it. */
+	if (w->journal && !ry_journal_sync(w->journal) && !w->journal_warned) {
+		ry_warn("cannot sync the result journal: %s", strerror(ry_journal_error(w->journal)));
+		w->journal_warned = true;
+	}
+	while (ids.n < max && t) {
+		struct ry_task *next = t->next;
+		int64_t as = t->report_agent ? t->report_agent : w->agent_id;
+		if (as != agent) {
+			t = next;
+			continue;
+		}
 		ry_pgarray_add_int(&ids, t->id);
 		ry_pgarray_add_int(&atts, t->attempt);
 		ry_pgarray_add_str(&outs, t->outcome);
@@ -340,7 +554,7 @@ static void send_completions(struct ry_worker *w)
 		add_ts(&ends, t->finished_us);
 		ry_pgarray_add_str(&paths, t->log_path);
 		ry_pgarray_add_str(&tails, t->log_tail);
-		if (t->started_ms)
+		if (t->has_duration)
 			ry_pgarray_add_double(&durs, t->duration_s);
 		else
 			ry_pgarray_add_null(&durs);
@@ -360,9 +574,24 @@ static void send_completions(struct ry_worker *w)
 			ry_pgarray_add_null(&ios_w);
 		}
 		ry_task_table_move(&w->tasks, t, RY_TASK_SENDING, false);
+		t = next;
 	}
-	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
-	char *v[] = { agent, ry_pgarray_finish(&ids), ry_pgarray_finish(&atts),
+	if (!ids.n) {
+		/* Only results of another agent row wait: they can never be
+		 * accepted (fencing is by agent), so they are given up. */
+		while ((t = ry_task_table_first(&w->tasks, RY_TASK_DONE))) {
+			int64_t id = t->id;
+			int att = t->attempt;
+			ry_warn("result of task %s (id %lld) was for agent id %lld, not %lld: dropped",
+				t->name, (long long)id, (long long)t->report_agent, (long long)agent);
+			if (w->journal)
+				ry_journal_ack(w->journal, &id, &att, 1);
+			ry_worker_task_forget(w, t);
+		}
+		return;		/* nothing was added: no buffer to free */
+	}
+	snprintf(agent_s, sizeof(agent_s), "%lld", (long long)agent);
+	char *v[] = { agent_s, ry_pgarray_finish(&ids), ry_pgarray_finish(&atts),
 		      ry_pgarray_finish(&outs), ry_pgarray_finish(&codes),
 		      ry_pgarray_finish(&reasons), ry_pgarray_finish(&starts),
 		      ry_pgarray_finish(&ends), ry_pgarray_finish(&paths), ry_pgarray_finish(&tails),
@@ -372,7 +601,7 @@ static void send_completions(struct ry_worker *w)
 	ry_adb_job_add(job, "SELECT task_id, attempt, accepted FROM railyard.complete_tasks("
 			    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 		       15, (const char *const *)v);
-	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	ry_adb_submit(w->db, job, w->replaying ? RY_ADB_NEXT : RY_ADB_LAST);
 	for (size_t i = 1; i < RY_ARRAY_SIZE(v); i++)
 		free(v[i]);
 }
@@ -387,13 +616,11 @@ static void released(void *arg, const struct ry_adb_reply *r)
 		/* Kept, and tried again after a pause (or the reconnect). */
 		while ((t = w->tasks.lists[RY_TASK_RELEASING].tail))
 			ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, true);
-		if (!r->conn_lost) {
-			w->retry_after_ms = ry_now_ms() + RETRY_MS;
-			struct timeval tv = { 0, RETRY_MS * 1000 };
-			evtimer_add(w->retry_ev, &tv);
-		}
+		if (!r->conn_lost)
+			back_off(w);
 		return;
 	}
+	backoff_reset(w);
 	while ((t = ry_task_table_first(&w->tasks, RY_TASK_RELEASING)))
 		ry_worker_task_forget(w, t);
 	ry_worker_pump(w);
@@ -676,7 +903,7 @@ void ry_worker_pump(struct ry_worker *w)
 		.registering = w->registering,
 		.heartbeat_due = w->hb_due,
 		.results = ry_task_table_count(&w->tasks, RY_TASK_DONE),
-		.results_backoff = ry_now_ms() < w->retry_after_ms,
+		.backoff = ry_now_ms() < w->retry_after_ms,
 		.releases = ry_task_table_count(&w->tasks, RY_TASK_RELEASE),
 		.draining = w->draining,
 		.tasks = w->tasks.n,
@@ -698,7 +925,7 @@ void ry_worker_pump(struct ry_worker *w)
 		send_heartbeat(w);
 		break;
 	case RY_PUMP_COMPLETE:
-		send_completions(w);
+		send_completions(w, w->agent_id);
 		break;
 	case RY_PUMP_OFFLINE:
 		send_offline(w);

@@ -11,6 +11,7 @@
  *              cgroups), cgroups that could not be removed yet
  *   dbjobs.c   database jobs: register, heartbeat, claim, complete, offline;
  *              pump() performs what pump.c decides
+ *   journal.c  the local record of results: kept until the database has them
  *   pump.c     the decision: what the idle connection does next (pure)
  *   stats.c    --stats
  */
@@ -66,9 +67,16 @@ struct ry_worker {
 	bool draining;		/* no more claims */
 	bool offline_sent;
 	int exit_code;
-	int64_t retry_after_ms;	/* monotonic: completions wait until then */
-	bool complete_one_at_a_time;	/* after a rejected batch */
-	int complete_failures;		/* rejections of a single result in a row */
+	int64_t retry_after_ms;	/* monotonic: register/complete/release wait until then */
+	int backoff_ms;		/* the pause after the next failed job */
+	/* results (journal.c keeps them across restarts) */
+	struct ry_journal *journal;
+	bool journal_warned;
+	size_t suspects;	/* the first N results hold one the database refuses */
+	size_t complete_limit;	/* results in the next completion job */
+	bool replaying;		/* sending a previous run's results before registering */
+	bool takeover;		/* registration's, once the replay is done */
+	int64_t replay_agent;	/* the agent id the replayed results are reported as */
 	int64_t claim_sent_ms;		/* monotonic: claim in flight since */
 	struct event *hb_timer;
 	struct event *spawn_ev;
@@ -114,6 +122,10 @@ struct ry_worker {
 
 /* dbjobs.c */
 void ry_worker_pump(struct ry_worker *w);
+/* Before the loop: opens the journal; a previous run's results wait to be sent. */
+void ry_worker_journal_open(struct ry_worker *w);
+/* Writes t's result to the journal (made durable before it is sent). */
+void ry_worker_journal_add(struct ry_worker *w, struct ry_task *t);
 void ry_worker_shutdown_now(struct ry_worker *w, int code);
 void ry_worker_update_agent(struct ry_worker *w);
 

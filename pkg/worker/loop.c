@@ -14,6 +14,7 @@
  *   - SIGTERM drains, a second one stops now; SIGHUP reloads (this file).
  */
 #include "worker/internal.h"
+#include "worker/journal.h"
 
 #include "db/adb.h"
 #include "notify/notify.h"
@@ -378,6 +379,7 @@ int ry_worker_run(struct ry_worker *w)
 	if (!take_lock(w) || !ry_worker_isolation_init(w))
 		return 1;
 	contain(w);
+	ry_worker_journal_open(w);
 	w->base = event_base_new();
 	if (!w->base) {
 		ry_error("cannot create the event loop");
@@ -444,6 +446,7 @@ void ry_worker_free(struct ry_worker *w)
 	ry_cgroup_root_close(w->cgroot);
 	ry_worker_isolation_release(w);
 	free(w->identity);
+	ry_journal_close(w->journal);
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
 	free(w->state_dir);

@@ -84,13 +84,16 @@ void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *rea
 	t->finished_us = ry_wall_us();
 	if (!t->started_us)
 		t->started_us = t->finished_us;
-	if (t->started_ms)
+	if (t->started_ms) {
 		t->duration_s = (double)(ry_now_ms() - t->started_ms) / 1000.0;
+		t->has_duration = true;
+	}
 	if (t->log_path) {
 		free(t->log_tail);
 		t->log_tail = ry_exec_log_tail(t->log_path, RY_LOG_TAIL_BYTES);
 	}
 	ry_task_table_move(&t->w->tasks, t, RY_TASK_DONE, false);
+	ry_worker_journal_add(t->w, t);
 }
 
 static char *sanitize(const char *s)

@@ -18,8 +18,8 @@ struct ry_pump_state {
 	bool registering;	/* a registration is under way */
 	bool heartbeat_due;
 	size_t results;		/* results waiting to be sent */
-	bool results_backoff;	/* the last completion or hand-back job failed:
-				 * neither is sent again before the pause ends */
+	bool backoff;		/* the last register, completion or hand-back job
+				 * failed: none is sent again before the pause ends */
 	size_t releases;	/* tasks to hand back without a result */
 	bool draining;		/* stopping: no more claims */
 	size_t tasks;		/* tasks held in any phase */
@@ -43,6 +43,19 @@ enum ry_pump_action {
 	RY_PUMP_RETENTION,	/* ask which local pipelines may be removed */
 	RY_PUMP_IDLE_CHECK,	/* --exit-when-idle: does any work remain? */
 };
+
+/* What a failed job's error says about what to do next. */
+enum ry_job_error {
+	RY_ERR_TRANSIENT,	/* the server cannot now (disk full, read-only, shutting
+				 * down, connection, serialization, deadlock, memory,
+				 * too many connections): retry with backoff */
+	RY_ERR_RESULT,		/* the data was refused (22xxx data exception, 23xxx
+				 * integrity): one result is at fault — find it */
+	RY_ERR_OTHER,		/* anything else (a missing function after a bad
+				 * migration, ...): keep everything, retry with backoff */
+};
+
+enum ry_job_error ry_pump_classify(const char *sqlstate);
 
 /*
  * In order: register first; then the heartbeat (the lease outranks all);

@@ -99,6 +99,10 @@ struct ry_task {
 	long rss_kb;		/* fallback memory sampling */
 
 	/* the result, once DONE */
+	int64_t report_agent;	/* reported as this agent (0: the worker's own) */
+	bool replayed;		/* from the journal of a previous run */
+	bool poisoned;		/* rewritten as failed: the database refused its data */
+	bool has_duration;
 	const char *outcome;	/* succeeded, failed, skipped */
 	char *reason;
 	int exit_code;		/* -1: none */

@@ -399,6 +399,113 @@ release_is_fenced() {
 		fail "the release did not record a lost attempt: $(attempts_of "$t2")"
 }
 
+# inject_errors SQLSTATE: from now on every insert into task_attempts fails
+# with SQLSTATE until stop_errors (a trigger: what a full disk, a read-only
+# switch or a failover look like to the worker).
+inject_errors() {
+	sql "CREATE TABLE IF NOT EXISTS public.inject (state text);
+	     DELETE FROM public.inject; INSERT INTO public.inject VALUES ('$1');
+	     CREATE OR REPLACE FUNCTION public.inject_fail() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+	     DECLARE s text;
+	     BEGIN
+	         SELECT state INTO s FROM public.inject;
+	         IF s IS NOT NULL THEN
+	             RAISE EXCEPTION 'injected failure %', s USING ERRCODE = s;
+	         END IF;
+	         RETURN NEW;
+	     END \$f\$;
+	     CREATE OR REPLACE TRIGGER inject BEFORE INSERT ON railyard.task_attempts
+	         FOR EACH ROW EXECUTE FUNCTION public.inject_fail();" >/dev/null
+}
+stop_errors() { sql "DELETE FROM public.inject" >/dev/null; }
+
+# transient_errors_keep_results SQLSTATE: while the database refuses every
+# completion with SQLSTATE, results are kept and retried with backoff; none
+# turns into a failure.
+transient_errors_keep_results() {
+	local state=$1
+	ry_newdb "transient_$state"
+	local wd=$RY_WORKDIR/w-transient-$state id
+	start_worker "transient-$state" --slots 10 --workdir "$wd"
+	wait_agent 30 "transient-$state"
+	inject_errors "$state"
+	id=$(ry_submit "(name) VALUES ('transient')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 't' || g, 'echo done ' || g FROM generate_series(1, 10) g;")
+	# Every task has been claimed and finished; its result refused, again.
+	refused_twice() {
+		local n
+		n=$(grep -c "cannot report task results, keeping them: injected failure $state" \
+			"$RY_WORKDIR/worker-transient-$state.log" || :)
+		((n >= 2))
+	}
+	wait_for 30 sql_eq 10 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'running'"
+	wait_for 60 refused_twice
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id") == 0 ]] ||
+		fail "results were stored while the database refused them"
+	stop_errors
+	wait_pipeline 60 "$id" succeeded
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id AND outcome = 'succeeded' AND attempt = 1") == 10 ]] ||
+		fail "not every result arrived as a success of attempt 1: $(sql "SELECT task_id, attempt, outcome, reason FROM railyard.task_attempts WHERE pipeline_id = $id")"
+}
+
+# One result in a batch carries data the database refuses (a constraint
+# the test adds): that one is found (by halving the batch) and stored as
+# failed with the reason; the others are stored as they were.
+one_bad_result_is_isolated() {
+	ry_newdb poison
+	local wd=$RY_WORKDIR/w-poison id
+	sql "ALTER TABLE railyard.task_attempts ADD CONSTRAINT no_poison
+	         CHECK (coalesce(log_tail, '') NOT LIKE '%POISON%')" >/dev/null
+	start_worker poison --slots 20 --workdir "$wd"
+	wait_agent 30 poison
+	# They finish together, so their results leave in one batch.
+	id=$(ry_submit "(name) VALUES ('poison')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 't' || g, CASE WHEN g = 13 THEN 'sleep 1; echo POISON' ELSE 'sleep 1; echo fine' END
+		  FROM generate_series(1, 20) g;")
+	wait_pipeline 60 "$id" failed
+	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'succeeded'") == 19 ]] ||
+		fail "the good results were not all stored as successes: $(sql "SELECT name, state FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'succeeded'")"
+	local reason
+	reason=$(task_get "$id" t13 "state || ': ' || reason")
+	[[ $reason == "failed: result could not be stored: "*no_poison* ]] ||
+		fail "the bad result is not failed with the database's reason: $reason"
+	grep -q "finding the one at fault" "$RY_WORKDIR/worker-poison.log" ||
+		fail "the worker did not bisect the batch"
+}
+
+# A worker killed while results wait for an unreachable database reports
+# them after its restart, from its journal: nothing runs again.
+journal_survives_kill() {
+	[[ ${JOBS:-1} == 1 ]] || skip "stops the cluster every script shares; needs JOBS=1"
+	ry_newdb journal
+	local wd=$RY_WORKDIR/w-journal id name=journal
+	# A lease long enough to outlast the outage: nothing is reaped meanwhile.
+	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
+	wait_agent 30 "$name"
+	id=$(ry_submit "(name) VALUES ('journal')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'j' || g, 'sleep 2; echo done' FROM generate_series(1, 5) g;")
+	wait_for 30 sql_eq 5 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND started_at IS NOT NULL"
+	local journal=$wd/state/$name.journal
+	# While the database is down: the tasks end, their results are written
+	# to the journal, and the worker is killed before it can send them.
+	journaled() { [[ $(grep -c '"result"' "$journal") == 5 ]]; }
+	pg_restart 0 eval 'wait_for 30 journaled && stop_worker journal KILL'
+	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
+	wait_pipeline 60 "$id" succeeded
+	local bad
+	bad=$(sql "SELECT t.name || ': ' || string_agg(h.attempt || '=' || h.outcome, ',')
+	             FROM railyard.tasks t JOIN railyard.task_attempts h ON h.task_id = t.id
+	            WHERE t.pipeline_id = $id GROUP BY t.id
+	           HAVING count(*) <> 1 OR bool_or(h.attempt <> 1 OR h.outcome <> 'succeeded')")
+	[[ -z $bad ]] || fail "results were lost with the worker, tasks ran again: $bad"
+	grep -q "reporting 5 results of a previous run" "$RY_WORKDIR/worker-$name.log" ||
+		fail "the restarted worker did not report the journal's results"
+	wait_for 10 test ! -s "$journal"
+}
+
 run_scenario "kill -9 of a worker mid-task: the task runs again elsewhere as attempt 2" worker_killed_mid_task
 run_scenario "a late completion from the killed attempt is refused and changes nothing" late_completion_is_refused
 run_scenario "max_attempts 1: a lost task fails with 'agent lost' and so does the pipeline" max_attempts_exhausted_fails
@@ -417,3 +524,11 @@ run_scenario "cut off from the database past its lease, the worker stops its tas
 run_scenario "a claim the worker never started is handed back without using up an attempt" \
 	unstarted_claim_keeps_its_attempt
 run_scenario "release_tasks is fenced: only the holder of that attempt hands a task back" release_is_fenced
+run_scenario "the database refuses completions as disk full (53100): results kept, retried, none failed" \
+	transient_errors_keep_results 53100
+run_scenario "the database is read-only (25006) for a while: results kept, retried, none failed" \
+	transient_errors_keep_results 25006
+run_scenario "one result in a batch has data the database refuses: only it fails, with the reason" \
+	one_bad_result_is_isolated
+run_scenario "a worker killed while results wait for the database reports them after its restart" \
+	journal_survives_kill

@@ -34,10 +34,11 @@ static void busy(struct ry_pump_state *s) { s->idle = false; s->heartbeat_due = 
 static void nothing(struct ry_pump_state *s) { (void)s; }
 static void unregistered(struct ry_pump_state *s) { s->registered = false; s->results = 3; s->heartbeat_due = true; }
 static void registering(struct ry_pump_state *s) { s->registered = false; s->registering = true; }
+static void register_backoff(struct ry_pump_state *s) { s->registered = false; s->backoff = true; }
 static void hb_and_results(struct ry_pump_state *s) { s->heartbeat_due = true; s->results = 3; s->want_claim = true; }
 static void results_and_claim(struct ry_pump_state *s) { s->results = 3; s->want_claim = true; }
-static void results_backoff(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->want_claim = true; }
-static void backoff_release(struct ry_pump_state *s) { s->results = 3; s->results_backoff = true; s->releases = 1; }
+static void backoff(struct ry_pump_state *s) { s->results = 3; s->backoff = true; s->want_claim = true; }
+static void backoff_release(struct ry_pump_state *s) { s->results = 3; s->backoff = true; s->releases = 1; }
 static void backoff_release_claim(struct ry_pump_state *s) { backoff_release(s); s->want_claim = true; }
 static void release_then_claim(struct ry_pump_state *s) { s->releases = 2; s->want_claim = true; }
 static void want_claim(struct ry_pump_state *s) { s->want_claim = true; }
@@ -60,9 +61,10 @@ static const struct pump_case cases[] = {
 	{ "idle with nothing to do: nothing", nothing, RY_PUMP_NONE },
 	{ "not registered: register before anything", unregistered, RY_PUMP_REGISTER },
 	{ "registration under way: wait for it", registering, RY_PUMP_NONE },
+	{ "registration failed: wait out the pause", register_backoff, RY_PUMP_NONE },
 	{ "the heartbeat outranks results and claims", hb_and_results, RY_PUMP_HEARTBEAT },
 	{ "results before claims", results_and_claim, RY_PUMP_COMPLETE },
-	{ "results in backoff: claims may go", results_backoff, RY_PUMP_CLAIM },
+	{ "results in backoff: claims may go", backoff, RY_PUMP_CLAIM },
 	{ "in backoff: hand-backs wait too, claims go", backoff_release, RY_PUMP_NONE },
 	{ "in backoff with room: claims still go", backoff_release_claim, RY_PUMP_CLAIM },
 	{ "hand-backs before claims", release_then_claim, RY_PUMP_RELEASE },
@@ -95,10 +97,47 @@ static void decisions(void **state)
 	}
 }
 
+struct class_case {
+	const char *sqlstate;
+	enum ry_job_error want;
+};
+
+static const struct class_case classes[] = {
+	{ "53100", RY_ERR_TRANSIENT },	/* disk full */
+	{ "53200", RY_ERR_TRANSIENT },	/* out of memory */
+	{ "53300", RY_ERR_TRANSIENT },	/* too many connections */
+	{ "25006", RY_ERR_TRANSIENT },	/* read-only transaction */
+	{ "57P01", RY_ERR_TRANSIENT },	/* admin shutdown */
+	{ "57P03", RY_ERR_TRANSIENT },	/* cannot connect now */
+	{ "08006", RY_ERR_TRANSIENT },	/* connection failure */
+	{ "40001", RY_ERR_TRANSIENT },	/* serialization */
+	{ "40P01", RY_ERR_TRANSIENT },	/* deadlock */
+	{ "58030", RY_ERR_TRANSIENT },	/* I/O error */
+	{ "", RY_ERR_TRANSIENT },	/* not from the server */
+	{ NULL, RY_ERR_TRANSIENT },
+	{ "22001", RY_ERR_RESULT },	/* string too long */
+	{ "22021", RY_ERR_RESULT },	/* bad encoding */
+	{ "23505", RY_ERR_RESULT },	/* unique violation */
+	{ "23514", RY_ERR_RESULT },	/* check violation */
+	{ "42883", RY_ERR_OTHER },	/* function does not exist */
+	{ "P0001", RY_ERR_OTHER },	/* raise exception */
+	{ "25P02", RY_ERR_OTHER },	/* in failed transaction: not the data */
+};
+
+static void errors_classified(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < RY_ARRAY_SIZE(classes); i++)
+		if (ry_pump_classify(classes[i].sqlstate) != classes[i].want)
+			fail_msg("%s: got %d, want %d", classes[i].sqlstate ? classes[i].sqlstate : "NULL",
+				 ry_pump_classify(classes[i].sqlstate), classes[i].want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decisions),
+		cmocka_unit_test(errors_classified),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
