@@ -17,7 +17,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->task_user = ry_strdup("railyard-task");
 	c->task_uid_per_task = true;
 	c->log_max_mb = 100;
-	c->match_limit = 1000000;
+	c->match_limit = 100000;	/* match.h RY_MATCH_LIMIT_DEFAULT: ~0.5 ms per path */
 	c->match_depth_limit = 10000;
 	c->min_free_mb = 64;
 	c->retention_s = 7 * 86400;

@@ -739,7 +739,7 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);
 	if (ry_res_rows(res))
-		event_active(w->spawn_ev, EV_TIMEOUT, 0);
+		ry_worker_soon(w->spawn_ev);
 	ry_worker_pump(w);
 }
 

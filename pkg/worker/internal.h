@@ -34,6 +34,7 @@ struct event;
 struct ry_adb;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
+#define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
 #define RY_LOG_TAIL_BYTES 4096
 
 /* Who tasks run as (isolation.c). */
@@ -182,6 +183,9 @@ void ry_worker_release_uid(struct ry_worker *w, struct ry_task *t);
 void ry_worker_forget_pipeline_gid(struct ry_worker *w, gid_t gid);
 
 /* loop.c */
+/* Runs ev's callback at the next loop turn, after the loop has polled:
+ * work done a piece per turn never starves the sockets and timers. */
+void ry_worker_soon(struct event *ev);
 void ry_worker_set_labels(struct ry_worker *w);
 /* The lease is good until now + lease_s from when the heartbeat was sent. */
 void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);

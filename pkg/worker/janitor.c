@@ -26,7 +26,7 @@
 
 static void again(struct ry_worker *w)
 {
-	event_active(w->janitor_ev, EV_TIMEOUT, 0);
+	ry_worker_soon(w->janitor_ev);
 }
 
 void ry_worker_janitor_tick(struct ry_worker *w)

@@ -31,6 +31,12 @@
 
 #define SHUTDOWN_GRACE_MS 5000	/* to say goodbye to the database */
 
+void ry_worker_soon(struct event *ev)
+{
+	static const struct timeval now = { 0, 0 };
+	event_add(ev, &now);
+}
+
 static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_worker *w = arg;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TERM_GRACE_S 2		/* SIGTERM → SIGKILL on timeout */
@@ -54,6 +55,7 @@ void ry_worker_task_free(struct ry_task *t)
 		close(t->out_fd);
 	ry_output_close(t->out);
 	ry_cgroup_free(t->cg);
+	ry_match_free(t->match);
 	ry_worker_release_uid(t->w, t);
 	free(t->name);
 	free(t->command);
@@ -402,33 +404,88 @@ static void env_set(struct ry_strlist *env, const char *key, const char *value)
 	free(kv);
 }
 
-/* Decides whether a claimed task needs a process at all. */
-static bool task_precheck(struct ry_task *t, bool dry_run)
+enum precheck {
+	PRE_RUN,	/* start a process */
+	PRE_DONE,	/* decided without one (skipped, failed, dry run) */
+	PRE_LATER,	/* matching goes on at the next turn */
+};
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* At most 120 characters of s, for a reason (the rest as "..."). */
+static char *clip(const char *s)
+{
+	return strlen(s) > 120 ? ry_asprintf("%.117s...", s) : ry_strdup(s);
+}
+
+static void match_failed(struct ry_task *t, const char *why, const char *path)
+{
+	char *pat = clip(t->only_if_changed), *p = path ? clip(path) : NULL;
+	char *reason = p ? ry_asprintf("only_if_changed pattern '%s' failed on changed path '%s': %s",
+				       pat, p, why)
+			 : ry_asprintf("invalid only_if_changed pattern '%s': %s", pat, why);
+	ry_exec_sanitize_utf8(reason);
+	ry_match_free(t->match);
+	t->match = NULL;
+	ry_worker_task_set_result(t, "failed", reason, -1);
+	free(pat);
+	free(p);
+}
+
+/*
+ * Decides whether a claimed task needs a process at all.  only_if_changed
+ * is matched against the changed paths until the deadline, then again at
+ * the next turn: thousands of paths never hold the loop up.  Any matching
+ * error (a limit reached) fails the task and says so.
+ */
+static enum precheck task_precheck(struct ry_worker *w, struct ry_task *t, int64_t deadline_us)
 {
 	if (t->only_if_changed && t->changed_known) {
 		char *err = NULL;
-		struct ry_match *m = ry_match_compile(t->only_if_changed, &err);
-		if (!m) {
-			ry_worker_task_set_result(t, "failed",
-						  ry_asprintf("invalid only_if_changed pattern: %s", err), -1);
-			free(err);
-			return false;
+		if (!t->match) {
+			if (!(t->match = ry_match_compile(t->only_if_changed, &err))) {
+				match_failed(t, err, NULL);
+				free(err);
+				return PRE_DONE;
+			}
+			ry_match_set_limits(t->match, (unsigned long)w->cfg.match_limit,
+					    (unsigned long)w->cfg.match_depth_limit);
+			t->match_next = 0;
 		}
-		bool hit = ry_match_any(m, t->changed_paths.items, t->changed_paths.n);
-		ry_match_free(m);
+		bool hit = false;
+		while (t->match_next < t->changed_paths.n && !hit) {
+			const char *path = t->changed_paths.items[t->match_next++];
+			int rc = ry_match_run(t->match, path, &err);
+			if (rc < 0) {
+				match_failed(t, err, path);
+				free(err);
+				return PRE_DONE;
+			}
+			hit = rc == 1;
+			if (!hit && mono_us() >= deadline_us &&
+			    t->match_next < t->changed_paths.n)
+				return PRE_LATER;
+		}
+		ry_match_free(t->match);
+		t->match = NULL;
 		if (!hit) {
 			ry_worker_task_set_result(t, "skipped",
 				ry_strdup("unchanged: no changed path matches only_if_changed"), -1);
-			return false;
+			return PRE_DONE;
 		}
 	}
-	if (dry_run) {
+	if (w->cfg.dry_run) {
 		ry_worker_task_set_result(t, "succeeded", NULL, 0);
 		free(t->log_tail);
 		t->log_tail = ry_strdup("dry run: not executed");
-		return false;
+		return PRE_DONE;
 	}
-	return true;
+	return PRE_RUN;
 }
 
 /* pgroup mode: remembers the group so a restarted worker can kill it. */
@@ -484,8 +541,6 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	char num[32];
 	int pipefd[2] = { -1, -1 };
 
-	if (!task_precheck(t, w->cfg.dry_run))
-		goto out;
 	if (!ry_worker_prepare_dirs(w, t, pdir, shared, ws, logdir, &err)) {
 		ry_worker_task_set_result(t, "failed",
 					  ry_asprintf("cannot prepare workspace: %s", err), -1);
@@ -595,20 +650,32 @@ out:
 	ry_strlist_release(&env);
 }
 
+/* Claimed tasks start a few per loop turn, matching a few milliseconds'
+ * worth per turn: a big claim never stalls heartbeats. */
 void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_worker *w = arg;
 	int started = 0;
+	int64_t deadline = mono_us() + RY_MATCH_BUDGET_US;
 	(void)fd;
 	(void)what;
 
-	struct ry_task *t;
-	while (started < RY_SPAWN_PER_TURN && (t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED))) {
-		task_start(w, t);
-		started++;
+	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED);
+	while (t && started < RY_SPAWN_PER_TURN) {
+		struct ry_task *next = t->next;
+		switch (task_precheck(w, t, deadline)) {
+		case PRE_RUN:
+			task_start(w, t);
+			started++;
+			break;
+		case PRE_DONE:
+		case PRE_LATER:
+			break;
+		}
+		t = next;
 	}
 	if (ry_task_table_count(&w->tasks, RY_TASK_QUEUED))
-		event_active(w->spawn_ev, EV_TIMEOUT, 0);
+		ry_worker_soon(w->spawn_ev);
 	ry_worker_pump(w);
 }
 

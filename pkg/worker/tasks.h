@@ -22,6 +22,7 @@
 struct event;
 struct ry_worker;
 struct ry_output;
+struct ry_match;
 
 enum ry_task_phase {
 	RY_TASK_QUEUED,		/* claimed; its process is not started yet */
@@ -84,6 +85,8 @@ struct ry_task {
 	struct ry_output *out;	/* its log, fed from the pipe */
 	int out_fd;		/* the pipe's read end; -1 once at end of file */
 	struct event *out_ev;
+	struct ry_match *match;	/* only_if_changed, compiled; matching in progress */
+	size_t match_next;	/* the next changed path to try */
 	unsigned swept;		/* the last memory sweep that looked at it */
 	unsigned hunt;		/* no cgroup: the /proc walk that must end before it does */
 	bool refund;		/* RELEASE: never started, give the attempt back */

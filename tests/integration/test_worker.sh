@@ -383,6 +383,53 @@ binary_output_is_recorded() {
 	[[ $tail == t ]] || fail "the binary task's log tail was not stored"
 }
 
+# only_if_changed '(x+x+)+y|z' on a path that holds a z after many x's:
+# the first alternative backtracks until PCRE2's match limit stops it.
+# That is an error naming the pattern, not "no path matches".
+match_limit_is_an_error() {
+	ry_newdb matchlimit
+	local id path
+	path="src/$(printf 'x%.0s' {1..60})/z"
+	start_worker matchlimit --workdir "$RY_WORKDIR/w-matchlimit"
+	id=$(ry_submit "(name, changed_paths) VALUES ('matchlimit', ARRAY['$path'])" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, only_if_changed)
+		VALUES (:id, 'guarded', 'echo ran', '(x+x+)+y|z');")
+	wait_pipeline 30 "$id" failed
+	local got
+	got=$(task_get "$id" guarded "state || ': ' || reason")
+	[[ $got == "failed: only_if_changed pattern '(x+x+)+y|z' failed on changed path '$path': match limit exceeded" ]] ||
+		fail "expected the task failed naming the pattern, path and limit, got: $got"
+}
+
+# 3,000 changed paths against a costly pattern (each match takes a few ms,
+# under the limit) while another task runs: the worker keeps heartbeating,
+# so no reaper takes its tasks and nothing is lost.
+costly_matching_keeps_the_lease() {
+	ry_newdb costly
+	local wd=$RY_WORKDIR/w-costly conf=$RY_WORKDIR/costly.conf id
+	printf 'match_limit = 10000000\n' >"$conf"
+	start_worker costly --labels m --heartbeat 1 --lease 3 --config "$conf" --workdir "$wd"
+	# Another worker's reaper watches the first one's lease.
+	start_worker reaper --heartbeat 1 --lease 3 --workdir "$wd"
+	wait_agent 30 costly
+	wait_agent 30 reaper
+	id=$(ry_submit "(name, changed_paths) VALUES ('costly',
+	        ARRAY(SELECT 'dir' || g || '/' || repeat('x', 17) || '.y' FROM generate_series(1, 3000) g))" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, requires, only_if_changed)
+		VALUES (:id, 'long', 'sleep 5', '{m}', NULL),
+		       (:id, 'guarded', 'echo ran', '{m}', '(x+x+)+y');")
+	wait_pipeline 120 "$id" succeeded
+	[[ $(task_get "$id" guarded "state || ' ' || reason") == "skipped unchanged: no changed path matches only_if_changed" ]] ||
+		fail "the costly match did not end as unchanged: $(task_get "$id" guarded 'state, reason')"
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id AND outcome = 'lost'") == 0 ]] ||
+		fail "a task was lost while the worker matched: $(sql "SELECT task_id, attempt, agent_name, outcome, reason FROM railyard.task_attempts WHERE pipeline_id = $id")"
+	[[ $(task_get "$id" long "state || ' ' || attempt") == "succeeded 1" ]] ||
+		fail "the other task did not succeed at attempt 1: $(task_get "$id" long 'state, attempt')"
+	[[ $(sql "SELECT count(*) FROM railyard.audit_log WHERE object = 'agent' AND event IN ('offline', 'lost')
+	           AND object_id = (SELECT id FROM railyard.agents WHERE name = 'costly')") == 0 ]] ||
+		fail "the matching worker was declared offline"
+}
+
 run_scenario "the PRODUCT.md SQL pipeline runs to succeeded on one worker" product_md_pipeline_runs
 run_scenario "dependents wait for their upstreams; siblings run in parallel" dependents_wait_for_upstreams
 run_scenario "the task environment is fixed and minimal; cwd is the workspace" task_environment_is_fixed
@@ -393,3 +440,6 @@ run_scenario "--dry-run claims and completes without executing" dry_run_executes
 run_scenario "--stats FILE writes claims, claim_ms_p99 and tasks_reported as JSON" stats_file_is_written
 run_scenario "SIGHUP reloads the config file: new labels take effect" sighup_reloads_config
 run_scenario "a task that prints binary (not UTF-8) output still has its result recorded" binary_output_is_recorded
+run_scenario "only_if_changed hitting PCRE2's match limit fails the task naming the pattern" match_limit_is_an_error
+run_scenario "3,000 changed paths against a costly pattern: the worker keeps its lease, nothing is lost" \
+	costly_matching_keeps_the_lease
