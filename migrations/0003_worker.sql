@@ -4,7 +4,15 @@
 -- How an agent contains its tasks, and whether it is fit to take work.
 ALTER TABLE railyard.agents
     ADD COLUMN isolation text,
-    ADD COLUMN task_identity text;
+    ADD COLUMN task_identity text,
+    ADD COLUMN degraded text,
+    ADD COLUMN degraded_since timestamptz;
+COMMENT ON COLUMN railyard.agents.degraded IS
+    'Why the agent takes no new work although it is online (e.g. "no space left on device: workdir /var/lib/railyard/work has 12 MB free, min_free_mb is 64"); NULL when healthy. Set and cleared by the worker with every heartbeat.';
+COMMENT ON COLUMN railyard.agents.degraded_since IS
+    'When the agent became degraded (NULL when healthy)';
+COMMENT ON COLUMN railyard.agents.disk_mb IS
+    'Free space on the agent''s workdir, in MB, as of its last heartbeat';
 COMMENT ON COLUMN railyard.agents.isolation IS
     'How the agent contains its tasks: cgroup2, cgroup1+2 (v2 membership, v1 memory), cgroup1, or pgroup (process groups only: no kernel memory limit, a daemon that leaves its session survives until the worker hunts it down)';
 
@@ -36,3 +44,4 @@ DROP FUNCTION IF EXISTS railyard.complete_tasks(bigint, bigint[], int[], text[],
 DROP FUNCTION IF EXISTS railyard.register_agent(text, text, text, text, int, bigint, bigint,
                                                 text[], int, int, bigint, int, text, int, boolean);
 DROP FUNCTION IF EXISTS railyard.update_agent(bigint, text[], int, int, bigint);
+DROP FUNCTION IF EXISTS railyard.heartbeat(bigint, bigint[], int[], int);

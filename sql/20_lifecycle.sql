@@ -377,8 +377,11 @@ COMMENT ON FUNCTION railyard.release_tasks(bigint, bigint[], int[], text, boolea
 -- Heartbeat: renews the agent's lease (which is its tasks' lease) and
 -- returns the tasks it reported that are no longer its own — cancelled, or
 -- re-leased after it was presumed dead — so the worker kills them.
+-- It also carries the agent's health: p_degraded says why it takes no new
+-- work (NULL: healthy) and p_disk_mb the free space on its workdir.
 CREATE OR REPLACE FUNCTION railyard.heartbeat(
-    p_agent bigint, p_ids bigint[], p_attempts int[], p_running int)
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_running int,
+    p_degraded text, p_disk_mb bigint)
 RETURNS TABLE (task_id bigint, attempt int)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -386,7 +389,11 @@ BEGIN
     UPDATE railyard.agents a
        SET last_seen = now(), running = p_running,
            lease_until = now() + make_interval(secs => a.lease_s),
-           state = CASE WHEN a.state = 'offline' THEN 'online' ELSE a.state END
+           state = CASE WHEN a.state = 'offline' THEN 'online' ELSE a.state END,
+           degraded = p_degraded,
+           degraded_since = CASE WHEN p_degraded IS NULL THEN NULL
+                                 ELSE coalesce(a.degraded_since, now()) END,
+           disk_mb = coalesce(p_disk_mb, a.disk_mb)
      WHERE a.id = p_agent;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'agent % is not registered', p_agent USING ERRCODE = 'no_data_found';
@@ -490,6 +497,21 @@ RETURNS void LANGUAGE sql AS $$
            last_seen = now()
      WHERE id = p_agent
 $$;
+
+-- Retention: of the pipelines a worker keeps directories for, which exist
+-- and how long ago each finished (NULL while it may still run).  The worker
+-- removes only what is finished, and long enough ago.
+CREATE OR REPLACE FUNCTION railyard.pipelines_finished(p_ids bigint[])
+RETURNS TABLE (pipeline_id bigint, known boolean, finished_s_ago float8)
+LANGUAGE sql STABLE AS $$
+    SELECT r.id, p.id IS NOT NULL,
+           CASE WHEN p.state IN ('succeeded', 'failed', 'cancelled')
+                THEN extract(epoch FROM now() - coalesce(p.finished_at, p.created_at)) END
+      FROM unnest(p_ids) AS r(id)
+      LEFT JOIN railyard.pipelines p ON p.id = r.id
+$$;
+COMMENT ON FUNCTION railyard.pipelines_finished(bigint[]) IS
+    'Worker retention: for each given pipeline id, whether it exists and how many seconds ago it finished (NULL while queued or running).';
 
 -- Whether anything this agent could run is still ready, running (maybe on a
 -- dead agent, to be requeued) or blocked anywhere: --exit-when-idle asks.

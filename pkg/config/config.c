@@ -23,6 +23,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->retention_s = 7 * 86400;
 	c->retention_min_s = 3600;
 	c->retention_mb = 0;
+	c->retention_check_s = 300;
 }
 
 void ry_config_release(struct ry_worker_config *c)
@@ -169,6 +170,8 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 		return set_long(&c->retention_s, key, value, 0, 10L * 365 * 86400, where, err);
 	if (strcmp(key, "retention_min_s") == 0)
 		return set_long(&c->retention_min_s, key, value, 0, 10L * 365 * 86400, where, err);
+	if (strcmp(key, "retention_check_s") == 0)
+		return set_int(&c->retention_check_s, key, value, 0, 86400, where, err);
 	if (strcmp(key, "retention_mb") == 0)
 		return set_long(&c->retention_mb, key, value, 0, 1L << 40, where, err);
 	if (strcmp(key, "cgroup") == 0) {

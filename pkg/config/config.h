@@ -33,6 +33,7 @@ struct ry_worker_config {
 	long retention_s;	/* finished pipelines' workspaces and logs kept this long */
 	long retention_min_s;	/* ... and never removed sooner than this, whatever the size */
 	long retention_mb;	/* over this total, the oldest finished go first (0: no cap) */
+	int retention_check_s;	/* how often retention looks (0: never) */
 };
 
 void ry_config_init(struct ry_worker_config *c);

@@ -296,16 +296,20 @@ static void send_heartbeat(struct ry_worker *w)
 			}
 		}
 	}
+	char disk[24];
 	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 	snprintf(running, sizeof(running), "%zu", ry_task_table_count(&w->tasks, RY_TASK_RUNNING));
+	snprintf(disk, sizeof(disk), "%ld", w->free_mb);
 	bool starts = sids.n > 0;
 	char *a_ids = ry_pgarray_finish(&ids), *a_atts = ry_pgarray_finish(&atts);
 	char *s_ids = ry_pgarray_finish(&sids), *s_atts = ry_pgarray_finish(&satts);
 	char *s_ts = ry_pgarray_finish(&sts);
 
 	struct ry_adb_job *job = ry_adb_job_new(heartbeat_done, w);
-	const char *hp[] = { agent, a_ids, a_atts, running };
-	ry_adb_job_add(job, "SELECT task_id, attempt FROM railyard.heartbeat($1, $2, $3, $4)", 4, hp);
+	const char *hp[] = { agent, a_ids, a_atts, running, w->degraded,
+			     w->free_mb >= 0 ? disk : NULL };
+	ry_adb_job_add(job, "SELECT task_id, attempt FROM railyard.heartbeat($1, $2, $3, $4, $5, $6)",
+		       6, hp);
 	if (starts) {
 		const char *sp[] = { agent, s_ids, s_atts, s_ts };
 		ry_adb_job_add(job, "SELECT railyard.start_tasks($1, $2, $3, $4)", 4, sp);
@@ -406,10 +410,12 @@ void ry_worker_journal_add(struct ry_worker *w, struct ry_task *t)
 		.io_read_bytes = t->usage.has_io ? (int64_t)t->usage.io_read_bytes : -1,
 		.io_write_bytes = t->usage.has_io ? (int64_t)t->usage.io_write_bytes : -1,
 	};
-	if (!ry_journal_add(w->journal, &r) && !w->journal_warned) {
-		ry_warn("cannot write the result journal: %s; results are kept in memory until "
-			"the database has them", strerror(ry_journal_error(w->journal)));
+	if (!ry_journal_add(w->journal, &r)) {
+		if (!w->journal_warned)
+			ry_warn("cannot write the result journal: %s; results are kept in memory "
+				"until the database has them", strerror(ry_journal_error(w->journal)));
 		w->journal_warned = true;
+		ry_worker_space_failed(w, ry_journal_error(w->journal), "cannot write the result journal");
 	}
 }
 
@@ -464,7 +470,8 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 				back_off(w);
 			}
 		} else {
-			ry_warn("cannot report task results, keeping them: %s", r->error ? r->error : "bad reply");
+			ry_warn("cannot report %zu task results, keeping them: %s", batch,
+				r->error ? r->error : "bad reply");
 			back_off(w);
 		}
 		if (w->replaying) {
@@ -818,6 +825,38 @@ static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free
 		w->claim_sent_ms = ry_now_ms();
 }
 
+/* ---- retention --------------------------------------------------------- */
+
+static void retention_answered(void *arg, const struct ry_adb_reply *r)
+{
+	enum { C_ID, C_KNOWN, C_AGO, C_N };
+	static const char *const cols[C_N] = { "pipeline_id", "known", "finished_s_ago" };
+	struct ry_worker *w = arg;
+	int c[C_N];
+	bool ok = !job_failed(r, "ask which pipelines finished") &&
+		  columns(r->results[0], cols, C_N, c, "pipelines_finished");
+	for (int i = 0; ok && i < ry_res_rows(r->results[0]); i++) {
+		const struct ry_res *res = r->results[0];
+		ry_worker_retention_known(w, ry_res_get_long(res, i, c[C_ID]),
+					  strcmp(ry_res_get(res, i, c[C_KNOWN]), "t") == 0,
+					  ry_res_isnull(res, i, c[C_AGO]) ? -1.0
+								: ry_res_get_double(res, i, c[C_AGO]));
+	}
+	ry_worker_retention_answered(w, ok);
+	ry_worker_pump(w);
+}
+
+static void send_retention(struct ry_worker *w)
+{
+	char *ids = ry_worker_retention_ids(w);
+	const char *p[] = { ids };
+	struct ry_adb_job *job = ry_adb_job_new(retention_answered, w);
+	ry_adb_job_add(job, "SELECT pipeline_id, known, finished_s_ago "
+			    "FROM railyard.pipelines_finished($1)", 1, p);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	free(ids);
+}
+
 /* ---- idle check, offline, agent updates ------------------------------ */
 
 static void idle_checked(void *arg, const struct ry_adb_reply *r)
@@ -909,11 +948,12 @@ void ry_worker_pump(struct ry_worker *w)
 		.tasks = w->tasks.n,
 		.offline_sent = w->offline_sent,
 		.want_claim = w->want_claim,
-		/* Past our lease by our own clock: no claims until renewed. */
-		.degraded = w->lease_until_ms && ry_now_ms() >= w->lease_until_ms,
+		/* Past our lease by our own clock, or a sick host: no claims. */
+		.degraded = (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms) || w->degraded,
 		.free = ry_worker_capacity_free(w),
 		.exit_when_idle = w->cfg.exit_when_idle,
 		.idle_check_due = w->idle_check_due,
+		.retention_due = w->retention.phase == RY_RET_ASK,
 	};
 	switch (ry_pump_decide(&s)) {
 	case RY_PUMP_NONE:
@@ -940,6 +980,7 @@ void ry_worker_pump(struct ry_worker *w)
 		send_release(w);
 		break;
 	case RY_PUMP_RETENTION:
+		send_retention(w);
 		break;
 	}
 }

@@ -8,7 +8,9 @@
  *   proc.c     running processes: start, output, SIGCHLD, timers, limits,
  *              cgroups, what a task used
  *   janitor.c  bounded periodic work: memory sweeps, orphan hunts (no
- *              cgroups), cgroups that could not be removed yet
+ *              cgroups), cgroups that could not be removed yet, disk space
+ *   retention.c  removing finished pipelines' workspaces and logs
+ *   isolation.c  who tasks run as; their directories
  *   dbjobs.c   database jobs: register, heartbeat, claim, complete, offline;
  *              pump() performs what pump.c decides
  *   journal.c  the local record of results: kept until the database has them
@@ -45,6 +47,28 @@ enum ry_task_ids {
 };
 
 struct ry_idpool;
+struct ry_retention_dir;
+
+/* Retention's phases (retention.c), one bounded step per loop turn. */
+enum ry_retention_phase {
+	RY_RET_IDLE,		/* until the next check */
+	RY_RET_LIST,		/* reading workdir/pipelines */
+	RY_RET_ASK,		/* the pump is to ask the database */
+	RY_RET_ASKING,		/* the question is in flight */
+	RY_RET_SIZE,		/* measuring (with a size cap only) */
+	RY_RET_DECIDE,
+	RY_RET_REMOVE,		/* removing, an entry at a time */
+};
+
+struct ry_retention {
+	enum ry_retention_phase phase;
+	int64_t next_ms;		/* monotonic: the next check */
+	void *listing;			/* DIR * while listing */
+	struct ry_retention_dir *dirs;
+	size_t n, cap;
+	void *fts;			/* FTS * while measuring or removing */
+	size_t walk;			/* the directory being walked */
+};
 
 struct ry_worker {
 	struct ry_worker_config cfg;
@@ -115,6 +139,13 @@ struct ry_worker {
 	bool uid_locks;			/* uids are locked in /run across workers */
 	char *identity;			/* for messages and the agent row */
 
+	struct ry_retention retention;
+
+	/* health */
+	char *degraded;			/* why no new work is taken; NULL: healthy */
+	bool space_trouble;		/* a write failed for lack of space (or quota) */
+	long free_mb;			/* on the workdir's filesystem; -1 unknown */
+
 	/* the lease as this worker's own monotonic clock sees it */
 	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
 	int64_t lease_until_ms;		/* 0 until registered */
@@ -181,6 +212,27 @@ bool ry_worker_prepare_dirs(struct ry_worker *w, struct ry_task *t, const char *
 void ry_worker_release_uid(struct ry_worker *w, struct ry_task *t);
 /* Retention removed a pipeline directory: its gid is free again. */
 void ry_worker_forget_pipeline_gid(struct ry_worker *w, gid_t gid);
+
+/* janitor.c: disks */
+/* Measures the workdir's free space and decides whether the agent is
+ * degraded (logs the change).  Called every heartbeat tick. */
+void ry_worker_check_space(struct ry_worker *w);
+/* A write failed with err (ENOSPC, EDQUOT ...): degrade now if it is space. */
+void ry_worker_space_failed(struct ry_worker *w, int err, const char *what);
+/* "no space left on device: ..." when the workdir's disk is full, else NULL. */
+char *ry_worker_space_note(struct ry_worker *w);
+
+/* retention.c */
+/* Heartbeat tick: starts a retention pass when one is due. */
+void ry_worker_retention_tick(struct ry_worker *w);
+/* One bounded step; true while more steps follow without waiting. */
+bool ry_worker_retention_step(struct ry_worker *w);
+/* The pipeline ids to ask about (a text[] literal); marks the question sent. */
+char *ry_worker_retention_ids(struct ry_worker *w);
+void ry_worker_retention_known(struct ry_worker *w, int64_t pipeline_id, bool known,
+			       double finished_ago);
+void ry_worker_retention_answered(struct ry_worker *w, bool ok);
+void ry_worker_retention_release(struct ry_worker *w);
 
 /* loop.c */
 /* Runs ev's callback at the next loop turn, after the loop has polled:

@@ -10,14 +10,21 @@
  *     sum each task's RSS and to kill orphans that came back to the worker
  *     (its subreaper) after their task ended;
  *   - the graveyard: task cgroups that were not empty yet when their task
- *     ended are removed once they are.
+ *     ended are removed once they are;
+ *   - disks: each heartbeat the workdir's free space is measured (statvfs);
+ *     below min_free_mb, or after a write failed for lack of space, the
+ *     agent is degraded — it takes no new work and says why in its row —
+ *     until the space is back.
  */
 #include "worker/internal.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SWEEP_PER_TURN 64
@@ -183,6 +190,7 @@ void ry_worker_janitor_cb(evutil_socket_t fd, short what, void *arg)
 			ry_worker_scan_done(w);
 		more |= w->scan != NULL;
 	}
+	more |= ry_worker_retention_step(w);
 	/* Graves are retried each heartbeat tick (and after a burial), not
 	 * in a tight loop: a dying process needs time, not attention. */
 	if (w->ngrave && !more)
@@ -204,4 +212,74 @@ void ry_worker_janitor_release(struct ry_worker *w)
 	free(w->graveyard);
 	w->graveyard = NULL;
 	w->ngrave = 0;
+}
+
+/* ---- disks ------------------------------------------------------------- */
+
+static bool is_space_error(int err)
+{
+	return err == ENOSPC || err == EDQUOT;
+}
+
+static void set_degraded(struct ry_worker *w, char *why)
+{
+	if ((!why && !w->degraded) || (why && w->degraded && strcmp(why, w->degraded) == 0)) {
+		free(why);
+		return;
+	}
+	if (why)
+		ry_warn("degraded, taking no new work: %s", why);
+	else
+		ry_info("healthy again (%s): taking work", w->degraded);
+	free(w->degraded);
+	w->degraded = why;
+	if (w->agent_id)
+		w->hb_due = true;	/* tell the database now */
+	if (!why)
+		w->want_claim = true;
+}
+
+void ry_worker_check_space(struct ry_worker *w)
+{
+	struct statvfs vfs;
+	if (statvfs(w->cfg.workdir, &vfs) < 0) {
+		w->free_mb = -1;
+		return;
+	}
+	w->free_mb = (long)((unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20);
+	long need = w->cfg.min_free_mb > 0 ? w->cfg.min_free_mb : 1;
+	if (w->free_mb >= need)
+		w->space_trouble = false;
+	if (w->free_mb < need || w->space_trouble)
+		set_degraded(w, ry_asprintf("no space left on device: workdir %s has %ld MB free "
+					    "(min_free_mb %d)", w->cfg.workdir, w->free_mb,
+					    w->cfg.min_free_mb));
+	else
+		set_degraded(w, NULL);
+}
+
+void ry_worker_space_failed(struct ry_worker *w, int err, const char *what)
+{
+	if (!is_space_error(err))
+		return;
+	if (!w->space_trouble)
+		ry_warn("%s: %s", what, strerror(err));
+	w->space_trouble = true;
+	ry_worker_check_space(w);
+	if (!w->degraded)	/* a quota statvfs cannot see */
+		set_degraded(w, ry_asprintf("%s: %s", what, strerror(err)));
+}
+
+char *ry_worker_space_note(struct ry_worker *w)
+{
+	struct statvfs vfs;
+	if (statvfs(w->cfg.workdir, &vfs) < 0)
+		return NULL;
+	unsigned long long free_b = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+	if (free_b >= (1ULL << 20))
+		return NULL;
+	w->space_trouble = true;
+	ry_worker_check_space(w);
+	return ry_asprintf("no space left on device: workdir %s has %llu KB free", w->cfg.workdir,
+			   free_b >> 10);
 }

@@ -50,7 +50,9 @@ static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
 	w->want_claim = true;		/* backstop for a missed NOTIFY */
 	if (w->tasks.n == 0)
 		w->idle_check_due = true;
+	ry_worker_check_space(w);
 	ry_worker_janitor_tick(w);
+	ry_worker_retention_tick(w);
 	ry_worker_pump(w);
 }
 
@@ -386,6 +388,8 @@ int ry_worker_run(struct ry_worker *w)
 		return 1;
 	contain(w);
 	ry_worker_journal_open(w);
+	w->free_mb = -1;
+	ry_worker_check_space(w);
 	w->base = event_base_new();
 	if (!w->base) {
 		ry_error("cannot create the event loop");
@@ -453,6 +457,8 @@ void ry_worker_free(struct ry_worker *w)
 	ry_worker_isolation_release(w);
 	free(w->identity);
 	ry_journal_close(w->journal);
+	free(w->degraded);
+	ry_worker_retention_release(w);
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
 	free(w->state_dir);

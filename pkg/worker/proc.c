@@ -315,19 +315,26 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			ry_worker_task_set_result(t, "succeeded", NULL, 0);
 		} else {
+			/* A full disk is the likely cause: say so, it is not the code's fault. */
+			char *space = ry_worker_space_note(w);
+			struct ry_buf b = RY_BUF_INIT;
 			why = ry_exec_describe_status(status);
-			if (out_err) {
-				char *more = ry_asprintf("%s; cannot write its log: %s", why,
-							 strerror(out_err));
-				free(why);
-				why = more;
-			}
+			ry_buf_puts(&b, why);
+			if (space)
+				ry_buf_printf(&b, "; %s", space);
+			if (out_err)
+				ry_buf_printf(&b, "; cannot write its log: %s", strerror(out_err));
+			free(why);
+			free(space);
+			why = ry_buf_detach(&b);
 			ry_worker_task_set_result(t, "failed", why,
 						  WIFEXITED(status) ? WEXITSTATUS(status)
 								    : 128 + WTERMSIG(status));
 		}
 		break;
 	}
+	if (out_err)
+		ry_worker_space_failed(w, out_err, "cannot write a task's log");
 	ry_debug("task %s (id %lld) %s", t->name, (long long)t->id, t->outcome);
 	w->want_claim = true;
 }
@@ -542,13 +549,15 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	int pipefd[2] = { -1, -1 };
 
 	if (!ry_worker_prepare_dirs(w, t, pdir, shared, ws, logdir, &err)) {
+		free(ry_worker_space_note(w));	/* degrades when the disk is full */
 		ry_worker_task_set_result(t, "failed",
 					  ry_asprintf("cannot prepare workspace: %s", err), -1);
 		goto out;
 	}
 	t->log_path = ry_asprintf("%s/%lld-%s.%d.log", logdir, (long long)t->id, safe, t->attempt);
-	if (!(t->out = ry_output_open(t->log_path, 0, &err)) ||
+	if (!(t->out = ry_output_open(t->log_path, (uint64_t)w->cfg.log_max_mb << 20, &err)) ||
 	    !ry_exec_output_pipe(pipefd, &err) || !prepare_cgroup(w, t, &err)) {
+		free(ry_worker_space_note(w));
 		ry_worker_task_set_result(t, "failed", ry_asprintf("cannot start: %s", err), -1);
 		goto out;
 	}

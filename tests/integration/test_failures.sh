@@ -435,7 +435,7 @@ transient_errors_keep_results() {
 	# Every task has been claimed and finished; its result refused, again.
 	refused_twice() {
 		local n
-		n=$(grep -c "cannot report task results, keeping them: injected failure $state" \
+		n=$(grep -c "cannot report [0-9]* task results, keeping them: injected failure $state" \
 			"$RY_WORKDIR/worker-transient-$state.log" || :)
 		((n >= 2))
 	}
@@ -459,11 +459,14 @@ one_bad_result_is_isolated() {
 	         CHECK (coalesce(log_tail, '') NOT LIKE '%POISON%')" >/dev/null
 	start_worker poison --slots 20 --workdir "$wd"
 	wait_agent 30 poison
-	# They finish together, so their results leave in one batch.
+	# Held back until all 20 wait, their results leave as one batch.
+	inject_errors 53300
 	id=$(ry_submit "(name) VALUES ('poison')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 't' || g, CASE WHEN g = 13 THEN 'sleep 1; echo POISON' ELSE 'sleep 1; echo fine' END
+		SELECT :id, 't' || g, CASE WHEN g = 13 THEN 'echo POISON' ELSE 'echo fine' END
 		  FROM generate_series(1, 20) g;")
+	wait_for 60 grep -q "cannot report 20 task results, keeping them" "$RY_WORKDIR/worker-poison.log"
+	stop_errors
 	wait_pipeline 60 "$id" failed
 	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'succeeded'") == 19 ]] ||
 		fail "the good results were not all stored as successes: $(sql "SELECT name, state FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'succeeded'")"
@@ -506,6 +509,75 @@ journal_survives_kill() {
 	wait_for 10 test ! -s "$journal"
 }
 
+# small_fs MB: mounts a tmpfs of MB megabytes (for this scenario only) and
+# prints where; unmounted at exit.
+small_fs() {
+	((EUID == 0)) || skip "needs root to mount a small filesystem"
+	local mnt=$RY_WORKDIR/small-$1-$RANDOM
+	mkdir -p "$mnt"
+	mount -t tmpfs -o "size=${1}m,mode=0755" "railyard-test-$$" "$mnt" || skip "cannot mount a tmpfs here"
+	at_exit umount -l "$mnt"
+	echo "$mnt"
+}
+
+# fill DIR: takes every free byte of DIR's filesystem (file DIR/filler).
+fill() { dd if=/dev/zero of="$1/filler" bs=64k 2>/dev/null || :; }
+
+# The workspace disk fills up: the task fails saying so, the agent says it
+# is degraded and takes no new work, and takes work again once space is
+# back.
+workspace_disk_full() {
+	local mnt id id2
+	mnt=$(small_fs 24)
+	ry_newdb wsfull
+	local conf=$RY_WORKDIR/wsfull.conf
+	printf 'min_free_mb = 2\n' >"$conf"
+	start_worker wsfull "${FAST[@]}" --config "$conf" --workdir "$mnt/work"
+	wait_agent 30 wsfull
+	fill "$mnt"
+	id=$(ry_submit "(name) VALUES ('wsfull')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		VALUES (:id, 'write', 'dd if=/dev/zero of=big bs=1M count=5');")
+	wait_pipeline 60 "$id" failed
+	local reason
+	reason=$(task_get "$id" write reason)
+	echo "reason: $reason"
+	[[ ${reason,,} == *"no space left on device"* ]] || fail "the reason does not name the full disk: $reason"
+	wait_for 15 sql_eq t "SELECT degraded LIKE 'no space left on device%' FROM railyard.agents WHERE name = 'wsfull'"
+	# Degraded: new work waits (two more heartbeats go by).
+	id2=$(ry_submit "(name) VALUES ('later')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'ok', 'echo ok');")
+	local seen
+	seen=$(sql "SELECT last_seen FROM railyard.agents WHERE name = 'wsfull'")
+	wait_for 15 sql_eq t "SELECT last_seen > '$seen'::timestamptz + interval '1 second' FROM railyard.agents WHERE name = 'wsfull'"
+	[[ $(task_get "$id2" ok state) == ready ]] || fail "the degraded agent took new work: $(task_get "$id2" ok 'state, attempt')"
+	rm -f "$mnt/filler"
+	wait_for 15 sql_eq t "SELECT degraded IS NULL FROM railyard.agents WHERE name = 'wsfull'"
+	wait_pipeline 30 "$id2" succeeded
+	grep -q "healthy again" "$RY_WORKDIR/worker-wsfull.log" || fail "the worker did not say it recovered"
+}
+
+# A task writing 300 MB with log_max_mb = 10: the log stops at 10 MB with a
+# marker, the rest is drained and dropped, and the task succeeds.
+log_is_capped() {
+	ry_newdb logcap
+	local conf=$RY_WORKDIR/logcap.conf id log
+	printf 'log_max_mb = 10\n' >"$conf"
+	start_worker logcap --config "$conf" --workdir "$RY_WORKDIR/w-logcap"
+	id=$(ry_submit "(name) VALUES ('logcap')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		VALUES (:id, 'chatty', 'yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde | head -c 300000000; echo; echo finished');")
+	wait_pipeline 120 "$id" succeeded
+	log=$(sql "SELECT log_path FROM railyard.task_attempts WHERE pipeline_id = $id")
+	local size
+	size=$(stat -c %s "$log")
+	echo "log size: $size"
+	((size >= 10 * 1024 * 1024 && size <= 10 * 1024 * 1024 + 200)) ||
+		fail "the log is $size bytes, not 10 MB plus a marker"
+	[[ $(sql "SELECT log_tail LIKE '%[railyard: output truncated at 10 MB (log_max_mb)%' FROM railyard.task_attempts WHERE pipeline_id = $id") == t ]] ||
+		fail "the stored tail does not show the truncation marker"
+}
+
 run_scenario "kill -9 of a worker mid-task: the task runs again elsewhere as attempt 2" worker_killed_mid_task
 run_scenario "a late completion from the killed attempt is refused and changes nothing" late_completion_is_refused
 run_scenario "max_attempts 1: a lost task fails with 'agent lost' and so does the pipeline" max_attempts_exhausted_fails
@@ -532,3 +604,7 @@ run_scenario "one result in a batch has data the database refuses: only it fails
 	one_bad_result_is_isolated
 run_scenario "a worker killed while results wait for the database reports them after its restart" \
 	journal_survives_kill
+run_scenario "the workspace disk fills up: the task fails naming it, the agent is degraded, then recovers" \
+	workspace_disk_full
+run_scenario "a task writing 300 MB with log_max_mb = 10: the log is capped with a marker, the task succeeds" \
+	log_is_capped

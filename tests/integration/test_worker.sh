@@ -430,6 +430,44 @@ costly_matching_keeps_the_lease() {
 		fail "the matching worker was declared offline"
 }
 
+# Finished pipelines' workspaces and logs go after retention_s; those of a
+# pipeline still running stay, however old.
+retention_by_age() {
+	ry_newdb retention
+	local wd=$RY_WORKDIR/w-retention conf=$RY_WORKDIR/retention.conf a b
+	printf 'retention_s = 2\nretention_min_s = 0\nretention_check_s = 1\n' >"$conf"
+	start_worker retention --slots 2 --heartbeat 1 --lease 3 --config "$conf" --workdir "$wd"
+	b=$(ry_submit "(name) VALUES ('still-running')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'long', 'sleep 60');")
+	a=$(ry_submit "(name) VALUES ('done')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'quick', 'echo quick > out');")
+	wait_pipeline 30 "$a" succeeded
+	[[ -d $wd/pipelines/$a && -d $wd/logs/$a ]] || fail "pipeline $a left no workspace or log to remove"
+	wait_for 30 sql_eq running "SELECT state FROM railyard.pipelines WHERE id = $b"
+	gone() { [[ ! -e $wd/pipelines/$a && ! -e $wd/logs/$a ]]; }
+	wait_for 30 gone
+	[[ -d $wd/pipelines/$b && -d $wd/logs/$b ]] || fail "the running pipeline's workspace or log was removed"
+	grep -q "retention: removing the workspaces and logs of pipeline $a" "$RY_WORKDIR/worker-retention.log" ||
+		fail "the worker did not log the removal"
+	sql "SELECT railyard.cancel_pipeline($b)" >/dev/null
+}
+
+# Over retention_mb, the oldest finished pipeline goes first.
+retention_by_size() {
+	ry_newdb retsize
+	local wd=$RY_WORKDIR/w-retsize conf=$RY_WORKDIR/retsize.conf p1 p2
+	printf 'retention_s = 86400\nretention_min_s = 0\nretention_mb = 3\nretention_check_s = 1\n' >"$conf"
+	start_worker retsize --config "$conf" --workdir "$wd"
+	p1=$(ry_submit "(name) VALUES ('older')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'w', 'head -c 2097152 /dev/urandom > blob');")
+	wait_pipeline 30 "$p1" succeeded
+	p2=$(ry_submit "(name) VALUES ('newer')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'w', 'head -c 2097152 /dev/urandom > blob');")
+	wait_pipeline 30 "$p2" succeeded
+	wait_for 30 test ! -e "$wd/pipelines/$p1"
+	[[ -d $wd/pipelines/$p2 ]] || fail "the newer pipeline was removed too, though 2 MB fit under 3 MB"
+}
+
 run_scenario "the PRODUCT.md SQL pipeline runs to succeeded on one worker" product_md_pipeline_runs
 run_scenario "dependents wait for their upstreams; siblings run in parallel" dependents_wait_for_upstreams
 run_scenario "the task environment is fixed and minimal; cwd is the workspace" task_environment_is_fixed
@@ -443,3 +481,6 @@ run_scenario "a task that prints binary (not UTF-8) output still has its result 
 run_scenario "only_if_changed hitting PCRE2's match limit fails the task naming the pattern" match_limit_is_an_error
 run_scenario "3,000 changed paths against a costly pattern: the worker keeps its lease, nothing is lost" \
 	costly_matching_keeps_the_lease
+run_scenario "retention: finished pipelines' workspaces and logs go after retention_s, running ones stay" \
+	retention_by_age
+run_scenario "retention: over retention_mb the oldest finished pipeline goes first" retention_by_size
