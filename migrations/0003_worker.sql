@@ -19,6 +19,30 @@ COMMENT ON COLUMN railyard.agents.isolation IS
 COMMENT ON COLUMN railyard.agents.task_identity IS
     'Who the agent''s tasks run as: a uid per task and a gid per pipeline (the task user''s subordinate ids), the task user, or the worker''s own user (a worker not run as root)';
 
+-- Secrets: a task's env values read by the worker from files on the agent
+-- ({"NAME": "file under the worker's secrets_dir"}).  Only names and file
+-- names are stored here, never a value.
+CREATE FUNCTION railyard.secrets_valid(p_secrets jsonb, p_env jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_typeof(p_secrets) = 'object'
+       AND NOT EXISTS (
+           SELECT 1 FROM jsonb_each(p_secrets) s
+            WHERE s.key !~ '^[A-Za-z_][A-Za-z0-9_]*$'
+               OR jsonb_typeof(s.value) <> 'string'
+               OR length(s.value #>> '{}') > 255
+               -- relative, no empty, "." or ".." components: stays in secrets_dir
+               OR (s.value #>> '{}') !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$'
+               OR (jsonb_typeof(p_env) = 'object' AND p_env ? s.key))
+$$;
+COMMENT ON FUNCTION railyard.secrets_valid(jsonb, jsonb) IS
+    'tasks.secrets: an object of NAME (as env names) to a relative file name under the worker''s secrets_dir (no leading /, no . or .. components, at most 255 characters); a NAME may not also be in env';
+
+ALTER TABLE railyard.tasks
+    ADD COLUMN secrets jsonb NOT NULL DEFAULT '{}',
+    ADD CONSTRAINT task_secrets_valid CHECK (railyard.secrets_valid(secrets, env));
+COMMENT ON COLUMN railyard.tasks.secrets IS
+    'Env values the worker reads from files on the agent: {"NAME": "file"}, the file looked up under the worker''s secrets_dir; values are masked (***) in logs and stored tails and never reach the database';
+
 -- What each attempt used, measured for the whole process tree (cgroup) or,
 -- without cgroups, for the processes the task waited for (wait4 rusage).
 ALTER TABLE railyard.task_attempts
@@ -45,3 +69,5 @@ DROP FUNCTION IF EXISTS railyard.register_agent(text, text, text, text, int, big
                                                 text[], int, int, bigint, int, text, int, boolean);
 DROP FUNCTION IF EXISTS railyard.update_agent(bigint, text[], int, int, bigint);
 DROP FUNCTION IF EXISTS railyard.heartbeat(bigint, bigint[], int[], int);
+-- claim_tasks returns the secrets' names and files too (a new row type).
+DROP FUNCTION IF EXISTS railyard.claim_tasks(bigint, bigint[]);

@@ -117,7 +117,8 @@ $$;
 CREATE OR REPLACE FUNCTION railyard.claim_tasks(p_agent bigint, p_ids bigint[])
 RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command text,
                env text[], timeout_s int, cpu int, mem_mb int, only_if_changed text,
-               changed_paths text[], revision text, service text, source_date_epoch bigint)
+               changed_paths text[], revision text, service text, source_date_epoch bigint,
+               secrets text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -133,7 +134,8 @@ BEGIN
     RETURNING t.id, t.attempt, t.pipeline_id, t.name, t.command,
               ARRAY(SELECT e.key || '=' || e.value FROM jsonb_each_text(t.env) e ORDER BY e.key),
               t.timeout_s, t.cpu, t.mem_mb, t.only_if_changed, p.changed_paths, p.revision,
-              t.service, extract(epoch FROM p.created_at)::bigint;
+              t.service, extract(epoch FROM p.created_at)::bigint,
+              ARRAY(SELECT s.key || '=' || s.value FROM jsonb_each_text(t.secrets) s ORDER BY s.key);
 END $$;
 
 -- Batched "the process has started" notices, fenced like completions.

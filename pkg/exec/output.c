@@ -165,7 +165,12 @@ void ry_output_close(struct ry_output *o)
 	if (!o)
 		return;
 	close(o->fd);
+	/* The masks are secret values: cleared before the memory goes back. */
+	for (size_t i = 0; i < o->masks.n; i++)
+		explicit_bzero(o->masks.items[i], strlen(o->masks.items[i]));
 	ry_strlist_release(&o->masks);
+	if (o->carry.data)
+		explicit_bzero(o->carry.data, o->carry.cap);
 	ry_buf_release(&o->carry);
 	free(o);
 }

@@ -693,7 +693,7 @@ static void end_transaction(struct ry_worker *w, const char *sql)
 
 enum claim_col {
 	CL_ID, CL_ATTEMPT, CL_PIPELINE, CL_NAME, CL_COMMAND, CL_ENV, CL_TIMEOUT, CL_CPU, CL_MEM,
-	CL_ONLY_IF, CL_CHANGED, CL_REVISION, CL_SERVICE, CL_SDE, CL_N
+	CL_ONLY_IF, CL_CHANGED, CL_REVISION, CL_SERVICE, CL_SDE, CL_SECRETS, CL_N
 };
 static const char *const claim_cols[CL_N] = {
 	[CL_ID] = "id", [CL_ATTEMPT] = "attempt", [CL_PIPELINE] = "pipeline_id",
@@ -701,6 +701,7 @@ static const char *const claim_cols[CL_N] = {
 	[CL_TIMEOUT] = "timeout_s", [CL_CPU] = "cpu", [CL_MEM] = "mem_mb",
 	[CL_ONLY_IF] = "only_if_changed", [CL_CHANGED] = "changed_paths",
 	[CL_REVISION] = "revision", [CL_SERVICE] = "service", [CL_SDE] = "source_date_epoch",
+	[CL_SECRETS] = "secrets",
 };
 
 static char *get_opt(const struct ry_res *res, int row, int col)
@@ -742,6 +743,8 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		t->revision = get_opt(res, i, c[CL_REVISION]);
 		t->service = get_opt(res, i, c[CL_SERVICE]);
 		t->source_date_epoch = ry_res_get_long(res, i, c[CL_SDE]);
+		if (!ry_db_parse_text_array(ry_res_get(res, i, c[CL_SECRETS]), &t->secrets))
+			ry_warn("task %s: cannot read its secrets", t->name);
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -495,6 +497,65 @@ static enum precheck task_precheck(struct ry_worker *w, struct ry_task *t, int64
 	return PRE_RUN;
 }
 
+/*
+ * Reads a secret's value from file under secrets_dir.  The name was checked
+ * at submission; the kernel makes sure once more that the path resolves
+ * beneath the directory (no .., no absolute symlink out of it).  One final
+ * newline is dropped, as editors add it.
+ */
+static char *read_secret(const struct ry_worker *w, const char *name, const char *file,
+			 char **err)
+{
+	if (!w->cfg.secrets_dir) {
+		*err = ry_asprintf("secret %s: this agent has no secrets_dir", name);
+		return NULL;
+	}
+	int dir = open(w->cfg.secrets_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = -1;
+	if (dir >= 0) {
+		struct open_how how = { .flags = O_RDONLY | O_CLOEXEC,
+					.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+		fd = (int)syscall(SYS_openat2, dir, file, &how, sizeof(how));
+		if (fd < 0 && errno == ENOSYS && !strstr(file, "..") && *file != '/')
+			fd = openat(dir, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		int e = errno;
+		close(dir);
+		errno = e;
+	}
+	if (fd < 0) {
+		*err = ry_asprintf("secret %s: cannot read %s/%s: %s", name, w->cfg.secrets_dir, file,
+				   strerror(errno));
+		return NULL;
+	}
+	struct ry_buf b = RY_BUF_INIT;
+	char chunk[4096];
+	ssize_t n;
+	ry_buf_puts(&b, "");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && b.len <= 65536)
+		ry_buf_add(&b, chunk, (size_t)n);
+	close(fd);
+	if (b.len > 65536 || memchr(b.data, '\0', b.len)) {
+		*err = ry_asprintf("secret %s: %s/%s is %s", name, w->cfg.secrets_dir, file,
+				   b.len > 65536 ? "over 64 KB" : "not text (it holds a NUL byte)");
+		explicit_bzero(b.data, b.cap);
+		ry_buf_release(&b);
+		return NULL;
+	}
+	if (b.len && b.data[b.len - 1] == '\n')
+		b.data[--b.len] = '\0';
+	if (b.len && b.data[b.len - 1] == '\r')
+		b.data[--b.len] = '\0';
+	return ry_buf_detach(&b);
+}
+
+/* Forgets secret values for good: the memory is cleared first. */
+static void wipe(struct ry_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		explicit_bzero(l->items[i], strlen(l->items[i]));
+	ry_strlist_release(l);
+}
+
 /* pgroup mode: remembers the group so a restarted worker can kill it. */
 static void remember_group(struct ry_worker *w, pid_t pid)
 {
@@ -543,10 +604,28 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	char *shared = ry_asprintf("%s/shared", pdir);
 	char *ws = ry_asprintf("%s/%lld-%s", pdir, (long long)t->id, safe);
 	char *logdir = ry_asprintf("%s/logs/%lld", w->cfg.workdir, (long long)t->pipeline_id);
-	struct ry_strlist env = { 0 };
+	struct ry_strlist env = { 0 }, values = { 0 };
 	char **envp = NULL;
 	char num[32];
 	int pipefd[2] = { -1, -1 };
+
+	/* Secrets first: a missing one fails the task before anything is made. */
+	for (size_t i = 0; i < t->secrets.n; i++) {
+		char *eq = strchr(t->secrets.items[i], '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		char *v = read_secret(w, t->secrets.items[i], eq + 1, &err);
+		*eq = '=';
+		if (!v) {
+			ry_worker_task_set_result(t, "failed", err, -1);
+			err = NULL;
+			goto out;
+		}
+		ry_strlist_add(&values, v);
+		explicit_bzero(v, strlen(v));
+		free(v);
+	}
 
 	if (!ry_worker_prepare_dirs(w, t, pdir, shared, ws, logdir, &err)) {
 		free(ry_worker_space_note(w));	/* degrades when the disk is full */
@@ -589,6 +668,16 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 		*eq = '\0';
 		env_set(&env, t->env.items[i], eq + 1);
 		*eq = '=';
+	}
+	for (size_t i = 0, k = 0; i < t->secrets.n; i++) {
+		char *eq = strchr(t->secrets.items[i], '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		env_set(&env, t->secrets.items[i], values.items[k]);
+		*eq = '=';
+		/* Whatever the task prints, the value shows as ***. */
+		ry_output_mask(t->out, values.items[k++]);
 	}
 	envp = ry_calloc(env.n + 1, sizeof(*envp));
 	memcpy(envp, env.items, env.n * sizeof(*envp));
@@ -656,7 +745,8 @@ out:
 	free(ws);
 	free(logdir);
 	free(envp);
-	ry_strlist_release(&env);
+	wipe(&env);
+	wipe(&values);
 }
 
 /* Claimed tasks start a few per loop turn, matching a few milliseconds'

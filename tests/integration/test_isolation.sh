@@ -276,6 +276,64 @@ pipeline_shares_its_directory() {
 	wait_pipeline 60 "$id" succeeded
 }
 
+# Secrets: env values read by the worker from files under its secrets_dir;
+# the task gets the value, its log and stored tail only ever show ***, the
+# database holds names and file names only, a missing or escaping file
+# fails the task naming the secret.
+secrets_are_given_and_masked() {
+	ry_newdb secrets
+	local dir=$RY_WORKDIR/secrets conf=$RY_WORKDIR/secrets.conf id value=s3cr3t-Value-42
+	mkdir -p "$dir/deploy"
+	printf '%s\n' "$value" >"$dir/deploy/token"
+	printf 'other-pw-7\n' >"$dir/db.pw"
+	ln -sf /etc/hostname "$dir/escape"
+	chmod -R go-rwx "$dir"
+	printf 'secrets_dir = %s\n' "$dir" >"$conf"
+	start_worker secrets --config "$conf" --workdir "$RY_WORKDIR/w-secrets"
+	local cmd='echo "token=$API_TOKEN pw=$DB_PW"; [ "$API_TOKEN" = "s3cr3t-Value-42" ] && echo TOKEN-OK; '
+	cmd+='echo "split: s3cr3t-"; echo "Value-42 alone"; cat '"$dir"'/deploy/token; echo done'
+	id=$(ry_submit "(name) VALUES ('secrets')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, secrets)
+		VALUES (:id, 'use', '${cmd//\'/\'\'}', '{\"API_TOKEN\": \"deploy/token\", \"DB_PW\": \"db.pw\"}'),
+		       (:id, 'missing', 'echo never', '{\"GONE\": \"no/such\"}'),
+		       (:id, 'escaping', 'echo never', '{\"HOST\": \"escape\"}');")
+	wait_pipeline 60 "$id" failed
+	local log tail
+	log=$(sql "SELECT log_path FROM railyard.task_attempts a JOIN railyard.tasks t ON t.id = a.task_id
+	            WHERE t.pipeline_id = $id AND t.name = 'use'")
+	cat "$log"
+	[[ $(task_get "$id" use state) == succeeded ]] || fail "the task with secrets did not succeed: $(task_get "$id" use 'state, reason')"
+	grep -qx 'token=\*\*\* pw=\*\*\*' "$log" || fail "the secrets are not masked in the log"
+	grep -qx 'TOKEN-OK' "$log" || fail "the task did not get the secret's value"
+	! grep -q "$value\|other-pw-7" "$log" || fail "a secret value is in the log file"
+	tail=$(sql "SELECT log_tail FROM railyard.task_attempts a JOIN railyard.tasks t ON t.id = a.task_id
+	             WHERE t.pipeline_id = $id AND t.name = 'use'")
+	[[ $tail == *"token=*** pw=***"* && $tail != *"$value"* ]] || fail "the stored tail is not masked: $tail"
+	if ((EUID == 0)); then
+		grep -q "deploy/token: Permission denied" "$log" || fail "the task could read the secret file itself"
+	fi
+	[[ -z $(sql "SELECT 1 FROM railyard.task_attempts WHERE log_tail LIKE '%$value%' OR reason LIKE '%$value%'
+	             UNION ALL SELECT 1 FROM railyard.tasks WHERE secrets::text LIKE '%$value%'
+	             UNION ALL SELECT 1 FROM railyard.audit_log WHERE detail::text LIKE '%$value%'") ]] ||
+		fail "a secret value reached the database"
+	[[ $(task_get "$id" missing "state || ': ' || reason") == "failed: secret GONE: cannot read $dir/no/such: No such file or directory" ]] ||
+		fail "a missing secret file is not named: $(task_get "$id" missing 'state, reason')"
+	[[ $(task_get "$id" escaping "state || ': ' || reason") == "failed: secret HOST: cannot read $dir/escape: "* ]] ||
+		fail "a symlink out of secrets_dir was followed: $(task_get "$id" escaping 'state, reason')"
+	# Bad names and paths never get in.
+	sql_expect_error "BEGIN; INSERT INTO railyard.pipelines (name) VALUES ('bad') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command, secrets)
+		VALUES (:id, 'x', 'true', '{\"T\": \"../../etc/shadow\"}'); COMMIT;" task_secrets_valid >/dev/null
+	sql_expect_error "BEGIN; INSERT INTO railyard.pipelines (name) VALUES ('bad') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command, secrets)
+		VALUES (:id, 'x', 'true', '{\"T\": \"/etc/shadow\"}'); COMMIT;" task_secrets_valid >/dev/null
+	sql_expect_error "BEGIN; INSERT INTO railyard.pipelines (name) VALUES ('bad') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command, secrets, env)
+		VALUES (:id, 'x', 'true', '{\"T\": \"t\"}', '{\"T\": \"also\"}'); COMMIT;" task_secrets_valid >/dev/null
+}
+
+run_scenario "secrets from files reach the task's env and show as *** in its log and tail; bad ones are named" \
+	secrets_are_given_and_masked
 run_scenario "a task cannot read the worker's environment, descriptors or any database credential" \
 	credentials_out_of_reach
 run_scenario "a task of one pipeline cannot read, list, signal or write another pipeline's files and processes" \

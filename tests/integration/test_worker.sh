@@ -73,8 +73,9 @@ SELECT :id;")
 dependents_wait_for_upstreams() {
 	ry_newdb diamond
 	local wd=$RY_WORKDIR/w-diamond id
-	# Each task appends "<time> <name> start" and "... end" to a shared file.
-	local cmd='echo "$(date +%s.%N) $RAILYARD_TASK_NAME start" >> "$RAILYARD_PIPELINE_DIR/order"; sleep 1; echo "$(date +%s.%N) $RAILYARD_TASK_NAME end" >> "$RAILYARD_PIPELINE_DIR/order"'
+	# Each task appends "<time> <name> start" and "... end" to a shared file;
+	# the time is the boot clock (/proc/uptime), which no clock adjustment moves.
+	local cmd='read up _ < /proc/uptime; echo "$up $RAILYARD_TASK_NAME start" >> "$RAILYARD_PIPELINE_DIR/order"; sleep 1; read up _ < /proc/uptime; echo "$up $RAILYARD_TASK_NAME end" >> "$RAILYARD_PIPELINE_DIR/order"'
 	cmd=${cmd//\'/\'\'}
 	start_worker diamond --slots 4 --workdir "$wd"
 	id=$(ry_submit "(name) VALUES ('diamond')" "
@@ -89,6 +90,8 @@ dependents_wait_for_upstreams() {
 	[[ -f $file ]] || fail "the tasks wrote no $file"
 	cat "$file"
 	before() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 < y + 0) }'; }
+	# 10 ms resolution: a dependent may start in the hundredth its upstream ended.
+	not_after() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 <= y + 0) }'; }
 	local -A at=()
 	local t name what n=0
 	while read -r t name what; do
@@ -96,10 +99,10 @@ dependents_wait_for_upstreams() {
 		n=$((n + 1))
 	done <"$file"
 	((n == 8)) || fail "expected 8 lines (start and end of a, b, c, d) in $file, got $n"
-	before "${at[a.end]}" "${at[b.start]}" || fail "b started before a ended"
-	before "${at[a.end]}" "${at[c.start]}" || fail "c started before a ended"
-	before "${at[b.end]}" "${at[d.start]}" || fail "d started before b ended"
-	before "${at[c.end]}" "${at[d.start]}" || fail "d started before c ended"
+	not_after "${at[a.end]}" "${at[b.start]}" || fail "b started before a ended"
+	not_after "${at[a.end]}" "${at[c.start]}" || fail "c started before a ended"
+	not_after "${at[b.end]}" "${at[d.start]}" || fail "d started before b ended"
+	not_after "${at[c.end]}" "${at[d.start]}" || fail "d started before c ended"
 	# b and c ran at the same time, on a worker with slots to spare.
 	if ! before "${at[b.start]}" "${at[c.end]}" || ! before "${at[c.start]}" "${at[b.end]}"; then
 		fail "b and c did not run in parallel: b ${at[b.start]}..${at[b.end]}, c ${at[c.start]}..${at[c.end]}"
@@ -143,7 +146,11 @@ task_environment_is_fixed() {
 		[[ $(val TZ) == UTC ]] || fail "$name: TZ is '$(val TZ)', not UTC"
 		[[ $(val LC_ALL) == C ]] || fail "$name: LC_ALL is '$(val LC_ALL)', not C"
 		[[ $(val SOURCE_DATE_EPOCH) =~ ^[0-9]+$ ]] || fail "$name: SOURCE_DATE_EPOCH is '$(val SOURCE_DATE_EPOCH)'"
-		(($(val SOURCE_DATE_EPOCH) <= $(date +%s))) || fail "$name: SOURCE_DATE_EPOCH is in the future"
+		# The pipeline's creation time as the database recorded it, not this
+		# test's clock (which may be adjusted while the test runs).
+		[[ $(val SOURCE_DATE_EPOCH) == "$(sql "SELECT extract(epoch FROM created_at)::bigint
+		                                        FROM railyard.pipelines WHERE id = $id")" ]] ||
+			fail "$name: SOURCE_DATE_EPOCH $(val SOURCE_DATE_EPOCH) is not the pipeline's created_at"
 		# Every task of a pipeline builds as of the same moment.
 		[[ -z $sde_a || $sde_a == "$(val SOURCE_DATE_EPOCH)" ]] ||
 			fail "SOURCE_DATE_EPOCH differs between tasks of one pipeline: $sde_a, $(val SOURCE_DATE_EPOCH)"
