@@ -109,6 +109,20 @@ static void backoff_reset(struct ry_worker *w)
 	w->retry_after_ms = 0;
 }
 
+/* A failed claim (the database cannot take one now) pauses claims only:
+ * results, heartbeats and hand-backs go on. */
+static void claim_back_off(struct ry_worker *w)
+{
+	if (w->claim_backoff_ms < BACKOFF_MIN_MS)
+		w->claim_backoff_ms = BACKOFF_MIN_MS;
+	int ms = w->claim_backoff_ms / 2 + (int)(random() % (w->claim_backoff_ms / 2 + 1));
+	w->claim_backoff_ms = w->claim_backoff_ms * 2 > 10000 ? 10000 : w->claim_backoff_ms * 2;
+	w->claim_after_ms = ry_now_ms() + ms;
+	w->want_claim = true;	/* once the pause is over */
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	evtimer_add(w->retry_ev, &tv);
+}
+
 void ry_worker_shutdown_now(struct ry_worker *w, int code)
 {
 	w->exit_code = code;
@@ -715,10 +729,13 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 	int c[CL_N];
 	record_claim(w);
 	if (job_failed(r, "claim tasks")) {
-		if (!r->conn_lost)
+		if (!r->conn_lost) {
 			end_transaction(w, "ROLLBACK");
+			claim_back_off(w);
+		}
 		return;
 	}
+	w->claim_backoff_ms = 0;
 	/* The claim committed: a reply we cannot read leaves the tasks leased
 	 * to us unstarted, and the next heartbeat hands them back. */
 	const struct ry_res *res = r->results[0];
@@ -761,8 +778,10 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	struct ry_worker *w = arg;
 	int c[C_N];
 	if (job_failed(r, "look for ready tasks")) {
-		if (!r->conn_lost)
+		if (!r->conn_lost) {
 			end_transaction(w, "ROLLBACK");
+			claim_back_off(w);
+		}
 		return;
 	}
 	const struct ry_res *res = r->results[2];
@@ -951,6 +970,7 @@ void ry_worker_pump(struct ry_worker *w)
 		.tasks = w->tasks.n,
 		.offline_sent = w->offline_sent,
 		.want_claim = w->want_claim,
+		.claim_backoff = ry_now_ms() < w->claim_after_ms,
 		/* Past our lease by our own clock, or a sick host: no claims. */
 		.degraded = (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms) || w->degraded,
 		.free = ry_worker_capacity_free(w),

@@ -94,6 +94,8 @@ struct ry_worker {
 	int exit_code;
 	int64_t retry_after_ms;	/* monotonic: register/complete/release wait until then */
 	int backoff_ms;		/* the pause after the next failed job */
+	int64_t claim_after_ms;	/* monotonic: claims wait until then (after a failure) */
+	int claim_backoff_ms;
 	/* results (journal.c keeps them across restarts) */
 	struct ry_journal *journal;
 	bool journal_warned;

@@ -56,13 +56,28 @@ static void hb_timer_cb(evutil_socket_t fd, short what, void *arg)
 	ry_worker_pump(w);
 }
 
+static void arm_lease_timer(struct ry_worker *w)
+{
+	int64_t ms = w->lease_until_ms - ry_now_ms();
+	if (ms < 0)
+		ms = 0;
+	/* One millisecond late rather than early: the check is exact. */
+	ms++;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	evtimer_add(w->lease_timer, &tv);
+}
+
 static void lease_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_worker *w = arg;
 	(void)fd;
 	(void)what;
-	if (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms)
+	if (!w->lease_until_ms)
+		return;
+	if (ry_now_ms() >= w->lease_until_ms)
 		ry_worker_lease_expired(w);
+	else
+		arm_lease_timer(w);	/* woke early (rounding): wait out the rest */
 	ry_worker_pump(w);
 }
 
@@ -75,11 +90,7 @@ void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms)
 	if (until <= w->lease_until_ms)
 		return;
 	w->lease_until_ms = until;
-	int64_t ms = until - ry_now_ms();
-	if (ms < 0)
-		ms = 0;
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-	evtimer_add(w->lease_timer, &tv);
+	arm_lease_timer(w);
 }
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)

@@ -25,6 +25,7 @@ struct ry_pump_state {
 	size_t tasks;		/* tasks held in any phase */
 	bool offline_sent;
 	bool want_claim;	/* ready work may exist for us */
+	bool claim_backoff;	/* the last claim failed: not again before the pause ends */
 	bool degraded;		/* something is wrong on this host: no claims */
 	struct ry_sched_capacity free;	/* capacity not held by tasks */
 	bool exit_when_idle;

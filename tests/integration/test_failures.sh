@@ -509,54 +509,6 @@ journal_survives_kill() {
 	wait_for 10 test ! -s "$journal"
 }
 
-# small_fs MB: mounts a tmpfs of MB megabytes (for this scenario only) and
-# prints where; unmounted at exit.
-small_fs() {
-	((EUID == 0)) || skip "needs root to mount a small filesystem"
-	local mnt=$RY_WORKDIR/small-$1-$RANDOM
-	mkdir -p "$mnt"
-	mount -t tmpfs -o "size=${1}m,mode=0755" "railyard-test-$$" "$mnt" || skip "cannot mount a tmpfs here"
-	at_exit umount -l "$mnt"
-	echo "$mnt"
-}
-
-# fill DIR: takes every free byte of DIR's filesystem (file DIR/filler).
-fill() { dd if=/dev/zero of="$1/filler" bs=64k 2>/dev/null || :; }
-
-# The workspace disk fills up: the task fails saying so, the agent says it
-# is degraded and takes no new work, and takes work again once space is
-# back.
-workspace_disk_full() {
-	local mnt id id2
-	mnt=$(small_fs 24)
-	ry_newdb wsfull
-	local conf=$RY_WORKDIR/wsfull.conf
-	printf 'min_free_mb = 2\n' >"$conf"
-	start_worker wsfull "${FAST[@]}" --config "$conf" --workdir "$mnt/work"
-	wait_agent 30 wsfull
-	fill "$mnt"
-	id=$(ry_submit "(name) VALUES ('wsfull')" "
-		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		VALUES (:id, 'write', 'dd if=/dev/zero of=big bs=1M count=5');")
-	wait_pipeline 60 "$id" failed
-	local reason
-	reason=$(task_get "$id" write reason)
-	echo "reason: $reason"
-	[[ ${reason,,} == *"no space left on device"* ]] || fail "the reason does not name the full disk: $reason"
-	wait_for 15 sql_eq t "SELECT degraded LIKE 'no space left on device%' FROM railyard.agents WHERE name = 'wsfull'"
-	# Degraded: new work waits (two more heartbeats go by).
-	id2=$(ry_submit "(name) VALUES ('later')" "
-		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'ok', 'echo ok');")
-	local seen
-	seen=$(sql "SELECT last_seen FROM railyard.agents WHERE name = 'wsfull'")
-	wait_for 15 sql_eq t "SELECT last_seen > '$seen'::timestamptz + interval '1 second' FROM railyard.agents WHERE name = 'wsfull'"
-	[[ $(task_get "$id2" ok state) == ready ]] || fail "the degraded agent took new work: $(task_get "$id2" ok 'state, attempt')"
-	rm -f "$mnt/filler"
-	wait_for 15 sql_eq t "SELECT degraded IS NULL FROM railyard.agents WHERE name = 'wsfull'"
-	wait_pipeline 30 "$id2" succeeded
-	grep -q "healthy again" "$RY_WORKDIR/worker-wsfull.log" || fail "the worker did not say it recovered"
-}
-
 # A task writing 300 MB with log_max_mb = 10: the log stops at 10 MB with a
 # marker, the rest is drained and dropped, and the task succeeds.
 log_is_capped() {
@@ -604,7 +556,5 @@ run_scenario "one result in a batch has data the database refuses: only it fails
 	one_bad_result_is_isolated
 run_scenario "a worker killed while results wait for the database reports them after its restart" \
 	journal_survives_kill
-run_scenario "the workspace disk fills up: the task fails naming it, the agent is degraded, then recovers" \
-	workspace_disk_full
 run_scenario "a task writing 300 MB with log_max_mb = 10: the log is capped with a marker, the task succeeds" \
 	log_is_capped

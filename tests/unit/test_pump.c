@@ -46,6 +46,8 @@ static void full_slots(struct ry_pump_state *s) { s->want_claim = true; s->free.
 static void no_cpu(struct ry_pump_state *s) { s->want_claim = true; s->free.cpu = 0; }
 static void no_mem(struct ry_pump_state *s) { s->want_claim = true; s->free.mem_mb = 0; }
 static void degraded(struct ry_pump_state *s) { s->want_claim = true; s->degraded = true; }
+static void claim_failed(struct ry_pump_state *s) { s->want_claim = true; s->claim_backoff = true; }
+static void claim_failed_results(struct ry_pump_state *s) { claim_failed(s); s->results = 2; }
 static void draining_busy(struct ry_pump_state *s) { s->draining = true; s->tasks = 2; s->want_claim = true; }
 static void draining_empty(struct ry_pump_state *s) { s->draining = true; s->want_claim = true; }
 static void draining_said(struct ry_pump_state *s) { s->draining = true; s->offline_sent = true; }
@@ -73,6 +75,8 @@ static const struct pump_case cases[] = {
 	{ "no free cpu: no claim", no_cpu, RY_PUMP_NONE },
 	{ "no free memory: no claim", no_mem, RY_PUMP_NONE },
 	{ "degraded host: no claim", degraded, RY_PUMP_NONE },
+	{ "a claim just failed: wait out the pause", claim_failed, RY_PUMP_NONE },
+	{ "a claim failed: results still go", claim_failed_results, RY_PUMP_COMPLETE },
 	{ "draining with tasks: wait, never claim", draining_busy, RY_PUMP_NONE },
 	{ "draining, holding nothing: offline", draining_empty, RY_PUMP_OFFLINE },
 	{ "draining, goodbye sent: nothing", draining_said, RY_PUMP_NONE },
