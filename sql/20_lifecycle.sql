@@ -528,3 +528,33 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
            AND (t.arch IS NULL OR t.arch = p_arch)
            AND t.cpu <= p_cpu AND t.mem_mb <= p_mem_mb)
 $$;
+
+-- What \df+ says about the lifecycle (pg_cron style: the schema documents
+-- itself).  release_tasks, refund_tasks and pipelines_finished carry theirs
+-- above.
+COMMENT ON FUNCTION railyard.settle(bigint[]) IS
+    'Counts finished tasks off their dependents, releases or skips those with nothing left to wait for, rolls finished pipelines up; NOTIFY railyard_ready once if anything became ready.';
+COMMENT ON FUNCTION railyard.claim_candidates(text[], text, text, int, int, int) IS
+    'Worker, claim step 1: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks the agent could run, best first (priority, rank, id).';
+COMMENT ON FUNCTION railyard.claim_tasks(bigint, bigint[]) IS
+    'Worker, claim step 2: leases the chosen tasks to the agent (attempt + 1) and returns what it needs to run them: command, env, limits, conditions, the names and files of its secrets (never their values).';
+COMMENT ON FUNCTION railyard.start_tasks(bigint, bigint[], int[], timestamptz[]) IS
+    'Worker: batched "the process has started" notices, fenced by agent and attempt.';
+COMMENT ON FUNCTION railyard.complete_tasks(bigint, bigint[], int[], text[], int[], text[], timestamptz[], timestamptz[], text[], text[], float8[], float8[], bigint[], bigint[], bigint[]) IS
+    'Worker: batched results, fenced by agent and attempt (refused ones come back accepted = false; a repeat of a stored result is accepted); each adds a task_attempts row with duration (monotonic), cpu, peak memory and I/O, then settles.';
+COMMENT ON FUNCTION railyard.register_agent(text, text, text, text, int, bigint, bigint, text[], int, int, bigint, int, text, int, boolean, text, text) IS
+    'Worker: registers (or re-registers) its agent row; a live holder of the name elsewhere is refused unless p_takeover says its process on this host is gone; what a previous incarnation still held is requeued.';
+COMMENT ON FUNCTION railyard.requeue_tasks(bigint[], text) IS
+    'Running tasks back to ready (the next claim is attempt + 1), or failed with agent lost once max_attempts is used; each lost attempt recorded.';
+COMMENT ON FUNCTION railyard.requeue_lost(bigint[], text) IS
+    'requeue_tasks for every running task of the given agents.';
+COMMENT ON FUNCTION railyard.heartbeat(bigint, bigint[], int[], int, text, bigint) IS
+    'Worker: renews the agent''s lease (its tasks'' lease), records whether it is degraded and its free disk, hands back tasks leased to it that it does not hold (unstarted: attempt given back), and returns the tasks it reported that are no longer its own.';
+COMMENT ON FUNCTION railyard.reap() IS
+    'Marks agents whose lease ran out offline and requeues their tasks; one caller at a time (transaction-scoped advisory lock), never within one lease of the server''s start.';
+COMMENT ON FUNCTION railyard.agent_offline(bigint) IS
+    'Worker leaving cleanly: offline now, whatever it still held requeued at once.';
+COMMENT ON FUNCTION railyard.update_agent(bigint, text[], int, int, bigint, int) IS
+    'Worker after a reload: new labels, capacity and lease length; the lease is renewed with the new length at once.';
+COMMENT ON FUNCTION railyard.work_remains(text[], text, text, int, int) IS
+    'Whether anything the agent could run is still blocked, ready or running anywhere (--exit-when-idle).';

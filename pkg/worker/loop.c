@@ -264,7 +264,8 @@ static void reload_config(struct ry_worker *w)
 		ry_notify_ready("reload failed");
 		return;
 	}
-	/* Only what can change under a running agent; db/name need a restart. */
+	/* Only what can change under a running agent; db, name, workdir,
+	 * cgroup, task_user, task_ids and db_passfile need a restart. */
 	ry_strlist_release(&w->cfg.labels);
 	w->cfg.labels = c.labels;
 	c.labels = (struct ry_strlist){ 0 };
@@ -275,6 +276,17 @@ static void reload_config(struct ry_worker *w)
 	/* A longer heartbeat needs the longer lease registered with it, or
 	 * other reapers would take the live agent's tasks. */
 	w->cfg.lease_s = c.lease_s;
+	w->cfg.log_max_mb = c.log_max_mb;
+	w->cfg.match_limit = c.match_limit;
+	w->cfg.match_depth_limit = c.match_depth_limit;
+	w->cfg.min_free_mb = c.min_free_mb;
+	w->cfg.retention_s = c.retention_s;
+	w->cfg.retention_min_s = c.retention_min_s;
+	w->cfg.retention_mb = c.retention_mb;
+	w->cfg.retention_check_s = c.retention_check_s;
+	free(w->cfg.secrets_dir);
+	w->cfg.secrets_dir = c.secrets_dir;
+	c.secrets_dir = NULL;
 	if (w->cfg.heartbeat_s != c.heartbeat_s) {
 		w->cfg.heartbeat_s = c.heartbeat_s;
 		arm_heartbeat(w);
