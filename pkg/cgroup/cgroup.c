@@ -202,7 +202,11 @@ static char *read_in(const char *dir, const char *file)
 	return t;
 }
 
-/* Writes s to dir/file; 0 or the errno. */
+/*
+ * Writes s to dir/file; 0 or the errno.  Interrupted writes are retried: a
+ * v1 memory limit, for one, is refused with EINTR whenever a signal is
+ * pending (the kernel's reclaim loop checks), and SIGCHLD often is.
+ */
 static int write_in(const char *dir, const char *file, const char *s)
 {
 	char *p = path_join(dir, file);
@@ -211,8 +215,11 @@ static int write_in(const char *dir, const char *file, const char *s)
 	free(p);
 	if (fd < 0)
 		return errno;
-	if (write(fd, s, strlen(s)) < 0)
-		e = errno;
+	for (int tries = 0; tries < 1000; tries++) {
+		e = write(fd, s, strlen(s)) < 0 ? errno : 0;
+		if (e != EINTR)
+			break;
+	}
 	close(fd);
 	return e;
 }

@@ -45,9 +45,13 @@ static void child(const struct ry_exec_spec *spec, char *const *argv,
 			(void)sigaction(sig, &dfl, NULL);
 	if (setsid() < 0)
 		child_fail(cs, "setsid");
-	for (size_t i = 0; i < spec->njoin; i++)
-		if (write(spec->join_fds[i], "0", 1) != 1)
+	for (size_t i = 0; i < spec->njoin; i++) {
+		ssize_t n;
+		while ((n = write(spec->join_fds[i], "0", 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1)
 			child_fail(cs, "join cgroup");
+	}
 	int in = open("/dev/null", O_RDONLY);
 	if (in < 0 || dup2(in, 0) < 0)
 		child_fail(cs, "open /dev/null");

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,6 +245,58 @@ static void a_task_cgroup_lives_and_dies(void **state)
 	ry_exec_remove_tree(dir);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Signals arrive all the time in a worker (SIGCHLD): setting a limit must
+ * not fail because one did (v1 answers EINTR while one is pending). */
+static void limits_survive_signals(void **state)
+{
+	(void)state;
+	char *why = NULL, *err = NULL;
+	char name[64];
+	snprintf(name, sizeof(name), "unit-test-sig-%d", (int)getpid());
+	if (geteuid() != 0)
+		skip();
+	struct ry_cgroup_root *root = ry_cgroup_root_open(name, true, &why);
+	if (!root) {
+		free(why);
+		skip();
+	}
+	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
+	assert_non_null(cg);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART: writes see EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 20 }, { 0, 20 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	int failures = 0;
+	for (int i = 0; i < 20000; i++) {
+		struct ry_cgroup_limits lim = { .mem_bytes = (uint64_t)(16 + i % 16) << 20 };
+		if (!ry_cgroup_set_limits(cg, &lim, &err)) {
+			if (!failures++)
+				print_error("%s\n", err);
+			free(err);
+			err = NULL;
+		}
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	assert_true(alarms > 0);
+	assert_int_equal(failures, 0);
+	ry_cgroup_joined(cg);
+	assert_true(ry_cgroup_remove(cg));
+	ry_cgroup_free(cg);
+	ry_cgroup_root_close(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +305,7 @@ int main(void)
 		cmocka_unit_test(keyed_files),
 		cmocka_unit_test(io_accounting),
 		cmocka_unit_test(a_task_cgroup_lives_and_dies),
+		cmocka_unit_test(limits_survive_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
