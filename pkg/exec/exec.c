@@ -222,6 +222,13 @@ char *ry_exec_describe_status(int status)
 
 bool ry_exec_mkdirs_mode(const char *path, mode_t mode, char **err)
 {
+	/* Usually the parent exists: one mkdir, not one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return true;
+	if (errno != ENOENT) {
+		*err = ry_asprintf("cannot create directory %s: %s", path, strerror(errno));
+		return false;
+	}
 	char *p = ry_strdup(path);
 	for (char *s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {

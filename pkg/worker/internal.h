@@ -140,6 +140,7 @@ struct ry_worker {
 	struct ry_idpool *gids;		/* per-pipeline gids */
 	bool uid_locks;			/* uids are locked in /run across workers */
 	char *identity;			/* for messages and the agent row */
+	bool top_dirs_made;		/* workdir/pipelines and workdir/logs */
 
 	struct ry_retention retention;
 

@@ -453,20 +453,34 @@ void ry_worker_forget_pipeline_gid(struct ry_worker *w, gid_t gid)
 		pool_mark(w->gids, gid - w->gids->base, false);
 }
 
-bool ry_worker_prepare_dirs(struct ry_worker *w, struct ry_task *t, const char *pdir,
-			    const char *shared, const char *ws, const char *logdir, char **err)
+/* workdir/pipelines (0711: tasks pass through, cannot list) and
+ * workdir/logs (0700: the worker's alone); made once, checked per task
+ * only by the mkdir of what is below them. */
+static bool top_dirs(struct ry_worker *w, char **err)
 {
 	char *pipelines = ry_asprintf("%s/pipelines", w->cfg.workdir);
 	char *logs = ry_asprintf("%s/logs", w->cfg.workdir);
-	bool ok = ry_exec_mkdirs_mode(pipelines, 0711, err) &&
-		  ry_exec_mkdirs_mode(logs, 0700, err) &&
-		  ry_exec_mkdirs_mode(logdir, 0700, err);
+	bool ok = ry_exec_mkdirs_mode(pipelines, 0711, err) && ry_exec_mkdirs_mode(logs, 0700, err);
 	if (ok && w->ids != RY_IDS_WORKER)
 		ok = own(pipelines, 0, 0, 0711, err) && own(logs, 0, 0, 0700, err);
 	free(pipelines);
 	free(logs);
-	if (!ok)
+	return ok;
+}
+
+bool ry_worker_prepare_dirs(struct ry_worker *w, struct ry_task *t, const char *pdir,
+			    const char *shared, const char *ws, const char *logdir, char **err)
+{
+	if (!w->top_dirs_made && !top_dirs(w, err))
 		return false;
+	w->top_dirs_made = true;
+	if (!ry_exec_mkdirs_mode(logdir, 0700, err)) {
+		/* Retention (or a person) may have removed what was made: again. */
+		w->top_dirs_made = false;
+		if (!top_dirs(w, err) || !ry_exec_mkdirs_mode(logdir, 0700, err))
+			return false;
+		w->top_dirs_made = true;
+	}
 	switch (w->ids) {
 	case RY_IDS_PER_TASK: {
 		gid_t gid;
