@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,14 +175,10 @@ static char *read_text(const char *path)
 	if (fd < 0)
 		return NULL;
 	struct ry_buf b = RY_BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	ry_buf_puts(&b, "");
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-		ry_buf_add(&b, chunk, (size_t)n);
+	bool ok = ry_read_all(fd, SIZE_MAX - 4096, &b);
 	int e = errno;
 	close(fd);
-	if (n < 0) {
+	if (!ok) {
 		ry_buf_release(&b);
 		errno = e;
 		return NULL;

@@ -265,3 +265,19 @@ uint64_t ry_fnv1a64(const void *data, size_t len)
 		h = (h ^ p[i]) * 1099511628211ULL;
 	return h;
 }
+
+bool ry_read_all(int fd, size_t max, struct ry_buf *b)
+{
+	char chunk[4096];
+	ry_buf_add(b, "", 0);
+	while (b->len <= max) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n > 0)
+			ry_buf_add(b, chunk, (size_t)n);
+		else if (n == 0)
+			return true;
+		else if (errno != EINTR)
+			return false;
+	}
+	return true;
+}

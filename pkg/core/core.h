@@ -70,6 +70,10 @@ void ry_strlist_release(struct ry_strlist *l);
 int64_t ry_now_ms(void);
 int64_t ry_wall_us(void);
 
+/* Appends what fd holds (to its end, or past max bytes) to b; false with
+ * errno set on a read error.  Interrupted reads are retried. */
+bool ry_read_all(int fd, size_t max, struct ry_buf *b) RY_MUST_CHECK;
+
 /* FNV-1a: small, stable hash for names (not for security). */
 uint64_t ry_fnv1a64(const void *data, size_t len);
 

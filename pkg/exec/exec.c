@@ -317,10 +317,8 @@ char *ry_exec_proc_env(pid_t pid, const char *name)
 	if (fd < 0)
 		return NULL;
 	struct ry_buf b = RY_BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && b.len < (1u << 20))
-		ry_buf_add(&b, chunk, (size_t)n);
+	if (!ry_read_all(fd, 1u << 20, &b))
+		b.len = 0;	/* gone meanwhile: nothing to find */
 	close(fd);
 	char *found = NULL;
 	size_t nl = strlen(name);

@@ -99,10 +99,8 @@ static bool run_tool(struct ry_worker *w, const char *command, char **out)
 	bool ok = ry_exec_spawn(&spec, &pid, &err);
 	close(fds[1]);
 	if (ok) {
-		char chunk[1024];
-		ssize_t n;
-		while ((n = read(fds[0], chunk, sizeof(chunk))) > 0)
-			ry_buf_add(&b, chunk, (size_t)n);
+		if (!ry_read_all(fds[0], 65536, &b))
+			ry_buf_puts(&b, " (output unreadable)");
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 		ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;

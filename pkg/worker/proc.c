@@ -36,6 +36,7 @@
 #define TASK_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void task_finalize(struct ry_worker *w, struct ry_task *t);
+static void close_output(struct ry_task *t);
 
 struct ry_task *ry_worker_task_new(struct ry_worker *w)
 {
@@ -137,12 +138,7 @@ static void task_timer_cb(evutil_socket_t fd, short what, void *arg)
 		 * the pipe.  Decide without the rest of the output. */
 		ry_warn("task %s (id %lld): output still open %d s after the end; closing it",
 			t->name, (long long)t->id, OUTPUT_GRACE_S);
-		if (t->out_ev) {
-			event_free(t->out_ev);
-			t->out_ev = NULL;
-		}
-		close(t->out_fd);
-		t->out_fd = -1;
+		close_output(t);
 		ry_worker_task_try_finalize(w, t);
 		ry_worker_pump(w);
 		return;
@@ -174,7 +170,8 @@ void ry_worker_task_kill(struct ry_task *t, enum ry_task_kill why)
 
 /* ---- output --------------------------------------------------------------- */
 
-static void output_closed(struct ry_worker *w, struct ry_task *t)
+/* Stops reading the task's pipe (at its end, or given up on). */
+static void close_output(struct ry_task *t)
 {
 	if (t->out_ev) {
 		event_free(t->out_ev);
@@ -184,6 +181,11 @@ static void output_closed(struct ry_worker *w, struct ry_task *t)
 		close(t->out_fd);
 		t->out_fd = -1;
 	}
+}
+
+static void output_closed(struct ry_worker *w, struct ry_task *t)
+{
+	close_output(t);
 	ry_worker_task_try_finalize(w, t);
 }
 
@@ -254,14 +256,7 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 {
 	if (t->timer)
 		event_del(t->timer);
-	if (t->out_ev) {
-		event_free(t->out_ev);
-		t->out_ev = NULL;
-	}
-	if (t->out_fd >= 0) {
-		close(t->out_fd);
-		t->out_fd = -1;
-	}
+	close_output(t);
 	int out_err = 0;
 	if (t->out) {
 		ry_output_finish(t->out);
@@ -528,12 +523,16 @@ static char *read_secret(const struct ry_worker *w, const char *name, const char
 		return NULL;
 	}
 	struct ry_buf b = RY_BUF_INIT;
-	char chunk[4096];
-	ssize_t n;
-	ry_buf_puts(&b, "");
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0 && b.len <= 65536)
-		ry_buf_add(&b, chunk, (size_t)n);
+	bool ok = ry_read_all(fd, 65536, &b);
+	int e = errno;
 	close(fd);
+	if (!ok) {
+		*err = ry_asprintf("secret %s: cannot read %s/%s: %s", name, w->cfg.secrets_dir, file,
+				   strerror(e));
+		explicit_bzero(b.data, b.cap);
+		ry_buf_release(&b);
+		return NULL;
+	}
 	if (b.len > 65536 || memchr(b.data, '\0', b.len)) {
 		*err = ry_asprintf("secret %s: %s/%s is %s", name, w->cfg.secrets_dir, file,
 				   b.len > 65536 ? "over 64 KB" : "not text (it holds a NUL byte)");

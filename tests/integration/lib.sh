@@ -531,14 +531,30 @@ wait_agent() {
 #   workers' default workdir; give --workdir a directory under it too).
 #   Task ids repeat across databases; the workspace tells scripts apart.
 task_pids() {
-	local files f pid
-	if [[ -n ${1:-} ]]; then
-		files=$(grep -lzx "RAILYARD_TASK_ID=$1" /proc/[0-9]*/environ 2>/dev/null) || :
-	else
-		files=$(grep -lz '^RAILYARD_TASK_ID=' /proc/[0-9]*/environ 2>/dev/null) || :
-	fi
+	ry__task_procs "$RY_WORKDIR" ${1:+"RAILYARD_TASK_ID=$1"}
+}
+
+# procs_in WORKDIR [ATTEMPT]
+#   Prints the pids of live task processes whose workspace is under WORKDIR
+#   (a worker's --workdir), of that attempt only when given: what one
+#   scenario's workers started, whatever the task ids (they repeat across
+#   databases).  no_procs_in is its negation, for wait_for.
+procs_in() {
+	ry__task_procs "$1" ${2:+"RAILYARD_ATTEMPT=$2"}
+}
+no_procs_in() { [[ -z $(procs_in "$@") ]]; }
+
+# ry__task_procs DIR [VAR=VALUE...]: live processes whose environment has
+# a RAILYARD_WORKSPACE under DIR and every VAR=VALUE given.
+ry__task_procs() {
+	local dir=$1 files f pid kv
+	shift
+	# Processes vanish while grep reads: its status says nothing here.
+	files=$(grep -lz "^RAILYARD_WORKSPACE=$dir/" /proc/[0-9]*/environ 2>/dev/null) || :
 	for f in $files; do
-		grep -qz "^RAILYARD_WORKSPACE=$RY_WORKDIR/" "$f" 2>/dev/null || continue
+		for kv in "$@"; do
+			grep -qzx "$kv" "$f" 2>/dev/null || continue 2
+		done
 		pid=${f#/proc/}
 		pid=${pid%/environ}
 		if ry_alive "$pid"; then

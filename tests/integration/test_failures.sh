@@ -300,19 +300,6 @@ duplicate_name_is_refused() {
 		fail "the agent row no longer belongs to the first worker: $(sql "SELECT state, pid FROM railyard.agents WHERE name = 'dup'")"
 }
 
-# procs_in WORKDIR [ATTEMPT]: live processes of tasks whose workspace is
-# under WORKDIR (of that attempt only, when given).
-procs_in() {
-	local f pid
-	for f in $(grep -lz "^RAILYARD_WORKSPACE=$1/" /proc/[0-9]*/environ 2>/dev/null); do
-		[[ -z ${2:-} ]] || grep -qzx "RAILYARD_ATTEMPT=$2" "$f" 2>/dev/null || continue
-		pid=${f#/proc/}
-		pid=${pid%/environ}
-		ry_alive "$pid" && echo "$pid"
-	done
-	return 0
-}
-no_procs_in() { [[ -z $(procs_in "$@") ]]; }
 
 # The database goes away for longer than the lease.  The worker cannot know
 # its tasks were not given to someone else, so by its own clock it stops

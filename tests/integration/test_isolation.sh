@@ -18,18 +18,6 @@ at_exit kill_task_processes
 
 FAST=(--heartbeat 1 --lease 3 --drain-timeout 1)
 
-# procs_in WORKDIR [ATTEMPT]: live processes of tasks whose workspace is
-# under WORKDIR (of that attempt only, when given).
-procs_in() {
-	local f pid
-	for f in $(grep -lz "^RAILYARD_WORKSPACE=$1/" /proc/[0-9]*/environ 2>/dev/null); do
-		[[ -z ${2:-} ]] || grep -qzx "RAILYARD_ATTEMPT=$2" "$f" 2>/dev/null || continue
-		pid=${f#/proc/}
-		pid=${pid%/environ}
-		ry_alive "$pid" && echo "$pid"
-	done
-	return 0
-}
 
 cgroups_possible() {
 	((EUID == 0)) && [[ -w /sys/fs/cgroup/unified || -w /sys/fs/cgroup/memory || -w /sys/fs/cgroup ]]

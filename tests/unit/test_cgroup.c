@@ -145,12 +145,12 @@ static void wait_dead(pid_t pid)
 	fail_msg("process %d is still alive", (int)pid);
 }
 
-static void a_task_cgroup_lives_and_dies(void **state)
+/* This host's hierarchy for a test, or the test is skipped (not root, no
+ * writable cgroup). */
+static struct ry_cgroup_root *test_root(const char *what)
 {
-	(void)state;
-	char *why = NULL, *err = NULL;
-	char name[64], dir[] = "/tmp/ry-test-cgroup-XXXXXX";
-	snprintf(name, sizeof(name), "unit-test-%d", (int)getpid());
+	char *why = NULL, name[64];
+	snprintf(name, sizeof(name), "unit-test-%s-%d", what, (int)getpid());
 	if (geteuid() != 0)
 		skip();
 	struct ry_cgroup_root *root = ry_cgroup_root_open(name, true, &why);
@@ -158,6 +158,15 @@ static void a_task_cgroup_lives_and_dies(void **state)
 		free(why);
 		skip();
 	}
+	return root;
+}
+
+static void a_task_cgroup_lives_and_dies(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	char dir[] = "/tmp/ry-test-cgroup-XXXXXX";
+	struct ry_cgroup_root *root = test_root("life");
 	assert_non_null(mkdtemp(dir));
 	assert_true(ry_cgroup_root_mode(root) != RY_CGROUP_NONE);
 	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
@@ -258,16 +267,8 @@ static void on_alarm(int sig)
 static void limits_survive_signals(void **state)
 {
 	(void)state;
-	char *why = NULL, *err = NULL;
-	char name[64];
-	snprintf(name, sizeof(name), "unit-test-sig-%d", (int)getpid());
-	if (geteuid() != 0)
-		skip();
-	struct ry_cgroup_root *root = ry_cgroup_root_open(name, true, &why);
-	if (!root) {
-		free(why);
-		skip();
-	}
+	char *err = NULL;
+	struct ry_cgroup_root *root = test_root("sig");
 	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
 	assert_non_null(cg);
 	struct sigaction sa;

@@ -57,6 +57,21 @@ static struct ry_journal_result result(int64_t id, int attempt, const char *outc
 	return r;
 }
 
+/* A new, empty journal at path. */
+static struct ry_journal *fresh(void)
+{
+	struct ry_journal_result *p;
+	size_t n;
+	char *err = NULL;
+	unlink(path);
+	struct ry_journal *j = ry_journal_open(path, &p, &n, &err);
+	if (!j)
+		fail_msg("%s", err);
+	assert_int_equal(n, 0);
+	free(p);
+	return j;
+}
+
 static struct ry_journal *reopen(struct ry_journal *j, struct ry_journal_result **p, size_t *n)
 {
 	char *err = NULL;
@@ -79,11 +94,7 @@ static void pending_results_survive_a_restart(void **state)
 	(void)state;
 	struct ry_journal_result *p;
 	size_t n;
-	char *err = NULL;
-	unlink(path);
-	struct ry_journal *j = ry_journal_open(path, &p, &n, &err);
-	assert_non_null(j);
-	assert_int_equal(n, 0);
+	struct ry_journal *j = fresh();
 	for (int i = 1; i <= 3; i++) {
 		struct ry_journal_result r = result(i, 1, "succeeded");
 		assert_true(ry_journal_add(j, &r));
@@ -128,9 +139,7 @@ static void newer_version_wins_and_empty_means_empty(void **state)
 	(void)state;
 	struct ry_journal_result *p;
 	size_t n;
-	char *err = NULL;
-	unlink(path);
-	struct ry_journal *j = ry_journal_open(path, &p, &n, &err);
+	struct ry_journal *j = fresh();
 	struct ry_journal_result r = result(5, 2, "succeeded");
 	assert_true(ry_journal_add(j, &r));
 	r.outcome = (char *)"failed";
@@ -161,8 +170,7 @@ static void torn_and_garbled_lines_lose_nothing_else(void **state)
 	struct ry_journal_result *p;
 	size_t n;
 	char *err = NULL;
-	unlink(path);
-	struct ry_journal *j = ry_journal_open(path, &p, &n, &err);
+	struct ry_journal *j = fresh();
 	struct ry_journal_result r = result(1, 1, "succeeded");
 	assert_true(ry_journal_add(j, &r));
 	ry_journal_close(j);
@@ -191,11 +199,8 @@ static void a_failed_write_is_reported(void **state)
 	(void)state;
 	struct ry_journal_result *p;
 	size_t n;
-	char *err = NULL;
 	struct rlimit old, small = { 1024, RLIM_INFINITY };
-	unlink(path);
-	struct ry_journal *j = ry_journal_open(path, &p, &n, &err);
-	assert_non_null(j);
+	struct ry_journal *j = fresh();
 	/* A file size limit makes writes fail (EFBIG), as a full disk would. */
 	signal(SIGXFSZ, SIG_IGN);
 	getrlimit(RLIMIT_FSIZE, &old);
