@@ -117,7 +117,9 @@ void ry_worker_task_signal(struct ry_worker *w, struct ry_task *t, int sig)
 {
 	if (t->cg)
 		ry_cgroup_signal(t->cg, sig);
-	if (t->pid)
+	/* Once the shell is reaped its pid may be another's: the group was
+	 * killed then (task_exited), in the same turn. */
+	if (t->pid && !t->exited)
 		ry_exec_kill_group(t->pid, sig);
 	/* Without a cgroup, what left the group comes back to us once its
 	 * parent is gone: a walk of /proc finds and kills it. */
@@ -340,6 +342,8 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 static void task_exited(struct ry_worker *w, struct ry_task *t, int status,
 			const struct rusage *ru)
 {
+	/* Whatever is left of its group goes now, before its pid can be reused. */
+	ry_exec_kill_group(t->pid, SIGKILL);
 	t->exited = true;
 	t->wait_status = status;
 	t->ru = *ru;
