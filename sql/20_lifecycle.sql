@@ -157,8 +157,9 @@ CREATE OR REPLACE FUNCTION railyard.complete_tasks(
     p_agent bigint, p_ids bigint[], p_attempts int[], p_outcomes text[],
     p_exit_codes int[], p_reasons text[], p_started timestamptz[],
     p_finished timestamptz[], p_log_paths text[], p_log_tails text[],
-    p_durations float8[], p_cpu_s float8[], p_mem_peak bigint[],
-    p_io_read bigint[], p_io_write bigint[])
+    p_durations float8[] DEFAULT NULL, p_cpu_s float8[] DEFAULT NULL,
+    p_mem_peak bigint[] DEFAULT NULL, p_io_read bigint[] DEFAULT NULL,
+    p_io_write bigint[] DEFAULT NULL)
 RETURNS TABLE (task_id bigint, attempt int, accepted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -220,8 +221,8 @@ END $$;
 CREATE OR REPLACE FUNCTION railyard.register_agent(
     p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
     p_disk_mb bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
-    p_pid int, p_version text, p_lease_s int, p_takeover boolean, p_isolation text,
-    p_task_identity text)
+    p_pid int, p_version text, p_lease_s int, p_takeover boolean DEFAULT false,
+    p_isolation text DEFAULT NULL, p_task_identity text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     old railyard.agents;
@@ -383,7 +384,7 @@ COMMENT ON FUNCTION railyard.release_tasks(bigint, bigint[], int[], text, boolea
 -- work (NULL: healthy) and p_disk_mb the free space on its workdir.
 CREATE OR REPLACE FUNCTION railyard.heartbeat(
     p_agent bigint, p_ids bigint[], p_attempts int[], p_running int,
-    p_degraded text, p_disk_mb bigint)
+    p_degraded text DEFAULT NULL, p_disk_mb bigint DEFAULT NULL)
 RETURNS TABLE (task_id bigint, attempt int)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -491,11 +492,12 @@ END $$;
 -- workers' reapers judge the agent by the lease it now keeps.
 CREATE OR REPLACE FUNCTION railyard.update_agent(
     p_agent bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
-    p_lease_s int)
+    p_lease_s int DEFAULT NULL)
 RETURNS void LANGUAGE sql AS $$
     UPDATE railyard.agents
        SET labels = p_labels, slots = p_slots, cpus = p_cpus, offered_mem_mb = p_offered_mem_mb,
-           lease_s = p_lease_s, lease_until = now() + make_interval(secs => p_lease_s),
+           lease_s = coalesce(p_lease_s, lease_s),
+           lease_until = now() + make_interval(secs => coalesce(p_lease_s, lease_s)),
            last_seen = now()
      WHERE id = p_agent
 $$;

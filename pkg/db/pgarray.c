@@ -9,6 +9,17 @@ static void sep(struct ry_pgarray *a)
 	ry_buf_putc(&a->b, a->n++ ? ',' : '{');
 }
 
+void ry_buf_add_pg_array_elem(struct ry_buf *b, const char *s)
+{
+	ry_buf_putc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			ry_buf_putc(b, '\\');
+		ry_buf_putc(b, *s);
+	}
+	ry_buf_putc(b, '"');
+}
+
 void ry_pgarray_add_str(struct ry_pgarray *a, const char *s)
 {
 	if (!s) {
@@ -16,13 +27,7 @@ void ry_pgarray_add_str(struct ry_pgarray *a, const char *s)
 		return;
 	}
 	sep(a);
-	ry_buf_putc(&a->b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			ry_buf_putc(&a->b, '\\');
-		ry_buf_putc(&a->b, *s);
-	}
-	ry_buf_putc(&a->b, '"');
+	ry_buf_add_pg_array_elem(&a->b, s);
 }
 
 void ry_pgarray_add_int(struct ry_pgarray *a, int64_t v)

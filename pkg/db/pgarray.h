@@ -23,6 +23,11 @@ void ry_pgarray_add_null(struct ry_pgarray *a);
 /* The literal ("{}" when empty); the caller frees it.  a is empty after. */
 char *ry_pgarray_finish(struct ry_pgarray *a) RY_MUST_CHECK;
 
+/* Appends s to b as one quoted element ("..." with \ and " escaped): the
+ * element encoding ry_pgarray_add_str uses, for callers building arrays
+ * of their own shape. */
+void ry_buf_add_pg_array_elem(struct ry_buf *b, const char *s);
+
 /* Renders a whole list as a text[] literal: {"a","b"}.  Caller frees. */
 char *ry_strlist_to_pg_array(const struct ry_strlist *l);
 

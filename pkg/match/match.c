@@ -58,6 +58,22 @@ int ry_match_run(const struct ry_match *m, const char *s, char **err)
 	return -1;
 }
 
+bool ry_match_test(const struct ry_match *m, const char *s)
+{
+	char *err = NULL;
+	int rc = ry_match_run(m, s, &err);
+	free(err);
+	return rc == 1;
+}
+
+bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ry_match_test(m, paths[i]))
+			return true;
+	return false;
+}
+
 void ry_match_free(struct ry_match *m)
 {
 	if (!m)

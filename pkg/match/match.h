@@ -31,6 +31,14 @@ void ry_match_set_limits(struct ry_match *m, unsigned long match_limit,
  * e.g. "match limit exceeded", and the caller frees it).
  */
 int ry_match_run(const struct ry_match *m, const char *s, char **err) RY_MUST_CHECK;
+/*
+ * True when the pattern matches somewhere in s.  A match that cannot be
+ * decided (a limit reached) answers false: callers for whom that must be
+ * an error (only_if_changed) use ry_match_run.
+ */
+bool ry_match_test(const struct ry_match *m, const char *s);
+/* True when any of the n paths matches (ry_match_test's answer). */
+bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n);
 void ry_match_free(struct ry_match *m);
 
 #endif

@@ -517,6 +517,29 @@ log_is_capped() {
 		fail "the stored tail does not show the truncation marker"
 }
 
+# Scripts and tools written against the earlier worker functions keep
+# working: the new parameters all come last, with defaults.
+earlier_signatures_still_work() {
+	ry_newdb oldsigs
+	local a id t
+	a=$(sql "SELECT railyard.register_agent('old', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 't', 30)")
+	[[ $(sql "SELECT isolation IS NULL AND task_identity IS NULL FROM railyard.agents WHERE id = $a") == t ]] ||
+		fail "register_agent without the new arguments did not register"
+	sql "SELECT count(*) FROM railyard.heartbeat($a, '{}', '{}', 0)" >/dev/null
+	sql "SELECT railyard.update_agent($a, '{linux}', 3, 3, 1024)" >/dev/null
+	[[ $(sql "SELECT slots || ' ' || lease_s FROM railyard.agents WHERE id = $a") == "3 30" ]] ||
+		fail "update_agent without a lease changed the lease: $(sql "SELECT slots, lease_s FROM railyard.agents WHERE id = $a")"
+	id=$(ry_submit "(name) VALUES ('oldsigs')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'x', 'true');")
+	t=$(task_get "$id" x id)
+	sql "SELECT count(*) FROM railyard.claim_tasks($a, ARRAY[$t]::bigint[])" >/dev/null
+	[[ $(sql "SELECT accepted FROM railyard.complete_tasks($a, ARRAY[$t]::bigint[], ARRAY[1], ARRAY['succeeded'],
+	        ARRAY[0], ARRAY[NULL]::text[], ARRAY[now()], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['ok'])") == t ]] ||
+		fail "complete_tasks without the usage arguments was not accepted"
+	[[ $(sql "SELECT cpu_s IS NULL AND duration_s IS NOT NULL FROM railyard.task_attempts WHERE task_id = $t") == t ]] ||
+		fail "the history row is not as expected"
+}
+
 run_scenario "kill -9 of a worker mid-task: the task runs again elsewhere as attempt 2" worker_killed_mid_task
 run_scenario "a late completion from the killed attempt is refused and changes nothing" late_completion_is_refused
 run_scenario "max_attempts 1: a lost task fails with 'agent lost' and so does the pipeline" max_attempts_exhausted_fails
@@ -545,3 +568,4 @@ run_scenario "a worker killed while results wait for the database reports them a
 	journal_survives_kill
 run_scenario "a task writing 300 MB with log_max_mb = 10: the log is capped with a marker, the task succeeds" \
 	log_is_capped
+run_scenario "the worker functions still take the earlier argument lists" earlier_signatures_still_work

@@ -85,6 +85,12 @@ static void a_runaway_pattern_is_an_error(void **state)
 	/* The same pattern on a harmless path still answers. */
 	assert_int_equal(ry_match_run(m, "docs/z", &err), 1);
 	assert_int_equal(ry_match_run(m, "docs/a", &err), 0);
+	/* The boolean forms say no when they cannot tell (documented). */
+	assert_false(ry_match_test(m, path));
+	assert_true(ry_match_test(m, "docs/z"));
+	char *paths[] = { path, (char *)"docs/a", (char *)"docs/z" };
+	assert_true(ry_match_any(m, paths, 3));
+	assert_false(ry_match_any(m, paths, 2));
 	ry_match_free(m);
 }
 

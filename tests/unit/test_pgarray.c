@@ -62,6 +62,13 @@ static void mixed_elements(void **state)
 	char *s = ry_pgarray_finish(&a);
 	assert_string_equal(s, "{-42,NULL,NULL,0.10000000000000001,\"x\\\"y\"}");
 	free(s);
+	/* One element, appended in place to a buffer of the caller's. */
+	struct ry_buf b = RY_BUF_INIT;
+	ry_buf_puts(&b, "(");
+	ry_buf_add_pg_array_elem(&b, "x\"y");
+	ry_buf_puts(&b, ")");
+	assert_string_equal(b.data, "(\"x\\\"y\")");
+	ry_buf_release(&b);
 	/* Finished arrays start over empty. */
 	s = ry_pgarray_finish(&a);
 	assert_string_equal(s, "{}");
