@@ -117,7 +117,8 @@ $$;
 CREATE OR REPLACE FUNCTION railyard.claim_tasks(p_agent bigint, p_ids bigint[])
 RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command text,
                env text[], timeout_s int, cpu int, mem_mb int, only_if_changed text,
-               changed_paths text[], revision text, service text, source_date_epoch bigint)
+               changed_paths text[], revision text, service text, source_date_epoch bigint,
+               secrets text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 BEGIN
@@ -133,7 +134,8 @@ BEGIN
     RETURNING t.id, t.attempt, t.pipeline_id, t.name, t.command,
               ARRAY(SELECT e.key || '=' || e.value FROM jsonb_each_text(t.env) e ORDER BY e.key),
               t.timeout_s, t.cpu, t.mem_mb, t.only_if_changed, p.changed_paths, p.revision,
-              t.service, extract(epoch FROM p.created_at)::bigint;
+              t.service, extract(epoch FROM p.created_at)::bigint,
+              ARRAY(SELECT s.key || '=' || s.value FROM jsonb_each_text(t.secrets) s ORDER BY s.key);
 END $$;
 
 -- Batched "the process has started" notices, fenced like completions.
@@ -148,11 +150,16 @@ $$;
 
 -- Batched completions.  Fenced: only the agent holding the current attempt
 -- may finish a task; anything else is refused (accepted = false).  A repeat
--- of a completion already recorded (a retry after a lost reply) is accepted.
+-- of a completion already recorded (a retry after a lost reply, or a result
+-- a restarted worker replays from its journal) is accepted.  Durations come
+-- from the worker's monotonic clock; usage figures may be NULL (unknown).
 CREATE OR REPLACE FUNCTION railyard.complete_tasks(
     p_agent bigint, p_ids bigint[], p_attempts int[], p_outcomes text[],
     p_exit_codes int[], p_reasons text[], p_started timestamptz[],
-    p_finished timestamptz[], p_log_paths text[], p_log_tails text[])
+    p_finished timestamptz[], p_log_paths text[], p_log_tails text[],
+    p_durations float8[] DEFAULT NULL, p_cpu_s float8[] DEFAULT NULL,
+    p_mem_peak bigint[] DEFAULT NULL, p_io_read bigint[] DEFAULT NULL,
+    p_io_write bigint[] DEFAULT NULL)
 RETURNS TABLE (task_id bigint, attempt int, accepted boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -166,8 +173,10 @@ BEGIN
     END IF;
     WITH r AS (
         SELECT * FROM unnest(p_ids, p_attempts, p_outcomes, p_exit_codes, p_reasons,
-                             p_started, p_finished, p_log_paths, p_log_tails)
-               AS r(id, attempt, outcome, exit_code, reason, started, finished, log_path, log_tail)
+                             p_started, p_finished, p_log_paths, p_log_tails, p_durations,
+                             p_cpu_s, p_mem_peak, p_io_read, p_io_write)
+               AS r(id, attempt, outcome, exit_code, reason, started, finished, log_path,
+                    log_tail, duration, cpu_s, mem_peak, io_read, io_write)
     ), upd AS (
         UPDATE railyard.tasks t
            SET state = r.outcome::railyard.task_state, reason = r.reason,
@@ -177,14 +186,17 @@ BEGIN
          WHERE t.id = r.id AND t.attempt = r.attempt AND t.agent_id = p_agent
            AND t.state = 'running'
         RETURNING t.id, t.attempt, t.pipeline_id, t.claimed_at, t.started_at, r.outcome,
-                  r.reason, r.exit_code, r.finished, r.log_path, r.log_tail
+                  r.reason, r.exit_code, r.finished, r.log_path, r.log_tail, r.duration,
+                  r.cpu_s, r.mem_peak, r.io_read, r.io_write
     ), hist AS (
         INSERT INTO railyard.task_attempts
             (task_id, attempt, pipeline_id, agent_id, agent_name, outcome, reason, exit_code,
-             claimed_at, started_at, finished_at, duration_s, log_path, log_tail)
+             claimed_at, started_at, finished_at, duration_s, log_path, log_tail,
+             cpu_s, mem_peak_bytes, io_read_bytes, io_write_bytes)
         SELECT u.id, u.attempt, u.pipeline_id, p_agent, a.name, u.outcome, u.reason, u.exit_code,
                u.claimed_at, u.started_at, u.finished,
-               extract(epoch FROM u.finished - u.started_at), u.log_path, u.log_tail
+               coalesce(u.duration, extract(epoch FROM u.finished - u.started_at)),
+               u.log_path, u.log_tail, u.cpu_s, u.mem_peak, u.io_read, u.io_write
           FROM upd u LEFT JOIN railyard.agents a ON a.id = p_agent
         RETURNING task_id
     )
@@ -209,7 +221,8 @@ END $$;
 CREATE OR REPLACE FUNCTION railyard.register_agent(
     p_name text, p_hostname text, p_os text, p_arch text, p_cores int, p_mem_mb bigint,
     p_disk_mb bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
-    p_pid int, p_version text, p_lease_s int, p_takeover boolean DEFAULT false)
+    p_pid int, p_version text, p_lease_s int, p_takeover boolean DEFAULT false,
+    p_isolation text DEFAULT NULL, p_task_identity text DEFAULT NULL)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
     old railyard.agents;
@@ -229,10 +242,11 @@ BEGIN
     END IF;
     INSERT INTO railyard.agents AS a (name, hostname, os, arch, cores, mem_mb, disk_mb, labels,
                                       slots, cpus, offered_mem_mb, pid, version, state, running,
-                                      started_at, last_seen, lease_s, lease_until)
+                                      started_at, last_seen, lease_s, lease_until, isolation,
+                                      task_identity)
     VALUES (p_name, p_hostname, p_os, p_arch, p_cores, p_mem_mb, p_disk_mb, p_labels, p_slots,
             p_cpus, p_offered_mem_mb, p_pid, p_version, 'online', 0, now(), now(), p_lease_s,
-            now() + make_interval(secs => p_lease_s))
+            now() + make_interval(secs => p_lease_s), p_isolation, p_task_identity)
     ON CONFLICT (name) DO UPDATE
        SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, arch = EXCLUDED.arch,
            cores = EXCLUDED.cores, mem_mb = EXCLUDED.mem_mb, disk_mb = EXCLUDED.disk_mb,
@@ -240,7 +254,8 @@ BEGIN
            offered_mem_mb = EXCLUDED.offered_mem_mb, pid = EXCLUDED.pid,
            version = EXCLUDED.version, state = 'online', running = 0,
            started_at = now(), last_seen = now(), lease_s = EXCLUDED.lease_s,
-           lease_until = EXCLUDED.lease_until
+           lease_until = EXCLUDED.lease_until, isolation = EXCLUDED.isolation,
+           task_identity = EXCLUDED.task_identity
     RETURNING a.id INTO aid;
     PERFORM railyard.requeue_lost(ARRAY[aid], 'agent restarted');
     RETURN aid;
@@ -303,11 +318,73 @@ RETURNS int LANGUAGE sql AS $$
         p_why)
 $$;
 
+-- Claims handed back unstarted: ready again with the attempt they were
+-- claimed as given back (attempt - 1), no history row (nothing ran), so a
+-- max_attempts 1 task is not lost by a worker that never started it.
+CREATE OR REPLACE FUNCTION railyard.refund_tasks(p_ids bigint[], p_why text)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    n int;
+BEGIN
+    WITH back AS (
+        SELECT t.id FROM railyard.tasks t
+         WHERE t.state = 'running' AND t.id = ANY (p_ids) AND t.started_at IS NULL
+         ORDER BY t.id FOR UPDATE
+    )
+    UPDATE railyard.tasks t
+       SET state = 'ready', attempt = t.attempt - 1, agent_id = NULL, claimed_at = NULL,
+           reason = p_why, ready_at = coalesce(t.ready_at, now())
+      FROM back WHERE t.id = back.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM pg_notify('railyard_ready', '');
+    END IF;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION railyard.refund_tasks(bigint[], text) IS
+    'Returns claimed tasks that never started to ready, giving their attempt back (attempt - 1); no history row. Used by heartbeat and release_tasks.';
+
+-- A worker hands back tasks it holds but will not report a result for,
+-- fenced like completions (agent + attempt; anything else is ignored):
+--   p_refund: claimed, never started (draining, lost lease before start):
+--             ready again without using up an attempt;
+--   else:     started and stopped by the worker itself (its lease ran out
+--             by its own clock while cut off from the database): the attempt
+--             is lost, as the reaper would have recorded it.
+CREATE OR REPLACE FUNCTION railyard.release_tasks(
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_why text, p_refund boolean)
+RETURNS TABLE (task_id bigint, attempt int)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    mine bigint[];
+BEGIN
+    SELECT array_agg(t.id ORDER BY t.id) INTO mine
+      FROM (SELECT t.id FROM railyard.tasks t
+              JOIN unnest(p_ids, p_attempts) AS r(id, attempt)
+                ON t.id = r.id AND t.attempt = r.attempt
+             WHERE t.agent_id = p_agent AND t.state = 'running'
+             ORDER BY t.id FOR UPDATE OF t) t;
+    IF mine IS NOT NULL THEN
+        IF p_refund THEN
+            PERFORM railyard.refund_tasks(mine, p_why);
+        ELSE
+            PERFORM railyard.requeue_tasks(mine, p_why);
+        END IF;
+    END IF;
+    RETURN QUERY SELECT r.id, r.attempt FROM unnest(p_ids, p_attempts) AS r(id, attempt);
+END $$;
+COMMENT ON FUNCTION railyard.release_tasks(bigint, bigint[], int[], text, boolean) IS
+    'Worker: hands back tasks it will not report a result for, fenced by agent and attempt; p_refund gives an unstarted claim its attempt back, else the attempt is recorded lost (ready again, or failed once max_attempts is used).';
+
 -- Heartbeat: renews the agent's lease (which is its tasks' lease) and
 -- returns the tasks it reported that are no longer its own — cancelled, or
 -- re-leased after it was presumed dead — so the worker kills them.
+-- It also carries the agent's health: p_degraded says why it takes no new
+-- work (NULL: healthy) and p_disk_mb the free space on its workdir.
 CREATE OR REPLACE FUNCTION railyard.heartbeat(
-    p_agent bigint, p_ids bigint[], p_attempts int[], p_running int)
+    p_agent bigint, p_ids bigint[], p_attempts int[], p_running int,
+    p_degraded text DEFAULT NULL, p_disk_mb bigint DEFAULT NULL)
 RETURNS TABLE (task_id bigint, attempt int)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -315,19 +392,29 @@ BEGIN
     UPDATE railyard.agents a
        SET last_seen = now(), running = p_running,
            lease_until = now() + make_interval(secs => a.lease_s),
-           state = CASE WHEN a.state = 'offline' THEN 'online' ELSE a.state END
+           state = CASE WHEN a.state = 'offline' THEN 'online' ELSE a.state END,
+           degraded = p_degraded,
+           degraded_since = CASE WHEN p_degraded IS NULL THEN NULL
+                                 ELSE coalesce(a.degraded_since, now()) END,
+           disk_mb = coalesce(p_disk_mb, a.disk_mb)
      WHERE a.id = p_agent;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'agent % is not registered', p_agent USING ERRCODE = 'no_data_found';
     END IF;
-    -- Tasks leased to this agent that it does not hold: a claim whose reply
-    -- was lost with the connection, or claimed work handed back unstarted
-    -- when the worker began draining.  Nobody runs them; requeue.
+    -- Tasks leased to this agent that it does not hold.  Never started (a
+    -- claim whose reply was lost with the connection): back to ready without
+    -- using up an attempt.  Started: the worker lost track of a run, which
+    -- counts as a lost attempt.
+    PERFORM railyard.refund_tasks(
+        ARRAY(SELECT t.id FROM railyard.tasks t
+               WHERE t.agent_id = p_agent AND t.state = 'running' AND t.started_at IS NULL
+                 AND t.id NOT IN (SELECT unnest(p_ids))),   -- hashed: O(n)
+        'claimed but not started by its agent');
     PERFORM railyard.requeue_tasks(
         ARRAY(SELECT t.id FROM railyard.tasks t
                WHERE t.agent_id = p_agent AND t.state = 'running'
-                 AND t.id NOT IN (SELECT unnest(p_ids))),   -- hashed: O(n)
-        'claimed but not started by its agent');
+                 AND t.id NOT IN (SELECT unnest(p_ids))),
+        'no longer held by its agent');
     RETURN QUERY
     SELECT r.id, r.attempt
       FROM unnest(p_ids, p_attempts) AS r(id, attempt)
@@ -419,14 +506,35 @@ END $$;
 COMMENT ON FUNCTION railyard.cancel_pipeline(bigint) IS
     'cancels a pipeline''s unfinished tasks (workers kill running ones) and returns its state; a pipeline already finished keeps its state';
 
--- A running worker's new labels and capacity after a configuration reload.
+-- A running worker's new labels, capacity and lease after a configuration
+-- reload.  The lease is renewed with its new length at once, so other
+-- workers' reapers judge the agent by the lease it now keeps.
 CREATE OR REPLACE FUNCTION railyard.update_agent(
-    p_agent bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint)
+    p_agent bigint, p_labels text[], p_slots int, p_cpus int, p_offered_mem_mb bigint,
+    p_lease_s int DEFAULT NULL)
 RETURNS void LANGUAGE sql AS $$
     UPDATE railyard.agents
-       SET labels = p_labels, slots = p_slots, cpus = p_cpus, offered_mem_mb = p_offered_mem_mb
+       SET labels = p_labels, slots = p_slots, cpus = p_cpus, offered_mem_mb = p_offered_mem_mb,
+           lease_s = coalesce(p_lease_s, lease_s),
+           lease_until = now() + make_interval(secs => coalesce(p_lease_s, lease_s)),
+           last_seen = now()
      WHERE id = p_agent
 $$;
+
+-- Retention: of the pipelines a worker keeps directories for, which exist
+-- and how long ago each finished (NULL while it may still run).  The worker
+-- removes only what is finished, and long enough ago.
+CREATE OR REPLACE FUNCTION railyard.pipelines_finished(p_ids bigint[])
+RETURNS TABLE (pipeline_id bigint, known boolean, finished_s_ago float8)
+LANGUAGE sql STABLE AS $$
+    SELECT r.id, p.id IS NOT NULL,
+           CASE WHEN p.state IN ('succeeded', 'failed', 'cancelled')
+                THEN extract(epoch FROM now() - coalesce(p.finished_at, p.created_at)) END
+      FROM unnest(p_ids) AS r(id)
+      LEFT JOIN railyard.pipelines p ON p.id = r.id
+$$;
+COMMENT ON FUNCTION railyard.pipelines_finished(bigint[]) IS
+    'Worker retention: for each given pipeline id, whether it exists and how many seconds ago it finished (NULL while queued or running).';
 
 -- Whether anything this agent could run is still ready, running (maybe on a
 -- dead agent, to be requeued) or blocked anywhere: --exit-when-idle asks.
@@ -441,3 +549,33 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
            AND (t.arch IS NULL OR t.arch = p_arch)
            AND t.cpu <= p_cpu AND t.mem_mb <= p_mem_mb)
 $$;
+
+-- What \df+ says about the lifecycle (pg_cron style: the schema documents
+-- itself).  release_tasks, refund_tasks and pipelines_finished carry theirs
+-- above.
+COMMENT ON FUNCTION railyard.settle(bigint[]) IS
+    'Counts finished tasks off their dependents, releases or skips those with nothing left to wait for, rolls finished pipelines up; NOTIFY railyard_ready once if anything became ready.';
+COMMENT ON FUNCTION railyard.claim_candidates(text[], text, text, int, int, int) IS
+    'Worker, claim step 1: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks the agent could run, best first (priority, rank, id).';
+COMMENT ON FUNCTION railyard.claim_tasks(bigint, bigint[]) IS
+    'Worker, claim step 2: leases the chosen tasks to the agent (attempt + 1) and returns what it needs to run them: command, env, limits, conditions, the names and files of its secrets (never their values).';
+COMMENT ON FUNCTION railyard.start_tasks(bigint, bigint[], int[], timestamptz[]) IS
+    'Worker: batched "the process has started" notices, fenced by agent and attempt.';
+COMMENT ON FUNCTION railyard.complete_tasks(bigint, bigint[], int[], text[], int[], text[], timestamptz[], timestamptz[], text[], text[], float8[], float8[], bigint[], bigint[], bigint[]) IS
+    'Worker: batched results, fenced by agent and attempt (refused ones come back accepted = false; a repeat of a stored result is accepted); each adds a task_attempts row with duration (monotonic), cpu, peak memory and I/O, then settles.';
+COMMENT ON FUNCTION railyard.register_agent(text, text, text, text, int, bigint, bigint, text[], int, int, bigint, int, text, int, boolean, text, text) IS
+    'Worker: registers (or re-registers) its agent row; a live holder of the name elsewhere is refused unless p_takeover says its process on this host is gone; what a previous incarnation still held is requeued.';
+COMMENT ON FUNCTION railyard.requeue_tasks(bigint[], text) IS
+    'Running tasks back to ready (the next claim is attempt + 1), or failed with agent lost once max_attempts is used; each lost attempt recorded.';
+COMMENT ON FUNCTION railyard.requeue_lost(bigint[], text) IS
+    'requeue_tasks for every running task of the given agents.';
+COMMENT ON FUNCTION railyard.heartbeat(bigint, bigint[], int[], int, text, bigint) IS
+    'Worker: renews the agent''s lease (its tasks'' lease), records whether it is degraded and its free disk, hands back tasks leased to it that it does not hold (unstarted: attempt given back), and returns the tasks it reported that are no longer its own.';
+COMMENT ON FUNCTION railyard.reap() IS
+    'Marks agents whose lease ran out offline and requeues their tasks; one caller at a time (transaction-scoped advisory lock), never within one lease of the server''s start.';
+COMMENT ON FUNCTION railyard.agent_offline(bigint) IS
+    'Worker leaving cleanly: offline now, whatever it still held requeued at once.';
+COMMENT ON FUNCTION railyard.update_agent(bigint, text[], int, int, bigint, int) IS
+    'Worker after a reload: new labels, capacity and lease length; the lease is renewed with the new length at once.';
+COMMENT ON FUNCTION railyard.work_remains(text[], text, text, int, int) IS
+    'Whether anything the agent could run is still blocked, ready or running anywhere (--exit-when-idle).';

@@ -39,6 +39,7 @@ SELECT * FROM (VALUES
     ('complete_tasks', 'worker', 'worker: records results, fenced by agent and attempt, and settles dependents'),
     ('agent_offline', 'worker', 'worker: a worker leaving cleanly; what it held is requeued at once'),
     ('update_agent', 'worker', 'worker: new labels and capacity after a configuration reload'),
+    ('release_tasks', 'worker', 'worker: hands back claimed tasks it never started, without using up an attempt'),
     ('work_remains', 'worker', 'worker: whether anything the agent could run is ready, running or blocked'),
     -- the worker's cache calls (sql/60_cache.sql)
     ('cache_lookup', 'worker', 'worker: cache hits for keys'),
@@ -53,6 +54,7 @@ SELECT * FROM (VALUES
     -- railyard's internals and the owner's maintenance
     ('settle', 'owner', 'internal: counts finished tasks off their dependents, releases or skips them, rolls pipelines up'),
     ('requeue_tasks', 'owner', 'internal: returns running tasks to ready (or fails them after max_attempts) and records the lost attempt'),
+    ('refund_tasks', 'owner', 'internal: gives back the attempt of tasks requeued without ever starting'),
     ('requeue_lost', 'owner', 'internal: requeues the running tasks of the given agents'),
     ('prune', 'owner', 'retention: deletes finished pipelines and old audit rows, audited'),
     ('cache_gc', 'owner', 'railyard cache gc'),

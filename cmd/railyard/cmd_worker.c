@@ -6,11 +6,14 @@
 #include "exec/exec.h"
 #include "worker/worker.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static void worker_usage(FILE *out)
 {
@@ -18,7 +21,7 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
-		"                       [--stats FILE]\n"
+		"                       [--stats FILE] [--cgroup auto|off]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -28,13 +31,57 @@ static void worker_usage(FILE *out)
 		"  --exit-when-idle   exit once nothing this agent could run is ready, running or blocked\n"
 		"  --dry-run          claim and complete tasks without running them\n"
 		"  --config FILE      key = value settings (db, name, labels, slots, cpus, mem_mb,\n"
-		"                     heartbeat_s, lease_s, workdir, drain_timeout_s); flags win;\n"
-		"                     SIGHUP re-reads it\n"
+		"                     heartbeat_s, lease_s, workdir, drain_timeout_s, cgroup,\n"
+		"                     task_user, task_ids, db_passfile, secrets_dir, log_max_mb,\n"
+		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
+		"                     retention_mb, retention_min_s, retention_check_s; see\n"
+		"                     docs/operations.md); flags win; SIGHUP re-reads it\n"
 		"  --heartbeat S      heartbeat interval (default 2)\n"
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
 		"  --workdir DIR      workspaces and logs (default $RAILYARD_HOME/work)\n"
 		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n"
-		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n");
+		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
+		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
+		"                     off: process groups only\n");
+}
+
+/* key=value added to a conninfo string or URL (later keys win in both). */
+static char *conninfo_with(const char *conninfo, const char *key, const char *value)
+{
+	struct ry_buf b = RY_BUF_INIT;
+	ry_buf_puts(&b, conninfo);
+	if (strncmp(conninfo, "postgresql://", 13) == 0 || strncmp(conninfo, "postgres://", 11) == 0) {
+		ry_buf_printf(&b, "%c%s=", strchr(conninfo, '?') ? '&' : '?', key);
+		for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+			if (isalnum(*p) || strchr("-._~", *p))
+				ry_buf_putc(&b, (char)*p);
+			else
+				ry_buf_printf(&b, "%%%02X", *p);
+		}
+	} else {
+		ry_buf_printf(&b, "%s%s='", b.len ? " " : "", key);
+		for (const char *p = value; *p; p++) {
+			if (*p == '\\' || *p == '\'')
+				ry_buf_putc(&b, '\\');
+			ry_buf_putc(&b, *p);
+		}
+		ry_buf_putc(&b, '\'');
+	}
+	return ry_buf_detach(&b);
+}
+
+/*
+ * The worker keeps no database credential in its environment: a task of
+ * the same user could read /proc/PID/environ, which shows the environment
+ * as the process started, so the bytes are overwritten, not only unset.
+ */
+static void scrub_env(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			memset(*e + n + 1, 0, strlen(*e + n + 1));
+	unsetenv(name);
 }
 
 /* Flags that set a config key (so SIGHUP can re-apply them). */
@@ -45,7 +92,7 @@ static const struct {
 	{ "--name", "name" }, { "--labels", "labels" }, { "--slots", "slots" },
 	{ "--cpus", "cpus" }, { "--mem-mb", "mem_mb" }, { "--heartbeat", "heartbeat_s" },
 	{ "--lease", "lease_s" }, { "--workdir", "workdir" },
-	{ "--drain-timeout", "drain_timeout_s" },
+	{ "--drain-timeout", "drain_timeout_s" }, { "--cgroup", "cgroup" },
 };
 
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
@@ -135,6 +182,21 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		conninfo = ry_strdup(cfg.db);
 	}
+	/* Credentials live in the connection string (memory) or a file, not in
+	 * the environment: libpq's PGPASSWORD is read once, here. */
+	const char *pw = getenv("PGPASSWORD");
+	if (pw && *pw) {
+		char *with = conninfo_with(conninfo, "password", pw);
+		free(conninfo);
+		conninfo = with;
+	}
+	if (cfg.db_passfile) {
+		char *with = conninfo_with(conninfo, "passfile", cfg.db_passfile);
+		free(conninfo);
+		conninfo = with;
+	}
+	scrub_env("RAILYARD_DB");
+	scrub_env("PGPASSWORD");
 	{
 		char *prefix = ry_asprintf("railyard worker %s", cfg.name);
 		ry_log_set_prefix(prefix);

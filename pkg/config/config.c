@@ -13,6 +13,17 @@ void ry_config_init(struct ry_worker_config *c)
 	c->heartbeat_s = 2;
 	c->lease_s = 10;
 	c->drain_timeout_s = 30;
+	c->cgroups = true;
+	c->task_user = ry_strdup("railyard-task");
+	c->task_uid_per_task = true;
+	c->log_max_mb = 100;
+	c->match_limit = 100000;	/* match.h RY_MATCH_LIMIT_DEFAULT: ~0.5 ms per path */
+	c->match_depth_limit = 10000;
+	c->min_free_mb = 64;
+	c->retention_s = 7 * 86400;
+	c->retention_min_s = 3600;
+	c->retention_mb = 0;
+	c->retention_check_s = 300;
 }
 
 void ry_config_release(struct ry_worker_config *c)
@@ -21,8 +32,31 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->name);
 	free(c->workdir);
 	free(c->stats_path);
+	free(c->task_user);
+	free(c->db_passfile);
+	free(c->secrets_dir);
 	ry_strlist_release(&c->labels);
 	memset(c, 0, sizeof(*c));
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? ry_strdup(s) : NULL;
+}
+
+void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config *src)
+{
+	*dst = *src;
+	dst->db = dup_or_null(src->db);
+	dst->name = dup_or_null(src->name);
+	dst->workdir = dup_or_null(src->workdir);
+	dst->stats_path = dup_or_null(src->stats_path);
+	dst->task_user = dup_or_null(src->task_user);
+	dst->db_passfile = dup_or_null(src->db_passfile);
+	dst->secrets_dir = dup_or_null(src->secrets_dir);
+	dst->labels = (struct ry_strlist){ 0 };
+	for (size_t i = 0; i < src->labels.n; i++)
+		ry_strlist_add(&dst->labels, src->labels.items[i]);
 }
 
 static bool set_int(int *dst, const char *key, const char *value, long min, long max,
@@ -35,6 +69,17 @@ static bool set_int(int *dst, const char *key, const char *value, long min, long
 		return false;
 	}
 	*dst = (int)v;
+	return true;
+}
+
+static bool set_long(long *dst, const char *key, const char *value, long min, long max,
+		     const char *where, char **err)
+{
+	if (!ry_parse_long(value, min, max, dst)) {
+		*err = ry_asprintf("%s: %s must be a whole number from %ld to %ld, not \"%s\"",
+				   where, key, min, max, value);
+		return false;
+	}
 	return true;
 }
 
@@ -55,13 +100,88 @@ static bool valid_label(const char *s)
 	return true;
 }
 
+/* As register_agent checks it: it also names files and cgroups. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 100 || !isalnum((unsigned char)s[0]))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.@:-", *s))
+			return false;
+	return true;
+}
+
 bool ry_config_set(struct ry_worker_config *c, const char *key, const char *value,
 		   const char *where, char **err)
 {
 	if (strcmp(key, "db") == 0)
 		return set_str(&c->db, value);
-	if (strcmp(key, "name") == 0)
+	if (strcmp(key, "name") == 0) {
+		if (!valid_name(value)) {
+			*err = ry_asprintf("%s: invalid name \"%s\" (letters, digits and _ . @ : - only, "
+					   "starting with a letter or digit, at most 100)", where, value);
+			return false;
+		}
 		return set_str(&c->name, value);
+	}
+	if (strcmp(key, "task_user") == 0) {
+		/* A system user name: it is given to useradd. */
+		bool ok = *value && (islower((unsigned char)*value) || *value == '_') &&
+			  strlen(value) <= 32;
+		for (const char *p = value; ok && *p; p++)
+			ok = islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_' ||
+			     *p == '-';
+		if (!ok) {
+			*err = ry_asprintf("%s: invalid task_user \"%s\" (lower-case letters, digits, "
+					   "_ and -, starting with a letter or _, at most 32)", where, value);
+			return false;
+		}
+		return set_str(&c->task_user, value);
+	}
+	if (strcmp(key, "task_ids") == 0) {
+		if (strcmp(value, "per-task") != 0 && strcmp(value, "user") != 0) {
+			*err = ry_asprintf("%s: task_ids must be per-task or user, not \"%s\"", where,
+					   value);
+			return false;
+		}
+		c->task_uid_per_task = strcmp(value, "per-task") == 0;
+		return true;
+	}
+	if (strcmp(key, "db_passfile") == 0)
+		return set_str(&c->db_passfile, value);
+	if (strcmp(key, "secrets_dir") == 0) {
+		if (*value && *value != '/') {
+			*err = ry_asprintf("%s: secrets_dir must be an absolute path, not \"%s\"",
+					   where, value);
+			return false;
+		}
+		return set_str(&c->secrets_dir, value);
+	}
+	if (strcmp(key, "log_max_mb") == 0)
+		return set_int(&c->log_max_mb, key, value, 0, 1 << 20, where, err);
+	if (strcmp(key, "match_limit") == 0)
+		return set_long(&c->match_limit, key, value, 1000, 1000000000, where, err);
+	if (strcmp(key, "match_depth_limit") == 0)
+		return set_long(&c->match_depth_limit, key, value, 100, 1000000000, where, err);
+	if (strcmp(key, "min_free_mb") == 0)
+		return set_int(&c->min_free_mb, key, value, 0, 1 << 30, where, err);
+	if (strcmp(key, "retention_s") == 0)
+		return set_long(&c->retention_s, key, value, 0, 10L * 365 * 86400, where, err);
+	if (strcmp(key, "retention_min_s") == 0)
+		return set_long(&c->retention_min_s, key, value, 0, 10L * 365 * 86400, where, err);
+	if (strcmp(key, "retention_check_s") == 0)
+		return set_int(&c->retention_check_s, key, value, 0, 86400, where, err);
+	if (strcmp(key, "retention_mb") == 0)
+		return set_long(&c->retention_mb, key, value, 0, 1L << 40, where, err);
+	if (strcmp(key, "cgroup") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0) {
+			*err = ry_asprintf("%s: cgroup must be auto or off, not \"%s\"", where, value);
+			return false;
+		}
+		c->cgroups = strcmp(value, "auto") == 0;
+		return true;
+	}
 	if (strcmp(key, "workdir") == 0)
 		return set_str(&c->workdir, value);
 	if (strcmp(key, "labels") == 0) {
@@ -146,6 +266,11 @@ bool ry_config_check(const struct ry_worker_config *c, char **err)
 	if (c->lease_s < 2 * c->heartbeat_s) {
 		*err = ry_asprintf("lease_s (%d) must be at least twice heartbeat_s (%d)",
 				   c->lease_s, c->heartbeat_s);
+		return false;
+	}
+	if (c->retention_min_s > c->retention_s) {
+		*err = ry_asprintf("retention_min_s (%ld) must not exceed retention_s (%ld)",
+				   c->retention_min_s, c->retention_s);
 		return false;
 	}
 	return true;

@@ -21,10 +21,25 @@ struct ry_worker_config {
 	bool exit_when_idle;	/* exit once nothing it could run remains */
 	bool dry_run;		/* claim and complete without executing */
 	char *stats_path;	/* at exit, write claim/completion figures here */
+	bool cgroups;		/* one cgroup per task when the host allows (cgroup = auto) */
+	char *task_user;	/* as root: tasks run as this user's ids (created if missing) */
+	bool task_uid_per_task;	/* as root: a uid per task, a gid per pipeline (task_ids) */
+	char *db_passfile;	/* libpq passfile (host:port:db:user:password lines) */
+	int log_max_mb;		/* per attempt; past it output is discarded (0: no cap) */
+	char *secrets_dir;	/* where a task's secrets: {NAME: FILE} files are read */
+	long match_limit;	/* PCRE2 match limit per path (only_if_changed) */
+	long match_depth_limit;	/* PCRE2 depth limit per path */
+	int min_free_mb;	/* below this free on the workdir's disk: degraded */
+	long retention_s;	/* finished pipelines' workspaces and logs kept this long */
+	long retention_min_s;	/* ... and never removed sooner than this, whatever the size */
+	long retention_mb;	/* over this total, the oldest finished go first (0: no cap) */
+	int retention_check_s;	/* how often retention looks (0: never) */
 };
 
 void ry_config_init(struct ry_worker_config *c);
 void ry_config_release(struct ry_worker_config *c);
+/* A deep copy of src into dst (which is overwritten, not released). */
+void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config *src);
 /* Sets one key; where names the source for errors ("worker.conf:3"). */
 bool ry_config_set(struct ry_worker_config *c, const char *key, const char *value,
 		   const char *where, char **err) RY_MUST_CHECK;

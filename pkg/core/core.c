@@ -166,17 +166,6 @@ void ry_buf_release(struct ry_buf *b)
 	b->len = b->cap = 0;
 }
 
-void ry_buf_add_pg_array_elem(struct ry_buf *b, const char *s)
-{
-	ry_buf_putc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			ry_buf_putc(b, '\\');
-		ry_buf_putc(b, *s);
-	}
-	ry_buf_putc(b, '"');
-}
-
 void ry_strlist_add(struct ry_strlist *l, const char *s)
 {
 	if (l->n == l->cap) {
@@ -213,19 +202,6 @@ void ry_strlist_split(struct ry_strlist *l, const char *csv, char sep)
 		}
 		p = *end ? end + 1 : end;
 	}
-}
-
-char *ry_strlist_to_pg_array(const struct ry_strlist *l)
-{
-	struct ry_buf b = RY_BUF_INIT;
-	ry_buf_putc(&b, '{');
-	for (size_t i = 0; i < l->n; i++) {
-		if (i)
-			ry_buf_putc(&b, ',');
-		ry_buf_add_pg_array_elem(&b, l->items[i]);
-	}
-	ry_buf_putc(&b, '}');
-	return ry_buf_detach(&b);
 }
 
 void ry_strlist_release(struct ry_strlist *l)
@@ -330,4 +306,20 @@ bool ry_read_file(const char *path, size_t max, struct ry_buf *out, char **err)
 	if (!is_stdin)
 		fclose(f);
 	return ok;
+}
+
+bool ry_read_all(int fd, size_t max, struct ry_buf *b)
+{
+	char chunk[4096];
+	ry_buf_add(b, "", 0);
+	while (b->len <= max) {
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n > 0)
+			ry_buf_add(b, chunk, (size_t)n);
+		else if (n == 0)
+			return true;
+		else if (errno != EINTR)
+			return false;
+	}
+	return true;
 }

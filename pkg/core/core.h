@@ -53,8 +53,6 @@ void ry_buf_reset(struct ry_buf *b);
 /* Hands the string to the caller (never NULL) and empties the buffer. */
 char *ry_buf_detach(struct ry_buf *b);
 void ry_buf_release(struct ry_buf *b);
-/* Appends s as a PostgreSQL array element ("..." with \\ and \" escaped). */
-void ry_buf_add_pg_array_elem(struct ry_buf *b, const char *s);
 
 /* A list of owned strings. */
 struct ry_strlist {
@@ -66,13 +64,15 @@ void ry_strlist_add(struct ry_strlist *l, const char *s);
 bool ry_strlist_has(const struct ry_strlist *l, const char *s);
 /* Splits "a,b , c" into trimmed non-empty items appended to l. */
 void ry_strlist_split(struct ry_strlist *l, const char *csv, char sep);
-/* Renders as a PostgreSQL text[] literal: {"a","b"}. Caller frees. */
-char *ry_strlist_to_pg_array(const struct ry_strlist *l);
 void ry_strlist_release(struct ry_strlist *l);
 
 /* Milliseconds on CLOCK_MONOTONIC / microseconds of wall clock. */
 int64_t ry_now_ms(void);
 int64_t ry_wall_us(void);
+
+/* Appends what fd holds (to its end, or past max bytes) to b; false with
+ * errno set on a read error.  Interrupted reads are retried. */
+bool ry_read_all(int fd, size_t max, struct ry_buf *b) RY_MUST_CHECK;
 
 /* FNV-1a: small, stable hash for names (not for security). */
 uint64_t ry_fnv1a64(const void *data, size_t len);

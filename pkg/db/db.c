@@ -403,36 +403,3 @@ void ry_res_free(struct ry_res *r)
 	free(r);
 }
 
-bool ry_db_parse_text_array(const char *s, struct ry_strlist *out)
-{
-	struct ry_buf item = RY_BUF_INIT;
-	bool ok = false;
-
-	if (*s++ != '{')
-		goto out;
-	while (*s && *s != '}') {
-		bool quoted = *s == '"';
-		ry_buf_reset(&item);
-		ry_buf_puts(&item, "");
-		if (quoted) {
-			for (s++; *s && *s != '"'; s++) {
-				if (*s == '\\' && s[1])
-					s++;
-				ry_buf_putc(&item, *s);
-			}
-			if (*s++ != '"')
-				goto out;
-		} else {
-			for (; *s && *s != ',' && *s != '}'; s++)
-				ry_buf_putc(&item, *s);
-		}
-		if (quoted || strcmp(item.data, "NULL") != 0)
-			ry_strlist_add(out, item.data);
-		if (*s == ',')
-			s++;
-	}
-	ok = *s == '}';
-out:
-	ry_buf_release(&item);
-	return ok;
-}

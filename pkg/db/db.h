@@ -12,6 +12,7 @@
 #define RY_DB_H
 
 #include "core/core.h"
+#include "db/pgarray.h"	/* text[] codec: ry_db_parse_text_array, ... */
 
 struct ry_db;
 struct ry_res;
@@ -91,12 +92,6 @@ void ry_res_free(struct ry_res *r);
  * spaces.
  */
 void ry_res_make_printable(struct ry_res *r, bool multiline);
-
-/*
- * Parses a PostgreSQL text[] in its text form ({a,"b c",NULL}) into out;
- * NULL elements are skipped.  False on malformed input.
- */
-bool ry_db_parse_text_array(const char *s, struct ry_strlist *out) RY_MUST_CHECK;
 
 /* Builds an error message from a result/connection; used by adb too. */
 char *ry_db_format_error(const void *pgresult, const void *pgconn);

@@ -5,45 +5,129 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* What the child reports back through the memory vfork shares. */
+struct child_status {
+	int err;		/* errno of the failed step; 0: exec succeeded */
+	const char *step;
+};
+
+static void child_fail(volatile struct child_status *cs, const char *step)
+{
+	cs->err = errno ? errno : EINVAL;
+	cs->step = step;
+	_exit(127);
+}
+
+/*
+ * Runs in the vfork child, on the parent's stack, until execve: only system
+ * calls, nothing that allocates or touches locks.  Credentials go through
+ * raw syscalls: glibc's setuid() would signal the parent's threads.
+ */
+static void child(const struct ry_exec_spec *spec, char *const *argv,
+		  volatile struct child_status *cs, pid_t parent)
+{
+	struct sigaction dfl;
+	sigset_t none;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &dfl, NULL);
+	if (setsid() < 0)
+		child_fail(cs, "setsid");
+	for (size_t i = 0; i < spec->njoin; i++) {
+		ssize_t n;
+		while ((n = write(spec->join_fds[i], "0", 1)) < 0 && errno == EINTR)
+			;
+		if (n != 1)
+			child_fail(cs, "join cgroup");
+	}
+	int in = open("/dev/null", O_RDONLY);
+	if (in < 0 || dup2(in, 0) < 0)
+		child_fail(cs, "open /dev/null");
+	int out = spec->out_fd;
+	if (out < 0) {
+		out = spec->log_path ? open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
+					    0600)
+				     : open("/dev/null", O_WRONLY);
+		if (out < 0)
+			child_fail(cs, "open log");
+	}
+	if (dup2(out, 1) < 0 || dup2(out, 2) < 0)
+		child_fail(cs, "redirect output");
+	if (chdir(spec->cwd) < 0)
+		child_fail(cs, "chdir");
+	if (spec->set_ids) {
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			child_fail(cs, "setgroups");
+		if (syscall(SYS_setgid, spec->gid) < 0)
+			child_fail(cs, "setgid");
+		if (syscall(SYS_setuid, spec->uid) < 0)
+			child_fail(cs, "setuid");
+	}
+	/* After the credentials change, which would clear it. */
+	if (spec->die_with_parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+			child_fail(cs, "prctl");
+		if (getppid() != parent)
+			_exit(127);	/* the worker is already gone */
+	}
+	if (spec->set_umask)
+		umask(spec->umask);
+	(void)close_range(3, ~0U, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve("/bin/sh", argv, spec->env);
+	child_fail(cs, "exec /bin/sh");
+}
+
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
 	char *argv[] = { (char *)"sh", (char *)"-c", (char *)spec->command, NULL };
-	int rc;
+	volatile struct child_status cs = { 0, NULL };
+	sigset_t all, old;
+	pid_t parent = getpid();
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&attr);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, spec->log_path,
-					 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawn_file_actions_addchdir_np(&fa, spec->cwd);
-	/* New group; default dispositions (the worker ignores SIGPIPE, tasks
-	 * must not inherit that) and an empty mask. */
-	sigemptyset(&none);
+	/* No handler of ours may run in the child before it resets them. */
 	sigfillset(&all);
-	posix_spawnattr_setpgroup(&attr, 0);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					 POSIX_SPAWN_SETSIGDEF);
-	rc = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, spec->env);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc != 0) {
-		*err = ry_asprintf("cannot start /bin/sh in %s: %s", spec->cwd, strerror(rc));
+	sigprocmask(SIG_SETMASK, &all, &old);
+	pid_t p = vfork();
+	if (p == 0)
+		child(spec, argv, &cs, parent);
+	int e = errno;
+	if (p > 0 && cs.err)
+		(void)waitpid(p, NULL, 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (p < 0) {
+		*err = ry_asprintf("cannot start /bin/sh in %s: vfork: %s", spec->cwd, strerror(e));
 		return false;
 	}
+	if (cs.err) {
+		*err = ry_asprintf("cannot start /bin/sh in %s: %s: %s", spec->cwd, cs.step,
+				   strerror(cs.err));
+		return false;
+	}
+	*pid = p;
+	return true;
+}
+
+bool ry_exec_output_pipe(int fds[2], char **err)
+{
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		*err = ry_asprintf("cannot create a pipe: %s", strerror(errno));
+		return false;
+	}
+	(void)fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
 	return true;
 }
 
@@ -51,6 +135,11 @@ void ry_exec_kill_group(pid_t pgid, int sig)
 {
 	if (pgid > 1)
 		(void)kill(-pgid, sig);
+}
+
+void ry_exec_become_subreaper(void)
+{
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
 char *ry_exec_log_tail(const char *path, size_t max)
@@ -131,14 +220,21 @@ char *ry_exec_describe_status(int status)
 	return ry_asprintf("wait status %d", status);
 }
 
-bool ry_exec_mkdirs(const char *path, char **err)
+bool ry_exec_mkdirs_mode(const char *path, mode_t mode, char **err)
 {
+	/* Usually the parent exists: one mkdir, not one per component. */
+	if (mkdir(path, mode) == 0 || errno == EEXIST)
+		return true;
+	if (errno != ENOENT) {
+		*err = ry_asprintf("cannot create directory %s: %s", path, strerror(errno));
+		return false;
+	}
 	char *p = ry_strdup(path);
 	for (char *s = p + 1; ; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
 				*err = ry_asprintf("cannot create directory %s: %s", p, strerror(errno));
 				free(p);
 				return false;
@@ -150,6 +246,11 @@ bool ry_exec_mkdirs(const char *path, char **err)
 	}
 	free(p);
 	return true;
+}
+
+bool ry_exec_mkdirs(const char *path, char **err)
+{
+	return ry_exec_mkdirs_mode(path, 0755, err);
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -166,65 +267,113 @@ void ry_exec_remove_tree(const char *path)
 	(void)nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static bool pgid_wanted(const pid_t *pgids, size_t n, pid_t g)
-{
-	size_t lo = 0, hi = n;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		if (pgids[mid] == g)
-			return true;
-		if (pgids[mid] < g)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
+/* ---- /proc ------------------------------------------------------------- */
 
-void ry_exec_scan_rss(const pid_t *pgids, size_t n,
-		      void (*fn)(void *arg, pid_t pgid, long rss_kb), void *arg)
+bool ry_exec_proc_info(pid_t pid, struct ry_proc_info *pi)
 {
 	static long page_kb;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	char path[300], buf[512];
-
-	if (!d || n == 0) {
-		if (d)
-			closedir(d);
-		return;
-	}
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t len = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return false;
+	buf[len] = '\0';
 	if (!page_kb)
 		page_kb = sysconf(_SC_PAGESIZE) / 1024;
-	while ((de = readdir(d)) != NULL) {
+	/* Fields after the parenthesised command: state(3) ppid(4) pgrp(5) ...
+	 * starttime(22) vsize(23) rss(24). */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return false;
+	memset(pi, 0, sizeof(*pi));
+	pi->pid = pid;
+	int field = 2;
+	char *save = NULL;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		field++;
+		if (field == 4)
+			pi->ppid = (pid_t)strtol(tok, NULL, 10);
+		else if (field == 5)
+			pi->pgrp = (pid_t)strtol(tok, NULL, 10);
+		else if (field == 22)
+			pi->start_ticks = strtoull(tok, NULL, 10);
+		else if (field == 24) {
+			pi->rss_kb = strtol(tok, NULL, 10) * page_kb;
+			break;
+		}
+	}
+	return field >= 22;
+}
+
+char *ry_exec_proc_env(pid_t pid, const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	struct ry_buf b = RY_BUF_INIT;
+	if (!ry_read_all(fd, 1u << 20, &b))
+		b.len = 0;	/* gone meanwhile: nothing to find */
+	close(fd);
+	char *found = NULL;
+	size_t nl = strlen(name);
+	for (size_t i = 0; i < b.len;) {
+		const char *kv = b.data + i;
+		size_t l = strnlen(kv, b.len - i);
+		if (l > nl && strncmp(kv, name, nl) == 0 && kv[nl] == '=') {
+			found = ry_strndup(kv + nl + 1, l - nl - 1);
+			break;
+		}
+		i += l + 1;
+	}
+	ry_buf_release(&b);
+	return found;
+}
+
+struct ry_proc_scan {
+	DIR *d;
+};
+
+struct ry_proc_scan *ry_exec_scan_start(void)
+{
+	struct ry_proc_scan *s = ry_calloc(1, sizeof(*s));
+	s->d = opendir("/proc");
+	return s;
+}
+
+bool ry_exec_scan_step(struct ry_proc_scan *s, size_t max,
+		       void (*fn)(void *arg, const struct ry_proc_info *pi), void *arg)
+{
+	struct dirent *de;
+	size_t seen = 0;
+	if (!s->d)
+		return false;
+	while (seen < max && (de = readdir(s->d)) != NULL) {
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		ssize_t len = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (len <= 0)
-			continue;
-		buf[len] = '\0';
-		/* Fields after the parenthesised command: state ppid pgrp ... rss(24) */
-		char *p = strrchr(buf, ')');
-		if (!p)
-			continue;
-		long pgrp = 0, rss = 0;
-		int field = 2;
-		for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
-			field++;
-			if (field == 5)
-				pgrp = strtol(tok, NULL, 10);
-			else if (field == 24) {
-				rss = strtol(tok, NULL, 10);
-				break;
-			}
-		}
-		if (pgrp > 0 && pgid_wanted(pgids, n, (pid_t)pgrp))
-			fn(arg, (pid_t)pgrp, rss * page_kb);
+		struct ry_proc_info pi;
+		seen++;
+		if (ry_exec_proc_info((pid_t)strtol(de->d_name, NULL, 10), &pi))
+			fn(arg, &pi);
 	}
-	closedir(d);
+	if (seen < max) {
+		closedir(s->d);
+		s->d = NULL;
+		return false;
+	}
+	return true;
+}
+
+void ry_exec_scan_free(struct ry_proc_scan *s)
+{
+	if (!s)
+		return;
+	if (s->d)
+		closedir(s->d);
+	free(s);
 }

@@ -1,7 +1,14 @@
 /*
- * exec: starting task processes and looking after them — each in its own
- * process group (so a timeout kills everything it started), output to a log
- * file, a fixed environment, memory measured per process group.
+ * exec: starting task processes and looking after them.  A task is
+ * /bin/sh -c COMMAND in a new session (its own process group, pgid = pid),
+ * with exactly the environment given, stdin on /dev/null and stdout+stderr
+ * to a descriptor (the worker's output pipe) or a file.  Before it runs the
+ * child joins the task's cgroups, drops to the task's credentials and asks
+ * to be killed if the worker dies.
+ *
+ * Also: process-group signals, /proc scans done a bounded step at a time
+ * (memory sampling and orphan hunting when there are no cgroups), log
+ * tails, directories.
  */
 #ifndef RY_EXEC_H
 #define RY_EXEC_H
@@ -13,13 +20,32 @@ struct ry_exec_spec {
 	const char *command;	/* run as /bin/sh -c command */
 	const char *cwd;	/* must exist */
 	char *const *env;	/* NULL-terminated KEY=VALUE list: the whole env */
-	const char *log_path;	/* stdout and stderr, truncated first */
+	int out_fd;		/* stdout and stderr; -1: log_path, or /dev/null */
+	const char *log_path;	/* when out_fd < 0: created/truncated, 0600 */
+	const int *join_fds;	/* cgroup.procs descriptors to write "0" to */
+	size_t njoin;
+	bool set_ids;		/* run as uid:gid with no supplementary groups */
+	uid_t uid;
+	gid_t gid;
+	bool set_umask;
+	mode_t umask;
+	bool die_with_parent;	/* SIGKILL when the worker dies (PR_SET_PDEATHSIG) */
 };
 
-/* Spawns the command in a new process group (pgid = pid). */
+/*
+ * Spawns the command (vfork: no copy of the worker's memory) in a new
+ * session.  On failure *err says which step failed in the child ("cannot
+ * start /bin/sh in DIR: chdir: Permission denied").
+ */
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err) RY_MUST_CHECK;
+/* A pipe for a task's output: [0] non-blocking for the loop, both close-on-exec. */
+bool ry_exec_output_pipe(int fds[2], char **err) RY_MUST_CHECK;
 /* Sends sig to every process in the group; a group already gone is fine. */
 void ry_exec_kill_group(pid_t pgid, int sig);
+/* Makes this process the reaper of orphaned descendants (no cgroups:
+ * a task's daemons then come back to the worker to be killed). */
+void ry_exec_become_subreaper(void);
+
 /* The last max bytes of a file (from a line start when possible), as
  * valid UTF-8 without NUL bytes. */
 char *ry_exec_log_tail(const char *path, size_t max);
@@ -27,16 +53,37 @@ char *ry_exec_log_tail(const char *path, size_t max);
 void ry_exec_sanitize_utf8(char *s);
 /* "exit 3", "killed by signal 9": for a wait(2) status. */
 char *ry_exec_describe_status(int status);
+/* mkdir -p with the given mode for directories it creates. */
+bool ry_exec_mkdirs_mode(const char *path, mode_t mode, char **err) RY_MUST_CHECK;
 /* mkdir -p with mode 0755. */
 bool ry_exec_mkdirs(const char *path, char **err) RY_MUST_CHECK;
 /* rm -rf of a directory tree we created; errors are ignored. */
 void ry_exec_remove_tree(const char *path);
 
+/* ---- /proc -------------------------------------------------------------- */
+
+struct ry_proc_info {
+	pid_t pid;
+	pid_t ppid;
+	pid_t pgrp;
+	long rss_kb;
+	unsigned long long start_ticks;	/* since boot: tells a reused pid apart */
+};
+
+/* Reads /proc/PID/stat; false when the process is gone. */
+bool ry_exec_proc_info(pid_t pid, struct ry_proc_info *pi) RY_MUST_CHECK;
+/* The value of NAME in /proc/PID/environ (as the process started), or NULL. */
+char *ry_exec_proc_env(pid_t pid, const char *name);
+
 /*
- * Calls fn(arg, pgid, rss_kb) for every process on the host whose process
- * group is in pgids (sorted ascending); one pass over /proc.
+ * A walk over /proc that can be done a few processes at a time, so the
+ * event loop never spends long in it: _step visits up to max processes
+ * and returns false once the walk is complete (then _free it).
  */
-void ry_exec_scan_rss(const pid_t *pgids, size_t n,
-		      void (*fn)(void *arg, pid_t pgid, long rss_kb), void *arg);
+struct ry_proc_scan;
+struct ry_proc_scan *ry_exec_scan_start(void);
+bool ry_exec_scan_step(struct ry_proc_scan *s, size_t max,
+		       void (*fn)(void *arg, const struct ry_proc_info *pi), void *arg);
+void ry_exec_scan_free(struct ry_proc_scan *s);
 
 #endif

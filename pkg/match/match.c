@@ -7,7 +7,8 @@
 
 struct ry_match {
 	pcre2_code *code;
-	pcre2_match_data *md;	/* reused: one match at a time per pattern */
+	pcre2_match_data *md;		/* reused: one match at a time per pattern */
+	pcre2_match_context *ctx;	/* the limits */
 };
 
 struct ry_match *ry_match_compile(const char *pattern, char **err)
@@ -22,18 +23,47 @@ struct ry_match *ry_match_compile(const char *pattern, char **err)
 		*err = ry_asprintf("%s at offset %zu", (const char *)msg, (size_t)erroff);
 		return NULL;
 	}
-	/* JIT is an optimisation only; without it matching still works. */
+	/* JIT is an optimisation only; without it matching still works (and
+	 * the limits still apply). */
 	(void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
 	struct ry_match *m = ry_malloc(sizeof(*m));
 	m->code = code;
 	m->md = pcre2_match_data_create_from_pattern(code, NULL);
+	m->ctx = pcre2_match_context_create(NULL);
+	if (!m->md || !m->ctx) {
+		ry_match_free(m);
+		*err = ry_strdup("out of memory");
+		return NULL;
+	}
+	ry_match_set_limits(m, RY_MATCH_LIMIT_DEFAULT, RY_MATCH_DEPTH_DEFAULT);
 	return m;
+}
+
+void ry_match_set_limits(struct ry_match *m, unsigned long match_limit, unsigned long depth_limit)
+{
+	pcre2_set_match_limit(m->ctx, (uint32_t)(match_limit > UINT32_MAX ? UINT32_MAX : match_limit));
+	pcre2_set_depth_limit(m->ctx, (uint32_t)(depth_limit > UINT32_MAX ? UINT32_MAX : depth_limit));
+}
+
+int ry_match_run(const struct ry_match *m, const char *s, char **err)
+{
+	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, strlen(s), 0, 0, m->md, m->ctx);
+	if (rc >= 0)
+		return 1;
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	PCRE2_UCHAR msg[256];
+	pcre2_get_error_message(rc, msg, sizeof(msg));
+	*err = ry_strdup((const char *)msg);
+	return -1;
 }
 
 bool ry_match_test(const struct ry_match *m, const char *s)
 {
-	int rc = pcre2_match(m->code, (PCRE2_SPTR)s, strlen(s), 0, 0, m->md, NULL);
-	return rc >= 0;
+	char *err = NULL;
+	int rc = ry_match_run(m, s, &err);
+	free(err);
+	return rc == 1;
 }
 
 bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n)
@@ -48,6 +78,7 @@ void ry_match_free(struct ry_match *m)
 {
 	if (!m)
 		return;
+	pcre2_match_context_free(m->ctx);
 	pcre2_match_data_free(m->md);
 	pcre2_code_free(m->code);
 	free(m);

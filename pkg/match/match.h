@@ -1,22 +1,43 @@
 /*
  * match: PCRE2 patterns over paths (only_if_changed).  The only module that
  * links PCRE2.
+ *
+ * Every match is bounded: a match limit and a depth limit (PCRE2's own
+ * counters) stop a pattern that backtracks without end, and reaching one
+ * is an error the caller sees — never "no match".
  */
 #ifndef RY_MATCH_H
 #define RY_MATCH_H
 
 #include "core/core.h"
 
+#define RY_MATCH_LIMIT_DEFAULT 100000UL		/* ~0.5 ms with JIT on a 2020s core */
+#define RY_MATCH_DEPTH_DEFAULT 10000UL
+
 struct ry_match;
 
 /*
- * Compiles pattern.  On error returns NULL and *err says what and where
- * ("missing closing parenthesis at offset 7"); the caller frees it.
+ * Compiles pattern (UTF-8), with the default limits.  On error returns NULL
+ * and *err says what and where ("missing closing parenthesis at offset
+ * 7"); the caller frees it.
  */
 struct ry_match *ry_match_compile(const char *pattern, char **err) RY_MUST_CHECK;
-/* True when the pattern matches somewhere in s. */
+/* Bounds each later match: PCRE2's match limit and depth limit. */
+void ry_match_set_limits(struct ry_match *m, unsigned long match_limit,
+			 unsigned long depth_limit);
+/*
+ * Matches s: 1 when the pattern matches somewhere in it, 0 when it does
+ * not, -1 when it cannot tell (a limit was reached, ...; *err says which,
+ * e.g. "match limit exceeded", and the caller frees it).
+ */
+int ry_match_run(const struct ry_match *m, const char *s, char **err) RY_MUST_CHECK;
+/*
+ * True when the pattern matches somewhere in s.  A match that cannot be
+ * decided (a limit reached) answers false: callers for whom that must be
+ * an error (only_if_changed) use ry_match_run.
+ */
 bool ry_match_test(const struct ry_match *m, const char *s);
-/* True when any of the n paths matches. */
+/* True when any of the n paths matches (ry_match_test's answer). */
 bool ry_match_any(const struct ry_match *m, char *const *paths, size_t n);
 void ry_match_free(struct ry_match *m);
 

@@ -29,7 +29,7 @@ static const char *const top_keys[] = { "name", "team", "priority", "revision",
 	"changed_paths", "tasks", "edges", "source", NULL };
 static const char *const task_keys[] = { "name", "command", "service", "kind", "requires",
 	"os", "arch", "cpu", "mem_mb", "pool", "priority", "version", "cacheable", "inputs",
-	"outputs", "env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", NULL };
+	"outputs", "env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", "secrets", NULL };
 static const char *const edge_keys[] = { "upstream", "downstream", "kind", NULL };
 static const char *const need_keys[] = { "task", "kind", NULL };
 
@@ -525,6 +525,60 @@ static void check_exec_size(struct check *c, const struct spec_node *map, const 
 		     total, RY_SPEC_MAX_EXEC_BYTES);
 }
 
+/* railyard.secrets_valid: a relative path whose components start with a
+ * letter, digit or _ (so never . or ..), at most 255 characters. */
+static bool secret_file_valid(const char *s)
+{
+	if (!*s || strlen(s) > 255)
+		return false;
+	for (const char *c = s; *c; c++) {
+		if (c == s || c[-1] == '/') {
+			if (!strchr(ALNUM "_", *c) || !*c)
+				return false;
+		} else if (!strchr(ALNUM "_.-/", *c)) {
+			return false;
+		}
+	}
+	return s[strlen(s) - 1] != '/';
+}
+
+/* secrets: {NAME: file}: env values the worker reads from files on the agent. */
+static void get_secrets(struct check *c, const struct spec_node *map, struct ry_spec_task *t)
+{
+	const struct spec_node *v = spec_map_get(map, "secrets");
+	if (!v || v->type == SPEC_NULL)
+		return;
+	if (v->type != SPEC_MAP) {
+		fail(c, v->line, "secrets must be a mapping of NAME: file");
+		return;
+	}
+	t->secrets = ry_calloc(v->n / 2 + 1, sizeof(*t->secrets));
+	for (size_t i = 0; i + 1 < v->n; i += 2) {
+		const struct spec_node *k = v->items[i], *val = v->items[i + 1];
+		if (!env_name_valid(k->text)) {
+			fail(c, k->line, "secret name \"%s\" is invalid: use letters, digits and _, "
+				 "not starting with a digit", k->text);
+			continue;
+		}
+		for (size_t e = 0; e < t->nenv; e++)
+			if (strcmp(t->env[e].name, k->text) == 0)
+				fail(c, k->line, "\"%s\" is both in env and in secrets", k->text);
+		char *what = ry_asprintf("secret \"%s\"", k->text);
+		const char *s = as_string(c, val, what);
+		free(what);
+		if (!s)
+			continue;
+		if (!secret_file_valid(s)) {
+			fail(c, val->line, "secret \"%s\": \"%s\" must be a file name relative to the "
+				 "agent's secrets_dir (no leading /, no . or .. parts)", k->text, s);
+			continue;
+		}
+		t->secrets[t->nsecrets].name = ry_strdup(k->text);
+		t->secrets[t->nsecrets].value = ry_strdup(s);
+		t->nsecrets++;
+	}
+}
+
 /* ---- the pipeline -------------------------------------------------------- */
 
 static void add_edge(struct ry_spec *spec, const char *up, const char *down, const char *kind,
@@ -620,6 +674,7 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	check_paths(c, n, "outputs", &t->outputs, false);
 	get_env(c, n, t);
 	check_exec_size(c, n, t);
+	get_secrets(c, n, t);
 	(void)get_choice(c, n, "run_if", run_ifs, &t->run_if);
 	if (get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
 		char *err = NULL;
@@ -997,6 +1052,11 @@ static void task_release(struct ry_spec_task *t)
 		free(t->env[i].value);
 	}
 	free(t->env);
+	for (size_t i = 0; i < t->nsecrets; i++) {
+		free(t->secrets[i].name);
+		free(t->secrets[i].value);
+	}
+	free(t->secrets);
 	free(t->run_if);
 	free(t->only_if_changed);
 }
@@ -1070,6 +1130,10 @@ char *ry_spec_tasks_json(const struct ry_spec *spec)
 		json_object_set_new(o, "kind", jstr(t->kind));
 		json_object_set_new(o, "command", jstr(t->command));
 		json_object_set_new(o, "env", env);
+		json_t *secrets = json_object();
+		for (size_t k = 0; k < t->nsecrets; k++)
+			json_object_set_new(secrets, t->secrets[k].name, jstr(t->secrets[k].value));
+		json_object_set_new(o, "secrets", secrets);
 		json_object_set_new(o, "requires", jlist(&t->requires));
 		json_object_set_new(o, "os", jstr(t->os));
 		json_object_set_new(o, "arch", jstr(t->arch));

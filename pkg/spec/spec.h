@@ -54,6 +54,8 @@ struct ry_spec_task {
 	struct ry_strlist outputs;	/* declared outputs (paths in the tree) */
 	struct ry_spec_env *env;	/* in file order */
 	size_t nenv;
+	struct ry_spec_env *secrets;	/* NAME: file under the agent's secrets_dir */
+	size_t nsecrets;
 	char *run_if;		/* on_success on_failure always */
 	char *only_if_changed;	/* PCRE2 over changed_paths, NULL: always */
 	int max_attempts;	/* 1..100 */

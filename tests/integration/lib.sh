@@ -531,14 +531,30 @@ wait_agent() {
 #   workers' default workdir; give --workdir a directory under it too).
 #   Task ids repeat across databases; the workspace tells scripts apart.
 task_pids() {
-	local files f pid
-	if [[ -n ${1:-} ]]; then
-		files=$(grep -lzx "RAILYARD_TASK_ID=$1" /proc/[0-9]*/environ 2>/dev/null) || :
-	else
-		files=$(grep -lz '^RAILYARD_TASK_ID=' /proc/[0-9]*/environ 2>/dev/null) || :
-	fi
+	ry__task_procs "$RY_WORKDIR" ${1:+"RAILYARD_TASK_ID=$1"}
+}
+
+# procs_in WORKDIR [ATTEMPT]
+#   Prints the pids of live task processes whose workspace is under WORKDIR
+#   (a worker's --workdir), of that attempt only when given: what one
+#   scenario's workers started, whatever the task ids (they repeat across
+#   databases).  no_procs_in is its negation, for wait_for.
+procs_in() {
+	ry__task_procs "$1" ${2:+"RAILYARD_ATTEMPT=$2"}
+}
+no_procs_in() { [[ -z $(procs_in "$@") ]]; }
+
+# ry__task_procs DIR [VAR=VALUE...]: live processes whose environment has
+# a RAILYARD_WORKSPACE under DIR and every VAR=VALUE given.
+ry__task_procs() {
+	local dir=$1 files f pid kv
+	shift
+	# Processes vanish while grep reads: its status says nothing here.
+	files=$(grep -lz "^RAILYARD_WORKSPACE=$dir/" /proc/[0-9]*/environ 2>/dev/null) || :
 	for f in $files; do
-		grep -qz "^RAILYARD_WORKSPACE=$RY_WORKDIR/" "$f" 2>/dev/null || continue
+		for kv in "$@"; do
+			grep -qzx "$kv" "$f" 2>/dev/null || continue 2
+		done
 		pid=${f#/proc/}
 		pid=${pid%/environ}
 		if ry_alive "$pid"; then
@@ -559,15 +575,17 @@ kill_task_processes() {
 	[[ -z $pids ]] || kill -KILL $pids 2>/dev/null || :
 }
 
-# pg_restart [DOWN_SECONDS]
+# pg_restart [DOWN_SECONDS [CMD ARGS...]]
 #   Failure injection: stops the test cluster with `pg_ctl stop -m fast`
 #   (every connection is cut), stays down DOWN_SECONDS (default 0), then
-#   starts it again with the same data directory, configuration and log, as
-#   tests/run.sh did.  Fails the scenario when the cluster does not stop or
-#   does not come back.  All scripts share the cluster: with JOBS > 1 the
-#   others see their connections cut too.
+#   runs CMD ARGS if given (still down: e.g. a wait_for of what must happen
+#   during the outage), then starts it again with the same data directory,
+#   configuration and log, as tests/run.sh did.  Fails the scenario when the
+#   cluster does not stop or does not come back.  All scripts share the
+#   cluster: with JOBS > 1 the others see their connections cut too.
 pg_restart() {
 	local down=${1:-0} top=${RY_PGHOST%/*} out rc=0
+	shift $(($# ? 1 : 0))
 	local data=$top/pg as=()
 	if [[ ! -f $data/PG_VERSION ]]; then
 		fail "pg_restart: no cluster in $data (tests/run.sh keeps it next to $RY_PGHOST)"
@@ -589,12 +607,40 @@ pg_restart() {
 		return 1
 	fi
 	[[ $down == 0 ]] || ry_sleep "$down"
+	local during=0
+	# In a subshell: a failing check must not leave the cluster down.
+	(($# == 0)) || ("$@") || during=$?
 	out=$(cd "$top" && "${as[@]}" "$RY_PG_BINDIR/pg_ctl" -D "$data" -l "$top/postgresql.log" \
 		-w -t 60 start 2>&1) || rc=$?
 	if ((rc)); then
 		fail "pg_restart: cannot start the test cluster again: $out"$'\n'"$(tail -n 10 "$top/postgresql.log")"
 		return 1
 	fi
+	return $during
+}
+
+# ry_remove_worker_cgroups: removes the cgroups that workers of this script
+#   recorded (state/NAME.cgroups under their workdirs) and left behind when
+#   killed with -9 and not restarted: whatever still runs in them is killed.
+#   Runs by itself at exit.
+ry_remove_worker_cgroups() {
+	local rec dir sub pid
+	while IFS= read -r rec; do
+		while IFS= read -r dir; do
+			[[ -d $dir && $dir == /sys/fs/cgroup/* ]] || continue
+			for sub in "$dir"/*/; do
+				[[ -d $sub ]] || continue
+				if [[ -e $sub/cgroup.kill ]]; then
+					echo 1 >"$sub/cgroup.kill" 2>/dev/null || :
+				else
+					while read -r pid; do kill -KILL "$pid" 2>/dev/null || :; done <"$sub/cgroup.procs"
+				fi
+				wait_for 5 rmdir "$sub" || :
+			done
+			rmdir "$dir" 2>/dev/null || :
+		done <"$rec"
+	done < <(find "$RY_WORKDIR" -path '*/state/*.cgroups' -type f 2>/dev/null)
+	return 0
 }
 
 ry__on_exit() {
@@ -604,6 +650,7 @@ ry__on_exit() {
 		fail "scenario ended without pass or fail"
 	fi
 	stop_workers
+	ry_remove_worker_cgroups
 	if [[ -s $RY__AT_EXIT ]]; then
 		local cmds
 		mapfile -t cmds <"$RY__AT_EXIT"

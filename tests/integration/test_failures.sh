@@ -78,7 +78,9 @@ late_completion_is_refused() {
 	late() {
 		sql "SELECT task_id || ' ' || attempt || ' ' || accepted::text FROM railyard.complete_tasks(
 		        $1, ARRAY[$tid::bigint], ARRAY[$2], ARRAY['$3'], ARRAY[0], ARRAY[NULL]::text[],
-		        ARRAY[now() - interval '5 seconds'], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['late'])"
+		        ARRAY[now() - interval '5 seconds'], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['late'],
+		        ARRAY[5.0]::float8[], ARRAY[NULL]::float8[], ARRAY[NULL]::bigint[],
+		        ARRAY[NULL]::bigint[], ARRAY[NULL]::bigint[])"
 	}
 	out=$(late "$a" 1 succeeded)
 	[[ $out == "$tid 1 false" ]] || fail "the dead agent's late success for attempt 1 was not refused: $out"
@@ -298,6 +300,246 @@ duplicate_name_is_refused() {
 		fail "the agent row no longer belongs to the first worker: $(sql "SELECT state, pid FROM railyard.agents WHERE name = 'dup'")"
 }
 
+
+# The database goes away for longer than the lease.  The worker cannot know
+# its tasks were not given to someone else, so by its own clock it stops
+# them once its lease has run out — while the database is still down — and
+# reports them lost (not failed) once it is back; they run again.
+lease_expiry_stops_tasks() {
+	[[ ${JOBS:-1} == 1 ]] || skip "stops the cluster every script shares; needs JOBS=1"
+	ry_newdb leaseclock
+	local wd=$RY_WORKDIR/w-leaseclock id tid
+	id=$(ry_submit "(name) VALUES ('cut-off')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, max_attempts)
+		VALUES (:id, 'long', 'sleep 8', 3);")
+	tid=$(task_get "$id" long id)
+	start_worker leaseclock "${FAST[@]}" --workdir "$wd"
+	wait_for 30 sql_eq running "SELECT state FROM railyard.tasks WHERE id = $tid AND started_at IS NOT NULL"
+	[[ -n $(procs_in "$wd" 1) ]] || fail "attempt 1 is not running"
+	# Down until the worker has stopped attempt 1 by itself (lease 3 s).
+	pg_restart 0 wait_for 20 no_procs_in "$wd" 1
+	grep -q "lease has run out" "$RY_WORKDIR/worker-leaseclock.log" ||
+		fail "the worker did not say why it stopped its tasks"
+	wait_pipeline 60 "$id" succeeded
+	local hist
+	hist=$(attempts_of "$tid")
+	echo "$hist"
+	[[ $hist == "1 leaseclock lost stopped by its agent: lease expired while cut off from the database"$'\n'"2 leaseclock succeeded -" ]] ||
+		fail "expected attempt 1 lost (stopped by its agent) and attempt 2 succeeded, got: $hist"
+}
+
+# A claim whose reply never reached the worker (it committed, the worker
+# never heard): the worker never started it, so handing it back must not
+# use up an attempt — a max_attempts 1 task must not fail 'agent lost'.
+unstarted_claim_keeps_its_attempt() {
+	ry_newdb refund
+	local wd=$RY_WORKDIR/w-refund id tid agent
+	start_worker refund "${FAST[@]}" --workdir "$wd"
+	wait_agent 30 refund
+	agent=$(sql "SELECT id FROM railyard.agents WHERE name = 'refund'")
+	# A label the worker lacks keeps it from claiming the task itself.
+	id=$(ry_submit "(name) VALUES ('refund')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, max_attempts, requires)
+		VALUES (:id, 'once', 'true', 1, '{elsewhere}');")
+	tid=$(task_get "$id" once id)
+	# The lost claim: leased to the worker's agent behind its back.
+	[[ $(sql "SELECT count(*) FROM railyard.claim_tasks($agent, ARRAY[$tid::bigint])") == 1 ]] ||
+		fail "could not claim the task for the agent"
+	[[ $(task_get "$id" once "state || ' ' || attempt") == "running 1" ]] || fail "the claim did not take"
+	# Its next heartbeat hands it back.
+	wait_for 15 sql_eq "ready 0" "SELECT state || ' ' || attempt FROM railyard.tasks WHERE id = $tid"
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE task_id = $tid") == 0 ]] ||
+		fail "a claim that never ran left a history row: $(attempts_of "$tid")"
+	# And it can still run, once, as attempt 1.
+	start_worker refund-b "${FAST[@]}" --labels elsewhere --exit-when-idle --workdir "$wd"
+	wait_pipeline 30 "$id" succeeded
+	[[ $(task_get "$id" once attempt) == 1 ]] || fail "the task ran as attempt $(task_get "$id" once attempt)"
+}
+
+# release_tasks is fenced like completions: only the agent holding that
+# attempt can hand a task back; refunds give the attempt back, releases
+# without refund record a lost attempt.
+release_is_fenced() {
+	ry_newdb release
+	local a b id t1 t2
+	a=$(sql "SELECT railyard.register_agent('rel-a', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 'test', 30, false, 'pgroup', 'test')")
+	b=$(sql "SELECT railyard.register_agent('rel-b', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 2, 'test', 30, false, 'pgroup', 'test')")
+	id=$(ry_submit "(name) VALUES ('release')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'x', 'true'), (:id, 'y', 'true');")
+	t1=$(task_get "$id" x id)
+	t2=$(task_get "$id" y id)
+	sql "SELECT count(*) FROM railyard.claim_tasks($a, ARRAY[$t1, $t2]::bigint[])" >/dev/null
+	local before
+	before=$(sql "SELECT state, attempt, agent_id FROM railyard.tasks WHERE pipeline_id = $id ORDER BY id")
+	sql "SELECT railyard.release_tasks($b, ARRAY[$t1, $t2]::bigint[], ARRAY[1, 1], 'not mine', true)" >/dev/null
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t1, $t2]::bigint[], ARRAY[2, 2], 'wrong attempt', false)" >/dev/null
+	[[ $(sql "SELECT state, attempt, agent_id FROM railyard.tasks WHERE pipeline_id = $id ORDER BY id") == "$before" ]] ||
+		fail "a release by another agent or for another attempt changed the tasks"
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t1]::bigint[], ARRAY[1], 'handed back', true)" >/dev/null
+	sql "SELECT railyard.release_tasks($a, ARRAY[$t2]::bigint[], ARRAY[1], 'stopped', false)" >/dev/null
+	[[ $(task_get "$id" x "state || ' ' || attempt || ' ' || coalesce(agent_id::text, '-')") == "ready 0 -" ]] ||
+		fail "the refunded task is $(task_get "$id" x 'state, attempt, agent_id')"
+	[[ $(task_get "$id" y "state || ' ' || attempt") == "ready 1" ]] ||
+		fail "the released task is $(task_get "$id" y 'state, attempt')"
+	[[ $(attempts_of "$t1") == "" ]] || fail "the refund left a history row: $(attempts_of "$t1")"
+	[[ $(sql "SELECT outcome || ' ' || reason FROM railyard.task_attempts WHERE task_id = $t2") == "lost stopped" ]] ||
+		fail "the release did not record a lost attempt: $(attempts_of "$t2")"
+}
+
+# inject_errors SQLSTATE: from now on every insert into task_attempts fails
+# with SQLSTATE until stop_errors (a trigger: what a full disk, a read-only
+# switch or a failover look like to the worker).
+inject_errors() {
+	sql "CREATE TABLE IF NOT EXISTS public.inject (state text);
+	     DELETE FROM public.inject; INSERT INTO public.inject VALUES ('$1');
+	     CREATE OR REPLACE FUNCTION public.inject_fail() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+	     DECLARE s text;
+	     BEGIN
+	         SELECT state INTO s FROM public.inject;
+	         IF s IS NOT NULL THEN
+	             RAISE EXCEPTION 'injected failure %', s USING ERRCODE = s;
+	         END IF;
+	         RETURN NEW;
+	     END \$f\$;
+	     CREATE OR REPLACE TRIGGER inject BEFORE INSERT ON railyard.task_attempts
+	         FOR EACH ROW EXECUTE FUNCTION public.inject_fail();" >/dev/null
+}
+stop_errors() { sql "DELETE FROM public.inject" >/dev/null; }
+
+# transient_errors_keep_results SQLSTATE: while the database refuses every
+# completion with SQLSTATE, results are kept and retried with backoff; none
+# turns into a failure.
+transient_errors_keep_results() {
+	local state=$1
+	ry_newdb "transient_$state"
+	local wd=$RY_WORKDIR/w-transient-$state id
+	start_worker "transient-$state" --slots 10 --workdir "$wd"
+	wait_agent 30 "transient-$state"
+	inject_errors "$state"
+	id=$(ry_submit "(name) VALUES ('transient')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 't' || g, 'echo done ' || g FROM generate_series(1, 10) g;")
+	# Every task has been claimed and finished; its result refused, again.
+	refused_twice() {
+		local n
+		n=$(grep -c "cannot report [0-9]* task results, keeping them: injected failure $state" \
+			"$RY_WORKDIR/worker-transient-$state.log" || :)
+		((n >= 2))
+	}
+	wait_for 30 sql_eq 10 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'running'"
+	wait_for 60 refused_twice
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id") == 0 ]] ||
+		fail "results were stored while the database refused them"
+	stop_errors
+	wait_pipeline 60 "$id" succeeded
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id AND outcome = 'succeeded' AND attempt = 1") == 10 ]] ||
+		fail "not every result arrived as a success of attempt 1: $(sql "SELECT task_id, attempt, outcome, reason FROM railyard.task_attempts WHERE pipeline_id = $id")"
+}
+
+# One result in a batch carries data the database refuses (a constraint
+# the test adds): that one is found (by halving the batch) and stored as
+# failed with the reason; the others are stored as they were.
+one_bad_result_is_isolated() {
+	ry_newdb poison
+	local wd=$RY_WORKDIR/w-poison id
+	sql "ALTER TABLE railyard.task_attempts ADD CONSTRAINT no_poison
+	         CHECK (coalesce(log_tail, '') NOT LIKE '%POISON%')" >/dev/null
+	start_worker poison --slots 20 --workdir "$wd"
+	wait_agent 30 poison
+	# Held back until all 20 wait, their results leave as one batch.
+	inject_errors 53300
+	id=$(ry_submit "(name) VALUES ('poison')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 't' || g, CASE WHEN g = 13 THEN 'echo POISON' ELSE 'echo fine' END
+		  FROM generate_series(1, 20) g;")
+	wait_for 60 grep -q "cannot report 20 task results, keeping them" "$RY_WORKDIR/worker-poison.log"
+	stop_errors
+	wait_pipeline 60 "$id" failed
+	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'succeeded'") == 19 ]] ||
+		fail "the good results were not all stored as successes: $(sql "SELECT name, state FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'succeeded'")"
+	local reason
+	reason=$(task_get "$id" t13 "state || ': ' || reason")
+	[[ $reason == "failed: result could not be stored: "*no_poison* ]] ||
+		fail "the bad result is not failed with the database's reason: $reason"
+	grep -q "finding the one at fault" "$RY_WORKDIR/worker-poison.log" ||
+		fail "the worker did not bisect the batch"
+}
+
+# A worker killed while results wait for an unreachable database reports
+# them after its restart, from its journal: nothing runs again.
+journal_survives_kill() {
+	[[ ${JOBS:-1} == 1 ]] || skip "stops the cluster every script shares; needs JOBS=1"
+	ry_newdb journal
+	local wd=$RY_WORKDIR/w-journal id name=journal
+	# A lease long enough to outlast the outage: nothing is reaped meanwhile.
+	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
+	wait_agent 30 "$name"
+	id=$(ry_submit "(name) VALUES ('journal')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'j' || g, 'sleep 2; echo done' FROM generate_series(1, 5) g;")
+	wait_for 30 sql_eq 5 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND started_at IS NOT NULL"
+	local journal=$wd/state/$name.journal
+	# While the database is down: the tasks end, their results are written
+	# to the journal, and the worker is killed before it can send them.
+	journaled() { [[ $(grep -c '"result"' "$journal") == 5 ]]; }
+	pg_restart 0 eval 'wait_for 30 journaled && stop_worker journal KILL'
+	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
+	wait_pipeline 60 "$id" succeeded
+	local bad
+	bad=$(sql "SELECT t.name || ': ' || string_agg(h.attempt || '=' || h.outcome, ',')
+	             FROM railyard.tasks t JOIN railyard.task_attempts h ON h.task_id = t.id
+	            WHERE t.pipeline_id = $id GROUP BY t.id
+	           HAVING count(*) <> 1 OR bool_or(h.attempt <> 1 OR h.outcome <> 'succeeded')")
+	[[ -z $bad ]] || fail "results were lost with the worker, tasks ran again: $bad"
+	grep -q "reporting 5 results of a previous run" "$RY_WORKDIR/worker-$name.log" ||
+		fail "the restarted worker did not report the journal's results"
+	wait_for 10 test ! -s "$journal"
+}
+
+# A task writing 300 MB with log_max_mb = 10: the log stops at 10 MB with a
+# marker, the rest is drained and dropped, and the task succeeds.
+log_is_capped() {
+	ry_newdb logcap
+	local conf=$RY_WORKDIR/logcap.conf id log
+	printf 'log_max_mb = 10\n' >"$conf"
+	start_worker logcap --config "$conf" --workdir "$RY_WORKDIR/w-logcap"
+	id=$(ry_submit "(name) VALUES ('logcap')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		VALUES (:id, 'chatty', 'yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde | head -c 300000000; echo; echo finished');")
+	wait_pipeline 120 "$id" succeeded
+	log=$(sql "SELECT log_path FROM railyard.task_attempts WHERE pipeline_id = $id")
+	local size
+	size=$(stat -c %s "$log")
+	echo "log size: $size"
+	((size >= 10 * 1024 * 1024 && size <= 10 * 1024 * 1024 + 200)) ||
+		fail "the log is $size bytes, not 10 MB plus a marker"
+	[[ $(sql "SELECT log_tail LIKE '%[railyard: output truncated at 10 MB (log_max_mb)%' FROM railyard.task_attempts WHERE pipeline_id = $id") == t ]] ||
+		fail "the stored tail does not show the truncation marker"
+}
+
+# Scripts and tools written against the earlier worker functions keep
+# working: the new parameters all come last, with defaults.
+earlier_signatures_still_work() {
+	ry_newdb oldsigs
+	local a id t
+	a=$(sql "SELECT railyard.register_agent('old', 'h', 'linux', 'x86_64', 1, 1024, NULL, '{linux}', 2, 2, 1024, 1, 't', 30)")
+	[[ $(sql "SELECT isolation IS NULL AND task_identity IS NULL FROM railyard.agents WHERE id = $a") == t ]] ||
+		fail "register_agent without the new arguments did not register"
+	sql "SELECT count(*) FROM railyard.heartbeat($a, '{}', '{}', 0)" >/dev/null
+	sql "SELECT railyard.update_agent($a, '{linux}', 3, 3, 1024)" >/dev/null
+	[[ $(sql "SELECT slots || ' ' || lease_s FROM railyard.agents WHERE id = $a") == "3 30" ]] ||
+		fail "update_agent without a lease changed the lease: $(sql "SELECT slots, lease_s FROM railyard.agents WHERE id = $a")"
+	id=$(ry_submit "(name) VALUES ('oldsigs')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'x', 'true');")
+	t=$(task_get "$id" x id)
+	sql "SELECT count(*) FROM railyard.claim_tasks($a, ARRAY[$t]::bigint[])" >/dev/null
+	[[ $(sql "SELECT accepted FROM railyard.complete_tasks($a, ARRAY[$t]::bigint[], ARRAY[1], ARRAY['succeeded'],
+	        ARRAY[0], ARRAY[NULL]::text[], ARRAY[now()], ARRAY[now()], ARRAY[NULL]::text[], ARRAY['ok'])") == t ]] ||
+		fail "complete_tasks without the usage arguments was not accepted"
+	[[ $(sql "SELECT cpu_s IS NULL AND duration_s IS NOT NULL FROM railyard.task_attempts WHERE task_id = $t") == t ]] ||
+		fail "the history row is not as expected"
+}
+
 run_scenario "kill -9 of a worker mid-task: the task runs again elsewhere as attempt 2" worker_killed_mid_task
 run_scenario "a late completion from the killed attempt is refused and changes nothing" late_completion_is_refused
 run_scenario "max_attempts 1: a lost task fails with 'agent lost' and so does the pipeline" max_attempts_exhausted_fails
@@ -311,3 +553,19 @@ run_scenario "SIGTERM drains: the running task finishes, nothing new is claimed,
 run_scenario "a second SIGTERM stops at once and requeues the running task" second_sigterm_stops_now
 run_scenario "cancelling a running pipeline kills its task; the worker goes on" cancel_kills_running_task
 run_scenario "a second worker with the same --name refuses to start, naming the agent" duplicate_name_is_refused
+run_scenario "cut off from the database past its lease, the worker stops its tasks itself; reported lost, run again" \
+	lease_expiry_stops_tasks
+run_scenario "a claim the worker never started is handed back without using up an attempt" \
+	unstarted_claim_keeps_its_attempt
+run_scenario "release_tasks is fenced: only the holder of that attempt hands a task back" release_is_fenced
+run_scenario "the database refuses completions as disk full (53100): results kept, retried, none failed" \
+	transient_errors_keep_results 53100
+run_scenario "the database is read-only (25006) for a while: results kept, retried, none failed" \
+	transient_errors_keep_results 25006
+run_scenario "one result in a batch has data the database refuses: only it fails, with the reason" \
+	one_bad_result_is_isolated
+run_scenario "a worker killed while results wait for the database reports them after its restart" \
+	journal_survives_kill
+run_scenario "a task writing 300 MB with log_max_mb = 10: the log is capped with a marker, the task succeeds" \
+	log_is_capped
+run_scenario "the worker functions still take the earlier argument lists" earlier_signatures_still_work

@@ -73,8 +73,9 @@ SELECT :id;")
 dependents_wait_for_upstreams() {
 	ry_newdb diamond
 	local wd=$RY_WORKDIR/w-diamond id
-	# Each task appends "<time> <name> start" and "... end" to a shared file.
-	local cmd='echo "$(date +%s.%N) $RAILYARD_TASK_NAME start" >> "$RAILYARD_PIPELINE_DIR/order"; sleep 1; echo "$(date +%s.%N) $RAILYARD_TASK_NAME end" >> "$RAILYARD_PIPELINE_DIR/order"'
+	# Each task appends "<time> <name> start" and "... end" to a shared file;
+	# the time is the boot clock (/proc/uptime), which no clock adjustment moves.
+	local cmd='read up _ < /proc/uptime; echo "$up $RAILYARD_TASK_NAME start" >> "$RAILYARD_PIPELINE_DIR/order"; sleep 1; read up _ < /proc/uptime; echo "$up $RAILYARD_TASK_NAME end" >> "$RAILYARD_PIPELINE_DIR/order"'
 	cmd=${cmd//\'/\'\'}
 	start_worker diamond --slots 4 --workdir "$wd"
 	id=$(ry_submit "(name) VALUES ('diamond')" "
@@ -89,6 +90,8 @@ dependents_wait_for_upstreams() {
 	[[ -f $file ]] || fail "the tasks wrote no $file"
 	cat "$file"
 	before() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 < y + 0) }'; }
+	# 10 ms resolution: a dependent may start in the hundredth its upstream ended.
+	not_after() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 <= y + 0) }'; }
 	local -A at=()
 	local t name what n=0
 	while read -r t name what; do
@@ -96,10 +99,10 @@ dependents_wait_for_upstreams() {
 		n=$((n + 1))
 	done <"$file"
 	((n == 8)) || fail "expected 8 lines (start and end of a, b, c, d) in $file, got $n"
-	before "${at[a.end]}" "${at[b.start]}" || fail "b started before a ended"
-	before "${at[a.end]}" "${at[c.start]}" || fail "c started before a ended"
-	before "${at[b.end]}" "${at[d.start]}" || fail "d started before b ended"
-	before "${at[c.end]}" "${at[d.start]}" || fail "d started before c ended"
+	not_after "${at[a.end]}" "${at[b.start]}" || fail "b started before a ended"
+	not_after "${at[a.end]}" "${at[c.start]}" || fail "c started before a ended"
+	not_after "${at[b.end]}" "${at[d.start]}" || fail "d started before b ended"
+	not_after "${at[c.end]}" "${at[d.start]}" || fail "d started before c ended"
 	# b and c ran at the same time, on a worker with slots to spare.
 	if ! before "${at[b.start]}" "${at[c.end]}" || ! before "${at[c.start]}" "${at[b.end]}"; then
 		fail "b and c did not run in parallel: b ${at[b.start]}..${at[b.end]}, c ${at[c.start]}..${at[c.end]}"
@@ -143,7 +146,11 @@ task_environment_is_fixed() {
 		[[ $(val TZ) == UTC ]] || fail "$name: TZ is '$(val TZ)', not UTC"
 		[[ $(val LC_ALL) == C ]] || fail "$name: LC_ALL is '$(val LC_ALL)', not C"
 		[[ $(val SOURCE_DATE_EPOCH) =~ ^[0-9]+$ ]] || fail "$name: SOURCE_DATE_EPOCH is '$(val SOURCE_DATE_EPOCH)'"
-		(($(val SOURCE_DATE_EPOCH) <= $(date +%s))) || fail "$name: SOURCE_DATE_EPOCH is in the future"
+		# The pipeline's creation time as the database recorded it, not this
+		# test's clock (which may be adjusted while the test runs).
+		[[ $(val SOURCE_DATE_EPOCH) == "$(sql "SELECT extract(epoch FROM created_at)::bigint
+		                                        FROM railyard.pipelines WHERE id = $id")" ]] ||
+			fail "$name: SOURCE_DATE_EPOCH $(val SOURCE_DATE_EPOCH) is not the pipeline's created_at"
 		# Every task of a pipeline builds as of the same moment.
 		[[ -z $sde_a || $sde_a == "$(val SOURCE_DATE_EPOCH)" ]] ||
 			fail "SOURCE_DATE_EPOCH differs between tasks of one pipeline: $sde_a, $(val SOURCE_DATE_EPOCH)"
@@ -356,9 +363,13 @@ sighup_reloads_config() {
 	wait_for 30 sql_eq succeeded "SELECT state FROM railyard.tasks WHERE pipeline_id = $id AND name = 'on-a'"
 	[[ $(task_get "$id" on-b state) == ready ]] || fail "a task requiring b ran before the reload"
 
-	printf '# test config\nlabels = a,b\nslots = 2\n' >"$conf"
+	# A longer heartbeat comes with a longer lease: both must apply, and
+	# the database must know the new lease at once.
+	printf '# test config\nlabels = a,b\nslots = 2\nheartbeat_s = 3\nlease_s = 40\n' >"$conf"
 	kill -HUP "$pid"
 	wait_for 30 sql_eq t "SELECT labels @> '{a,b}' FROM railyard.agents WHERE name = 'hup'"
+	wait_for 30 sql_eq t "SELECT lease_s = 40 AND lease_until > now() + interval '30 seconds'
+	                        FROM railyard.agents WHERE name = 'hup'"
 	wait_pipeline 30 "$id" succeeded
 	ry_alive "$pid" || fail "the worker died on SIGHUP"
 	[[ $(sql "SELECT count(*) FROM railyard.agents WHERE name = 'hup' AND pid = $pid AND state = 'online'") == 1 ]] ||
@@ -379,6 +390,91 @@ binary_output_is_recorded() {
 	[[ $tail == t ]] || fail "the binary task's log tail was not stored"
 }
 
+# only_if_changed '(x+x+)+y|z' on a path that holds a z after many x's:
+# the first alternative backtracks until PCRE2's match limit stops it.
+# That is an error naming the pattern, not "no path matches".
+match_limit_is_an_error() {
+	ry_newdb matchlimit
+	local id path
+	path="src/$(printf 'x%.0s' {1..60})/z"
+	start_worker matchlimit --workdir "$RY_WORKDIR/w-matchlimit"
+	id=$(ry_submit "(name, changed_paths) VALUES ('matchlimit', ARRAY['$path'])" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, only_if_changed)
+		VALUES (:id, 'guarded', 'echo ran', '(x+x+)+y|z');")
+	wait_pipeline 30 "$id" failed
+	local got
+	got=$(task_get "$id" guarded "state || ': ' || reason")
+	[[ $got == "failed: only_if_changed pattern '(x+x+)+y|z' failed on changed path '$path': match limit exceeded" ]] ||
+		fail "expected the task failed naming the pattern, path and limit, got: $got"
+}
+
+# 3,000 changed paths against a costly pattern (each match takes a few ms,
+# under the limit) while another task runs: the worker keeps heartbeating,
+# so no reaper takes its tasks and nothing is lost.
+costly_matching_keeps_the_lease() {
+	ry_newdb costly
+	local wd=$RY_WORKDIR/w-costly conf=$RY_WORKDIR/costly.conf id
+	printf 'match_limit = 10000000\n' >"$conf"
+	start_worker costly --labels m --heartbeat 1 --lease 3 --config "$conf" --workdir "$wd"
+	# Another worker's reaper watches the first one's lease.
+	start_worker reaper --heartbeat 1 --lease 3 --workdir "$wd"
+	wait_agent 30 costly
+	wait_agent 30 reaper
+	id=$(ry_submit "(name, changed_paths) VALUES ('costly',
+	        ARRAY(SELECT 'dir' || g || '/' || repeat('x', 17) || '.y' FROM generate_series(1, 3000) g))" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, requires, only_if_changed)
+		VALUES (:id, 'long', 'sleep 5', '{m}', NULL),
+		       (:id, 'guarded', 'echo ran', '{m}', '(x+x+)+y');")
+	wait_pipeline 120 "$id" succeeded
+	[[ $(task_get "$id" guarded "state || ' ' || reason") == "skipped unchanged: no changed path matches only_if_changed" ]] ||
+		fail "the costly match did not end as unchanged: $(task_get "$id" guarded 'state, reason')"
+	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id AND outcome = 'lost'") == 0 ]] ||
+		fail "a task was lost while the worker matched: $(sql "SELECT task_id, attempt, agent_name, outcome, reason FROM railyard.task_attempts WHERE pipeline_id = $id")"
+	[[ $(task_get "$id" long "state || ' ' || attempt") == "succeeded 1" ]] ||
+		fail "the other task did not succeed at attempt 1: $(task_get "$id" long 'state, attempt')"
+	[[ $(sql "SELECT count(*) FROM railyard.audit_log WHERE object = 'agent' AND event IN ('offline', 'lost')
+	           AND object_id = (SELECT id FROM railyard.agents WHERE name = 'costly')") == 0 ]] ||
+		fail "the matching worker was declared offline"
+}
+
+# Finished pipelines' workspaces and logs go after retention_s; those of a
+# pipeline still running stay, however old.
+retention_by_age() {
+	ry_newdb retention
+	local wd=$RY_WORKDIR/w-retention conf=$RY_WORKDIR/retention.conf a b
+	printf 'retention_s = 2\nretention_min_s = 0\nretention_check_s = 1\n' >"$conf"
+	start_worker retention --slots 2 --heartbeat 1 --lease 3 --config "$conf" --workdir "$wd"
+	b=$(ry_submit "(name) VALUES ('still-running')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'long', 'sleep 60');")
+	a=$(ry_submit "(name) VALUES ('done')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'quick', 'echo quick > out');")
+	wait_pipeline 30 "$a" succeeded
+	[[ -d $wd/pipelines/$a && -d $wd/logs/$a ]] || fail "pipeline $a left no workspace or log to remove"
+	wait_for 30 sql_eq running "SELECT state FROM railyard.pipelines WHERE id = $b"
+	gone() { [[ ! -e $wd/pipelines/$a && ! -e $wd/logs/$a ]]; }
+	wait_for 30 gone
+	[[ -d $wd/pipelines/$b && -d $wd/logs/$b ]] || fail "the running pipeline's workspace or log was removed"
+	grep -q "retention: removing the workspaces and logs of pipeline $a" "$RY_WORKDIR/worker-retention.log" ||
+		fail "the worker did not log the removal"
+	sql "SELECT railyard.cancel_pipeline($b)" >/dev/null
+}
+
+# Over retention_mb, the oldest finished pipeline goes first.
+retention_by_size() {
+	ry_newdb retsize
+	local wd=$RY_WORKDIR/w-retsize conf=$RY_WORKDIR/retsize.conf p1 p2
+	printf 'retention_s = 86400\nretention_min_s = 0\nretention_mb = 3\nretention_check_s = 1\n' >"$conf"
+	start_worker retsize --config "$conf" --workdir "$wd"
+	p1=$(ry_submit "(name) VALUES ('older')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'w', 'head -c 2097152 /dev/urandom > blob');")
+	wait_pipeline 30 "$p1" succeeded
+	p2=$(ry_submit "(name) VALUES ('newer')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'w', 'head -c 2097152 /dev/urandom > blob');")
+	wait_pipeline 30 "$p2" succeeded
+	wait_for 30 test ! -e "$wd/pipelines/$p1"
+	[[ -d $wd/pipelines/$p2 ]] || fail "the newer pipeline was removed too, though 2 MB fit under 3 MB"
+}
+
 run_scenario "the PRODUCT.md SQL pipeline runs to succeeded on one worker" product_md_pipeline_runs
 run_scenario "dependents wait for their upstreams; siblings run in parallel" dependents_wait_for_upstreams
 run_scenario "the task environment is fixed and minimal; cwd is the workspace" task_environment_is_fixed
@@ -389,3 +485,9 @@ run_scenario "--dry-run claims and completes without executing" dry_run_executes
 run_scenario "--stats FILE writes claims, claim_ms_p99 and tasks_reported as JSON" stats_file_is_written
 run_scenario "SIGHUP reloads the config file: new labels take effect" sighup_reloads_config
 run_scenario "a task that prints binary (not UTF-8) output still has its result recorded" binary_output_is_recorded
+run_scenario "only_if_changed hitting PCRE2's match limit fails the task naming the pattern" match_limit_is_an_error
+run_scenario "3,000 changed paths against a costly pattern: the worker keeps its lease, nothing is lost" \
+	costly_matching_keeps_the_lease
+run_scenario "retention: finished pipelines' workspaces and logs go after retention_s, running ones stay" \
+	retention_by_age
+run_scenario "retention: over retention_mb the oldest finished pipeline goes first" retention_by_size

@@ -41,7 +41,19 @@ static void file_sets_every_key(void **state)
 				"heartbeat_s = 3\n"
 				"lease_s = 15\n"
 				"workdir = /var/lib/railyard\n"
-				"drain_timeout_s = 60\n");
+				"drain_timeout_s = 60\n"
+				"cgroup = off\n"
+				"task_user = build-runner\n"
+				"task_ids = user\n"
+				"db_passfile = /etc/railyard/pgpass\n"
+				"log_max_mb = 10\n"
+				"secrets_dir = /etc/railyard/secrets\n"
+				"match_limit = 50000\n"
+				"match_depth_limit = 500\n"
+				"min_free_mb = 128\n"
+				"retention_s = 86400\n"
+				"retention_min_s = 600\n"
+				"retention_mb = 20480\n");
 	ry_config_init(&c);
 	assert_true(ry_config_load_file(&c, path, &err));
 	assert_string_equal(c.db, "host=/run/pg dbname=railyard");
@@ -55,7 +67,25 @@ static void file_sets_every_key(void **state)
 	assert_int_equal(c.lease_s, 15);
 	assert_string_equal(c.workdir, "/var/lib/railyard");
 	assert_int_equal(c.drain_timeout_s, 60);
+	assert_false(c.cgroups);
+	assert_string_equal(c.task_user, "build-runner");
+	assert_false(c.task_uid_per_task);
+	assert_string_equal(c.db_passfile, "/etc/railyard/pgpass");
+	assert_int_equal(c.log_max_mb, 10);
+	assert_string_equal(c.secrets_dir, "/etc/railyard/secrets");
+	assert_int_equal(c.match_limit, 50000);
+	assert_int_equal(c.match_depth_limit, 500);
+	assert_int_equal(c.min_free_mb, 128);
+	assert_int_equal(c.retention_s, 86400);
+	assert_int_equal(c.retention_min_s, 600);
+	assert_int_equal(c.retention_mb, 20480);
 	assert_true(ry_config_check(&c, &err));
+	/* A copy owns its own strings. */
+	struct ry_worker_config d;
+	ry_config_copy(&d, &c);
+	assert_true(d.secrets_dir != c.secrets_dir);
+	assert_string_equal(d.labels.items[2], "linux");
+	ry_config_release(&d);
 	ry_config_release(&c);
 	unlink(path);
 	free(path);
@@ -73,6 +103,13 @@ static const struct bad_case bad[] = {
 	{ "labels = gpu, bad label\n", ":1: invalid label \"bad label\"" },
 	{ "heartbeat_s\n", ":1: expected \"key = value\"" },
 	{ "lease_s = 1\n", ":1: lease_s must be a whole number from 2" },
+	{ "name = a/b\n", ":1: invalid name \"a/b\"" },
+	{ "cgroup = maybe\n", ":1: cgroup must be auto or off" },
+	{ "task_user = Root;rm\n", ":1: invalid task_user" },
+	{ "task_ids = mine\n", ":1: task_ids must be per-task or user" },
+	{ "secrets_dir = relative/dir\n", ":1: secrets_dir must be an absolute path" },
+	{ "match_limit = 10\n", ":1: match_limit must be a whole number from 1000" },
+	{ "log_max_mb = -1\n", ":1: log_max_mb must be a whole number from 0" },
 };
 
 static void bad_values_name_file_and_line(void **state)
@@ -102,12 +139,21 @@ static void flags_override_and_cross_check(void **state)
 	assert_int_equal(c.slots, 4);	/* the documented defaults */
 	assert_int_equal(c.heartbeat_s, 2);
 	assert_int_equal(c.lease_s, 10);
+	assert_true(c.cgroups);
+	assert_string_equal(c.task_user, "railyard-task");
+	assert_true(c.task_uid_per_task);
+	assert_int_equal(c.log_max_mb, 100);
 	assert_true(ry_config_set(&c, "slots", "7", "option --slots", &err));
 	assert_true(ry_config_set(&c, "slots", "9", "option --slots", &err));
 	assert_int_equal(c.slots, 9);
 	assert_true(ry_config_set(&c, "heartbeat_s", "6", "option --heartbeat", &err));
 	assert_false(ry_config_check(&c, &err));	/* lease 10 < 2 x 6 */
 	assert_non_null(strstr(err, "lease_s (10) must be at least twice heartbeat_s (6)"));
+	free(err);
+	assert_true(ry_config_set(&c, "heartbeat_s", "2", "option --heartbeat", &err));
+	assert_true(ry_config_set(&c, "retention_s", "60", "f:1", &err));
+	assert_false(ry_config_check(&c, &err));	/* min 3600 > 60 */
+	assert_non_null(strstr(err, "retention_min_s (3600) must not exceed retention_s (60)"));
 	free(err);
 	ry_config_release(&c);
 }

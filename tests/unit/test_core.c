@@ -198,53 +198,6 @@ static void strlist_add_copies_and_has_finds(void **state)
 	ry_strlist_release(&l);
 }
 
-/* ---- ry_strlist_to_pg_array ---- */
-
-struct array_case {
-	const char *items[5];	/* NULL-terminated */
-	const char *expect;
-};
-
-static const struct array_case array_cases[] = {
-	{ { NULL }, "{}" },
-	{ { "a", NULL }, "{\"a\"}" },
-	{ { "a", "b", NULL }, "{\"a\",\"b\"}" },
-	{ { "", NULL }, "{\"\"}" },				/* empty, not an empty array */
-	{ { "NULL", NULL }, "{\"NULL\"}" },			/* the string, not SQL NULL */
-	{ { "say \"hi\"", NULL }, "{\"say \\\"hi\\\"\"}" },	/* quotes escaped */
-	{ { "C:\\dir", NULL }, "{\"C:\\\\dir\"}" },		/* backslash escaped */
-	{ { "a,b", "{x}", NULL }, "{\"a,b\",\"{x}\"}" },	/* delimiters quoted */
-	{ { " pad ", NULL }, "{\" pad \"}" },			/* spaces kept */
-	{ { "\\\"", NULL }, "{\"\\\\\\\"\"}" },			/* backslash then quote */
-};
-
-static void strlist_to_pg_array_table(void **state)
-{
-	(void)state;
-	for (size_t i = 0; i < RY_ARRAY_SIZE(array_cases); i++) {
-		const struct array_case *c = &array_cases[i];
-		struct ry_strlist l = { 0 };
-		for (size_t k = 0; c->items[k]; k++)
-			ry_strlist_add(&l, c->items[k]);
-		char *got = ry_strlist_to_pg_array(&l);
-		if (strcmp(got, c->expect) != 0)
-			fail_msg("case %zu: got %s, want %s", i, got, c->expect);
-		free(got);
-		ry_strlist_release(&l);
-	}
-}
-
-static void pg_array_elem_appends_in_place(void **state)
-{
-	(void)state;
-	struct ry_buf b = RY_BUF_INIT;
-	ry_buf_puts(&b, "{");
-	ry_buf_add_pg_array_elem(&b, "x\"y");
-	ry_buf_puts(&b, "}");
-	assert_string_equal(b.data, "{\"x\\\"y\"}");
-	ry_buf_release(&b);
-}
-
 /* ---- ry_parse_long ---- */
 
 struct parse_case {
@@ -319,8 +272,6 @@ int main(void)
 		cmocka_unit_test(strlist_split_table),
 		cmocka_unit_test(strlist_split_appends_to_existing),
 		cmocka_unit_test(strlist_add_copies_and_has_finds),
-		cmocka_unit_test(strlist_to_pg_array_table),
-		cmocka_unit_test(pg_array_elem_appends_in_place),
 		cmocka_unit_test(parse_long_table),
 		cmocka_unit_test(clocks_move_forward),
 	};

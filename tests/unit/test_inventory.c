@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/pgarray.h"
 #include "inventory/inventory.h"
 
 #define FIX "tests/fixtures/inventory/"

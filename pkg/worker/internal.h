@@ -1,0 +1,252 @@
+/*
+ * What the files of pkg/worker share (nothing outside pkg/worker includes
+ * this).  The worker is split by concern, as PgBouncer's daemon is:
+ *
+ *   loop.c     the event loop and lifecycle: signals, drain, reload, timers,
+ *              the lock and the previous incarnation's leftovers
+ *   tasks.c    the task table: one list per phase, a hash on (id, attempt)
+ *   proc.c     running processes: start, output, SIGCHLD, timers, limits,
+ *              cgroups, what a task used
+ *   janitor.c  bounded periodic work: memory sweeps, orphan hunts (no
+ *              cgroups), cgroups that could not be removed yet, disk space
+ *   retention.c  removing finished pipelines' workspaces and logs
+ *   isolation.c  who tasks run as; their directories
+ *   dbjobs.c   database jobs: register, heartbeat, claim, complete, offline;
+ *              pump() performs what pump.c decides
+ *   journal.c  the local record of results: kept until the database has them
+ *   pump.c     the decision: what the idle connection does next (pure)
+ *   stats.c    --stats
+ */
+#ifndef RY_WORKER_INTERNAL_H
+#define RY_WORKER_INTERNAL_H
+
+#include "agent/hostinfo.h"
+#include "cgroup/cgroup.h"
+#include "config/config.h"
+#include "exec/exec.h"
+#include "sched/sched.h"
+#include "worker/stats.h"
+#include "worker/tasks.h"
+#include "worker/worker.h"
+
+#include <event2/util.h>
+
+struct event_base;
+struct event;
+struct ry_adb;
+
+#define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
+#define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
+#define RY_LOG_TAIL_BYTES 4096
+
+/* Who tasks run as (isolation.c). */
+enum ry_task_ids {
+	RY_IDS_WORKER,		/* not root: as the worker's own user */
+	RY_IDS_USER,		/* root: as the task user */
+	RY_IDS_PER_TASK,	/* root: a uid per task, a gid per pipeline */
+};
+
+struct ry_idpool;
+struct ry_retention_dir;
+
+/* Retention's phases (retention.c), one bounded step per loop turn. */
+enum ry_retention_phase {
+	RY_RET_IDLE,		/* until the next check */
+	RY_RET_LIST,		/* reading workdir/pipelines */
+	RY_RET_ASK,		/* the pump is to ask the database */
+	RY_RET_ASKING,		/* the question is in flight */
+	RY_RET_SIZE,		/* measuring (with a size cap only) */
+	RY_RET_DECIDE,
+	RY_RET_REMOVE,		/* removing, an entry at a time */
+};
+
+struct ry_retention {
+	enum ry_retention_phase phase;
+	int64_t next_ms;		/* monotonic: the next check */
+	void *listing;			/* DIR * while listing */
+	struct ry_retention_dir *dirs;
+	size_t n, cap;
+	void *fts;			/* FTS * while measuring or removing */
+	size_t walk;			/* the directory being walked */
+};
+
+struct ry_worker {
+	struct ry_worker_config cfg;
+	char *config_path;
+	struct ry_strlist flags;	/* key, value, key, value ... */
+	char *conninfo;
+	char *actor;
+	struct ry_hostinfo host;
+	char *labels_pg;		/* configured labels + os + arch */
+	int cpu_cap;
+	long mem_cap;
+	struct event_base *base;
+	struct ry_adb *db;
+	int64_t agent_id;		/* 0 until registered */
+	bool registering;
+	struct ry_task_table tasks;
+	bool want_claim;	/* ready work may exist for us */
+	int claim_limit;	/* rows the claim in flight asked for */
+	bool hb_due;
+	bool idle_check_due;
+	bool forecasts_due;	/* make pending submission forecasts when idle */
+	bool draining;		/* no more claims */
+	bool offline_sent;
+	int exit_code;
+	int64_t retry_after_ms;	/* monotonic: register/complete/release wait until then */
+	int backoff_ms;		/* the pause after the next failed job */
+	int64_t claim_after_ms;	/* monotonic: claims wait until then (after a failure) */
+	int claim_backoff_ms;
+	/* results (journal.c keeps them across restarts) */
+	struct ry_journal *journal;
+	bool journal_warned;
+	size_t suspects;	/* the first N results hold one the database refuses */
+	size_t complete_limit;	/* results in the next completion job */
+	bool replaying;		/* sending a previous run's results before registering */
+	bool takeover;		/* registration's, once the replay is done */
+	int64_t replay_agent;	/* the agent id the replayed results are reported as */
+	int64_t claim_sent_ms;		/* monotonic: claim in flight since */
+	struct event *hb_timer;
+	struct event *spawn_ev;
+	struct event *retry_ev;
+	struct event *drain_timer;
+	struct event *sigs[5];
+	struct ry_worker_stats stats;
+
+	/* containment */
+	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
+	bool cg_memory;			/* the kernel enforces mem_mb */
+	struct ry_cgroup **graveyard;	/* task cgroups still to remove */
+	size_t ngrave, grave_cap;
+	int lock_fd;			/* flock on state/<name>.lock, held for life */
+	char *state_dir;		/* <workdir>/state: lock, journal, process groups */
+	char *pgroups_path;		/* pgroup mode: groups a crash would leave behind */
+	size_t pgroups_lines;		/* lines appended since the file was rewritten */
+
+	/* janitor (janitor.c) */
+	struct event *janitor_ev;
+	unsigned sweep_gen;		/* memory sweep over running tasks */
+	bool sweeping;
+	struct ry_proc_scan *scan;	/* pgroup mode: /proc walk in progress */
+	bool scan_again;		/* another walk was asked for meanwhile */
+	bool scan_rss;			/* this walk also samples memory */
+	unsigned scan_seq;		/* walks started */
+	unsigned scan_done;		/* the last walk that ended */
+
+	/* isolation */
+	enum ry_task_ids ids;
+	uid_t task_uid;			/* the task user */
+	gid_t task_gid;
+	struct ry_idpool *uids;		/* per-task uids */
+	struct ry_idpool *gids;		/* per-pipeline gids */
+	bool uid_locks;			/* uids are locked in /run across workers */
+	char *identity;			/* for messages and the agent row */
+	bool top_dirs_made;		/* workdir/pipelines and workdir/logs */
+
+	struct ry_retention retention;
+
+	/* health */
+	char *degraded;			/* why no new work is taken; NULL: healthy */
+	bool space_trouble;		/* a write failed for lack of space (or quota) */
+	long free_mb;			/* on the workdir's filesystem; -1 unknown */
+
+	/* the lease as this worker's own monotonic clock sees it */
+	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
+	int64_t lease_until_ms;		/* 0 until registered */
+	struct event *lease_timer;
+};
+
+/* dbjobs.c */
+void ry_worker_pump(struct ry_worker *w);
+/* Before the loop: opens the journal; a previous run's results wait to be sent. */
+void ry_worker_journal_open(struct ry_worker *w);
+/* Writes t's result to the journal (made durable before it is sent). */
+void ry_worker_journal_add(struct ry_worker *w, struct ry_task *t);
+void ry_worker_shutdown_now(struct ry_worker *w, int code);
+void ry_worker_update_agent(struct ry_worker *w);
+
+/* proc.c */
+/* Before the loop: what the previous incarnation left running dies. */
+void ry_worker_kill_leftovers(struct ry_worker *w);
+struct ry_task *ry_worker_task_new(struct ry_worker *w);
+void ry_worker_task_free(struct ry_task *t);
+/* Drops t from the table and frees it. */
+void ry_worker_task_forget(struct ry_worker *w, struct ry_task *t);
+/* Stops t's processes; why decides what, if anything, is reported. */
+void ry_worker_task_kill(struct ry_task *t, enum ry_task_kill why);
+/* Records t's result and moves it to DONE. */
+void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *reason,
+			       int exit_code);
+void ry_worker_sigchld_cb(evutil_socket_t fd, short what, void *arg);
+void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg);
+/* Kill every process t started (its cgroup, or its group). */
+void ry_worker_task_signal(struct ry_worker *w, struct ry_task *t, int sig);
+/* Our lease ran out by our own clock: stop everything, hand it back. */
+void ry_worker_lease_expired(struct ry_worker *w);
+/* janitor.c: one walk of /proc saw pi (pgroup mode). */
+void ry_worker_scan_visit(struct ry_worker *w, const struct ry_proc_info *pi);
+/* janitor.c: a /proc walk ended (pgroup mode). */
+void ry_worker_scan_done(struct ry_worker *w);
+/* proc.c: decides t's result once nothing of it is left (see proc.c). */
+void ry_worker_task_try_finalize(struct ry_worker *w, struct ry_task *t);
+/* Checks one running task's memory (cgroup: OOM kills). */
+void ry_worker_check_task_memory(struct ry_worker *w, struct ry_task *t);
+
+/* janitor.c */
+/* Heartbeat tick: starts a memory sweep over the running tasks. */
+void ry_worker_janitor_tick(struct ry_worker *w);
+/* A task ended without cgroups: hunt for what it left behind.  Returns the
+ * number of the walk that does it (done once w->scan_done reaches it). */
+unsigned ry_worker_hunt_orphans(struct ry_worker *w);
+/* Keeps a task cgroup that is not empty yet, to remove later. */
+void ry_worker_bury(struct ry_worker *w, struct ry_cgroup *cg);
+void ry_worker_janitor_cb(evutil_socket_t fd, short what, void *arg);
+void ry_worker_janitor_release(struct ry_worker *w);
+
+/* isolation.c */
+/* Before the loop: the task user (created if missing), its ids. */
+bool ry_worker_isolation_init(struct ry_worker *w) RY_MUST_CHECK;
+void ry_worker_isolation_release(struct ry_worker *w);
+const char *ry_worker_identity(struct ry_worker *w);
+/* The task's directories, owned and moded for who it runs as; sets
+ * t->uid/gid (and takes a uid, per-task). */
+bool ry_worker_prepare_dirs(struct ry_worker *w, struct ry_task *t, const char *pdir,
+			    const char *shared, const char *ws, const char *logdir,
+			    char **err) RY_MUST_CHECK;
+void ry_worker_release_uid(struct ry_worker *w, struct ry_task *t);
+/* Retention removed a pipeline directory: its gid is free again. */
+void ry_worker_forget_pipeline_gid(struct ry_worker *w, gid_t gid);
+
+/* janitor.c: disks */
+/* Measures the workdir's free space and decides whether the agent is
+ * degraded (logs the change).  Called every heartbeat tick. */
+void ry_worker_check_space(struct ry_worker *w);
+/* A write failed with err (ENOSPC, EDQUOT ...): degrade now if it is space. */
+void ry_worker_space_failed(struct ry_worker *w, int err, const char *what);
+/* "no space left on device: ..." when the workdir's disk is full, else NULL. */
+char *ry_worker_space_note(struct ry_worker *w);
+
+/* retention.c */
+/* Heartbeat tick: starts a retention pass when one is due. */
+void ry_worker_retention_tick(struct ry_worker *w);
+/* One bounded step; true while more steps follow without waiting. */
+bool ry_worker_retention_step(struct ry_worker *w);
+/* The pipeline ids to ask about (a text[] literal); marks the question sent. */
+char *ry_worker_retention_ids(struct ry_worker *w);
+void ry_worker_retention_known(struct ry_worker *w, int64_t pipeline_id, bool known,
+			       double finished_ago);
+void ry_worker_retention_answered(struct ry_worker *w, bool ok);
+void ry_worker_retention_release(struct ry_worker *w);
+
+/* loop.c */
+/* Runs ev's callback at the next loop turn, after the loop has polled:
+ * work done a piece per turn never starves the sockets and timers. */
+void ry_worker_soon(struct event *ev);
+void ry_worker_set_labels(struct ry_worker *w);
+/* The lease is good until now + lease_s from when the heartbeat was sent. */
+void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
+
+/* What the tasks holding slots leave free. */
+struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * pump: the one place that decides what the worker's idle database
+ * connection does next.  A pure function of plain state, so the order of
+ * priorities is unit-tested without a database (tests/unit/test_pump.c);
+ * the worker gathers the state, asks, and performs the answer.
+ *
+ * Internal to pkg/worker.
+ */
+#ifndef RY_WORKER_PUMP_H
+#define RY_WORKER_PUMP_H
+
+#include "core/core.h"
+#include "sched/sched.h"
+
+struct ry_pump_state {
+	bool idle;		/* connected, no job in flight or queued */
+	bool registered;	/* the agent row is ours (agent id known) */
+	bool registering;	/* a registration is under way */
+	bool heartbeat_due;
+	size_t results;		/* results waiting to be sent */
+	bool backoff;		/* the last register, completion or hand-back job
+				 * failed: none is sent again before the pause ends */
+	size_t releases;	/* tasks to hand back without a result */
+	bool draining;		/* stopping: no more claims */
+	size_t tasks;		/* tasks held in any phase */
+	bool offline_sent;
+	bool want_claim;	/* ready work may exist for us */
+	bool claim_backoff;	/* the last claim failed: not again before the pause ends */
+	bool degraded;		/* something is wrong on this host: no claims */
+	struct ry_sched_capacity free;	/* capacity not held by tasks */
+	bool exit_when_idle;
+	bool idle_check_due;
+	bool retention_due;	/* the janitor asks which pipelines finished */
+	bool forecasts_due;	/* submission forecasts may be waiting to be made */
+};
+
+enum ry_pump_action {
+	RY_PUMP_NONE,		/* nothing to send now */
+	RY_PUMP_REGISTER,	/* register (or re-register) the agent */
+	RY_PUMP_HEARTBEAT,	/* renew the lease, report starts, reap */
+	RY_PUMP_COMPLETE,	/* send results */
+	RY_PUMP_RELEASE,	/* hand back tasks that will not report a result */
+	RY_PUMP_OFFLINE,	/* say goodbye: the drain is over */
+	RY_PUMP_CLAIM,		/* look for ready tasks */
+	RY_PUMP_RETENTION,	/* ask which local pipelines may be removed */
+	RY_PUMP_FORECASTS,	/* make the submission forecasts of new pipelines */
+	RY_PUMP_IDLE_CHECK,	/* --exit-when-idle: does any work remain? */
+};
+
+/* What a failed job's error says about what to do next. */
+enum ry_job_error {
+	RY_ERR_TRANSIENT,	/* the server cannot now (disk full, read-only, shutting
+				 * down, connection, serialization, deadlock, memory,
+				 * too many connections): retry with backoff */
+	RY_ERR_RESULT,		/* the data was refused (22xxx data exception, 23xxx
+				 * integrity): one result is at fault — find it */
+	RY_ERR_OTHER,		/* anything else (a missing function after a bad
+				 * migration, ...): keep everything, retry with backoff */
+};
+
+enum ry_job_error ry_pump_classify(const char *sqlstate);
+
+/*
+ * In order: register first; then the heartbeat (the lease outranks all);
+ * then results and hand-backs (nothing is claimed while results wait);
+ * a draining worker only says goodbye once it holds nothing; then claims
+ * while capacity is free and the host is healthy; then housekeeping
+ * (retention, submission forecasts, the idle check).
+ */
+enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s);
+const char *ry_pump_action_name(enum ry_pump_action a);
+
+#endif

@@ -1,0 +1,314 @@
+/*
+ * Unit tests for pkg/cgroup: the parsers of /proc/self/cgroup, mountinfo
+ * and the cgroup interface files (table-driven, from real kernels' text),
+ * and — when run as root on a host with a writable hierarchy — a task
+ * cgroup's life: a process joins it, a setsid daemon inside it dies with
+ * it, the memory limit is the kernel's and its OOM kill is counted, usage
+ * is measured, and it is removed afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroup/cgroup.h"
+#include "exec/exec.h"
+
+static const char self_hybrid[] =
+	"9:name=systemd:/\n8:pids:/\n7:blkio:/\n4:memory:/process_api/c07f\n"
+	"2:cpuacct:/\n1:cpu,cpuacct:/user.slice\n0::/\n";
+static const char self_v2[] = "0::/system.slice/railyard-worker.service\n";
+
+static void self_paths(void **state)
+{
+	(void)state;
+	char *v2, *v1;
+	ry_cgroup_parse_self(self_hybrid, "memory", &v2, &v1);
+	assert_string_equal(v2, "/");
+	assert_string_equal(v1, "/process_api/c07f");
+	free(v2);
+	free(v1);
+	/* A controller mounted together with another. */
+	ry_cgroup_parse_self(self_hybrid, "cpu", &v2, &v1);
+	assert_string_equal(v1, "/user.slice");
+	free(v2);
+	free(v1);
+	ry_cgroup_parse_self(self_v2, "memory", &v2, &v1);
+	assert_string_equal(v2, "/system.slice/railyard-worker.service");
+	assert_null(v1);
+	free(v2);
+	ry_cgroup_parse_self("4:memory:/x\n", NULL, &v2, NULL);
+	assert_null(v2);
+}
+
+static const char mountinfo[] =
+	"31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+	"33 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+	"35 31 0:32 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory\n"
+	"41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n";
+
+static void mounts(void **state)
+{
+	(void)state;
+	char *mnt, *root;
+	assert_true(ry_cgroup_parse_mount(mountinfo, NULL, &mnt, &root));
+	assert_string_equal(mnt, "/sys/fs/cgroup/unified");
+	assert_string_equal(root, "/");
+	free(mnt);
+	free(root);
+	/* Optional fields ("shared:9") before the separator. */
+	assert_true(ry_cgroup_parse_mount(mountinfo, "memory", &mnt, &root));
+	assert_string_equal(mnt, "/sys/fs/cgroup/memory");
+	free(mnt);
+	free(root);
+	assert_true(ry_cgroup_parse_mount(mountinfo, "cpuacct", &mnt, &root));
+	assert_string_equal(mnt, "/sys/fs/cgroup/cpu,cpuacct");
+	free(mnt);
+	free(root);
+	assert_false(ry_cgroup_parse_mount(mountinfo, "blkio", &mnt, &root));
+	assert_null(mnt);
+	assert_false(ry_cgroup_parse_mount("", NULL, &mnt, &root));
+}
+
+struct keyed_case {
+	const char *text, *key;
+	bool found;
+	uint64_t value;
+};
+
+static const struct keyed_case keyed[] = {
+	{ "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n", "oom_kill", true, 2 },
+	{ "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\n", "oom", true, 3 },	/* not a prefix match */
+	{ "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n", "oom_kill", true, 1 },
+	{ "usage_usec 99858\nuser_usec 8379\nsystem_usec 91479\n", "usage_usec", true, 99858 },
+	{ "populated 1\nfrozen 0\n", "populated", true, 1 },
+	{ "populated 0\nfrozen 0", "frozen", true, 0 },				/* no final newline */
+	{ "frozen 0\n", "populated", false, 0 },
+	{ "oom_kill x\n", "oom_kill", false, 0 },
+	{ "", "oom_kill", false, 0 },
+};
+
+static void keyed_files(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < RY_ARRAY_SIZE(keyed); i++) {
+		uint64_t v = 12345;
+		bool found = ry_cgroup_parse_keyed(keyed[i].text, keyed[i].key, &v);
+		if (found != keyed[i].found || (found && v != keyed[i].value))
+			fail_msg("case %zu (%s): found %d value %llu", i, keyed[i].key, found,
+				 (unsigned long long)v);
+	}
+}
+
+static void io_accounting(void **state)
+{
+	(void)state;
+	uint64_t r, w;
+	ry_cgroup_parse_io_stat("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n"
+				"253:1 rbytes=100 wbytes=0 rios=1 wios=0\n", &r, &w);
+	assert_int_equal(r, 4196);
+	assert_int_equal(w, 8192);
+	ry_cgroup_parse_io_stat("", &r, &w);
+	assert_int_equal(r + w, 0);
+}
+
+/* ---- live, as root ---- */
+
+static void wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 500; i++) {
+		struct ry_proc_info pi;
+		char path[64], buf[256] = "";
+		FILE *f;
+		if (!ry_exec_proc_info(pid, &pi))
+			return;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(buf, sizeof(buf), f))
+				buf[0] = 0;
+			fclose(f);
+		}
+		if (strstr(buf, ") Z "))
+			return;
+		usleep(10000);
+	}
+	fail_msg("process %d is still alive", (int)pid);
+}
+
+/* This host's hierarchy for a test, or the test is skipped (not root, no
+ * writable cgroup). */
+static struct ry_cgroup_root *test_root(const char *what)
+{
+	char *why = NULL, name[64];
+	snprintf(name, sizeof(name), "unit-test-%s-%d", what, (int)getpid());
+	if (geteuid() != 0)
+		skip();
+	struct ry_cgroup_root *root = ry_cgroup_root_open(name, true, &why);
+	if (!root) {
+		free(why);
+		skip();
+	}
+	return root;
+}
+
+static void a_task_cgroup_lives_and_dies(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	char dir[] = "/tmp/ry-test-cgroup-XXXXXX";
+	struct ry_cgroup_root *root = test_root("life");
+	assert_non_null(mkdtemp(dir));
+	assert_true(ry_cgroup_root_mode(root) != RY_CGROUP_NONE);
+	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
+	if (!cg)
+		fail_msg("%s", err);
+	struct ry_cgroup_limits lim = { .mem_bytes = 32u << 20 };
+	assert_true(ry_cgroup_set_limits(cg, &lim, &err));
+
+	/* A task that starts a daemon in a session of its own, then exits. */
+	char *pidfile = ry_asprintf("%s/daemon.pid", dir);
+	char *cmd = ry_asprintf("setsid sh -c 'echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 300' "
+				"</dev/null >/dev/null 2>&1 &", pidfile, pidfile, pidfile);
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	struct ry_exec_spec spec = { .command = cmd, .cwd = dir, .env = env, .out_fd = -1 };
+	spec.join_fds = ry_cgroup_join_fds(cg, &spec.njoin);
+	assert_true(spec.njoin >= 1);
+	pid_t pid;
+	int status;
+	assert_true(ry_exec_spawn(&spec, &pid, &err));
+	ry_cgroup_joined(cg);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	pid_t daemon = 0;
+	for (int i = 0; i < 500 && !daemon; i++) {
+		FILE *f = fopen(pidfile, "r");
+		if (f) {
+			if (fscanf(f, "%d", &daemon) != 1)
+				daemon = 0;
+			fclose(f);
+		}
+		if (!daemon)
+			usleep(10000);
+	}
+	assert_true(daemon > 0);
+	assert_true(ry_cgroup_populated(cg));	/* the daemon is still in it */
+	ry_cgroup_signal(cg, SIGKILL);
+	wait_dead(daemon);
+	for (int i = 0; i < 200 && ry_cgroup_populated(cg); i++)
+		usleep(10000);
+	assert_false(ry_cgroup_populated(cg));
+
+	struct ry_cgroup_usage u;
+	ry_cgroup_usage(cg, &u);
+	assert_true(u.has_cpu);
+	assert_true(u.has_mem && u.mem_peak_bytes > 0);
+	assert_int_equal(ry_cgroup_oom_kills(cg), 0);
+	assert_true(ry_cgroup_remove(cg));
+	ry_cgroup_free(cg);
+
+	/* Over the limit: the kernel kills, the cgroup counts it. */
+	if (ry_cgroup_root_has_memory(root)) {
+		cg = ry_cgroup_create(root, "2.1", &err);
+		assert_non_null(cg);
+		assert_true(ry_cgroup_set_limits(cg, &lim, &err));
+		struct ry_exec_spec hog = {
+			.command = "awk 'BEGIN { s = \"x\"; while (length(s) < 200000000) s = s s }'",
+			.cwd = dir, .env = env, .out_fd = -1 };
+		hog.join_fds = ry_cgroup_join_fds(cg, &hog.njoin);
+		assert_true(ry_exec_spawn(&hog, &pid, &err));
+		ry_cgroup_joined(cg);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(ry_cgroup_oom_kills(cg) >= 1);
+		ry_cgroup_usage(cg, &u);
+		assert_true(u.mem_peak_bytes <= (32u << 20) + (1u << 20));
+		assert_true(ry_cgroup_remove(cg));
+		ry_cgroup_free(cg);
+	}
+	/* A leftover (as after a crash) is found and killed. */
+	cg = ry_cgroup_create(root, "3.1", &err);
+	struct ry_exec_spec sleeper = { .command = "sleep 300", .cwd = dir, .env = env,
+					.out_fd = -1 };
+	sleeper.join_fds = ry_cgroup_join_fds(cg, &sleeper.njoin);
+	assert_true(ry_exec_spawn(&sleeper, &pid, &err));
+	ry_cgroup_joined(cg);
+	ry_cgroup_free(cg);	/* forgotten, as by a worker that died */
+	assert_int_equal(ry_cgroup_root_kill_leftovers(root), 1);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	char *agent = ry_strdup(ry_cgroup_root_path(root));
+	ry_cgroup_root_close(root);
+	struct stat st;
+	assert_int_not_equal(stat(agent, &st), 0);	/* nothing left behind */
+	free(agent);
+	free(pidfile);
+	free(cmd);
+	ry_exec_remove_tree(dir);
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Signals arrive all the time in a worker (SIGCHLD): setting a limit must
+ * not fail because one did (v1 answers EINTR while one is pending). */
+static void limits_survive_signals(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	struct ry_cgroup_root *root = test_root("sig");
+	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
+	assert_non_null(cg);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART: writes see EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 20 }, { 0, 20 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	int failures = 0;
+	for (int i = 0; i < 20000; i++) {
+		struct ry_cgroup_limits lim = { .mem_bytes = (uint64_t)(16 + i % 16) << 20 };
+		if (!ry_cgroup_set_limits(cg, &lim, &err)) {
+			if (!failures++)
+				print_error("%s\n", err);
+			free(err);
+			err = NULL;
+		}
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	/* Removed before judging: a failure leaves nothing on the host. */
+	ry_cgroup_joined(cg);
+	bool removed = ry_cgroup_remove(cg);
+	ry_cgroup_free(cg);
+	ry_cgroup_root_close(root);
+	assert_true(removed);
+	assert_true(alarms > 0);
+	assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(self_paths),
+		cmocka_unit_test(mounts),
+		cmocka_unit_test(keyed_files),
+		cmocka_unit_test(io_accounting),
+		cmocka_unit_test(a_task_cgroup_lives_and_dies),
+		cmocka_unit_test(limits_survive_signals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
