@@ -474,15 +474,23 @@ journal_survives_kill() {
 	# A lease long enough to outlast the outage: nothing is reaped meanwhile.
 	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
 	wait_agent 30 "$name"
+	# The tasks end only once the database is down (a gate in /tmp, which
+	# tasks share): however long stopping the cluster takes, no result can
+	# reach it first.
+	local gate
+	gate=$(mktemp -d /tmp/ry-journal-gate.XXXXXX)
+	chmod 0755 "$gate"
 	id=$(ry_submit "(name) VALUES ('journal')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 'j' || g, 'sleep 2; echo done' FROM generate_series(1, 5) g;")
+		SELECT :id, 'j' || g, 'while [ ! -e $gate/open ]; do sleep 0.05; done; echo done'
+		  FROM generate_series(1, 5) g;")
 	wait_for 30 sql_eq 5 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND started_at IS NOT NULL"
 	local journal=$wd/state/$name.journal
 	# While the database is down: the tasks end, their results are written
 	# to the journal, and the worker is killed before it can send them.
 	journaled() { [[ $(grep -c '"result"' "$journal") == 5 ]]; }
-	pg_restart 0 eval 'wait_for 30 journaled && stop_worker journal KILL'
+	pg_restart 0 eval 'touch "$gate/open" && wait_for 30 journaled && stop_worker journal KILL'
+	rm -rf "$gate"
 	start_worker "$name" --heartbeat 1 --lease 60 --slots 5 --workdir "$wd"
 	wait_pipeline 60 "$id" succeeded
 	local bad

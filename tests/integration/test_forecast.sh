@@ -294,6 +294,30 @@ forecast_recorded_after_commit() {
 run_scenario "the forecast at submission is recorded after COMMIT as if nothing had started; a pipeline already finished is dropped" \
 	forecast_recorded_after_commit
 
+# has_submit_forecast ID: the submission forecast of pipeline ID is stored.
+has_submit_forecast() {
+	[[ $(sql "SELECT count(*) FROM railyard.pipeline_forecasts WHERE pipeline_id = $1 AND kind = 'submit'") == 1 ]]
+}
+
+worker_records_submission_forecasts() {
+	fresh_db worker_forecasts
+	local i id
+	for i in 1 2 3; do
+		run_chain "wrk@r$i" 30 20 10 "$i" >/dev/null
+	done
+	# The task waits for a label no agent has: nothing runs, so only the
+	# worker's housekeeping can have recorded the forecast.
+	id=$(ry_submit "(name) VALUES ('wrk@new')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, requires)
+		VALUES (:id, 'build', 'svc', 'build', 'true', '{nowhere}');")
+	start_worker wf-1 --heartbeat 1 --lease 3 --workdir "$RY_WORKDIR/w-forecast"
+	wait_for 30 has_submit_forecast "$id"
+	[[ $(sql "SELECT count(*) FROM railyard.forecast_pending") == 0 ]] ||
+		fail "the worker left submission forecasts queued"
+}
+run_scenario "an idle worker records the submission forecast queued at COMMIT" \
+	worker_records_submission_forecasts
+
 agent_classes_mix() {
 	fresh_db agent_classes_mix
 	local i id fast slow ag d got
