@@ -87,6 +87,7 @@ struct ry_worker {
 	struct ry_task_table tasks;
 	bool want_claim;	/* ready work may exist for us */
 	int claim_limit;	/* rows the claim in flight asked for */
+	int slot_limit;		/* the adaptive concurrency limit (0: slots) */
 	bool hb_due;
 	bool idle_check_due;
 	bool forecasts_due;	/* make pending submission forecasts when idle */
@@ -248,5 +249,7 @@ void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);
+/* Tasks the worker admits now: its concurrency limit, at most slots. */
+int ry_worker_slot_limit(const struct ry_worker *w);
 
 #endif
