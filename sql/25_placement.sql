@@ -204,8 +204,8 @@ CREATE OR REPLACE FUNCTION railyard.claim_placement(
     p_agent bigint, p_labels text[], p_os text, p_arch text, p_cpu int, p_mem_mb int,
     p_limit int, p_slots int)
 RETURNS TABLE (id bigint, cpu int, mem_mb int, team text, eprio float8, rank float8,
-               pool text, pool_room int, scarce boolean, team_share float8, team_room int,
-               scarce_agent boolean, protect int, generic_running int, generic_ready int,
+               pool text, pool_room int, scarce boolean, team_share float8, team_weight float8,
+               team_room int, scarce_agent boolean, protect int, generic_running int, generic_ready int,
                others_free int, farm_cpu bigint, farm_mem_mb bigint)
 LANGUAGE plpgsql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS $$
 #variable_conflict use_column
@@ -232,7 +232,7 @@ BEGIN
         RETURN QUERY
         SELECT t.id, t.cpu, t.mem_mb, t.team,
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
-               t.rank, t.pool, prooms[array_position(pnames, t.pool)], true, 0::float8, NULL::int,
+               t.rank, t.pool, prooms[array_position(pnames, t.pool)], true, 0::float8, 1::float8, NULL::int,
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
                ctx.farm_mem_mb
           FROM railyard.tasks t
@@ -257,7 +257,7 @@ BEGIN
                      WHERE t.state = 'ready' AND t.team > r.team ORDER BY t.team LIMIT 1)
               FROM r WHERE r.team IS NOT NULL
         )
-        SELECT r.team, coalesce(s.share, 0) AS share,
+        SELECT r.team, coalesce(s.share, 0) AS share, coalesce(s.weight, 1)::float8 AS weight,
                CASE WHEN s.max_running IS NOT NULL THEN greatest(s.max_running - s.running, 0) END AS room
           FROM r
           LEFT JOIN railyard.team_shares(ctx.farm_cpu, ctx.farm_mem_mb) s ON s.team = r.team
@@ -269,7 +269,7 @@ BEGIN
         RETURN QUERY
         SELECT t.id, t.cpu, t.mem_mb, t.team,
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
-               t.rank, t.pool, prooms[array_position(pnames, t.pool)], false, tm.share, tm.room,
+               t.rank, t.pool, prooms[array_position(pnames, t.pool)], false, tm.share, tm.weight, tm.room,
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
                ctx.farm_mem_mb
           FROM railyard.tasks t

@@ -773,13 +773,14 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 /* Claim, step 1 answered: place in C (pkg/sched) among the locked candidates. */
 enum cand_col {
 	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
-	K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY, K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM,
+	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY, K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM,
 	K_N
 };
 static const char *const cand_cols[K_N] = {
 	[K_ID] = "id", [K_CPU] = "cpu", [K_MEM] = "mem_mb", [K_TEAM] = "team",
 	[K_EPRIO] = "eprio", [K_RANK] = "rank", [K_POOL] = "pool", [K_POOL_ROOM] = "pool_room",
-	[K_SCARCE] = "scarce", [K_SHARE] = "team_share", [K_TEAM_ROOM] = "team_room",
+	[K_SCARCE] = "scarce", [K_SHARE] = "team_share",
+	[K_WEIGHT] = "team_weight", [K_TEAM_ROOM] = "team_room",
 	[K_SCARCE_AGENT] = "scarce_agent", [K_PROTECT] = "protect", [K_GEN_RUNNING] = "generic_running",
 	[K_GEN_READY] = "generic_ready", [K_OTHERS_FREE] = "others_free",
 	[K_FARM_CPU] = "farm_cpu", [K_FARM_MEM] = "farm_mem_mb",
@@ -834,7 +835,7 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		if ((size_t)t->team + 1 > in.nteams || !t->scarce) {
 			if ((size_t)t->team + 1 > in.nteams)
 				in.nteams = (size_t)t->team + 1;
-			teams[t->team].weight = 1;
+			teams[t->team].weight = ry_res_get_double(res, row, c[K_WEIGHT]);
 			teams[t->team].share = ry_res_get_double(res, row, c[K_SHARE]);
 			teams[t->team].room = ry_res_isnull(res, row, c[K_TEAM_ROOM])
 						      ? -1 : (int)ry_res_get_long(res, row, c[K_TEAM_ROOM]);
