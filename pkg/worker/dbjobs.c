@@ -680,6 +680,11 @@ static void send_release(struct ry_worker *w)
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 }
 
+bool ry_worker_job_failed(const struct ry_adb_reply *r, const char *what)
+{
+	return job_failed(r, what);
+}
+
 /* ---- claims ---------------------------------------------------------- */
 
 static void record_claim(struct ry_worker *w)
@@ -1082,6 +1087,7 @@ void ry_worker_pump(struct ry_worker *w)
 		.idle_check_due = w->idle_check_due,
 		.retention_due = w->retention.phase == RY_RET_ASK,
 		.forecasts_due = w->forecasts_due,
+		.limit_due = w->limit_dirty,
 	};
 	switch (ry_pump_decide(&s)) {
 	case RY_PUMP_NONE:
@@ -1112,6 +1118,9 @@ void ry_worker_pump(struct ry_worker *w)
 		break;
 	case RY_PUMP_FORECASTS:
 		send_forecasts(w);
+		break;
+	case RY_PUMP_LIMIT:
+		ry_worker_send_limit(w);
 		break;
 	}
 }
