@@ -71,7 +71,10 @@ limit_follows_injected_pressure() {
 		fail "tasks were stopped to lower the limit: $(sql "SELECT outcome, reason FROM railyard.task_attempts WHERE outcome <> 'succeeded'")"
 	# The status and the waiting tasks say so.
 	"$RY" status >"$RY_WORKDIR/status.out" 2>&1
-	grep -q "limit 2 of 8" "$RY_WORKDIR/status.out" || fail "railyard status does not show the limit: $(cat "$RY_WORKDIR/status.out")"
+	grep -q "throttled: limit 2 of 8 (cpu some avg10 95.0 > 70)" "$RY_WORKDIR/status.out" ||
+		fail "railyard status does not show the limit: $(cat "$RY_WORKDIR/status.out")"
+	grep -Eq "aimd .* 8 +2 .* ago  (cgroup[12+]*|pgroup), (kernel|sampled)" "$RY_WORKDIR/status.out" ||
+		fail "railyard status does not show slots, limit, isolation and limits: $(cat "$RY_WORKDIR/status.out")"
 	[[ $(sql "SELECT why FROM railyard.task_waits WHERE pipeline_id = $id LIMIT 1") == "worker throttled by pressure: aimd limit 2 of 8" ]] ||
 		fail "task_waits: $(sql "SELECT why FROM railyard.task_waits WHERE pipeline_id = $id LIMIT 1")"
 
