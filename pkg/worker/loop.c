@@ -377,6 +377,7 @@ static void contain(struct ry_worker *w)
 						      0xffffffffULL));
 	w->cgroot = ry_cgroup_root_open(name, w->cfg.cgroups, &why);
 	w->cg_memory = w->cgroot && ry_cgroup_root_has_memory(w->cgroot);
+	w->cg_cpu = w->cgroot && ry_cgroup_root_has_cpu(w->cgroot);
 	char *record = ry_asprintf("%s/%s.cgroups", w->state_dir, w->cfg.name);
 	FILE *f;
 	if (w->cgroot) {
