@@ -1,8 +1,7 @@
 /*
  * Unit tests for pkg/sched: which of the locked candidates an agent takes.
- * Requirements: priority order is kept; nothing taken exceeds free slots,
- * cpu or memory; a task too big to fit does not block smaller ones after it.
- * Placement (ry_sched_place): a scarce agent keeps a slot for its protected
+ * Requirements: nothing taken exceeds free slots, cpu or memory; a task too
+ * big to fit does not block smaller ones after it.  Placement (ry_sched_place): a scarce agent keeps a slot for its protected
  * work and takes generic work only when agents without scarce labels have
  * no room for it; teams share by weight (dominant share / weight) and stop
  * at their quota; pools stop at their room; ties go priority, share,
@@ -16,67 +15,51 @@
 
 #include "sched/sched.h"
 
-struct choose_case {
-	const char *what;
-	struct ry_sched_capacity cap;
-	struct ry_sched_candidate c[6];
-	size_t n;
-	size_t want[6];
-	size_t nwant;
-};
-
-static const struct choose_case cases[] = {
-	{ "nothing offered, nothing taken", { 4, 4, 4096 }, { { 0 } }, 0, { 0 }, 0 },
-	{ "all fit: taken in the order given", { 4, 8, 4096 },
-	  { { 10, 1, 100 }, { 11, 1, 100 }, { 12, 1, 100 } }, 3, { 0, 1, 2 }, 3 },
-	{ "slots cap the count", { 2, 8, 4096 },
-	  { { 10, 1, 100 }, { 11, 1, 100 }, { 12, 1, 100 } }, 3, { 0, 1 }, 2 },
-	{ "cpu: a big task is passed over, smaller ones behind it still go", { 4, 3, 4096 },
-	  { { 10, 2, 100 }, { 11, 2, 100 }, { 12, 1, 100 } }, 3, { 0, 2 }, 2 },
-	{ "memory is a limit of its own", { 4, 8, 1000 },
-	  { { 10, 1, 800 }, { 11, 1, 300 }, { 12, 1, 200 } }, 3, { 0, 2 }, 2 },
-	{ "exact fit is a fit", { 1, 2, 512 }, { { 10, 2, 512 } }, 1, { 0 }, 1 },
-	{ "no free slot takes nothing", { 0, 8, 4096 }, { { 10, 1, 1 } }, 1, { 0 }, 0 },
-};
-
-static void choose_table(void **state)
+/* Capacity: slots, cpu and memory are each a limit; a task too big for
+ * what is left is passed over and smaller ones behind it still go. */
+static void capacity_limits_and_big_tasks(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct choose_case *tc = &cases[i];
-		size_t got[6] = { 0 };
-		size_t k = ry_sched_choose(&tc->cap, tc->c, tc->n, got);
-		if (k != tc->nwant)
-			fail_msg("%s: took %zu, want %zu", tc->what, k, tc->nwant);
-		for (size_t j = 0; j < k; j++)
-			if (got[j] != tc->want[j])
-				fail_msg("%s: pick %zu is #%zu, want #%zu", tc->what, j, got[j], tc->want[j]);
-	}
-}
-
-static void never_exceeds_capacity(void **state)
-{
-	(void)state;
-	struct ry_sched_candidate c[64];
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	struct ry_sched_task t[64];
 	size_t got[64];
 	for (int i = 0; i < 64; i++)
-		c[i] = (struct ry_sched_candidate){ i, 1 + i % 5, 64 * (1 + i % 7) };
-	struct ry_sched_capacity cap = { 20, 30, 2000 };
-	size_t k = ry_sched_choose(&cap, c, 64, got);
+		t[i] = (struct ry_sched_task){ .id = i, .cpu = 1 + i % 5, .mem_mb = 64 * (1 + i % 7),
+					       .eprio = i % 3, .pool = -1 };
+	struct ry_sched_input in = { .free = { 20, 30, 2000 }, .tasks = t, .n = 64, .teams = teams,
+				     .nteams = 1, .farm_cpu = 64, .farm_mem_mb = 65536 };
+	size_t k = ry_sched_place(&in, got);
 	int cpu = 0;
 	long mem = 0;
 	for (size_t j = 0; j < k; j++) {
-		cpu += c[got[j]].cpu;
-		mem += c[got[j]].mem_mb;
-		if (j)
-			assert_true(got[j] > got[j - 1]);	/* order kept */
+		cpu += t[got[j]].cpu;
+		mem += t[got[j]].mem_mb;
 	}
-	assert_true(k <= 20);
+	assert_true(k > 0 && k <= 20);
 	assert_true(cpu <= 30);
 	assert_true(mem <= 2000);
-	assert_true(k > 0);
-}
 
+	struct ry_sched_task u[3] = {
+		{ .id = 10, .cpu = 2, .mem_mb = 100, .eprio = 5, .pool = -1 },
+		{ .id = 11, .cpu = 2, .mem_mb = 100, .eprio = 4, .pool = -1 },
+		{ .id = 12, .cpu = 1, .mem_mb = 100, .eprio = 3, .pool = -1 },
+	};
+	in = (struct ry_sched_input){ .free = { 4, 3, 4096 }, .tasks = u, .n = 3, .teams = teams,
+				      .nteams = 1, .farm_cpu = 8, .farm_mem_mb = 65536 };
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+	assert_int_equal(u[got[0]].id, 10);
+	assert_int_equal(u[got[1]].id, 12);	/* 11 no longer fits; 12 does */
+	in.free = (struct ry_sched_capacity){ 0, 8, 4096 };
+	assert_int_equal(ry_sched_place(&in, got), 0);	/* no free slot */
+	in.free = (struct ry_sched_capacity){ 4, 8, 150 };
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 1);	/* memory is a limit of its own */
+	/* A task of a team the input does not list is never taken. */
+	u[0].team = 3;
+	in.free = (struct ry_sched_capacity){ 4, 8, 4096 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+}
 
 /* ---- placement ---------------------------------------------------------- */
 
@@ -244,8 +227,7 @@ static void ties_go_aged_priority_rank_fit_id(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(choose_table),
-		cmocka_unit_test(never_exceeds_capacity),
+		cmocka_unit_test(capacity_limits_and_big_tasks),
 		cmocka_unit_test(scarce_agent_keeps_a_slot_for_protected_work),
 		cmocka_unit_test(protected_work_comes_first_on_a_scarce_agent),
 		cmocka_unit_test(fair_share_follows_weights),
