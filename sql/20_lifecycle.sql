@@ -112,6 +112,25 @@ LANGUAGE sql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS 
        FOR UPDATE OF t SKIP LOCKED
 $$;
 
+-- The ids of p_ids that fit the room left in one pool (or one team's
+-- quota), best aged priority first; the caller holds the pool's (team's)
+-- row lock, and this statement's snapshot, taken after the lock was
+-- granted, sees every claim committed before.
+CREATE OR REPLACE FUNCTION railyard.claim_trim(p_ids bigint[], p_pool text, p_team text, p_capacity int)
+RETURNS bigint[] LANGUAGE sql VOLATILE AS $$
+    SELECT ARRAY(
+        SELECT i FROM unnest(p_ids) i
+         WHERE i NOT IN (
+            SELECT t.id FROM railyard.tasks t
+             WHERE t.id = ANY (p_ids) AND t.state = 'ready' AND (t.pool = p_pool OR t.team = p_team)
+             ORDER BY t.age_key DESC NULLS LAST, t.id
+            OFFSET greatest(p_capacity - (SELECT count(*) FROM railyard.tasks r
+                                           WHERE r.state = 'running'
+                                             AND (r.pool = p_pool OR r.team = p_team)), 0)))
+$$;
+COMMENT ON FUNCTION railyard.claim_trim(bigint[], text, text, int) IS
+    'claim_tasks: the chosen ids that fit what is left of a pool''s capacity (or a team''s max_running), counted under the caller''s row lock';
+
 -- Claim, step 2: lease the chosen tasks to the agent (attempt + 1) and hand
 -- back what the worker needs to run them.  Pools and team quotas hold
 -- farm-wide: the row of each pool (then each capped team) the tasks name is
@@ -129,19 +148,12 @@ LANGUAGE plpgsql AS $$
 DECLARE
     ids bigint[] := p_ids;
     cap record;
-    used int;
-    over bigint[];
 BEGIN
     IF EXISTS (SELECT 1 FROM railyard.tasks t WHERE t.id = ANY (ids) AND t.pool IS NOT NULL) THEN
         FOR cap IN SELECT p.name, p.capacity FROM railyard.pools p
                     WHERE p.name IN (SELECT t.pool FROM railyard.tasks t WHERE t.id = ANY (ids))
                     ORDER BY p.name FOR UPDATE OF p LOOP
-            SELECT count(*) INTO used FROM railyard.tasks t WHERE t.state = 'running' AND t.pool = cap.name;
-            over := ARRAY(SELECT t.id FROM railyard.tasks t
-                           WHERE t.id = ANY (ids) AND t.pool = cap.name AND t.state = 'ready'
-                           ORDER BY t.age_key DESC NULLS LAST, t.id
-                          OFFSET greatest(cap.capacity - used, 0));
-            ids := ARRAY(SELECT i FROM unnest(ids) i WHERE NOT i = ANY (over));
+            ids := railyard.claim_trim(ids, cap.name, NULL, cap.capacity);
         END LOOP;
         ids := ARRAY(SELECT t.id FROM railyard.tasks t WHERE t.id = ANY (ids)
                         AND (t.pool IS NULL OR EXISTS (SELECT 1 FROM railyard.pools p WHERE p.name = t.pool)));
@@ -151,12 +163,7 @@ BEGIN
                     WHERE m.max_running IS NOT NULL
                       AND m.name IN (SELECT t.team FROM railyard.tasks t WHERE t.id = ANY (ids))
                     ORDER BY m.name FOR UPDATE OF m LOOP
-            SELECT count(*) INTO used FROM railyard.tasks t WHERE t.state = 'running' AND t.team = cap.name;
-            over := ARRAY(SELECT t.id FROM railyard.tasks t
-                           WHERE t.id = ANY (ids) AND t.team = cap.name AND t.state = 'ready'
-                           ORDER BY t.age_key DESC NULLS LAST, t.id
-                          OFFSET greatest(cap.capacity - used, 0));
-            ids := ARRAY(SELECT i FROM unnest(ids) i WHERE NOT i = ANY (over));
+            ids := railyard.claim_trim(ids, NULL, cap.name, cap.capacity);
         END LOOP;
     END IF;
     p_ids := ids;

@@ -88,7 +88,8 @@ SELECT * FROM (VALUES
     ('audit_pipelines_update', 'owner', 'trigger: audits pipeline state changes'),
     ('audit_agents_change', 'owner', 'trigger: audits agent state changes'),
     ('tasks_placement_keys', 'owner', 'trigger: a task becoming ready gets its team and aging key'),
-    ('tasks_pool_exists', 'owner', 'trigger: refuses at COMMIT a task naming an unknown pool')
+    ('tasks_pool_exists', 'owner', 'trigger: refuses at COMMIT a task naming an unknown pool'),
+    ('claim_trim', 'owner', 'internal: the chosen tasks that fit a pool''s or team''s room (claim_tasks)')
 ) AS f (name, access, description);
 COMMENT ON VIEW railyard.function_access IS
     'which role may call each railyard function that can write: worker, submitter or owner (sql/90_roles.sql); read-only functions are open to every railyard role';

@@ -778,8 +778,8 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 /* Claim, step 1 answered: place in C (pkg/sched) among the locked candidates. */
 enum cand_col {
 	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
-	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY, K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM,
-	K_N
+	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY,
+	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_N
 };
 static const char *const cand_cols[K_N] = {
 	[K_ID] = "id", [K_CPU] = "cpu", [K_MEM] = "mem_mb", [K_TEAM] = "team",
@@ -869,8 +869,12 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	}
 	size_t k = ry_sched_place(&in, chosen);
 
-	/* Fewer rows than asked: nothing more is ready for us right now. */
-	w->want_claim = (int)n >= w->claim_limit && k == n;
+	/* Fewer rows than asked: nothing more is ready for us right now.  As
+	 * many or more (one walk per team), and some taken: maybe more, once
+	 * there is room.  None taken of what was offered (held by a pool, a
+	 * quota or protection): the next event (a completion, NOTIFY, the
+	 * heartbeat) asks again, not a loop of empty claims. */
+	w->want_claim = k > 0 && (int)n >= w->claim_limit;
 	if (n == 0 && w->tasks.n == 0)
 		w->idle_check_due = true;
 	if (k == 0) {
