@@ -218,15 +218,43 @@ DECLARE
     nteams int := 0;
     ctx record;
     p_scarce text[];
+    frac float8;
+    n_online int;
+    f_cpu bigint;
+    f_mem bigint;
 BEGIN
-    SELECT * INTO ctx FROM railyard.claim_context(p_agent, p_labels, p_os, p_arch, p_slots);
-    p_scarce := ctx.scarce;
-    SELECT s.aging_per_min, s.aging_cap INTO rate, cap FROM railyard.placement_settings s;
+    SELECT s.aging_per_min, s.aging_cap, s.scarce_fraction INTO rate, cap, frac
+      FROM railyard.placement_settings s;
     rate := coalesce(rate, 0);
     cap := coalesce(cap, 0);
+    -- The common case stays cheap: one pass over the online agents for the
+    -- farm's size, a count per label of this agent for scarcity (as
+    -- scarce_labels_now() judges it); the rest of claim_context only for an
+    -- agent that has scarce labels.
+    SELECT count(*)::int, coalesce(sum(coalesce(a.cpus, a.cores)), 0),
+           coalesce(sum(coalesce(a.offered_mem_mb, a.mem_mb)), 0)
+      INTO n_online, f_cpu, f_mem
+      FROM railyard.agents a WHERE a.state = 'online' AND a.lease_until > now();
+    p_scarce := ARRAY(
+        SELECT l FROM unnest(p_labels) l
+         WHERE EXISTS (SELECT 1 FROM railyard.scarce_labels s WHERE s.label = l)
+            OR (SELECT count(*) FROM railyard.agents a
+                 WHERE a.state = 'online' AND a.lease_until > now() AND l = ANY (a.labels))
+               BETWEEN 1 AND least(n_online - 1, coalesce(frac, 0) * n_online)
+         ORDER BY l);
+    IF cardinality(p_scarce) > 0 THEN
+        SELECT * INTO ctx FROM railyard.claim_context(p_agent, p_labels, p_os, p_arch, p_slots);
+    ELSE
+        SELECT '{}'::text[] AS scarce, 0 AS protect, 0 AS generic_running, 0 AS generic_ready,
+               0 AS others_free, f_cpu AS farm_cpu, f_mem AS farm_mem_mb INTO ctx;
+    END IF;
     -- Room left in each pool (a pool no longer listed has none).
-    SELECT coalesce(array_agg(u.pool), '{}'), coalesce(array_agg(greatest(u.capacity - u.running, 0)), '{}')
-      INTO pnames, prooms FROM railyard.pool_usage() u;
+    pnames := '{}';
+    prooms := '{}';
+    IF EXISTS (SELECT 1 FROM railyard.pools) THEN
+        SELECT coalesce(array_agg(u.pool), '{}'), coalesce(array_agg(greatest(u.capacity - u.running, 0)), '{}')
+          INTO pnames, prooms FROM railyard.pool_usage() u;
+    END IF;
 
     IF cardinality(p_scarce) > 0 THEN
         RETURN QUERY

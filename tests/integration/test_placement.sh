@@ -29,7 +29,7 @@ scarce_agent_keeps_room_for_gpu_work() {
 		fail "gpu (1 of 4 online agents) is not the one scarce label: $(sql "SELECT * FROM railyard.scarce_labels_now()")"
 	flood=$(ry_submit "(name) VALUES ('flood')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 'gen-' || g, 'sleep 0.3' FROM generate_series(1, 120) g;")
+		SELECT :id, 'gen-' || g, 'sleep 0.6' FROM generate_series(1, 90) g;")
 	# The flood fills the plain agents and spills onto gpu-box, one slot.
 	wait_for 30 sql_eq 7 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $flood AND state = 'running'"
 	gpu=$(ry_submit "(name) VALUES ('gpu')" "
@@ -55,55 +55,57 @@ scarce_agent_keeps_room_for_gpu_work() {
 	((n == 0)) || fail "$n GPU tasks waited more than a claim round for gpu-box (waits: $waits)"
 	# The plain agents were busy while the flood lasted.
 	local util
-	util=$(sql "WITH span AS (SELECT min(claimed_at) AS a, max(finished_at) AS b FROM railyard.task_attempts
-	                           WHERE pipeline_id = $flood AND agent_name LIKE 'plain%')
-	            SELECT round(100 * sum(extract(epoch FROM h.finished_at - h.claimed_at))
+	util=$(sql "WITH span AS (SELECT min(claimed_at) AS a, max(claimed_at) AS b FROM railyard.task_attempts
+	                           WHERE pipeline_id = $flood)
+	            SELECT round(100 * sum(extract(epoch FROM least(h.finished_at, span.b) - greatest(h.claimed_at, span.a)))
 	                         / (6 * extract(epoch FROM span.b - span.a)))
 	              FROM railyard.task_attempts h, span
-	             WHERE h.agent_name LIKE 'plain%' AND h.pipeline_id = $flood GROUP BY span.a, span.b")
-	# (The benchmark measures the figure; a loaded test machine only has
-	# to show they were not starved of work.)
-	((util >= 80)) || fail "plain agents were busy $util % of the flood, expected >= 80"
+	             WHERE h.agent_name LIKE 'plain%' AND h.claimed_at < span.b GROUP BY span.a, span.b")
+	# (The benchmark measures the figure; here, on a loaded test machine,
+	# the plain agents only have to show they were not starved of work:
+	# each task's claim and completion round trips count as idle.)
+	((util >= 60)) || fail "plain agents were busy $util % while generic work was ready, expected >= 60"
 	echo "plain agents busy $util %, gpu waits: $waits" >"$RY_WORKDIR/scarce.txt"
 }
 
 aging_bounds_the_wait_of_low_priority_work() {
 	ry_newdb aging
-	local wd=$RY_WORKDIR/w-aging low i t0 started
-	# 600 points a minute: 10 a second, so priority 0 catches up with
-	# priority 10 after about 1 s of waiting.
+	local wd=$RY_WORKDIR/w-aging low i
+	# 600 points a minute: 10 a second, so priority 0 outranks priority-10
+	# work that became ready more than 1 s after it.
 	sql "UPDATE railyard.placement_settings SET aging_per_min = 600, aging_cap = 50"
 	start_worker aging --slots 1 --workdir "$wd"
 	wait_agent 30 aging
 	# The worker is busy with priority-10 work when the low task arrives.
-	for i in 1 2 3; do
-		ry_submit "(name, priority) VALUES ('first-$i', 10)" "
-			INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'h', 'sleep 0.2');" >/dev/null
-	done
+	ry_submit "(name, priority) VALUES ('first', 10)" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'h-' || g, 'sleep 0.2' FROM generate_series(1, 3) g;" >/dev/null
 	wait_for 30 sql_eq 1 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
 	low=$(ry_submit "(name, priority) VALUES ('low', 0)" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'low', 'true');")
-	# A steady stream of priority-10 work, faster than the worker drains it.
-	for i in $(seq 1 60); do
+	# A steady stream of priority-10 work, three tasks a submission: more
+	# than one slot drains, however slow a submission is here.
+	for i in $(seq 1 100); do
 		ry_submit "(name, priority) VALUES ('high-$i', 10)" "
-			INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'h', 'sleep 0.2');" >/dev/null
+			INSERT INTO railyard.tasks (pipeline_id, name, command)
+			SELECT :id, 'h-' || g, 'sleep 0.2' FROM generate_series(1, 3) g;" >/dev/null
 		[[ $(task_get "$low" low state) == ready ]] || break
 		ry_sleep 0.1
 	done
 	wait_pipeline 60 "$low" succeeded >/dev/null
-	local waited ahead
+	local waited jumped
 	waited=$(sql "SELECT extract(epoch FROM h.claimed_at - t.ready_at) FROM railyard.task_attempts h
 	               JOIN railyard.tasks t ON t.id = h.task_id WHERE t.pipeline_id = $low")
-	# High-priority tasks that became ready after it and started before it.
-	ahead=$(sql "SELECT count(*) FROM railyard.task_attempts h JOIN railyard.tasks t ON t.id = h.task_id,
-	                    railyard.tasks l
-	              WHERE l.pipeline_id = $low AND t.priority = 10 AND t.ready_at > l.ready_at
-	                AND h.claimed_at < (SELECT claimed_at FROM railyard.task_attempts WHERE task_id = l.id)")
-	((ahead > 0)) || fail "no newer high-priority task went first: the stream did not test aging"
-	# Bound: 1 s of aging, plus the task in the worker's slot (0.2 s) and a
-	# claim round; generous for a loaded machine, far below the stream.
-	awk -v w="$waited" 'BEGIN { exit !(w < 4) }' ||
-		fail "the low-priority task waited ${waited}s; aging at 10 points/s implies about 1.2 s"
+	# Higher-priority tasks that were ready before the low one was claimed
+	# and still ran after it: only aging puts it ahead of them.
+	jumped=$(sql "SELECT count(*) FROM railyard.tasks t, railyard.task_attempts l
+	               WHERE l.pipeline_id = $low AND t.priority = 10 AND t.ready_at < l.claimed_at
+	                 AND (t.state = 'ready' OR t.claimed_at > l.claimed_at)")
+	((jumped > 0)) || fail "no waiting priority-10 task was overtaken: the low task did not age past them (waited ${waited}s)"
+	# Without aging it would wait for the whole stream (100 submissions).
+	awk -v w="$waited" 'BEGIN { exit !(w < 20) }' ||
+		fail "the low-priority task waited ${waited}s under aging of 10 points/s"
+	sql "SELECT railyard.cancel_pipeline(id) FROM railyard.pipelines WHERE state IN ('queued', 'running')" >/dev/null
 }
 
 held_for_scarce_work_is_a_reason() {
