@@ -34,6 +34,8 @@ github_workflow_converts() {
 
 gitlab_pipeline_runs_and_reports() {
 	local id rc=0 xml=$RY_WORKDIR/gitlab-junit.xml
+	# resource_group production becomes pool production: pools must exist.
+	sql "INSERT INTO railyard.pools (name, capacity) VALUES ('production', 1)"
 	id=$("$RY" import gitlab-ci "$FIX/gitlab/.gitlab-ci.yml" --submit --revision 9f3c2e1 \
 		--changed services/cart/main.go 2>"$RY_WORKDIR/gl.err")
 	[[ $id =~ ^[0-9]+$ ]] || fail "import --submit printed no pipeline id: $id"
