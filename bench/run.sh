@@ -12,7 +12,8 @@
 # railyard and bench/* programs.
 #
 # BENCH picks what runs (default all, in this order): throughput,
-# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps.
+# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps,
+# forecast.  soak (long: 1,000,000 tasks) runs only when named or SOAK=1.
 #
 # Environment:
 #   QUICK=1              a smaller version of every benchmark (< 3 minutes)
@@ -33,9 +34,10 @@ export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
 BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast"
+BENCH_OPTIONAL="soak"	# only when named, or with SOAK=1
 
 usage() {
-	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2
+	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER $BENCH_OPTIONAL" | tr ' ' '|')...]" >&2
 	exit 2
 }
 
@@ -62,13 +64,15 @@ RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
 selected=("$@")
 if ((${#selected[@]} == 0)); then
 	read -r -a selected <<<"$BENCH_ORDER"
+	[[ ${SOAK:-0} == 1 ]] && selected+=(soak)
 fi
 for b in "${selected[@]}"; do
-	[[ " $BENCH_ORDER " == *" $b "* ]] || {
-		echo "error: no benchmark named '$b' (one of: $BENCH_ORDER)" >&2
+	[[ " $BENCH_ORDER $BENCH_OPTIONAL " == *" $b "* ]] || {
+		echo "error: no benchmark named '$b' (one of: $BENCH_ORDER $BENCH_OPTIONAL)" >&2
 		exit 2
 	}
 done
+BENCH_ORDER="$BENCH_ORDER $BENCH_OPTIONAL"	# the JSON lists what ran in this order
 
 # shellcheck source=scripts/pg-common.sh
 . "$ROOT/scripts/pg-common.sh"
