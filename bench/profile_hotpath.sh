@@ -16,7 +16,8 @@
 # them), rows inserted / updated (of which HOT) / deleted per task in each
 # railyard table (pg_stat_user_tables), statements per task (top level:
 # round trips; all: with those run inside functions and triggers) and the
-# statements that took the most time (pg_stat_statements, track = all).
+# statements that took the most time (pg_stat_statements, track = all), and
+# the WAL by relation (pg_walinspect: which tables and indexes it goes to).
 # Prints markdown.  docs/benchmarks.md ("Where the time goes") holds its
 # output before and after the hot-path work.
 
@@ -109,6 +110,20 @@ report() {
 		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())" |
 		awk -F'|' -v n="$n" '{ printf "- statements: %.2f per task at top level (round trips), %.2f with those inside functions and triggers; %.3f ms of top-level execution per task\n", $1 / n, $2 / n, $3 / n }'
 	echo
+	echo "WAL by relation (pg_walinspect; a record counts for the first block it touches; top 12):"
+	echo
+	echo "| relation | bytes / task | records / task | of which full-page images, bytes / task |"
+	echo "| --- | --- | --- | --- |"
+	q "$db" "SELECT coalesce(pg_filenode_relation(0, (regexp_match(block_ref, 'rel \d+/\d+/(\d+)'))[1]::oid)::text,
+				CASE WHEN block_ref IS NULL OR block_ref = '' THEN '(no relation: ' || resource_manager || ')'
+				     ELSE '(other)' END) AS rel,
+			round(sum(record_length)::numeric / $n, 0), round(count(*)::numeric / $n, 2),
+			round(sum(fpi_length)::numeric / $n, 0)
+		FROM pg_get_wal_records_info('$(awk '$1 == "wal" { print $2 }' "$before")',
+		                             '$(awk '$1 == "wal" { print $2 }' "$after")')
+		GROUP BY 1 ORDER BY 2 DESC LIMIT 12" |
+		awk -F'|' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }'
+	echo
 	echo "| table | inserted / task | updated / task | of which HOT | deleted / task |"
 	echo "| --- | --- | --- | --- | --- |"
 	awk -v n="$n" 'FNR == NR { if ($1 != "wal") { i[$1] = $2; u[$1] = $3; h[$1] = $4; d[$1] = $5 } next }
@@ -144,7 +159,7 @@ echo "- postgres: $(pg_settings_line)"
 # ---- run: claim and complete -----------------------------------------------
 db=profile_run
 new_db "$db"
-q "$db" "CREATE EXTENSION pg_stat_statements" >/dev/null
+q "$db" "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION pg_walinspect" >/dev/null
 submit_flat "$db" $((NTASKS / 100)) 100 true 8 prof
 analyze_db "$db"
 q "$db" "CHECKPOINT" >/dev/null
@@ -169,7 +184,7 @@ drop_db "$db"
 # ---- submit ------------------------------------------------------------------
 db=profile_submit
 new_db "$db"
-q "$db" "CREATE EXTENSION pg_stat_statements" >/dev/null
+q "$db" "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION pg_walinspect" >/dev/null
 dag_generate 77 16 >"$TMP/dag.tsv"
 dag_sql "$TMP/dag.tsv" prof-sub | grep -v '^\\echo' >"$TMP/submit.sql"
 per=$(wc -l <"$TMP/dag.tsv")
