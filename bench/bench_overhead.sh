@@ -270,6 +270,55 @@ bench_overhead() {
 	row overhead "makespan vs stage barriers" "s" "$(fmt "$(median "${v_st_r[@]}")" 2)" "$(fmt "$m_st" 2)" \
 		"$(fmt "$m_rst" 3)" "" "" "stage barriers: make -j $n on all builds, then all tests, then all deploys; first seed only"
 	overhead_history
+	overhead_short
+}
+
+# The same DAGs with short tasks (sleeps 0.05-0.3 s, as a project compiling
+# itself): per task, railyard's claim, start and report cost weighs far
+# more.  One worker --slots 8, idle before the pipeline arrives, vs
+# make -j 8; the median of per-seed ratios.
+overhead_short() {
+	local runs=3 services=66 n=8 r dir dag db id wpid rm mk ntasks cp work
+	((QUICK)) && runs=1 services=12
+	ntasks=$((2 + 3 * services))
+	local ratios=() v_r=() v_mk=()
+	for ((r = 1; r <= runs; r++)); do
+		dir=$TMP/work/short$r
+		mkdir -p "$dir"
+		dag=$dir/dag.tsv
+		dag_generate "$((1000 + r))" "$services" |
+			awk -F'\t' -v OFS='\t' '{ $4 = sprintf("%.2f", 0.05 + ($4 - 0.2) / 1.8 * 0.25); print }' >"$dag"
+		read -r cp work _ < <(dag_bounds "$dag")
+		dag_makefile "$dag" >"$dir/dag.mk"
+		dag_sql "$dag" "short-seed$r" >"$dir/dag.sql"
+		db=bench_short_$r
+		new_db "$db"
+		start_worker "$db" "short$r" --slots "$n"
+		wpid=$LAST_PID
+		rm=""
+		if wait_for 60 agents_online "$db" "$wpid" "short$r"; then
+			id=$(qfile "$db" "$dir/dag.sql" | tail -n 1)
+			if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
+				[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
+				rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
+					FROM railyard.pipelines WHERE id = $id")
+			fi
+		fi
+		stop_workers "$wpid"
+		drop_db "$db"
+		mk=$(make_wall "$dir" "$n" dag.mk)
+		say "short tasks, seed $r: railyard ${rm:-FAILED} s, make -j $n ${mk:-FAILED} s; critical path $cp s, work $work s"
+		if [[ -z $rm || -z $mk ]]; then
+			invalid overhead "makespan vs make, short tasks" "seed $r did not complete (KEEP_TMP=1 keeps the logs)"
+			return
+		fi
+		v_r+=("$rm") v_mk+=("$mk") ratios+=("$(ratio "$rm" "$mk" 6)")
+	done
+	local m
+	m=$(median "${ratios[@]}")
+	row overhead "makespan vs make -j $n, tasks of 0.05-0.3 s" "s" "$(fmt "$(median "${v_r[@]}")" 2)" \
+		"$(fmt "$(median "${v_mk[@]}")" 2)" "$(fmt "$m" 3)" "<= 1.05" "$(verdict "$m" "<=" 1.05)" \
+		"the $ntasks-task DAGs above with sleeps rescaled to 0.05-0.3 s; per seed: railyard ${v_r[*]} s, make ${v_mk[*]} s; ratio = median of per-seed ratios"
 }
 
 # The makespan of a DAG run twice on 4 slots: without history, then with

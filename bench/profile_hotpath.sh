@@ -147,7 +147,7 @@ report() {
 			round(rows::numeric / greatest(calls, 1), 1)
 		FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-		  AND query !~* 'pg_stat_statements|pg_stat_force_next_flush|pg_current_wal_lsn|pg_stat_user_tables'
+		  AND query !~* 'pg_stat_statements|pg_stat_force_next_flush|pg_current_wal_lsn|pg_stat_user_tables|pg_get_wal_records_info'
 		ORDER BY total_exec_time DESC LIMIT 12" |
 		awk -F'|' '{ printf "| `%s` | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
 }
