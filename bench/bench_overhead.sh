@@ -195,6 +195,30 @@ make_wall() {
 	calc "$(now) - $t0" %.3f
 }
 
+# dag_railyard DB NAME N SQLFILE WORK NTASKS: sets DAG_MAKESPAN to the
+# makespan (s) of the pipeline in SQLFILE on one worker NAME --slots N that
+# is online and idle before the pipeline arrives, from its created_at to its
+# finished_at (both stamped by the database); "" unless all NTASKS
+# succeeded.  A fresh DB.  (Not a $(...): the harness must know the worker.)
+DAG_MAKESPAN=""
+dag_railyard() {
+	local db=$1 name=$2 n=$3 sql=$4 work=$5 ntasks=$6 wpid id rm=""
+	new_db "$db"
+	start_worker "$db" "$name" --slots "$n"
+	wpid=$LAST_PID
+	if wait_for 60 agents_online "$db" "$wpid" "$name"; then
+		id=$(qfile "$db" "$sql" | tail -n 1)
+		if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
+			[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
+			rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
+				FROM railyard.pipelines WHERE id = $id")
+		fi
+	fi
+	stop_workers "$wpid"
+	drop_db "$db"
+	DAG_MAKESPAN=$rm
+}
+
 bench_overhead() {
 	local runs=3 services=66 n=8
 	if ((QUICK)); then
@@ -202,7 +226,7 @@ bench_overhead() {
 	fi
 	local ntasks=$((2 + 3 * services))
 	meta overhead params "$ntasks-task DAG ($services services + 2 shared roots), sleeps 0.2-2.0 s, N=$n slots: one worker --slots $n vs make -j $n; $runs seeds, medians; stage barriers on the first seed"
-	local r dir db id dag cp work lb rm mk st
+	local r dir dag cp work lb rm mk st
 	local v_r=() v_mk=() v_st=() v_st_r=() v_lb=() v_cp=() v_work=()
 	local q_rmk=() q_rlb=() q_mklb=() q_rseq=() q_rst=()
 	for ((r = 1; r <= runs; r++)); do
@@ -220,21 +244,8 @@ bench_overhead() {
 
 		# railyard: the worker is up and idle before the pipeline arrives,
 		# as make is ready the moment it starts.
-		db=bench_dag_$r
-		new_db "$db"
-		start_worker "$db" "dag$r" --slots "$n"
-		local wpid=$LAST_PID
-		rm=""
-		if wait_for 60 agents_online "$db" "$wpid" "dag$r"; then
-			id=$(qfile "$db" "$dir/dag.sql" | tail -n 1)
-			if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
-				[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
-				rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
-					FROM railyard.pipelines WHERE id = $id")
-			fi
-		fi
-		stop_workers "$wpid"
-		drop_db "$db"
+		dag_railyard "bench_dag_$r" "dag$r" "$n" "$dir/dag.sql" "$work" "$ntasks"
+		rm=$DAG_MAKESPAN
 		mk=$(make_wall "$dir" "$n" dag.mk)
 		# The barrier baseline is far off either way: the first seed only.
 		st=-
@@ -278,7 +289,7 @@ bench_overhead() {
 # more.  One worker --slots 8, idle before the pipeline arrives, vs
 # make -j 8; the median of per-seed ratios.
 overhead_short() {
-	local runs=3 services=66 n=8 r dir dag db id wpid rm mk ntasks cp work
+	local runs=3 services=66 n=8 r dir dag rm mk ntasks cp work
 	((QUICK)) && runs=1 services=12
 	ntasks=$((2 + 3 * services))
 	local ratios=() v_r=() v_mk=()
@@ -291,21 +302,8 @@ overhead_short() {
 		read -r cp work _ < <(dag_bounds "$dag")
 		dag_makefile "$dag" >"$dir/dag.mk"
 		dag_sql "$dag" "short-seed$r" >"$dir/dag.sql"
-		db=bench_short_$r
-		new_db "$db"
-		start_worker "$db" "short$r" --slots "$n"
-		wpid=$LAST_PID
-		rm=""
-		if wait_for 60 agents_online "$db" "$wpid" "short$r"; then
-			id=$(qfile "$db" "$dir/dag.sql" | tail -n 1)
-			if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
-				[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
-				rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
-					FROM railyard.pipelines WHERE id = $id")
-			fi
-		fi
-		stop_workers "$wpid"
-		drop_db "$db"
+		dag_railyard "bench_short_$r" "short$r" "$n" "$dir/dag.sql" "$work" "$ntasks"
+		rm=$DAG_MAKESPAN
 		mk=$(make_wall "$dir" "$n" dag.mk)
 		say "short tasks, seed $r: railyard ${rm:-FAILED} s, make -j $n ${mk:-FAILED} s; critical path $cp s, work $work s"
 		if [[ -z $rm || -z $mk ]]; then

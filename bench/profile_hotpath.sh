@@ -61,22 +61,7 @@ chmod 755 "$TMP"
 mkdir -p "$TMP/work" "$TMP/bin" "$TMP/logs"
 cp "$RY" "$TMP/bin/railyard" || exit 2
 RY=$TMP/bin/railyard
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${WORKER_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null
-		kill -TERM "$pid" 2>/dev/null
-	done
-	kill_leftovers
-	stop_cluster
-	if [[ ${KEEP_TMP:-} == 1 ]]; then
-		echo "kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
+trap harness_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

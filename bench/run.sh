@@ -95,30 +95,7 @@ SPAWN=$TMP/bin/spawn
 : >"$TMP/rows.tsv"
 : >"$TMP/meta.tsv"
 
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${BG_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null
-	done
-	if ((${#WORKER_PIDS[@]})); then
-		for pid in "${WORKER_PIDS[@]}"; do
-			kill -TERM "$pid" 2>/dev/null
-			kill -TERM "$pid" 2>/dev/null	# the second one kills their tasks
-		done
-		wait_exit 5 "${WORKER_PIDS[@]}" || for pid in "${WORKER_PIDS[@]}"; do
-			kill -KILL "$pid" 2>/dev/null
-		done
-	fi
-	kill_leftovers
-	stop_cluster
-	if [[ ${KEEP_TMP:-} == 1 ]]; then
-		echo "kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
+trap harness_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
