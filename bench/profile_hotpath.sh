@@ -7,8 +7,8 @@
 # it, plus pg_stat_statements):
 #   - run:    TASKS no-op tasks (default 4,000) in pipelines of 100, bulk
 #             submitted and ANALYZEd, claimed and completed by one
-#             `railyard worker --dry-run --slots 32`, as the throughput
-#             benchmark's orchestration ceiling does;
+#             `railyard worker --dry-run --slots 32` (PROFILE_WORKERS=2:
+#             two, as the throughput benchmark's orchestration ceiling);
 #   - submit: 40 submissions of the submission benchmark's 50-task pipeline
 #             with 65 edges (plain SQL, one client), validated at COMMIT.
 # For each phase: WAL bytes per task (pg_current_wal_lsn before and after,
@@ -41,6 +41,11 @@ if ! [[ $NTASKS =~ ^[0-9]+$ ]] || ((NTASKS < 100)); then
 	exit 2
 fi
 NTASKS=$((NTASKS / 100 * 100))
+NWORKERS=${PROFILE_WORKERS:-1}
+if ! [[ $NWORKERS =~ ^[1-9][0-9]?$ ]]; then
+	echo "error: PROFILE_WORKERS must be 1 to 99" >&2
+	exit 2
+fi
 RY=$BUILD/railyard
 SPAWN=$BUILD/bench/spawn
 [[ -x $RY ]] || {
@@ -150,20 +155,23 @@ analyze_db "$db"
 q "$db" "CHECKPOINT" >/dev/null
 snapshot "$db" "$TMP/run.before"
 q "$db" "SELECT pg_stat_statements_reset()" >/dev/null
-start_worker "$db" prof --dry-run --slots 32
-pid=$LAST_PID
-if ! WAIT_EVERY=0.5 wait_for 600 at_least_succeeded "$db" "$NTASKS" "$pid"; then
-	echo "error: the worker did not complete $NTASKS tasks (KEEP_TMP=1 keeps its log)" >&2
+pids=()
+for ((i = 1; i <= NWORKERS; i++)); do
+	start_worker "$db" "prof$i" --dry-run --slots 32
+	pids+=("$LAST_PID")
+done
+if ! WAIT_EVERY=0.5 wait_for 900 at_least_succeeded "$db" "$NTASKS" "${pids[@]}"; then
+	echo "error: the workers did not complete $NTASKS tasks (KEEP_TMP=1 keeps their logs)" >&2
 	exit 1
 fi
-stop_workers "$pid"
+stop_workers "${pids[@]}"
 snapshot "$db" "$TMP/run.after"
 report "$db" "$TMP/run.before" "$TMP/run.after" "$NTASKS" \
-	"run (claim, complete, settle; one dry-run worker, --slots 32)"
+	"run (claim, complete, settle; $NWORKERS dry-run worker(s), --slots 32)"
 rate=$(q "$db" "SELECT round(($NTASKS / extract(epoch FROM max(at) FILTER (WHERE event = 'finish')
 	- min(at) FILTER (WHERE event = 'claim')))::numeric, 0) FROM railyard.audit_log WHERE object = 'task'")
 echo
-echo "(this worker alone: $rate tasks/s, first claim to last finish)"
+echo "($rate tasks/s, first claim to last finish)"
 drop_db "$db"
 
 # ---- submit ------------------------------------------------------------------
