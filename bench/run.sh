@@ -21,6 +21,9 @@
 #                        ("jit=off"); printed with every table
 #   BENCH_RESULTS=FILE   where the JSON goes (default bench/results/latest.json)
 #   KEEP_TMP=1           keep the temp dir: cluster, worker logs, stats
+#   SOAK=1               with no BENCH named: all of them and the soak
+#   BENCH_PEERS=0        throughput without Graphile Worker and pg-boss
+#                        (otherwise installed with npm ci from bench/peers/)
 #   FORECAST_GENERIC, FORECAST_CACHE  the forecast history's share of tasks
 #                        without a class label (1/3) and of cacheable tasks
 #                        (0.25): bench/bench_forecast.sh
