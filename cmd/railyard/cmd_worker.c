@@ -22,7 +22,8 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
-		"                       [--stats FILE] [--cgroup auto|off]\n"
+		"                       [--stats FILE] [--cgroup auto|off] [--throttle on|off]\n"
+		"                       [--min-slots N] [--pressure-dir DIR]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -35,7 +36,11 @@ static void worker_usage(FILE *out)
 		"                     heartbeat_s, lease_s, workdir, drain_timeout_s, cgroup,\n"
 		"                     task_user, task_ids, db_passfile, secrets_dir, log_max_mb,\n"
 		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
-		"                     retention_mb, retention_min_s, retention_check_s; see\n"
+		"                     retention_mb, retention_min_s, retention_check_s,\n"
+		"                     throttle, min_slots, pressure_dir, meminfo_path,\n"
+		"                     loadavg_path, throttle_interval_ms, throttle_decrease,\n"
+		"                     pressure_{cpu,memory,io}_{high,low},\n"
+		"                     mem_available_{low,ok}_pct, runnable_{high,low}; see\n"
 		"                     docs/operations.md); flags win; SIGHUP re-reads it\n"
 		"  --heartbeat S      heartbeat interval (default 2)\n"
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
@@ -43,7 +48,11 @@ static void worker_usage(FILE *out)
 		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n"
 		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
 		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
-		"                     off: process groups only\n");
+		"                     off: process groups only\n"
+		"  --throttle on|off  adapt the concurrency limit to host pressure between\n"
+		"                     min_slots and slots (AIMD; default on)\n"
+		"  --min-slots N      the lowest the adaptive limit goes (default 1)\n"
+		"  --pressure-dir DIR PSI files cpu, memory, io (default /proc/pressure)\n");
 }
 
 /* key=value added to a conninfo string or URL (later keys win in both). */
@@ -94,6 +103,8 @@ static const struct {
 	{ "cpus", "cpus" }, { "mem-mb", "mem_mb" }, { "heartbeat", "heartbeat_s" },
 	{ "lease", "lease_s" }, { "workdir", "workdir" },
 	{ "drain-timeout", "drain_timeout_s" }, { "cgroup", "cgroup" },
+	{ "throttle", "throttle" }, { "min-slots", "min_slots" },
+	{ "pressure-dir", "pressure_dir" },
 };
 
 enum { OPT_KEY = 1000 };	/* OPT_KEY + i: flag_keys[i] */

@@ -22,9 +22,11 @@
 
 #include "agent/hostinfo.h"
 #include "cgroup/cgroup.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "exec/exec.h"
 #include "sched/sched.h"
+#include "throttle/throttle.h"
 #include "worker/stats.h"
 #include "worker/tasks.h"
 #include "worker/worker.h"
@@ -34,6 +36,7 @@
 struct event_base;
 struct event;
 struct ry_adb;
+struct ry_adb_reply;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
@@ -87,6 +90,15 @@ struct ry_worker {
 	struct ry_task_table tasks;
 	bool want_claim;	/* ready work may exist for us */
 	int claim_limit;	/* rows the claim in flight asked for */
+	int slot_limit;		/* the adaptive concurrency limit (0: slots) */
+	/* the throttle (limit.c) */
+	struct ry_throttle throttle;
+	struct event *limit_timer;
+	bool limit_dirty;	/* the agent row does not have the limit yet */
+	bool limit_turned;	/* ... and it changed direction */
+	char limit_why[128];	/* the pressure behind the last change */
+	char *pressure_err;	/* the last complaint about the pressure files */
+	bool cg_cpu;		/* the kernel enforces cpu weight/quota */
 	bool hb_due;
 	bool idle_check_due;
 	bool forecasts_due;	/* make pending submission forecasts when idle */
@@ -112,6 +124,9 @@ struct ry_worker {
 	struct event *drain_timer;
 	struct event *sigs[5];
 	struct ry_worker_stats stats;
+	/* the build cache (prepare.c); NULL: disabled, tasks run uncached */
+	struct ry_cache_config cache_cfg;
+	struct ry_cache_ctx *cache;
 
 	/* containment */
 	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
@@ -246,7 +261,40 @@ void ry_worker_set_labels(struct ry_worker *w);
 /* The lease is good until now + lease_s from when the heartbeat was sent. */
 void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
 
+/* prepare.c: a task's tree and the build cache (docs/cache.md) */
+struct ry_adb_job;
+struct ry_res;
+/* Before the loop: the cache's settings from the config file and the stores. */
+bool ry_worker_cache_open(struct ry_worker *w) RY_MUST_CHECK;
+void ry_worker_cache_close(struct ry_worker *w);
+/* Spawn pass: true when t may start now; false while its tree, restores
+ * or cache lookup are under way (or were just asked for). */
+bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t);
+/* Whether t waits for its preparation (the spawn pass skips it). */
+bool ry_worker_prep_waiting(const struct ry_task *t);
+/* End of a spawn pass: asks for the context of the tasks it met. */
+void ry_worker_prep_flush(struct ry_worker *w);
+/* t succeeded: true when its outputs are being stored (its result follows). */
+bool ry_worker_prep_save(struct ry_worker *w, struct ry_task *t);
+/* t is freed: its preparation is abandoned. */
+void ry_worker_prep_detach(struct ry_task *t);
+/* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
+bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
+void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
+
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);
+/* Tasks the worker admits now: its concurrency limit, at most slots. */
+int ry_worker_slot_limit(const struct ry_worker *w);
+/* dbjobs.c: whether a job failed (logged as "cannot WHAT: ..."). */
+bool ry_worker_job_failed(const struct ry_adb_reply *r, const char *what);
+
+/* limit.c: the adaptive concurrency limit */
+void ry_worker_limit_start(struct ry_worker *w);
+void ry_worker_limit_reload(struct ry_worker *w);
+/* A reload: the throttle's settings move from c (new) into cfg. */
+void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_config *c);
+void ry_worker_limit_free(struct ry_worker *w);
+void ry_worker_send_limit(struct ry_worker *w);
 
 #endif
