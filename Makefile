@@ -151,7 +151,7 @@ demo: check-deps railyard
 	./railyard demo
 
 bench: check-deps railyard $(BENCH_BIN)
-	@bench/run.sh $(BUILD)
+	@bench/run.sh $(BUILD) $(BENCH)
 
 # ---- coverage: C (gcov, gcovr) and PL/pgSQL (plpgsql_check) -----------------
 # Builds build/cov with --coverage, runs every test (RY_COVERAGE makes the

@@ -195,6 +195,30 @@ make_wall() {
 	calc "$(now) - $t0" %.3f
 }
 
+# dag_railyard DB NAME N SQLFILE WORK NTASKS: sets DAG_MAKESPAN to the
+# makespan (s) of the pipeline in SQLFILE on one worker NAME --slots N that
+# is online and idle before the pipeline arrives, from its created_at to its
+# finished_at (both stamped by the database); "" unless all NTASKS
+# succeeded.  A fresh DB.  (Not a $(...): the harness must know the worker.)
+DAG_MAKESPAN=""
+dag_railyard() {
+	local db=$1 name=$2 n=$3 sql=$4 work=$5 ntasks=$6 wpid id rm=""
+	new_db "$db"
+	start_worker "$db" "$name" --slots "$n"
+	wpid=$LAST_PID
+	if wait_for 60 agents_online "$db" "$wpid" "$name"; then
+		id=$(qfile "$db" "$sql" | tail -n 1)
+		if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
+			[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
+			rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
+				FROM railyard.pipelines WHERE id = $id")
+		fi
+	fi
+	stop_workers "$wpid"
+	drop_db "$db"
+	DAG_MAKESPAN=$rm
+}
+
 bench_overhead() {
 	local runs=3 services=66 n=8
 	if ((QUICK)); then
@@ -202,7 +226,7 @@ bench_overhead() {
 	fi
 	local ntasks=$((2 + 3 * services))
 	meta overhead params "$ntasks-task DAG ($services services + 2 shared roots), sleeps 0.2-2.0 s, N=$n slots: one worker --slots $n vs make -j $n; $runs seeds, medians; stage barriers on the first seed"
-	local r dir db id dag cp work lb rm mk st
+	local r dir dag cp work lb rm mk st
 	local v_r=() v_mk=() v_st=() v_st_r=() v_lb=() v_cp=() v_work=()
 	local q_rmk=() q_rlb=() q_mklb=() q_rseq=() q_rst=()
 	for ((r = 1; r <= runs; r++)); do
@@ -220,21 +244,8 @@ bench_overhead() {
 
 		# railyard: the worker is up and idle before the pipeline arrives,
 		# as make is ready the moment it starts.
-		db=bench_dag_$r
-		new_db "$db"
-		start_worker "$db" "dag$r" --slots "$n"
-		local wpid=$LAST_PID
-		rm=""
-		if wait_for 60 agents_online "$db" "$wpid" "dag$r"; then
-			id=$(qfile "$db" "$dir/dag.sql" | tail -n 1)
-			if [[ $id =~ ^[0-9]+$ ]] && wait_for "$(calc "$work + 120" %.0f)" pipeline_done "$db" "$id" "$wpid" &&
-				[[ $(count_state "$db" succeeded) == "$ntasks" ]]; then
-				rm=$(q "$db" "SELECT round(extract(epoch FROM finished_at - created_at)::numeric, 3)
-					FROM railyard.pipelines WHERE id = $id")
-			fi
-		fi
-		stop_workers "$wpid"
-		drop_db "$db"
+		dag_railyard "bench_dag_$r" "dag$r" "$n" "$dir/dag.sql" "$work" "$ntasks"
+		rm=$DAG_MAKESPAN
 		mk=$(make_wall "$dir" "$n" dag.mk)
 		# The barrier baseline is far off either way: the first seed only.
 		st=-
@@ -270,6 +281,42 @@ bench_overhead() {
 	row overhead "makespan vs stage barriers" "s" "$(fmt "$(median "${v_st_r[@]}")" 2)" "$(fmt "$m_st" 2)" \
 		"$(fmt "$m_rst" 3)" "" "" "stage barriers: make -j $n on all builds, then all tests, then all deploys; first seed only"
 	overhead_history
+	overhead_short
+}
+
+# The same DAGs with short tasks (sleeps 0.05-0.3 s, as a project compiling
+# itself): per task, railyard's claim, start and report cost weighs far
+# more.  One worker --slots 8, idle before the pipeline arrives, vs
+# make -j 8; the median of per-seed ratios.
+overhead_short() {
+	local runs=3 services=66 n=8 r dir dag rm mk ntasks cp work
+	((QUICK)) && runs=1 services=12
+	ntasks=$((2 + 3 * services))
+	local ratios=() v_r=() v_mk=()
+	for ((r = 1; r <= runs; r++)); do
+		dir=$TMP/work/short$r
+		mkdir -p "$dir"
+		dag=$dir/dag.tsv
+		dag_generate "$((1000 + r))" "$services" |
+			awk -F'\t' -v OFS='\t' '{ $4 = sprintf("%.2f", 0.05 + ($4 - 0.2) / 1.8 * 0.25); print }' >"$dag"
+		read -r cp work _ < <(dag_bounds "$dag")
+		dag_makefile "$dag" >"$dir/dag.mk"
+		dag_sql "$dag" "short-seed$r" >"$dir/dag.sql"
+		dag_railyard "bench_short_$r" "short$r" "$n" "$dir/dag.sql" "$work" "$ntasks"
+		rm=$DAG_MAKESPAN
+		mk=$(make_wall "$dir" "$n" dag.mk)
+		say "short tasks, seed $r: railyard ${rm:-FAILED} s, make -j $n ${mk:-FAILED} s; critical path $cp s, work $work s"
+		if [[ -z $rm || -z $mk ]]; then
+			invalid overhead "makespan vs make, short tasks" "seed $r did not complete (KEEP_TMP=1 keeps the logs)"
+			return
+		fi
+		v_r+=("$rm") v_mk+=("$mk") ratios+=("$(ratio "$rm" "$mk" 6)")
+	done
+	local m
+	m=$(median "${ratios[@]}")
+	row overhead "makespan vs make -j $n, tasks of 0.05-0.3 s" "s" "$(fmt "$(median "${v_r[@]}")" 2)" \
+		"$(fmt "$(median "${v_mk[@]}")" 2)" "$(fmt "$m" 3)" "<= 1.05" "$(verdict "$m" "<=" 1.05)" \
+		"the $ntasks-task DAGs above with sleeps rescaled to 0.05-0.3 s; per seed: railyard ${v_r[*]} s, make ${v_mk[*]} s; ratio = median of per-seed ratios"
 }
 
 # The makespan of a DAG run twice on 4 slots: without history, then with

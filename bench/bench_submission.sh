@@ -75,6 +75,70 @@ sub_sql() {
 	fi
 }
 
+# sub_cli_rate DB DIR CLIENTS SECONDS NTASKS SQL_TPS: railyard submit in
+# CLIENTS shell loops for SECONDS; one row.
+sub_cli_rate() {
+	local db=$1 dir=$2 clients=$3 secs=$4 ntasks=$5 sql_tps=$6
+	local t0 deadline i loops=() failed cli tasks elapsed conn rate
+	conn=$(conninfo "$db")
+	: >"$dir/cli.failed"
+	t0=$(now_us)
+	deadline=$((t0 + secs * 1000000))
+	for ((i = 0; i < clients; i++)); do
+		sub_cli_loop "$conn" "$dir/spec.json" "$deadline" "$dir/cli.failed" &
+		loops+=("$!")
+		BG_PIDS+=("$!")
+	done
+	wait "${loops[@]}"
+	elapsed=$(calc "($(now_us) - $t0) / 1000000" %.3f)
+	failed=$(wc -l <"$dir/cli.failed")
+	read -r cli tasks < <(sub_count "$db" bench-cli)
+	say "railyard submit, $clients clients: $cli pipelines in $elapsed s, $failed failed"
+	if ((failed > 0 || cli == 0)) || [[ $tasks != $((cli * ntasks)) ]]; then
+		invalid submission "railyard submit, $clients clients" "$failed submissions failed, $cli validated: $(head -n 1 "$dir/cli.failed.err" 2>/dev/null)"
+		return 0
+	fi
+	rate=$(calc "$cli / $elapsed" %.2f)
+	row submission "railyard submit, $clients clients" "pipelines/s" "$(fmt "$rate" 1)" "$(fmt "$sql_tps" 1)" \
+		"$(ratio "$rate" "$sql_tps" 3)" ">= 100" "$(verdict "$rate" ">=" 100)" \
+		"$cli pipelines in $elapsed s into an empty database, one process and connection per submission; baseline: plain SQL, 4 clients, above"
+}
+
+# sub_cli_latency DB DIR NTASKS: one `railyard submit` at a time on an
+# otherwise idle server, timed from before the process starts to its exit
+# (it exits right after printing the id); baseline: psql submitting the same
+# pipeline as SQL, also one new process and connection each, interleaved.
+sub_cli_latency() {
+	local db=$1 dir=$2 ntasks=$3 k=40 i t0 conn out
+	((QUICK)) && k=15
+	conn=$(conninfo "$db")
+	: >"$dir/lat.cli"
+	: >"$dir/lat.sql"
+	dag_sql "$dir/dag.tsv" bench-lat >"$dir/lat.sql.in"
+	for ((i = 0; i < k; i++)); do
+		t0=$(now_us)
+		out=$(RAILYARD_DB=$conn "$RY" submit "$dir/spec.json" 2>>"$dir/lat.err") || out=""
+		[[ $out =~ ^[0-9]+$ ]] && echo $((($(now_us) - t0))) >>"$dir/lat.cli"
+		t0=$(now_us)
+		"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conn" -f "$dir/lat.sql.in" >/dev/null 2>&1 &&
+			echo $((($(now_us) - t0))) >>"$dir/lat.sql"
+	done
+	local n p50 p90 b50 tasks
+	n=$(wc -l <"$dir/lat.cli")
+	read -r _ tasks < <(sub_count "$db" bench-cli)
+	if ((n != k)) || [[ $tasks != $((k * ntasks)) ]]; then
+		invalid submission "railyard submit latency" "$n of $k submissions printed an id, $tasks tasks stored: $(head -n 1 "$dir/lat.err" 2>/dev/null)"
+		return 0
+	fi
+	p50=$(calc "$(pct "$dir/lat.cli" 50) / 1000" %.1f)
+	p90=$(calc "$(pct "$dir/lat.cli" 90) / 1000" %.1f)
+	b50=$(calc "$(pct "$dir/lat.sql" 50) / 1000" %.1f)
+	say "railyard submit latency: p50 $p50 ms, p90 $p90 ms (psql $b50 ms)"
+	row submission "railyard submit latency, p50" "ms" "$p50" "$b50" "$(ratio "$p50" "$b50" 2)" "< 30" \
+		"$(verdict "$p50" "<" 30)" \
+		"$k submissions of the $ntasks-task pipeline one at a time, process start to exit after printing the id (p90 $p90 ms); baseline: psql -f with the same pipeline as SQL, interleaved"
+}
+
 bench_submission() {
 	local secs=20 stored=100000
 	((QUICK)) && secs=4 stored=20000
@@ -84,7 +148,7 @@ bench_submission() {
 	local ntasks nedges
 	ntasks=$(wc -l <"$dir/dag.tsv")
 	nedges=$(awk -F'\t' '{ n += split($5, d, " ") } END { print n }' "$dir/dag.tsv")
-	meta submission params "pipelines of $ntasks tasks and $nedges edges, 4 concurrent clients, $secs s each, each variant in a fresh database: raw tables, SQL, railyard submit, SQL with $stored tasks already stored"
+	meta submission params "pipelines of $ntasks tasks and $nedges edges, 4 concurrent clients (railyard submit: also 8), $secs s each, each variant in a fresh database: raw tables, SQL, railyard submit (latency one at a time, then rates), SQL with $stored tasks already stored"
 	dag_sql "$dir/dag.tsv" bench-sql | grep -v '^\\echo' >"$dir/submit.sql"
 	sed 's/railyard\./bench_raw./g; s/bench-sql/bench-raw/' "$dir/submit.sql" >"$dir/raw.sql"
 	dag_json "$dir/dag.tsv" bench-cli >"$dir/spec.json"
@@ -123,33 +187,18 @@ bench_submission() {
 	db=bench_sub_cli
 	new_db "$db"
 	if ! check=$(RAILYARD_DB=$(conninfo "$db") "$RY" submit --check "$dir/spec.json" 2>&1); then
-		row submission "railyard submit, 4 clients" "pipelines/s" "" "" "" ">= 100" "not measured" \
+		row submission "railyard submit" "pipelines/s" "" "" "" ">= 100" "not measured" \
 			"railyard submit --check refused the spec: $(head -n 1 <<<"$check")"
 	else
-		local t0 deadline i loops=() failed cli tasks elapsed conn
-		conn=$(conninfo "$db")
-		: >"$dir/cli.failed"
-		t0=$(now_us)
-		deadline=$((t0 + secs * 1000000))
-		for ((i = 0; i < 4; i++)); do
-			sub_cli_loop "$conn" "$dir/spec.json" "$deadline" "$dir/cli.failed" &
-			loops+=("$!")
-			BG_PIDS+=("$!")
-		done
-		wait "${loops[@]}"
-		elapsed=$(calc "($(now_us) - $t0) / 1000000" %.3f)
-		failed=$(wc -l <"$dir/cli.failed")
-		read -r cli tasks < <(sub_count "$db" bench-cli)
-		say "railyard submit: $cli pipelines in $elapsed s, $failed failed"
-		if ((failed > 0 || cli == 0)) || [[ $tasks != $((cli * ntasks)) ]]; then
-			invalid submission "railyard submit" "$failed submissions failed, $cli validated: $(head -n 1 "$dir/cli.failed.err" 2>/dev/null)"
-		else
-			local rate
-			rate=$(calc "$cli / $elapsed" %.2f)
-			row submission "railyard submit, 4 clients" "pipelines/s" "$(fmt "$rate" 1)" "$(fmt "$sql_tps" 1)" \
-				"$(ratio "$rate" "$sql_tps" 3)" ">= 100" "$(verdict "$rate" ">=" 100)" \
-				"$cli pipelines in $elapsed s into an empty database, one process and connection per submission; baseline: plain SQL above"
-		fi
+		sub_cli_latency "$db" "$dir" "$ntasks"
+		drop_db "$db"
+		db=bench_sub_cli4
+		new_db "$db"
+		sub_cli_rate "$db" "$dir" 4 "$secs" "$ntasks" "$sql_tps"
+		drop_db "$db"
+		db=bench_sub_cli8
+		new_db "$db"
+		sub_cli_rate "$db" "$dir" 8 "$secs" "$ntasks" "$sql_tps"
 	fi
 	drop_db "$db"
 

@@ -58,14 +58,70 @@ pgbench_claim() {
 	fmt "$tps" 1
 }
 
+# peers_install: Graphile Worker and pg-boss at the versions pinned by
+# bench/peers/package-lock.json, installed with `npm ci` into TMP/peers
+# (npm's cache makes a rerun work offline).  Sets PEERS_DIR, or says in one
+# line why the peers are skipped and leaves it empty.
+PEERS_DIR=""
+peers_install() {
+	PEERS_DIR=""
+	if [[ ${BENCH_PEERS:-1} == 0 ]]; then
+		say "peers skipped: BENCH_PEERS=0"
+		return 0
+	fi
+	if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+		say "peers skipped: node or npm is not installed (Graphile Worker and pg-boss need Node.js >= 20)"
+		return 0
+	fi
+	mkdir -p "$TMP/peers" "$TMP/logs"
+	cp "$ROOT/bench/peers/package.json" "$ROOT/bench/peers/package-lock.json" \
+		"$ROOT/bench/peers/peer.js" "$TMP/peers/" || return 0
+	if ! (cd "$TMP/peers" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund \
+		--prefer-offline) >"$TMP/logs/npm.log" 2>&1; then
+		say "peers skipped: npm ci of graphile-worker 0.17.3 and pg-boss 10.4.2 failed ($(tail -n 1 "$TMP/logs/npm.log"))"
+		return 0
+	fi
+	PEERS_DIR=$TMP/peers
+}
+
+# peer_rate QUEUE N: jobs/s of N no-op jobs through graphile or pgboss in a
+# fresh database of the same server; "" when the run failed (its log is in
+# TMP/logs/peer-QUEUE.log).
+peer_rate() {
+	local queue=$1 n=$2 db=bench_peer_$1 out
+	[[ -n $PEERS_DIR ]] || return 0
+	q postgres "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1
+	q postgres "CREATE DATABASE $db" >/dev/null || return 0
+	out=$(cd "$PEERS_DIR" && timeout 900 node peer.js "$queue" "$PGSOCK" "$db" "$n" 2>>"$TMP/logs/peer-$queue.log")
+	drop_db "$db"
+	echo "$out" >>"$TMP/logs/peer-$queue.log"
+	sed -n 's/^rate=\([0-9.]*\) .*/\1/p' <<<"$out"
+}
+
+# throughput_peer_row NAME SETTINGS RATE...: railyard's median against one
+# peer's (the rates array of railyard is in the caller's scope).
+throughput_peer_row() {
+	local name=$1 settings=$2 prate r
+	shift 2
+	if ((${#rates[@]} == runs && $# == runs)); then
+		r=$(median "${rates[@]}")
+		prate=$(median "$@")
+		row throughput "orchestration vs $name, $n jobs" "tasks/s" "$(fmt "$r" 0)" "$(fmt "$prate" 0)" \
+			"$(ratio "$r" "$prate" 2)" "" "" "baseline: $name ($settings), runs $*"
+	else
+		invalid throughput "orchestration vs $name" "fewer than $runs runs completed (TMP/logs/peer-*.log with KEEP_TMP=1)"
+	fi
+}
+
 bench_throughput() {
 	local runs=3 n=20000 pipes=200 slots=32 m=5000 mslots=4
 	if ((QUICK)); then
 		n=2000 pipes=20 m=300
 	fi
-	local r db rate base a b ok rates=() bases=() prates=() pbases=()
+	local r db rate base a b ok rates=() bases=() prates=() pbases=() gw gws=() pb pbs=()
 	local spawn_n=$((m < 2000 ? m : 2000))	# a rate: 2,000 spawns measure it well
 	mkdir -p "$TMP/logs"
+	peers_install
 	meta throughput params "orchestration: $n no-op tasks in $pipes pipelines, 2 workers --dry-run --slots $slots, pgbench 2 clients x $((n / 2)) transactions; real: $m tasks of 'true', 2 workers --slots $mslots vs spawn -j $((2 * mslots)) x $spawn_n; median of $runs runs"
 
 	for ((r = 1; r <= runs; r++)); do
@@ -87,6 +143,13 @@ bench_throughput() {
 		[[ -n $rate ]] && rates+=("$rate")
 		[[ -n $base ]] && bases+=("$base")
 		drop_db "$db"
+		if [[ -n $PEERS_DIR ]]; then
+			gw=$(peer_rate graphile "$n")
+			pb=$(peer_rate pgboss "$n")
+			say "run $r/$runs peers: Graphile Worker ${gw:-FAILED} jobs/s, pg-boss ${pb:-FAILED} jobs/s"
+			[[ -n $gw ]] && gws+=("$gw")
+			[[ -n $pb ]] && pbs+=("$pb")
+		fi
 
 		db=bench_tpr_$r
 		new_db "$db"
@@ -121,6 +184,21 @@ bench_throughput() {
 			"railyard runs ${rates[*]}; baseline: pgbench single-row SKIP LOCKED claim-and-update, runs ${bases[*]}"
 	else
 		invalid throughput "orchestration ceiling" "$why"
+	fi
+	if [[ -n $PEERS_DIR ]]; then
+		throughput_peer_row "Graphile Worker 0.17.3" "concurrentJobs 24, maxPoolSize 25, localQueue 500, completeJobBatchDelay 0 (its performance page); jobs deleted when done" "${gws[@]}"
+		throughput_peer_row "pg-boss 10.4.2" "10 workers, batchSize 1000, polling 0.5 s; completed jobs kept" "${pbs[@]}"
+		local best
+		best=$(printf '%s\n' "$(median "${gws[@]}")" "$(median "${pbs[@]}")" | sort -g | tail -n 1)
+		if ((${#rates[@]} == runs && ${#gws[@]} == runs && ${#pbs[@]} == runs)); then
+			rate=$(median "${rates[@]}")
+			row throughput "orchestration vs the best peer, $n tasks" "tasks/s" "$(fmt "$rate" 0)" \
+				"$(fmt "$best" 0)" "$(ratio "$rate" "$best" 2)" ">= 1" \
+				"$(verdict "$(ratio "$rate" "$best" 4)" ">=" 1)" \
+				"baseline: the faster peer's median jobs/s in the same run (same server, same N, interleaved with railyard's runs)"
+		else
+			invalid throughput "orchestration vs the best peer" "a peer or railyard failed a run (TMP/logs/peer-*.log with KEEP_TMP=1)"
+		fi
 	fi
 	if ((${#prates[@]} == runs && ${#pbases[@]} == runs)); then
 		rate=$(median "${prates[@]}")

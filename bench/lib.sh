@@ -329,6 +329,33 @@ at_least_succeeded() {
 	return 2
 }
 
+# harness_cleanup: the EXIT trap of bench/run.sh and bench/profile_hotpath.sh:
+# stops every process they started (samplers, workers, then the task
+# processes they left), the cluster, and removes TMP unless KEEP_TMP=1.
+harness_cleanup() {
+	local pid
+	trap - EXIT INT TERM
+	for pid in "${BG_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	if ((${#WORKER_PIDS[@]})); then
+		for pid in "${WORKER_PIDS[@]}"; do
+			kill -TERM "$pid" 2>/dev/null
+			kill -TERM "$pid" 2>/dev/null	# the second one kills their tasks
+		done
+		wait_exit 5 "${WORKER_PIDS[@]}" || for pid in "${WORKER_PIDS[@]}"; do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	fi
+	kill_leftovers
+	stop_cluster
+	if [[ ${KEEP_TMP:-} == 1 ]]; then
+		echo "kept $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+}
+
 # ---- results -----------------------------------------------------------------
 
 # One line per table row in TMP/rows.tsv:

@@ -13,7 +13,8 @@
 #
 # BENCH picks what runs (default all, in this order): throughput,
 # concurrency, overhead, utilisation, latency, submission, cache_lookup, deps,
-# forecast, placement.
+# forecast, placement.  soak (long: 1,000,000 tasks) runs only when named
+# or SOAK=1.
 #
 # Environment:
 #   QUICK=1              a smaller version of every benchmark (< 3 minutes)
@@ -21,6 +22,9 @@
 #                        ("jit=off"); printed with every table
 #   BENCH_RESULTS=FILE   where the JSON goes (default bench/results/latest.json)
 #   KEEP_TMP=1           keep the temp dir: cluster, worker logs, stats
+#   SOAK=1               with no BENCH named: all of them and the soak
+#   BENCH_PEERS=0        throughput without Graphile Worker and pg-boss
+#                        (otherwise installed with npm ci from bench/peers/)
 #   FORECAST_GENERIC, FORECAST_CACHE  the forecast history's share of tasks
 #                        without a class label (1/3) and of cacheable tasks
 #                        (0.25): bench/bench_forecast.sh
@@ -34,9 +38,10 @@ export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
 BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast placement"
+BENCH_OPTIONAL="soak"	# only when named, or with SOAK=1
 
 usage() {
-	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2
+	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER $BENCH_OPTIONAL" | tr ' ' '|')...]" >&2
 	exit 2
 }
 
@@ -63,13 +68,15 @@ RESULTS=${BENCH_RESULTS:-$ROOT/bench/results/latest.json}
 selected=("$@")
 if ((${#selected[@]} == 0)); then
 	read -r -a selected <<<"$BENCH_ORDER"
+	[[ ${SOAK:-0} == 1 ]] && selected+=(soak)
 fi
 for b in "${selected[@]}"; do
-	[[ " $BENCH_ORDER " == *" $b "* ]] || {
-		echo "error: no benchmark named '$b' (one of: $BENCH_ORDER)" >&2
+	[[ " $BENCH_ORDER $BENCH_OPTIONAL " == *" $b "* ]] || {
+		echo "error: no benchmark named '$b' (one of: $BENCH_ORDER $BENCH_OPTIONAL)" >&2
 		exit 2
 	}
 done
+BENCH_ORDER="$BENCH_ORDER $BENCH_OPTIONAL"	# the JSON lists what ran in this order
 
 # shellcheck source=scripts/pg-common.sh
 . "$ROOT/scripts/pg-common.sh"
@@ -92,30 +99,7 @@ SPAWN=$TMP/bin/spawn
 : >"$TMP/rows.tsv"
 : >"$TMP/meta.tsv"
 
-cleanup() {
-	local pid
-	trap - EXIT INT TERM
-	for pid in "${BG_PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null
-	done
-	if ((${#WORKER_PIDS[@]})); then
-		for pid in "${WORKER_PIDS[@]}"; do
-			kill -TERM "$pid" 2>/dev/null
-			kill -TERM "$pid" 2>/dev/null	# the second one kills their tasks
-		done
-		wait_exit 5 "${WORKER_PIDS[@]}" || for pid in "${WORKER_PIDS[@]}"; do
-			kill -KILL "$pid" 2>/dev/null
-		done
-	fi
-	kill_leftovers
-	stop_cluster
-	if [[ ${KEEP_TMP:-} == 1 ]]; then
-		echo "kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
+trap harness_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 

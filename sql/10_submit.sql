@@ -78,20 +78,16 @@ DECLARE
     total    bigint;
     bad      text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM railyard.pipelines
-               WHERE id = NEW.pipeline_id AND validated_at IS NOT NULL) THEN
-        RAISE EXCEPTION 'cannot add task "%" to pipeline %: the pipeline was already submitted',
-                        NEW.name, NEW.pipeline_id
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'insert a pipeline with all its tasks and edges in one transaction';
-    END IF;
+    -- Only expressions on NEW up to the env and label checks, which a task
+    -- without env or labels skips: no query per task.  Whether the pipeline
+    -- was already submitted is asked once per statement (tasks_after_insert).
     IF octet_length(NEW.command) > railyard.max_arg_bytes() THEN
         RAISE EXCEPTION 'task "%": command is % bytes; max_arg_bytes is % (the kernel''s limit for one argument)',
                         NEW.name, octet_length(NEW.command), railyard.max_arg_bytes()
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
     total := coalesce(octet_length(NEW.command), 0);
-    IF jsonb_typeof(NEW.env) = 'object' THEN
+    IF NEW.env <> '{}'::jsonb AND jsonb_typeof(NEW.env) = 'object' THEN
         SELECT key INTO bad_key FROM jsonb_each(NEW.env)
         WHERE jsonb_typeof(value) <> 'string' OR key !~ '^[A-Za-z_][A-Za-z0-9_]*$' LIMIT 1;
         IF FOUND THEN
@@ -114,8 +110,10 @@ BEGIN
                         NEW.name, total, railyard.max_exec_bytes()
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    SELECT l INTO bad FROM unnest(NEW.requires) l WHERE NOT railyard.valid_label(l) LIMIT 1;
-    IF FOUND THEN
+    IF cardinality(NEW.requires) > 0 THEN
+        SELECT l INTO bad FROM unnest(NEW.requires) l WHERE NOT railyard.valid_label(l) LIMIT 1;
+    END IF;
+    IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'task "%": label "%" in requires is invalid: use letters, digits and _ . : + = @ / - (at most 64, no comma, blank, brace or quote)',
                         NEW.name, bad
             USING ERRCODE = 'check_violation';
@@ -169,27 +167,67 @@ COMMENT ON FUNCTION railyard.tasks_before_insert() IS
 CREATE OR REPLACE TRIGGER tasks_before_insert BEFORE INSERT ON railyard.tasks
     FOR EACH ROW EXECUTE FUNCTION railyard.tasks_before_insert();
 
-CREATE OR REPLACE FUNCTION railyard.edges_before_insert() RETURNS trigger
+-- Once per INSERT statement, however many tasks it adds: a pipeline
+-- already submitted (validated at its COMMIT) takes no more tasks.  The
+-- statement fails as a whole, naming its first such task.
+CREATE OR REPLACE FUNCTION railyard.tasks_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
 BEGIN
-    IF NEW.upstream = NEW.downstream THEN
-        RAISE EXCEPTION 'cycle: % -> %', NEW.upstream, NEW.downstream
+    SELECT n.name, n.pipeline_id INTO bad
+      FROM (SELECT DISTINCT pipeline_id FROM new_rows) x
+      JOIN railyard.pipelines p ON p.id = x.pipeline_id AND p.validated_at IS NOT NULL
+      JOIN new_rows n ON n.pipeline_id = p.id
+     ORDER BY n.id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot add task "%" to pipeline %: the pipeline was already submitted',
+                        bad.name, bad.pipeline_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'insert a pipeline with all its tasks and edges in one transaction';
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION railyard.tasks_after_insert() IS
+    'trigger: once per INSERT statement, refuses tasks for an already submitted pipeline';
+
+CREATE OR REPLACE TRIGGER tasks_after_insert AFTER INSERT ON railyard.tasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION railyard.tasks_after_insert();
+
+-- Edges are checked once per INSERT statement too: self-edges, then edges
+-- for an already submitted pipeline, the first offending row named.
+CREATE OR REPLACE FUNCTION railyard.edges_after_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT n.upstream, n.downstream INTO bad FROM new_rows n WHERE n.upstream = n.downstream LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cycle: % -> %', bad.upstream, bad.downstream
             USING ERRCODE = 'invalid_object_definition';
     END IF;
-    IF EXISTS (SELECT 1 FROM railyard.pipelines
-               WHERE id = NEW.pipeline_id AND validated_at IS NOT NULL) THEN
+    SELECT n.upstream, n.downstream, n.pipeline_id INTO bad
+      FROM (SELECT DISTINCT pipeline_id FROM new_rows) x
+      JOIN railyard.pipelines p ON p.id = x.pipeline_id AND p.validated_at IS NOT NULL
+      JOIN new_rows n ON n.pipeline_id = p.id
+     LIMIT 1;
+    IF FOUND THEN
         RAISE EXCEPTION 'cannot add edge % -> % to pipeline %: the pipeline was already submitted',
-                        NEW.upstream, NEW.downstream, NEW.pipeline_id
+                        bad.upstream, bad.downstream, bad.pipeline_id
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END $$;
+COMMENT ON FUNCTION railyard.edges_after_insert() IS
+    'trigger: once per INSERT statement, refuses self-edges and edges for an already submitted pipeline';
 
-COMMENT ON FUNCTION railyard.edges_before_insert() IS
-    'trigger: refuses self-edges and edges for an already submitted pipeline';
-
-CREATE OR REPLACE TRIGGER edges_before_insert BEFORE INSERT ON railyard.edges
-    FOR EACH ROW EXECUTE FUNCTION railyard.edges_before_insert();
+-- Replaced by edges_after_insert (one call per statement, not per edge).
+DROP TRIGGER IF EXISTS edges_before_insert ON railyard.edges;
+DROP FUNCTION IF EXISTS railyard.edges_before_insert();
+CREATE OR REPLACE TRIGGER edges_after_insert AFTER INSERT ON railyard.edges
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION railyard.edges_after_insert();
 
 -- A cycle as "a -> b -> c -> a", shortened as pkg/graph's
 -- ry_graph_format_cycle does it: a cycle of more than 8 tasks keeps its

@@ -65,20 +65,22 @@ BEGIN
         frontier := skipped;
     END LOOP;
 
-    -- Lock the pipelines first: the count below then sees every committed
+    -- Lock the pipelines first: the check below then sees every committed
     -- completion, so the last two tasks finishing at once cannot both miss it.
+    -- Whether a pipeline is done is one probe of tasks_unfinished, not a
+    -- count of all its tasks (a completion batch of a 20,000-task pipeline
+    -- would read them all); its outcome is read once, when it is done.
     PERFORM 1 FROM railyard.pipelines WHERE id = ANY (pids) ORDER BY id FOR UPDATE;
     UPDATE railyard.pipelines p
-       SET state = CASE WHEN s.bad > 0 THEN 'failed'::railyard.pipeline_state ELSE 'succeeded' END,
+       SET state = CASE WHEN EXISTS (SELECT 1 FROM railyard.tasks t
+                                      WHERE t.pipeline_id = p.id
+                                        AND railyard.is_bad_outcome(t.state, t.upstream_failed))
+                        THEN 'failed'::railyard.pipeline_state ELSE 'succeeded' END,
            finished_at = now(),
            started_at = coalesce(p.started_at, now())
-      FROM (SELECT t.pipeline_id,
-                   count(*) FILTER (WHERE railyard.is_bad_outcome(t.state, t.upstream_failed)) AS bad
-              FROM railyard.tasks t
-             WHERE t.pipeline_id = ANY (pids)
-             GROUP BY 1
-            HAVING count(*) FILTER (WHERE t.state IN ('blocked', 'ready', 'running')) = 0) s
-     WHERE p.id = s.pipeline_id AND p.state IN ('queued', 'running');
+     WHERE p.id = ANY (pids) AND p.state IN ('queued', 'running')
+       AND NOT EXISTS (SELECT 1 FROM railyard.tasks u
+                        WHERE u.pipeline_id = p.id AND u.state IN ('blocked', 'ready', 'running'));
     IF FOUND THEN
         PERFORM pg_notify('railyard_pipeline', '');
     END IF;

@@ -81,7 +81,8 @@ SELECT * FROM (VALUES
     ('validate_pipeline', 'owner', 'trigger: validates a submitted pipeline at COMMIT'),
     ('pipelines_before_insert', 'owner', 'trigger: forces a new pipeline''s run state'),
     ('tasks_before_insert', 'owner', 'trigger: checks a new task and forces its run state'),
-    ('edges_before_insert', 'owner', 'trigger: checks a new edge'),
+    ('tasks_after_insert', 'owner', 'trigger: refuses tasks for a submitted pipeline, once per statement'),
+    ('edges_after_insert', 'owner', 'trigger: checks new edges, once per statement'),
     ('refuse_direct_write', 'owner', 'trigger: refuses writes that do not come from railyard''s functions'),
     ('audit_tasks_update', 'owner', 'trigger: audits task state changes'),
     ('audit_pipelines_insert', 'owner', 'trigger: audits submissions'),
@@ -98,8 +99,7 @@ DO $$
 DECLARE
     -- VOLATILE but left as the caller: per-row checks and the guards.
     invoker_functions constant text[] :=
-        ARRAY['pipelines_before_insert', 'tasks_before_insert', 'edges_before_insert',
-              'refuse_direct_write'];
+        ARRAY['pipelines_before_insert', 'tasks_before_insert', 'refuse_direct_write'];
     f record;
 BEGIN
     REVOKE ALL ON SCHEMA railyard FROM PUBLIC;
