@@ -67,6 +67,7 @@ test_config_MODS := core config
 test_exec_MODS   := core exec
 test_match_MODS  := core match db
 test_sched_MODS  := core sched
+test_metrics_MODS := core metrics
 test_embed_MODS  := core embed
 test_embed_LDFLAGS := -Wl,--wrap=pipe2
 

@@ -21,7 +21,7 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
-		"                       [--stats FILE] [--cgroup auto|off]\n"
+		"                       [--stats FILE] [--cgroup auto|off] [--http-listen HOST:PORT|off]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -34,7 +34,8 @@ static void worker_usage(FILE *out)
 		"                     heartbeat_s, lease_s, workdir, drain_timeout_s, cgroup,\n"
 		"                     task_user, task_ids, db_passfile, secrets_dir, log_max_mb,\n"
 		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
-		"                     retention_mb, retention_min_s, retention_check_s; see\n"
+		"                     retention_mb, retention_min_s, retention_check_s,\n"
+		"                     http_listen, webhooks, webhook_secrets_dir; see\n"
 		"                     docs/operations.md); flags win; SIGHUP re-reads it\n"
 		"  --heartbeat S      heartbeat interval (default 2)\n"
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
@@ -42,7 +43,9 @@ static void worker_usage(FILE *out)
 		"  --drain-timeout S  on SIGTERM, how long running tasks may finish (default 30)\n"
 		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
 		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
-		"                     off: process groups only\n");
+		"                     off: process groups only\n"
+		"  --http-listen A    serve /metrics and /healthz on HOST:PORT (default\n"
+		"                     127.0.0.1:9187; off: not at all)\n");
 }
 
 /* key=value added to a conninfo string or URL (later keys win in both). */
@@ -93,6 +96,7 @@ static const struct {
 	{ "--cpus", "cpus" }, { "--mem-mb", "mem_mb" }, { "--heartbeat", "heartbeat_s" },
 	{ "--lease", "lease_s" }, { "--workdir", "workdir" },
 	{ "--drain-timeout", "drain_timeout_s" }, { "--cgroup", "cgroup" },
+	{ "--http-listen", "http_listen" },
 };
 
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)

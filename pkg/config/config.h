@@ -34,6 +34,9 @@ struct ry_worker_config {
 	long retention_min_s;	/* ... and never removed sooner than this, whatever the size */
 	long retention_mb;	/* over this total, the oldest finished go first (0: no cap) */
 	int retention_check_s;	/* how often retention looks (0: never) */
+	char *http_listen;	/* /metrics and /healthz: host:port; NULL: off */
+	bool webhooks;		/* this worker may send the farm's webhooks */
+	char *webhook_secrets_dir; /* endpoints' secret files are read here */
 };
 
 void ry_config_init(struct ry_worker_config *c);

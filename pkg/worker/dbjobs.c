@@ -510,6 +510,8 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 		if (!t || t->phase != RY_TASK_DONE)
 			continue;
 		w->stats.tasks_reported++;
+		ry_metrics_completion(&w->metrics, t->outcome,
+				      strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") == 0);
 		if (strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") != 0 && ++w->stats.refused)
 			ry_warn("result of task %s (id %lld attempt %d) refused: its lease was "
 				"taken over", t->name, (long long)t->id, t->attempt);
@@ -765,6 +767,10 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);
+	if (w->claim_started_ms)
+		ry_metrics_claim(&w->metrics, (double)(ry_now_ms() - w->claim_started_ms) / 1000.0,
+				 (uint64_t)ry_res_rows(res));
+	w->claim_started_ms = 0;
 	if (ry_res_rows(res))
 		ry_worker_soon(w->spawn_ev);
 	ry_worker_pump(w);
@@ -845,6 +851,7 @@ static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free
 	w->claim_limit = lim;
 	if (w->stats.enabled)
 		w->claim_sent_ms = ry_now_ms();
+	w->claim_started_ms = ry_now_ms();
 }
 
 /* ---- retention --------------------------------------------------------- */

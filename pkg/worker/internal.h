@@ -16,6 +16,7 @@
  *   journal.c  the local record of results: kept until the database has them
  *   pump.c     the decision: what the idle connection does next (pure)
  *   stats.c    --stats
+ *   httpd.c    /metrics and /healthz
  */
 #ifndef RY_WORKER_INTERNAL_H
 #define RY_WORKER_INTERNAL_H
@@ -24,6 +25,7 @@
 #include "cgroup/cgroup.h"
 #include "config/config.h"
 #include "exec/exec.h"
+#include "metrics/metrics.h"
 #include "sched/sched.h"
 #include "worker/stats.h"
 #include "worker/tasks.h"
@@ -33,7 +35,9 @@
 
 struct event_base;
 struct event;
+struct evhttp;
 struct ry_adb;
+struct ry_webhook_sender;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
@@ -154,6 +158,12 @@ struct ry_worker {
 	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
 	int64_t lease_until_ms;		/* 0 until registered */
 	struct event *lease_timer;
+
+	/* what /metrics shows (httpd.c) */
+	struct ry_metrics metrics;
+	struct evhttp *http;			/* NULL: not serving */
+	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
+	struct ry_webhook_sender *webhooks;	/* NULL: webhooks = off */
 };
 
 /* dbjobs.c */
@@ -245,6 +255,10 @@ void ry_worker_soon(struct event *ev);
 void ry_worker_set_labels(struct ry_worker *w);
 /* The lease is good until now + lease_s from when the heartbeat was sent. */
 void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
+
+/* httpd.c: /metrics and /healthz on cfg.http_listen (a failure is logged). */
+void ry_worker_httpd_start(struct ry_worker *w);
+void ry_worker_httpd_stop(struct ry_worker *w);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

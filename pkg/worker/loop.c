@@ -117,6 +117,7 @@ static void arm_heartbeat(struct ry_worker *w)
 static void on_connected(void *arg)
 {
 	struct ry_worker *w = arg;
+	w->metrics.db_connects++;
 	if (w->agent_id) {
 		ry_info("reconnected to the database; %zu tasks running, %zu results to report",
 			ry_task_table_count(&w->tasks, RY_TASK_RUNNING),
@@ -437,6 +438,7 @@ int ry_worker_run(struct ry_worker *w)
 	ry_adb_listen(w->db, "railyard_ready");
 	ry_adb_listen(w->db, "railyard_cancel");
 	ry_adb_start(w->db);
+	ry_worker_httpd_start(w);
 
 	event_base_dispatch(w->base);
 	if (w->cfg.stats_path) {
@@ -460,6 +462,7 @@ void ry_worker_free(struct ry_worker *w)
 {
 	if (!w)
 		return;
+	ry_worker_httpd_stop(w);
 	ry_adb_free(w->db);
 	ry_task_table_release(&w->tasks, ry_worker_task_free);
 	for (size_t i = 0; i < RY_ARRAY_SIZE(w->sigs); i++)
