@@ -68,6 +68,7 @@ test_exec_MODS   := core exec
 test_match_MODS  := core match db
 test_sched_MODS  := core sched
 test_metrics_MODS := core metrics
+test_webhook_MODS := core webhook hash
 test_embed_MODS  := core embed
 test_embed_LDFLAGS := -Wl,--wrap=pipe2
 

@@ -17,6 +17,7 @@
  *   pump.c     the decision: what the idle connection does next (pure)
  *   stats.c    --stats
  *   httpd.c    /metrics and /healthz
+ *   webhooks.c the outbox sender (webhooks = on)
  */
 #ifndef RY_WORKER_INTERNAL_H
 #define RY_WORKER_INTERNAL_H
@@ -37,7 +38,7 @@ struct event_base;
 struct event;
 struct evhttp;
 struct ry_adb;
-struct ry_webhook_sender;
+struct ry_worker_webhooks;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
@@ -163,7 +164,7 @@ struct ry_worker {
 	struct ry_metrics metrics;
 	struct evhttp *http;			/* NULL: not serving */
 	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
-	struct ry_webhook_sender *webhooks;	/* NULL: webhooks = off */
+	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
 };
 
 /* dbjobs.c */
@@ -259,6 +260,10 @@ void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
 /* httpd.c: /metrics and /healthz on cfg.http_listen (a failure is logged). */
 void ry_worker_httpd_start(struct ry_worker *w);
 void ry_worker_httpd_stop(struct ry_worker *w);
+
+/* webhooks.c: with webhooks = on, a second connection sends the outbox. */
+void ry_worker_webhooks_start(struct ry_worker *w);
+void ry_worker_webhooks_stop(struct ry_worker *w);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

@@ -439,6 +439,7 @@ int ry_worker_run(struct ry_worker *w)
 	ry_adb_listen(w->db, "railyard_cancel");
 	ry_adb_start(w->db);
 	ry_worker_httpd_start(w);
+	ry_worker_webhooks_start(w);
 
 	event_base_dispatch(w->base);
 	if (w->cfg.stats_path) {
@@ -463,6 +464,7 @@ void ry_worker_free(struct ry_worker *w)
 	if (!w)
 		return;
 	ry_worker_httpd_stop(w);
+	ry_worker_webhooks_stop(w);
 	ry_adb_free(w->db);
 	ry_task_table_release(&w->tasks, ry_worker_task_free);
 	for (size_t i = 0; i < RY_ARRAY_SIZE(w->sigs); i++)
