@@ -69,6 +69,7 @@ test_match_MODS  := core match db
 test_sched_MODS  := core sched
 test_metrics_MODS := core metrics
 test_webhook_MODS := core webhook hash
+test_container_MODS := core container
 test_embed_MODS  := core embed
 test_embed_LDFLAGS := -Wl,--wrap=pipe2
 

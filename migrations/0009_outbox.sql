@@ -97,6 +97,6 @@ COMMENT ON TABLE railyard.webhook_sender IS
 ALTER TABLE railyard.tasks
     ADD COLUMN image text,
     ADD CONSTRAINT task_image_valid CHECK (image IS NULL OR
-        (image ~ '^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,499}$'));
+        (length(image) <= 500 AND image ~ '^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$'));
 COMMENT ON COLUMN railyard.tasks.image IS
     'container image the task runs in (podman or docker on an agent labelled so); NULL: on the host';

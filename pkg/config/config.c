@@ -38,6 +38,8 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->secrets_dir);
 	free(c->http_listen);
 	free(c->webhook_secrets_dir);
+	free(c->container_runtime);
+	free(c->container_options);
 	ry_strlist_release(&c->labels);
 	memset(c, 0, sizeof(*c));
 }
@@ -59,6 +61,8 @@ void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config 
 	dst->secrets_dir = dup_or_null(src->secrets_dir);
 	dst->http_listen = dup_or_null(src->http_listen);
 	dst->webhook_secrets_dir = dup_or_null(src->webhook_secrets_dir);
+	dst->container_runtime = dup_or_null(src->container_runtime);
+	dst->container_options = dup_or_null(src->container_options);
 	dst->labels = (struct ry_strlist){ 0 };
 	for (size_t i = 0; i < src->labels.n; i++)
 		ry_strlist_add(&dst->labels, src->labels.items[i]);
@@ -192,6 +196,17 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 		}
 		return set_str(&c->webhook_secrets_dir, value);
 	}
+	if (strcmp(key, "container_runtime") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0 &&
+		    strcmp(value, "podman") != 0 && strcmp(value, "docker") != 0 && *value != '/') {
+			*err = ry_asprintf("%s: container_runtime must be auto, podman, docker, off or an "
+					   "absolute path, not \"%s\"", where, value);
+			return false;
+		}
+		return set_str(&c->container_runtime, value);
+	}
+	if (strcmp(key, "container_options") == 0)
+		return set_str(&c->container_options, value);
 	if (strcmp(key, "log_max_mb") == 0)
 		return set_int(&c->log_max_mb, key, value, 0, 1 << 20, where, err);
 	if (strcmp(key, "match_limit") == 0)

@@ -37,6 +37,8 @@ struct ry_worker_config {
 	char *http_listen;	/* /metrics and /healthz: host:port; NULL: off */
 	bool webhooks;		/* this worker may send the farm's webhooks */
 	char *webhook_secrets_dir; /* endpoints' secret files are read here */
+	char *container_runtime; /* auto, podman, docker, an absolute path, or off */
+	char *container_options; /* extra options for every container run, split on blanks */
 };
 
 void ry_config_init(struct ry_worker_config *c);

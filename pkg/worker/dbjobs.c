@@ -767,6 +767,13 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);
+	const struct ry_res *img = r->nresults > 1 ? r->results[1] : NULL;
+	for (int i = 0; img && i < ry_res_rows(img); i++) {
+		int64_t id = ry_res_get_long(img, i, 0);
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t; t = t->next)
+			if (t->id == id && !t->image)
+				t->image = ry_strdup(ry_res_get(img, i, 1));
+	}
 	if (w->claim_started_ms)
 		ry_metrics_claim(&w->metrics, (double)(ry_now_ms() - w->claim_started_ms) / 1000.0,
 				 (uint64_t)ry_res_rows(res));
@@ -822,6 +829,9 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		const char *p[] = { agent, a };
 		struct ry_adb_job *job = ry_adb_job_new(claimed, w);
 		ry_adb_job_add(job, "SELECT * FROM railyard.claim_tasks($1, $2)", 2, p);
+		/* Which of them run in a container (0009_outbox: tasks.image). */
+		ry_adb_job_add(job, "SELECT id, image FROM railyard.tasks "
+				    "WHERE id = ANY ($1::bigint[]) AND image IS NOT NULL", 1, p + 1);
 		ry_adb_job_add(job, "COMMIT", 0, NULL);
 		ry_adb_submit(w->db, job, RY_ADB_NEXT);
 		free(a);

@@ -18,6 +18,7 @@
  *   stats.c    --stats
  *   httpd.c    /metrics and /healthz
  *   webhooks.c the outbox sender (webhooks = on)
+ *   containers.c tasks with an image: podman or docker
  */
 #ifndef RY_WORKER_INTERNAL_H
 #define RY_WORKER_INTERNAL_H
@@ -165,6 +166,12 @@ struct ry_worker {
 	struct evhttp *http;			/* NULL: not serving */
 	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
 	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
+
+	/* containers (containers.c) */
+	char *container_path;			/* podman or docker; NULL: none */
+	const char *container_kind;		/* "podman" or "docker" */
+	bool container_init;			/* --init works */
+	struct ry_strlist container_options;	/* container_options, split */
 };
 
 /* dbjobs.c */
@@ -264,6 +271,15 @@ void ry_worker_httpd_stop(struct ry_worker *w);
 /* webhooks.c: with webhooks = on, a second connection sends the outbox. */
 void ry_worker_webhooks_start(struct ry_worker *w);
 void ry_worker_webhooks_stop(struct ry_worker *w);
+
+/* containers.c */
+/* Before the loop: finds the runtime (container_runtime). */
+void ry_worker_containers_init(struct ry_worker *w);
+/* The runtime command that runs t in its image; NULL with *err. */
+char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *const *envp,
+				const char *ws, const char *shared, char **err);
+/* Kills t's container (once): its client's death does not stop it. */
+void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

@@ -236,6 +236,13 @@ void ry_worker_set_labels(struct ry_worker *w)
 		ry_strlist_add(&all, w->host.os);
 	if (!ry_strlist_has(&all, w->host.arch))
 		ry_strlist_add(&all, w->host.arch);
+	/* A container runtime: tasks with an image require "container". */
+	if (w->container_kind) {
+		if (!ry_strlist_has(&all, "container"))
+			ry_strlist_add(&all, "container");
+		if (!ry_strlist_has(&all, w->container_kind))
+			ry_strlist_add(&all, w->container_kind);
+	}
 	free(w->labels_pg);
 	w->labels_pg = ry_strlist_to_pg_array(&all);
 	ry_strlist_release(&all);
@@ -322,6 +329,14 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 	ry_worker_stats_init(&w->stats, w->cfg.stats_path != NULL,
 			     (uint64_t)getpid() ^ (uint64_t)ry_wall_us());
 	ry_hostinfo_collect(&w->host, w->cfg.workdir);
+	if (w->cfg.container_options) {
+		/* Split on blanks; empty pieces dropped. */
+		char *copy = ry_strdup(w->cfg.container_options);
+		for (char *tok = strtok(copy, " \t"); tok; tok = strtok(NULL, " \t"))
+			ry_strlist_add(&w->container_options, tok);
+		free(copy);
+	}
+	ry_worker_containers_init(w);
 	ry_worker_set_labels(w);
 	return w;
 }
@@ -501,5 +516,7 @@ void ry_worker_free(struct ry_worker *w)
 	free(w->conninfo);
 	free(w->actor);
 	free(w->labels_pg);
+	free(w->container_path);
+	ry_strlist_release(&w->container_options);
 	free(w);
 }
