@@ -19,6 +19,7 @@
  *   httpd.c    /metrics and /healthz
  *   webhooks.c the outbox sender (webhooks = on)
  *   containers.c tasks with an image: podman or docker
+ *   probe.c    whether notifications reach the worker (poolers)
  */
 #ifndef RY_WORKER_INTERNAL_H
 #define RY_WORKER_INTERNAL_H
@@ -40,6 +41,7 @@ struct event;
 struct evhttp;
 struct ry_adb;
 struct ry_worker_webhooks;
+struct ry_worker_probe;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
@@ -167,6 +169,8 @@ struct ry_worker {
 	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
 	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
 
+	struct ry_worker_probe *probe;		/* probe.c: do NOTIFYs reach us? */
+
 	/* containers (containers.c) */
 	char *container_path;			/* podman or docker; NULL: none */
 	const char *container_kind;		/* "podman" or "docker" */
@@ -271,6 +275,14 @@ void ry_worker_httpd_stop(struct ry_worker *w);
 /* webhooks.c: with webhooks = on, a second connection sends the outbox. */
 void ry_worker_webhooks_start(struct ry_worker *w);
 void ry_worker_webhooks_stop(struct ry_worker *w);
+
+/* probe.c: whether NOTIFYs reach the main connection (transaction-mode
+ * poolers lose them); _init before the connection starts, _start after
+ * each connect; _notified is true for the probe's own channel. */
+void ry_worker_probe_init(struct ry_worker *w);
+void ry_worker_probe_start(struct ry_worker *w);
+bool ry_worker_probe_notified(struct ry_worker *w, const char *channel, const char *payload);
+void ry_worker_probe_release(struct ry_worker *w);
 
 /* containers.c */
 /* Before the loop: finds the runtime (container_runtime). */

@@ -126,6 +126,7 @@ static void on_connected(void *arg)
 	}
 	w->want_claim = true;
 	w->retry_after_ms = 0;
+	ry_worker_probe_start(w);
 	ry_worker_pump(w);
 }
 
@@ -139,6 +140,8 @@ static void on_disconnected(void *arg, const char *why)
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
 	struct ry_worker *w = arg;
+	if (ry_worker_probe_notified(w, channel, payload))
+		return;
 	if (strcmp(channel, "railyard_ready") == 0) {
 		w->want_claim = true;
 	} else if (strcmp(channel, "railyard_cancel") == 0) {
@@ -452,6 +455,7 @@ int ry_worker_run(struct ry_worker *w)
 	w->db = ry_adb_new(w->base, w->conninfo, w->actor, &cbs, w);
 	ry_adb_listen(w->db, "railyard_ready");
 	ry_adb_listen(w->db, "railyard_cancel");
+	ry_worker_probe_init(w);
 	ry_adb_start(w->db);
 	ry_worker_httpd_start(w);
 	ry_worker_webhooks_start(w);
@@ -480,6 +484,7 @@ void ry_worker_free(struct ry_worker *w)
 		return;
 	ry_worker_httpd_stop(w);
 	ry_worker_webhooks_stop(w);
+	ry_worker_probe_release(w);
 	ry_adb_free(w->db);
 	ry_task_table_release(&w->tasks, ry_worker_task_free);
 	for (size_t i = 0; i < RY_ARRAY_SIZE(w->sigs); i++)
