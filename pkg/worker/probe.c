@@ -9,8 +9,9 @@
  * mode (SHOW is for its admin console), so the worker tests the property
  * it needs: after every connect, a second, short-lived connection sends
  * a NOTIFY with a random token on a channel only this worker LISTENs to,
- * PROBE_ROUNDS times a second apart; if the main connection misses one
- * (within PROBE_WAIT_MS), the worker says why and what to do.  Several
+ * PROBE_ROUNDS times a second apart; if the main connection misses
+ * PROBE_MISSES in a row (each within PROBE_WAIT_MS), the worker says why
+ * and what to do.  Several
  * rounds because in transaction mode a single one can still arrive: when
  * the worker happens to hold the listening server connection mid-
  * transaction at that moment.  In session mode none is ever missed.  It keeps working either way: claims
@@ -30,6 +31,7 @@
 #define PROBE_WAIT_MS 5000
 #define PROBE_ROUNDS 3
 #define PROBE_GAP_MS 1000
+#define PROBE_MISSES 2		/* missed rounds in a row that say "pooler" */
 
 struct ry_worker_probe {
 	struct ry_worker *w;
@@ -41,6 +43,7 @@ struct ry_worker_probe {
 	struct event *next;		/* the next round */
 	bool waiting;
 	int round;			/* rounds answered in this probe */
+	int misses;			/* rounds missed in a row in this probe */
 	int failures;			/* verdicts "not delivered" in a row */
 };
 
@@ -111,6 +114,12 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	if (!p->waiting)
 		return;
 	p->waiting = false;
+	/* One miss may be a moment's trouble (a reconnect racing the probe);
+	 * a pooler in transaction mode loses every one after the first. */
+	if (++p->misses < PROBE_MISSES && p->db && ry_adb_idle(p->db)) {
+		send_round(p);
+		return;
+	}
 	if (p->failures++ == 0)
 		ry_warn("notifications do not reach this worker's database connection: it goes "
 			"through a pooler in transaction or statement mode (PgBouncer pool_mode = "
@@ -142,6 +151,7 @@ void ry_worker_probe_start(struct ry_worker *w)
 	if (!p || p->waiting || p->db)
 		return;
 	p->round = 0;
+	p->misses = 0;
 	struct ry_adb_callbacks cbs = { probe_connected, probe_disconnected, NULL };
 	char *actor = ry_asprintf("%s:probe", w->actor);
 	p->db = ry_adb_new(w->base, w->conninfo, actor, &cbs, p);
@@ -156,6 +166,7 @@ bool ry_worker_probe_notified(struct ry_worker *w, const char *channel, const ch
 		return false;
 	if (p->waiting && strcmp(payload, p->token) == 0) {
 		p->waiting = false;
+		p->misses = 0;
 		evtimer_del(p->timer);
 		if (++p->round < PROBE_ROUNDS) {
 			struct timeval tv = { PROBE_GAP_MS / 1000, (PROBE_GAP_MS % 1000) * 1000 };

@@ -27,7 +27,7 @@ primary_then_replica_promoted() {
 	chmod 755 "$B" "$B/sock"
 	touch "$B/log"
 	chown "$RY_PGUSER": "$B" "$B/sock" "$B/log"
-	ry__as_pg "$RY_PG_BINDIR/pg_basebackup" -D "$B/data" -R -X stream -d "host=$A/sock user=$RY_PGUSER" \
+	ry__as_pg "$RY_PG_BINDIR/pg_basebackup" -D "$B/data" -R -X stream -c fast -d "host=$A/sock user=$RY_PGUSER" \
 		>"$B/basebackup.log" 2>&1 || fail "pg_basebackup failed: $(cat "$B/basebackup.log")"
 	echo "unix_socket_directories = '$B/sock'" >>"$B/data/postgresql.conf"
 	ry_cluster_ctl "$B" start || fail "the replica did not start: $(tail -5 "$B/log")"
