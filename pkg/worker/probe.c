@@ -9,9 +9,12 @@
  * mode (SHOW is for its admin console), so the worker tests the property
  * it needs: after every connect, a second, short-lived connection sends
  * a NOTIFY with a random token on a channel only this worker LISTENs to,
- * PROBE_ROUNDS times a second apart; if the main connection misses
- * PROBE_MISSES in a row (each within PROBE_WAIT_MS), the worker says why
- * and what to do.  Several
+ * PROBE_ROUNDS times a second apart.  A round is missed when, PROBE_WAIT_MS
+ * after the NOTIFY committed, nothing arrived although the main
+ * connection has answered a heartbeat sent after it (the server flushes
+ * notifications before any later reply; without such an answer there is
+ * no verdict yet: the network may be away).  PROBE_MISSES missed rounds in
+ * a row and the worker says why and what to do.  Several
  * rounds because in transaction mode a single one can still arrive: when
  * the worker happens to hold the listening server connection mid-
  * transaction at that moment.  In session mode none is ever missed.  It keeps working either way: claims
@@ -41,6 +44,7 @@ struct ry_worker_probe {
 	struct event *timer;		/* the verdict's deadline */
 	struct event *reap;		/* frees db outside its own callbacks */
 	struct event *next;		/* the next round */
+	int64_t acked_ms;		/* monotonic: the round's NOTIFY committed */
 	bool waiting;
 	int round;			/* rounds answered in this probe */
 	int misses;			/* rounds missed in a row in this probe */
@@ -66,7 +70,19 @@ static void sent(void *arg, const struct ry_adb_reply *r)
 		p->waiting = false;
 		evtimer_del(p->timer);
 		ry_worker_soon(p->reap);
+		return;
 	}
+	p->acked_ms = ry_now_ms();
+}
+
+/* Whether the main connection has answered a heartbeat sent after the
+ * NOTIFY committed: the server flushes pending notifications before it
+ * says ReadyForQuery, so the NOTIFY would have come first. */
+static bool main_answered_since(struct ry_worker_probe *p)
+{
+	const struct ry_worker *w = p->w;
+	return p->acked_ms && w->lease_until_ms &&
+	       w->lease_until_ms - (int64_t)w->cfg.lease_s * 1000 >= p->acked_ms;
 }
 
 static void send_round(struct ry_worker_probe *p)
@@ -74,6 +90,7 @@ static void send_round(struct ry_worker_probe *p)
 	snprintf(p->token, sizeof(p->token), "%08lx%08lx", (unsigned long)random(),
 		 (unsigned long)random());
 	p->waiting = true;
+	p->acked_ms = 0;
 	struct timeval tv = { PROBE_WAIT_MS / 1000, (PROBE_WAIT_MS % 1000) * 1000 };
 	evtimer_add(p->timer, &tv);
 	const char *params[] = { p->channel, p->token };
@@ -113,6 +130,13 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!p->waiting)
 		return;
+	if (!main_answered_since(p)) {
+		/* No proof either way yet (the network or the server is slow or
+		 * away): wait for a heartbeat to get through. */
+		struct timeval tv = { 1, 0 };
+		evtimer_add(p->timer, &tv);
+		return;
+	}
 	p->waiting = false;
 	/* One miss may be a moment's trouble (a reconnect racing the probe);
 	 * a pooler in transaction mode loses every one after the first. */
