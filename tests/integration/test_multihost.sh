@@ -135,6 +135,8 @@ link_down_mid_task() {
 	wait_for 60 sql_eq online "SELECT state FROM railyard.agents WHERE name = 'h1'"
 	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id AND agent_name = 'h1' AND outcome = 'succeeded'") == 0 ]] ||
 		fail "a stale result of host 1 was recorded as a success"
+	[[ $(sql "SELECT string_agg(DISTINCT outcome, ',') FROM railyard.task_attempts WHERE pipeline_id = $id AND agent_name = 'h1'") == lost ]] ||
+		fail "host 1's cut attempts are not recorded as lost: $(sql "SELECT attempt, outcome, reason FROM railyard.task_attempts WHERE pipeline_id = $id AND agent_name = 'h1'")"
 	local id2
 	id2=$(ry_submit "(name) VALUES ('after')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
