@@ -265,6 +265,11 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 		return set_int(&c->lease_s, key, value, 2, 86400, where, err);
 	if (strcmp(key, "drain_timeout_s") == 0)
 		return set_int(&c->drain_timeout_s, key, value, 0, 86400, where, err);
+	/* The build cache's settings: read and checked by the worker's cache
+	 * (pkg/worker/prepare.c, ry_cache_config_load_file), which refuses to
+	 * start on a bad one. */
+	if (strncmp(key, "cache_", 6) == 0)
+		return true;
 	*err = ry_asprintf("%s: unknown setting \"%s\"", where, key);
 	return false;
 }

@@ -13,6 +13,7 @@
 #ifndef RY_EXEC_H
 #define RY_EXEC_H
 
+#include <spawn.h>
 #include <sys/types.h>
 #include "core/core.h"
 
@@ -46,6 +47,20 @@ void ry_exec_kill_group(pid_t pgid, int sig);
 /* Makes this process the reaper of orphaned descendants (no cgroups:
  * a task's daemons then come back to the worker to be killed). */
 void ry_exec_become_subreaper(void);
+
+/*
+ * Children a thread waits for itself (private.c), out of reach of a
+ * process-wide reaper using ry_exec_reap_next: posix_spawnp(3) that
+ * records the pid, and the blocking wait that forgets it (a status that
+ * was lost reads as exit 127).
+ */
+struct rusage;
+int ry_exec_spawn_private(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			  char *const argv[], char *const envp[]) RY_MUST_CHECK;
+int ry_exec_wait_private(pid_t pid);
+/* wait4(-1, WNOHANG) that leaves private children alone: the next exited
+ * child's pid, or 0 when none (or a private one is next). */
+pid_t ry_exec_reap_next(int *status, struct rusage *ru);
 
 /* The last max bytes of a file (from a line start when possible), as
  * valid UTF-8 without NUL bytes. */

@@ -79,7 +79,7 @@ static bool run_git(const char *const *args, const char *input, struct ry_buf *o
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
 	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-	int rc = posix_spawnp(&pid, "git", &fa, NULL, argv, env);
+	int rc = ry_exec_spawn_private(&pid, "git", &fa, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in[0]);
 	close(o[1]);
@@ -142,8 +142,7 @@ static bool run_git(const char *const *args, const char *input, struct ry_buf *o
 			}
 		}
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	status = ry_exec_wait_private(pid);
 	ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 	if (!ok) {
 		/* git's last non-empty line says it best ("fatal: ..."). */
@@ -265,7 +264,7 @@ static bool rev_parse(const char *mirror, const char *revision, char commit[RY_D
 	free(err);
 	free(spec);
 	if (ok) {
-		size_t n = strspn(out.data, "0123456789abcdef");
+		size_t n = out.data ? strspn(out.data, "0123456789abcdef") : 0;
 		ok = n == 40 || n == 64;
 		if (ok)
 			snprintf(commit, RY_DIGEST_HEX, "%.*s", (int)n, out.data);
@@ -493,7 +492,7 @@ static bool unpack_commit(const char *mirror, const char *commit, const char *di
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
 	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	int rc = posix_spawnp(&pid, "git", &fa, NULL, argv, env);
+	int rc = ry_exec_spawn_private(&pid, "git", &fa, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	close(o[1]);
 	free(argv);
@@ -506,8 +505,7 @@ static bool unpack_commit(const char *mirror, const char *commit, const char *di
 	char *e = NULL;
 	ok = ry_archive_unpack_tar(o[0], dir, &e);
 	close(o[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	status = ry_exec_wait_private(pid);
 	if (!ok) {
 		*err = ry_asprintf("cannot unpack commit %.12s: %s", commit, e);
 		free(e);

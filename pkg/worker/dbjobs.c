@@ -462,7 +462,8 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 	while ((t = w->tasks.lists[RY_TASK_SENDING].tail))
 		ry_task_table_move(&w->tasks, t, RY_TASK_DONE, true);
 
-	if (!r->ok || !columns(r->results[0], cols, C_N, c, "complete_tasks")) {
+	/* complete_tasks is the job's last statement (cache_record may precede it). */
+	if (!r->ok || !columns(r->results[r->nresults - 1], cols, C_N, c, "complete_tasks")) {
 		/* Kept, whatever the error: a result is stored or kept. */
 		enum ry_job_error kind = r->ok ? RY_ERR_OTHER : ry_pump_classify(r->sqlstate);
 		if (r->conn_lost) {
@@ -494,7 +495,9 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 		}
 		return;
 	}
-	const struct ry_res *res = r->results[0];
+	const struct ry_res *res = r->results[r->nresults - 1];
+	if (r->nresults > 1)
+		ry_worker_prep_recorded(w, r->results[0]);
 	w->stats.completion_jobs++;
 	backoff_reset(w);
 	w->suspects = w->suspects > batch ? w->suspects - batch : 0;
@@ -621,6 +624,8 @@ static void send_completions(struct ry_worker *w, int64_t agent)
 		      ry_pgarray_finish(&durs), ry_pgarray_finish(&cpus), ry_pgarray_finish(&mems),
 		      ry_pgarray_finish(&ios_r), ry_pgarray_finish(&ios_w) };
 	struct ry_adb_job *job = ry_adb_job_new(completed, w);
+	/* Outputs and cache records first: the same transaction. */
+	(void)ry_worker_prep_record(w, job, agent_s);
 	ry_adb_job_add(job, "SELECT task_id, attempt, accepted FROM railyard.complete_tasks("
 			    "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 		       15, (const char *const *)v);

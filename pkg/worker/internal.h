@@ -26,6 +26,7 @@
 
 #include "agent/hostinfo.h"
 #include "cgroup/cgroup.h"
+#include "cache/cache.h"
 #include "config/config.h"
 #include "exec/exec.h"
 #include "metrics/metrics.h"
@@ -120,6 +121,9 @@ struct ry_worker {
 	struct event *drain_timer;
 	struct event *sigs[5];
 	struct ry_worker_stats stats;
+	/* the build cache (prepare.c); NULL: disabled, tasks run uncached */
+	struct ry_cache_config cache_cfg;
+	struct ry_cache_ctx *cache;
 
 	/* containment */
 	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
@@ -292,6 +296,27 @@ char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *co
 				const char *ws, const char *shared, char **err);
 /* Kills t's container (once): its client's death does not stop it. */
 void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t);
+
+/* prepare.c: a task's tree and the build cache (docs/cache.md) */
+struct ry_adb_job;
+struct ry_res;
+/* Before the loop: the cache's settings from the config file and the stores. */
+bool ry_worker_cache_open(struct ry_worker *w) RY_MUST_CHECK;
+void ry_worker_cache_close(struct ry_worker *w);
+/* Spawn pass: true when t may start now; false while its tree, restores
+ * or cache lookup are under way (or were just asked for). */
+bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t);
+/* Whether t waits for its preparation (the spawn pass skips it). */
+bool ry_worker_prep_waiting(const struct ry_task *t);
+/* End of a spawn pass: asks for the context of the tasks it met. */
+void ry_worker_prep_flush(struct ry_worker *w);
+/* t succeeded: true when its outputs are being stored (its result follows). */
+bool ry_worker_prep_save(struct ry_worker *w, struct ry_task *t);
+/* t is freed: its preparation is abandoned. */
+void ry_worker_prep_detach(struct ry_task *t);
+/* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
+bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
+void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

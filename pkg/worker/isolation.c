@@ -332,6 +332,8 @@ const char *ry_worker_identity(struct ry_worker *w)
 static bool take_uid(struct ry_worker *w, struct ry_task *t, char **err)
 {
 	struct ry_idpool *p = w->uids;
+	if (t->has_uid)
+		return true;	/* prepared before (prepare.c) */
 	for (uint32_t k = 0; k < p->count; k++) {
 		uint32_t i = (p->cursor + k) % p->count;
 		if (pool_used(p, i))

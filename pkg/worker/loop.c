@@ -444,6 +444,8 @@ int ry_worker_run(struct ry_worker *w)
 					  sigs[i] == SIGCHLD ? ry_worker_sigchld_cb : signal_cb, w);
 		evsignal_add(w->sigs[i], NULL);
 	}
+	if (!ry_worker_cache_open(w))
+		return 1;
 	w->spawn_ev = event_new(w->base, -1, 0, ry_worker_spawn_cb, w);
 	w->retry_ev = evtimer_new(w->base, retry_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
@@ -487,6 +489,7 @@ void ry_worker_free(struct ry_worker *w)
 	ry_worker_probe_release(w);
 	ry_adb_free(w->db);
 	ry_task_table_release(&w->tasks, ry_worker_task_free);
+	ry_worker_cache_close(w);
 	for (size_t i = 0; i < RY_ARRAY_SIZE(w->sigs); i++)
 		if (w->sigs[i])
 			event_free(w->sigs[i]);

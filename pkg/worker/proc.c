@@ -62,6 +62,7 @@ void ry_worker_task_free(struct ry_task *t)
 	ry_cgroup_free(t->cg);
 	ry_match_free(t->match);
 	ry_worker_release_uid(t->w, t);
+	ry_worker_prep_detach(t);
 	free(t->name);
 	free(t->command);
 	free(t->service);
@@ -318,6 +319,8 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 	case RY_KILL_SPACE:
 	case RY_KILL_NONE:
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			if (ry_worker_prep_save(w, t))
+				return;	/* storing its outputs: the result follows */
 			ry_worker_task_set_result(t, "succeeded", NULL, 0);
 		} else {
 			/* A full disk is the likely cause: say so, it is not the code's fault. */
@@ -373,7 +376,7 @@ void ry_worker_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	/* Orphans handed to us as subreaper are reaped here too. */
-	while ((pid = wait4(-1, &status, WNOHANG, &ru)) > 0) {
+	while ((pid = ry_exec_reap_next(&status, &ru)) > 0) {
 		struct ry_task *t = ry_task_table_by_pid(&w->tasks, pid);
 		if (t && t->phase == RY_TASK_RUNNING && !t->exited)
 			task_exited(w, t, status, &ru);
@@ -778,20 +781,30 @@ void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED);
+	bool again = false;	/* a task still to start at a later turn */
 	while (t && started < RY_SPAWN_PER_TURN) {
 		struct ry_task *next = t->next;
+		if (ry_worker_prep_waiting(t)) {	/* its preparation calls back */
+			t = next;
+			continue;
+		}
 		switch (task_precheck(w, t, deadline)) {
 		case PRE_RUN:
-			task_start(w, t);
-			started++;
+			if (ry_worker_prep_ready(w, t)) {
+				task_start(w, t);
+				started++;
+			}
+			break;
+		case PRE_LATER:
+			again = true;
 			break;
 		case PRE_DONE:
-		case PRE_LATER:
 			break;
 		}
 		t = next;
 	}
-	if (ry_task_table_count(&w->tasks, RY_TASK_QUEUED))
+	ry_worker_prep_flush(w);
+	if (t || again)
 		ry_worker_soon(w->spawn_ev);
 	ry_worker_pump(w);
 }

@@ -23,6 +23,7 @@ struct event;
 struct ry_worker;
 struct ry_output;
 struct ry_match;
+struct ry_prep;
 
 enum ry_task_phase {
 	RY_TASK_QUEUED,		/* claimed; its process is not started yet */
@@ -115,6 +116,7 @@ struct ry_task {
 	char *log_path;
 	char *log_tail;
 
+	struct ry_prep *prep;	/* its tree and the cache (prepare.c); NULL: none */
 	struct ry_worker *w;
 };
 

@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# The build cache end to end (issue 9, item 9): real workers build a git
+# repository with a shared library and two services; outputs pass between
+# tasks and hosts through the stores (a local directory per worker, and an
+# nginx WebDAV server started here on 127.0.0.1 as an unprivileged user).
+#   - second run of an unchanged pipeline: every cacheable task cached,
+#     outputs identical
+#   - one service's input changed: exactly it and its build-time dependents
+#     rerun; an upstream rebuilt to identical output invalidates nothing
+#   - two workers with separate local stores sharing the HTTP store
+#   - a flipped byte in a stored blob: miss, quarantine, rerun, success
+#   - the HTTP server stopped mid-pipeline: uncached with a warning, success
+#   - wrong credentials: a clear error naming the store, uncached, success
+#   - GC under a running pipeline deletes nothing it pins
+#   - railyard cache explain names the changed component
+#   - a missing repository or revision fails the task with that reason
+. "$(dirname "$0")/lib.sh"
+
+at_exit kill_task_processes
+
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+WEB=$RY_WORKDIR/web
+AS=()
+if ((EUID == 0)); then
+	id railyard >/dev/null 2>&1 || useradd --system --no-create-home railyard
+	AS=(runuser -u railyard --)
+fi
+PORT="" NGINX_PID=""
+chmod 755 "$RY_WORKDIR"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_nginx: WebDAV on /cache/ (open) and /secure/ (basic auth), on a
+# free port, as the unprivileged user.  Sets PORT and NGINX_PID.
+start_nginx() {
+	local try i
+	[[ -x $NGINX ]] || { fail "nginx is not installed (scripts/install-deps.sh)"; return 1; }
+	mkdir -p "$WEB"/{dav/cache,dav/secure,tmp,logs}
+	printf 'ci:%s\n' "$(openssl passwd -apr1 right-password)" >"$WEB/htpasswd"
+	for try in 1 2 3 4 5 6 7 8; do
+		PORT=$((20000 + (RANDOM * 7 + $$ + try) % 30000))
+		port_open "$PORT" && continue
+		cat >"$WEB/nginx.conf" <<-CONF
+			daemon off;
+			worker_processes 1;
+			pid $WEB/nginx.pid;
+			error_log $WEB/logs/error.log info;
+			events { worker_connections 64; }
+			http {
+			    access_log $WEB/logs/access.log;
+			    client_body_temp_path $WEB/tmp/body;
+			    proxy_temp_path $WEB/tmp/proxy;
+			    fastcgi_temp_path $WEB/tmp/fastcgi;
+			    uwsgi_temp_path $WEB/tmp/uwsgi;
+			    scgi_temp_path $WEB/tmp/scgi;
+			    server {
+			        listen 127.0.0.1:$PORT;
+			        location /cache/ {
+			            root $WEB/dav;
+			            dav_methods PUT DELETE;
+			            create_full_put_path on;
+			            client_max_body_size 0;
+			        }
+			        location /secure/ {
+			            root $WEB/dav;
+			            dav_methods PUT DELETE;
+			            create_full_put_path on;
+			            client_max_body_size 0;
+			            auth_basic "railyard cache";
+			            auth_basic_user_file $WEB/htpasswd;
+			        }
+			    }
+			}
+		CONF
+		[[ ${#AS[@]} -eq 0 ]] || chown -R railyard: "$WEB"
+		"${AS[@]}" "$NGINX" -e "$WEB/logs/error.log" -p "$WEB" -c "$WEB/nginx.conf" \
+			>>"$WEB/logs/stderr" 2>&1 &
+		NGINX_PID=$!
+		for ((i = 0; i < 200; i++)); do
+			port_open "$PORT" && { at_exit "kill -TERM $NGINX_PID 2>/dev/null"; return 0; }
+			ry_alive "$NGINX_PID" || break
+			ry_sleep 0.05
+		done
+		kill -TERM "$NGINX_PID" 2>/dev/null
+		wait "$NGINX_PID" 2>/dev/null
+	done
+	fail "cannot start nginx: $(tail -n 5 "$WEB/logs/stderr" "$WEB/logs/error.log" 2>&1)"
+}
+
+stop_nginx() {
+	kill -TERM "$NGINX_PID" 2>/dev/null
+	wait_for 20 ry_dead "$NGINX_PID"
+}
+
+# make_repo DIR: a git repository with a shared library and two services.
+make_repo() {
+	local r=$1
+	mkdir -p "$r/lib" "$r/services/cart" "$r/services/shop"
+	git -C "$r" init -q -b main
+	git -C "$r" config user.email t@example.com
+	git -C "$r" config user.name test
+	echo "lib v1" >"$r/lib/src.txt"
+	echo "# the shared library" >"$r/lib/README"
+	echo "cart v1" >"$r/services/cart/main.txt"
+	echo "shop v1" >"$r/services/shop/main.txt"
+	git -C "$r" add -A
+	git -C "$r" commit -q -m initial
+}
+
+# commit_change REPO FILE TEXT: appends TEXT to FILE and commits; prints the commit.
+commit_change() {
+	echo "$3" >>"$1/$2"
+	git -C "$1" commit -q -am "change $2"
+	git -C "$1" rev-parse HEAD
+}
+
+# submit_shop REPO REVISION [EXTRA_SLEEP_S]: build:lib -> build:cart, build:shop
+# (build edges) -> test:cart (test edge); prints the pipeline id.  The
+# sleep (in build:cart) makes room for a failure mid-pipeline.
+submit_shop() {
+	local nap=${3:-0}
+	ry_submit "(name, source, revision, team) VALUES ('shop', '$1', '$2', 'payments')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, service, command, cacheable, inputs, outputs)
+	VALUES (:id, 'build:lib', 'lib', 'mkdir -p lib/out && cat lib/src.txt > lib/out/lib.a', true, '{lib/}', '{lib/out}'),
+	       (:id, 'build:cart', 'cart', 'sleep $nap; test -f lib/out/lib.a && mkdir -p services/cart/bin && cat lib/out/lib.a services/cart/main.txt > services/cart/bin/cart', true, '{services/cart/}', '{services/cart/bin}'),
+	       (:id, 'build:shop', 'shop', 'test -f lib/out/lib.a && mkdir -p services/shop/bin && cat lib/out/lib.a services/shop/main.txt > services/shop/bin/shop', true, '{services/shop/}', '{services/shop/bin}'),
+	       (:id, 'test:cart', 'cart', 'grep -q \"cart v\" services/cart/bin/cart && ! test -e services/shop/bin', true, '{services/cart/}', '{}');
+	INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
+	VALUES (:id, 'build:lib', 'build:cart', 'build'), (:id, 'build:lib', 'build:shop', 'build'),
+	       (:id, 'build:cart', 'test:cart', 'test');"
+}
+
+# states ID: "name=state" of pipeline ID's tasks, by name.
+states() {
+	sql "SELECT string_agg(name || '=' || state, ' ' ORDER BY name) FROM railyard.tasks WHERE pipeline_id = $1"
+}
+
+# outputs ID: "name=digest" of pipeline ID's recorded outputs, by name.
+outputs() {
+	sql "SELECT string_agg(t.name || '=' || o.digest, ' ' ORDER BY t.name)
+	       FROM railyard.tasks t JOIN railyard.task_outputs o ON o.task_id = t.id
+	      WHERE t.pipeline_id = $1"
+}
+
+# conf FILE [LINES...]: a worker config with the given cache_* lines.
+conf() {
+	local f=$1
+	shift
+	printf '%s\n' "$@" >"$f"
+}
+
+unchanged_and_one_change() {
+	ry_newdb rerun
+	local repo=$RY_WORKDIR/repo-rerun wd=$RY_WORKDIR/w-rerun id1 id2 id3 id4 c2 c3 o1 o2
+	make_repo "$repo"
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker rerun --slots 4 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 rerun
+
+	id1=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id1" succeeded >/dev/null
+	sql_eq "build:cart=succeeded build:lib=succeeded build:shop=succeeded test:cart=succeeded" \
+		"SELECT string_agg(name || '=' || state, ' ' ORDER BY name) FROM railyard.tasks WHERE pipeline_id = $id1"
+	o1=$(outputs "$id1")
+	[[ $o1 == *build:cart=*build:lib=*build:shop=* ]] || fail "outputs not recorded: $o1"
+
+	# the same revision again: everything cached, the same outputs
+	id2=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id2" succeeded >/dev/null
+	[[ $(states "$id2") == "build:cart=cached build:lib=cached build:shop=cached test:cart=cached" ]] ||
+		fail "second run not all cached: $(states "$id2")"
+	o2=$(outputs "$id2")
+	[[ $o1 == "$o2" ]] || fail "outputs differ: $o1 / $o2"
+
+	# one service's input: it and its test rerun, the rest hits
+	c2=$(commit_change "$repo" services/cart/main.txt "cart v2")
+	id3=$(submit_shop "$repo" "$c2")
+	wait_pipeline 60 "$id3" succeeded >/dev/null
+	[[ $(states "$id3") == "build:cart=succeeded build:lib=cached build:shop=cached test:cart=succeeded" ]] ||
+		fail "after changing cart: $(states "$id3")"
+	local ex
+	ex=$("$RY" cache explain "$id3:build:cart")
+	echo "$ex"
+	[[ $ex == *"inputs services/cart/: tree "*" → "* ]] || fail "explain does not name the input: $ex"
+	[[ $ex == *"command unchanged"* ]] || fail "explain: $ex"
+
+	# the library's README changes: build:lib reruns to identical bytes,
+	# so nothing downstream of it reruns (early cutoff)
+	c3=$(commit_change "$repo" lib/README "more words")
+	id4=$(submit_shop "$repo" "$c3")
+	wait_pipeline 60 "$id4" succeeded >/dev/null
+	[[ $(states "$id4") == "build:cart=cached build:lib=succeeded build:shop=cached test:cart=cached" ]] ||
+		fail "after an identical rebuild of lib: $(states "$id4")"
+	sql_eq t "SELECT a.digest = b.digest FROM railyard.task_outputs a, railyard.task_outputs b,
+	            railyard.tasks x, railyard.tasks y
+	           WHERE a.task_id = x.id AND b.task_id = y.id AND x.name = 'build:lib' AND y.name = 'build:lib'
+	             AND x.pipeline_id = $id1 AND y.pipeline_id = $id4"
+	ex=$("$RY" cache explain "$id4:build:lib")
+	[[ $ex == *"inputs lib/: tree "* ]] || fail "explain of lib: $ex"
+}
+run_scenario "unchanged rerun all cached; one change reruns exactly its dependents; early cutoff" unchanged_and_one_change
+
+missing_source() {
+	ry_newdb missing
+	local repo=$RY_WORKDIR/repo-missing wd=$RY_WORKDIR/w-missing id r
+	make_repo "$repo"
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker missing --slots 2 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 missing
+	id=$(submit_shop "$RY_WORKDIR/no-such-repo" main)
+	wait_pipeline 60 "$id" failed >/dev/null
+	r=$(task_get "$id" build:lib reason)
+	[[ $r == "source: "*"no-such-repo"* ]] || fail "missing repository, reason: $r"
+	id=$(submit_shop "$repo" no-such-branch)
+	wait_pipeline 60 "$id" failed >/dev/null
+	r=$(task_get "$id" build:lib reason)
+	[[ $r == *"revision no-such-branch not found"* ]] || fail "missing revision, reason: $r"
+	ry_alive "$(worker_pid missing)" || fail "the worker died"
+}
+run_scenario "a missing repository or revision fails the task with that reason" missing_source
+
+# blob DIR DIGEST: the local store's path of an artifact.
+blob() { echo "$1/cas/${2:0:2}/$2"; }
+
+# digest_of ID TASK: the output digest recorded for a task of pipeline ID.
+digest_of() {
+	sql "SELECT o.digest FROM railyard.task_outputs o JOIN railyard.tasks t ON t.id = o.task_id
+	      WHERE t.pipeline_id = $1 AND t.name = '$2'"
+}
+
+# submit_hosts REPO: build:lib must run on host-a, build:cart on host-b
+# (labels), test:cart anywhere; prints the pipeline id.
+submit_hosts() {
+	ry_submit "(name, source, revision) VALUES ('hosts', '$1', 'main')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, service, command, cacheable, inputs, outputs, requires)
+	VALUES (:id, 'build:lib', 'lib', 'mkdir -p lib/out && cat lib/src.txt > lib/out/lib.a && hostname > lib/out/built-by', true, '{lib/}', '{lib/out}', '{host-a}'),
+	       (:id, 'build:cart', 'cart', 'test -f lib/out/lib.a && mkdir -p services/cart/bin && cat lib/out/lib.a services/cart/main.txt > services/cart/bin/cart', true, '{services/cart/}', '{services/cart/bin}', '{host-b}'),
+	       (:id, 'test:cart', 'cart', 'grep -q \"lib v1\" services/cart/bin/cart', false, '{}', '{}', '{}');
+	INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
+	VALUES (:id, 'build:lib', 'build:cart', 'build'), (:id, 'build:cart', 'test:cart', 'test');"
+}
+
+two_hosts_share_the_http_store() {
+	ry_newdb hosts
+	start_nginx || return
+	local repo=$RY_WORKDIR/repo-hosts a=$RY_WORKDIR/w-host-a b=$RY_WORKDIR/w-host-b id lib
+	make_repo "$repo"
+	conf "$a.conf" "cache_dir = $a/cache" "cache_remote_url = http://127.0.0.1:$PORT/cache"
+	conf "$b.conf" "cache_dir = $b/cache" "cache_remote_url = http://127.0.0.1:$PORT/cache"
+	start_worker host-a --slots 2 --labels host-a --workdir "$a" --config "$a.conf"
+	start_worker host-b --slots 2 --labels host-b --workdir "$b" --config "$b.conf"
+	wait_agent 30 host-a
+	wait_agent 30 host-b
+	id=$(submit_hosts "$repo")
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	sql_eq "build:cart=host-b build:lib=host-a" \
+		"SELECT string_agg(t.name || '=' || h.agent_name, ' ' ORDER BY t.name) FROM railyard.tasks t
+		   JOIN railyard.task_attempts h ON h.task_id = t.id WHERE t.pipeline_id = $id AND t.name LIKE 'build:%'"
+	lib=$(digest_of "$id" build:lib)
+	[[ -f $(blob "$a/cache" "$lib") ]] || fail "host-a has not stored lib's output"
+	[[ -f $WEB/dav/cache/cas/$lib ]] || fail "lib's output is not on the HTTP store"
+	[[ -f $(blob "$b/cache" "$lib") ]] || fail "host-b did not fetch lib's output into its local store"
+	sql_eq t "SELECT restored_bytes > 0 FROM railyard.cache_runs r JOIN railyard.tasks t ON t.id = r.task_id
+	           WHERE t.pipeline_id = $id AND t.name = 'build:cart'" 2>/dev/null ||
+		sql_eq 2 "SELECT count(*) FROM railyard.task_outputs WHERE pipeline_id = $id"
+
+	# host-a goes away: host-b serves the same pipeline from the stores,
+	# lib's entry included (cached tasks need no label match? they do:
+	# build:lib requires host-a, so a second host-a with an empty local
+	# store takes it and hits through the HTTP store)
+	stop_worker host-a
+	rm -rf "$a"
+	start_worker host-a --slots 2 --labels host-a --workdir "$a" --config "$a.conf"
+	wait_agent 30 host-a
+	id=$(submit_hosts "$repo")
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	[[ $(states "$id") == "build:cart=cached build:lib=cached test:cart=succeeded" ]] ||
+		fail "second run over the shared store: $(states "$id")"
+	[[ -f $(blob "$a/cache" "$lib") ]] || fail "the new host-a did not fetch lib's entry from the HTTP store"
+}
+run_scenario "two workers with separate local stores share the HTTP store: outputs pass between hosts" two_hosts_share_the_http_store
+
+flipped_byte_is_a_miss() {
+	ry_newdb flip
+	local repo=$RY_WORKDIR/repo-flip wd=$RY_WORKDIR/w-flip id lib f b
+	make_repo "$repo"
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker flip --slots 4 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 flip
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	lib=$(digest_of "$id" build:lib)
+	f=$(blob "$wd/cache" "$lib")
+	b=$(od -An -tu1 -j 20 -N 1 "$f" | tr -d ' ')
+	printf "\\x$(printf %02x $((b ^ 1)))" | dd of="$f" bs=1 seek=20 conv=notrunc status=none
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	[[ $(states "$id") == "build:cart=cached build:lib=succeeded build:shop=cached test:cart=cached" ]] ||
+		fail "after the flipped byte: $(states "$id")"
+	[[ $(digest_of "$id" build:lib) == "$lib" ]] || fail "the rerun produced another output"
+	sql_eq 1 "SELECT count(*) FROM railyard.cache_corruptions WHERE digest = '$lib'"
+	sql_eq 1 "SELECT count(*) FROM railyard.audit_log WHERE event = 'quarantine'"
+	compgen -G "$wd/cache/quarantine/*" >/dev/null || fail "nothing in quarantine/"
+	[[ $(sha256sum <"$f" | cut -d' ' -f1) == "$lib" ]] || fail "the local blob was not replaced by a good copy"
+	grep -q "is corrupt" "$RY_WORKDIR/worker-flip.log" || fail "no warning about the corrupt entry"
+}
+run_scenario "a flipped byte in a stored blob: miss, quarantine, rerun, the pipeline succeeds" flipped_byte_is_a_miss
+
+http_store_stops_mid_pipeline() {
+	ry_newdb stop
+	start_nginx || return
+	local repo=$RY_WORKDIR/repo-stop wd=$RY_WORKDIR/w-stop w2=$RY_WORKDIR/w-stop2 id
+	make_repo "$repo"
+	conf "$wd.conf" "cache_dir = $wd/cache" "cache_remote_url = http://127.0.0.1:$PORT/cache" \
+		"cache_connect_timeout_ms = 500" "cache_stall_timeout_s = 2"
+	start_worker stop --slots 4 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 stop
+	id=$(submit_shop "$repo" main 3)
+	wait_for 30 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $id AND name = 'build:cart'"
+	stop_nginx
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	grep -q "warning: task build:cart: http store http://127.0.0.1:$PORT/cache" "$RY_WORKDIR/worker-stop.log" ||
+		fail "no warning naming the HTTP store: $(grep warning "$RY_WORKDIR/worker-stop.log")"
+	# a host with an empty local store: the entries exist, the store is
+	# down: everything runs uncached, with warnings, and succeeds
+	stop_worker stop
+	conf "$w2.conf" "cache_dir = $w2/cache" "cache_remote_url = http://127.0.0.1:$PORT/cache" \
+		"cache_connect_timeout_ms = 500" "cache_stall_timeout_s = 2"
+	start_worker stop2 --slots 4 --workdir "$w2" --config "$w2.conf"
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	# (test:cart has no outputs: its hit needs no store)
+	[[ $(states "$id") == "build:cart=succeeded build:lib=succeeded build:shop=succeeded test:cart=cached" ]] ||
+		fail "with the store down: $(states "$id")"
+	grep -q "running it uncached" "$RY_WORKDIR/worker-stop2.log" || fail "no 'running it uncached' warning"
+}
+run_scenario "the HTTP store stops mid-pipeline: tasks run uncached with a warning, the pipeline succeeds" http_store_stops_mid_pipeline
+
+wrong_credentials() {
+	ry_newdb creds
+	start_nginx || return
+	local repo=$RY_WORKDIR/repo-creds wd=$RY_WORKDIR/w-creds id
+	make_repo "$repo"
+	echo wrong-password >"$wd.pw"
+	chmod 600 "$wd.pw"
+	conf "$wd.conf" "cache_dir = $wd/cache" "cache_remote_url = http://127.0.0.1:$PORT/secure" \
+		"cache_remote_username = ci" "cache_remote_password_file = $wd.pw"
+	start_worker creds --slots 4 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 creds
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	grep -q "http store http://127.0.0.1:$PORT/secure: .*HTTP 401: the store refused our credentials" \
+		"$RY_WORKDIR/worker-creds.log" || fail "no clear credentials error naming the store: $(grep warning "$RY_WORKDIR/worker-creds.log")"
+	[[ -z $(ls -A "$WEB/dav/secure") ]] || fail "something reached the store without credentials"
+}
+run_scenario "wrong credentials: a clear error naming the store, tasks run uncached, the pipeline succeeds" wrong_credentials
+
+gc_under_a_running_pipeline() {
+	ry_newdb gc
+	local repo=$RY_WORKDIR/repo-gc other=$RY_WORKDIR/repo-gc-other wd=$RY_WORKDIR/w-gc id1 id2 c2 old lib
+	make_repo "$repo"
+	make_repo "$other"
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker gc --slots 4 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 gc
+	# a finished pipeline of another repository: nothing of it is pinned
+	c2=$(commit_change "$other" services/cart/main.txt "cart v2")
+	id1=$(submit_shop "$other" "$c2")
+	wait_pipeline 60 "$id1" succeeded >/dev/null
+	old=$(digest_of "$id1" build:cart)
+	id2=$(submit_shop "$repo" main 4)
+	wait_for 30 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $id2 AND name = 'build:cart'"
+	lib=$(digest_of "$id2" build:lib)
+	[[ -n $lib ]] || fail "lib has no output yet"
+	"$RY" cache gc --max-size 0 --grace 0s --config "$wd.conf" --workdir "$wd" || fail "cache gc failed"
+	[[ -f $(blob "$wd/cache" "$lib") ]] || fail "GC removed lib's output, pinned by the running pipeline"
+	sql_eq 1 "SELECT count(*) FROM railyard.artifacts WHERE digest = '$lib'"
+	[[ ! -f $(blob "$wd/cache" "$old") ]] || fail "GC kept the finished pipeline's unpinned cart output"
+	wait_pipeline 60 "$id2" succeeded >/dev/null
+}
+run_scenario "GC under a running pipeline deletes nothing it pins" gc_under_a_running_pipeline
