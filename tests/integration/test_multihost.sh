@@ -5,7 +5,8 @@
 # it runs tasks: its lease runs out, it kills its tasks by its own clock,
 # the database gives them to the other host, and when the link returns
 # the cut-off worker reports nothing stale; every task ends with exactly
-# one success.  Namespaces are named after this run and always removed.
+# one success.  Artifacts pass between the hosts through the HTTP store
+# (nginx in the database's namespace).  Namespaces are named after this run and always removed.
 . "$(dirname "$0")/lib.sh"
 
 at_exit kill_task_processes
@@ -92,8 +93,86 @@ spreads_over_both_hosts() {
 		fail "the workers are not connected over TCP"
 }
 
+# artifacts_pass_between_hosts: build:lib on host 1, build:cart (which
+# needs lib's output) on host 2; each worker has its own local store and
+# workdir, so lib's output can only reach host 2 through the HTTP store:
+# nginx (WebDAV) in the database's namespace, on both veth addresses.
 artifacts_pass_between_hosts() {
-	skip "artifacts between hosts need the HTTP artifact store of issue 9 (cachewire), not on this branch yet"
+	local web=$RY_WORKDIR/web nginx repo=$RY_WORKDIR/repo id
+	nginx=$(command -v nginx || echo /usr/sbin/nginx)
+	[[ -x $nginx ]] || fail "nginx is not installed (scripts/install-deps.sh)"
+	mkdir -p "$web"/{dav/cache,tmp,logs}
+	cat >"$web/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $web/nginx.pid;
+error_log $web/logs/error.log info;
+events { worker_connections 64; }
+http {
+    log_format hosts '\$remote_addr \$request_method \$uri \$status';
+    access_log $web/logs/access.log hosts;
+    client_body_temp_path $web/tmp/body;
+    proxy_temp_path $web/tmp/proxy;
+    fastcgi_temp_path $web/tmp/fastcgi;
+    uwsgi_temp_path $web/tmp/uwsgi;
+    scgi_temp_path $web/tmp/scgi;
+    server {
+        listen $NET.1.1:8080;
+        listen $NET.2.1:8080;
+        location /cache/ {
+            root $web/dav;
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }
+    }
+}
+CONF
+	chown -R "$RY_PGUSER": "$web"
+	ip netns exec "$NS_DB" runuser -u "$RY_PGUSER" -- "$nginx" -e "$web/logs/error.log" -p "$web" -c "$web/nginx.conf" \
+		>>"$web/logs/stderr" 2>&1 &
+	local pid=$!
+	at_exit kill -TERM "$pid"
+	wait_for 20 ip netns exec "$NS_H2" bash -c "exec 3<>/dev/tcp/$NET.2.1/8080"
+
+	# A repository with a library and a service that links it.
+	mkdir -p "$repo/lib" "$repo/services/cart"
+	git -C "$repo" init -q -b main
+	echo "lib v1" >"$repo/lib/src.txt"
+	echo "cart v1" >"$repo/services/cart/main.txt"
+	git -C "$repo" add -A
+	git -C "$repo" -c user.email=t@example.com -c user.name=test commit -q -m initial
+	chmod -R a+rX "$repo"
+
+	local n
+	for n in 1 2; do
+		printf 'cache_dir = %s\ncache_remote_url = http://%s.%s.1:8080/cache\n' \
+			"$RY_WORKDIR/w-a$n/cache" "$NET" "$n" >"$RY_WORKDIR/a$n.conf"
+	done
+	RY=$RY_WORKDIR/ry-h1 RAILYARD_DB="host=$NET.1.1 port=5432 user=$RY_PGUSER dbname=railyard" \
+		start_worker a1 --workdir "$RY_WORKDIR/w-a1" --http-listen off --labels host-1 --config "$RY_WORKDIR/a1.conf"
+	RY=$RY_WORKDIR/ry-h2 RAILYARD_DB="host=$NET.2.1 port=5432 user=$RY_PGUSER dbname=railyard" \
+		start_worker a2 --workdir "$RY_WORKDIR/w-a2" --http-listen off --labels host-2 --config "$RY_WORKDIR/a2.conf"
+	id=$(ry_submit "(name, source, revision) VALUES ('artifacts', '$repo', 'main')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, service, command, cacheable, inputs, outputs, requires)
+		VALUES (:id, 'build:lib', 'lib', 'mkdir -p lib/out && cat lib/src.txt > lib/out/lib.a', true, '{lib/}', '{lib/out}', '{host-1}'),
+		       (:id, 'build:cart', 'cart', 'test -f lib/out/lib.a && mkdir -p services/cart/bin && cat lib/out/lib.a services/cart/main.txt > services/cart/bin/cart && grep -q \"lib v1\" services/cart/bin/cart', true, '{services/cart/}', '{services/cart/bin}', '{host-2}');
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
+		VALUES (:id, 'build:lib', 'build:cart', 'build');")
+	wait_pipeline 120 "$id" succeeded >/dev/null
+	one_success "$id"
+	[[ $(sql "SELECT string_agg(t.name || '@' || h.agent_name, ' ' ORDER BY t.name) FROM railyard.task_attempts h
+	           JOIN railyard.tasks t ON t.id = h.task_id WHERE t.pipeline_id = $id") == "build:cart@a2 build:lib@a1" ]] ||
+		fail "the tasks did not run on their hosts: $(sql "SELECT t.name, h.agent_name FROM railyard.task_attempts h JOIN railyard.tasks t ON t.id = h.task_id WHERE t.pipeline_id = $id")"
+	# lib's output went up from host 1 and came down on host 2, over the network.
+	local digest
+	digest=$(sql "SELECT o.digest FROM railyard.task_outputs o JOIN railyard.tasks t ON t.id = o.task_id
+	               WHERE t.pipeline_id = $id AND t.name = 'build:lib'")
+	[[ -n $digest ]] || fail "build:lib recorded no output"
+	grep -q "^$NET.1.2 PUT /cache/cas/$digest 20[14]" "$web/logs/access.log" ||
+		fail "host 1 did not upload lib's output: $(cat "$web/logs/access.log")"
+	grep -q "^$NET.2.2 GET /cache/cas/$digest 200" "$web/logs/access.log" ||
+		fail "host 2 did not download lib's output: $(cat "$web/logs/access.log")"
 }
 
 link_down_mid_task() {
