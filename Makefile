@@ -70,6 +70,8 @@ test_sched_MODS  := core sched
 test_metrics_MODS := core metrics
 test_webhook_MODS := core webhook hash
 test_container_MODS := core container
+test_throttle_MODS := core throttle
+test_pressure_MODS := core agent throttle
 test_embed_MODS  := core embed
 test_embed_LDFLAGS := -Wl,--wrap=pipe2
 

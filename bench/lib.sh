@@ -178,14 +178,15 @@ BG_PIDS=()	# samplers, loops: killed on exit
 
 # start_worker DB NAME ARGS...: a worker in the background, its log in
 # TMP/logs/NAME.log, its --stats in TMP/stats/NAME.json; the pid is in
-# LAST_PID.
+# LAST_PID.  The throttle is off unless ARGS say --throttle on (the
+# placement benchmark's AIMD rows): other rows measure fixed parallelism.
 start_worker() {
 	local db=$1 name=$2
 	shift 2
 	mkdir -p "$TMP/logs" "$TMP/stats" "$TMP/work/$name"
 	rm -f "$TMP/stats/$name.json"
 	RAILYARD_DB=$(conninfo "$db") "$RY" worker --name "$name" --workdir "$TMP/work/$name" \
-		--stats "$TMP/stats/$name.json" "$@" >"$TMP/logs/$name.log" 2>&1 </dev/null &
+		--stats "$TMP/stats/$name.json" --throttle off "$@" >"$TMP/logs/$name.log" 2>&1 </dev/null &
 	LAST_PID=$!
 	WORKER_PIDS+=("$LAST_PID")
 }

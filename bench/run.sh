@@ -12,7 +12,8 @@
 # railyard and bench/* programs.
 #
 # BENCH picks what runs (default all, in this order): throughput,
-# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps.
+# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps,
+# forecast, placement.
 #
 # Environment:
 #   QUICK=1              a smaller version of every benchmark (< 3 minutes)
@@ -32,7 +33,7 @@ set -uo pipefail
 export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
-BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast"
+BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast placement"
 
 usage() {
 	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2

@@ -112,8 +112,32 @@ LANGUAGE sql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS 
        FOR UPDATE OF t SKIP LOCKED
 $$;
 
+-- The ids of p_ids that fit the room left in one pool (or one team's
+-- quota), best aged priority first; the caller holds the pool's (team's)
+-- row lock, and this statement's snapshot, taken after the lock was
+-- granted, sees every claim committed before.
+CREATE OR REPLACE FUNCTION railyard.claim_trim(p_ids bigint[], p_pool text, p_team text, p_capacity int)
+RETURNS bigint[] LANGUAGE sql VOLATILE AS $$
+    SELECT ARRAY(
+        SELECT i FROM unnest(p_ids) i
+         WHERE i NOT IN (
+            SELECT t.id FROM railyard.tasks t
+             WHERE t.id = ANY (p_ids) AND t.state = 'ready' AND (t.pool = p_pool OR t.team = p_team)
+             ORDER BY t.age_key DESC NULLS LAST, t.id
+            OFFSET greatest(p_capacity - (SELECT count(*) FROM railyard.tasks r
+                                           WHERE r.state = 'running'
+                                             AND (r.pool = p_pool OR r.team = p_team)), 0)))
+$$;
+COMMENT ON FUNCTION railyard.claim_trim(bigint[], text, text, int) IS
+    'claim_tasks: the chosen ids that fit what is left of a pool''s capacity (or a team''s max_running), counted under the caller''s row lock';
+
 -- Claim, step 2: lease the chosen tasks to the agent (attempt + 1) and hand
--- back what the worker needs to run them.
+-- back what the worker needs to run them.  Pools and team quotas hold
+-- farm-wide: the row of each pool (then each capped team) the tasks name is
+-- locked, in name order, and what already runs is counted under that lock
+-- (each statement of a READ COMMITTED transaction sees every claim
+-- committed before the lock was granted); tasks beyond the room left stay
+-- ready.  A task naming a pool that is no longer listed is never leased.
 CREATE OR REPLACE FUNCTION railyard.claim_tasks(p_agent bigint, p_ids bigint[])
 RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command text,
                env text[], timeout_s int, cpu int, mem_mb int, only_if_changed text,
@@ -121,7 +145,28 @@ RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command te
                secrets text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+    ids bigint[] := p_ids;
+    cap record;
 BEGIN
+    IF EXISTS (SELECT 1 FROM railyard.tasks t WHERE t.id = ANY (ids) AND t.pool IS NOT NULL) THEN
+        FOR cap IN SELECT p.name, p.capacity FROM railyard.pools p
+                    WHERE p.name IN (SELECT t.pool FROM railyard.tasks t WHERE t.id = ANY (ids))
+                    ORDER BY p.name FOR UPDATE OF p LOOP
+            ids := railyard.claim_trim(ids, cap.name, NULL, cap.capacity);
+        END LOOP;
+        ids := ARRAY(SELECT t.id FROM railyard.tasks t WHERE t.id = ANY (ids)
+                        AND (t.pool IS NULL OR EXISTS (SELECT 1 FROM railyard.pools p WHERE p.name = t.pool)));
+    END IF;
+    IF EXISTS (SELECT 1 FROM railyard.teams m WHERE m.max_running IS NOT NULL) THEN
+        FOR cap IN SELECT m.name, m.max_running AS capacity FROM railyard.teams m
+                    WHERE m.max_running IS NOT NULL
+                      AND m.name IN (SELECT t.team FROM railyard.tasks t WHERE t.id = ANY (ids))
+                    ORDER BY m.name FOR UPDATE OF m LOOP
+            ids := railyard.claim_trim(ids, NULL, cap.name, cap.capacity);
+        END LOOP;
+    END IF;
+    p_ids := ids;
     UPDATE railyard.pipelines p SET state = 'running', started_at = now()
      WHERE p.state = 'queued'
        AND p.id IN (SELECT DISTINCT t.pipeline_id FROM railyard.tasks t WHERE t.id = ANY (p_ids));

@@ -27,10 +27,26 @@ SELECT p.id, p.name, p.team, p.priority, p.state, p.created_at, p.started_at, p.
 CREATE OR REPLACE FUNCTION railyard.task_waits_of(p_pipeline bigint)
 RETURNS TABLE (id bigint, pipeline_id bigint, name text, state railyard.task_state, why text)
 LANGUAGE sql STABLE SET enable_nestloop = off SET jit = off AS $$
-WITH online AS MATERIALIZED (
-    SELECT a.labels, a.os, a.arch, coalesce(a.cpus, a.cores) AS cpus,
-           coalesce(a.offered_mem_mb, a.mem_mb) AS mem_mb
-      FROM railyard.agents a WHERE a.state = 'online' AND a.lease_until > now()
+WITH scarce AS MATERIALIZED (
+    SELECT coalesce(array_agg(s.label), '{}') AS labels FROM railyard.scarce_labels_now() s
+), busy AS MATERIALIZED (
+    SELECT t.agent_id, count(*)::int AS n
+      FROM railyard.tasks t WHERE t.state = 'running' GROUP BY t.agent_id
+), online AS MATERIALIZED (
+    SELECT a.name, a.labels, a.os, a.arch, coalesce(a.cpus, a.cores) AS cpus,
+           coalesce(a.offered_mem_mb, a.mem_mb) AS mem_mb, a.slots,
+           coalesce(a.concurrency_limit, a.slots) AS lim, coalesce(b.n, 0) AS running,
+           ARRAY(SELECT l FROM unnest(a.labels) l WHERE l = ANY (sc.labels) ORDER BY l) AS scarce
+      FROM railyard.agents a LEFT JOIN busy b ON b.agent_id = a.id CROSS JOIN scarce sc
+     WHERE a.state = 'online' AND a.lease_until > now() AND a.degraded IS NULL
+), registered AS MATERIALIZED (
+    SELECT a.labels FROM railyard.agents a
+), pools AS MATERIALIZED (
+    SELECT * FROM railyard.pool_usage()
+), teams AS MATERIALIZED (
+    SELECT m.name, m.max_running,
+           (SELECT count(*) FROM railyard.tasks r WHERE r.state = 'running' AND r.team = m.name)::int AS running
+      FROM railyard.teams m WHERE m.max_running IS NOT NULL
 ), open_upstreams AS (
     SELECT e.downstream, string_agg(u.name, ', ' ORDER BY u.name) AS names
       FROM railyard.edges e
@@ -47,6 +63,8 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
            'no online agent has label ' ||
            (SELECT string_agg(l, ', ') FROM unnest(t.requires) l
              WHERE NOT EXISTS (SELECT 1 FROM online a WHERE l = ANY (a.labels)))
+           || CASE WHEN NOT EXISTS (SELECT 1 FROM registered a WHERE t.requires <@ a.labels)
+                   THEN ', and no registered agent has it: none could ever run it' ELSE '' END
          WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
                             AND (t.os IS NULL OR a.os = t.os)) THEN
            'no online agent runs os ' || t.os
@@ -57,7 +75,39 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
                             AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
                             AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb) THEN
            format('no online agent has %s cpu and %s MB memory', t.cpu, t.mem_mb)
-         ELSE 'every agent that fits is busy'
+         WHEN t.pool IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pools p WHERE p.pool = t.pool) THEN
+           format('pool %s does not exist', t.pool)
+         WHEN EXISTS (SELECT 1 FROM pools p WHERE p.pool = t.pool AND p.running >= p.capacity) THEN
+           (SELECT format('pool %s full (%s/%s, held by tasks %s)', p.pool, p.running, p.capacity,
+                          coalesce(nullif(array_to_string(p.holders[1:5], ', '), ''), 'none')
+                          || CASE WHEN cardinality(p.holders) > 5 THEN ', …' ELSE '' END)
+              FROM pools p WHERE p.pool = t.pool)
+         WHEN EXISTS (SELECT 1 FROM teams m WHERE m.name = t.team AND m.running >= m.max_running) THEN
+           (SELECT format('team %s at quota (%s/%s running)', m.name, m.running, m.max_running)
+              FROM teams m WHERE m.name = t.team)
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
+                            AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+                            AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.slots) THEN
+           'every agent that fits is busy'
+         WHEN NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels
+                            AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+                            AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.lim) THEN
+           (SELECT 'worker throttled by pressure: ' ||
+                   string_agg(format('%s limit %s of %s', a.name, a.lim, a.slots), ', ' ORDER BY a.name)
+              FROM online a WHERE t.requires <@ a.labels
+               AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+               AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.slots)
+         WHEN NOT (t.requires && (SELECT labels FROM scarce))
+              AND NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels AND cardinality(a.scarce) = 0
+                                AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+                                AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.lim) THEN
+           (SELECT 'held for a scarce agent''s protected work: ' ||
+                   string_agg(format('%s keeps its last free slot for tasks needing %s', a.name,
+                                     array_to_string(a.scarce, ', ')), '; ' ORDER BY a.name)
+              FROM online a WHERE t.requires <@ a.labels AND cardinality(a.scarce) > 0
+               AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
+               AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.lim)
+         ELSE 'an agent has room: the next claim takes it'
        END || CASE WHEN t.state = 'ready'
                    THEN coalesce('; ' || railyard.inventory_hint(t.requires, t.os, t.arch, t.cpu, t.mem_mb), '')
                    ELSE '' END
@@ -66,7 +116,7 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
  WHERE t.pipeline_id = p_pipeline AND t.state IN ('blocked', 'ready')
 $$;
 COMMENT ON FUNCTION railyard.task_waits_of(bigint) IS
-    'why each blocked or ready task of one pipeline waits, in words; linear in the pipeline (what railyard status ID shows)';
+    'why each blocked or ready task of one pipeline waits, in words: upstreams; no registered or online agent with its label, os, arch, cpu or memory; its pool missing or full (holders); its team at quota; agents throttled by pressure (limit of slots); held for a scarce agent''s protected work; all that fit busy. Linear in the pipeline (what railyard status ID shows)';
 
 -- The same for every pipeline that can still have waiting tasks.
 CREATE OR REPLACE VIEW railyard.task_waits AS

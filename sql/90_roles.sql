@@ -41,6 +41,10 @@ SELECT * FROM (VALUES
     ('update_agent', 'worker', 'worker: new labels and capacity after a configuration reload'),
     ('release_tasks', 'worker', 'worker: hands back claimed tasks it never started, without using up an attempt'),
     ('work_remains', 'worker', 'worker: whether anything the agent could run is ready, running or blocked'),
+    -- the worker's placement calls (sql/25_placement.sql)
+    ('claim_placement', 'worker', 'worker: locks the ready tasks placement offers an agent, per team and for its scarce labels (FOR UPDATE SKIP LOCKED)'),
+    ('set_concurrency_limit', 'worker', 'worker: records its adaptive concurrency limit; audited when the direction turns'),
+    ('set_agent_limits', 'worker', 'worker: records how task resource limits are enforced (kernel or sampled)'),
     -- the worker's cache calls (sql/60_cache.sql)
     ('cache_lookup', 'worker', 'worker: cache hits for keys'),
     ('cache_record', 'worker', 'worker: records outputs and cache entries of its attempts'),
@@ -89,7 +93,10 @@ SELECT * FROM (VALUES
     ('audit_tasks_update', 'owner', 'trigger: audits task state changes'),
     ('audit_pipelines_insert', 'owner', 'trigger: audits submissions'),
     ('audit_pipelines_update', 'owner', 'trigger: audits pipeline state changes'),
-    ('audit_agents_change', 'owner', 'trigger: audits agent state changes')
+    ('audit_agents_change', 'owner', 'trigger: audits agent state changes'),
+    ('tasks_placement_keys', 'owner', 'trigger: a task becoming ready gets its team and aging key'),
+    ('tasks_pool_exists', 'owner', 'trigger: refuses at COMMIT a task naming an unknown pool'),
+    ('claim_trim', 'owner', 'internal: the chosen tasks that fit a pool''s or team''s room (claim_tasks)')
 ) AS f (name, access, description);
 COMMENT ON VIEW railyard.function_access IS
     'which role may call each railyard function that can write: worker, submitter or owner (sql/90_roles.sql); read-only functions are open to every railyard role';

@@ -60,13 +60,18 @@ static const char agents_sql[] =
 	"                    THEN 'unresponsive' ELSE a.state::text END AS state, "
 	"       array_to_string(u.labels, ',') AS labels, u.slots, u.running, "
 	"       CASE WHEN u.attempts_1h > 0 THEN u.utilization_pct_1h ELSE 0 END AS busy, "
-	"       extract(epoch FROM now() - a.last_seen) AS seen_s "
+	"       extract(epoch FROM now() - a.last_seen) AS seen_s, "
+	"       coalesce(a.concurrency_limit, a.slots) AS lim, "
+	"       coalesce(a.isolation, 'unknown') || ', ' "
+	"           || coalesce(split_part(a.limits, ':', 1), 'limits unknown') AS mode, "
+	"       coalesce(a.pressure, '') AS pressure "
 	"  FROM railyard.agent_utilization u JOIN railyard.agents a ON a.id = u.id "
 	" WHERE a.state <> 'offline' OR a.last_seen > now() - interval '1 hour' "
 	" ORDER BY a.state, u.name";
-enum { A_NAME, A_STATE, A_LABELS, A_SLOTS, A_RUNNING, A_BUSY, A_SEEN, A_NCOLS };
+enum { A_NAME, A_STATE, A_LABELS, A_SLOTS, A_RUNNING, A_BUSY, A_SEEN, A_LIMIT, A_MODE, A_PRESSURE,
+	A_NCOLS };
 static const char *const agents_cols[] = { "name", "state", "labels", "slots", "running", "busy",
-	"seen_s" };
+	"seen_s", "lim", "mode", "pressure" };
 
 static const char agents_hidden_sql[] =
 	"SELECT count(*) AS hidden FROM railyard.agents "
@@ -239,16 +244,22 @@ static bool show_agents(struct ry_db *db)
 		printf("  none: start one with railyard worker\n");
 	int wname = width_of(r, col[A_NAME], 4), wlabels = width_of(r, col[A_LABELS], 6);
 	if (n > 0)
-		line("  %-*s  %-12s  %-*s  %5s  %7s  %8s  %8s", wname, "NAME", "STATE", wlabels,
-		     "LABELS", "SLOTS", "RUNNING", "BUSY 1H", "SEEN");
+		line("  %-*s  %-12s  %-*s  %5s  %5s  %7s  %8s  %8s  %s", wname, "NAME", "STATE", wlabels,
+		     "LABELS", "SLOTS", "LIMIT", "RUNNING", "BUSY 1H", "SEEN", "ISOLATION, LIMITS");
 	for (int i = 0; i < n; i++) {
 		char seen[48], busy[32];
 		ry_format_duration(seen, sizeof(seen), ry_res_get_double(r, i, col[A_SEEN]));
 		snprintf(busy, sizeof(busy), "%.0f%%", ry_res_get_double(r, i, col[A_BUSY]));
-		line("  %-*.*s  %-12s  %-*.*s  %5s  %7s  %8s  %4s ago", wname, wname,
+		line("  %-*.*s  %-12s  %-*.*s  %5s  %5s  %7s  %8s  %4s ago  %s", wname, wname,
 		     ry_res_get(r, i, col[A_NAME]), ry_res_get(r, i, col[A_STATE]), wlabels, wlabels,
 		     ry_res_get(r, i, col[A_LABELS]), ry_res_get(r, i, col[A_SLOTS]),
-		     ry_res_get(r, i, col[A_RUNNING]), busy, seen);
+		     ry_res_get(r, i, col[A_LIMIT]), ry_res_get(r, i, col[A_RUNNING]), busy, seen,
+		     ry_res_get(r, i, col[A_MODE]));
+		/* A worker below its slots says why (its pressure). */
+		if (strcmp(ry_res_get(r, i, col[A_LIMIT]), ry_res_get(r, i, col[A_SLOTS])) != 0)
+			line("  %-*s  throttled: limit %s of %s (%s)", wname, "",
+			     ry_res_get(r, i, col[A_LIMIT]), ry_res_get(r, i, col[A_SLOTS]),
+			     ry_res_get(r, i, col[A_PRESSURE]));
 	}
 	printf("\n");
 	ry_res_free(r);

@@ -22,7 +22,8 @@ static void worker_usage(FILE *out)
 		"usage: railyard worker [--name N] [--labels a,b] [--slots N] [--exit-when-idle]\n"
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
-		"                       [--stats FILE] [--cgroup auto|off] [--http-listen HOST:PORT|off]\n"
+		"                       [--stats FILE] [--cgroup auto|off] [--throttle on|off]\n"
+		"                       [--min-slots N] [--pressure-dir DIR] [--http-listen HOST:PORT|off]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -37,7 +38,11 @@ static void worker_usage(FILE *out)
 		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
 		"                     retention_mb, retention_min_s, retention_check_s,\n"
 		"                     http_listen, webhooks, webhook_secrets_dir,\n"
-		"                     container_runtime, container_options; see\n"
+		"                     container_runtime, container_options,\n"
+		"                     throttle, min_slots, pressure_dir, meminfo_path,\n"
+		"                     loadavg_path, throttle_interval_ms, throttle_decrease,\n"
+		"                     pressure_{cpu,memory,io}_{high,low},\n"
+		"                     mem_available_{low,ok}_pct, runnable_{high,low}; see\n"
 		"                     docs/operations.md); flags win; SIGHUP re-reads it\n"
 		"  --heartbeat S      heartbeat interval (default 2)\n"
 		"  --lease S          lease: a silent agent loses its tasks after this (default 10)\n"
@@ -47,7 +52,11 @@ static void worker_usage(FILE *out)
 		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
 		"                     off: process groups only\n"
 		"  --http-listen A    serve /metrics and /healthz on HOST:PORT (default\n"
-		"                     127.0.0.1:9187; off: not at all)\n");
+		"                     127.0.0.1:9187; off: not at all)\n"
+		"  --throttle on|off  adapt the concurrency limit to host pressure between\n"
+		"                     min_slots and slots (AIMD; default on)\n"
+		"  --min-slots N      the lowest the adaptive limit goes (default 1)\n"
+		"  --pressure-dir DIR PSI files cpu, memory, io (default /proc/pressure)\n");
 }
 
 /* key=value added to a conninfo string or URL (later keys win in both). */
@@ -99,6 +108,8 @@ static const struct {
 	{ "lease", "lease_s" }, { "workdir", "workdir" },
 	{ "drain-timeout", "drain_timeout_s" }, { "cgroup", "cgroup" },
 	{ "http-listen", "http_listen" },
+	{ "throttle", "throttle" }, { "min-slots", "min_slots" },
+	{ "pressure-dir", "pressure_dir" },
 };
 
 enum { OPT_KEY = 1000 };	/* OPT_KEY + i: flag_keys[i] */

@@ -17,12 +17,15 @@ enum hier {
 	H_V2,		/* the unified hierarchy */
 	H_MEM,		/* v1 memory */
 	H_CPUACCT,	/* v1 cpuacct (only without v2: v2 always has cpu.stat) */
+	H_CPU,		/* v1 cpu: shares and CFS quota (when v2 has no cpu controller) */
 	H_N
 };
 
 static const char *const v1_controller[H_N] = {
-	[H_MEM] = "memory", [H_CPUACCT] = "cpuacct",
+	[H_MEM] = "memory", [H_CPUACCT] = "cpuacct", [H_CPU] = "cpu",
 };
+
+#define CPU_PERIOD_US 100000	/* cpu.max / cfs_period_us */
 
 #define SELF_LEAF "worker"	/* pure v2: where the worker moves itself */
 
@@ -31,6 +34,8 @@ struct ry_cgroup_root {
 	char *agent[H_N];	/* the agent directory per hierarchy; NULL: unused */
 	bool v2_mem;		/* task cgroups in v2 have the memory controller */
 	bool v2_io;		/* ... and the io controller */
+	bool v2_cpu;		/* ... and the cpu controller (cpu.weight, cpu.max) */
+	enum hier v1_cpu;	/* where v1 cpu.shares live: H_CPU, H_CPUACCT (co-mounted), or H_N */
 	bool v2_kill;		/* cgroup.kill exists */
 };
 
@@ -304,11 +309,14 @@ static void v2_enable(struct ry_cgroup_root *r, const char *base)
 			return;
 	}
 	(void)write_in(base, "cgroup.subtree_control", "+io");
+	(void)write_in(base, "cgroup.subtree_control", "+cpu");
 	if (write_in(r->agent[H_V2], "cgroup.subtree_control", "+memory") != 0)
 		return;
 	r->v2_mem = true;
 	r->v2_io = write_in(r->agent[H_V2], "cgroup.subtree_control", "+io") == 0 ||
 		   listed_in(r->agent[H_V2], "cgroup.subtree_control", "io");
+	r->v2_cpu = write_in(r->agent[H_V2], "cgroup.subtree_control", "+cpu") == 0 ||
+		    listed_in(r->agent[H_V2], "cgroup.subtree_control", "cpu");
 }
 
 struct ry_cgroup_root *ry_cgroup_root_open(const char *name, bool enabled, char **why)
@@ -363,7 +371,26 @@ struct ry_cgroup_root *ry_cgroup_root_open(const char *name, bool enabled, char 
 	}
 	bool drop[H_N] = { false };
 	drop[H_MEM] = r->v2_mem;
-	drop[H_CPUACCT] = r->agent[H_V2] != NULL;
+	drop[H_CPU] = r->v2_cpu;
+	/* cpu and cpuacct are usually one hierarchy (cpu,cpuacct): one
+	 * directory per task there, used for both. */
+	bool comounted = r->agent[H_CPU] && r->agent[H_CPUACCT] &&
+			 strcmp(r->agent[H_CPU], r->agent[H_CPUACCT]) == 0;
+	drop[H_CPUACCT] = r->agent[H_V2] != NULL && !(comounted && !r->v2_cpu);
+	if (comounted && !drop[H_CPUACCT])
+		drop[H_CPU] = true;
+	r->v1_cpu = H_N;
+	if (!r->v2_cpu && r->agent[H_CPU] && !drop[H_CPU])
+		r->v1_cpu = H_CPU;
+	else if (!r->v2_cpu && comounted && !drop[H_CPUACCT])
+		r->v1_cpu = H_CPUACCT;
+	for (int h = 0; h < H_N; h++) {
+		/* A co-mounted directory is shared: free it, never rmdir it. */
+		if (drop[h] && r->agent[h] && h == H_CPU && comounted && !drop[H_CPUACCT]) {
+			free(r->agent[h]);
+			r->agent[h] = NULL;
+		}
+	}
 	for (int h = 0; h < H_N; h++) {
 		if (drop[h] && r->agent[h]) {
 			(void)rmdir(r->agent[h]);
@@ -385,6 +412,11 @@ enum ry_cgroup_mode ry_cgroup_root_mode(const struct ry_cgroup_root *root)
 bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root)
 {
 	return root && (root->v2_mem || root->agent[H_MEM]);
+}
+
+bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root)
+{
+	return root && (root->v2_cpu || root->v1_cpu != H_N);
 }
 
 /* The hierarchy that says who is in a cgroup and can kill them. */
@@ -553,6 +585,39 @@ bool ry_cgroup_set_limits(struct ry_cgroup *cg, const struct ry_cgroup_limits *l
 			int e = write_in(dir, file, v);
 			if (e) {
 				*err = ry_asprintf("cannot set %s/%s to %s: %s", dir, file, v,
+						   strerror(e));
+				return false;
+			}
+		}
+	}
+	if (lim->cpu > 0) {
+		/* Weight in proportion to the units asked for, and a quota of
+		 * that many cpus: v2 cpu.weight (1-10000) and cpu.max, v1
+		 * cpu.shares and cfs_quota_us. */
+		char weight[32], quota[48];
+		const char *dir = r->v2_cpu ? cg->dir[H_V2] : r->v1_cpu != H_N ? cg->dir[r->v1_cpu] : NULL;
+		const char *files[2] = { "cpu.weight", "cpu.max" };
+		if (r->v2_cpu) {
+			snprintf(weight, sizeof(weight), "%d", lim->cpu * 100 > 10000 ? 10000 : lim->cpu * 100);
+			snprintf(quota, sizeof(quota), "%lld %d", (long long)lim->cpu * CPU_PERIOD_US,
+				 CPU_PERIOD_US);
+		} else {
+			files[0] = "cpu.shares";
+			files[1] = "cpu.cfs_quota_us";
+			snprintf(weight, sizeof(weight), "%d", lim->cpu * 1024);
+			snprintf(quota, sizeof(quota), "%lld", (long long)lim->cpu * CPU_PERIOD_US);
+		}
+		const char *vals[2] = { weight, quota };
+		for (int i = 0; dir && i < 2; i++) {
+			/* v1: the period first, so the quota is read against it. */
+			if (!r->v2_cpu && i == 1) {
+				char period[16];
+				snprintf(period, sizeof(period), "%d", CPU_PERIOD_US);
+				(void)write_in(dir, "cpu.cfs_period_us", period);
+			}
+			int e = write_in(dir, files[i], vals[i]);
+			if (e) {
+				*err = ry_asprintf("cannot set %s/%s to %s: %s", dir, files[i], vals[i],
 						   strerror(e));
 				return false;
 			}

@@ -47,6 +47,9 @@ struct ry_cgroup;
  * further limits (cpu, pids) are fields here, not new entry points. */
 struct ry_cgroup_limits {
 	uint64_t mem_bytes;
+	int cpu;		/* cpu units: weight in proportion and a quota of this
+				 * many cpus (v2 cpu.weight/cpu.max, v1 cpu.shares/
+				 * cfs_quota_us) */
 };
 
 /* What a task used; each figure with whether it is known. */
@@ -68,6 +71,8 @@ struct ry_cgroup_root *ry_cgroup_root_open(const char *name, bool enabled, char 
 enum ry_cgroup_mode ry_cgroup_root_mode(const struct ry_cgroup_root *root);
 /* Whether the kernel enforces memory limits and counts OOM kills here. */
 bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root);
+/* Whether the kernel enforces cpu weight and quota here. */
+bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root);
 /* The agent directory in the membership hierarchy (for messages). */
 const char *ry_cgroup_root_path(const struct ry_cgroup_root *root);
 /* Every agent directory in use, one per line (a record for cleanup tools). */

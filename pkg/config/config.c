@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,16 @@ void ry_config_init(struct ry_worker_config *c)
 	c->retention_mb = 0;
 	c->retention_check_s = 300;
 	c->http_listen = ry_strdup("127.0.0.1:9187");
+	c->throttle = true;
+	c->min_slots = 1;
+	c->pressure_dir = ry_strdup("/proc/pressure");
+	c->meminfo_path = ry_strdup("/proc/meminfo");
+	c->loadavg_path = ry_strdup("/proc/loadavg");
+	c->throttle_interval_ms = 2000;
+	c->throttle_decrease = c->pressure_cpu_high = c->pressure_cpu_low = -1;
+	c->pressure_memory_high = c->pressure_memory_low = c->pressure_io_high = -1;
+	c->pressure_io_low = c->mem_available_low_pct = c->mem_available_ok_pct = -1;
+	c->runnable_high = c->runnable_low = -1;
 }
 
 void ry_config_release(struct ry_worker_config *c)
@@ -40,6 +51,9 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->webhook_secrets_dir);
 	free(c->container_runtime);
 	free(c->container_options);
+	free(c->pressure_dir);
+	free(c->meminfo_path);
+	free(c->loadavg_path);
 	ry_strlist_release(&c->labels);
 	memset(c, 0, sizeof(*c));
 }
@@ -63,6 +77,9 @@ void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config 
 	dst->webhook_secrets_dir = dup_or_null(src->webhook_secrets_dir);
 	dst->container_runtime = dup_or_null(src->container_runtime);
 	dst->container_options = dup_or_null(src->container_options);
+	dst->pressure_dir = dup_or_null(src->pressure_dir);
+	dst->meminfo_path = dup_or_null(src->meminfo_path);
+	dst->loadavg_path = dup_or_null(src->loadavg_path);
 	dst->labels = (struct ry_strlist){ 0 };
 	for (size_t i = 0; i < src->labels.n; i++)
 		ry_strlist_add(&dst->labels, src->labels.items[i]);
@@ -90,6 +107,77 @@ static bool set_long(long *dst, const char *key, const char *value, long min, lo
 		return false;
 	}
 	return true;
+}
+
+static bool set_str(char **dst, const char *value);
+
+static bool set_double(double *dst, const char *key, const char *value, double min, double max,
+		       const char *where, char **err)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(value, &end);
+	if (!*value || errno || *end || !(v >= min && v <= max)) {
+		*err = ry_asprintf("%s: %s must be a number from %g to %g, not \"%s\"", where, key,
+				   min, max, value);
+		return false;
+	}
+	*dst = v;
+	return true;
+}
+
+/* The throttle's settings (docs/operations.md "Throttle"). */
+static bool set_throttle(struct ry_worker_config *c, const char *key, const char *value,
+			 const char *where, char **err, bool *known)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		double max;
+	} pct[] = {
+		{ "pressure_cpu_high", offsetof(struct ry_worker_config, pressure_cpu_high), 100 },
+		{ "pressure_cpu_low", offsetof(struct ry_worker_config, pressure_cpu_low), 100 },
+		{ "pressure_memory_high", offsetof(struct ry_worker_config, pressure_memory_high), 100 },
+		{ "pressure_memory_low", offsetof(struct ry_worker_config, pressure_memory_low), 100 },
+		{ "pressure_io_high", offsetof(struct ry_worker_config, pressure_io_high), 100 },
+		{ "pressure_io_low", offsetof(struct ry_worker_config, pressure_io_low), 100 },
+		{ "mem_available_low_pct", offsetof(struct ry_worker_config, mem_available_low_pct), 100 },
+		{ "mem_available_ok_pct", offsetof(struct ry_worker_config, mem_available_ok_pct), 100 },
+		{ "runnable_high", offsetof(struct ry_worker_config, runnable_high), 1000 },
+		{ "runnable_low", offsetof(struct ry_worker_config, runnable_low), 1000 },
+	};
+	*known = true;
+	for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++)
+		if (strcmp(key, pct[i].key) == 0)
+			return set_double((double *)((char *)c + pct[i].off), key, value, 0, pct[i].max,
+					  where, err);
+	if (strcmp(key, "throttle") == 0) {
+		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+			*err = ry_asprintf("%s: throttle must be on or off, not \"%s\"", where, value);
+			return false;
+		}
+		c->throttle = strcmp(value, "on") == 0;
+		return true;
+	}
+	if (strcmp(key, "min_slots") == 0)
+		return set_int(&c->min_slots, key, value, 1, 100000, where, err);
+	if (strcmp(key, "throttle_interval_ms") == 0)
+		return set_int(&c->throttle_interval_ms, key, value, 50, 3600000, where, err);
+	if (strcmp(key, "throttle_decrease") == 0)
+		return set_double(&c->throttle_decrease, key, value, 0.05, 0.95, where, err);
+	char **path = strcmp(key, "pressure_dir") == 0	   ? &c->pressure_dir
+		      : strcmp(key, "meminfo_path") == 0 ? &c->meminfo_path
+		      : strcmp(key, "loadavg_path") == 0 ? &c->loadavg_path
+							  : NULL;
+	if (path) {
+		if (*value != '/') {
+			*err = ry_asprintf("%s: %s must be an absolute path, not \"%s\"", where, key, value);
+			return false;
+		}
+		return set_str(path, value);
+	}
+	*known = false;
+	return false;
 }
 
 static bool set_str(char **dst, const char *value)
@@ -270,6 +358,10 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 	 * start on a bad one. */
 	if (strncmp(key, "cache_", 6) == 0)
 		return true;
+	bool known;
+	bool ok = set_throttle(c, key, value, where, err, &known);
+	if (known)
+		return ok;
 	*err = ry_asprintf("%s: unknown setting \"%s\"", where, key);
 	return false;
 }
@@ -320,6 +412,10 @@ bool ry_config_check(const struct ry_worker_config *c, char **err)
 	if (c->lease_s < 2 * c->heartbeat_s) {
 		*err = ry_asprintf("lease_s (%d) must be at least twice heartbeat_s (%d)",
 				   c->lease_s, c->heartbeat_s);
+		return false;
+	}
+	if (c->min_slots > c->slots) {
+		*err = ry_asprintf("min_slots (%d) must not exceed slots (%d)", c->min_slots, c->slots);
 		return false;
 	}
 	if (c->retention_min_s > c->retention_s) {

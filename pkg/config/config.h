@@ -39,6 +39,20 @@ struct ry_worker_config {
 	char *webhook_secrets_dir; /* endpoints' secret files are read here */
 	char *container_runtime; /* auto, podman, docker, an absolute path, or off */
 	char *container_options; /* extra options for every container run, split on blanks */
+	/* throttle (pkg/throttle): the adaptive concurrency limit */
+	bool throttle;		/* adapt the limit between min_slots and slots */
+	int min_slots;		/* the lowest the limit goes */
+	char *pressure_dir;	/* PSI files cpu, memory, io (default /proc/pressure) */
+	char *meminfo_path;	/* default /proc/meminfo */
+	char *loadavg_path;	/* default /proc/loadavg (runnable, where PSI is absent) */
+	int throttle_interval_ms;	/* between steps */
+	/* thresholds; < 0: the throttle's default (ry_throttle_config_default) */
+	double throttle_decrease;
+	double pressure_cpu_high, pressure_cpu_low;
+	double pressure_memory_high, pressure_memory_low;
+	double pressure_io_high, pressure_io_low;
+	double mem_available_low_pct, mem_available_ok_pct;
+	double runnable_high, runnable_low;
 };
 
 void ry_config_init(struct ry_worker_config *c);

@@ -1,12 +1,15 @@
 /*
  * sched: placement decisions, pure logic (no I/O), unit-tested.
  *
- * The database hands a worker the ready tasks it could run, best first
- * (priority, upward rank, age); sched decides which of them this agent takes
- * now, given what it has free.
+ * The database hands a worker the ready tasks it could run (locked, per
+ * team and for its scarce labels: sql/25_placement.sql); sched decides
+ * which of them this agent takes now, given what it has free
+ * (docs/ARCHITECTURE.md "Placement").
  */
 #ifndef RY_SCHED_H
 #define RY_SCHED_H
+
+#include <stdbool.h>
 
 #include "core/core.h"
 
@@ -16,19 +19,72 @@ struct ry_sched_capacity {
 	long mem_mb;	/* free memory */
 };
 
-struct ry_sched_candidate {
+/* ---- placement: scarce agents, fair share, pools ----------------------- */
+
+/* One locked candidate with what placement compares. */
+struct ry_sched_task {
 	int64_t id;
 	int cpu;
 	int mem_mb;
+	double eprio;		/* priority plus aging now */
+	double rank;		/* critical-path (upward) rank */
+	int team;		/* index into ry_sched_input.teams (a task with
+				 * another is never taken) */
+	int pool;		/* index into ry_sched_input.pools; -1: none */
+	bool scarce;		/* needs one of this agent's scarce labels */
+};
+
+struct ry_sched_team {
+	double share;		/* dominant share of the farm now, divided by weight */
+	double weight;		/* > 0 */
+	int room;		/* tasks it may still start (quota); -1: no quota */
+};
+
+struct ry_sched_pool {
+	int room;		/* capacity left (claim_tasks enforces it again, locked) */
+};
+
+/* What a worker with scarce labels keeps for the work that needs them. */
+struct ry_sched_protect {
+	bool scarce_agent;	/* the agent carries a scarce label */
+	int limit;		/* tasks it admits in all (its concurrency limit) */
+	int protect;		/* ready tasks that need its scarce labels */
+	int generic_held;	/* tasks it holds that need none of them */
+	int generic_ready;	/* ready tasks it could run that need none of them */
+	int others_free;	/* free slots of the agents without scarce labels */
+};
+
+struct ry_sched_input {
+	struct ry_sched_capacity free;	/* what the agent has free now */
+	const struct ry_sched_task *tasks;
+	size_t n;
+	struct ry_sched_team *teams;	/* updated as tasks are taken */
+	size_t nteams;
+	struct ry_sched_pool *pools;	/* updated as tasks are taken */
+	size_t npools;
+	long farm_cpu;		/* the online farm's cpu units (dominant share) */
+	long farm_mem_mb;	/* ... and memory */
+	struct ry_sched_protect protect;
 };
 
 /*
- * Walks the candidates in order and takes each one that still fits the
- * capacity left (first fit in priority order: a big task that does not fit
- * does not block smaller ones behind it).  Writes the indexes taken to
- * chosen (room for n) and returns how many.
+ * How many generic tasks (needing no scarce label) a scarce agent may still
+ * take: none while agents without scarce labels have room for the generic
+ * work that is ready, and never so many that its last max(1, protect) slots
+ * go to generic work.  An agent without scarce labels: no bound (-1).
  */
-size_t ry_sched_choose(const struct ry_sched_capacity *free_cap,
-		       const struct ry_sched_candidate *c, size_t n, size_t *chosen);
+int ry_sched_generic_room(const struct ry_sched_protect *p);
+
+/*
+ * Chooses, one at a time, the best candidate that still fits (capacity,
+ * team quota, pool room, the generic bound above), updating the teams'
+ * shares and rooms and the pools' rooms as it takes.  Best, in order:
+ * on a scarce agent, work that needs its scarce labels; the higher aged
+ * priority (whole points); the team with the smaller share/weight (fair
+ * share); the higher exact aged priority; the higher rank; the best fit
+ * (least cpu and memory left over); the lower id.  Writes the indexes
+ * taken to chosen (room for in->n), in the order taken; returns how many.
+ */
+size_t ry_sched_place(const struct ry_sched_input *in, size_t *chosen);
 
 #endif

@@ -687,6 +687,11 @@ static void send_release(struct ry_worker *w)
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 }
 
+bool ry_worker_job_failed(const struct ry_adb_reply *r, const char *what)
+{
+	return job_failed(r, what);
+}
+
 /* ---- claims ---------------------------------------------------------- */
 
 static void record_claim(struct ry_worker *w)
@@ -788,13 +793,36 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 	ry_worker_pump(w);
 }
 
-/* Claim, step 1 answered: choose in C among the locked candidates. */
+/* Claim, step 1 answered: place in C (pkg/sched) among the locked candidates. */
+enum cand_col {
+	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
+	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY,
+	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_N
+};
+static const char *const cand_cols[K_N] = {
+	[K_ID] = "id", [K_CPU] = "cpu", [K_MEM] = "mem_mb", [K_TEAM] = "team",
+	[K_EPRIO] = "eprio", [K_RANK] = "rank", [K_POOL] = "pool", [K_POOL_ROOM] = "pool_room",
+	[K_SCARCE] = "scarce", [K_SHARE] = "team_share",
+	[K_WEIGHT] = "team_weight", [K_TEAM_ROOM] = "team_room",
+	[K_SCARCE_AGENT] = "scarce_agent", [K_PROTECT] = "protect", [K_GEN_RUNNING] = "generic_running",
+	[K_GEN_READY] = "generic_ready", [K_OTHERS_FREE] = "others_free",
+	[K_FARM_CPU] = "farm_cpu", [K_FARM_MEM] = "farm_mem_mb",
+};
+
+/* The index of name in names (added if new). */
+static int name_index(struct ry_strlist *names, const char *name)
+{
+	for (size_t i = 0; i < names->n; i++)
+		if (strcmp(names->items[i], name) == 0)
+			return (int)i;
+	ry_strlist_add(names, name);
+	return (int)names->n - 1;
+}
+
 static void candidates(void *arg, const struct ry_adb_reply *r)
 {
-	enum { C_ID, C_CPU, C_MEM, C_N };
-	static const char *const cols[C_N] = { "id", "cpu", "mem_mb" };
 	struct ry_worker *w = arg;
-	int c[C_N];
+	int c[K_N];
 	if (job_failed(r, "look for ready tasks")) {
 		if (!r->conn_lost) {
 			end_transaction(w, "ROLLBACK");
@@ -803,23 +831,68 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		return;
 	}
 	const struct ry_res *res = r->results[2];
-	if (!columns(res, cols, C_N, c, "claim_candidates")) {
+	if (!columns(res, cand_cols, K_N, c, "claim_placement")) {
 		end_transaction(w, "ROLLBACK");
 		return;
 	}
 	size_t n = (size_t)ry_res_rows(res);
-	struct ry_sched_candidate *cand = ry_calloc(n + 1, sizeof(*cand));
+	struct ry_sched_task *cand = ry_calloc(n + 1, sizeof(*cand));
+	struct ry_sched_team *teams = ry_calloc(n + 1, sizeof(*teams));
+	struct ry_sched_pool *pools = ry_calloc(n + 1, sizeof(*pools));
 	size_t *chosen = ry_calloc(n + 1, sizeof(*chosen));
+	struct ry_strlist team_names = { 0 }, pool_names = { 0 };
+	struct ry_sched_input in = { .free = ry_worker_capacity_free(w), .tasks = cand, .n = n,
+				     .teams = teams, .pools = pools };
 	for (size_t i = 0; i < n; i++) {
-		cand[i].id = ry_res_get_long(res, (int)i, c[C_ID]);
-		cand[i].cpu = (int)ry_res_get_long(res, (int)i, c[C_CPU]);
-		cand[i].mem_mb = (int)ry_res_get_long(res, (int)i, c[C_MEM]);
+		int row = (int)i;
+		struct ry_sched_task *t = &cand[i];
+		t->id = ry_res_get_long(res, row, c[K_ID]);
+		t->cpu = (int)ry_res_get_long(res, row, c[K_CPU]);
+		t->mem_mb = (int)ry_res_get_long(res, row, c[K_MEM]);
+		t->eprio = ry_res_get_double(res, row, c[K_EPRIO]);
+		t->rank = ry_res_get_double(res, row, c[K_RANK]);
+		t->scarce = strcmp(ry_res_get(res, row, c[K_SCARCE]), "t") == 0;
+		t->team = name_index(&team_names, ry_res_get(res, row, c[K_TEAM]));
+		/* A team's share comes with its own walk's rows (the scarce
+		 * walk's rows come first and do not carry it). */
+		if ((size_t)t->team + 1 > in.nteams || !t->scarce) {
+			if ((size_t)t->team + 1 > in.nteams)
+				in.nteams = (size_t)t->team + 1;
+			teams[t->team].weight = ry_res_get_double(res, row, c[K_WEIGHT]);
+			teams[t->team].share = ry_res_get_double(res, row, c[K_SHARE]);
+			teams[t->team].room = ry_res_isnull(res, row, c[K_TEAM_ROOM])
+						      ? -1 : (int)ry_res_get_long(res, row, c[K_TEAM_ROOM]);
+		}
+		t->pool = -1;
+		if (!ry_res_isnull(res, row, c[K_POOL])) {
+			t->pool = name_index(&pool_names, ry_res_get(res, row, c[K_POOL]));
+			if ((size_t)t->pool + 1 > in.npools) {
+				in.npools = (size_t)t->pool + 1;
+				pools[t->pool].room = ry_res_isnull(res, row, c[K_POOL_ROOM])
+							      ? 0 : (int)ry_res_get_long(res, row, c[K_POOL_ROOM]);
+			}
+		}
 	}
-	struct ry_sched_capacity free_cap = ry_worker_capacity_free(w);
-	size_t k = ry_sched_choose(&free_cap, cand, n, chosen);
+	if (n > 0) {
+		in.farm_cpu = ry_res_get_long(res, 0, c[K_FARM_CPU]);
+		in.farm_mem_mb = ry_res_get_long(res, 0, c[K_FARM_MEM]);
+		in.protect = (struct ry_sched_protect){
+			.scarce_agent = strcmp(ry_res_get(res, 0, c[K_SCARCE_AGENT]), "t") == 0,
+			.limit = ry_worker_slot_limit(w),
+			.protect = (int)ry_res_get_long(res, 0, c[K_PROTECT]),
+			.generic_held = (int)ry_res_get_long(res, 0, c[K_GEN_RUNNING]),
+			.generic_ready = (int)ry_res_get_long(res, 0, c[K_GEN_READY]),
+			.others_free = (int)ry_res_get_long(res, 0, c[K_OTHERS_FREE]),
+		};
+	}
+	size_t k = ry_sched_place(&in, chosen);
 
-	/* Fewer rows than asked: nothing more is ready for us right now. */
-	w->want_claim = (int)n == w->claim_limit && k == n;
+	/* Fewer rows than asked: nothing more is ready for us right now.  As
+	 * many or more (one walk per team), and some taken: maybe more, once
+	 * there is room.  None taken of what was offered (held by a pool, a
+	 * quota or protection): the next event (a completion, NOTIFY, the
+	 * heartbeat) asks again, not a loop of empty claims. */
+	w->want_claim = k > 0 && (int)n >= w->claim_limit;
 	if (n == 0 && w->tasks.n == 0)
 		w->idle_check_due = true;
 	if (k == 0) {
@@ -841,26 +914,32 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		ry_adb_submit(w->db, job, RY_ADB_NEXT);
 		free(a);
 	}
+	ry_strlist_release(&team_names);
+	ry_strlist_release(&pool_names);
 	free(cand);
+	free(teams);
+	free(pools);
 	free(chosen);
 }
 
 static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap)
 {
-	char cpu[16], mem[24], limit[16];
+	char agent[24], cpu[16], mem[24], limit[16], slots[16];
 	int lim = free_cap->slots < CLAIM_BATCH_MAX ? free_cap->slots : CLAIM_BATCH_MAX;
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 	snprintf(cpu, sizeof(cpu), "%d", free_cap->cpu);
 	snprintf(mem, sizeof(mem), "%ld", free_cap->mem_mb);
 	snprintf(limit, sizeof(limit), "%d", lim);
-	const char *p[] = { w->labels_pg, w->host.os, w->host.arch, cpu, mem, limit };
+	snprintf(slots, sizeof(slots), "%d", ry_worker_slot_limit(w));
+	const char *p[] = { agent, w->labels_pg, w->host.os, w->host.arch, cpu, mem, limit, slots };
 	struct ry_adb_job *job = ry_adb_job_new(candidates, w);
 	ry_adb_job_add(job, "BEGIN", 0, NULL);
 	/* A claim need not wait for its WAL flush: if a crash loses it, the
 	 * task is simply ready again, and fencing (agent + attempt) refuses
 	 * anything this worker then reports for it.  Results stay durable. */
 	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
-	ry_adb_job_add(job, "SELECT id, cpu, mem_mb FROM railyard.claim_candidates("
-			    "$1, $2, $3, $4, $5, $6)", 6, p);
+	ry_adb_job_add(job, "SELECT * FROM railyard.claim_placement("
+			    "$1, $2, $3, $4, $5, $6, $7, $8)", 8, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->want_claim = false;
 	w->claim_limit = lim;
@@ -999,9 +1078,14 @@ void ry_worker_update_agent(struct ry_worker *w)
 
 /* ---- the pump -------------------------------------------------------- */
 
+int ry_worker_slot_limit(const struct ry_worker *w)
+{
+	return w->slot_limit > 0 && w->slot_limit < w->cfg.slots ? w->slot_limit : w->cfg.slots;
+}
+
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w)
 {
-	struct ry_sched_capacity c = { w->cfg.slots - w->tasks.held_slots,
+	struct ry_sched_capacity c = { ry_worker_slot_limit(w) - w->tasks.held_slots,
 				       w->cpu_cap - w->tasks.held_cpu,
 				       w->mem_cap - w->tasks.held_mem_mb };
 	return c;
@@ -1029,6 +1113,7 @@ void ry_worker_pump(struct ry_worker *w)
 		.idle_check_due = w->idle_check_due,
 		.retention_due = w->retention.phase == RY_RET_ASK,
 		.forecasts_due = w->forecasts_due,
+		.limit_due = w->limit_dirty,
 	};
 	switch (ry_pump_decide(&s)) {
 	case RY_PUMP_NONE:
@@ -1059,6 +1144,9 @@ void ry_worker_pump(struct ry_worker *w)
 		break;
 	case RY_PUMP_FORECASTS:
 		send_forecasts(w);
+		break;
+	case RY_PUMP_LIMIT:
+		ry_worker_send_limit(w);
 		break;
 	}
 }

@@ -31,6 +31,7 @@
 #include "exec/exec.h"
 #include "metrics/metrics.h"
 #include "sched/sched.h"
+#include "throttle/throttle.h"
 #include "worker/stats.h"
 #include "worker/tasks.h"
 #include "worker/worker.h"
@@ -43,6 +44,7 @@ struct evhttp;
 struct ry_adb;
 struct ry_worker_webhooks;
 struct ry_worker_probe;
+struct ry_adb_reply;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
@@ -96,6 +98,15 @@ struct ry_worker {
 	struct ry_task_table tasks;
 	bool want_claim;	/* ready work may exist for us */
 	int claim_limit;	/* rows the claim in flight asked for */
+	int slot_limit;		/* the adaptive concurrency limit (0: slots) */
+	/* the throttle (limit.c) */
+	struct ry_throttle throttle;
+	struct event *limit_timer;
+	bool limit_dirty;	/* the agent row does not have the limit yet */
+	bool limit_turned;	/* ... and it changed direction */
+	char limit_why[128];	/* the pressure behind the last change */
+	char *pressure_err;	/* the last complaint about the pressure files */
+	bool cg_cpu;		/* the kernel enforces cpu weight/quota */
 	bool hb_due;
 	bool idle_check_due;
 	bool forecasts_due;	/* make pending submission forecasts when idle */
@@ -320,5 +331,17 @@ void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);
+/* Tasks the worker admits now: its concurrency limit, at most slots. */
+int ry_worker_slot_limit(const struct ry_worker *w);
+/* dbjobs.c: whether a job failed (logged as "cannot WHAT: ..."). */
+bool ry_worker_job_failed(const struct ry_adb_reply *r, const char *what);
+
+/* limit.c: the adaptive concurrency limit */
+void ry_worker_limit_start(struct ry_worker *w);
+void ry_worker_limit_reload(struct ry_worker *w);
+/* A reload: the throttle's settings move from c (new) into cfg. */
+void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_config *c);
+void ry_worker_limit_free(struct ry_worker *w);
+void ry_worker_send_limit(struct ry_worker *w);
 
 #endif

@@ -300,6 +300,7 @@ static void reload_config(struct ry_worker *w)
 	free(w->cfg.secrets_dir);
 	w->cfg.secrets_dir = c.secrets_dir;
 	c.secrets_dir = NULL;
+	ry_worker_limit_take_config(&w->cfg, &c);
 	if (w->cfg.heartbeat_s != c.heartbeat_s) {
 		w->cfg.heartbeat_s = c.heartbeat_s;
 		arm_heartbeat(w);
@@ -309,6 +310,7 @@ static void reload_config(struct ry_worker *w)
 	ry_info("configuration reloaded: slots %d, labels %s, heartbeat %d s, lease %d s",
 		w->cfg.slots, w->labels_pg, w->cfg.heartbeat_s, w->cfg.lease_s);
 	ry_worker_update_agent(w);
+	ry_worker_limit_reload(w);
 	w->want_claim = true;
 	ry_notify_ready("reloaded");
 }
@@ -394,6 +396,7 @@ static void contain(struct ry_worker *w)
 						      0xffffffffULL));
 	w->cgroot = ry_cgroup_root_open(name, w->cfg.cgroups, &why);
 	w->cg_memory = w->cgroot && ry_cgroup_root_has_memory(w->cgroot);
+	w->cg_cpu = w->cgroot && ry_cgroup_root_has_cpu(w->cgroot);
 	char *record = ry_asprintf("%s/%s.cgroups", w->state_dir, w->cfg.name);
 	FILE *f;
 	if (w->cgroot) {
@@ -453,6 +456,7 @@ int ry_worker_run(struct ry_worker *w)
 	w->janitor_ev = event_new(w->base, -1, 0, ry_worker_janitor_cb, w);
 	w->lease_timer = evtimer_new(w->base, lease_timer_cb, w);
 	arm_heartbeat(w);
+	ry_worker_limit_start(w);
 
 	w->db = ry_adb_new(w->base, w->conninfo, w->actor, &cbs, w);
 	ry_adb_listen(w->db, "railyard_ready");
@@ -505,6 +509,7 @@ void ry_worker_free(struct ry_worker *w)
 		event_free(w->janitor_ev);
 	if (w->lease_timer)
 		event_free(w->lease_timer);
+	ry_worker_limit_free(w);
 	ry_worker_janitor_release(w);
 	ry_cgroup_root_close(w->cgroot);
 	ry_worker_isolation_release(w);

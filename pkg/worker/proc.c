@@ -604,7 +604,8 @@ static bool prepare_cgroup(struct ry_worker *w, struct ry_task *t, char **err)
 	snprintf(leaf, sizeof(leaf), "%lld.%d", (long long)t->id, t->attempt);
 	if (!(t->cg = ry_cgroup_create(w->cgroot, leaf, err)))
 		return false;
-	struct ry_cgroup_limits lim = { .mem_bytes = (uint64_t)t->mem_mb << 20 };
+	struct ry_cgroup_limits lim = { .mem_bytes = (uint64_t)t->mem_mb << 20,
+					.cpu = w->cg_cpu ? t->cpu : 0 };
 	return ry_cgroup_set_limits(t->cg, &lim, err);
 }
 

@@ -14,6 +14,8 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 		return RY_PUMP_COMPLETE;
 	if (s->releases && !s->backoff)
 		return RY_PUMP_RELEASE;
+	if (s->limit_due && !s->backoff)
+		return RY_PUMP_LIMIT;
 	if (s->draining)
 		return s->tasks == 0 && !s->offline_sent ? RY_PUMP_OFFLINE : RY_PUMP_NONE;
 	if (s->want_claim && !s->degraded && !s->claim_backoff && s->free.slots > 0 &&
@@ -36,7 +38,7 @@ const char *ry_pump_action_name(enum ry_pump_action a)
 		[RY_PUMP_RELEASE] = "release", [RY_PUMP_OFFLINE] = "offline",
 		[RY_PUMP_CLAIM] = "claim", [RY_PUMP_RETENTION] = "retention",
 		[RY_PUMP_FORECASTS] = "forecasts",
-		[RY_PUMP_IDLE_CHECK] = "idle check",
+		[RY_PUMP_IDLE_CHECK] = "idle check", [RY_PUMP_LIMIT] = "limit",
 	};
 	return (unsigned)a < RY_ARRAY_SIZE(names) && names[a] ? names[a] : "?";
 }

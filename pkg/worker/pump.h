@@ -32,6 +32,7 @@ struct ry_pump_state {
 	bool idle_check_due;
 	bool retention_due;	/* the janitor asks which pipelines finished */
 	bool forecasts_due;	/* submission forecasts may be waiting to be made */
+	bool limit_due;		/* the concurrency limit changed: tell the agent row */
 };
 
 enum ry_pump_action {
@@ -45,6 +46,7 @@ enum ry_pump_action {
 	RY_PUMP_RETENTION,	/* ask which local pipelines may be removed */
 	RY_PUMP_FORECASTS,	/* make the submission forecasts of new pipelines */
 	RY_PUMP_IDLE_CHECK,	/* --exit-when-idle: does any work remain? */
+	RY_PUMP_LIMIT,		/* record the concurrency limit (and limits mode) */
 };
 
 /* What a failed job's error says about what to do next. */
@@ -63,7 +65,9 @@ enum ry_job_error ry_pump_classify(const char *sqlstate);
 /*
  * In order: register first; then the heartbeat (the lease outranks all);
  * then results and hand-backs (nothing is claimed while results wait);
- * a draining worker only says goodbye once it holds nothing; then claims
+ * then a changed concurrency limit (status shows it, the audit log
+ * records turns); a draining worker only says goodbye once it holds
+ * nothing; then claims
  * while capacity is free and the host is healthy; then housekeeping
  * (retention, submission forecasts, the idle check).
  */

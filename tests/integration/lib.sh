@@ -323,10 +323,13 @@ ry_newdb() {
 #   Starts `$RY worker --name NAME ARGS...` in the background, its output
 #   appended to $RY_WORKDIR/worker-NAME.log.  Sets RY_WORKER_PID.  Stopped
 #   by stop_worker/stop_workers, at the end of the scenario, or at exit.
+#   The throttle is off unless ARGS turn it on (--throttle on): a loaded
+#   test machine's own pressure would otherwise change every scenario's
+#   parallelism (test_throttle.sh injects pressure files instead).
 start_worker() {
 	local name=$1
 	shift
-	"$RY" worker --name "$name" "$@" >>"$RY_WORKDIR/worker-$name.log" 2>&1 </dev/null &
+	"$RY" worker --name "$name" --throttle off "$@" >>"$RY_WORKDIR/worker-$name.log" 2>&1 </dev/null &
 	RY_WORKER_PID=$!
 	echo "$RY_WORKER_PID $name" >>"$RY__WORKERS"
 }

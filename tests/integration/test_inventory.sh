@@ -67,7 +67,7 @@ waits_name_offline_planned_agents() {
 	id=$(ry_submit "(name) VALUES ('needs-gpu')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command, requires) VALUES (:id, 'train', 'true', '{gpu}');")
 	why=$(sql "SELECT why FROM railyard.task_waits WHERE pipeline_id = $id")
-	[[ $why == "no online agent has label gpu; 2 in the inventory are offline: gpu-01, gpu-02" ]] ||
+	[[ $why == "no online agent has label gpu, and no registered agent has it: none could ever run it; 2 in the inventory are offline: gpu-01, gpu-02" ]] ||
 		fail "task_waits says: $why"
 	"$RY" status >"$RY_WORKDIR/status.out"
 	grep -q "2 in the inventory are offline: gpu-01, gpu-02" "$RY_WORKDIR/status.out" ||

@@ -61,6 +61,10 @@ static void draining_no_forecasts(struct ry_pump_state *s) { s->forecasts_due = 
 static void idle_check(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; }
 static void idle_check_busy(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; s->tasks = 1; }
 static void idle_check_not_asked(struct ry_pump_state *s) { s->idle_check_due = true; }
+static void limit_before_claim(struct ry_pump_state *s) { s->limit_due = true; s->want_claim = true; }
+static void results_before_limit(struct ry_pump_state *s) { s->limit_due = true; s->results = 1; }
+static void limit_in_backoff(struct ry_pump_state *s) { s->limit_due = true; s->backoff = true; }
+static void limit_throttled_full(struct ry_pump_state *s) { s->limit_due = true; s->free.slots = 0; s->want_claim = true; }
 
 static const struct pump_case cases[] = {
 	{ "a job in flight: nothing", busy, RY_PUMP_NONE },
@@ -76,6 +80,10 @@ static const struct pump_case cases[] = {
 	{ "hand-backs before claims", release_then_claim, RY_PUMP_RELEASE },
 	{ "room and work: claim", want_claim, RY_PUMP_CLAIM },
 	{ "no free slot: no claim", full_slots, RY_PUMP_NONE },
+	{ "a new concurrency limit is recorded before claims", limit_before_claim, RY_PUMP_LIMIT },
+	{ "results before the limit", results_before_limit, RY_PUMP_COMPLETE },
+	{ "the limit waits out a backoff", limit_in_backoff, RY_PUMP_NONE },
+	{ "throttled to its held tasks: the limit goes, no claim", limit_throttled_full, RY_PUMP_LIMIT },
 	{ "no free cpu: no claim", no_cpu, RY_PUMP_NONE },
 	{ "no free memory: no claim", no_mem, RY_PUMP_NONE },
 	{ "degraded host: no claim", degraded, RY_PUMP_NONE },

@@ -1,7 +1,11 @@
 /*
  * Unit tests for pkg/sched: which of the locked candidates an agent takes.
- * Requirements: priority order is kept; nothing taken exceeds free slots,
- * cpu or memory; a task too big to fit does not block smaller ones after it.
+ * Requirements: nothing taken exceeds free slots, cpu or memory; a task too
+ * big to fit does not block smaller ones after it.  Placement (ry_sched_place): a scarce agent keeps a slot for its protected
+ * work and takes generic work only when agents without scarce labels have
+ * no room for it; teams share by weight (dominant share / weight) and stop
+ * at their quota; pools stop at their room; ties go priority, share,
+ * aged priority, rank, best fit, id.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,72 +15,225 @@
 
 #include "sched/sched.h"
 
-struct choose_case {
-	const char *what;
-	struct ry_sched_capacity cap;
-	struct ry_sched_candidate c[6];
-	size_t n;
-	size_t want[6];
-	size_t nwant;
-};
-
-static const struct choose_case cases[] = {
-	{ "nothing offered, nothing taken", { 4, 4, 4096 }, { { 0 } }, 0, { 0 }, 0 },
-	{ "all fit: taken in the order given", { 4, 8, 4096 },
-	  { { 10, 1, 100 }, { 11, 1, 100 }, { 12, 1, 100 } }, 3, { 0, 1, 2 }, 3 },
-	{ "slots cap the count", { 2, 8, 4096 },
-	  { { 10, 1, 100 }, { 11, 1, 100 }, { 12, 1, 100 } }, 3, { 0, 1 }, 2 },
-	{ "cpu: a big task is passed over, smaller ones behind it still go", { 4, 3, 4096 },
-	  { { 10, 2, 100 }, { 11, 2, 100 }, { 12, 1, 100 } }, 3, { 0, 2 }, 2 },
-	{ "memory is a limit of its own", { 4, 8, 1000 },
-	  { { 10, 1, 800 }, { 11, 1, 300 }, { 12, 1, 200 } }, 3, { 0, 2 }, 2 },
-	{ "exact fit is a fit", { 1, 2, 512 }, { { 10, 2, 512 } }, 1, { 0 }, 1 },
-	{ "no free slot takes nothing", { 0, 8, 4096 }, { { 10, 1, 1 } }, 1, { 0 }, 0 },
-};
-
-static void choose_table(void **state)
+/* Capacity: slots, cpu and memory are each a limit; a task too big for
+ * what is left is passed over and smaller ones behind it still go. */
+static void capacity_limits_and_big_tasks(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct choose_case *tc = &cases[i];
-		size_t got[6] = { 0 };
-		size_t k = ry_sched_choose(&tc->cap, tc->c, tc->n, got);
-		if (k != tc->nwant)
-			fail_msg("%s: took %zu, want %zu", tc->what, k, tc->nwant);
-		for (size_t j = 0; j < k; j++)
-			if (got[j] != tc->want[j])
-				fail_msg("%s: pick %zu is #%zu, want #%zu", tc->what, j, got[j], tc->want[j]);
-	}
-}
-
-static void never_exceeds_capacity(void **state)
-{
-	(void)state;
-	struct ry_sched_candidate c[64];
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	struct ry_sched_task t[64];
 	size_t got[64];
 	for (int i = 0; i < 64; i++)
-		c[i] = (struct ry_sched_candidate){ i, 1 + i % 5, 64 * (1 + i % 7) };
-	struct ry_sched_capacity cap = { 20, 30, 2000 };
-	size_t k = ry_sched_choose(&cap, c, 64, got);
+		t[i] = (struct ry_sched_task){ .id = i, .cpu = 1 + i % 5, .mem_mb = 64 * (1 + i % 7),
+					       .eprio = i % 3, .pool = -1 };
+	struct ry_sched_input in = { .free = { 20, 30, 2000 }, .tasks = t, .n = 64, .teams = teams,
+				     .nteams = 1, .farm_cpu = 64, .farm_mem_mb = 65536 };
+	size_t k = ry_sched_place(&in, got);
 	int cpu = 0;
 	long mem = 0;
 	for (size_t j = 0; j < k; j++) {
-		cpu += c[got[j]].cpu;
-		mem += c[got[j]].mem_mb;
-		if (j)
-			assert_true(got[j] > got[j - 1]);	/* order kept */
+		cpu += t[got[j]].cpu;
+		mem += t[got[j]].mem_mb;
 	}
-	assert_true(k <= 20);
+	assert_true(k > 0 && k <= 20);
 	assert_true(cpu <= 30);
 	assert_true(mem <= 2000);
-	assert_true(k > 0);
+
+	struct ry_sched_task u[3] = {
+		{ .id = 10, .cpu = 2, .mem_mb = 100, .eprio = 5, .pool = -1 },
+		{ .id = 11, .cpu = 2, .mem_mb = 100, .eprio = 4, .pool = -1 },
+		{ .id = 12, .cpu = 1, .mem_mb = 100, .eprio = 3, .pool = -1 },
+	};
+	in = (struct ry_sched_input){ .free = { 4, 3, 4096 }, .tasks = u, .n = 3, .teams = teams,
+				      .nteams = 1, .farm_cpu = 8, .farm_mem_mb = 65536 };
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+	assert_int_equal(u[got[0]].id, 10);
+	assert_int_equal(u[got[1]].id, 12);	/* 11 no longer fits; 12 does */
+	in.free = (struct ry_sched_capacity){ 0, 8, 4096 };
+	assert_int_equal(ry_sched_place(&in, got), 0);	/* no free slot */
+	in.free = (struct ry_sched_capacity){ 4, 8, 150 };
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 1);	/* memory is a limit of its own */
+	/* A task of a team the input does not list is never taken. */
+	u[0].team = 3;
+	in.free = (struct ry_sched_capacity){ 4, 8, 4096 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+}
+
+/* ---- placement ---------------------------------------------------------- */
+
+#define T(id_, cpu_, mem_, prio_, team_) \
+	{ .id = (id_), .cpu = (cpu_), .mem_mb = (mem_), .eprio = (prio_), .team = (team_), .pool = -1 }
+
+static struct ry_sched_input input(const struct ry_sched_task *t, size_t n,
+				   struct ry_sched_team *teams, size_t nteams, int slots)
+{
+	struct ry_sched_input in = {
+		.free = { slots, 64, 65536 }, .tasks = t, .n = n, .teams = teams,
+		.nteams = nteams, .farm_cpu = 8, .farm_mem_mb = 65536,
+	};
+	return in;
+}
+
+static void scarce_agent_keeps_a_slot_for_protected_work(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[10];
+	for (int i = 0; i < 10; i++)
+		t[i] = (struct ry_sched_task)T(100 + i, 1, 100, 0, 0);
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	size_t got[10];
+	struct ry_sched_input in = input(t, 10, teams, 1, 4);
+	/* The plain agents are full and a flood is ready: 3 of 4 slots. */
+	in.protect = (struct ry_sched_protect){ true, 4, 0, 0, 1000, 0 };
+	assert_int_equal(ry_sched_place(&in, got), 3);
+	/* Two protected tasks are ready (none offered here): 2 slots stay. */
+	in.protect.protect = 2;
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+	/* It already holds 2 generic tasks: 1 more at most. */
+	in.protect = (struct ry_sched_protect){ true, 4, 0, 2, 1000, 0 };
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	/* Plain agents have room for all the generic work: none here. */
+	in.protect = (struct ry_sched_protect){ true, 4, 0, 0, 5, 5 };
+	assert_int_equal(ry_sched_place(&in, got), 0);
+	/* ... room for some: this agent takes only what they cannot. */
+	in.protect = (struct ry_sched_protect){ true, 4, 0, 0, 7, 5 };
+	assert_int_equal(ry_sched_place(&in, got), 2);
+	/* Not a scarce agent: no bound but its capacity. */
+	in.protect = (struct ry_sched_protect){ false, 4, 0, 0, 5, 5 };
+	assert_int_equal(ry_sched_place(&in, got), 4);
+}
+
+static void protected_work_comes_first_on_a_scarce_agent(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[3] = { T(1, 1, 100, 50, 0), T(2, 1, 100, 50, 0), T(3, 1, 100, 0, 0) };
+	t[2].scarce = true;
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	size_t got[3];
+	struct ry_sched_input in = input(t, 3, teams, 1, 2);
+	in.protect = (struct ry_sched_protect){ true, 2, 1, 0, 1000, 0 };
+	size_t k = ry_sched_place(&in, got);
+	/* The GPU task first although its priority is lower (it takes the
+	 * protected slot), then generic work in the slot left. */
+	assert_int_equal(k, 2);
+	assert_int_equal(t[got[0]].id, 3);
+	/* Two protected tasks ready, one offered (the other is locked by
+	 * another claim): one of 3 slots stays free for it. */
+	in.free.slots = 3;
+	in.protect = (struct ry_sched_protect){ true, 3, 2, 0, 1000, 0 };
+	k = ry_sched_place(&in, got);
+	assert_int_equal(k, 2);
+	assert_int_equal(t[got[0]].id, 3);
+}
+
+/* Two teams, weights 3 and 1, each with plenty ready: 8 slots from empty
+ * split 6/2, and a steady state (one finishes, one starts) stays there. */
+static void fair_share_follows_weights(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[32];
+	for (int i = 0; i < 16; i++) {
+		t[i] = (struct ry_sched_task)T(1000 + i, 1, 100, 0, 0);
+		t[16 + i] = (struct ry_sched_task)T(2000 + i, 1, 100, 0, 1);
+	}
+	struct ry_sched_team teams[2] = { { 0, 3, -1 }, { 0, 1, -1 } };
+	size_t got[32];
+	struct ry_sched_input in = input(t, 32, teams, 2, 8);
+	size_t k = ry_sched_place(&in, got);
+	assert_int_equal(k, 8);
+	int a = 0;
+	for (size_t j = 0; j < k; j++)
+		a += t[got[j]].team == 0;
+	assert_int_equal(a, 6);
+	/* Steady state: running 6/2; a team-1 task finishes: the free slot
+	 * goes back to team 1 (share 1/8 < 6/8/3). */
+	teams[0] = (struct ry_sched_team){ 6.0 / 8 / 3, 3, -1 };
+	teams[1] = (struct ry_sched_team){ 1.0 / 8, 1, -1 };
+	in.free.slots = 1;
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	assert_int_equal(t[got[0]].team, 1);
+	/* ... a team-0 task finishes: back to team 0 (5/8/3 < 2/8). */
+	teams[0] = (struct ry_sched_team){ 5.0 / 8 / 3, 3, -1 };
+	teams[1] = (struct ry_sched_team){ 2.0 / 8, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	assert_int_equal(t[got[0]].team, 0);
+}
+
+static void priority_outranks_share_and_quota_stops_a_team(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[4] = { T(1, 1, 100, 0, 0), T(2, 1, 100, 5, 1), T(3, 1, 100, 5, 1),
+				      T(4, 1, 100, 0, 0) };
+	struct ry_sched_team teams[2] = { { 0, 1, -1 }, { 0.9, 1, 1 } };
+	size_t got[4];
+	struct ry_sched_input in = input(t, 4, teams, 2, 4);
+	size_t k = ry_sched_place(&in, got);
+	/* Team 1 has the higher priority but a quota of 1: one of its tasks,
+	 * then team 0's two. */
+	assert_int_equal(k, 3);
+	assert_int_equal(t[got[0]].id, 2);
+	assert_int_equal(teams[1].room, 0);
+	assert_int_equal(t[got[1]].team, 0);
+	assert_int_equal(t[got[2]].team, 0);
+}
+
+static void pools_stop_at_their_room(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[5];
+	for (int i = 0; i < 5; i++) {
+		t[i] = (struct ry_sched_task)T(10 + i, 1, 100, 0, 0);
+		t[i].pool = i < 4 ? 0 : 1;
+	}
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	struct ry_sched_pool pools[2] = { { 2 }, { 0 } };
+	size_t got[5];
+	struct ry_sched_input in = input(t, 5, teams, 1, 8);
+	in.pools = pools;
+	in.npools = 2;
+	assert_int_equal(ry_sched_place(&in, got), 2);
+	assert_int_equal(pools[0].room, 0);
+	/* A pool index outside the list is never taken. */
+	t[0].pool = 7;
+	pools[0].room = 5;
+	assert_int_equal(ry_sched_place(&in, got), 3);
+}
+
+static void ties_go_aged_priority_rank_fit_id(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[5] = { T(5, 1, 100, 1.2, 0), T(4, 1, 100, 1.7, 0), T(3, 1, 100, 1.7, 0),
+				      T(2, 4, 100, 1.7, 0), T(1, 1, 100, 1.7, 0) };
+	t[2].rank = 9;
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	size_t got[5];
+	struct ry_sched_input in = input(t, 5, teams, 1, 5);
+	in.free.cpu = 8;
+	assert_int_equal(ry_sched_place(&in, got), 5);
+	/* rank 9 first; then the best fit (4 cpu of 7 left); then ids 1, 4;
+	 * the lower aged priority last. */
+	int64_t want[5] = { 3, 2, 1, 4, 5 };
+	for (int j = 0; j < 5; j++)
+		assert_int_equal(t[got[j]].id, want[j]);
+	/* A whole point of aged priority outranks everything after it. */
+	t[0].eprio = 2.0;
+	assert_int_equal(ry_sched_place(&in, got), 5);
+	assert_int_equal(t[got[0]].id, 5);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(choose_table),
-		cmocka_unit_test(never_exceeds_capacity),
+		cmocka_unit_test(capacity_limits_and_big_tasks),
+		cmocka_unit_test(scarce_agent_keeps_a_slot_for_protected_work),
+		cmocka_unit_test(protected_work_comes_first_on_a_scarce_agent),
+		cmocka_unit_test(fair_share_follows_weights),
+		cmocka_unit_test(priority_outranks_share_and_quota_stops_a_team),
+		cmocka_unit_test(pools_stop_at_their_room),
+		cmocka_unit_test(ties_go_aged_priority_rank_fit_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,260 @@
+# shellcheck shell=bash
+#
+# 10. Placement (issue 7): each figure with a baseline measured in the same
+# run.
+#   scarce agent: one gpu agent (2 slots) and three plain agents (2 slots
+#     each) under a flood of generic 'sleep 2' tasks; GPU tasks ('sleep
+#     0.3') arrive one at a time while the flood lasts.  Wait from ready to
+#     claimed (p50, p99), how often gpu-box held only generic tasks while a
+#     GPU task was ready, and the plain agents' busy share over the flood.
+#     Protection on (scarce_fraction 0.25: gpu is 1 of 4 agents) vs off
+#     (scarce_fraction 0: nothing is scarce).
+#   fair share: teams of weights 3 and 1, each with plenty ready, on two
+#     workers of 4 slots; mean |alpha's running share - 75 %| over samples
+#     after the first claims, vs the same with both weights 1 (what plain
+#     priority order gives).
+#   aging: one slot, a stream of priority-10 tasks (three per submission,
+#     0.1 s apart) faster than it drains,
+#     a priority-0 task: its wait with aging (600 points/min: about 1 s to
+#     catch up) vs without (0: it waits for the stream to end).
+#   pool cap: three workers, 30 tasks in a pool of capacity 2: the most
+#     attempts overlapping at any instant (must equal the capacity).
+#   overload: CPU-bound tasks (a shell loop) on slots = 4 x cores, the
+#     throttle on (AIMD, the host's real /proc/pressure) vs static slots =
+#     cores vs static slots = 4 x cores: makespan and peak PSI cpu some
+#     avg10 (sampled every 0.5 s).
+
+bench_title_placement() {
+	echo "10. Placement: scarce agents, fair share, aging, pools, AIMD"
+}
+
+# pl_overlap DB FILTER: most attempts matching FILTER (over task_attempts h)
+# held at once, claim to finish.
+pl_overlap() {
+	q "$1" "WITH ev AS (SELECT h.claimed_at AS at, 1 AS d FROM railyard.task_attempts h WHERE $2
+	                    UNION ALL SELECT h.finished_at, -1 FROM railyard.task_attempts h WHERE $2)
+	        SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
+}
+
+pl_submit() {	# DB NAME TEAM PRIORITY COUNT COMMAND [REQUIRES] [POOL]: prints the pipeline id
+	local req=${7:-} pool=${8:-NULL}
+	[[ -n $req ]] || req='{}'
+	q "$1" "WITH p AS (INSERT INTO railyard.pipelines (name, team, priority)
+	                   VALUES ('$2', '$3', $4) RETURNING id),
+	             t AS (INSERT INTO railyard.tasks (pipeline_id, name, command, requires, pool, mem_mb)
+	                   SELECT p.id, 't-' || g, '$6', '$req', $pool, 64
+	                     FROM p, generate_series(1, $5) g)
+	        SELECT id FROM p"
+}
+
+# pl_scarce DB FRACTION: the scarce scenario; sets PL_P50 PL_P99 (ms),
+# PL_HELD (GPU-ready instants with gpu-box full of generic work), PL_UTIL (%).
+pl_scarce() {
+	local db=$1 frac=$2 n=$3 gpus=$4 pids=() flood i gpu ids=() ok=1
+	new_db "$db"
+	q "$db" "UPDATE railyard.placement_settings SET scarce_fraction = $frac" >/dev/null
+	start_worker "$db" "$db-gpu" --slots 2 --labels gpu
+	pids+=("$LAST_PID")
+	for i in 1 2 3; do
+		start_worker "$db" "$db-plain$i" --slots 2
+		pids+=("$LAST_PID")
+	done
+	local pl
+	pl=$(IFS=,; echo "${pids[*]}")
+	wait_for 60 agents_online "$db" "$pl" "$db-gpu" "$db-plain1" "$db-plain2" "$db-plain3" || ok=0
+	flood=$(pl_submit "$db" flood default 0 "$n" 'sleep 2')
+	for ((i = 0; i < gpus && ok; i++)); do
+		nap 0.7
+		gpu=$(pl_submit "$db" "gpu-$i" default 0 1 'sleep 0.3' '{gpu}')
+		ids+=("$gpu")
+	done
+	wait_for 600 at_least_succeeded "$db" $((n + gpus)) "${pids[@]}" || ok=0
+	stop_workers "${pids[@]}"
+	((ok)) || return 1
+	local in
+	in=$(IFS=,; echo "${ids[*]}")
+	read -r PL_P50 PL_P99 <<<"$(q "$db" "SELECT round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY w)),
+	                                          round(1000 * percentile_cont(0.99) WITHIN GROUP (ORDER BY w))
+	                                     FROM (SELECT extract(epoch FROM h.claimed_at - t.ready_at) AS w
+	                                             FROM railyard.task_attempts h JOIN railyard.tasks t ON t.id = h.task_id
+	                                            WHERE h.pipeline_id IN ($in)) s" | tr '|' ' ')"
+	# GPU tasks whose wait began while gpu-box held 2 generic tasks.
+	PL_HELD=$(q "$db" "SELECT count(*) FROM railyard.tasks g
+	                   WHERE g.pipeline_id IN ($in)
+	                     AND (SELECT count(*) FROM railyard.task_attempts h
+	                           WHERE h.agent_name = '$db-gpu' AND h.pipeline_id = $flood
+	                             AND h.claimed_at <= g.ready_at AND h.finished_at > g.ready_at) >= 2")
+	# Busy slot-time of the plain agents while generic work was ready:
+	# from the flood's first claim to its last claim (after that, nothing
+	# was left for a free slot to take).
+	PL_UTIL=$(q "$db" "WITH span AS (SELECT min(claimed_at) AS a, max(claimed_at) AS b FROM railyard.task_attempts
+	                                 WHERE pipeline_id = $flood)
+	                   SELECT round((100 * sum(extract(epoch FROM least(h.finished_at, span.b) - greatest(h.claimed_at, span.a)))
+	                                / (6 * extract(epoch FROM span.b - span.a)))::numeric, 1)
+	                     FROM railyard.task_attempts h, span
+	                    WHERE h.agent_name LIKE '$db-plain%' AND h.claimed_at < span.b GROUP BY span.a, span.b")
+	drop_db "$db"
+}
+
+# pl_fair DB W_ALPHA N SAMPLES: sets PL_ERR (mean |alpha share - 75|, %).
+pl_fair() {
+	local db=$1 wa=$2 n=$3 samples=$4 a b pids=() i ra rb sum=0 k=0
+	new_db "$db"
+	q "$db" "INSERT INTO railyard.teams (name, weight) VALUES ('alpha', $wa), ('beta', 1)" >/dev/null
+	start_worker "$db" "$db-1" --slots 4
+	pids+=("$LAST_PID")
+	start_worker "$db" "$db-2" --slots 4
+	pids+=("$LAST_PID")
+	wait_for 60 agents_online "$db" "${pids[0]},${pids[1]}" "$db-1" "$db-2" || return 1
+	a=$(pl_submit "$db" a alpha 0 "$n" 'sleep 0.3')
+	b=$(pl_submit "$db" b beta 0 "$n" 'sleep 0.3')
+	wait_for 60 at_least_succeeded "$db" 16 "${pids[@]}" || return 1
+	for ((i = 0; i < samples; i++)); do
+		read -r ra rb <<<"$(q "$db" "SELECT count(*) FILTER (WHERE pipeline_id = $a), count(*) FILTER (WHERE pipeline_id = $b)
+		                               FROM railyard.tasks WHERE state = 'running'" | tr '|' ' ')"
+		if ((ra + rb > 0)); then
+			sum=$(calc "$sum + sqrt((100 * $ra / ($ra + $rb) - 75) ^ 2)" %.4f)
+			k=$((k + 1))
+		fi
+		nap 0.25
+	done
+	stop_workers "${pids[@]}"
+	((k > 0)) || return 1
+	PL_ERR=$(calc "$sum / $k" %.1f)
+	drop_db "$db"
+}
+
+# pl_aging DB RATE STREAM: sets PL_WAIT (s) of the priority-0 task.
+pl_aging() {
+	local db=$1 rate=$2 stream=$3 i low pid
+	new_db "$db"
+	q "$db" "UPDATE railyard.placement_settings SET aging_per_min = $rate, aging_cap = 50" >/dev/null
+	start_worker "$db" "$db-w" --slots 1
+	pid=$LAST_PID
+	wait_for 60 agents_online "$db" "$pid" "$db-w" || return 1
+	for i in 1 2 3; do
+		pl_submit "$db" "first-$i" default 10 1 'sleep 0.2' >/dev/null
+	done
+	low=$(pl_submit "$db" low default 0 1 true)
+	# Three tasks per submission: the stream outpaces one slot even when
+	# a submission is slow on a loaded machine.
+	for ((i = 0; i < stream; i++)); do
+		pl_submit "$db" "high-$i" default 10 3 'sleep 0.2' >/dev/null
+		nap 0.1
+	done
+	wait_for 300 at_least_succeeded "$db" $((3 * stream + 4)) "$pid" || return 1
+	stop_workers "$pid"
+	PL_WAIT=$(q "$db" "SELECT round(extract(epoch FROM h.claimed_at - t.ready_at)::numeric, 2)
+	                   FROM railyard.task_attempts h JOIN railyard.tasks t ON t.id = h.task_id
+	                  WHERE t.pipeline_id = $low")
+	drop_db "$db"
+}
+
+# pl_overload DB SLOTS THROTTLE TASKS: sets PL_MAKESPAN (s), PL_PSI (peak).
+pl_overload() {
+	local db=$1 slots=$2 thr=$3 n=$4 pid sampler peak_file=$TMP/psi-$1
+	new_db "$db"
+	start_worker "$db" "$db-w" --slots "$slots" --cpus "$slots" --throttle "$thr" --min-slots 1
+	pid=$LAST_PID
+	wait_for 60 agents_online "$db" "$pid" "$db-w" || return 1
+	: >"$peak_file"
+	( while :; do sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' /proc/pressure/cpu >>"$peak_file" 2>/dev/null; sleep 0.5; done ) &
+	sampler=$!
+	BG_PIDS+=("$sampler")
+	pl_submit "$db" burn default 0 "$n" 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done' >/dev/null
+	wait_for 1200 at_least_succeeded "$db" "$n" "$pid" || { kill "$sampler"; return 1; }
+	kill "$sampler" 2>/dev/null
+	stop_workers "$pid"
+	PL_MAKESPAN=$(q "$db" "SELECT round(extract(epoch FROM max(finished_at) - min(claimed_at))::numeric, 2)
+	                       FROM railyard.task_attempts")
+	PL_PSI=$(sort -n "$peak_file" | tail -n 1)
+	drop_db "$db"
+}
+
+bench_placement() {
+	local flood=100 gpus=8 fair_n=300 samples=40 stream=40 cores
+	cores=$(nproc)
+	if ((QUICK)); then
+		flood=50 gpus=5 fair_n=150 samples=20 stream=25
+	fi
+	local burn=$((cores * 4 * 3))
+	meta placement params "scarce: 1 gpu + 3 plain agents x 2 slots, $flood generic 'sleep 2', $gpus GPU 'sleep 0.3' arriving 0.7 s apart; fair: 2 x 4 slots, 2 x $fair_n 'sleep 0.3', $samples samples 0.25 s apart; aging: 1 slot, $stream x 3 priority-10 'sleep 0.2' 0.1 s apart; pool: 3 workers x 4 slots, 30 'sleep 0.2' in a pool of 2; overload: $burn shell-loop tasks"
+
+	local on_p50 on_p99 on_held on_util off_p50 off_p99 off_held off_util
+	if pl_scarce bench_pl_on 0.25 "$flood" "$gpus"; then
+		on_p50=$PL_P50 on_p99=$PL_P99 on_held=$PL_HELD on_util=$PL_UTIL
+	fi
+	if pl_scarce bench_pl_off 0 "$flood" "$gpus"; then
+		off_p50=$PL_P50 off_p99=$PL_P99 off_held=$PL_HELD off_util=$PL_UTIL
+	fi
+	say "scarce: protection on p50 ${on_p50:-?} p99 ${on_p99:-?} ms held ${on_held:-?} util ${on_util:-?} %; off p50 ${off_p50:-?} p99 ${off_p99:-?} held ${off_held:-?} util ${off_util:-?} %"
+	if [[ -n ${on_p99:-} && -n ${off_p99:-} ]]; then
+		row placement "GPU task wait p50, protection on vs off" "ms" "$on_p50" "$off_p50" "$(ratio "$on_p50" "$off_p50" 2)" "" ""
+		row placement "GPU task wait p99, protection on vs off" "ms" "$on_p99" "$off_p99" "$(ratio "$on_p99" "$off_p99" 2)" \
+			"<= 500 (one claim round)" "$(verdict "$on_p99" "<=" 500)"
+		row placement "GPU tasks ready while gpu-box held only generic work" "tasks" "$on_held" "$off_held" "" \
+			"0" "$(verdict "$on_held" "<=" 0)" "of $gpus GPU tasks"
+		row placement "plain agents busy during the flood, on vs off" "%" "$on_util" "$off_util" "$(ratio "$on_util" "$off_util" 3)" \
+			">= 98" "$(verdict "$on_util" ">=" 98)" "busy slot-time (claim to finish) of the plain agents from the flood's first claim to its last"
+	else
+		invalid placement "scarce agent" "a scarce-scenario run did not finish (worker logs: KEEP_TMP=1)"
+	fi
+
+	local err_w err_1
+	pl_fair bench_pl_fair3 3 "$fair_n" "$samples" && err_w=$PL_ERR
+	pl_fair bench_pl_fair1 1 "$fair_n" "$samples" && err_1=$PL_ERR
+	say "fair share: error vs 75 % with weights 3:1 ${err_w:-?}, with 1:1 ${err_1:-?}"
+	if [[ -n ${err_w:-} && -n ${err_1:-} ]]; then
+		row placement "running-share error vs weights 3:1" "points" "$err_w" "$err_1" "$(ratio "$err_w" "$err_1" 2)" \
+			"<= 5" "$(verdict "$err_w" "<=" 5)" "mean |alpha's share of running tasks - 75 %| over $samples samples; baseline: the same teams with weights 1:1"
+	else
+		invalid placement "fair share" "a fair-share run did not finish"
+	fi
+
+	local w_on w_off
+	pl_aging bench_pl_age 600 "$stream" && w_on=$PL_WAIT
+	pl_aging bench_pl_noage 0 "$stream" && w_off=$PL_WAIT
+	say "aging: low-priority wait ${w_on:-?} s with aging, ${w_off:-?} s without"
+	if [[ -n ${w_on:-} && -n ${w_off:-} ]]; then
+		row placement "low-priority wait under a priority-10 stream" "s" "$w_on" "$w_off" "$(ratio "$w_on" "$w_off" 2)" \
+			"<= 2 (1 s of aging + a task + a round)" "$(verdict "$w_on" "<=" 2)" "aging 600 points/min vs 0"
+	else
+		invalid placement "aging" "an aging run did not finish"
+	fi
+
+	local db=bench_pl_pool pids=() i over
+	new_db "$db"
+	q "$db" "INSERT INTO railyard.pools (name, capacity) VALUES ('licence', 2)" >/dev/null
+	for i in 1 2 3; do
+		start_worker "$db" "$db-$i" --slots 4
+		pids+=("$LAST_PID")
+	done
+	if wait_for 60 agents_online "$db" "$(IFS=,; echo "${pids[*]}")" "$db-1" "$db-2" "$db-3" &&
+		pl_submit "$db" pool default 0 30 'sleep 0.2' '{}' "'licence'" >/dev/null &&
+		wait_for 300 at_least_succeeded "$db" 30 "${pids[@]}"; then
+		over=$(pl_overlap "$db" "true")
+		row placement "pool cap: most tasks of a pool of 2 running at once" "tasks" "$over" "2" "$(ratio "$over" 2 2)" \
+			"= 2" "$( [[ $over == 2 ]] && echo met || echo missed)" "3 workers x 4 slots, 30 tasks"
+	else
+		invalid placement "pool cap" "the pool run did not finish"
+	fi
+	stop_workers "${pids[@]}"
+	drop_db "$db"
+
+	local m_aimd p_aimd m_cores p_cores m_over p_over
+	pl_overload bench_pl_aimd $((cores * 4)) on "$burn" && m_aimd=$PL_MAKESPAN p_aimd=$PL_PSI
+	pl_overload bench_pl_cores "$cores" off "$burn" && m_cores=$PL_MAKESPAN p_cores=$PL_PSI
+	pl_overload bench_pl_over $((cores * 4)) off "$burn" && m_over=$PL_MAKESPAN p_over=$PL_PSI
+	say "overload: AIMD ${m_aimd:-?} s (PSI ${p_aimd:-?}), static $cores ${m_cores:-?} s (PSI ${p_cores:-?}), static $((cores * 4)) ${m_over:-?} s (PSI ${p_over:-?})"
+	if [[ -n ${m_aimd:-} && -n ${m_cores:-} && -n ${m_over:-} ]]; then
+		row placement "overload makespan, AIMD vs static slots = cores" "s" "$m_aimd" "$m_cores" "$(ratio "$m_aimd" "$m_cores" 3)" \
+			"<= 1.05" "$(verdict "$(ratio "$m_aimd" "$m_cores" 3)" "<=" 1.05)" "$burn CPU-bound tasks; slots $((cores * 4)), throttle on, the host's own /proc/pressure"
+		row placement "overload makespan, AIMD vs static 4 x cores" "s" "$m_aimd" "$m_over" "$(ratio "$m_aimd" "$m_over" 3)" \
+			"< 1" "$(verdict "$(ratio "$m_aimd" "$m_over" 3)" "<" 1)"
+		row placement "overload peak PSI cpu some avg10, AIMD vs 4 x cores" "%" "$p_aimd" "$p_over" "$(ratio "$p_aimd" "$p_over" 2)" "" "" \
+			"static slots = cores peaked at $p_cores"
+	else
+		invalid placement "overload" "an overload run did not finish"
+	fi
+	invalid placement "memory-bound overload (no oom with AIMD)" "not run: filling this shared machine's RAM would put other users' processes at risk; test_throttle.sh shows the limit falling on low MemAvailable"
+}

@@ -1,0 +1,109 @@
+#include "throttle/throttle.h"
+
+#include <stdio.h>
+
+void ry_throttle_config_default(struct ry_throttle_config *c)
+{
+	*c = (struct ry_throttle_config){
+		.min_slots = 1, .max_slots = 1,
+		.cpu_high = 70, .cpu_low = 30,
+		.mem_high = 10, .mem_low = 1,
+		.io_high = 50, .io_low = 10,
+		.avail_low_pct = 10, .avail_ok_pct = 20,
+		.runnable_high = 2.0, .runnable_low = 1.0,
+		.decrease = 0.5, .interval_ms = 2000,
+	};
+}
+
+void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c)
+{
+	t->cfg = *c;
+	if (t->cfg.min_slots < 1)
+		t->cfg.min_slots = 1;
+	if (t->cfg.max_slots < t->cfg.min_slots)
+		t->cfg.max_slots = t->cfg.min_slots;
+	t->limit = t->cfg.max_slots;
+	t->last_dir = 0;
+	t->last_step_ms = -1;
+}
+
+/* Folds one source in: high wins over moderate over low. */
+static void fold(enum ry_throttle_level *lvl, double v, double high, double low, const char *what,
+		 char *why, size_t whylen)
+{
+	if (v > high) {
+		if (*lvl != RY_PRESSURE_HIGH)
+			snprintf(why, whylen, "%s %.1f > %g", what, v, high);
+		*lvl = RY_PRESSURE_HIGH;
+	} else if (v >= low && *lvl == RY_PRESSURE_LOW) {
+		snprintf(why, whylen, "%s %.1f between %g and %g", what, v, low, high);
+		*lvl = RY_PRESSURE_MODERATE;
+	}
+}
+
+enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
+					 const struct ry_pressure *p, char *why, size_t whylen)
+{
+	enum ry_throttle_level lvl = RY_PRESSURE_LOW;
+	snprintf(why, whylen, "no pressure");
+	if (p->have_psi) {
+		fold(&lvl, p->cpu, c->cpu_high, c->cpu_low, "cpu some avg10", why, whylen);
+		fold(&lvl, p->memory, c->mem_high, c->mem_low, "memory some avg10", why, whylen);
+		fold(&lvl, p->io, c->io_high, c->io_low, "io some avg10", why, whylen);
+	} else if (p->have_runnable) {
+		fold(&lvl, p->runnable_per_core, c->runnable_high, c->runnable_low,
+		     "runnable per core", why, whylen);
+	}
+	if (p->have_mem && p->mem_total_kb > 0) {
+		/* Less available is more pressure: judge the share used. */
+		double avail = 100.0 * (double)p->mem_available_kb / (double)p->mem_total_kb;
+		if (avail < c->avail_low_pct) {
+			if (lvl != RY_PRESSURE_HIGH)
+				snprintf(why, whylen, "MemAvailable %.1f%% < %g%%", avail, c->avail_low_pct);
+			lvl = RY_PRESSURE_HIGH;
+		} else if (avail <= c->avail_ok_pct && lvl == RY_PRESSURE_LOW) {
+			snprintf(why, whylen, "MemAvailable %.1f%% between %g%% and %g%%", avail,
+				 c->avail_low_pct, c->avail_ok_pct);
+			lvl = RY_PRESSURE_MODERATE;
+		}
+	}
+	return lvl;
+}
+
+int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_use,
+		     int64_t now_ms, bool *changed, bool *turned, char *why, size_t whylen)
+{
+	*changed = false;
+	*turned = false;
+	if (t->last_step_ms >= 0 && now_ms - t->last_step_ms < t->cfg.interval_ms) {
+		snprintf(why, whylen, "within the interval");
+		return t->limit;
+	}
+	t->last_step_ms = now_ms;
+	int next = t->limit;
+	switch (ry_throttle_judge(&t->cfg, p, why, whylen)) {
+	case RY_PRESSURE_HIGH:
+		next = (int)((double)t->limit * t->cfg.decrease);
+		if (next >= t->limit)
+			next = t->limit - 1;
+		if (next < t->cfg.min_slots)
+			next = t->cfg.min_slots;
+		break;
+	case RY_PRESSURE_LOW:
+		/* Only a limit in use is raised: an idle worker learns nothing
+		 * about how much more its host takes. */
+		if (in_use >= t->limit && t->limit < t->cfg.max_slots)
+			next = t->limit + 1;
+		break;
+	case RY_PRESSURE_MODERATE:
+		break;
+	}
+	if (next != t->limit) {
+		int dir = next < t->limit ? -1 : 1;
+		*changed = true;
+		*turned = dir != t->last_dir;
+		t->last_dir = dir;
+		t->limit = next;
+	}
+	return t->limit;
+}

@@ -1,0 +1,74 @@
+/*
+ * throttle: the worker's adaptive concurrency limit (AIMD), pure logic.
+ *
+ * Every interval the worker reads its host's pressure (pkg/agent/pressure)
+ * and asks ry_throttle_step() for the limit: multiplicative decrease when
+ * any pressure is high, additive increase (one slot) while every pressure
+ * is low and the limit is in use, no change in between (the band between
+ * the low and high thresholds is what keeps a steady moderate load from
+ * oscillating).  Time is passed in, so tests drive it without sleeping.
+ * Lowering the limit only admits less: running tasks are never stopped.
+ */
+#ifndef RY_THROTTLE_H
+#define RY_THROTTLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One reading of the host (pkg/agent/pressure fills it). */
+struct ry_pressure {
+	bool have_psi;		/* /proc/pressure (or pressure_dir) was readable */
+	double cpu, memory, io;	/* PSI "some avg10", percent */
+	bool have_mem;
+	long mem_total_kb, mem_available_kb;
+	bool have_runnable;	/* runnable tasks per core (where PSI is absent) */
+	double runnable_per_core;
+};
+
+struct ry_throttle_config {
+	int min_slots;		/* never below (>= 1) */
+	int max_slots;		/* never above: the worker's slots */
+	double cpu_high, cpu_low;	/* PSI cpu some avg10, percent */
+	double mem_high, mem_low;	/* PSI memory some avg10 */
+	double io_high, io_low;		/* PSI io some avg10 */
+	double avail_low_pct;	/* MemAvailable under this % of MemTotal: high */
+	double avail_ok_pct;	/* ... over this: low (between: moderate) */
+	double runnable_high, runnable_low;	/* per core, without PSI */
+	double decrease;	/* multiplicative factor, 0 < decrease < 1 */
+	int64_t interval_ms;	/* between steps */
+};
+
+enum ry_throttle_level { RY_PRESSURE_LOW, RY_PRESSURE_MODERATE, RY_PRESSURE_HIGH };
+
+struct ry_throttle {
+	struct ry_throttle_config cfg;
+	int limit;
+	int last_dir;		/* -1 decreased, +1 increased, 0 not yet */
+	int64_t last_step_ms;	/* monotonic ms of the last step taken (-1: none) */
+};
+
+/* Defaults: thresholds as docs/operations.md "Throttle" gives them. */
+void ry_throttle_config_default(struct ry_throttle_config *c);
+
+/* Starts at max_slots (nothing is known yet about the host). */
+void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c);
+
+/*
+ * Judges a reading: high if any source is over its high threshold, low if
+ * every source is under its low one, moderate otherwise.  Writes the
+ * deciding figure in words to why (e.g. "cpu some avg10 82.5 > 70").
+ */
+enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
+					 const struct ry_pressure *p, char *why, size_t whylen);
+
+/*
+ * One step at now_ms with in_use tasks held: returns the new limit (which
+ * is also t->limit).  Steps closer together than interval_ms change
+ * nothing.  *changed says whether the limit moved; *turned whether it
+ * moved the other way from the last move (an audit row is due).
+ */
+int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_use,
+		     int64_t now_ms, bool *changed, bool *turned, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * The adaptive concurrency limit: every throttle_interval_ms the worker
+ * reads its host's pressure (pkg/agent/pressure) and steps the AIMD
+ * controller (pkg/throttle); a new limit changes what the claim asks for
+ * (ry_worker_slot_limit) and is sent to the agent row by the pump
+ * (RY_PUMP_LIMIT → railyard.set_concurrency_limit, which audits turns).
+ * Lowering the limit only admits less: nothing running is stopped.
+ */
+#include "worker/internal.h"
+
+#include "agent/pressure.h"
+#include "db/adb.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The configured value, or the throttle's default where it is < 0. */
+static void pick(double *dst, double configured)
+{
+	if (configured >= 0)
+		*dst = configured;
+}
+
+static void limit_configure(struct ry_worker *w)
+{
+	struct ry_throttle_config c;
+	const struct ry_worker_config *f = &w->cfg;
+	ry_throttle_config_default(&c);
+	c.min_slots = f->min_slots;
+	c.max_slots = f->slots;
+	c.interval_ms = f->throttle_interval_ms;
+	pick(&c.decrease, f->throttle_decrease);
+	pick(&c.cpu_high, f->pressure_cpu_high);
+	pick(&c.cpu_low, f->pressure_cpu_low);
+	pick(&c.mem_high, f->pressure_memory_high);
+	pick(&c.mem_low, f->pressure_memory_low);
+	pick(&c.io_high, f->pressure_io_high);
+	pick(&c.io_low, f->pressure_io_low);
+	pick(&c.avail_low_pct, f->mem_available_low_pct);
+	pick(&c.avail_ok_pct, f->mem_available_ok_pct);
+	pick(&c.runnable_high, f->runnable_high);
+	pick(&c.runnable_low, f->runnable_low);
+	int was = w->throttle.limit;
+	ry_throttle_init(&w->throttle, &c);
+	/* A reload keeps what was learnt, within the new bounds. */
+	if (was > 0 && f->throttle)
+		w->throttle.limit = was < c.min_slots ? c.min_slots : was > c.max_slots ? c.max_slots : was;
+	w->slot_limit = f->throttle ? w->throttle.limit : f->slots;
+	snprintf(w->limit_why, sizeof(w->limit_why), "%s", f->throttle ? "starting" : "throttle off");
+	w->limit_dirty = true;
+}
+
+static void limit_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ry_worker *w = arg;
+	struct ry_pressure_source src = { w->cfg.pressure_dir, w->cfg.meminfo_path,
+					  w->cfg.loadavg_path, w->host.cores };
+	struct ry_pressure p;
+	char *err = NULL, why[sizeof(w->limit_why)];
+	bool changed, turned;
+	(void)fd;
+	(void)what;
+
+	if (!ry_pressure_read(&src, &p, &err)) {
+		/* Warn once per different complaint; judge nothing meanwhile. */
+		if (!w->pressure_err || strcmp(w->pressure_err, err) != 0) {
+			ry_warn("cannot read host pressure: %s", err);
+			free(w->pressure_err);
+			w->pressure_err = err;
+		} else {
+			free(err);
+		}
+		return;
+	}
+	free(w->pressure_err);
+	w->pressure_err = NULL;
+	int old = w->throttle.limit;
+	int lim = ry_throttle_step(&w->throttle, &p, (int)w->tasks.held_slots, ry_now_ms(), &changed,
+				   &turned, why, sizeof(why));
+	if (!changed)
+		return;
+	w->slot_limit = lim;
+	memcpy(w->limit_why, why, sizeof(why));
+	w->limit_dirty = true;
+	w->limit_turned |= turned;
+	ry_info("concurrency limit %d -> %d of %d: %s", old, lim, w->cfg.slots, why);
+	if (lim > old)
+		w->want_claim = true;
+	ry_worker_pump(w);
+}
+
+void ry_worker_limit_start(struct ry_worker *w)
+{
+	limit_configure(w);
+	if (!w->cfg.throttle)
+		return;
+	int ms = w->cfg.throttle_interval_ms;
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	w->limit_timer = event_new(w->base, -1, EV_PERSIST, limit_tick, w);
+	event_add(w->limit_timer, &tv);
+}
+
+void ry_worker_limit_reload(struct ry_worker *w)
+{
+	if (w->limit_timer) {
+		event_free(w->limit_timer);
+		w->limit_timer = NULL;
+	}
+	ry_worker_limit_start(w);
+}
+
+void ry_worker_limit_free(struct ry_worker *w)
+{
+	if (w->limit_timer)
+		event_free(w->limit_timer);
+	w->limit_timer = NULL;
+	free(w->pressure_err);
+	w->pressure_err = NULL;
+}
+
+/* How task limits are enforced here, for the agent row and status. */
+static const char *limits_mode(const struct ry_worker *w)
+{
+	if (w->cg_memory)
+		return w->cg_cpu ? "kernel: cgroup memory and cpu limits, oom from the cgroup's events"
+				 : "kernel: cgroup memory limit, oom from the cgroup's events; cpu not limited";
+	return "sampled: /proc RSS at each heartbeat (no writable memory cgroup)";
+}
+
+static void limit_sent(void *arg, const struct ry_adb_reply *r)
+{
+	struct ry_worker *w = arg;
+	if (ry_worker_job_failed(r, "record the concurrency limit"))
+		w->limit_dirty = true;	/* again at the next turn */
+	ry_worker_pump(w);
+}
+
+void ry_worker_send_limit(struct ry_worker *w)
+{
+	char agent[24], lim[16], min[16];
+	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
+	snprintf(lim, sizeof(lim), "%d", ry_worker_slot_limit(w));
+	snprintf(min, sizeof(min), "%d", w->cfg.throttle ? w->throttle.cfg.min_slots : w->cfg.slots);
+	const char *p[] = { agent, lim, min, w->limit_why, limits_mode(w) };
+	struct ry_adb_job *job = ry_adb_job_new(limit_sent, w);
+	ry_adb_job_add(job, "SELECT railyard.set_concurrency_limit($1, $2, $3, $4)", 4, p);
+	const char *q[] = { agent, limits_mode(w) };
+	ry_adb_job_add(job, "SELECT railyard.set_agent_limits($1, $2)", 2, q);
+	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	w->limit_dirty = false;
+	w->limit_turned = false;
+}
+
+static void take_str(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_config *c)
+{
+	cfg->throttle = c->throttle;
+	cfg->min_slots = c->min_slots;
+	cfg->throttle_interval_ms = c->throttle_interval_ms;
+	cfg->throttle_decrease = c->throttle_decrease;
+	cfg->pressure_cpu_high = c->pressure_cpu_high;
+	cfg->pressure_cpu_low = c->pressure_cpu_low;
+	cfg->pressure_memory_high = c->pressure_memory_high;
+	cfg->pressure_memory_low = c->pressure_memory_low;
+	cfg->pressure_io_high = c->pressure_io_high;
+	cfg->pressure_io_low = c->pressure_io_low;
+	cfg->mem_available_low_pct = c->mem_available_low_pct;
+	cfg->mem_available_ok_pct = c->mem_available_ok_pct;
+	cfg->runnable_high = c->runnable_high;
+	cfg->runnable_low = c->runnable_low;
+	take_str(&cfg->pressure_dir, &c->pressure_dir);
+	take_str(&cfg->meminfo_path, &c->meminfo_path);
+	take_str(&cfg->loadavg_path, &c->loadavg_path);
+}
