@@ -52,6 +52,9 @@ SELECT * FROM (VALUES
     ('pin_source_commit', 'worker', 'worker: pins the commit a pipeline''s revision resolved to'),
     -- the worker's forecasting call (sql/51_forecast.sql)
     ('record_pending_forecasts', 'worker', 'worker: records the submission forecast of pipelines queued since their COMMIT'),
+    -- the webhook sender (sql/85_outbox.sql)
+    ('webhook_claim', 'worker', 'worker: takes the farm-wide webhook sender lease and the due outbox rows'),
+    ('webhook_report', 'worker', 'worker: records webhook attempts (delivered, retry later, dead)'),
     -- people and CI jobs
     ('cancel_pipeline', 'submitter', 'cancels a pipeline''s unfinished tasks'),
     ('record_forecast', 'submitter', 'railyard forecast --record: stores a forecast made on request'),
@@ -73,6 +76,10 @@ SELECT * FROM (VALUES
     ('observe_one', 'owner', 'internal: statistics and detectors for one task identity'),
     ('anomaly_open', 'owner', 'internal: opens an anomaly and notifies railyard_anomaly'),
     ('anomaly_close', 'owner', 'internal: closes an anomaly once the baseline has adapted'),
+    ('webhook_redeliver', 'owner', 'puts webhook dead letters back in the queue'),
+    ('webhook_enqueue', 'owner', 'internal: writes outbox rows for state changes'),
+    ('webhook_tasks_update', 'owner', 'trigger: outbox rows for task state changes'),
+    ('webhook_pipelines_update', 'owner', 'trigger: outbox rows for pipeline state changes'),
     ('store_scan', 'owner', 'railyard deps scan'),
     ('explicit_replaces_detected', 'owner', 'trigger: an explicit dependency row replaces the detected one'),
     ('pipelines_source_before_insert', 'owner', 'trigger: forces source_commit on INSERT'),

@@ -25,16 +25,16 @@ static const char insert_pipeline_sql[] =
 static const char insert_tasks_sql[] =
 	"INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, requires, "
 	"  os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, run_if, "
-	"  only_if_changed, max_attempts, timeout_s, outputs, secrets) "
+	"  only_if_changed, max_attempts, timeout_s, outputs, secrets, image) "
 	"SELECT $1::bigint, x.name, x.service, x.kind, x.command, x.env, x.requires, "
 	"  x.os, x.arch, x.cpu, x.mem_mb, x.pool, x.priority, x.version, x.cacheable, x.inputs, "
 	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s, x.outputs, "
-	"  coalesce(x.secrets, '{}') "
+	"  coalesce(x.secrets, '{}'), x.image "
 	"FROM jsonb_to_recordset($2::jsonb) AS x(name text, service text, kind text, "
 	"  command text, env jsonb, requires text[], os text, arch text, cpu integer, "
 	"  mem_mb integer, pool text, priority integer, version text, cacheable boolean, "
 	"  inputs text[], run_if railyard.run_if, only_if_changed text, max_attempts integer, "
-	"  timeout_s integer, outputs text[], secrets jsonb)";
+	"  timeout_s integer, outputs text[], secrets jsonb, image text)";
 
 static const char insert_edges_sql[] =
 	"INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) "

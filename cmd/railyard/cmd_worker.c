@@ -23,7 +23,7 @@ static void worker_usage(FILE *out)
 		"                       [--dry-run] [--config FILE] [--cpus N] [--mem-mb N]\n"
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
 		"                       [--stats FILE] [--cgroup auto|off] [--throttle on|off]\n"
-		"                       [--min-slots N] [--pressure-dir DIR]\n"
+		"                       [--min-slots N] [--pressure-dir DIR] [--http-listen HOST:PORT|off]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -37,6 +37,8 @@ static void worker_usage(FILE *out)
 		"                     task_user, task_ids, db_passfile, secrets_dir, log_max_mb,\n"
 		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
 		"                     retention_mb, retention_min_s, retention_check_s,\n"
+		"                     http_listen, webhooks, webhook_secrets_dir,\n"
+		"                     container_runtime, container_options,\n"
 		"                     throttle, min_slots, pressure_dir, meminfo_path,\n"
 		"                     loadavg_path, throttle_interval_ms, throttle_decrease,\n"
 		"                     pressure_{cpu,memory,io}_{high,low},\n"
@@ -49,6 +51,8 @@ static void worker_usage(FILE *out)
 		"  --stats FILE       at exit, write claim latency percentiles and counts as JSON\n"
 		"  --cgroup auto|off  one cgroup per task where the host allows (default auto);\n"
 		"                     off: process groups only\n"
+		"  --http-listen A    serve /metrics and /healthz on HOST:PORT (default\n"
+		"                     127.0.0.1:9187; off: not at all)\n"
 		"  --throttle on|off  adapt the concurrency limit to host pressure between\n"
 		"                     min_slots and slots (AIMD; default on)\n"
 		"  --min-slots N      the lowest the adaptive limit goes (default 1)\n"
@@ -103,6 +107,7 @@ static const struct {
 	{ "cpus", "cpus" }, { "mem-mb", "mem_mb" }, { "heartbeat", "heartbeat_s" },
 	{ "lease", "lease_s" }, { "workdir", "workdir" },
 	{ "drain-timeout", "drain_timeout_s" }, { "cgroup", "cgroup" },
+	{ "http-listen", "http_listen" },
 	{ "throttle", "throttle" }, { "min-slots", "min_slots" },
 	{ "pressure-dir", "pressure_dir" },
 };

@@ -25,6 +25,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->retention_min_s = 3600;
 	c->retention_mb = 0;
 	c->retention_check_s = 300;
+	c->http_listen = ry_strdup("127.0.0.1:9187");
 	c->throttle = true;
 	c->min_slots = 1;
 	c->pressure_dir = ry_strdup("/proc/pressure");
@@ -46,6 +47,10 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->task_user);
 	free(c->db_passfile);
 	free(c->secrets_dir);
+	free(c->http_listen);
+	free(c->webhook_secrets_dir);
+	free(c->container_runtime);
+	free(c->container_options);
 	free(c->pressure_dir);
 	free(c->meminfo_path);
 	free(c->loadavg_path);
@@ -68,6 +73,10 @@ void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config 
 	dst->task_user = dup_or_null(src->task_user);
 	dst->db_passfile = dup_or_null(src->db_passfile);
 	dst->secrets_dir = dup_or_null(src->secrets_dir);
+	dst->http_listen = dup_or_null(src->http_listen);
+	dst->webhook_secrets_dir = dup_or_null(src->webhook_secrets_dir);
+	dst->container_runtime = dup_or_null(src->container_runtime);
+	dst->container_options = dup_or_null(src->container_options);
 	dst->pressure_dir = dup_or_null(src->pressure_dir);
 	dst->meminfo_path = dup_or_null(src->meminfo_path);
 	dst->loadavg_path = dup_or_null(src->loadavg_path);
@@ -246,6 +255,46 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 		}
 		return set_str(&c->secrets_dir, value);
 	}
+	if (strcmp(key, "http_listen") == 0) {
+		/* host:port, or off; the port is checked here, the host at bind. */
+		const char *colon = strrchr(value, ':');
+		long port;
+		if (strcmp(value, "off") == 0 || !*value)
+			return set_str(&c->http_listen, "");
+		if (!colon || colon == value || !ry_parse_long(colon + 1, 0, 65535, &port)) {
+			*err = ry_asprintf("%s: http_listen must be HOST:PORT (port 0 to 65535) or off, "
+					   "not \"%s\"", where, value);
+			return false;
+		}
+		return set_str(&c->http_listen, value);
+	}
+	if (strcmp(key, "webhooks") == 0) {
+		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+			*err = ry_asprintf("%s: webhooks must be on or off, not \"%s\"", where, value);
+			return false;
+		}
+		c->webhooks = strcmp(value, "on") == 0;
+		return true;
+	}
+	if (strcmp(key, "webhook_secrets_dir") == 0) {
+		if (*value && *value != '/') {
+			*err = ry_asprintf("%s: webhook_secrets_dir must be an absolute path, not \"%s\"",
+					   where, value);
+			return false;
+		}
+		return set_str(&c->webhook_secrets_dir, value);
+	}
+	if (strcmp(key, "container_runtime") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0 &&
+		    strcmp(value, "podman") != 0 && strcmp(value, "docker") != 0 && *value != '/') {
+			*err = ry_asprintf("%s: container_runtime must be auto, podman, docker, off or an "
+					   "absolute path, not \"%s\"", where, value);
+			return false;
+		}
+		return set_str(&c->container_runtime, value);
+	}
+	if (strcmp(key, "container_options") == 0)
+		return set_str(&c->container_options, value);
 	if (strcmp(key, "log_max_mb") == 0)
 		return set_int(&c->log_max_mb, key, value, 0, 1 << 20, where, err);
 	if (strcmp(key, "match_limit") == 0)

@@ -34,6 +34,11 @@ struct ry_worker_config {
 	long retention_min_s;	/* ... and never removed sooner than this, whatever the size */
 	long retention_mb;	/* over this total, the oldest finished go first (0: no cap) */
 	int retention_check_s;	/* how often retention looks (0: never) */
+	char *http_listen;	/* /metrics and /healthz: host:port; NULL: off */
+	bool webhooks;		/* this worker may send the farm's webhooks */
+	char *webhook_secrets_dir; /* endpoints' secret files are read here */
+	char *container_runtime; /* auto, podman, docker, an absolute path, or off */
+	char *container_options; /* extra options for every container run, split on blanks */
 	/* throttle (pkg/throttle): the adaptive concurrency limit */
 	bool throttle;		/* adapt the limit between min_slots and slots */
 	int min_slots;		/* the lowest the limit goes */

@@ -377,6 +377,13 @@ static void listen_done(void *arg, const struct ry_adb_reply *reply)
 		adb->cbs.connected(adb->arg);
 }
 
+static void actor_done(void *arg, const struct ry_adb_reply *reply)
+{
+	(void)arg;
+	if (!reply->ok && !reply->conn_lost)
+		ry_debug("cannot set railyard.actor: %s", reply->error);
+}
+
 static void adb_connected(struct ry_adb *adb)
 {
 	event_del(adb->timer);
@@ -389,6 +396,14 @@ static void adb_connected(struct ry_adb *adb)
 	adb->backoff_ms = BACKOFF_MIN_MS;
 	adb->up_since = ry_now_ms();
 	adb_arm(adb, EV_READ);
+	/* The actor travels in the startup packet's options, which a pooler
+	 * may drop (PgBouncer before 1.20 only ignores them): say it again in
+	 * the session, where a pooler in session mode keeps it. */
+	struct ry_adb_job *who = ry_adb_job_new(actor_done, adb);
+	const char *p[] = { adb->actor ? adb->actor : "cli" };
+	ry_adb_job_add(who, "SELECT pg_catalog.set_config('railyard.actor', $1, false)", 1, p);
+	who->internal = true;
+	ry_adb_submit(adb, who, RY_ADB_LAST);
 	adb->listens_pending = (int)adb->channels.n;
 	for (size_t i = 0; i < adb->channels.n; i++) {
 		struct ry_adb_job *job = ry_adb_job_new(listen_done, adb);

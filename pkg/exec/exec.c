@@ -87,13 +87,14 @@ static void child(const struct ry_exec_spec *spec, char *const *argv,
 	(void)close_range(3, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve("/bin/sh", argv, spec->env);
-	child_fail(cs, "exec /bin/sh");
+	execve(argv[0][0] == '/' ? argv[0] : "/bin/sh", argv, spec->env);
+	child_fail(cs, "exec");
 }
 
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err)
 {
-	char *argv[] = { (char *)"sh", (char *)"-c", (char *)spec->command, NULL };
+	char *sh[] = { (char *)"sh", (char *)"-c", (char *)spec->command, NULL };
+	char *const *argv = spec->argv ? spec->argv : sh;
 	volatile struct child_status cs = { 0, NULL };
 	sigset_t all, old;
 	pid_t parent = getpid();
@@ -109,12 +110,13 @@ bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err)
 		(void)waitpid(p, NULL, 0);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (p < 0) {
-		*err = ry_asprintf("cannot start /bin/sh in %s: vfork: %s", spec->cwd, strerror(e));
+		*err = ry_asprintf("cannot start %s in %s: vfork: %s", spec->argv ? argv[0] : "/bin/sh",
+				   spec->cwd, strerror(e));
 		return false;
 	}
 	if (cs.err) {
-		*err = ry_asprintf("cannot start /bin/sh in %s: %s: %s", spec->cwd, cs.step,
-				   strerror(cs.err));
+		*err = ry_asprintf("cannot start %s in %s: %s: %s", spec->argv ? argv[0] : "/bin/sh",
+				   spec->cwd, cs.step, strerror(cs.err));
 		return false;
 	}
 	*pid = p;

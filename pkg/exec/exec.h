@@ -19,6 +19,7 @@
 
 struct ry_exec_spec {
 	const char *command;	/* run as /bin/sh -c command */
+	char *const *argv;	/* when set: run argv[0] (absolute) with it instead */
 	const char *cwd;	/* must exist */
 	char *const *env;	/* NULL-terminated KEY=VALUE list: the whole env */
 	int out_fd;		/* stdout and stderr; -1: log_path, or /dev/null */

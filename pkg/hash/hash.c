@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +126,21 @@ bool ry_hash_is_hex(const char *s)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
 	return i == 2 * RY_DIGEST_LEN;
+}
+
+void ry_hash_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
+		      char out[RY_DIGEST_HEX])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, md, &n) || n != RY_DIGEST_LEN) {
+		fprintf(stderr, "railyard: fatal: cannot compute HMAC-SHA256\n");
+		abort();
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[2 * n] = '\0';
 }

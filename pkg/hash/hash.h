@@ -27,6 +27,9 @@ void ry_hash_hex(const void *data, size_t len, char out[RY_DIGEST_HEX]);
 bool ry_hash_fd(int fd, char out[RY_DIGEST_HEX], int64_t *size, char **err) RY_MUST_CHECK;
 /* Digest of a file's content (O_NOFOLLOW: a symlink is an error). */
 bool ry_hash_file(const char *path, char out[RY_DIGEST_HEX], int64_t *size, char **err) RY_MUST_CHECK;
+/* HMAC-SHA256 of data keyed with key, as hex (webhook signatures). */
+void ry_hash_hmac_hex(const void *key, size_t key_len, const void *data, size_t len,
+		      char out[RY_DIGEST_HEX]);
 /* Whether s is exactly 64 lowercase hex characters. */
 bool ry_hash_is_hex(const char *s);
 

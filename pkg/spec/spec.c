@@ -9,6 +9,7 @@
 #include "graph/graph.h"
 #include "match/match.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <jansson.h>
@@ -29,7 +30,7 @@ static const char *const top_keys[] = { "name", "team", "priority", "revision",
 	"changed_paths", "tasks", "edges", "source", NULL };
 static const char *const task_keys[] = { "name", "command", "service", "kind", "requires",
 	"os", "arch", "cpu", "mem_mb", "pool", "priority", "version", "cacheable", "inputs",
-	"outputs", "env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", "secrets", NULL };
+	"outputs", "env", "run_if", "only_if_changed", "max_attempts", "timeout_s", "needs", "secrets", "image", NULL };
 static const char *const edge_keys[] = { "upstream", "downstream", "kind", NULL };
 static const char *const need_keys[] = { "task", "kind", NULL };
 
@@ -624,6 +625,24 @@ static void read_needs(struct check *c, struct ry_spec *spec, const struct spec_
 	}
 }
 
+
+/* image: a container image reference (registry/name:tag or @digest), as
+ * the tasks_image_valid check of migrations/0009_outbox.sql allows. */
+static void get_image(struct check *c, const struct spec_node *n, struct ry_spec_task *t)
+{
+	if (!get_str(c, n, "image", true, &t->image) || !t->image)
+		return;
+	const char *s = t->image;
+	bool ok = strlen(s) <= 500 && isalnum((unsigned char)s[0]);
+	for (; ok && *s; s++)
+		ok = isalnum((unsigned char)*s) || strchr("._/:@+-", *s);
+	if (!ok)
+		fail(c, spec_map_get(n, "image")->line,
+		     "image \"%s\" is invalid: use a reference such as debian:bookworm or "
+		     "registry.example.com/team/tool@sha256:... (letters, digits and . _ / : @ + -)",
+		     t->image);
+}
+
 static void read_task(struct check *c, struct ry_spec *spec, const struct spec_node *n,
 		      struct ry_spec_task *t)
 {
@@ -654,6 +673,7 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	(void)get_required_str(c, n, n->line, "command", &t->command);
 	(void)get_str(c, n, "service", true, &t->service);
 	(void)get_choice(c, n, "kind", task_kinds, &t->kind);
+	get_image(c, n, t);
 	if (get_list(c, n, "requires", &t->requires, NULL))
 		for (size_t i = 0; i < t->requires.n; i++)
 			if (!label_valid(t->requires.items[i]))
@@ -688,6 +708,9 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	}
 	(void)get_int(c, n, "max_attempts", 1, 100, &t->max_attempts, NULL);
 	(void)get_int(c, n, "timeout_s", 1, 604800, &t->timeout_s, NULL);
+	/* Only agents with a container runtime can run an image. */
+	if (t->image && !ry_strlist_has(&t->requires, "container"))
+		ry_strlist_add(&t->requires, "container");
 	read_needs(c, spec, n, c->task);
 }
 
@@ -1039,6 +1062,7 @@ static void task_release(struct ry_spec_task *t)
 	free(t->name);
 	free(t->command);
 	free(t->service);
+	free(t->image);
 	free(t->kind);
 	ry_strlist_release(&t->requires);
 	free(t->os);
@@ -1127,6 +1151,7 @@ char *ry_spec_tasks_json(const struct ry_spec *spec)
 		json_t *o = json_object();
 		json_object_set_new(o, "name", jstr(t->name));
 		json_object_set_new(o, "service", jstr(t->service));
+		json_object_set_new(o, "image", jstr(t->image));
 		json_object_set_new(o, "kind", jstr(t->kind));
 		json_object_set_new(o, "command", jstr(t->command));
 		json_object_set_new(o, "env", env);

@@ -39,6 +39,7 @@ struct ry_spec_task {
 	char *name;		/* unique in the pipeline */
 	char *command;		/* run with /bin/sh -c */
 	char *service;		/* NULL: none */
+	char *image;		/* container image; NULL: runs on the host */
 	char *kind;		/* build test deploy package lint publish other */
 	struct ry_strlist requires;	/* agent labels, all needed */
 	char *os;		/* NULL: any */

@@ -513,6 +513,8 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 		if (!t || t->phase != RY_TASK_DONE)
 			continue;
 		w->stats.tasks_reported++;
+		ry_metrics_completion(&w->metrics, t->outcome,
+				      strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") == 0);
 		if (strcmp(ry_res_get(res, i, c[C_ACCEPTED]), "t") != 0 && ++w->stats.refused)
 			ry_warn("result of task %s (id %lld attempt %d) refused: its lease was "
 				"taken over", t->name, (long long)t->id, t->attempt);
@@ -775,6 +777,17 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);
+	const struct ry_res *img = r->nresults > 1 ? r->results[1] : NULL;
+	for (int i = 0; img && i < ry_res_rows(img); i++) {
+		int64_t id = ry_res_get_long(img, i, 0);
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t; t = t->next)
+			if (t->id == id && !t->image)
+				t->image = ry_strdup(ry_res_get(img, i, 1));
+	}
+	if (w->claim_started_ms)
+		ry_metrics_claim(&w->metrics, (double)(ry_now_ms() - w->claim_started_ms) / 1000.0,
+				 (uint64_t)ry_res_rows(res));
+	w->claim_started_ms = 0;
 	if (ry_res_rows(res))
 		ry_worker_soon(w->spawn_ev);
 	ry_worker_pump(w);
@@ -894,6 +907,9 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		const char *p[] = { agent, a };
 		struct ry_adb_job *job = ry_adb_job_new(claimed, w);
 		ry_adb_job_add(job, "SELECT * FROM railyard.claim_tasks($1, $2)", 2, p);
+		/* Which of them run in a container (0009_outbox: tasks.image). */
+		ry_adb_job_add(job, "SELECT id, image FROM railyard.tasks "
+				    "WHERE id = ANY ($1::bigint[]) AND image IS NOT NULL", 1, p + 1);
 		ry_adb_job_add(job, "COMMIT", 0, NULL);
 		ry_adb_submit(w->db, job, RY_ADB_NEXT);
 		free(a);
@@ -929,6 +945,7 @@ static void send_claim(struct ry_worker *w, const struct ry_sched_capacity *free
 	w->claim_limit = lim;
 	if (w->stats.enabled)
 		w->claim_sent_ms = ry_now_ms();
+	w->claim_started_ms = ry_now_ms();
 }
 
 /* ---- retention --------------------------------------------------------- */

@@ -16,6 +16,10 @@
  *   journal.c  the local record of results: kept until the database has them
  *   pump.c     the decision: what the idle connection does next (pure)
  *   stats.c    --stats
+ *   httpd.c    /metrics and /healthz
+ *   webhooks.c the outbox sender (webhooks = on)
+ *   containers.c tasks with an image: podman or docker
+ *   probe.c    whether notifications reach the worker (poolers)
  */
 #ifndef RY_WORKER_INTERNAL_H
 #define RY_WORKER_INTERNAL_H
@@ -25,6 +29,7 @@
 #include "cache/cache.h"
 #include "config/config.h"
 #include "exec/exec.h"
+#include "metrics/metrics.h"
 #include "sched/sched.h"
 #include "throttle/throttle.h"
 #include "worker/stats.h"
@@ -35,7 +40,10 @@
 
 struct event_base;
 struct event;
+struct evhttp;
 struct ry_adb;
+struct ry_worker_webhooks;
+struct ry_worker_probe;
 struct ry_adb_reply;
 
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
@@ -169,6 +177,20 @@ struct ry_worker {
 	int64_t hb_sent_ms;		/* the heartbeat in flight was sent then */
 	int64_t lease_until_ms;		/* 0 until registered */
 	struct event *lease_timer;
+
+	/* what /metrics shows (httpd.c) */
+	struct ry_metrics metrics;
+	struct evhttp *http;			/* NULL: not serving */
+	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
+	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
+
+	struct ry_worker_probe *probe;		/* probe.c: do NOTIFYs reach us? */
+
+	/* containers (containers.c) */
+	char *container_path;			/* podman or docker; NULL: none */
+	const char *container_kind;		/* "podman" or "docker" */
+	bool container_init;			/* --init works */
+	struct ry_strlist container_options;	/* container_options, split */
 };
 
 /* dbjobs.c */
@@ -260,6 +282,31 @@ void ry_worker_soon(struct event *ev);
 void ry_worker_set_labels(struct ry_worker *w);
 /* The lease is good until now + lease_s from when the heartbeat was sent. */
 void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms);
+
+/* httpd.c: /metrics and /healthz on cfg.http_listen (a failure is logged). */
+void ry_worker_httpd_start(struct ry_worker *w);
+void ry_worker_httpd_stop(struct ry_worker *w);
+
+/* webhooks.c: with webhooks = on, a second connection sends the outbox. */
+void ry_worker_webhooks_start(struct ry_worker *w);
+void ry_worker_webhooks_stop(struct ry_worker *w);
+
+/* probe.c: whether NOTIFYs reach the main connection (transaction-mode
+ * poolers lose them); _init before the connection starts, _start after
+ * each connect; _notified is true for the probe's own channel. */
+void ry_worker_probe_init(struct ry_worker *w);
+void ry_worker_probe_start(struct ry_worker *w);
+bool ry_worker_probe_notified(struct ry_worker *w, const char *channel, const char *payload);
+void ry_worker_probe_release(struct ry_worker *w);
+
+/* containers.c */
+/* Before the loop: finds the runtime (container_runtime). */
+void ry_worker_containers_init(struct ry_worker *w);
+/* The runtime command that runs t in its image; NULL with *err. */
+char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *const *envp,
+				const char *ws, const char *shared, char **err);
+/* Kills t's container (once): its client's death does not stop it. */
+void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t);
 
 /* prepare.c: a task's tree and the build cache (docs/cache.md) */
 struct ry_adb_job;

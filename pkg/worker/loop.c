@@ -117,6 +117,7 @@ static void arm_heartbeat(struct ry_worker *w)
 static void on_connected(void *arg)
 {
 	struct ry_worker *w = arg;
+	w->metrics.db_connects++;
 	if (w->agent_id) {
 		ry_info("reconnected to the database; %zu tasks running, %zu results to report",
 			ry_task_table_count(&w->tasks, RY_TASK_RUNNING),
@@ -125,6 +126,7 @@ static void on_connected(void *arg)
 	}
 	w->want_claim = true;
 	w->retry_after_ms = 0;
+	ry_worker_probe_start(w);
 	ry_worker_pump(w);
 }
 
@@ -138,6 +140,8 @@ static void on_disconnected(void *arg, const char *why)
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
 	struct ry_worker *w = arg;
+	if (ry_worker_probe_notified(w, channel, payload))
+		return;
 	if (strcmp(channel, "railyard_ready") == 0) {
 		w->want_claim = true;
 	} else if (strcmp(channel, "railyard_cancel") == 0) {
@@ -235,6 +239,13 @@ void ry_worker_set_labels(struct ry_worker *w)
 		ry_strlist_add(&all, w->host.os);
 	if (!ry_strlist_has(&all, w->host.arch))
 		ry_strlist_add(&all, w->host.arch);
+	/* A container runtime: tasks with an image require "container". */
+	if (w->container_kind) {
+		if (!ry_strlist_has(&all, "container"))
+			ry_strlist_add(&all, "container");
+		if (!ry_strlist_has(&all, w->container_kind))
+			ry_strlist_add(&all, w->container_kind);
+	}
 	free(w->labels_pg);
 	w->labels_pg = ry_strlist_to_pg_array(&all);
 	ry_strlist_release(&all);
@@ -323,6 +334,14 @@ struct ry_worker *ry_worker_new(const struct ry_worker_config *cfg, const char *
 	ry_worker_stats_init(&w->stats, w->cfg.stats_path != NULL,
 			     (uint64_t)getpid() ^ (uint64_t)ry_wall_us());
 	ry_hostinfo_collect(&w->host, w->cfg.workdir);
+	if (w->cfg.container_options) {
+		/* Split on blanks; empty pieces dropped. */
+		char *copy = ry_strdup(w->cfg.container_options);
+		for (char *tok = strtok(copy, " \t"); tok; tok = strtok(NULL, " \t"))
+			ry_strlist_add(&w->container_options, tok);
+		free(copy);
+	}
+	ry_worker_containers_init(w);
 	ry_worker_set_labels(w);
 	return w;
 }
@@ -442,7 +461,10 @@ int ry_worker_run(struct ry_worker *w)
 	w->db = ry_adb_new(w->base, w->conninfo, w->actor, &cbs, w);
 	ry_adb_listen(w->db, "railyard_ready");
 	ry_adb_listen(w->db, "railyard_cancel");
+	ry_worker_probe_init(w);
 	ry_adb_start(w->db);
+	ry_worker_httpd_start(w);
+	ry_worker_webhooks_start(w);
 
 	event_base_dispatch(w->base);
 	if (w->cfg.stats_path) {
@@ -466,6 +488,9 @@ void ry_worker_free(struct ry_worker *w)
 {
 	if (!w)
 		return;
+	ry_worker_httpd_stop(w);
+	ry_worker_webhooks_stop(w);
+	ry_worker_probe_release(w);
 	ry_adb_free(w->db);
 	ry_task_table_release(&w->tasks, ry_worker_task_free);
 	ry_worker_cache_close(w);
@@ -504,5 +529,7 @@ void ry_worker_free(struct ry_worker *w)
 	free(w->conninfo);
 	free(w->actor);
 	free(w->labels_pg);
+	free(w->container_path);
+	ry_strlist_release(&w->container_options);
 	free(w);
 }

@@ -481,6 +481,7 @@ static void hit_restored(void *arg, const struct ry_cache_result *res)
 	if (t->phase != RY_TASK_QUEUED)
 		return;		/* handed back meanwhile */
 	if (res->status == RY_CACHE_OK) {
+		w->metrics.cache_hits++;
 		ry_info("task %s (id %lld): cache hit %.12s…, not run", t->name, (long long)t->id,
 			p->key);
 		p->has_output = true;
@@ -494,6 +495,7 @@ static void hit_restored(void *arg, const struct ry_cache_result *res)
 		ry_worker_pump(w);
 		return;
 	}
+	w->metrics.store_errors++;
 	if (res->status == RY_CACHE_CORRUPT) {
 		ry_warn("task %s: cache entry %.12s… is corrupt (%s), quarantined %s: running it",
 			t->name, p->key, res->error ? res->error : "digest mismatch",
@@ -527,6 +529,7 @@ static void looked_up(void *arg, const struct ry_adb_reply *r)
 	}
 	const struct ry_res *res = r->results[0];
 	if (strcmp(ry_res_get(res, 0, 0), "t") != 0) {
+		p->w->metrics.cache_misses++;
 		ry_debug("task %s: cache miss %.12s… (%s)", p->t->name, p->key, ry_res_get(res, 0, 3));
 		start_tree(p);
 		return;
@@ -534,6 +537,7 @@ static void looked_up(void *arg, const struct ry_adb_reply *r)
 	if (ry_res_isnull(res, 0, 1)) {
 		/* A hit on a task without outputs: nothing to restore. */
 		struct ry_task *t = p->t;
+		p->w->metrics.cache_hits++;
 		p->stage = ST_READY;
 		ry_worker_release_uid(p->w, t);
 		ry_worker_task_set_result(t, "cached", NULL, -1);
@@ -713,6 +717,7 @@ static void upstream_restored(void *arg, const struct ry_cache_result *res)
 	if (res->status == RY_CACHE_OK) {
 		p->restored_bytes += res->size;
 	} else if (!p->restore_error) {
+		p->w->metrics.store_errors++;
 		const char *from = i < p->restore_from.n ? p->restore_from.items[i] : "an upstream";
 		p->restore_error = ry_asprintf("cannot restore outputs of %s: %s", from,
 					       res->error ? res->error
@@ -791,6 +796,7 @@ static void saved(void *arg, const struct ry_cache_result *res)
 		ry_worker_task_set_result(t, "failed",
 					  ry_asprintf("outputs: %s", res->error), -1);
 	} else {
+		w->metrics.store_errors++;
 		ry_warn("task %s: its outputs were not stored (%s): downstream tasks will not get "
 			"them", t->name, res->error ? res->error : "store unavailable");
 		ry_worker_task_set_result(t, "succeeded", NULL, 0);

@@ -13,6 +13,8 @@
  */
 #include "worker/internal.h"
 
+#include "container/container.h"
+
 #include "exec/output.h"
 #include "match/match.h"
 
@@ -64,6 +66,8 @@ void ry_worker_task_free(struct ry_task *t)
 	free(t->name);
 	free(t->command);
 	free(t->service);
+	free(t->image);
+	free(t->container);
 	free(t->revision);
 	free(t->only_if_changed);
 	ry_strlist_release(&t->env);
@@ -122,6 +126,8 @@ void ry_worker_task_signal(struct ry_worker *w, struct ry_task *t, int sig)
 	 * killed then (task_exited), in the same turn. */
 	if (t->pid && !t->exited)
 		ry_exec_kill_group(t->pid, sig);
+	if (t->container && sig == SIGKILL)
+		ry_worker_container_kill(w, t);
 	/* Without a cgroup, what left the group comes back to us once its
 	 * parent is gone: a walk of /proc finds and kills it. */
 	if (!t->cg && sig == SIGKILL && t->exited)
@@ -615,6 +621,7 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	char **envp = NULL;
 	char num[32];
 	int pipefd[2] = { -1, -1 };
+	char **argv = NULL;		/* a container task's runtime command */
 
 	/* Secrets first: a missing one fails the task before anything is made. */
 	for (size_t i = 0; i < t->secrets.n; i++) {
@@ -689,13 +696,20 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 	envp = ry_calloc(env.n + 1, sizeof(*envp));
 	memcpy(envp, env.items, env.n * sizeof(*envp));
 
+	if (t->image && !(argv = ry_worker_container_argv(w, t, envp, ws, shared, &err))) {
+		ry_worker_task_set_result(t, "failed", err, -1);
+		err = NULL;
+		goto out;
+	}
 	struct ry_exec_spec spec = {
 		.command = t->command,
+		.argv = argv,
 		.cwd = ws,
 		.env = envp,
 		.out_fd = pipefd[1],
 		.die_with_parent = true,
-		.set_ids = w->ids != RY_IDS_WORKER,
+		/* A container's client runs as the worker; --user sets the ids inside. */
+		.set_ids = w->ids != RY_IDS_WORKER && !argv,
 		.uid = t->uid,
 		.gid = t->gid,
 		/* Per-task uids share a pipeline through its group. */
@@ -752,6 +766,7 @@ out:
 	free(ws);
 	free(logdir);
 	free(envp);
+	ry_container_argv_free(argv);
 	wipe(&env);
 	wipe(&values);
 }

@@ -62,6 +62,9 @@ struct ry_task {
 	char *name;
 	char *command;
 	char *service;		/* may be NULL */
+	char *image;		/* container image; NULL: on the host */
+	char *container;	/* running in a container of this name */
+	bool container_killed;	/* its kill has been sent */
 	char *revision;		/* may be NULL */
 	char *only_if_changed;	/* may be NULL */
 	struct ry_strlist env;	/* the task's own K=V */

@@ -688,3 +688,50 @@ VALUES (:id, 'build:cart', 'cart', 'build', 'make -C services/cart', '{linux}', 
 INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
 VALUES (:id, 'build:cart', 'test:cart', 'build');
 "
+
+# ---- clusters of a script's own (failover, several hosts) -------------------
+
+# ry_cluster_init DIR [POSTGRESQL.CONF LINES...]
+#   initdb's a cluster of the script's own in DIR/data (as the unprivileged
+#   user railyard when root), its socket in DIR/sock, its log DIR/log;
+#   each further argument is a postgresql.conf line.  Not started.
+ry_cluster_init() {
+	local dir=$1 line
+	shift
+	mkdir -p "$dir/data" "$dir/sock"
+	chmod 700 "$dir/data"
+	chmod 755 "$dir" "$dir/sock"
+	touch "$dir/log"
+	((EUID == 0)) && chown "$RY_PGUSER": "$dir/data" "$dir/sock" "$dir/log"
+	ry__as_pg "$RY_PG_BINDIR/initdb" -D "$dir/data" --nosync -U "$RY_PGUSER" -A trust \
+		--encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; return 1; }
+	{
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$dir/sock'"
+		echo "fsync = off"
+		echo "max_connections = 100"
+		echo "shared_buffers = 32MB"
+		for line; do echo "$line"; done
+	} >>"$dir/data/postgresql.conf"
+}
+
+# ry_cluster_ctl DIR ARGS...: pg_ctl on DIR's cluster (start, stop -m fast,
+# promote ...), waiting for it; the cluster is stopped at exit.
+ry_cluster_ctl() {
+	local dir=$1
+	shift
+	if [[ $1 == start ]] && [[ ! -e $dir/.at_exit ]]; then
+		touch "$dir/.at_exit"
+		at_exit ry__as_pg "$RY_PG_BINDIR/pg_ctl" -D "$dir/data" -m immediate stop
+	fi
+	ry__as_pg "$RY_PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 "$@" >>"$dir/pg_ctl.log" 2>&1
+}
+
+# Runs a command as the cluster's user when root (cwd /, which it may read).
+ry__as_pg() {
+	if ((EUID == 0)); then
+		(cd / && runuser -u "$RY_PGUSER" -- "$@")
+	else
+		"$@"
+	fi
+}

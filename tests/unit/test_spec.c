@@ -321,7 +321,7 @@ static const struct bad_case bad_cases[] = {
 	  "name: x\ntasks: [{name: a, command: b, colour: red}]\n",
 	  "t.yaml:2: task \"a\": unknown key \"colour\" (expected name, command, service, kind, "
 	  "requires, os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, outputs, env, "
-	  "run_if, only_if_changed, max_attempts, timeout_s, needs or secrets)" },
+	  "run_if, only_if_changed, max_attempts, timeout_s, needs, secrets or image)" },
 	{ "unknown key in JSON", "t.json",
 	  "{\n  \"name\": \"x\",\n  \"tasks\": [\n    {\"name\": \"a\",\n     \"comand\": \"b\"}\n  ]\n}\n",
 	  "t.json:5: task \"a\": unknown key \"comand\" (did you mean \"command\"?)" },
