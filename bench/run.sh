@@ -32,7 +32,7 @@ set -uo pipefail
 export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
-BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast"
+BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast cache"
 
 usage() {
 	echo "usage: bench/run.sh BUILD_DIR [$(echo "$BENCH_ORDER" | tr ' ' '|')...]" >&2

@@ -42,6 +42,7 @@ SELECT * FROM (VALUES
     ('release_tasks', 'worker', 'worker: hands back claimed tasks it never started, without using up an attempt'),
     ('work_remains', 'worker', 'worker: whether anything the agent could run is ready, running or blocked'),
     -- the worker's cache calls (sql/60_cache.sql)
+    ('cache_context', 'worker', 'worker: source, definition and upstream artifacts of claimed tasks (stable: every role may read it)'),
     ('cache_lookup', 'worker', 'worker: cache hits for keys'),
     ('cache_record', 'worker', 'worker: records outputs and cache entries of its attempts'),
     ('cache_corruption', 'worker', 'worker: records a corrupt blob'),
