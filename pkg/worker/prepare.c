@@ -240,16 +240,6 @@ static bool read_context(struct ry_prep *p, const struct ry_res *res, int i, con
 	       p->up_names.n == p->up_digests.n && p->restore_from.n == p->restore_digests.n;
 }
 
-static char *sanitize_name(const char *s)
-{
-	char *out = ry_strdup(s);
-	for (char *q = out; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		      (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_'))
-			*q = '_';
-	return out;
-}
-
 static void resolve_work(void *arg);
 static void resolve_done(void *arg);
 
@@ -263,7 +253,7 @@ static void begin(struct ry_prep *p)
 		return;
 	}
 	char *err = NULL;
-	char *safe = sanitize_name(t->name);
+	char *safe = ry_worker_safe_name(t->name);
 	char *pdir = ry_asprintf("%s/pipelines/%lld", w->cfg.workdir, (long long)t->pipeline_id);
 	char *shared = ry_asprintf("%s/shared", pdir);
 	char *logdir = ry_asprintf("%s/logs/%lld", w->cfg.workdir, (long long)t->pipeline_id);
