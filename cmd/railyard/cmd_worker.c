@@ -7,6 +7,7 @@
 #include "worker/worker.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,11 +90,13 @@ static const struct {
 	const char *flag;
 	const char *key;
 } flag_keys[] = {
-	{ "--name", "name" }, { "--labels", "labels" }, { "--slots", "slots" },
-	{ "--cpus", "cpus" }, { "--mem-mb", "mem_mb" }, { "--heartbeat", "heartbeat_s" },
-	{ "--lease", "lease_s" }, { "--workdir", "workdir" },
-	{ "--drain-timeout", "drain_timeout_s" }, { "--cgroup", "cgroup" },
+	{ "name", "name" }, { "labels", "labels" }, { "slots", "slots" },
+	{ "cpus", "cpus" }, { "mem-mb", "mem_mb" }, { "heartbeat", "heartbeat_s" },
+	{ "lease", "lease_s" }, { "workdir", "workdir" },
+	{ "drain-timeout", "drain_timeout_s" }, { "cgroup", "cgroup" },
 };
+
+enum { OPT_KEY = 1000 };	/* OPT_KEY + i: flag_keys[i] */
 
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -102,44 +105,50 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	const char *config_path = NULL, *stats_path = NULL;
 	char *err = NULL, *conninfo = NULL;
 	struct ry_worker *w = NULL;
-	int rc = RY_EXIT_ERROR;
+	int rc = RY_EXIT_ERROR, c;
 	bool exit_when_idle = false, dry_run = false;
+	struct option opts[RY_ARRAY_SIZE(flag_keys) + 6] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "exit-when-idle", no_argument, NULL, 'x' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "stats", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+	};
+	for (size_t k = 0; k < RY_ARRAY_SIZE(flag_keys); k++)
+		opts[5 + k] = (struct option){ flag_keys[k].flag, required_argument, NULL, OPT_KEY + (int)k };
 
 	ry_config_init(&cfg);
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		size_t k;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+	while ((c = cmd_getopt(argc, argv, "h", opts)) != -1) {
+		switch (c) {
+		case 'h':
 			worker_usage(stdout);
 			rc = RY_EXIT_OK;
 			goto out;
-		}
-		if (strcmp(a, "--exit-when-idle") == 0) {
+		case 'x':
 			exit_when_idle = true;
-			continue;
-		}
-		if (strcmp(a, "--dry-run") == 0) {
+			break;
+		case 'n':
 			dry_run = true;
-			continue;
+			break;
+		case 's':
+			stats_path = optarg;
+			break;
+		case 'c':
+			config_path = optarg;
+			break;
+		default:
+			if (c < OPT_KEY || c >= OPT_KEY + (int)RY_ARRAY_SIZE(flag_keys)) {
+				worker_usage(stderr);
+				goto out;
+			}
+			ry_strlist_add(&flags, flag_keys[c - OPT_KEY].key);
+			ry_strlist_add(&flags, optarg);
+			break;
 		}
-		if (strcmp(a, "--stats") == 0 && i + 1 < argc) {
-			stats_path = argv[++i];
-			continue;
-		}
-		if (strcmp(a, "--config") == 0 && i + 1 < argc) {
-			config_path = argv[++i];
-			continue;
-		}
-		for (k = 0; k < RY_ARRAY_SIZE(flag_keys); k++)
-			if (strcmp(a, flag_keys[k].flag) == 0)
-				break;
-		if (k == RY_ARRAY_SIZE(flag_keys) || i + 1 >= argc) {
-			fprintf(stderr, "error: worker: unknown option or missing value: %s\n\n", a);
-			worker_usage(stderr);
-			goto out;
-		}
-		ry_strlist_add(&flags, flag_keys[k].key);
-		ry_strlist_add(&flags, argv[++i]);
+	}
+	if (optind < argc) {
+		cmd_error("worker takes no arguments, got '%s'", argv[optind]);
+		goto out;
 	}
 
 	if (config_path && !ry_config_load_file(&cfg, config_path, &err))
@@ -176,7 +185,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	/* --db beats the file's db, which beats the usual resolution. */
 	if (ctx->db_url || !cfg.db) {
 		if (!(conninfo = cmd_conninfo(ctx, &err))) {
-			fprintf(stderr, "error: cannot start the embedded database: %s\n", err);
+			cmd_error("worker: cannot start the embedded database: %s", err);
 			goto out;
 		}
 	} else {
@@ -208,7 +217,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	goto out;
 fail:
-	fprintf(stderr, "error: worker: %s\n", err);
+	cmd_error("worker: %s", err);
 out:
 	free(err);
 	free(conninfo);

@@ -58,7 +58,7 @@ static bool ref_passes(const struct ry_strlist *filter, const char *ref)
 	for (size_t i = 0; i < filter->n; i++) {
 		const char *pat = filter->items[i];
 		bool neg = pat[0] == '!';
-		if (ci_glob_match(pat + neg, ref, true))
+		if (ry_glob_match(pat + neg, ref, RY_GLOB_BRACES | RY_GLOB_GITHUB))
 			in = !neg;
 	}
 	return in;
@@ -75,7 +75,8 @@ static char *paths_regex(const struct ry_strlist *paths, const struct ry_strlist
 	for (size_t i = 0; i < ignore->n; i++)
 		ry_strlist_add(&neg, ignore->items[i]);
 	char *r = NULL;
-	char *p = ci_globs_regex(&pos, true), *n = ci_globs_regex(&neg, true);
+	char *p = ry_globs_regex(pos.items, pos.n, RY_GLOB_BRACES | RY_GLOB_GITHUB),
+	     *n = ry_globs_regex(neg.items, neg.n, RY_GLOB_BRACES | RY_GLOB_GITHUB);
 	if (p && n)
 		r = ry_asprintf("^(?!%s)%s", n + 1, p + 1);	/* both start with ^ */
 	else if (n)

@@ -260,7 +260,7 @@ static bool decide_rules(struct gl *g, struct ry_ci_task *t, const struct ci_nod
 	}
 	if (ok && strcmp(v->when, "never") == 0 && changes.n > 0) {
 		v->when = changes_when;
-		v->only_if_changed = ci_globs_regex(&changes, false);
+		v->only_if_changed = ry_globs_regex(changes.items, changes.n, RY_GLOB_BRACES);
 		ok = ci_check_regex(&g->b, rules, v->only_if_changed);
 	} else if (ok && changes.n > 0 && strcmp(changes_when, v->when) != 0) {
 		ci_note(&g->b, v->at, "a rule with changes: (when: %s) comes before this one (when: %s); "
@@ -369,7 +369,7 @@ static bool decide(struct gl *g, struct ry_ci_task *t, const struct ci_node *job
 		v->when = "never";
 		v->at = !hit ? only : except;
 	}
-	v->only_if_changed = ci_globs_regex(&changes, false);
+	v->only_if_changed = ry_globs_regex(changes.items, changes.n, RY_GLOB_BRACES);
 	ry_strlist_release(&changes);
 	return ci_check_regex(&g->b, only ? only : except, v->only_if_changed);
 }

@@ -65,7 +65,7 @@ static void walk(const char *repo, const char *rel, const char *glob, struct ry_
 		struct stat st;
 		if (lstat(full, &st) == 0 && S_ISDIR(st.st_mode))
 			walk(repo, path, glob, out, depth + 1);
-		else if (ci_glob_match(glob, path, false))
+		else if (ry_glob_match(glob, path, RY_GLOB_BRACES))
 			ry_strlist_add(out, path);
 		free(full);
 		free(path);

@@ -7,6 +7,7 @@
 #define RY_CIIMPORT_INTERNAL_H
 
 #include "ciimport/ciimport.h"
+#include "match/match.h"
 
 /* ---- the YAML tree (tree.c) ---------------------------------------------- */
 
@@ -115,19 +116,8 @@ void ci_combo_release(struct ci_combo *c);
 /* "14:ubuntu" from the scalar values, for task names. Caller frees. */
 char *ci_combo_suffix(const struct ci_combo *c);
 
-/*
- * A glob (GitLab changes:, GitHub paths:) as an anchored PCRE2 pattern:
- * `*` and `?` stay within a directory, `**` crosses them, `{a,b}` and
- * `[...]` as in fnmatch.  plus_repeats: GitHub's `+` (one or more of the
- * previous character).  Caller frees.
- */
-char *ci_glob_regex(const char *glob, bool plus_repeats);
-/* ^(?:g1|g2...)$ for a list of globs; NULL for an empty list. */
-char *ci_globs_regex(const struct ry_strlist *globs, bool plus_repeats);
 /* A pattern made from globs compiles (else a failure at `at`); NULL is fine. */
 bool ci_check_regex(struct ci_build *b, const struct ci_node *at, const char *re) RY_MUST_CHECK;
-/* Whether path matches glob (for GitLab rules:exists and branch filters). */
-bool ci_glob_match(const char *glob, const char *path, bool plus_repeats);
 
 /*
  * Appends `shell <<'EOF' ... EOF` running script to cmd: a here-document

@@ -295,85 +295,6 @@ char *ci_combo_suffix(const struct ci_combo *c)
 	return ry_buf_detach(&b);
 }
 
-/* ---- globs --------------------------------------------------------------- */
-
-static void regex_literal(struct ry_buf *b, char c)
-{
-	if (strchr("\\^$.|?*+()[]{}", c))
-		ry_buf_putc(b, '\\');
-	ry_buf_putc(b, c);
-}
-
-char *ci_glob_regex(const char *g, bool plus_repeats)
-{
-	struct ry_buf b = RY_BUF_INIT;
-	int braces = 0;
-
-	ry_buf_add(&b, "", 0);
-	for (const char *s = g; *s; s++) {
-		if (s[0] == '*' && s[1] == '*') {
-			while (s[1] == '*')
-				s++;
-			if (s[1] == '/') {
-				ry_buf_puts(&b, "(?:.*/)?");
-				s++;
-			} else {
-				ry_buf_puts(&b, ".*");
-			}
-		} else if (*s == '*') {
-			ry_buf_puts(&b, "[^/]*");
-		} else if (*s == '?') {
-			ry_buf_puts(&b, "[^/]");
-		} else if (*s == '[' && strchr(s + 1 + (s[1] == ']'), ']')) {
-			const char *end = strchr(s + 1 + (s[1] == ']'), ']');
-			ry_buf_putc(&b, '[');
-			s++;
-			if (*s == '!' || *s == '^') {
-				ry_buf_putc(&b, '^');
-				s++;
-			}
-			for (; s < end; s++) {
-				if (*s == '\\' || *s == '[')
-					ry_buf_putc(&b, '\\');
-				ry_buf_putc(&b, *s);
-			}
-			ry_buf_putc(&b, ']');
-		} else if (*s == '{') {
-			braces++;
-			ry_buf_puts(&b, "(?:");
-		} else if (*s == '}' && braces > 0) {
-			braces--;
-			ry_buf_putc(&b, ')');
-		} else if (*s == ',' && braces > 0) {
-			ry_buf_putc(&b, '|');
-		} else if (*s == '+' && plus_repeats && s != g) {
-			ry_buf_putc(&b, '+');
-		} else if (*s == '\\' && s[1]) {
-			regex_literal(&b, *++s);
-		} else {
-			regex_literal(&b, *s);
-		}
-	}
-	while (braces-- > 0)
-		ry_buf_putc(&b, ')');
-	return ry_buf_detach(&b);
-}
-
-char *ci_globs_regex(const struct ry_strlist *globs, bool plus_repeats)
-{
-	if (globs->n == 0)
-		return NULL;
-	struct ry_buf b = RY_BUF_INIT;
-	ry_buf_puts(&b, "^(?:");
-	for (size_t i = 0; i < globs->n; i++) {
-		char *r = ci_glob_regex(globs->items[i], plus_repeats);
-		ry_buf_printf(&b, "%s%s", i ? "|" : "", r);
-		free(r);
-	}
-	ry_buf_puts(&b, ")$");
-	return ry_buf_detach(&b);
-}
-
 bool ci_check_regex(struct ci_build *b, const struct ci_node *at, const char *re)
 {
 	char *err = NULL;
@@ -384,19 +305,6 @@ bool ci_check_regex(struct ci_build *b, const struct ci_node *at, const char *re
 	ry_match_free(m);
 	free(err);
 	return ok;
-}
-
-bool ci_glob_match(const char *glob, const char *path, bool plus_repeats)
-{
-	char *r = ci_glob_regex(glob, plus_repeats);
-	char *anchored = ry_asprintf("^(?:%s)$", r), *err = NULL;
-	struct ry_match *m = ry_match_compile(anchored, &err);
-	bool hit = m && ry_match_test(m, path);
-	ry_match_free(m);
-	free(err);
-	free(anchored);
-	free(r);
-	return hit;
 }
 
 /* ---- shell --------------------------------------------------------------- */

@@ -260,14 +260,6 @@ void ry_deps_runtime_cycle_edges(const struct ry_deps_graph *g, bool *on_cycle);
  */
 char *ry_deps_path_normalize(const char *path);
 
-/*
- * A glob over '/'-separated paths as an anchored regular expression that
- * PCRE2 and PostgreSQL read alike: "*" and "?" stay within a segment, "**"
- * spans segments, "[abc]" is a class, a trailing "/" matches everything
- * below.  Caller frees.
- */
-char *ry_deps_glob_regex(const char *glob);
-
 /* An anchored regular expression matching a literal prefix. */
 char *ry_deps_prefix_regex(const char *prefix);
 

@@ -305,8 +305,6 @@ void deps_value_hosts(const char *value, struct ry_strlist *hosts);
  * ("ghcr.io/acme/cart:1.2" -> "acme/cart"); NULL when empty. */
 char *deps_image_repo(const char *image);
 
-/* Whether a glob matches a path (compiled through ry_deps_glob_regex). */
-bool deps_glob_match(const char *glob, const char *path);
 
 /* ---- the YAML/JSON tree (pkg/spec's loader) --------------------------------- */
 

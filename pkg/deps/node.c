@@ -205,7 +205,7 @@ static bool member(const struct ry_strlist *globs, const char *rel)
 		const char *g = globs->items[i];
 		bool neg = g[0] == '!';
 		char *clean = ry_deps_path_normalize(neg ? g + 1 : g);
-		if (clean && deps_glob_match(clean, rel))
+		if (clean && ry_glob_match(clean, rel, RY_GLOB_GIT))
 			in = !neg;
 		free(clean);
 	}

@@ -77,7 +77,7 @@ static void finish_paths(struct deps_ctx *c)
 		g->paths = ry_realloc(g->paths, (g->npaths + 1) * sizeof(*g->paths));
 		struct ry_deps_path *p = &g->paths[g->npaths++];
 		p->glob = ry_strdup(f->glob);
-		p->regex = ry_deps_glob_regex(f->glob);
+		p->regex = ry_glob_regex(f->glob, RY_GLOB_GIT);
 		p->service = f->service;
 		p->why = ry_strdup(f->why);
 		p->is_explicit = strstr(f->why, " shared") != NULL;
@@ -283,7 +283,7 @@ void deps_filter_init(struct deps_filter *f, const struct ry_deps_config *cfg)
 		return;
 	f->m = ry_calloc(cfg->ignore.n, sizeof(*f->m));
 	for (size_t i = 0; i < cfg->ignore.n; i++) {
-		char *re = ry_deps_glob_regex(cfg->ignore.items[i]), *err = NULL;
+		char *re = ry_glob_regex(cfg->ignore.items[i], RY_GLOB_GIT), *err = NULL;
 		f->m[f->n] = ry_match_compile(re, &err);
 		if (f->m[f->n])
 			f->n++;

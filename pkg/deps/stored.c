@@ -74,7 +74,7 @@ bool ry_deps_graph_add_path(struct ry_deps_graph *g, const char *service,
 	*d = *p;
 	d->service = (size_t)s;
 	d->glob = ry_strdup(p->glob);
-	d->regex = p->regex ? ry_strdup(p->regex) : ry_deps_glob_regex(p->glob);
+	d->regex = p->regex ? ry_strdup(p->regex) : ry_glob_regex(p->glob, RY_GLOB_GIT);
 	d->why = ry_strdup(p->why ? p->why : "shared");
 	return true;
 }

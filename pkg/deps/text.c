@@ -104,117 +104,12 @@ bool deps_path_in(const char *path, const char *dir)
 
 /* ---- globs -------------------------------------------------------------------- */
 
-/* Characters a regular expression must escape (PCRE2 and PostgreSQL ARE). */
-static bool regex_special(char ch)
-{
-	return strchr("\\^$.|?*+()[]{}", ch) != NULL;
-}
-
-static void add_literal(struct ry_buf *b, char ch)
-{
-	if (regex_special(ch))
-		ry_buf_putc(b, '\\');
-	ry_buf_putc(b, ch);
-}
-
 char *ry_deps_prefix_regex(const char *prefix)
 {
 	struct ry_buf b = RY_BUF_INIT;
 	ry_buf_putc(&b, '^');
-	for (const char *p = prefix; *p; p++)
-		add_literal(&b, *p);
+	ry_regex_quote(&b, prefix);
 	return ry_buf_detach(&b);
-}
-
-/* A bracket class at p ("[abc]", "[!a-z]"): appended and the end returned,
- * or NULL when it is not a well-formed class (then "[" is literal). */
-static const char *add_class(struct ry_buf *b, const char *p)
-{
-	const char *q = p + 1;
-	bool negate = *q == '!' || *q == '^';
-	if (negate)
-		q++;
-	const char *first = q;
-	while (*q && (*q != ']' || q == first)) {
-		if (*q == '/' || *q == '[' || *q == '\\')
-			return NULL;	/* keep classes simple: both engines agree */
-		q++;
-	}
-	if (*q != ']')
-		return NULL;
-	ry_buf_putc(b, '[');
-	if (negate)
-		ry_buf_putc(b, '^');
-	for (const char *c = first; c < q; c++)
-		ry_buf_putc(b, *c);
-	ry_buf_putc(b, ']');
-	return q;
-}
-
-char *ry_deps_glob_regex(const char *glob)
-{
-	struct ry_buf b = RY_BUF_INIT;
-	const char *p = glob;
-
-	ry_buf_putc(&b, '^');
-	while (*p == '/')
-		p++;	/* globs are relative to the repository either way */
-	while (*p) {
-		bool seg_start = p == glob || p[-1] == '/';
-		if (p[0] == '*' && p[1] == '*' && seg_start && (p[2] == '/' || p[2] == '\0')) {
-			if (p[2] == '/') {
-				ry_buf_puts(&b, "(.*/)?");	/* zero or more directories */
-				p += 3;
-			} else {
-				ry_buf_puts(&b, ".*");
-				p += 2;
-			}
-			continue;
-		}
-		if (p[0] == '/' && p[1] == '*' && p[2] == '*' && p[3] == '\0') {
-			ry_buf_puts(&b, "(/.*)?");	/* the directory and all below */
-			p += 3;
-			continue;
-		}
-		if (p[0] == '/' && p[1] == '\0') {
-			ry_buf_puts(&b, "/.*");		/* "dir/": everything below */
-			p++;
-			continue;
-		}
-		if (*p == '*') {
-			while (*p == '*')
-				p++;
-			ry_buf_puts(&b, "[^/]*");
-			continue;
-		}
-		if (*p == '?') {
-			ry_buf_puts(&b, "[^/]");
-			p++;
-			continue;
-		}
-		if (*p == '[') {
-			const char *end = add_class(&b, p);
-			if (end) {
-				p = end + 1;
-				continue;
-			}
-		}
-		add_literal(&b, *p);
-		p++;
-	}
-	ry_buf_putc(&b, '$');
-	return ry_buf_detach(&b);
-}
-
-bool deps_glob_match(const char *glob, const char *path)
-{
-	char *re = ry_deps_glob_regex(glob), *err = NULL;
-	struct ry_match *m = ry_match_compile(re, &err);
-	bool hit = m && ry_match_test(m, path);
-	ry_match_free(m);
-	free(err);
-	free(re);
-	return hit;
 }
 
 /* ---- lines -------------------------------------------------------------------- */

@@ -57,4 +57,27 @@ struct ry_match_span {
 bool ry_match_find(const struct ry_match *m, const char *s, size_t len, size_t from,
 		   struct ry_match_span *spans, size_t nspans);
 
+/*
+ * Globs over repository paths, as regular expressions anchored at both
+ * ends ("^...$") that PCRE2 and PostgreSQL (~) read alike.  Every dialect:
+ * "*" and "?" stop at "/", "**" as a whole segment spans directories
+ * ("**" + "/" zero or more), simple bracket classes ("[a-c]", "[!x]"),
+ * "\" escapes the next character, anything else is literal.
+ */
+enum ry_glob_flags {
+	RY_GLOB_BRACES = 1 << 0,	/* "{a,b}" alternatives (GitLab, GitHub) */
+	RY_GLOB_GITHUB = 1 << 1,	/* "+" repeats the character before, "**" anywhere spans "/" */
+	/* gitignore style: a leading "/" is ignored; a trailing "/", or "/"
+	 * then "**" at the end, matches the directory's whole subtree */
+	RY_GLOB_GIT = 1 << 2,
+};
+
+char *ry_glob_regex(const char *glob, unsigned flags);
+/* Appends s as literal text of a regex (either engine). */
+void ry_regex_quote(struct ry_buf *b, const char *s);
+/* One regex matching any of the n globs; NULL when n is 0. */
+char *ry_globs_regex(char *const *globs, size_t n, unsigned flags);
+/* Whether path matches glob (a glob that cannot compile matches nothing). */
+bool ry_glob_match(const char *glob, const char *path, unsigned flags);
+
 #endif

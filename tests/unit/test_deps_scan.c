@@ -238,7 +238,7 @@ static void globs_match_as_documented(void **state)
 		{ "a.b", "axb", false }, { "a+(b)", "a+(b)", true }, { "[x", "[x", true },
 	};
 	for (size_t i = 0; i < RY_ARRAY_SIZE(cases); i++) {
-		char *re = ry_deps_glob_regex(cases[i].glob), *err = NULL;
+		char *re = ry_glob_regex(cases[i].glob, RY_GLOB_GIT), *err = NULL;
 		struct ry_match *m = ry_match_compile(re, &err);
 		if (!m)
 			fail_msg("glob %s -> %s does not compile: %s", cases[i].glob, re, err);

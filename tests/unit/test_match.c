@@ -104,12 +104,61 @@ static void bad_pattern_says_what_and_where(void **state)
 	free(err);
 }
 
+/* The three glob dialects on the cases where they differ, and where not. */
+static void globs_by_dialect(void **state)
+{
+	(void)state;
+	enum { B = RY_GLOB_BRACES, H = RY_GLOB_BRACES | RY_GLOB_GITHUB, G = RY_GLOB_GIT };
+	static const struct {
+		const char *glob;
+		const char *path;
+		unsigned flags;
+		bool want;
+	} cases[] = {
+		/* every dialect */
+		{ "*.c", "a.c", B, true }, { "*.c", "d/a.c", G, false },
+		{ "**/x", "x", B, true }, { "**/x", "a/b/x", G, true },
+		{ "a?c", "a/c", H, false }, { "[!ab].c", "c.c", G, true },
+		{ "a\\*b", "a*b", B, true }, { "a\\*b", "axb", B, false },
+		{ "a.b", "axb", G, false }, { "[x", "[x", G, true },
+		/* braces: GitLab and GitHub only */
+		{ "go.{mod,sum}", "go.sum", B, true }, { "go.{mod,sum}", "go.sum", G, false },
+		{ "{a", "{a", B, true },
+		/* GitHub: + repeats, ** spans directories anywhere */
+		{ "ab+c", "abbc", H, true }, { "ab+c", "abbc", B, false }, { "ab+c", "ab+c", B, true },
+		{ "src**.c", "src/a/b.c", H, true }, { "src**.c", "src/a/b.c", B, false },
+		/* git: leading slash, directory suffixes */
+		{ "/Makefile", "Makefile", G, true }, { "docs/", "docs/a/b", G, true },
+		{ "docs/", "docs", G, false }, { "ci/**", "ci", G, true }, { "ci/**", "cix", G, false },
+	};
+	for (size_t i = 0; i < RY_ARRAY_SIZE(cases); i++)
+		if (ry_glob_match(cases[i].glob, cases[i].path, cases[i].flags) != cases[i].want)
+			fail_msg("%s on %s (flags %u): want %d", cases[i].glob, cases[i].path,
+				 cases[i].flags, cases[i].want);
+
+	struct ry_strlist list = { 0 };
+	ry_strlist_add(&list, "a/*.c");
+	ry_strlist_add(&list, "b.{h,c}");
+	char *re = ry_globs_regex(list.items, list.n, RY_GLOB_BRACES);
+	assert_string_equal(re, "^(?:a/[^/]*\\.c|b\\.(?:h|c))$");
+	free(re);
+	assert_null(ry_globs_regex(list.items, 0, 0));
+	ry_strlist_release(&list);
+
+	struct ry_buf b = RY_BUF_INIT;
+	ry_regex_quote(&b, "a.b(c)");
+	char *quoted = ry_buf_detach(&b);
+	assert_string_equal(quoted, "a\\.b\\(c\\)");
+	free(quoted);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(patterns_match_paths),
 		cmocka_unit_test(a_runaway_pattern_is_an_error),
 		cmocka_unit_test(bad_pattern_says_what_and_where),
+		cmocka_unit_test(globs_by_dialect),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
