@@ -12,7 +12,8 @@
 # railyard and bench/* programs.
 #
 # BENCH picks what runs (default all, in this order): throughput,
-# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps.
+# concurrency, overhead, utilisation, latency, submission, cache_lookup, deps,
+# forecast, cache.
 #
 # Environment:
 #   QUICK=1              a smaller version of every benchmark (< 3 minutes)
