@@ -13,8 +13,8 @@
 #
 # BENCH picks what runs (default all, in this order): throughput,
 # concurrency, overhead, utilisation, latency, submission, cache_lookup, deps,
-# forecast, placement.  soak (long: 1,000,000 tasks) runs only when named
-# or SOAK=1.
+# forecast, placement, cache.  soak (long: 1,000,000 tasks) runs only when
+# named or SOAK=1.
 #
 # Environment:
 #   QUICK=1              a smaller version of every benchmark (< 3 minutes)
@@ -37,7 +37,7 @@ set -uo pipefail
 export LC_ALL=C TZ=UTC
 unset PGHOST PGHOSTADDR PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS RAILYARD_DB
 
-BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast placement"
+BENCH_ORDER="throughput concurrency overhead utilisation latency submission cache_lookup deps forecast placement cache"
 BENCH_OPTIONAL="soak"	# only when named, or with SOAK=1
 
 usage() {

@@ -46,6 +46,7 @@ SELECT * FROM (VALUES
     ('set_concurrency_limit', 'worker', 'worker: records its adaptive concurrency limit; audited when the direction turns'),
     ('set_agent_limits', 'worker', 'worker: records how task resource limits are enforced (kernel or sampled)'),
     -- the worker's cache calls (sql/60_cache.sql)
+    ('cache_context', 'worker', 'worker: source, definition and upstream artifacts of claimed tasks (stable: every role may read it)'),
     ('cache_lookup', 'worker', 'worker: cache hits for keys'),
     ('cache_record', 'worker', 'worker: records outputs and cache entries of its attempts'),
     ('cache_corruption', 'worker', 'worker: records a corrupt blob'),

@@ -9,6 +9,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,38 @@ static bool rev_parse(const char *mirror, const char *revision, char commit[RY_D
 	return ok;
 }
 
+/*
+ * Commits this process has seen in a mirror: asked again (every task of a
+ * pipeline asks for its pinned commit), they cost no git process.  A
+ * mirror only gains objects, so an entry stays true.
+ */
+#define KNOWN_MAX 256
+static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *known_path[KNOWN_MAX];
+static char known_commit[KNOWN_MAX][RY_DIGEST_HEX];
+static size_t known_next;
+
+static bool known(const char *path, const char *rev)
+{
+	bool hit = false;
+	pthread_mutex_lock(&known_lock);
+	for (size_t i = 0; i < KNOWN_MAX && !hit; i++)
+		hit = known_path[i] && strcmp(known_commit[i], rev) == 0 &&
+		      strcmp(known_path[i], path) == 0;
+	pthread_mutex_unlock(&known_lock);
+	return hit;
+}
+
+static void remember(const char *path, const char *commit)
+{
+	pthread_mutex_lock(&known_lock);
+	size_t i = known_next++ % KNOWN_MAX;
+	free(known_path[i]);
+	known_path[i] = ry_strdup(path);
+	snprintf(known_commit[i], RY_DIGEST_HEX, "%s", commit);
+	pthread_mutex_unlock(&known_lock);
+}
+
 bool ry_source_resolve(const char *state_dir, const char *location, const char *revision,
 		       char commit[RY_DIGEST_HEX], char **mirror, char **err)
 {
@@ -294,8 +327,15 @@ bool ry_source_resolve(const char *state_dir, const char *location, const char *
 		*err = ry_asprintf("cannot create %s: %s", dir, e);
 		goto out;
 	}
-	/* A commit the mirror has: no lock, no network. */
+	/* A commit the mirror has: no lock, no network (no git, when seen before). */
+	if (is_commit_id(rev) && known(path, rev)) {
+		snprintf(commit, RY_DIGEST_HEX, "%s", rev);
+		ok = true;
+		goto out;
+	}
 	if (is_commit_id(rev) && is_dir(path) && rev_parse(path, rev, commit)) {
+		if (strcmp(commit, rev) == 0)
+			remember(path, commit);
 		ok = true;
 		goto out;
 	}
@@ -602,6 +642,67 @@ static bool has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
+/*
+ * The recursive listing (trees included) of the last few commits asked
+ * about: every cacheable task of a pipeline asks about the same commit,
+ * and one `git ls-tree` then answers all of them without a process each.
+ */
+#define LISTINGS_MAX 4
+static pthread_mutex_t listing_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { char *mirror; char commit[RY_DIGEST_HEX]; struct ry_buf tree; } listings[LISTINGS_MAX];
+static size_t listing_next;
+
+/* The value of path (clean, not "." nor a glob) in commit's listing:
+ * "TYPE OID", or NULL when the listing is not at hand.  *absent: listed,
+ * and not there. */
+static char *listed_value(const char *mirror, const char *commit, const char *path, bool *absent)
+{
+	char *v = NULL;
+	*absent = false;
+	pthread_mutex_lock(&listing_lock);
+	for (size_t i = 0; i < LISTINGS_MAX && !v && !*absent; i++) {
+		if (!listings[i].mirror || strcmp(listings[i].commit, commit) != 0 ||
+		    strcmp(listings[i].mirror, mirror) != 0)
+			continue;
+		const struct ry_buf *l = &listings[i].tree;
+		*absent = true;
+		for (size_t off = 0; off < l->len;) {
+			const char *rec = l->data + off;	/* "<mode> <type> <oid>\t<path>" */
+			const char *tab = strchr(rec, '\t');
+			if (tab && strcmp(tab + 1, path) == 0) {
+				char type[16] = "", oid[65] = "";
+				if (sscanf(rec, "%*s %15s %64s", type, oid) == 2)
+					v = ry_asprintf("%s %s", type, oid);
+				*absent = !v;
+				break;
+			}
+			off += strlen(rec) + 1;
+		}
+	}
+	pthread_mutex_unlock(&listing_lock);
+	return v;
+}
+
+/* Lists commit (trees included) into the memo; false with *err. */
+static bool list_commit(const char *mirror, const char *commit, char **err)
+{
+	struct ry_buf out = RY_BUF_INIT;
+	const char *args[] = { "-C", mirror, "ls-tree", "-r", "-t", "-z", "--full-tree", commit, NULL };
+	if (!run_git(args, NULL, &out, err)) {
+		ry_buf_release(&out);
+		return false;
+	}
+	pthread_mutex_lock(&listing_lock);
+	size_t i = listing_next++ % LISTINGS_MAX;
+	free(listings[i].mirror);
+	ry_buf_release(&listings[i].tree);
+	listings[i].mirror = ry_strdup(mirror);
+	snprintf(listings[i].commit, RY_DIGEST_HEX, "%s", commit);
+	listings[i].tree = out;
+	pthread_mutex_unlock(&listing_lock);
+	return true;
+}
+
 bool ry_source_git_inputs(const char *mirror, const char *commit, const struct ry_strlist *inputs,
 			  struct ry_strlist *values, char **err)
 {
@@ -609,6 +710,37 @@ bool ry_source_git_inputs(const char *mirror, const char *commit, const struct r
 	char **vals = ry_calloc(inputs->n + 1, sizeof(*vals));
 	bool ok = false, listed = false;
 
+	/* Paths from the commit's listing (made once per commit). */
+	bool simple = true;
+	for (size_t i = 0; i < inputs->n && simple; i++)
+		simple = !has_glob(inputs->items[i]) && strcmp(inputs->items[i], ".") != 0;
+	if (simple && is_commit_id(commit)) {
+		bool absent, all = true;
+		for (int pass = 0; pass < 2 && all; pass++) {
+			all = true;
+			for (size_t i = 0; i < inputs->n && all; i++) {
+				char *p = ry_archive_clean_path(inputs->items[i]);
+				free(vals[i]);
+				vals[i] = listed_value(mirror, commit, p, &absent);
+				if (!vals[i] && absent)
+					vals[i] = ry_strdup("absent");
+				all = vals[i] != NULL;
+				free(p);
+			}
+			if (!all && pass == 0 && !list_commit(mirror, commit, err))
+				goto out;
+		}
+		if (all) {
+			for (size_t i = 0; i < inputs->n; i++)
+				ry_strlist_add(values, vals[i]);
+			ok = true;
+			goto out;
+		}
+		for (size_t i = 0; i < inputs->n; i++) {	/* evicted meanwhile: ask git */
+			free(vals[i]);
+			vals[i] = NULL;
+		}
+	}
 	for (size_t i = 0; i < inputs->n; i++) {
 		const char *in = inputs->items[i];
 		if (has_glob(in))

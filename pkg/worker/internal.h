@@ -207,6 +207,8 @@ void ry_worker_update_agent(struct ry_worker *w);
 void ry_worker_kill_leftovers(struct ry_worker *w);
 struct ry_task *ry_worker_task_new(struct ry_worker *w);
 void ry_worker_task_free(struct ry_task *t);
+/* A task name as a file name: anything but [A-Za-z0-9._-] becomes _. */
+char *ry_worker_safe_name(const char *s);
 /* Drops t from the table and frees it. */
 void ry_worker_task_forget(struct ry_worker *w, struct ry_task *t);
 /* Stops t's processes; why decides what, if anything, is reported. */

@@ -240,16 +240,6 @@ static bool read_context(struct ry_prep *p, const struct ry_res *res, int i, con
 	       p->up_names.n == p->up_digests.n && p->restore_from.n == p->restore_digests.n;
 }
 
-static char *sanitize_name(const char *s)
-{
-	char *out = ry_strdup(s);
-	for (char *q = out; *q; q++)
-		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-		      (*q >= '0' && *q <= '9') || *q == '.' || *q == '-' || *q == '_'))
-			*q = '_';
-	return out;
-}
-
 static void resolve_work(void *arg);
 static void resolve_done(void *arg);
 
@@ -263,7 +253,7 @@ static void begin(struct ry_prep *p)
 		return;
 	}
 	char *err = NULL;
-	char *safe = sanitize_name(t->name);
+	char *safe = ry_worker_safe_name(t->name);
 	char *pdir = ry_asprintf("%s/pipelines/%lld", w->cfg.workdir, (long long)t->pipeline_id);
 	char *shared = ry_asprintf("%s/shared", pdir);
 	char *logdir = ry_asprintf("%s/logs/%lld", w->cfg.workdir, (long long)t->pipeline_id);
@@ -457,8 +447,13 @@ static void advance_after_resolve(struct ry_prep *p)
 	char *keys = ry_asprintf("{%s}", p->key);
 	params[0] = keys;
 	struct ry_adb_job *job = ry_adb_job_new(looked_up, p);
+	/* A lookup's only write is the entry's last use (GC's grace): a crash
+	 * may lose it, so it need not wait for its WAL flush. */
+	ry_adb_job_add(job, "BEGIN", 0, NULL);
+	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
 	ry_adb_job_add(job, "SELECT hit, output_digest, output_size, reason FROM "
 			    "railyard.cache_lookup($1, $2, $3)", 3, params);
+	ry_adb_job_add(job, "COMMIT", 0, NULL);
 	p->inflight++;
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	free(keys);
@@ -520,14 +515,14 @@ static void looked_up(void *arg, const struct ry_adb_reply *r)
 	struct ry_prep *p = arg;
 	if (!came_back(p))
 		return;
-	if (!r->ok || ry_res_rows(r->results[0]) != 1) {
+	if (!r->ok || r->nresults < 3 || ry_res_rows(r->results[2]) != 1) {
 		if (!r->conn_lost)
 			ry_warn("task %s: cache lookup failed (%s): running it uncached", p->t->name,
 				r->error ? r->error : "no answer");
 		start_tree(p);
 		return;
 	}
-	const struct ry_res *res = r->results[0];
+	const struct ry_res *res = r->results[2];
 	if (strcmp(ry_res_get(res, 0, 0), "t") != 0) {
 		p->w->metrics.cache_misses++;
 		ry_debug("task %s: cache miss %.12s… (%s)", p->t->name, p->key, ry_res_get(res, 0, 3));

@@ -106,7 +106,7 @@ void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *rea
 	ry_worker_journal_add(t->w, t);
 }
 
-static char *sanitize(const char *s)
+char *ry_worker_safe_name(const char *s)
 {
 	char *out = ry_strdup(s);
 	for (char *p = out; *p; p++)
@@ -612,7 +612,7 @@ static bool prepare_cgroup(struct ry_worker *w, struct ry_task *t, char **err)
 static void task_start(struct ry_worker *w, struct ry_task *t)
 {
 	char *err = NULL;
-	char *safe = sanitize(t->name);
+	char *safe = ry_worker_safe_name(t->name);
 	char *pdir = ry_asprintf("%s/pipelines/%lld", w->cfg.workdir, (long long)t->pipeline_id);
 	char *shared = ry_asprintf("%s/shared", pdir);
 	char *ws = ry_asprintf("%s/%lld-%s", pdir, (long long)t->id, safe);

@@ -5,118 +5,37 @@
 # tests/helpers/store_driver (pkg/store on a libevent loop, configured like
 # a worker: cache_* settings, credentials from files).  No mocks of HTTP.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/dav.sh"
 
 DRIVER=$(dirname "$RY")/tests/helpers/store_driver
 [[ -x $DRIVER ]] || { echo "error: $DRIVER is missing: run make unit" >&2; exit 1; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[[ -x $NGINX ]] || { echo "error: nginx is not installed (scripts/install-deps.sh)" >&2; exit 1; }
-
-WEB=$RY_WORKDIR/web
-mkdir -p "$WEB"/{dav,tmp,logs}
-AS=()
-if ((EUID == 0)); then
-	id railyard >/dev/null 2>&1 || useradd --system --no-create-home railyard
-	AS=(runuser -u railyard --)
-fi
-printf 'ci:%s\n' "$(openssl passwd -apr1 right-password)" >"$WEB/htpasswd"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
 	-addext subjectAltName=IP:127.0.0.1 -keyout "$WEB/key.pem" -out "$WEB/cert.pem" 2>/dev/null ||
 	{ echo "error: cannot make a test certificate" >&2; exit 1; }
-chmod 755 "$RY_WORKDIR"
-[[ ${#AS[@]} -eq 0 ]] || chown -R railyard: "$WEB"
-
-PORT="" TLS_PORT="" NGINX_PID=""
+DAV_TLS=1
 
 write_conf() {
-	cat >"$WEB/nginx.conf" <<-CONF
-		daemon off;
-		worker_processes 1;
-		pid $WEB/nginx.pid;
-		error_log $WEB/logs/error.log info;
-		events { worker_connections 64; }
-		http {
-		    access_log $WEB/logs/access.log;
-		    client_body_temp_path $WEB/tmp/body;
-		    proxy_temp_path $WEB/tmp/proxy;
-		    fastcgi_temp_path $WEB/tmp/fastcgi;
-		    uwsgi_temp_path $WEB/tmp/uwsgi;
-		    scgi_temp_path $WEB/tmp/scgi;
-		    server {
-		        listen 127.0.0.1:$PORT;
-		        location /cache/ {
-		            root $WEB/dav;
-		            dav_methods PUT DELETE;
-		            create_full_put_path on;
-		            client_max_body_size 0;
-		        }
-		        location /secure/ {
-		            root $WEB/dav;
-		            dav_methods PUT DELETE;
-		            create_full_put_path on;
-		            client_max_body_size 0;
-		            auth_basic "railyard cache";
-		            auth_basic_user_file $WEB/htpasswd;
-		        }
-		        location /readonly/ {
-		            alias $WEB/dav/cache/;
-		        }
-		        location /slow/ {
-		            alias $WEB/dav/cache/;
-		            limit_rate 256k;
-		        }
-		    }
-		    server {
-		        listen 127.0.0.1:$TLS_PORT ssl;
-		        ssl_certificate $WEB/cert.pem;
-		        ssl_certificate_key $WEB/key.pem;
-		        location /cache/ {
-		            root $WEB/dav;
-		            dav_methods PUT DELETE;
-		            create_full_put_path on;
-		            client_max_body_size 0;
-		        }
-		    }
-		}
-	CONF
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# start_nginx: on free ports (tries others when taken), as the unprivileged user.
-start_nginx() {
-	local try
-	for try in 1 2 3 4 5 6 7 8; do
-		PORT=$((20000 + (RANDOM * 7 + $$) % 30000))
-		TLS_PORT=$((PORT + 1))
-		port_open "$PORT" && continue
-		port_open "$TLS_PORT" && continue
-		write_conf
-		[[ ${#AS[@]} -eq 0 ]] || chown -R railyard: "$WEB"
-		"${AS[@]}" "$NGINX" -e "$WEB/logs/error.log" -p "$WEB" -c "$WEB/nginx.conf" \
-			>>"$WEB/logs/stderr" 2>&1 &
-		NGINX_PID=$!
-		local i
-		for ((i = 0; i < 100; i++)); do
-			port_open "$PORT" && port_open "$TLS_PORT" && return 0
-			ry_alive "$NGINX_PID" || break
-			ry_sleep 0.05
-		done
-		kill -TERM "$NGINX_PID" 2>/dev/null
-		wait "$NGINX_PID" 2>/dev/null
-	done
-	echo "cannot start nginx:" >&2
-	tail -n 5 "$WEB/logs/error.log" "$WEB/logs/stderr" >&2
-	return 1
-}
-
-# stop_nginx: a fast shutdown (SIGTERM to the master): open connections are cut.
-stop_nginx() {
-	[[ -f $WEB/nginx.pid ]] && kill -TERM "$(cat "$WEB/nginx.pid")" 2>/dev/null
-	wait_for 20 ry_dead "$NGINX_PID"
+	dav_write_conf "    server {
+        listen 127.0.0.1:$PORT;
+$(dav_location /cache/)
+$(dav_location /secure/ 'auth_basic "railyard cache";' "auth_basic_user_file $WEB/htpasswd;")
+        location /readonly/ {
+            alias $WEB/dav/cache/;
+        }
+        location /slow/ {
+            alias $WEB/dav/cache/;
+            limit_rate 256k;
+        }
+    }
+    server {
+        listen 127.0.0.1:$TLS_PORT ssl;
+        ssl_certificate $WEB/cert.pem;
+        ssl_certificate_key $WEB/key.pem;
+$(dav_location /cache/)
+    }"
 }
 
 start_nginx || exit 1
-at_exit bash -c "[[ -f '$WEB/nginx.pid' ]] && kill -TERM \$(cat '$WEB/nginx.pid')"
 
 # conf NAME LOCATION [KEY=VALUE...]: a worker config with a fresh local store.
 conf() {
