@@ -13,8 +13,9 @@ PACKAGES="build-essential pkg-config libpq-dev libevent-dev libssl-dev libpcre2-
 libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev libxml2-dev postgresql-15
 postgresql-client-15 procps iproute2
 libcurl4-openssl-dev libarchive-dev libzstd-dev git nginx-light openssl"
-# integration tests of issue 11: PgBouncer, containers (podman + crun), curl
-PACKAGES="$PACKAGES pgbouncer podman crun uidmap curl"
+# integration tests of issue 11: PgBouncer, containers (podman + crun, and
+# catatonit for `podman run --init`), curl
+PACKAGES="$PACKAGES pgbouncer podman crun uidmap catatonit curl"
 # make fuzz (libFuzzer) and make coverage (gcov reports, PL/pgSQL profiles)
 PACKAGES="$PACKAGES clang libclang-rt-14-dev gcovr postgresql-15-plpgsql-check"
 
