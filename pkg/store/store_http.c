@@ -1,9 +1,7 @@
 /*
  * The HTTP store: bazel-remote's layout ({base}/cas/{sha256}, {base}/ac/{key})
- * over libcurl's multi interface, driven by libevent: curl tells us which
- * sockets to watch (CURLMOPT_SOCKETFUNCTION) and when to wake it
- * (CURLMOPT_TIMERFUNCTION); we call curl_multi_socket_action from those
- * events.  Nothing here blocks the loop: DNS is curl's threaded resolver,
+ * over libcurl's multi interface, driven by libevent through pkg/curlev.
+ * Nothing here blocks the loop: DNS is curl's threaded resolver,
  * file reads and writes are 16 KiB chunks.  Downloads are hashed as they
  * arrive and land in a temporary file renamed into place only when the
  * digest matched.  TLS verification is on; redirects are not followed
@@ -11,9 +9,10 @@
  */
 #include "store/store.h"
 
+#include "curlev/curlev.h"
+
 #include <curl/curl.h>
 #include <errno.h>
-#include <event2/event.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +20,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct sockev {
-	struct event *ev;
-	struct sockev *next;
-};
-
 struct xfer;
 
 struct http {
 	struct ry_store s;
-	CURLM *multi;
-	struct event *timer;
+	struct ry_curlev *curl;
+	CURLM *multi;		/* ry_curlev_multi(curl) */
 	char *url;		/* base, no trailing slash */
 	char *username, *password, *bearer, *ca_file, *tmp_dir;
 	long connect_ms, stall_s, timeout_s;
 	struct xfer *active;
-	struct sockev *socks;	/* every socket event, freed at release */
 };
 
 struct xfer {
@@ -58,71 +51,6 @@ struct xfer {
 static struct http *H(struct ry_store *s)
 {
 	return (struct http *)s;
-}
-
-/* ---- libcurl <-> libevent ------------------------------------------------ */
-
-static void check_done(struct http *h);
-
-static void sock_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct http *h = arg;
-	int running, flags = (what & EV_READ ? CURL_CSELECT_IN : 0) |
-			     (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	curl_multi_socket_action(h->multi, fd, flags, &running);
-	check_done(h);
-}
-
-static void timer_event(evutil_socket_t fd, short what, void *arg)
-{
-	struct http *h = arg;
-	int running;
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(h);
-}
-
-static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct http *h = userp;
-	struct sockev *se = socketp;
-	(void)e;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (se && se->ev) {
-			event_free(se->ev);
-			se->ev = NULL;
-		}
-		curl_multi_assign(h->multi, s, NULL);
-		return 0;
-	}
-	if (!se) {
-		se = ry_calloc(1, sizeof(*se));
-		se->next = h->socks;
-		h->socks = se;
-		curl_multi_assign(h->multi, s, se);
-	}
-	if (se->ev)
-		event_free(se->ev);
-	short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-		     (what & CURL_POLL_OUT ? EV_WRITE : 0);
-	se->ev = event_new(h->s.base, s, kind, sock_event, h);
-	event_add(se->ev, NULL);
-	return 0;
-}
-
-static int timer_cb(CURLM *m, long timeout_ms, void *userp)
-{
-	struct http *h = userp;
-	(void)m;
-	if (timeout_ms < 0) {
-		evtimer_del(h->timer);
-	} else {
-		struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-		evtimer_add(h->timer, &tv);
-	}
-	return 0;
 }
 
 /* ---- bodies ---------------------------------------------------------------- */
@@ -284,21 +212,17 @@ static enum ry_store_status classify(struct xfer *x, CURLcode rc, char **err)
 	return RY_STORE_OK;
 }
 
-static void check_done(struct http *h)
+/* A transfer finished (ry_curlev's done callback). */
+static void xfer_done(CURL *easy, CURLcode result, void *arg)
 {
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct xfer *x = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-		char *err = NULL;
-		enum ry_store_status st = classify(x, msg->data.result, &err);
-		struct ry_store_req *req = x->req;
-		xfer_free(x);
-		ry_store_complete(req, st, err);
-	}
+	struct xfer *x = NULL;
+	(void)arg;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+	char *err = NULL;
+	enum ry_store_status st = classify(x, result, &err);
+	struct ry_store_req *req = x->req;
+	xfer_free(x);
+	ry_store_complete(req, st, err);
 }
 
 static bool open_body(struct xfer *x, char **err)
@@ -432,15 +356,7 @@ static void http_release(struct ry_store *s)
 		xfer_free(x);
 		ry_store_complete(req, RY_STORE_UNAVAILABLE, err);
 	}
-	curl_multi_cleanup(h->multi);
-	while (h->socks) {
-		struct sockev *se = h->socks;
-		h->socks = se->next;
-		if (se->ev)
-			event_free(se->ev);
-		free(se);
-	}
-	event_free(h->timer);
+	ry_curlev_free(h->curl);
 	free(h->url);
 	free(h->username);
 	free(h->password);
@@ -460,7 +376,6 @@ static char *dup_or_null(const char *s)
 struct ry_store *ry_store_http_new(struct event_base *base, const struct ry_store_http_config *cfg,
 				   char **err)
 {
-	static bool curl_ready;
 	const char *u = cfg->url;
 
 	if (!u || (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)) {
@@ -472,13 +387,6 @@ struct ry_store *ry_store_http_new(struct event_base *base, const struct ry_stor
 		*err = ry_asprintf("http store %s: give a username/password or a bearer token, not both",
 				   u);
 		return NULL;
-	}
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			*err = ry_strdup("http store: cannot initialise libcurl");
-			return NULL;
-		}
-		curl_ready = true;
 	}
 	struct http *h = ry_calloc(1, sizeof(*h));
 	h->url = ry_strdup(u);
@@ -496,12 +404,15 @@ struct ry_store *ry_store_http_new(struct event_base *base, const struct ry_stor
 	h->connect_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 2000;
 	h->stall_s = cfg->stall_timeout_s > 0 ? cfg->stall_timeout_s : 10;
 	h->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : 600;
-	h->multi = curl_multi_init();
-	h->timer = evtimer_new(h->s.base, timer_event, h);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	char *why = NULL;
+	h->curl = ry_curlev_new(h->s.base, xfer_done, NULL, &why);	/* the store's own base if NULL */
+	if (!h->curl) {
+		*err = ry_asprintf("http store: %s", why);
+		free(why);
+		ry_store_free(&h->s);
+		return NULL;
+	}
+	h->multi = ry_curlev_multi(h->curl);
 	curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 			  cfg->max_connections > 0 ? cfg->max_connections : 8L);
 	return &h->s;

@@ -1,9 +1,8 @@
 #include "webhook/webhook.h"
 
+#include "curlev/curlev.h"
 #include "hash/hash.h"
 
-#include <curl/curl.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +41,8 @@ struct post {
 };
 
 struct ry_webhook_sender {
-	struct event_base *base;
-	CURLM *multi;
-	struct event *timer;
+	struct ry_curlev *curl;
+	CURLM *multi;		/* ry_curlev_multi(curl) */
 	ry_webhook_done_fn done;
 	void *arg;
 	struct post *posts;
@@ -69,117 +67,48 @@ static void post_free(struct post *p)
 	free(p);
 }
 
-static void finished(struct ry_webhook_sender *s)
-{
-	CURLMsg *msg;
-	int left;
-	while ((msg = curl_multi_info_read(s->multi, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct post *p = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&p);
-		long status = 0;
-		curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
-		struct ry_webhook_result r = { .id = p->id, .status = status };
-		char *err = NULL;
-		if (msg->data.result != CURLE_OK) {
-			err = ry_asprintf("%s", *p->errbuf ? p->errbuf
-							   : curl_easy_strerror(msg->data.result));
-		} else if (status < 200 || status > 299) {
-			/* The start of what the endpoint said: why it refused. */
-			char *text = ry_strndup(p->response.data ? p->response.data : "",
-						p->response.len > 200 ? 200 : p->response.len);
-			for (char *c = text; *c; c++)
-				if ((unsigned char)*c < 0x20)
-					*c = ' ';
-			err = ry_asprintf("HTTP %ld%s%s", status, *text ? ": " : "", text);
-			free(text);
-		} else {
-			r.ok = true;
-		}
-		r.error = err;
-		post_free(p);
-		s->done(s->arg, &r);
-		free(err);
-	}
-}
-
-static void sock_cb_ev(evutil_socket_t fd, short what, void *arg)
+/* A POST finished (ry_curlev's done callback). */
+static void finished(CURL *easy, CURLcode result, void *arg)
 {
 	struct ry_webhook_sender *s = arg;
-	int running;
-	curl_multi_socket_action(s->multi, fd,
-				 (what & EV_READ ? CURL_CSELECT_IN : 0) |
-				 (what & EV_WRITE ? CURL_CSELECT_OUT : 0), &running);
-	finished(s);
-}
-
-static void timer_cb_ev(evutil_socket_t fd, short what, void *arg)
-{
-	struct ry_webhook_sender *s = arg;
-	int running;
-	(void)fd;
-	(void)what;
-	curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	finished(s);
-}
-
-/* curl says which socket to watch for what; the event is the socket's
- * assigned pointer, replaced when what changes, freed on REMOVE. */
-static int curl_socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *sockp)
-{
-	struct ry_webhook_sender *s = userp;
-	struct event *ev = sockp;
-	(void)e;
-	if (ev)
-		event_free(ev);
-	if (what == CURL_POLL_REMOVE) {
-		curl_multi_assign(s->multi, fd, NULL);
-		return 0;
-	}
-	ev = event_new(s->base, fd,
-		       EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-		       (what & CURL_POLL_OUT ? EV_WRITE : 0), sock_cb_ev, s);
-	event_add(ev, NULL);
-	curl_multi_assign(s->multi, fd, ev);
-	return 0;
-}
-
-static int curl_timer_cb(CURLM *m, long ms, void *userp)
-{
-	struct ry_webhook_sender *s = userp;
-	(void)m;
-	if (ms < 0) {
-		evtimer_del(s->timer);
+	struct post *p = NULL;
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&p);
+	long status = 0;
+	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
+	struct ry_webhook_result r = { .id = p->id, .status = status };
+	char *err = NULL;
+	if (result != CURLE_OK) {
+		err = ry_asprintf("%s", *p->errbuf ? p->errbuf : curl_easy_strerror(result));
+	} else if (status < 200 || status > 299) {
+		/* The start of what the endpoint said: why it refused. */
+		char *text = ry_strndup(p->response.data ? p->response.data : "",
+					p->response.len > 200 ? 200 : p->response.len);
+		for (char *c = text; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				*c = ' ';
+		err = ry_asprintf("HTTP %ld%s%s", status, *text ? ": " : "", text);
+		free(text);
 	} else {
-		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-		evtimer_add(s->timer, &tv);
+		r.ok = true;
 	}
-	return 0;
+	r.error = err;
+	post_free(p);
+	s->done(s->arg, &r);
+	free(err);
 }
 
 struct ry_webhook_sender *ry_webhook_sender_new(struct event_base *base, ry_webhook_done_fn done,
 						void *arg, char **err)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		*err = ry_strdup("cannot initialise libcurl");
-		return NULL;
-	}
 	struct ry_webhook_sender *s = ry_calloc(1, sizeof(*s));
-	s->base = base;
 	s->done = done;
 	s->arg = arg;
-	s->multi = curl_multi_init();
-	if (!s->multi) {
-		*err = ry_strdup("cannot initialise libcurl's multi interface");
+	s->curl = ry_curlev_new(base, finished, s, err);
+	if (!s->curl) {
 		free(s);
 		return NULL;
 	}
-	s->timer = evtimer_new(base, timer_cb_ev, s);
-	curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, curl_socket_cb);
-	curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
-	curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
-	curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
+	s->multi = ry_curlev_multi(s->curl);
 	return s;
 }
 
@@ -254,7 +183,6 @@ void ry_webhook_sender_free(struct ry_webhook_sender *s)
 		return;
 	while (s->posts)
 		post_free(s->posts);
-	curl_multi_cleanup(s->multi);
-	event_free(s->timer);
+	ry_curlev_free(s->curl);
 	free(s);
 }
