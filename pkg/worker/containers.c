@@ -8,9 +8,14 @@
 #include "worker/internal.h"
 
 #include "container/container.h"
+#include "match/match.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void ry_worker_containers_init(struct ry_worker *w)
 {
@@ -80,4 +85,98 @@ void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t)
 		free(err);
 	}
 	ry_container_argv_free(argv);
+}
+
+static char *const runtime_env[] = {
+	(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL
+};
+
+/* Runs argv to its end, its stdout and stderr into out; its exit status,
+ * or -1 when it could not start.  Only before the loop: it blocks. */
+static int run_blocking(char **argv, struct ry_buf *out)
+{
+	int fds[2] = { -1, -1 }, devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	if (devnull < 0 || pipe2(fds, O_CLOEXEC) < 0) {
+		if (devnull >= 0)
+			close(devnull);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+	int rc = ry_exec_spawn_private(&pid, argv[0], &fa, argv, runtime_env);
+	posix_spawn_file_actions_destroy(&fa);
+	close(devnull);
+	close(fds[1]);
+	char buf[4096];
+	ssize_t n;
+	while (rc == 0 && ((n = read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			ry_buf_add(out, buf, (size_t)n);
+	close(fds[0]);
+	return rc == 0 ? ry_exec_wait_private(pid) : -1;
+}
+
+/* Removes one container, retrying while the runtime is still stopping it
+ * (the monitor killed with the worker leaves it "Stopping" for a moment). */
+static bool remove_container(struct ry_worker *w, const char *name)
+{
+	char **kill = ry_container_kill_argv(w->container_path, w->container_kind, name);
+	struct ry_buf out = RY_BUF_INIT;
+	bool ok = false;
+	for (int i = 0; i < 10 && !ok; i++) {
+		if (i)
+			sleep(1);
+		ry_buf_reset(&out);
+		ok = run_blocking(kill, &out) == 0;
+	}
+	if (!ok)
+		ry_warn("cannot remove container %s left by a previous run: %s", name,
+			out.len ? out.data : "no output");
+	ry_buf_release(&out);
+	ry_container_argv_free(kill);
+	return ok;
+}
+
+void ry_worker_containers_kill_leftovers(struct ry_worker *w)
+{
+	if (!w->container_path)
+		return;
+	/* "railyard-AGENT-" as ry_container_name spells it for this agent. */
+	char *sample = ry_container_name(w->cfg.name, 0, 0);
+	size_t plen = strlen(sample) - strlen("0-0");
+	sample[plen] = '\0';
+	struct ry_buf filter = RY_BUF_INIT, out = RY_BUF_INIT;
+	ry_buf_puts(&filter, "name=^");
+	ry_regex_quote(&filter, sample);
+	ry_buf_puts(&filter, "[0-9]+-[0-9]+$");
+	/* timeout(1): a runtime stuck on its storage lock must not keep the
+	 * worker from starting. */
+	char *ps[] = { (char *)"timeout", (char *)"60", w->container_path, (char *)"ps", (char *)"-a",
+		       (char *)"--filter", filter.data, (char *)"--format", (char *)"{{.Names}}", NULL };
+	size_t killed = 0;
+	if (run_blocking(ps, &out) != 0) {
+		ry_warn("cannot list the containers a previous run of agent %s may have left: %s",
+			w->cfg.name, out.len ? out.data : "ps failed");
+		goto out;
+	}
+	for (char *line = out.data, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strncmp(line, sample, plen) != 0)
+			continue;	/* the runtime's filter is a regex: check it */
+		killed += remove_container(w, line);
+	}
+	if (killed)
+		ry_warn("removed %zu container%s a previous run of agent %s left running", killed,
+			killed == 1 ? "" : "s", w->cfg.name);
+out:
+	ry_buf_release(&filter);
+	ry_buf_release(&out);
+	free(sample);
 }

@@ -304,6 +304,13 @@ void ry_worker_probe_release(struct ry_worker *w);
 /* containers.c */
 /* Before the loop: finds the runtime (container_runtime). */
 void ry_worker_containers_init(struct ry_worker *w);
+/*
+ * Before the loop (blocking): removes the containers a previous run of
+ * this agent started.  A worker killed with SIGKILL cannot remove them,
+ * and the runtime's monitor lives outside the task's cgroup, so the
+ * cgroup and process-group sweep does not reach them.
+ */
+void ry_worker_containers_kill_leftovers(struct ry_worker *w);
 /* The runtime command that runs t in its image; NULL with *err. */
 char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *const *envp,
 				const char *ws, const char *shared, char **err);

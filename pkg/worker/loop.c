@@ -420,6 +420,7 @@ static void contain(struct ry_worker *w)
 	 * cgroups, killed once their task is over). */
 	ry_exec_become_subreaper();
 	ry_worker_kill_leftovers(w);
+	ry_worker_containers_kill_leftovers(w);
 	free(why);
 	free(name);
 }

@@ -171,6 +171,31 @@ no_runtime_no_image_task() {
 	[[ $out == *"bad.yaml:5"*"image \"bad image\" is invalid"* ]] || fail "unclear error for a bad image: $out"
 }
 
+# A worker killed with SIGKILL cannot remove its task's container, and the
+# runtime's monitor runs outside the task's cgroup: the next start of the
+# same agent removes it before it registers.
+restart_removes_leftover_containers() {
+	need_runtime
+	ry_newdb left
+	local conf wd=$RY_WORKDIR/w-left id tid name
+	conf=$(worker_conf cleft)
+	start_worker cleft --config "$conf" --workdir "$wd" --http-listen off --lease 60
+	id=$(ry_submit "(name) VALUES ('left')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, image, requires)
+		VALUES (:id, 'lingers', 'echo started; sleep 300', '$IMAGE', '{container}');")
+	tid=$(task_get "$id" lingers id)
+	name=railyard-cleft-$tid-1
+	wait_for 60 bash -c "[[ -n \$('$RUNTIME' ps --filter name=^$name\$ --format '{{.Names}}') ]]"
+	stop_worker cleft KILL
+	container_gone "$name" && fail "the container went with its worker: nothing left to test"
+	start_worker cleft --config "$conf" --workdir "$wd" --http-listen off --lease 60
+	wait_for 60 container_gone "$name"
+	grep -q "removed 1 container a previous run of agent cleft left running" "$RY_WORKDIR/worker-cleft.log" ||
+		fail "the restarted worker did not say it removed the container"
+	sql "SELECT railyard.cancel_pipeline($id)" >/dev/null
+}
+
 run_scenario "a task with an image runs in it: tree, environment, ids and limits" runs_in_the_image
 run_scenario "a timeout and a cancel kill the container" timeout_and_cancel_kill_the_container
 run_scenario "an agent without a runtime does not take container tasks; bad images are refused" no_runtime_no_image_task
+run_scenario "a worker killed with -9 leaves its task's container; its restart removes it" restart_removes_leftover_containers
