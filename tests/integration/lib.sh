@@ -509,7 +509,11 @@ wait_pipeline() {
 	done
 	if [[ -n $want && $st != "$want" ]]; then
 		show_pipeline "$id" >&2
-		fail "pipeline $id ended $st, expected $want"
+		# The tasks that decided it, in the message itself: the summary
+		# shows only the end of the scenario's output.
+		fail "pipeline $id ended $st, expected $want; not succeeded: $(sql "
+			SELECT left(string_agg(name || ' ' || state || coalesce(' (' || reason || ')', ''), '; ' ORDER BY id), 600)
+			  FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'succeeded'" 2>&1)"
 		return 1
 	fi
 	echo "$st"

@@ -147,7 +147,7 @@ functions_are_locked_down() {
 		fail "functions that can write but are not classed in sql/90_roles.sql (railyard.function_access): $out"
 	out=$(sql "SELECT string_agg(p.proname, ', ' ORDER BY p.proname) FROM pg_proc p
 	            WHERE p.pronamespace = 'railyard'::regnamespace AND p.provolatile = 'v'
-	              AND p.proname NOT IN ('pipelines_before_insert', 'tasks_before_insert', 'edges_before_insert',
+	              AND p.proname NOT IN ('pipelines_before_insert', 'tasks_before_insert',
 	                                    'refuse_direct_write')
 	              AND NOT (p.prosecdef AND 'search_path=pg_catalog, railyard, pg_temp' = ANY (p.proconfig))")
 	[[ -z $out ]] || fail "functions that can write without SECURITY DEFINER and a fixed search_path: $out"
