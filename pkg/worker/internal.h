@@ -11,8 +11,9 @@
  *              cgroups), cgroups that could not be removed yet, disk space
  *   retention.c  removing finished pipelines' workspaces and logs
  *   isolation.c  who tasks run as; their directories
- *   dbjobs.c   database jobs: register, heartbeat, claim, complete, offline;
+ *   dbjobs.c   database jobs: register, heartbeat, complete, offline;
  *              pump() performs what pump.c decides
+ *   claim.c    the claim transaction (candidates, placement, lease)
  *   journal.c  the local record of results: kept until the database has them
  *   pump.c     the decision: what the idle connection does next (pure)
  *   stats.c    --stats
@@ -344,6 +345,15 @@ struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);
 int ry_worker_slot_limit(const struct ry_worker *w);
 /* dbjobs.c: whether a job failed (logged as "cannot WHAT: ..."). */
 bool ry_worker_job_failed(const struct ry_adb_reply *r, const char *what);
+/* The shortest pause after a failed job (register, completion, claim). */
+#define RY_WORKER_BACKOFF_MIN_MS 500
+struct ry_res;
+/* dbjobs.c: looks up every name in cols among res's columns (idx[i] is
+ * cols[i]'s index); false, logged naming what, when one is missing. */
+bool ry_worker_columns(const struct ry_res *res, const char *const *cols, int n, int *idx,
+		       const char *what);
+/* claim.c: one claim transaction for up to the free capacity (pump decides). */
+void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap);
 
 /* limit.c: the adaptive concurrency limit */
 void ry_worker_limit_start(struct ry_worker *w);
