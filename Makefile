@@ -18,7 +18,9 @@ CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS   += -fsanitize=$(SANITIZE)
 BUILD     := build/san
 else ifdef COVERAGE
-CFLAGS    += --coverage -O0
+# Atomic counters: the worker's threads (libcurl's resolver, libpq) would
+# otherwise race on them and leave negative counts gcovr cannot parse.
+CFLAGS    += --coverage -fprofile-update=atomic -O0
 LDFLAGS   += --coverage
 BUILD     := build/cov
 else

@@ -10,11 +10,14 @@
 #include "container/container.h"
 #include "match/match.h"
 
+#include <event2/event.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 void ry_worker_containers_init(struct ry_worker *w)
@@ -68,28 +71,102 @@ char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *co
 	return ry_container_argv(&spec);
 }
 
+/*
+ * A container being removed.  "rm --force" fails while the runtime is still
+ * stopping the container (the SIGTERM the client passed on, or a monitor
+ * killed with its client, leaves it "Stopping" for a moment; under load
+ * for seconds), so a failed removal is tried again once a second.
+ */
+struct ry_worker_container_rm {
+	struct ry_worker *w;
+	char *name;
+	pid_t pid;				/* the runtime's rm; 0 between tries */
+	int tries;
+	struct event *retry;
+	struct ry_worker_container_rm *next;
+};
+
+#define RM_TRIES 30
+
+static char *const runtime_env[] = {
+	(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL
+};
+
+static void rm_free(struct ry_worker_container_rm *r)
+{
+	struct ry_worker_container_rm **p = &r->w->container_rms;
+	while (*p != r)
+		p = &(*p)->next;
+	*p = r->next;
+	if (r->retry)
+		event_free(r->retry);
+	free(r->name);
+	free(r);
+}
+
+static void rm_spawn(struct ry_worker_container_rm *r)
+{
+	struct ry_worker *w = r->w;
+	char **argv = ry_container_kill_argv(w->container_path, w->container_kind, r->name);
+	struct ry_exec_spec spec = { .argv = argv, .cwd = "/", .env = runtime_env, .out_fd = -1 };
+	char *err = NULL;
+	r->tries++;
+	if (!ry_exec_spawn(&spec, &r->pid, &err)) {
+		ry_warn("cannot remove container %s: %s", r->name, err);
+		free(err);
+		rm_free(r);
+	}
+	ry_container_argv_free(argv);
+}
+
+static void rm_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	rm_spawn(arg);
+}
+
 void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t)
 {
 	if (t->container_killed || !w->container_path)
 		return;
 	t->container_killed = true;
-	char **argv = ry_container_kill_argv(w->container_path, w->container_kind, t->container);
-	char *env[] = { (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-			NULL };
-	struct ry_exec_spec spec = { .argv = argv, .cwd = "/", .env = env, .out_fd = -1 };
-	char *err = NULL;
-	pid_t pid;
-	/* Reaped by the SIGCHLD handler like any child that is not a task. */
-	if (!ry_exec_spawn(&spec, &pid, &err)) {
-		ry_warn("cannot stop container %s of task %s: %s", t->container, t->name, err);
-		free(err);
-	}
-	ry_container_argv_free(argv);
+	struct ry_worker_container_rm *r = ry_calloc(1, sizeof(*r));
+	r->w = w;
+	r->name = ry_strdup(t->container);
+	r->next = w->container_rms;
+	w->container_rms = r;
+	rm_spawn(r);
 }
 
-static char *const runtime_env[] = {
-	(char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL
-};
+bool ry_worker_container_reaped(struct ry_worker *w, pid_t pid, int status)
+{
+	struct ry_worker_container_rm *r = w->container_rms;
+	while (r && r->pid != pid)
+		r = r->next;
+	if (!r)
+		return false;
+	r->pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		rm_free(r);
+	} else if (r->tries >= RM_TRIES) {
+		ry_warn("cannot remove container %s after %d tries; the agent's next start "
+			"removes it", r->name, r->tries);
+		rm_free(r);
+	} else {
+		if (!r->retry)
+			r->retry = evtimer_new(w->base, rm_retry_cb, r);
+		struct timeval tv = { 1, 0 };
+		evtimer_add(r->retry, &tv);
+	}
+	return true;
+}
+
+void ry_worker_containers_release(struct ry_worker *w)
+{
+	while (w->container_rms)
+		rm_free(w->container_rms);
+}
 
 /* Runs argv to its end, its stdout and stderr into out; its exit status,
  * or -1 when it could not start.  Only before the loop: it blocks. */

@@ -192,6 +192,7 @@ struct ry_worker {
 	const char *container_kind;		/* "podman" or "docker" */
 	bool container_init;			/* --init works */
 	struct ry_strlist container_options;	/* container_options, split */
+	struct ry_worker_container_rm *container_rms;	/* removals in flight */
 };
 
 /* dbjobs.c */
@@ -315,8 +316,13 @@ void ry_worker_containers_kill_leftovers(struct ry_worker *w);
 /* The runtime command that runs t in its image; NULL with *err. */
 char **ry_worker_container_argv(struct ry_worker *w, struct ry_task *t, char *const *envp,
 				const char *ws, const char *shared, char **err);
-/* Kills t's container (once): its client's death does not stop it. */
+/* Kills t's container (once; retried until the runtime removes it): its
+ * client's death does not stop it. */
 void ry_worker_container_kill(struct ry_worker *w, struct ry_task *t);
+/* The SIGCHLD handler's: true when pid was one of our removals. */
+bool ry_worker_container_reaped(struct ry_worker *w, pid_t pid, int status);
+/* At exit: forgets the removals in flight (the next start finishes them). */
+void ry_worker_containers_release(struct ry_worker *w);
 
 /* prepare.c: a task's tree and the build cache (docs/cache.md) */
 struct ry_adb_job;

@@ -522,6 +522,7 @@ void ry_worker_free(struct ry_worker *w)
 		close(w->lock_fd);
 	free(w->state_dir);
 	free(w->pgroups_path);
+	ry_worker_containers_release(w);
 	if (w->base)
 		event_base_free(w->base);
 	ry_config_release(&w->cfg);

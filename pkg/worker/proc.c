@@ -380,6 +380,8 @@ void ry_worker_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 		struct ry_task *t = ry_task_table_by_pid(&w->tasks, pid);
 		if (t && t->phase == RY_TASK_RUNNING && !t->exited)
 			task_exited(w, t, status, &ru);
+		else if (!t)
+			ry_worker_container_reaped(w, pid, status);
 	}
 	ry_worker_pump(w);
 }
