@@ -58,6 +58,15 @@ struct rusage;
 int ry_exec_spawn_private(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			  char *const argv[], char *const envp[]) RY_MUST_CHECK;
 int ry_exec_wait_private(pid_t pid);
+/*
+ * Runs file (PATH searched) as a private child and waits for it: stdin
+ * fed from input (NULL: /dev/null), stdout into out (NULL: discarded),
+ * stderr into errout (NULL: into out as well).  Returns the wait status,
+ * or -1 with errno set when it could not start.  Blocking: for threads
+ * and for the time before an event loop runs.
+ */
+int ry_exec_capture(const char *file, char *const argv[], char *const envp[], const char *input,
+		    struct ry_buf *out, struct ry_buf *errout);
 /* wait4(-1, WNOHANG) that leaves private children alone: the next exited
  * child's pid, or 0 when none (or a private one is next). */
 pid_t ry_exec_reap_next(int *status, struct rusage *ru);

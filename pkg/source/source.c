@@ -8,7 +8,6 @@
 #include <fnmatch.h>
 #include <glob.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -63,89 +62,13 @@ static char **git_env(void)
  */
 static bool run_git(const char *const *args, const char *input, struct ry_buf *out, char **err)
 {
-	int in[2] = { -1, -1 }, o[2] = { -1, -1 }, e[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
 	char **argv = git_argv(args), **env = git_env();
 	struct ry_buf errbuf = RY_BUF_INIT;
-	size_t in_off = 0, in_len = input ? strlen(input) : 0;
-	bool ok = false;
-	pid_t pid;
-	int status;
-
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(o, O_CLOEXEC) < 0 || pipe2(e, O_CLOEXEC) < 0) {
+	int status = ry_exec_capture("git", argv, env, input, out, &errbuf);
+	bool ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	if (status < 0) {
 		*err = ry_asprintf("cannot run git: %s", strerror(errno));
-		goto out;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, o[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, e[1], 2);
-	int rc = ry_exec_spawn_private(&pid, "git", &fa, argv, env);
-	posix_spawn_file_actions_destroy(&fa);
-	close(in[0]);
-	close(o[1]);
-	close(e[1]);
-	in[0] = o[1] = e[1] = -1;
-	if (rc != 0) {
-		*err = ry_asprintf("cannot run git: %s", strerror(rc));
-		goto out;
-	}
-	if (!input) {
-		close(in[1]);
-		in[1] = -1;
-	}
-	while (o[0] >= 0 || e[0] >= 0) {
-		struct pollfd p[3];
-		int np = 0, io = -1, ie = -1, ii = -1;
-		if (o[0] >= 0) {
-			io = np;
-			p[np++] = (struct pollfd){ .fd = o[0], .events = POLLIN };
-		}
-		if (e[0] >= 0) {
-			ie = np;
-			p[np++] = (struct pollfd){ .fd = e[0], .events = POLLIN };
-		}
-		if (in[1] >= 0) {
-			ii = np;
-			p[np++] = (struct pollfd){ .fd = in[1], .events = POLLOUT };
-		}
-		if (poll(p, (nfds_t)np, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		char buf[16384];
-		if (ii >= 0 && p[ii].revents) {
-			ssize_t n = write(in[1], input + in_off, in_len - in_off);
-			if (n > 0)
-				in_off += (size_t)n;
-			if (n < 0 || in_off == in_len) {
-				close(in[1]);
-				in[1] = -1;
-			}
-		}
-		if (io >= 0 && p[io].revents) {
-			ssize_t n = read(o[0], buf, sizeof(buf));
-			if (n > 0 && out)
-				ry_buf_add(out, buf, (size_t)n);
-			if (n <= 0) {
-				close(o[0]);
-				o[0] = -1;
-			}
-		}
-		if (ie >= 0 && p[ie].revents) {
-			ssize_t n = read(e[0], buf, sizeof(buf));
-			if (n > 0)
-				ry_buf_add(&errbuf, buf, (size_t)n);
-			if (n <= 0) {
-				close(e[0]);
-				e[0] = -1;
-			}
-		}
-	}
-	status = ry_exec_wait_private(pid);
-	ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-	if (!ok) {
+	} else if (!ok) {
 		/* git's last non-empty line says it best ("fatal: ..."). */
 		char *msg = errbuf.data ? errbuf.data : (char *)"";
 		size_t len = strlen(msg);
@@ -154,13 +77,6 @@ static bool run_git(const char *const *args, const char *input, struct ry_buf *o
 		char *last = strrchr(msg, '\n');
 		*err = ry_strdup(*(last ? last + 1 : msg) ? (last ? last + 1 : msg)
 							   : "git failed without a message");
-	}
-out:
-	{
-		int fds[] = { in[0], in[1], o[0], o[1], e[0], e[1] };
-		for (size_t i = 0; i < RY_ARRAY_SIZE(fds); i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
 	}
 	ry_buf_release(&errbuf);
 	free(argv);

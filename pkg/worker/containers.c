@@ -13,8 +13,6 @@
 #include <event2/event.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -172,30 +170,8 @@ void ry_worker_containers_release(struct ry_worker *w)
  * or -1 when it could not start.  Only before the loop: it blocks. */
 static int run_blocking(char **argv, struct ry_buf *out)
 {
-	int fds[2] = { -1, -1 }, devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-
-	if (devnull < 0 || pipe2(fds, O_CLOEXEC) < 0) {
-		if (devnull >= 0)
-			close(devnull);
-		return -1;
-	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-	int rc = ry_exec_spawn_private(&pid, argv[0], &fa, argv, runtime_env);
-	posix_spawn_file_actions_destroy(&fa);
-	close(devnull);
-	close(fds[1]);
-	char buf[4096];
-	ssize_t n;
-	while (rc == 0 && ((n = read(fds[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
-		if (n > 0)
-			ry_buf_add(out, buf, (size_t)n);
-	close(fds[0]);
-	return rc == 0 ? ry_exec_wait_private(pid) : -1;
+	int status = ry_exec_capture(argv[0], argv, runtime_env, NULL, out, NULL);
+	return status < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* Removes one container, retrying while the runtime is still stopping it

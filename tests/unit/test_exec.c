@@ -360,6 +360,46 @@ static void proc_walk_is_resumable_and_complete(void **state)
 	assert_null(path);
 }
 
+/* ry_exec_capture: input in, stdout and stderr apart or together, a large
+ * input the child reads only after writing (no deadlock), a missing file. */
+static void capture_feeds_and_collects(void **state)
+{
+	(void)state;
+	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
+	char *sh[] = { (char *)"sh", (char *)"-c", (char *)"cat; echo oops >&2; exit 3", NULL };
+	struct ry_buf out = RY_BUF_INIT, err = RY_BUF_INIT;
+
+	int st = ry_exec_capture("sh", sh, env, "hello\n", &out, &err);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+	assert_string_equal(out.data, "hello\n");
+	assert_string_equal(err.data, "oops\n");
+
+	ry_buf_reset(&out);
+	st = ry_exec_capture("sh", sh, env, NULL, &out, NULL);
+	assert_int_equal(WEXITSTATUS(st), 3);
+	assert_string_equal(out.data, "oops\n");	/* stdin was empty; stderr merged */
+
+	/* 1 MB each way: more than any pipe holds. */
+	size_t n = 1 << 20;
+	char *big = malloc(n + 1);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	char *echo[] = { (char *)"sh", (char *)"-c", (char *)"head -c 1048576 /dev/zero; wc -c", NULL };
+	ry_buf_reset(&out);
+	st = ry_exec_capture("sh", echo, env, big, &out, NULL);
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(out.len, n + strlen("1048576\n"));
+	assert_string_equal(out.data + n, "1048576\n");
+	free(big);
+
+	char *none[] = { (char *)"railyard-no-such-program", NULL };
+	assert_int_equal(ry_exec_capture(none[0], none, env, NULL, NULL, NULL), -1);
+	assert_int_equal(errno, ENOENT);
+	ry_buf_release(&out);
+	ry_buf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +413,7 @@ int main(void)
 		cmocka_unit_test(runs_with_the_credentials_given),
 		cmocka_unit_test(dies_with_the_worker),
 		cmocka_unit_test(proc_walk_is_resumable_and_complete),
+		cmocka_unit_test(capture_feeds_and_collects),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
