@@ -340,9 +340,12 @@ COMMENT ON FUNCTION railyard.observe_one(railyard.observation, text, text, float
 -- error' row: ln(run time / forecast p50), what their durations are judged
 -- by.  One NOTIFY
 -- railyard_anomaly when anything new was opened.  p_detect false: the
--- detectors only adapt (imported history).
+-- detectors only adapt (imported history).  One subject's runs apply in
+-- finished_at order, or, p_in_order, in the array's order (the queue's:
+-- the order they were recorded in, observe_pending).
 DROP FUNCTION IF EXISTS railyard.observe(railyard.observation[], boolean);
-CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[], p_detect boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION railyard.observe(p_obs railyard.observation[], p_detect boolean DEFAULT true,
+                                            p_in_order boolean DEFAULT false)
 RETURNS int LANGUAGE plpgsql AS $$
 DECLARE
     o      railyard.observation;
@@ -357,8 +360,10 @@ DECLARE
     mode   text := CASE WHEN p_detect THEN 'detect' ELSE 'quiet' END;
 BEGIN
     -- Stable lock order across concurrent callers: sorted by subject.
-    FOR o IN SELECT (x).* FROM unnest(p_obs) x
-              ORDER BY (x).family, (x).task, (x).version, (x).at LOOP
+    FOR o IN SELECT u.family, u.task, u.version, u.agent_class, u.service, u.kind, u.failed, u.cached,
+                    u.duration_s, u.wait_s, u.at, u.pipeline_id, u.expected_s
+               FROM unnest(p_obs) WITH ORDINALITY u
+              ORDER BY u.family, u.task, u.version, CASE WHEN NOT p_in_order THEN u.at END, u.ordinality LOOP
         off := 0;
         skip := false;
         IF coalesce(o.agent_class, '') NOT IN ('', '*') AND NOT o.cached THEN
@@ -428,16 +433,79 @@ BEGIN
     END IF;
     RETURN opened;
 END $$;
-COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean) IS
-    'feeds finished runs to duration_stats and (p_detect) the anomaly detectors; NOTIFY railyard_anomaly on new anomalies';
+COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean, boolean) IS
+    'feeds finished runs to duration_stats and (p_detect) the anomaly detectors, one subject''s in finished_at order (p_in_order: in array order); NOTIFY railyard_anomaly on new anomalies';
+
+-- Applies the observations the history triggers queued
+-- (observation_pending), oldest first, in batches of up to 500: each
+-- batch is one observe() call, one subject's runs in the order they were
+-- recorded (what calling observe() in each completing transaction did).
+-- One caller at a time (an advisory lock): a second caller waits for it
+-- (p_wait), or returns 0 at once (the workers: the first one drains).  At
+-- most p_limit observations (NULL: all), no new batch after p_max_ms
+-- (NULL: no limit).  A batch that fails is applied one observation at a
+-- time, and one that still fails is dropped with a WARNING, so one bad row
+-- cannot stall the statistics.  Returns how many were applied.  The
+-- workers call it with their submission forecasts (first, so that those
+-- see fresh statistics); call it before reading duration_stats,
+-- task_duration_stats or anomalies right after runs finished.
+CREATE OR REPLACE FUNCTION railyard.observe_pending(p_limit int DEFAULT NULL, p_max_ms int DEFAULT NULL,
+                                                    p_wait boolean DEFAULT true)
+RETURNS int LANGUAGE plpgsql SET jit = off AS $$
+DECLARE
+    batch constant int := 500;
+    t0    timestamptz := clock_timestamp();
+    done  int := 0;
+    got   int;
+    obs   railyard.observation[];
+    o     railyard.observation;
+BEGIN
+    IF p_limit IS NOT NULL AND p_limit < 1 THEN
+        RAISE EXCEPTION 'cannot apply pending observations: limit % is not positive', p_limit
+            USING ERRCODE = '22023';
+    END IF;
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock(hashtext('railyard.observe_pending'));
+    ELSIF NOT pg_try_advisory_xact_lock(hashtext('railyard.observe_pending')) THEN
+        RETURN 0;
+    END IF;
+    LOOP
+        EXIT WHEN p_limit IS NOT NULL AND done >= p_limit;
+        EXIT WHEN p_max_ms IS NOT NULL AND clock_timestamp() > t0 + make_interval(secs => p_max_ms / 1000.0);
+        WITH d AS (
+            DELETE FROM railyard.observation_pending q
+             WHERE q.id IN (SELECT x.id FROM railyard.observation_pending x ORDER BY x.id
+                             LIMIT least(batch, coalesce(p_limit - done, batch)))
+            RETURNING q.id, q.o
+        )
+        SELECT array_agg(d.o ORDER BY d.id), count(*) INTO obs, got FROM d;
+        EXIT WHEN got = 0;
+        BEGIN
+            PERFORM railyard.observe(obs, true, true);
+        EXCEPTION WHEN OTHERS THEN
+            FOREACH o IN ARRAY obs LOOP
+                BEGIN
+                    PERFORM railyard.observe(ARRAY[o], true, true);
+                EXCEPTION WHEN OTHERS THEN
+                    RAISE WARNING 'cannot apply the observation of % % v% finished at %: %',
+                        o.family, coalesce(nullif(o.task, ''), '(pipeline)'), o.version, o.at, SQLERRM;
+                END;
+            END LOOP;
+        END;
+        done := done + got;
+    END LOOP;
+    RETURN done;
+END $$;
+COMMENT ON FUNCTION railyard.observe_pending(int, int, boolean) IS
+    'applies the queued observations (observation_pending) to duration_stats and the anomaly detectors, oldest first: at most p_limit (NULL: all), none after p_max_ms; p_wait false: 0 at once when another caller is at it; returns how many';
 
 -- Every attempt that ran becomes history: its identity, agent class,
 -- duration and queue wait.  cached, skipped, lost and failed-before-start
--- attempts are no durations and are left out.
+-- attempts are no durations and are left out.  The statistics are not
+-- updated here, in the completing transaction: the runs (and cache hits)
+-- are queued in observation_pending for observe_pending().
 CREATE OR REPLACE FUNCTION railyard.history_capture_attempts() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    obs railyard.observation[];
 BEGIN
     WITH ins AS (
         INSERT INTO railyard.run_history
@@ -457,7 +525,8 @@ BEGIN
          WHERE n.outcome IN ('succeeded', 'failed') AND n.started_at IS NOT NULL
         RETURNING *
     )
-    SELECT array_agg(o) INTO obs FROM (
+    INSERT INTO railyard.observation_pending (o)
+    SELECT x.o FROM (
         SELECT ROW(family, task, version, agent_class, service, kind, outcome = 'failed', false,
                    CASE WHEN outcome = 'succeeded' THEN duration_s END, wait_s,
                    finished_at, pipeline_id, NULL)::railyard.observation
@@ -470,14 +539,12 @@ BEGIN
           FROM new_rows n
           JOIN railyard.tasks t ON t.id = n.task_id
           JOIN railyard.pipelines p ON p.id = t.pipeline_id
-         WHERE n.outcome = 'cached') x(o);
-    IF obs IS NOT NULL THEN
-        PERFORM railyard.observe(obs);
-    END IF;
+         WHERE n.outcome = 'cached') x(o)
+     ORDER BY (x.o).at;     -- one completion's runs queue in finished_at order
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.history_capture_attempts() IS
-    'trigger: records attempts that ran into run_history and feeds them (and cache hits) to the statistics';
+    'trigger: records attempts that ran into run_history and queues them (and cache hits) for the statistics (observation_pending)';
 
 CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
     REFERENCING NEW TABLE AS new_rows
@@ -487,11 +554,10 @@ CREATE OR REPLACE TRIGGER history_capture AFTER INSERT ON railyard.task_attempts
 -- first task's start to the last task's end (as the attempts recorded
 -- them), the queue wait from submission to the first claim.  A row trigger
 -- with a WHEN clause: the many other updates of pipelines (validation,
--- every first claim) do not even call it.
+-- every first claim) do not even call it.  Its statistics wait in
+-- observation_pending, like the tasks'.
 CREATE OR REPLACE FUNCTION railyard.history_capture_pipelines() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    obs railyard.observation[];
 BEGIN
     WITH ins AS (
         INSERT INTO railyard.pipeline_history
@@ -511,20 +577,18 @@ BEGIN
         ON CONFLICT (pipeline_id) DO NOTHING
         RETURNING *
     )
-    SELECT array_agg(ROW(ins.family, '', '', '*', NULL, NULL, ins.outcome = 'failed', false,
-                         CASE WHEN ins.outcome = 'succeeded' THEN ins.duration_s END, ins.queue_wait_s,
-                         ins.finished_at, ins.pipeline_id,
-                         (SELECT f.p50_raw_s FROM railyard.pipeline_forecasts f
-                           WHERE f.pipeline_id = ins.pipeline_id AND f.kind = 'submit'
-                           ORDER BY f.id LIMIT 1))::railyard.observation)
-      INTO obs FROM ins;
-    IF obs IS NOT NULL THEN
-        PERFORM railyard.observe(obs);
-    END IF;
+    INSERT INTO railyard.observation_pending (o)
+    SELECT ROW(ins.family, '', '', '*', NULL, NULL, ins.outcome = 'failed', false,
+               CASE WHEN ins.outcome = 'succeeded' THEN ins.duration_s END, ins.queue_wait_s,
+               ins.finished_at, ins.pipeline_id,
+               (SELECT f.p50_raw_s FROM railyard.pipeline_forecasts f
+                 WHERE f.pipeline_id = ins.pipeline_id AND f.kind = 'submit'
+                 ORDER BY f.id LIMIT 1))::railyard.observation
+      FROM ins;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.history_capture_pipelines() IS
-    'trigger: records a finished pipeline into pipeline_history and feeds it to the family statistics';
+    'trigger: records a finished pipeline into pipeline_history and queues it for the family statistics (observation_pending)';
 
 DROP TRIGGER IF EXISTS history_capture_pipelines ON railyard.pipelines;
 CREATE TRIGGER history_capture_pipelines AFTER UPDATE OF state ON railyard.pipelines

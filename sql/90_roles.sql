@@ -53,6 +53,7 @@ SELECT * FROM (VALUES
     ('pin_source_commit', 'worker', 'worker: pins the commit a pipeline''s revision resolved to'),
     -- the worker's forecasting call (sql/51_forecast.sql)
     ('record_pending_forecasts', 'worker', 'worker: records the submission forecast of pipelines queued since their COMMIT'),
+    ('observe_pending', 'worker', 'worker: applies the runs queued by the history triggers to the statistics and anomaly detectors'),
     -- the webhook sender (sql/85_outbox.sql)
     ('webhook_claim', 'worker', 'worker: takes the farm-wide webhook sender lease and the due outbox rows'),
     ('webhook_report', 'worker', 'worker: records webhook attempts (delivered, retry later, dead)'),

@@ -709,27 +709,36 @@ static void send_retention(struct ry_worker *w)
 /*
  * Submission forecasts (sql/51_forecast.sql) are made after COMMIT, by
  * whichever idle worker gets there first (SKIP LOCKED), a few at a time
- * and within a time budget so claims and results never wait long.
+ * and within a time budget so claims and results never wait long.  The
+ * same job first applies the runs the completions queued for the
+ * statistics (sql/50_forecast.sql, observe_pending: one worker at a time,
+ * the others skip), so that the forecasts see them.
  */
 #define FORECASTS_PER_JOB 10
 #define FORECAST_BUDGET_MS "50"
+#define OBSERVATIONS_PER_JOB 2000
+#define OBSERVE_BUDGET_MS "50"
 
 static void forecasts_made(void *arg, const struct ry_adb_reply *r)
 {
 	struct ry_worker *w = arg;
 	w->forecasts_due = false;
-	if (!job_failed(r, "make submission forecasts") &&
-	    ry_res_get_long(r->results[0], 0, 0) >= FORECASTS_PER_JOB)
+	if (!job_failed(r, "update statistics and make submission forecasts") &&
+	    (ry_res_get_long(r->results[0], 0, 0) > 0 ||
+	     ry_res_get_long(r->results[1], 0, 0) >= FORECASTS_PER_JOB))
 		w->forecasts_due = true;	/* more may be waiting */
 	ry_worker_pump(w);
 }
 
 static void send_forecasts(struct ry_worker *w)
 {
-	char limit[16];
+	char limit[16], olimit[16];
 	snprintf(limit, sizeof(limit), "%d", FORECASTS_PER_JOB);
+	snprintf(olimit, sizeof(olimit), "%d", OBSERVATIONS_PER_JOB);
+	const char *op[] = { olimit, OBSERVE_BUDGET_MS };
 	const char *p[] = { limit, FORECAST_BUDGET_MS };
 	struct ry_adb_job *job = ry_adb_job_new(forecasts_made, w);
+	ry_adb_job_add(job, "SELECT railyard.observe_pending($1, $2, false)", 2, op);
 	ry_adb_job_add(job, "SELECT railyard.record_pending_forecasts($1, $2)", 2, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->forecasts_due = false;

@@ -11,7 +11,8 @@
 # that runs one pipeline to the end: task after task in dependency order,
 # each claimed by the agent and completed with start = the latest end of
 # its upstreams and end = start + its duration from a JSON map (name ->
-# seconds); outcomes from a second map (default succeeded).
+# seconds); outcomes from a second map (default succeeded).  Then the
+# statistics take the runs in (observe_pending, what the workers do).
 replay_setup() {
 	sql "CREATE SCHEMA IF NOT EXISTS forecast_test;
 CREATE OR REPLACE FUNCTION forecast_test.agent(p_name text, p_cores int DEFAULT 4) RETURNS bigint
@@ -43,6 +44,8 @@ BEGIN
             ARRAY[NULL]::text[], ARRAY[NULL]::text[]);
         fin := fin || jsonb_build_object(t.name, st + make_interval(secs => (p_dur->>t.name)::float8));
     END LOOP;
+    -- the statistics, as the workers' heartbeat would apply them
+    PERFORM railyard.observe_pending();
 END \$\$;" >/dev/null
 }
 
