@@ -5,8 +5,9 @@
 # run is submitted with INSERTs, its forecast at submission recorded by
 # record_pending_forecasts() (what the workers' heartbeat calls) while the
 # farm's load is in the database, then every task claimed with claim_tasks
-# and finished with complete_tasks at its generated times, so the
-# statistics and detectors run in the completion triggers.
+# and finished with complete_tasks at its generated times; after each
+# replayed pipeline, railyard.observe_pending() (what the workers'
+# heartbeat calls) feeds its runs to the statistics and detectors.
 #
 # The generator simulates a farm of 24 slots in three agent classes of
 # different speed (12 slots x1.0, 8 x0.8, 4 x1.3), with the properties of
@@ -166,11 +167,15 @@ fc_generate() {
 					for (j = 1; j <= B; j++)
 						plan = plan (j > 1 ? ", " : "") sprintf("\"j%d\": [%.3f, %.3f, %d, \"succeeded\", 0]", j, ls[j], ld[j], lc[j])
 					printf "SELECT bench_fc.replay(:load_id, %s, \047{%s}\047);\n", t0, plan
+					print "SELECT railyard.observe_pending();"
 				}
 				plan = ""
 				for (i = 1; i <= n[f]; i++)
 					plan = plan (i > 1 ? ", " : "") sprintf("\"t%02d\": [%.3f, %.3f, %d, \"%s\", %.2f]", i, ts[i], td[i], tc[i], to[i], tr[i])
 				printf "SELECT bench_fc.replay(:id, %s, \047{%s}\047);\n", t0, plan
+				# the heartbeats apply the runs to the statistics (and the
+				# detectors) before the next submission
+				print "SELECT railyard.observe_pending();"
 				for (k = 1; k <= M; k++) o[k] = simulate(f, r, B, 0)
 				printf "INSERT INTO bench_fc.truth VALUES (:id, %d, %d, %.3f, %.3f, %.3f, %.3f, %.3f);\n",
 					r, B, wait, run, quant(o, M, 0.5), quant(o, M, 0.1), quant(o, M, 0.9)

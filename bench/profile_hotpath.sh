@@ -9,6 +9,8 @@
 #             submitted and ANALYZEd, claimed and completed by one
 #             `railyard worker --dry-run --slots 32` (PROFILE_WORKERS=2:
 #             two, as the throughput benchmark's orchestration ceiling);
+#   - drain:  the statistics of the run the workers had not applied yet
+#             (observation_pending), applied by one observe_pending();
 #   - submit: 40 submissions of the submission benchmark's 50-task pipeline
 #             with 65 edges (plain SQL, one client), validated at COMMIT.
 # For each phase: WAL bytes per task (pg_current_wal_lsn before and after,
@@ -172,6 +174,23 @@ rate=$(q "$db" "SELECT round(($NTASKS / extract(epoch FROM max(at) FILTER (WHERE
 	- min(at) FILTER (WHERE event = 'claim')))::numeric, 0) FROM railyard.audit_log WHERE object = 'task'")
 echo
 echo "($rate tasks/s, first claim to last finish)"
+
+# ---- drain: the statistics of the run ------------------------------------------
+# What the completions queued and the workers had not applied yet
+# (observation_pending, sql/50_forecast.sql), applied in one call: its
+# cost per task of the run, to set against the run's.
+pending=$(q "$db" "SELECT count(*) FROM railyard.observation_pending")
+q "$db" "CHECKPOINT" >/dev/null
+snapshot "$db" "$TMP/drain.before"
+q "$db" "SELECT pg_stat_statements_reset()" >/dev/null
+t0=$(now)
+applied=$(q "$db" "SELECT railyard.observe_pending()")
+t1=$(now)
+snapshot "$db" "$TMP/drain.after"
+report "$db" "$TMP/drain.before" "$TMP/drain.after" "$NTASKS" \
+	"drain (railyard.observe_pending() of the $applied observations the workers left queued, per task of the run)"
+echo
+echo "($applied observations in $(calc "($t1 - $t0) * 1000" %.0f) ms: $(calc "($t1 - $t0) * 1000 / ($applied > 0 ? $applied : 1)" %.3f) ms each; $pending were queued at the end of the run)"
 drop_db "$db"
 
 # ---- submit ------------------------------------------------------------------
