@@ -9,8 +9,10 @@
 #             submitted and ANALYZEd, claimed and completed by one
 #             `railyard worker --dry-run --slots 32` (PROFILE_WORKERS=2:
 #             two, as the throughput benchmark's orchestration ceiling);
-#   - drain:  the statistics of the run the workers had not applied yet
-#             (observation_pending), applied by one observe_pending();
+#   - drain:  the statistics of the run (observation_pending), applied by
+#             one observe_pending(); the workers' own drains are held off
+#             during the run (PROFILE_DRAIN=workers: they are not, and the
+#             drain applies what they left);
 #   - submit: 40 submissions of the submission benchmark's 50-task pipeline
 #             with 65 edges (plain SQL, one client), validated at COMMIT.
 # For each phase: WAL bytes per task (pg_current_wal_lsn before and after,
@@ -154,6 +156,18 @@ new_db "$db"
 q "$db" "CREATE EXTENSION pg_stat_statements; CREATE EXTENSION pg_walinspect" >/dev/null
 submit_flat "$db" $((NTASKS / 100)) 100 true 8 prof
 analyze_db "$db"
+# The workers apply the statistics of finished runs when idle, one at a
+# time (observe_pending, which skips while another holds its lock): held
+# here, so that the run phase is the completion path alone and the drain
+# phase below applies all of it.  PROFILE_DRAIN=workers lets them.
+holder=""
+if [[ ${PROFILE_DRAIN:-held} != workers ]]; then
+	q "$db" "SELECT pg_advisory_lock(hashtext('railyard.observe_pending')), pg_sleep(86400)" >/dev/null 2>&1 &
+	holder=$!
+	until [[ $(q "$db" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 1 ]]; do
+		nap 0.05
+	done
+fi
 q "$db" "CHECKPOINT" >/dev/null
 snapshot "$db" "$TMP/run.before"
 q "$db" "SELECT pg_stat_statements_reset()" >/dev/null
@@ -168,6 +182,11 @@ if ! WAIT_EVERY=0.5 wait_for 900 at_least_succeeded "$db" "$NTASKS" "${pids[@]}"
 fi
 stop_workers "${pids[@]}"
 snapshot "$db" "$TMP/run.after"
+if [[ -n $holder ]]; then
+	q "$db" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query LIKE 'SELECT pg_advisory_lock(hashtext(%' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$holder" 2>/dev/null
+fi
 report "$db" "$TMP/run.before" "$TMP/run.after" "$NTASKS" \
 	"run (claim, complete, settle; $NWORKERS dry-run worker(s), --slots 32)"
 rate=$(q "$db" "SELECT round(($NTASKS / extract(epoch FROM max(at) FILTER (WHERE event = 'finish')
