@@ -142,16 +142,14 @@ DECLARE
     cusum_h     constant float8 := 5;       -- CUSUM decision limit (sigmas)
 BEGIN
     opened := 0;
+    -- No row lock (one WAL record less per row): observe() holds the
+    -- statistics' writer lock.
     SELECT * INTO st FROM railyard.duration_stats
-     WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class
-       FOR UPDATE;
+     WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
     IF NOT FOUND THEN
         INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind)
         VALUES (o.family, o.task, o.version, p_class, o.service, o.kind)
-        ON CONFLICT DO NOTHING;
-        SELECT * INTO st FROM railyard.duration_stats
-         WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class
-           FOR UPDATE;
+        RETURNING * INTO st;
     END IF;
 
     -- A cache hit is no duration: it only counts towards the cache rate
@@ -364,7 +362,10 @@ DECLARE
     opened int := 0;
     mode   text := CASE WHEN p_detect THEN 'detect' ELSE 'quiet' END;
 BEGIN
-    -- Stable lock order across concurrent callers: sorted by subject.
+    -- The statistics' writer lock: one writer of duration_stats at a time
+    -- (observe_pending takes it first; import_history waits for it here),
+    -- so observe_one reads its rows without locking them.
+    PERFORM pg_advisory_xact_lock(hashtext('railyard.observe_pending'));
     FOR o IN SELECT u.family, u.task, u.version, u.agent_class, u.service, u.kind, u.failed, u.cached,
                     u.duration_s, u.wait_s, u.at, u.pipeline_id, u.expected_s
                FROM unnest(p_obs) WITH ORDINALITY u
