@@ -451,7 +451,8 @@ COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean, boolean) I
 -- most p_limit observations (NULL: all), no new batch after p_max_ms
 -- (NULL: no limit).  A batch that fails is applied one observation at a
 -- time, and one that still fails is dropped with a WARNING, so one bad row
--- cannot stall the statistics.  Returns how many were applied.  The
+-- cannot stall the statistics.  Returns how many it took from the queue
+-- (applied or dropped).  The
 -- workers call it with their submission forecasts (first, so that those
 -- see fresh statistics); call it before reading duration_stats,
 -- task_duration_stats or anomalies right after runs finished.
@@ -503,7 +504,7 @@ BEGIN
     RETURN done;
 END $$;
 COMMENT ON FUNCTION railyard.observe_pending(int, int, boolean) IS
-    'applies the queued observations (observation_pending) to duration_stats and the anomaly detectors, oldest first: at most p_limit (NULL: all), none after p_max_ms; p_wait false: 0 at once when another caller is at it; returns how many';
+    'applies the queued observations (observation_pending) to duration_stats and the anomaly detectors, oldest first: at most p_limit (NULL: all), no new batch after p_max_ms; p_wait false: 0 at once when another caller is at it; returns how many it took from the queue';
 
 -- Every attempt that ran becomes history: its identity, agent class,
 -- duration and queue wait.  cached, skipped, lost and failed-before-start
