@@ -344,6 +344,9 @@ void ry_worker_prep_detach(struct ry_task *t);
 /* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
 void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
+/* t's cache_record element as JSON text (the journal keeps it with the
+ * result, so a restarted worker still records the outputs), or NULL. */
+char *ry_worker_prep_record_json(const struct ry_task *t);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

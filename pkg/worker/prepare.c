@@ -248,7 +248,8 @@ static void begin(struct ry_prep *p)
 {
 	struct ry_task *t = p->t;
 	struct ry_worker *w = p->w;
-	if (!p->source && !p->cacheable && !p->restore_digests.n) {
+	/* Declared outputs need the workspace we archive them from, source or not. */
+	if (!p->source && !p->cacheable && !p->restore_digests.n && !p->outputs.n) {
 		ready(p);	/* an empty workspace, as without a cache */
 		return;
 	}
@@ -819,8 +820,11 @@ bool ry_worker_prep_save(struct ry_worker *w, struct ry_task *t)
 static json_t *record_of(const struct ry_task *t)
 {
 	const struct ry_prep *p = t->prep;
-	if (!p || t->poisoned || !t->outcome)
+	if (t->poisoned || !t->outcome)
 		return NULL;
+	/* A result of a previous run: its record as the journal kept it. */
+	if (!p)
+		return t->cache_record ? json_loads(t->cache_record, 0, NULL) : NULL;
 	bool cached = strcmp(t->outcome, "cached") == 0;
 	bool ok = cached || strcmp(t->outcome, "succeeded") == 0;
 	if (!p->has_key && !(ok && p->has_output))
@@ -851,6 +855,14 @@ static json_t *record_of(const struct ry_task *t)
 		json_object_set_new(o, "duration_s", json_real(t->duration_s));
 	json_object_set_new(o, "restored_bytes", json_integer(p->restored_bytes));
 	return o;
+}
+
+char *ry_worker_prep_record_json(const struct ry_task *t)
+{
+	json_t *o = record_of(t);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
 }
 
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent)
