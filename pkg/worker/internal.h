@@ -330,6 +330,11 @@ struct ry_res;
 /* Before the loop: the cache's settings from the config file and the stores. */
 bool ry_worker_cache_open(struct ry_worker *w) RY_MUST_CHECK;
 void ry_worker_cache_close(struct ry_worker *w);
+/* SIGHUP: re-reads the cache_* keys; those of the key (cache_toolchain,
+ * cache_nondeterministic, cache_flaky) apply to the next lookup, the
+ * store's need a restart (a warning says so).  False with *err, nothing
+ * changed, when they are invalid. */
+bool ry_worker_cache_reload(struct ry_worker *w, char **err) RY_MUST_CHECK;
 /* Spawn pass: true when t may start now; false while its tree, restores
  * or cache lookup are under way (or were just asked for). */
 bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t);

@@ -913,6 +913,44 @@ bool ry_worker_cache_open(struct ry_worker *w)
 	return true;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+bool ry_worker_cache_reload(struct ry_worker *w, char **err)
+{
+	struct ry_cache_config c;
+	ry_cache_config_init(&c);
+	if (w->config_path && !ry_cache_config_load_file(&c, w->config_path, err)) {
+		ry_cache_config_release(&c);
+		return false;
+	}
+	/* What the key is made of applies to the next key; the store and its
+	 * threads were opened at start and stay as they are. */
+	struct ry_cache_config *o = &w->cache_cfg;
+	if (!same_str(o->dir, c.dir) || !same_str(o->remote_url, c.remote_url) ||
+	    !same_str(o->remote_username, c.remote_username) ||
+	    !same_str(o->remote_password_file, c.remote_password_file) ||
+	    !same_str(o->remote_token_file, c.remote_token_file) ||
+	    !same_str(o->remote_ca_file, c.remote_ca_file) ||
+	    o->connect_timeout_ms != c.connect_timeout_ms || o->stall_timeout_s != c.stall_timeout_s ||
+	    o->timeout_s != c.timeout_s || o->threads != c.threads)
+		ry_warn("SIGHUP: the cache store's settings (cache_dir, cache_remote_*, cache_*timeout*, "
+			"cache_threads) changed; they take effect at the next start");
+	struct ry_strlist tl = o->toolchain;
+	o->toolchain = c.toolchain;
+	c.toolchain = tl;
+	char *s = o->nondeterministic;
+	o->nondeterministic = c.nondeterministic;
+	c.nondeterministic = s;
+	s = o->flaky;
+	o->flaky = c.flaky;
+	c.flaky = s;
+	ry_cache_config_release(&c);
+	return true;
+}
+
 void ry_worker_cache_close(struct ry_worker *w)
 {
 	if (w->cache)
