@@ -437,5 +437,21 @@ status_of_a_huge_pipeline_right_after_commit() {
 		fail "status grew from $(ry__secs "$t_small") s to $(ry__secs "$t_huge") s for 10 times the tasks"
 }
 
+run_scenario "railyard --version prints VERSION" version_is_printed
+run_scenario "railyard submit prints an id; railyard wait exits 0 once a worker ran it" submit_then_wait_succeeds
+run_scenario "railyard wait --follow prints a progress line per claim and finish" wait_follow_prints_progress
+run_scenario "railyard wait exits 1 for a failed pipeline" wait_exits_1_on_failure
+run_scenario "railyard cancel stops a running pipeline; wait exits 2" cancel_makes_wait_exit_2
+run_scenario "railyard status and status ID show pipelines, tasks, agents and why tasks wait" \
+	status_shows_pipelines_and_agents
+run_scenario "a bad spec (unknown key, cycle, unknown need) exits 1 with FILE:LINE and stores nothing" \
+	bad_spec_is_refused
+run_scenario "statement timeouts (flag, --opt=value, env) and Ctrl-C stop the query on the server; kill -9 too" \
+	statement_timeout_and_interrupt_stop_the_query
+run_scenario "every command takes --opt value and --opt=value and reports errors as 'railyard: error:'" \
+	options_take_both_forms_and_one_error_format
+run_scenario "names, revisions and logs with terminal escapes are printed without control characters" \
+	terminal_controls_are_stripped
+run_scenario "status lists active pipelines before finished ones" status_lists_active_pipelines_first
 run_scenario "status of a 50,000-task pipeline right after its COMMIT: under 2 s, or no worse than linear" \
 	status_of_a_huge_pipeline_right_after_commit
