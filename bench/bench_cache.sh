@@ -87,6 +87,45 @@ bc_turbo_stale() {
 	echo "$stale"
 }
 
+# bc_noop_breakdown DB PIPELINE: where the no-op run's time goes, per task
+# and per level of the DAG, from the database's own timestamps: ready_at
+# (the completion that readied it), claimed_at (the claim), finished_at
+# (the worker's clock when the hit was restored) and cache_runs.recorded_at
+# (the completion that reported it).  Printed and kept as meta lines.
+bc_noop_breakdown() {
+	local db=$1 id=$2 line
+	while IFS= read -r line; do
+		say "no-op breakdown: $line"
+		meta cache noop_breakdown "$line"
+	done < <(q "$db" "
+		WITH RECURSIVE lv AS (
+		    SELECT t.name, 0 AS level FROM railyard.tasks t
+		     WHERE t.pipeline_id = $id AND NOT EXISTS (SELECT 1 FROM railyard.edges e
+		           WHERE e.pipeline_id = $id AND e.downstream = t.name)
+		    UNION ALL
+		    SELECT e.downstream, lv.level + 1 FROM lv
+		      JOIN railyard.edges e ON e.pipeline_id = $id AND e.upstream = lv.name
+		), l AS (SELECT name, max(level) AS level FROM lv GROUP BY name),
+		s AS (
+		    SELECT l.level, t.ready_at, t.claimed_at, t.finished_at, r.recorded_at,
+		           extract(epoch FROM t.claimed_at - t.ready_at) * 1000 AS wait_claim,
+		           extract(epoch FROM t.finished_at - t.claimed_at) * 1000 AS prep,
+		           extract(epoch FROM r.recorded_at - t.finished_at) * 1000 AS wait_complete
+		      FROM railyard.tasks t JOIN l ON l.name = t.name
+		      LEFT JOIN railyard.cache_runs r ON r.task_id = t.id AND r.attempt = t.attempt
+		     WHERE t.pipeline_id = $id
+		), p AS (SELECT min(ready_at) AS t0 FROM s)
+		SELECT format('level %s: %s tasks, ready %s-%s ms, done %s ms; per task mean (max): ready->claimed %s (%s) ms, claimed->hit restored %s (%s) ms, hit->completion sent %s (%s) ms',
+		       level, count(*),
+		       round(extract(epoch FROM min(ready_at) - p.t0) * 1000),
+		       round(extract(epoch FROM max(ready_at) - p.t0) * 1000),
+		       round(extract(epoch FROM max(recorded_at) - p.t0) * 1000),
+		       round(avg(wait_claim)::numeric, 1), round(max(wait_claim)::numeric, 1),
+		       round(avg(prep)::numeric, 1), round(max(prep)::numeric, 1),
+		       round(avg(wait_complete)::numeric, 1), round(max(wait_complete)::numeric, 1))
+		  FROM s, p GROUP BY level, p.t0 ORDER BY level" 2>&1)
+}
+
 bench_cache() {
 	local services=100 commits=20 db=bench_cache
 	((QUICK)) && commits=6
@@ -215,6 +254,7 @@ bench_cache() {
 	t1=$(now_us)
 	noop_r=$(calc "($t1 - $t0) / 1000" %.0f)
 	noop_run=$(q "$db" "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'cached'")
+	bc_noop_breakdown "$db" "$id"
 	if [[ -n $turbo ]]; then
 		t0=$(now_us)
 		(cd "$wc" && "$turbo" run build --concurrency=4 --output-logs=none >/dev/null 2>&1)
