@@ -195,17 +195,23 @@ static void prep_fail(struct ry_prep *p, char *why)
 
 /* ---- the spawn pass's hooks ------------------------------------------ */
 
+static struct ry_prep *prep_new(struct ry_worker *w, struct ry_task *t)
+{
+	struct ry_prep *p = ry_calloc(1, sizeof(*p));
+	p->t = t;
+	p->w = w;
+	p->stage = ST_WANTED;
+	t->prep = p;
+	return p;
+}
+
 bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t)
 {
 	if (!w->cache)
 		return true;
 	if (t->prep)
 		return t->prep->stage == ST_READY;
-	struct ry_prep *p = ry_calloc(1, sizeof(*p));
-	p->t = t;
-	p->w = w;
-	p->stage = ST_WANTED;
-	t->prep = p;
+	prep_new(w, t);
 	return false;
 }
 
@@ -336,6 +342,35 @@ static void context_answered(void *arg, const struct ry_adb_reply *r)
 			if (t->prep && t->prep->stage == ST_WANTED)
 				ready(t->prep);
 	ry_worker_soon(w->spawn_ev);
+}
+
+void ry_worker_prep_claimed(struct ry_worker *w, const struct ry_res *res)
+{
+	int c[X_N];
+	const char *missing = NULL;
+	if (!w->cache)
+		return;
+	if (!ry_res_columns(res, ctx_cols, X_N, c, &missing)) {
+		ry_warn("cannot read the cache context of claimed tasks: %s",
+			missing ? missing : "bad reply");
+		return;		/* the spawn pass asks again */
+	}
+	ry_debug("the claim carried the cache context of %d tasks", ry_res_rows(res));
+	for (int i = 0; i < ry_res_rows(res); i++) {
+		struct ry_task *t = ry_task_table_find(&w->tasks, ry_res_get_long(res, i, c[X_TASK]),
+						       (int)ry_res_get_long(res, i, c[X_ATTEMPT]));
+		/* The spawn pass's checks come first for a task that may be
+		 * skipped (only_if_changed) or not run at all (dry run). */
+		if (!t || t->prep || t->phase != RY_TASK_QUEUED || t->only_if_changed ||
+		    w->cfg.dry_run)
+			continue;
+		struct ry_prep *p = prep_new(w, t);
+		if (!read_context(p, res, i, c)) {
+			prep_fail(p, ry_strdup("cannot read the task's cache context"));
+			continue;
+		}
+		begin(p);
+	}
 }
 
 static void flush_contexts(struct ry_worker *w)
