@@ -271,6 +271,14 @@ bench_cache() {
 	(cd "$dir" && "$PG_BINDIR/pgbench" -n -c 1 -t 3000 -f lookup.pgbench -l --log-prefix=lookup \
 		-h "$PGSOCK" -p 5432 -U railyard "$db" >"$dir/pgbench.out" 2>&1)
 	cat "$dir"/lookup.[0-9]* 2>/dev/null | awk '{ print $3 }' >"$lat"
+	# The query alone: one statement (autocommit), the function's own cost
+	# without the transaction's three other round trips.
+	local lat1=$dir/lookup1.lat
+	printf '\\set i random(1, %s)\nSELECT * FROM railyard.cache_lookup(ARRAY[(SELECT key FROM bench_keys WHERE id = :i)]);\n' \
+		"$n_keys" >"$dir/lookup1.pgbench"
+	(cd "$dir" && "$PG_BINDIR/pgbench" -n -c 1 -t 3000 -f lookup1.pgbench -l --log-prefix=lookup1 \
+		-h "$PGSOCK" -p 5432 -U railyard "$db" >"$dir/pgbench1.out" 2>&1)
+	cat "$dir"/lookup1.[0-9]* 2>/dev/null | awk '{ print $3 }' >"$lat1"
 	stop_workers
 
 	local med_r med_t sum_r_ms=0 sum_t_ms=0 v
@@ -308,6 +316,13 @@ bench_cache() {
 			"pgbench, one key per call as the worker sends it: a transaction with synchronous_commit off (its only write is the entry's last use); the local store's part is table 7"
 	else
 		invalid cache "lookup query p99" "pgbench failed: $(tail -n 1 "$dir/pgbench.out")"
+	fi
+	if [[ -s $lat1 ]]; then
+		row cache "lookup statement alone p50 / p99 (one SELECT, autocommit)" "µs" \
+			"$(pct "$lat1" 50) / $(pct "$lat1" 99)" "" "" "" "" \
+			"the same pgbench without BEGIN, SET LOCAL and COMMIT: one round trip, the function's index probes"
+	else
+		invalid cache "lookup statement alone" "pgbench failed: $(tail -n 1 "$dir/pgbench1.out")"
 	fi
 	[[ -z $why_no_turbo ]] || meta cache note "Turborepo skipped: $why_no_turbo"
 	[[ -z $why_no_turbo ]] || row cache "Turborepo" "" "" "" "" "" "" "skipped: $why_no_turbo"
