@@ -5,8 +5,9 @@
  * through these stages, each continuing from a callback so the loop never
  * waits:
  *
- *   CONTEXT   railyard.cache_context for the tasks the spawn pass met
- *             (one query per pass)
+ *   CONTEXT   railyard.cache_context, returned by the claim transaction
+ *             (claim.c), or asked for the tasks a spawn pass met that the
+ *             claim did not cover (one query per pass)
  *   RESOLVE   offload thread: the mirror holds the revision; the key's
  *             input values (git object ids, or file digests)
  *   PIN       the pipeline's commit pinned (first worker wins)
@@ -15,7 +16,8 @@
  *   HIT       the entry's artifact checked against its digest (nothing
  *             unpacked, no workspace made): the task is `cached`, no
  *             process; anything wrong with it is a miss
- *   TREE      offload thread: the source copied into the workspace
+ *   TREE      the workspace made (a cacheable task's only once it
+ *             missed), then on an offload thread the source copied in
  *   RESTORE   outputs of build/test upstreams, in parallel, any host's
  *   OWN       offload thread: the tree handed to the task's user
  *   READY     the spawn pass starts the process as before
