@@ -395,14 +395,9 @@ static void save_then_restore_elsewhere(void **state)
 	free(g);
 }
 
-static void corrupt_local_copy_quarantined(void **state)
+/* Flips a byte of digest's blob in the local store; returns its path. */
+static char *flip_local_byte(struct run *r, const char *digest)
 {
-	struct run *r = *state;
-	char *a = tree(r, "a"), *b = tree(r, "b");
-	save_one(r, a, "out/x", "some output that is long enough to flip a byte in the middle\n", "out");
-	char digest[RY_DIGEST_HEX];
-	memcpy(digest, r->digest, sizeof(digest));
-	/* flip a byte of the local blob */
 	struct ry_store *local = ry_store_tiered_local(ry_cache_ctx_store(r->ctx));
 	char *blob = ry_store_local_path(local, RY_STORE_CAS, digest);
 	chmod(blob, 0644);
@@ -412,6 +407,17 @@ static void corrupt_local_copy_quarantined(void **state)
 	c ^= 0x10;
 	assert_int_equal(pwrite(fd, &c, 1, 20), 1);
 	close(fd);
+	return blob;
+}
+
+static void corrupt_local_copy_quarantined(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a"), *b = tree(r, "b");
+	save_one(r, a, "out/x", "some output that is long enough to flip a byte in the middle\n", "out");
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	char *blob = flip_local_byte(r, digest);
 	ry_cache_restore(r->ctx, digest, b, on_done, r);
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_CORRUPT);
@@ -450,15 +456,7 @@ static void verify_checks_without_unpacking(void **state)
 	assert_int_equal(r->size, size);
 	assert_int_equal(access(x, F_OK), -1);	/* nothing unpacked anywhere */
 
-	struct ry_store *local = ry_store_tiered_local(ry_cache_ctx_store(r->ctx));
-	char *blob = ry_store_local_path(local, RY_STORE_CAS, digest);
-	chmod(blob, 0644);
-	int fd = open(blob, O_RDWR);
-	unsigned char c;
-	assert_int_equal(pread(fd, &c, 1, 20), 1);
-	c ^= 0x10;
-	assert_int_equal(pwrite(fd, &c, 1, 20), 1);
-	close(fd);
+	char *blob = flip_local_byte(r, digest);
 	ry_cache_verify(r->ctx, digest, on_done, r);
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_CORRUPT);
