@@ -5,6 +5,7 @@
  */
 #include "spec/spec.h"
 #include "spec/doc.h"
+#include "spec/check.h"
 #include "archive/archive.h"
 #include "graph/graph.h"
 #include "match/match.h"
@@ -18,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_ERRORS 20
 #define MAX_FILE_BYTES (64u << 20)	/* far beyond any real pipeline */
 
 static const char *const task_kinds[] = { "build", "test", "deploy", "package", "lint",
@@ -34,211 +34,7 @@ static const char *const task_keys[] = { "name", "command", "service", "kind", "
 static const char *const edge_keys[] = { "upstream", "downstream", "kind", NULL };
 static const char *const need_keys[] = { "task", "kind", NULL };
 
-/* Validation state: where messages go and what they are about. */
-struct problem {
-	int line;
-	char *msg;		/* "FILE:LINE: ..." */
-};
-
-struct check {
-	const char *source;
-	struct problem *problems;	/* reported sorted by line at the end */
-	size_t count;
-	const char *task;	/* name of the task being read, or NULL */
-	size_t task_no;		/* 1-based, for a task without a usable name */
-};
-
-static char *vformat(const char *fmt, va_list ap)
-{
-	va_list copy;
-	va_copy(copy, ap);
-	int n = vsnprintf(NULL, 0, fmt, copy);
-	va_end(copy);
-	char *s = ry_malloc(n > 0 ? (size_t)n + 1 : 1);
-	vsnprintf(s, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
-	return s;
-}
-
-static void fail(struct check *c, int line, const char *fmt, ...) RY_PRINTF(3, 4);
-
-static void fail(struct check *c, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	/* Past a point more messages help nobody; keep counting, stop storing. */
-	if (c->count++ >= 10 * MAX_ERRORS)
-		return;
-	va_start(ap, fmt);
-	char *msg = vformat(fmt, ap);
-	va_end(ap);
-	struct ry_buf b = RY_BUF_INIT;
-	ry_buf_printf(&b, "%s:%d: ", c->source, line);
-	if (c->task)
-		ry_buf_printf(&b, "task \"%s\": ", c->task);
-	else if (c->task_no)
-		ry_buf_printf(&b, "task #%zu: ", c->task_no);
-	ry_buf_puts(&b, msg);
-	free(msg);
-	c->problems = ry_realloc(c->problems, c->count * sizeof(*c->problems));
-	c->problems[c->count - 1].line = line;
-	c->problems[c->count - 1].msg = ry_buf_detach(&b);
-}
-
-/* Hands the messages to errors in line order, at most MAX_ERRORS. */
-static void report(struct check *c, struct ry_strlist *errors)
-{
-	size_t stored = c->count < 10 * MAX_ERRORS ? c->count : 10 * MAX_ERRORS;
-	/* Insertion sort: stable, so one line's messages keep finding order. */
-	struct problem *p = c->problems;
-	for (size_t i = 1; i < stored; i++) {
-		struct problem x = p[i];
-		size_t j = i;
-		while (j > 0 && p[j - 1].line > x.line) {
-			p[j] = p[j - 1];
-			j--;
-		}
-		p[j] = x;
-	}
-	for (size_t i = 0; i < stored; i++) {
-		if (i < MAX_ERRORS)
-			ry_strlist_add(errors, p[i].msg);
-		free(p[i].msg);
-	}
-	if (c->count > MAX_ERRORS) {
-		char *m = ry_asprintf("%s: %zu more errors not shown", c->source,
-				      c->count - MAX_ERRORS);
-		ry_strlist_add(errors, m);
-		free(m);
-	}
-	free(c->problems);
-	c->problems = NULL;
-}
-
 /* ---- small helpers ------------------------------------------------------- */
-
-static size_t levenshtein(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 64 || lb > 64)
-		return 99;
-	size_t row[65];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* How many edits still read as a typo: none for tiny words. */
-static size_t typo_budget(const char *s)
-{
-	size_t len = strlen(s);
-	return len <= 2 ? 0 : len <= 5 ? 1 : 2;
-}
-
-/* The closest of words to s when s looks like a typo of it, else NULL. */
-static const char *closest(const char *s, const char *const *words)
-{
-	const char *best = NULL;
-	size_t best_d = typo_budget(s);
-
-	for (; *words; words++) {
-		size_t d = strcasecmp(s, *words) == 0 ? 0 : levenshtein(s, *words);
-		if (d <= best_d && strcmp(s, *words) != 0) {
-			best = *words;
-			best_d = d;
-		}
-	}
-	return best;
-}
-
-/* Does map hold a misspelling of key (reported as an unknown key)? */
-static bool has_typo_of(const struct spec_node *map, const char *key)
-{
-	const char *const one[] = { key, NULL };
-	for (size_t i = 0; i + 1 < map->n; i += 2)
-		if (closest(map->items[i]->text, one))
-			return true;
-	return false;
-}
-
-static bool is_word(const char *s, const char *const *words)
-{
-	for (; *words; words++)
-		if (strcmp(s, *words) == 0)
-			return true;
-	return false;
-}
-
-static char *join_words(const char *const *words)
-{
-	struct ry_buf b = RY_BUF_INIT;
-	for (size_t i = 0; words[i]; i++)
-		ry_buf_printf(&b, "%s%s", i ? (words[i + 1] ? ", " : " or ") : "", words[i]);
-	return ry_buf_detach(&b);
-}
-
-static void check_keys(struct check *c, const struct spec_node *map, const char *const *known)
-{
-	for (size_t i = 0; i + 1 < map->n; i += 2) {
-		const struct spec_node *k = map->items[i];
-		if (is_word(k->text, known))
-			continue;
-		const char *hint = closest(k->text, known);
-		if (hint) {
-			fail(c, k->line, "unknown key \"%s\" (did you mean \"%s\"?)", k->text, hint);
-		} else {
-			char *all = join_words(known);
-			fail(c, k->line, "unknown key \"%s\" (expected %s)", k->text, all);
-			free(all);
-		}
-	}
-}
-
-static bool utf8_valid(const unsigned char *s, size_t len)
-{
-	size_t i = 0;
-	while (i < len) {
-		unsigned char c = s[i];
-		size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 :
-			   (c >> 3) == 0x1e ? 4 : 0;
-		if (n == 0 || i + n > len)
-			return false;
-		for (size_t k = 1; k < n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-		i += n;
-	}
-	return true;
-}
-
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-	for (; *s; s++)
-		n += ((unsigned char)*s & 0xc0) != 0x80;
-	return n;
-}
-
-static bool only_chars(const char *s, const char *set)
-{
-	for (; *s; s++)
-		if (!strchr(set, *s))
-			return false;
-	return true;
-}
 
 #define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -247,14 +43,14 @@ static bool task_name_valid(const char *s)
 {
 	size_t len = strlen(s);
 	return len >= 1 && len <= 200 && strchr(ALNUM "_", s[0]) && s[0] &&
-	       only_chars(s + 1, ALNUM "_.:/@+=-");
+	       spec_only_chars(s + 1, ALNUM "_.:/@+=-");
 }
 
 /* railyard.pipelines CHECK pipeline_team_valid: ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ */
 static bool team_valid(const char *s)
 {
 	size_t len = strlen(s);
-	return len >= 1 && len <= 63 && strchr(ALNUM, s[0]) && s[0] && only_chars(s + 1, ALNUM "_.-");
+	return len >= 1 && len <= 63 && strchr(ALNUM, s[0]) && s[0] && spec_only_chars(s + 1, ALNUM "_.-");
 }
 
 /* railyard.valid_label(): ^[A-Za-z0-9_][A-Za-z0-9_.:+=@/-]{0,63}$ (requires, os, arch, pool) */
@@ -262,7 +58,7 @@ static bool label_valid(const char *s)
 {
 	size_t len = strlen(s);
 	return len >= 1 && len <= 64 && strchr(ALNUM "_", s[0]) && s[0] &&
-	       only_chars(s + 1, ALNUM "_.:+=@/-");
+	       spec_only_chars(s + 1, ALNUM "_.:+=@/-");
 }
 
 #define LABEL_CHARS "letters, digits and _ . : + = @ / - (at most 64, no comma, blank, brace or quote)"
@@ -271,184 +67,12 @@ static bool label_valid(const char *s)
 static bool env_name_valid(const char *s)
 {
 	return s[0] && strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_", s[0]) &&
-	       only_chars(s + 1, ALNUM "_");
+	       spec_only_chars(s + 1, ALNUM "_");
 }
 
-static bool blank(const char *s)
-{
-	for (; *s; s++)
-		if (!strchr(" \t\r\n\v\f", *s))
-			return false;
-	return true;
-}
 
 /* ---- typed field readers ------------------------------------------------- */
 
-/*
- * A string-valued node: strings, and numbers as written (version: 2,
- * revision: 1234567).  Reports and returns NULL for anything else.
- */
-static const char *as_string(struct check *c, const struct spec_node *v, const char *what)
-{
-	if (v->type == SPEC_MAP || v->type == SPEC_SEQ || v->type == SPEC_BOOL ||
-	    v->type == SPEC_NULL) {
-		const char *got = v->type == SPEC_MAP ? "a mapping" : v->type == SPEC_SEQ ? "a list" :
-				  v->type == SPEC_BOOL ? v->text : "null";
-		if (v->type == SPEC_BOOL)
-			fail(c, v->line, "%s must be a string, not %s (quote it: \"%s\")", what, got, got);
-		else
-			fail(c, v->line, "%s must be a string, not %s", what, got);
-		return NULL;
-	}
-	if (strlen(v->text) != v->len) {
-		fail(c, v->line, "%s must not contain a NUL character", what);
-		return NULL;
-	}
-	if (!utf8_valid((const unsigned char *)v->text, v->len)) {
-		fail(c, v->line, "%s is not valid UTF-8", what);
-		return NULL;
-	}
-	return v->text;
-}
-
-/*
- * Reads an optional string field (null counts as absent); false when it
- * is present but wrong.  nonempty rejects "" and blanks.
- */
-static bool get_str(struct check *c, const struct spec_node *map, const char *key,
-		    bool nonempty, char **out)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	if (!v || v->type == SPEC_NULL)
-		return true;
-	const char *s = as_string(c, v, key);
-	if (!s)
-		return false;
-	if (nonempty && blank(s)) {
-		fail(c, v->line, "%s must not be empty", key);
-		return false;
-	}
-	free(*out);
-	*out = ry_strdup(s);
-	return true;
-}
-
-static bool get_required_str(struct check *c, const struct spec_node *map, int map_line,
-			     const char *key, char **out)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	if (!v && has_typo_of(map, key))
-		return false;	/* "unknown key "comand" (did you mean ...)" says it */
-	if (!v || v->type == SPEC_NULL) {
-		fail(c, v ? v->line : map_line, "%s is required", key);
-		return false;
-	}
-	return get_str(c, map, key, true, out);
-}
-
-/* YAML and JSON integers: decimal, 0x hex, 0o octal, with a sign. */
-static bool parse_int(const char *text, long long *out)
-{
-	const char *s = text;
-	bool neg = *s == '-';
-	int base = 10;
-
-	if (*s == '-' || *s == '+')
-		s++;
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'o')) {
-		base = s[1] == 'x' ? 16 : 8;
-		s += 2;
-	}
-	if (!*s)
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, base);
-	if (*end || errno == ERANGE || v > (unsigned long long)LLONG_MAX)
-		return false;
-	*out = neg ? -(long long)v : (long long)v;
-	return true;
-}
-
-static bool get_int(struct check *c, const struct spec_node *map, const char *key,
-		    long min, long max, int *out, bool *present)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	long long x;
-
-	if (!v || v->type == SPEC_NULL)
-		return true;
-	if (v->type != SPEC_INT || !parse_int(v->text, &x) || x < min || x > max) {
-		fail(c, v->line, "%s must be an integer from %ld to %ld", key, min, max);
-		return false;
-	}
-	*out = (int)x;
-	if (present)
-		*present = true;
-	return true;
-}
-
-static bool get_bool(struct check *c, const struct spec_node *map, const char *key, bool *out)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	if (!v || v->type == SPEC_NULL)
-		return true;
-	if (v->type != SPEC_BOOL) {
-		fail(c, v->line, "%s must be true or false", key);
-		return false;
-	}
-	*out = strcmp(v->text, "true") == 0;
-	return true;
-}
-
-static bool get_choice(struct check *c, const struct spec_node *map, const char *key,
-		       const char *const *choices, char **out)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	if (!v || v->type == SPEC_NULL)
-		return true;
-	if (v->type != SPEC_STR || !is_word(v->text, choices)) {
-		char *all = join_words(choices);
-		fail(c, v->line, "%s must be one of %s", key, all);
-		free(all);
-		return false;
-	}
-	free(*out);
-	*out = ry_strdup(v->text);
-	return true;
-}
-
-/* A list of non-empty strings (labels, inputs, paths). */
-static bool get_list(struct check *c, const struct spec_node *map, const char *key,
-		     struct ry_strlist *out, bool *present)
-{
-	const struct spec_node *v = spec_map_get(map, key);
-	bool ok = true;
-
-	if (!v || v->type == SPEC_NULL)
-		return true;
-	if (v->type != SPEC_SEQ) {
-		fail(c, v->line, "%s must be a list of strings", key);
-		return false;
-	}
-	for (size_t i = 0; i < v->n; i++) {
-		const struct spec_node *e = v->items[i];
-		char *what = ry_asprintf("%s item %zu", key, i + 1);
-		const char *s = as_string(c, e, what);
-		if (s && blank(s)) {
-			fail(c, e->line, "%s must not be empty", what);
-			s = NULL;
-		}
-		free(what);
-		if (s)
-			ry_strlist_add(out, s);
-		else
-			ok = false;
-	}
-	if (present)
-		*present = true;
-	return ok;
-}
 
 /* inputs and outputs: paths relative to the task's tree (pkg/archive's
  * rule, and CHECK task_inputs_valid / task_outputs_valid); inputs may be
@@ -463,7 +87,7 @@ static void check_paths(struct check *c, const struct spec_node *map, const char
 		char *why = ry_archive_check_path(paths->items[i]);
 		if (why) {
 			const struct spec_node *e = v && v->type == SPEC_SEQ && i < v->n ? v->items[i] : v;
-			fail(c, e ? e->line : map->line, "%s item %zu: %s", key, i + 1, why);
+			spec_fail(c, e ? e->line : map->line, "%s item %zu: %s", key, i + 1, why);
 			free(why);
 		}
 	}
@@ -475,19 +99,19 @@ static void get_env(struct check *c, const struct spec_node *map, struct ry_spec
 	if (!v || v->type == SPEC_NULL)
 		return;
 	if (v->type != SPEC_MAP) {
-		fail(c, v->line, "env must be a mapping of NAME: value");
+		spec_fail(c, v->line, "env must be a mapping of NAME: value");
 		return;
 	}
 	t->env = ry_calloc(v->n / 2 + 1, sizeof(*t->env));
 	for (size_t i = 0; i + 1 < v->n; i += 2) {
 		const struct spec_node *k = v->items[i], *val = v->items[i + 1];
 		if (!env_name_valid(k->text)) {
-			fail(c, k->line, "env name \"%s\" is invalid: use letters, digits and _, "
+			spec_fail(c, k->line, "env name \"%s\" is invalid: use letters, digits and _, "
 				 "not starting with a digit", k->text);
 			continue;
 		}
 		char *what = ry_asprintf("env \"%s\"", k->text);
-		const char *s = as_string(c, val, what);
+		const char *s = spec_as_string(c, val, what);
 		free(what);
 		if (!s)
 			continue;
@@ -500,8 +124,8 @@ static void get_env(struct check *c, const struct spec_node *map, struct ry_spec
 /* An optional label-like field (os, arch, pool): a string of label syntax. */
 static void check_label(struct check *c, const struct spec_node *map, const char *key, char **out)
 {
-	if (get_str(c, map, key, true, out) && *out && !label_valid(*out))
-		fail(c, spec_map_get(map, key)->line, "%s \"%s\" is invalid: use " LABEL_CHARS, key, *out);
+	if (spec_get_str(c, map, key, true, out) && *out && !label_valid(*out))
+		spec_fail(c, spec_map_get(map, key)->line, "%s \"%s\" is invalid: use " LABEL_CHARS, key, *out);
 }
 
 /* What exec could not take: sizes as railyard.max_arg_bytes()/max_exec_bytes(). */
@@ -510,20 +134,20 @@ static void check_exec_size(struct check *c, const struct spec_node *map, const 
 	size_t total = t->command ? strlen(t->command) : 0;
 
 	if (total > RY_SPEC_MAX_ARG_BYTES)
-		fail(c, spec_map_get(map, "command")->line,
-		     "command is %zu bytes; max_arg_bytes is %d (the kernel's limit for one argument)",
-		     total, RY_SPEC_MAX_ARG_BYTES);
+		spec_fail(c, spec_map_get(map, "command")->line,
+			  "command is %zu bytes; max_arg_bytes is %d (the kernel's limit for one argument)",
+			  total, RY_SPEC_MAX_ARG_BYTES);
 	for (size_t i = 0; i < t->nenv; i++) {
 		size_t len = strlen(t->env[i].name) + 1 + strlen(t->env[i].value);
 		if (len > RY_SPEC_MAX_ARG_BYTES)
-			fail(c, spec_map_get(map, "env")->line,
-			     "env entry \"%s\" is %zu bytes as NAME=value; max_arg_bytes is %d (the kernel's "
-			     "limit for one string)", t->env[i].name, len, RY_SPEC_MAX_ARG_BYTES);
+			spec_fail(c, spec_map_get(map, "env")->line,
+				  "env entry \"%s\" is %zu bytes as NAME=value; max_arg_bytes is %d (the kernel's "
+				  "limit for one string)", t->env[i].name, len, RY_SPEC_MAX_ARG_BYTES);
 		total += len + 1;
 	}
 	if (total > RY_SPEC_MAX_EXEC_BYTES)
-		fail(c, map->line, "command and env are %zu bytes together; max_exec_bytes is %d",
-		     total, RY_SPEC_MAX_EXEC_BYTES);
+		spec_fail(c, map->line, "command and env are %zu bytes together; max_exec_bytes is %d",
+			  total, RY_SPEC_MAX_EXEC_BYTES);
 }
 
 /* railyard.secrets_valid: a relative path whose components start with a
@@ -550,27 +174,27 @@ static void get_secrets(struct check *c, const struct spec_node *map, struct ry_
 	if (!v || v->type == SPEC_NULL)
 		return;
 	if (v->type != SPEC_MAP) {
-		fail(c, v->line, "secrets must be a mapping of NAME: file");
+		spec_fail(c, v->line, "secrets must be a mapping of NAME: file");
 		return;
 	}
 	t->secrets = ry_calloc(v->n / 2 + 1, sizeof(*t->secrets));
 	for (size_t i = 0; i + 1 < v->n; i += 2) {
 		const struct spec_node *k = v->items[i], *val = v->items[i + 1];
 		if (!env_name_valid(k->text)) {
-			fail(c, k->line, "secret name \"%s\" is invalid: use letters, digits and _, "
+			spec_fail(c, k->line, "secret name \"%s\" is invalid: use letters, digits and _, "
 				 "not starting with a digit", k->text);
 			continue;
 		}
 		for (size_t e = 0; e < t->nenv; e++)
 			if (strcmp(t->env[e].name, k->text) == 0)
-				fail(c, k->line, "\"%s\" is both in env and in secrets", k->text);
+				spec_fail(c, k->line, "\"%s\" is both in env and in secrets", k->text);
 		char *what = ry_asprintf("secret \"%s\"", k->text);
-		const char *s = as_string(c, val, what);
+		const char *s = spec_as_string(c, val, what);
 		free(what);
 		if (!s)
 			continue;
 		if (!secret_file_valid(s)) {
-			fail(c, val->line, "secret \"%s\": \"%s\" must be a file name relative to the "
+			spec_fail(c, val->line, "secret \"%s\": \"%s\" must be a file name relative to the "
 				 "agent's secrets_dir (no leading /, no . or .. parts)", k->text, s);
 			continue;
 		}
@@ -604,19 +228,19 @@ static void read_needs(struct check *c, struct ry_spec *spec, const struct spec_
 	if (!v || v->type == SPEC_NULL)
 		return;
 	if (v->type != SPEC_SEQ) {
-		fail(c, v->line, "needs must be a list of task names or of {task: NAME, kind: KIND}");
+		spec_fail(c, v->line, "needs must be a list of task names or of {task: NAME, kind: KIND}");
 		return;
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct spec_node *e = v->items[i];
 		char *up = NULL, *kind = NULL;
 		if (e->type == SPEC_MAP) {
-			check_keys(c, e, need_keys);
-			if (get_required_str(c, e, e->line, "task", &up) &&
-			    get_choice(c, e, "kind", edge_kinds, &kind) && name)
+			spec_check_keys(c, e, need_keys);
+			if (spec_get_required_str(c, e, e->line, "task", &up) &&
+			    spec_get_choice(c, e, "kind", edge_kinds, &kind) && name)
 				add_edge(spec, up, name, kind ? kind : "build", e->line);
 		} else {
-			const char *s = as_string(c, e, "needs item");
+			const char *s = spec_as_string(c, e, "needs item");
 			if (s && name)
 				add_edge(spec, s, name, "build", e->line);
 		}
@@ -630,17 +254,17 @@ static void read_needs(struct check *c, struct ry_spec *spec, const struct spec_
  * the tasks_image_valid check of migrations/0009_outbox.sql allows. */
 static void get_image(struct check *c, const struct spec_node *n, struct ry_spec_task *t)
 {
-	if (!get_str(c, n, "image", true, &t->image) || !t->image)
+	if (!spec_get_str(c, n, "image", true, &t->image) || !t->image)
 		return;
 	const char *s = t->image;
 	bool ok = strlen(s) <= 500 && isalnum((unsigned char)s[0]);
 	for (; ok && *s; s++)
 		ok = isalnum((unsigned char)*s) || strchr("._/:@+-", *s);
 	if (!ok)
-		fail(c, spec_map_get(n, "image")->line,
-		     "image \"%s\" is invalid: use a reference such as debian:bookworm or "
-		     "registry.example.com/team/tool@sha256:... (letters, digits and . _ / : @ + -)",
-		     t->image);
+		spec_fail(c, spec_map_get(n, "image")->line,
+			  "image \"%s\" is invalid: use a reference such as debian:bookworm or "
+			  "registry.example.com/team/tool@sha256:... (letters, digits and . _ / : @ + -)",
+			  t->image);
 }
 
 static void read_task(struct check *c, struct ry_spec *spec, const struct spec_node *n,
@@ -655,59 +279,59 @@ static void read_task(struct check *c, struct ry_spec *spec, const struct spec_n
 	t->max_attempts = 3;
 	t->timeout_s = 3600;
 	if (n->type != SPEC_MAP) {
-		fail(c, n->line, "a task must be a mapping with name and command");
+		spec_fail(c, n->line, "a task must be a mapping with name and command");
 		return;
 	}
-	if (get_required_str(c, n, n->line, "name", &t->name)) {
+	if (spec_get_required_str(c, n, n->line, "name", &t->name)) {
 		if (task_name_valid(t->name)) {
 			c->task = t->name;
 		} else {
-			fail(c, spec_map_get(n, "name")->line,
-			     "name \"%s\" is invalid: use letters, digits and _ . : / @ + = - "
-			     "(at most 200, not starting with punctuation other than _)", t->name);
+			spec_fail(c, spec_map_get(n, "name")->line,
+				  "name \"%s\" is invalid: use letters, digits and _ . : / @ + = - "
+				  "(at most 200, not starting with punctuation other than _)", t->name);
 			free(t->name);
 			t->name = NULL;
 		}
 	}
-	check_keys(c, n, task_keys);
-	(void)get_required_str(c, n, n->line, "command", &t->command);
-	(void)get_str(c, n, "service", true, &t->service);
-	(void)get_choice(c, n, "kind", task_kinds, &t->kind);
+	spec_check_keys(c, n, task_keys);
+	(void)spec_get_required_str(c, n, n->line, "command", &t->command);
+	(void)spec_get_str(c, n, "service", true, &t->service);
+	(void)spec_get_choice(c, n, "kind", task_kinds, &t->kind);
 	get_image(c, n, t);
-	if (get_list(c, n, "requires", &t->requires, NULL))
+	if (spec_get_list(c, n, "requires", &t->requires, NULL))
 		for (size_t i = 0; i < t->requires.n; i++)
 			if (!label_valid(t->requires.items[i]))
-				fail(c, spec_map_get(n, "requires")->line,
-				     "label \"%s\" in requires is invalid: use " LABEL_CHARS,
-				     t->requires.items[i]);
+				spec_fail(c, spec_map_get(n, "requires")->line,
+					  "label \"%s\" in requires is invalid: use " LABEL_CHARS,
+					  t->requires.items[i]);
 	check_label(c, n, "os", &t->os);
 	check_label(c, n, "arch", &t->arch);
-	(void)get_int(c, n, "cpu", 1, 1024, &t->cpu, NULL);
-	(void)get_int(c, n, "mem_mb", 1, 16777216, &t->mem_mb, NULL);
+	(void)spec_get_int(c, n, "cpu", 1, 1024, &t->cpu, NULL);
+	(void)spec_get_int(c, n, "mem_mb", 1, 16777216, &t->mem_mb, NULL);
 	check_label(c, n, "pool", &t->pool);
-	(void)get_int(c, n, "priority", -1000, 1000, &t->priority, &t->has_priority);
-	(void)get_str(c, n, "version", true, &t->version);
-	(void)get_bool(c, n, "cacheable", &t->cacheable);
-	(void)get_list(c, n, "inputs", &t->inputs, NULL);
+	(void)spec_get_int(c, n, "priority", -1000, 1000, &t->priority, &t->has_priority);
+	(void)spec_get_str(c, n, "version", true, &t->version);
+	(void)spec_get_bool(c, n, "cacheable", &t->cacheable);
+	(void)spec_get_list(c, n, "inputs", &t->inputs, NULL);
 	check_paths(c, n, "inputs", &t->inputs, true);
-	(void)get_list(c, n, "outputs", &t->outputs, NULL);
+	(void)spec_get_list(c, n, "outputs", &t->outputs, NULL);
 	check_paths(c, n, "outputs", &t->outputs, false);
 	get_env(c, n, t);
 	check_exec_size(c, n, t);
 	get_secrets(c, n, t);
-	(void)get_choice(c, n, "run_if", run_ifs, &t->run_if);
-	if (get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
+	(void)spec_get_choice(c, n, "run_if", run_ifs, &t->run_if);
+	if (spec_get_str(c, n, "only_if_changed", true, &t->only_if_changed) && t->only_if_changed) {
 		char *err = NULL;
 		struct ry_match *m = ry_match_compile(t->only_if_changed, &err);
 		if (!m) {
-			fail(c, spec_map_get(n, "only_if_changed")->line,
-			     "only_if_changed is not a valid PCRE2 pattern: %s", err);
+			spec_fail(c, spec_map_get(n, "only_if_changed")->line,
+				  "only_if_changed is not a valid PCRE2 pattern: %s", err);
 			free(err);
 		}
 		ry_match_free(m);
 	}
-	(void)get_int(c, n, "max_attempts", 1, 100, &t->max_attempts, NULL);
-	(void)get_int(c, n, "timeout_s", 1, 604800, &t->timeout_s, NULL);
+	(void)spec_get_int(c, n, "max_attempts", 1, 100, &t->max_attempts, NULL);
+	(void)spec_get_int(c, n, "timeout_s", 1, 604800, &t->timeout_s, NULL);
 	/* Only agents with a container runtime can run an image. */
 	if (t->image && !ry_strlist_has(&t->requires, "container"))
 		ry_strlist_add(&t->requires, "container");
@@ -719,20 +343,20 @@ static void read_edges(struct check *c, struct ry_spec *spec, const struct spec_
 	if (!v || v->type == SPEC_NULL)
 		return;
 	if (v->type != SPEC_SEQ) {
-		fail(c, v->line, "edges must be a list of {upstream, downstream, kind}");
+		spec_fail(c, v->line, "edges must be a list of {upstream, downstream, kind}");
 		return;
 	}
 	for (size_t i = 0; i < v->n; i++) {
 		const struct spec_node *e = v->items[i];
 		char *up = NULL, *down = NULL, *kind = NULL;
 		if (e->type != SPEC_MAP) {
-			fail(c, e->line, "an edge must be a mapping {upstream, downstream, kind}");
+			spec_fail(c, e->line, "an edge must be a mapping {upstream, downstream, kind}");
 			continue;
 		}
-		check_keys(c, e, edge_keys);
-		bool ok = get_required_str(c, e, e->line, "upstream", &up);
-		ok = get_required_str(c, e, e->line, "downstream", &down) && ok;
-		ok = get_choice(c, e, "kind", edge_kinds, &kind) && ok;
+		spec_check_keys(c, e, edge_keys);
+		bool ok = spec_get_required_str(c, e, e->line, "upstream", &up);
+		ok = spec_get_required_str(c, e, e->line, "downstream", &down) && ok;
+		ok = spec_get_choice(c, e, "kind", edge_kinds, &kind) && ok;
 		if (ok)
 			add_edge(spec, up, down, kind ? kind : "build", e->line);
 		free(up);
@@ -745,44 +369,44 @@ static void read_pipeline(struct check *c, struct ry_spec *spec, const struct sp
 			  size_t *nneeds)
 {
 	if (!root) {
-		fail(c, 1, "the spec is empty: expected a mapping with name and tasks");
+		spec_fail(c, 1, "the spec is empty: expected a mapping with name and tasks");
 		return;
 	}
 	if (root->type != SPEC_MAP) {
-		fail(c, root->line, "the spec must be a mapping with name and tasks");
+		spec_fail(c, root->line, "the spec must be a mapping with name and tasks");
 		return;
 	}
-	check_keys(c, root, top_keys);
+	spec_check_keys(c, root, top_keys);
 	spec->team = ry_strdup("default");
-	if (get_required_str(c, root, root->line, "name", &spec->name) &&
-	    utf8_chars(spec->name) > 200)
-		fail(c, spec_map_get(root, "name")->line, "name must be at most 200 characters");
-	if (get_str(c, root, "team", false, &spec->team) && !team_valid(spec->team))
-		fail(c, spec_map_get(root, "team")->line,
-		     "team \"%s\" is invalid: use letters, digits and _ . - (at most 63, "
-		     "starting with a letter or digit)", spec->team);
-	(void)get_int(c, root, "priority", -1000, 1000, &spec->priority, NULL);
-	(void)get_str(c, root, "revision", true, &spec->revision);
-	if (get_str(c, root, "source", true, &spec->origin) && spec->origin) {
+	if (spec_get_required_str(c, root, root->line, "name", &spec->name) &&
+	    spec_utf8_chars(spec->name) > 200)
+		spec_fail(c, spec_map_get(root, "name")->line, "name must be at most 200 characters");
+	if (spec_get_str(c, root, "team", false, &spec->team) && !team_valid(spec->team))
+		spec_fail(c, spec_map_get(root, "team")->line,
+			  "team \"%s\" is invalid: use letters, digits and _ . - (at most 63, "
+			  "starting with a letter or digit)", spec->team);
+	(void)spec_get_int(c, root, "priority", -1000, 1000, &spec->priority, NULL);
+	(void)spec_get_str(c, root, "revision", true, &spec->revision);
+	if (spec_get_str(c, root, "source", true, &spec->origin) && spec->origin) {
 		/* CHECK pipeline_source_valid: no option-like or control characters */
 		const char *o = spec->origin;
 		bool ctrl = false;
 		for (const char *p = o; *p; p++)
 			ctrl = ctrl || (unsigned char)*p < 0x20 || *p == 0x7f;
 		if (o[0] == '-' || ctrl || strlen(o) > 4096)
-			fail(c, spec_map_get(root, "source")->line,
-			     "source must be a repository path or URL, or a directory (at most 4096 "
-			     "characters, not starting with -, no control characters)");
+			spec_fail(c, spec_map_get(root, "source")->line,
+				  "source must be a repository path or URL, or a directory (at most 4096 "
+				  "characters, not starting with -, no control characters)");
 	}
-	(void)get_list(c, root, "changed_paths", &spec->changed_paths, &spec->has_changed_paths);
+	(void)spec_get_list(c, root, "changed_paths", &spec->changed_paths, &spec->has_changed_paths);
 
 	const struct spec_node *tasks = spec_map_get(root, "tasks");
 	if (!tasks || tasks->type == SPEC_NULL) {
-		fail(c, tasks ? tasks->line : root->line, "tasks is required");
+		spec_fail(c, tasks ? tasks->line : root->line, "tasks is required");
 	} else if (tasks->type != SPEC_SEQ) {
-		fail(c, tasks->line, "tasks must be a list of tasks");
+		spec_fail(c, tasks->line, "tasks must be a list of tasks");
 	} else if (tasks->n == 0) {
-		fail(c, tasks->line, "tasks must not be empty");
+		spec_fail(c, tasks->line, "tasks must not be empty");
 	} else {
 		spec->tasks = ry_calloc(tasks->n, sizeof(*spec->tasks));
 		spec->ntasks = tasks->n;
@@ -880,7 +504,7 @@ static void find_cycle(struct check *c, const struct ry_spec *spec, const struct
 		for (size_t i = 0; i < n; i++)
 			names[i] = spec->tasks[i].name;
 		ry_graph_format_cycle(&b, names, cycle, len);
-		fail(c, spec->tasks[cycle[0]].line, "cycle: %s", b.data);
+		spec_fail(c, spec->tasks[cycle[0]].line, "cycle: %s", b.data);
 		ry_buf_release(&b);
 		free(names);
 	}
@@ -906,8 +530,8 @@ static void check_graph(struct check *c, struct ry_spec *spec, size_t nneeds)
 	qsort(ix, nix, sizeof(*ix), cmp_name_ix);
 	for (size_t i = 1; i < nix; i++)
 		if (strcmp(ix[i].name, ix[i - 1].name) == 0)
-			fail(c, spec->tasks[ix[i].task].line, "duplicate task \"%s\" (first at line %d)",
-			     ix[i].name, spec->tasks[ix[i - 1].task].line);
+			spec_fail(c, spec->tasks[ix[i].task].line, "duplicate task \"%s\" (first at line %d)",
+				  ix[i].name, spec->tasks[ix[i - 1].task].line);
 
 	/* With a task unnamed, "unknown task" could be a false alarm. */
 	for (size_t k = 0; k < m && nix == n; k++) {
@@ -920,13 +544,13 @@ static void check_graph(struct check *c, struct ry_spec *spec, size_t nneeds)
 			ex[nex].down = (size_t)down;
 			ex[nex++].edge = k;
 			if (up == down)
-				fail(c, e->line, "cycle: %s -> %s", e->upstream, e->downstream);
+				spec_fail(c, e->line, "cycle: %s -> %s", e->upstream, e->downstream);
 			continue;
 		}
 		const char *hint = NULL;
-		size_t best = typo_budget(miss) + 1;
+		size_t best = spec_typo_budget(miss) + 1;
 		for (size_t i = 0; i < nix; i++) {
-			size_t d = levenshtein(miss, ix[i].name);
+			size_t d = spec_levenshtein(miss, ix[i].name);
 			if (d < best) {
 				best = d;
 				hint = ix[i].name;
@@ -937,11 +561,11 @@ static void check_graph(struct check *c, struct ry_spec *spec, size_t nneeds)
 			ry_buf_printf(&b, " (did you mean \"%s\"?)", hint);
 		if (needs) {
 			c->task = e->downstream;
-			fail(c, e->line, "needs unknown task \"%s\"%s", miss, b.len ? b.data : "");
+			spec_fail(c, e->line, "needs unknown task \"%s\"%s", miss, b.len ? b.data : "");
 			c->task = NULL;
 		} else {
-			fail(c, e->line, "edge %s -> %s: unknown task \"%s\"%s", e->upstream,
-			     e->downstream, miss, b.len ? b.data : "");
+			spec_fail(c, e->line, "edge %s -> %s: unknown task \"%s\"%s", e->upstream,
+				  e->downstream, miss, b.len ? b.data : "");
 		}
 		ry_buf_release(&b);
 	}
@@ -954,11 +578,11 @@ static void check_graph(struct check *c, struct ry_spec *spec, size_t nneeds)
 		int other = spec->edges[ex[k - 1].edge].line;
 		if (ex[k].edge < nneeds) {
 			c->task = e->downstream;
-			fail(c, e->line, "needs \"%s\" twice (also at line %d)", e->upstream, other);
+			spec_fail(c, e->line, "needs \"%s\" twice (also at line %d)", e->upstream, other);
 			c->task = NULL;
 		} else {
-			fail(c, e->line, "edge %s -> %s is given twice (also at line %d)",
-			     e->upstream, e->downstream, other);
+			spec_fail(c, e->line, "edge %s -> %s is given twice (also at line %d)",
+				  e->upstream, e->downstream, other);
 		}
 	}
 	/* A cycle is only meaningful once every task and edge is sound. */
@@ -1003,7 +627,7 @@ struct ry_spec *ry_spec_parse(const char *source, const char *data, size_t len,
 
 	if (!(json ? spec_load_json(&doc, data, len, &line, &err)
 		   : spec_load_yaml(&doc, data, len, &line, &err))) {
-		fail(&c, line, "%s", err);
+		spec_fail(&c, line, "%s", err);
 		free(err);
 		goto out;
 	}
@@ -1016,7 +640,7 @@ struct ry_spec *ry_spec_parse(const char *source, const char *data, size_t len,
 		spec = NULL;
 	}
 out:
-	report(&c, errors);
+	spec_report(&c, errors);
 	spec_doc_release(&doc);
 	return spec;
 }
