@@ -91,12 +91,14 @@ bc_turbo_stale() {
 # and per level of the DAG, from the database's own timestamps: ready_at
 # (the completion that readied it), claimed_at (the claim), finished_at
 # (the worker's clock when the hit was restored) and cache_runs.recorded_at
-# (the completion that reported it).  Printed and kept as meta lines.
+# (the completion that reported it).  Printed and kept as meta lines
+# (noop_level_N).
 bc_noop_breakdown() {
-	local db=$1 id=$2 line
+	local db=$1 id=$2 line lvl
 	while IFS= read -r line; do
 		say "no-op breakdown: $line"
-		meta cache noop_breakdown "$line"
+		lvl=${line%%:*}
+		meta cache "noop_${lvl// /_}" "$line"
 	done < <(q "$db" "
 		WITH RECURSIVE lv AS (
 		    SELECT t.name, 0 AS level FROM railyard.tasks t
