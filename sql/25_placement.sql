@@ -101,6 +101,24 @@ COMMENT ON FUNCTION railyard.scarce_labels_now() IS
 --   others_free     free slots (limit - running) of the online, healthy
 --                   agents without scarce labels: where generic work can go;
 --   farm_cpu/mem    the online farm's capacity (dominant shares).
+-- How many ready tasks (at most p_limit) need one of p_scarce and fit an
+-- agent with p_labels, p_os and p_arch.  Order does not matter for a
+-- count, so the GIN index tasks_ready_requires answers it (a bitmap scan,
+-- which the claim functions turn off for their ordered walks).
+CREATE OR REPLACE FUNCTION railyard.ready_needing(
+    p_scarce text[], p_labels text[], p_os text, p_arch text, p_limit int)
+RETURNS int
+LANGUAGE sql STABLE SET enable_bitmapscan = on SET jit = off AS $$
+    SELECT count(*)::int FROM (
+        SELECT 1 FROM railyard.tasks t
+         WHERE t.state = 'ready' AND t.requires <> '{}' AND t.requires && p_scarce
+           AND t.requires <@ p_labels
+           AND (t.os IS NULL OR t.os = p_os) AND (t.arch IS NULL OR t.arch = p_arch)
+         LIMIT greatest(p_limit, 0)) x
+$$;
+COMMENT ON FUNCTION railyard.ready_needing(text[], text[], text, text, int) IS
+    'claim_context: ready tasks (at most p_limit) that need one of an agent''s scarce labels and fit it (GIN index tasks_ready_requires)';
+
 CREATE OR REPLACE FUNCTION railyard.claim_context(
     p_agent bigint, p_labels text[], p_os text, p_arch text, p_slots int)
 RETURNS TABLE (scarce text[], protect int, generic_running int, generic_ready int,
@@ -114,13 +132,7 @@ BEGIN
     sc := ARRAY(SELECT l FROM unnest(p_labels) l WHERE l = ANY (all_scarce) ORDER BY l);
     scarce := sc;
     IF cardinality(sc) > 0 THEN
-        SELECT count(*)::int INTO protect FROM (
-            SELECT 1 FROM railyard.tasks t
-             WHERE t.state = 'ready' AND t.requires <> '{}' AND t.requires && sc
-               AND t.requires <@ p_labels
-               AND (t.os IS NULL OR t.os = p_os) AND (t.arch IS NULL OR t.arch = p_arch)
-             ORDER BY t.age_key DESC, t.rank DESC, t.id
-             LIMIT greatest(p_slots, 0)) x;
+        protect := railyard.ready_needing(sc, p_labels, p_os, p_arch, p_slots);
         SELECT count(*)::int INTO generic_running FROM railyard.tasks t
          WHERE t.state = 'running' AND t.agent_id = p_agent AND NOT (t.requires && sc);
     ELSE
@@ -256,7 +268,9 @@ BEGIN
           INTO pnames, prooms FROM railyard.pool_usage() u;
     END IF;
 
-    IF cardinality(p_scarce) > 0 THEN
+    -- The walk for protected work only when some is ready: with none, it
+    -- would read every ready task with a requirement to find nothing.
+    IF cardinality(p_scarce) > 0 AND ctx.protect > 0 THEN
         RETURN QUERY
         SELECT t.id, t.cpu, t.mem_mb, t.team,
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),

@@ -33,12 +33,18 @@ WITH scarce AS MATERIALIZED (
     SELECT t.agent_id, count(*)::int AS n
       FROM railyard.tasks t WHERE t.state = 'running' GROUP BY t.agent_id
 ), online AS MATERIALIZED (
-    SELECT a.name, a.labels, a.os, a.arch, coalesce(a.cpus, a.cores) AS cpus,
-           coalesce(a.offered_mem_mb, a.mem_mb) AS mem_mb, a.slots,
-           coalesce(a.concurrency_limit, a.slots) AS lim, coalesce(b.n, 0) AS running,
-           ARRAY(SELECT l FROM unnest(a.labels) l WHERE l = ANY (sc.labels) ORDER BY l) AS scarce
-      FROM railyard.agents a LEFT JOIN busy b ON b.agent_id = a.id CROSS JOIN scarce sc
-     WHERE a.state = 'online' AND a.lease_until > now() AND a.degraded IS NULL
+    -- holds: a scarce agent keeping a free slot from generic work, as
+    -- pkg/sched decides it (one of one slot only while protected work is ready)
+    SELECT o.*, cardinality(o.scarce) > 0
+                AND (o.lim > 1 OR EXISTS (SELECT 1 FROM railyard.tasks r
+                                           WHERE r.state = 'ready' AND r.requires && o.scarce
+                                             AND r.requires <@ o.labels)) AS holds
+      FROM (SELECT a.name, a.labels, a.os, a.arch, coalesce(a.cpus, a.cores) AS cpus,
+                   coalesce(a.offered_mem_mb, a.mem_mb) AS mem_mb, a.slots,
+                   coalesce(a.concurrency_limit, a.slots) AS lim, coalesce(b.n, 0) AS running,
+                   ARRAY(SELECT l FROM unnest(a.labels) l WHERE l = ANY (sc.labels) ORDER BY l) AS scarce
+              FROM railyard.agents a LEFT JOIN busy b ON b.agent_id = a.id CROSS JOIN scarce sc
+             WHERE a.state = 'online' AND a.lease_until > now() AND a.degraded IS NULL) o
 ), registered AS MATERIALIZED (
     SELECT a.labels FROM railyard.agents a
 ), pools AS MATERIALIZED (
@@ -98,13 +104,13 @@ SELECT t.id, t.pipeline_id, t.name, t.state,
                AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
                AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.slots)
          WHEN NOT (t.requires && (SELECT labels FROM scarce))
-              AND NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels AND cardinality(a.scarce) = 0
+              AND NOT EXISTS (SELECT 1 FROM online a WHERE t.requires <@ a.labels AND NOT a.holds
                                 AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
                                 AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.lim) THEN
            (SELECT 'held for a scarce agent''s protected work: ' ||
                    string_agg(format('%s keeps its last free slot for tasks needing %s', a.name,
                                      array_to_string(a.scarce, ', ')), '; ' ORDER BY a.name)
-              FROM online a WHERE t.requires <@ a.labels AND cardinality(a.scarce) > 0
+              FROM online a WHERE t.requires <@ a.labels AND a.holds
                AND (t.os IS NULL OR a.os = t.os) AND (t.arch IS NULL OR a.arch = t.arch)
                AND a.cpus >= t.cpu AND a.mem_mb >= t.mem_mb AND a.running < a.lim)
          ELSE 'an agent has room: the next claim takes it'

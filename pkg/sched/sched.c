@@ -7,7 +7,10 @@ int ry_sched_generic_room(const struct ry_sched_protect *p)
 {
 	if (!p->scarce_agent)
 		return -1;
-	int keep = p->protect > 1 ? p->protect : 1;
+	/* One slot stays free for protected work that may come, unless the
+	 * agent has only one: it would never run anything while none is ready
+	 * (a label can be scarce merely because few hosts have podman). */
+	int keep = p->protect > 1 ? p->protect : p->limit > 1 ? 1 : p->protect;
 	int room = p->limit - keep - p->generic_held;
 	int unplaced = p->generic_ready - p->others_free;
 	if (unplaced < room)

@@ -71,7 +71,9 @@ struct ry_sched_input {
  * How many generic tasks (needing no scarce label) a scarce agent may still
  * take: none while agents without scarce labels have room for the generic
  * work that is ready, and never so many that its last max(1, protect) slots
- * go to generic work.  An agent without scarce labels: no bound (-1).
+ * go to generic work (an agent of one slot: its last protect slots, so it
+ * runs generic work while no protected work is ready).  An agent without
+ * scarce labels: no bound (-1).
  */
 int ry_sched_generic_room(const struct ry_sched_protect *p);
 

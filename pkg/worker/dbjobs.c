@@ -371,6 +371,8 @@ void ry_worker_journal_open(struct ry_worker *w)
 			t->usage.io_read_bytes = (uint64_t)r->io_read_bytes;
 			t->usage.io_write_bytes = (uint64_t)r->io_write_bytes;
 			t->report_agent = r->agent_id;
+			t->cache_record = r->cache;
+			r->cache = NULL;
 			t->replayed = true;
 			ry_task_table_add(&w->tasks, t, RY_TASK_DONE);
 		}
@@ -403,8 +405,11 @@ void ry_worker_journal_add(struct ry_worker *w, struct ry_task *t)
 		.mem_peak_bytes = t->usage.has_mem ? (int64_t)t->usage.mem_peak_bytes : -1,
 		.io_read_bytes = t->usage.has_io ? (int64_t)t->usage.io_read_bytes : -1,
 		.io_write_bytes = t->usage.has_io ? (int64_t)t->usage.io_write_bytes : -1,
+		.cache = ry_worker_prep_record_json(t),
 	};
-	if (!ry_journal_add(w->journal, &r)) {
+	bool added = ry_journal_add(w->journal, &r);
+	free(r.cache);
+	if (!added) {
 		if (!w->journal_warned)
 			ry_warn("cannot write the result journal: %s; results are kept in memory "
 				"until the database has them", strerror(ry_journal_error(w->journal)));

@@ -330,6 +330,11 @@ struct ry_res;
 /* Before the loop: the cache's settings from the config file and the stores. */
 bool ry_worker_cache_open(struct ry_worker *w) RY_MUST_CHECK;
 void ry_worker_cache_close(struct ry_worker *w);
+/* SIGHUP: re-reads the cache_* keys; those of the key (cache_toolchain,
+ * cache_nondeterministic, cache_flaky) apply to the next lookup, the
+ * store's need a restart (a warning says so).  False with *err, nothing
+ * changed, when they are invalid. */
+bool ry_worker_cache_reload(struct ry_worker *w, char **err) RY_MUST_CHECK;
 /* Spawn pass: true when t may start now; false while its tree, restores
  * or cache lookup are under way (or were just asked for). */
 bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t);
@@ -347,6 +352,9 @@ void ry_worker_prep_detach(struct ry_task *t);
 /* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
 void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
+/* t's cache_record element as JSON text (the journal keeps it with the
+ * result, so a restarted worker still records the outputs), or NULL. */
+char *ry_worker_prep_record_json(const struct ry_task *t);
 
 /* What the tasks holding slots leave free. */
 struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w);

@@ -40,6 +40,7 @@ void ry_journal_result_release(struct ry_journal_result *r)
 	free(r->reason);
 	free(r->log_path);
 	free(r->log_tail);
+	free(r->cache);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -76,6 +77,9 @@ static char *encode(const struct ry_journal_result *r)
 						? json_integer(r->io_read_bytes) : json_null());
 	json_object_set_new(o, "io_write_bytes", r->io_write_bytes >= 0
 						 ? json_integer(r->io_write_bytes) : json_null());
+	json_t *cache = r->cache ? json_loads(r->cache, 0, NULL) : NULL;
+	if (cache)
+		json_object_set_new(o, "cache", cache);
 	char *text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	char *line = ry_asprintf("%s\n", text ? text : "{}");
@@ -125,6 +129,8 @@ static bool decode(json_t *o, struct ry_journal_result *r)
 	r->mem_peak_bytes = get_int(o, "mem_peak_bytes", -1);
 	r->io_read_bytes = get_int(o, "io_read_bytes", -1);
 	r->io_write_bytes = get_int(o, "io_write_bytes", -1);
+	json_t *cache = json_object_get(o, "cache");
+	r->cache = json_is_object(cache) ? json_dumps(cache, JSON_COMPACT) : NULL;
 	return true;
 }
 

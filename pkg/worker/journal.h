@@ -40,6 +40,7 @@ struct ry_journal_result {
 	int64_t mem_peak_bytes;	/* < 0: unknown */
 	int64_t io_read_bytes;	/* < 0: unknown */
 	int64_t io_write_bytes;
+	char *cache;		/* its railyard.cache_record element (JSON), or NULL */
 };
 
 void ry_journal_result_release(struct ry_journal_result *r);

@@ -270,6 +270,8 @@ static void reload_config(struct ry_worker *w)
 		ok = ry_config_set(&c, w->flags.items[i], w->flags.items[i + 1], "command line", &err);
 	if (ok)
 		ok = ry_config_check(&c, &err);
+	if (ok)
+		ok = ry_worker_cache_reload(w, &err);
 	if (!ok) {
 		ry_error("cannot reload configuration, keeping the old one: %s", err);
 		free(err);

@@ -289,7 +289,8 @@ static bool make_workspace(struct ry_prep *p)
 static void begin(struct ry_prep *p)
 {
 	struct ry_worker *w = p->w;
-	if (!p->source && !p->cacheable && !p->restore_digests.n) {
+	/* Declared outputs need the workspace we archive them from, source or not. */
+	if (!p->source && !p->cacheable && !p->restore_digests.n && !p->outputs.n) {
 		ready(p);	/* an empty workspace, as without a cache */
 		return;
 	}
@@ -928,8 +929,11 @@ bool ry_worker_prep_save(struct ry_worker *w, struct ry_task *t)
 static json_t *record_of(const struct ry_task *t)
 {
 	const struct ry_prep *p = t->prep;
-	if (!p || t->poisoned || !t->outcome)
+	if (t->poisoned || !t->outcome)
 		return NULL;
+	/* A result of a previous run: its record as the journal kept it. */
+	if (!p)
+		return t->cache_record ? json_loads(t->cache_record, 0, NULL) : NULL;
 	bool cached = strcmp(t->outcome, "cached") == 0;
 	bool ok = cached || strcmp(t->outcome, "succeeded") == 0;
 	if (!p->has_key && !(ok && p->has_output))
@@ -960,6 +964,14 @@ static json_t *record_of(const struct ry_task *t)
 		json_object_set_new(o, "duration_s", json_real(t->duration_s));
 	json_object_set_new(o, "restored_bytes", json_integer(p->restored_bytes));
 	return o;
+}
+
+char *ry_worker_prep_record_json(const struct ry_task *t)
+{
+	json_t *o = record_of(t);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
 }
 
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent)
@@ -1007,6 +1019,44 @@ bool ry_worker_cache_open(struct ry_worker *w)
 		return true;
 	}
 	ry_info("build cache: %s", ry_cache_ctx_store(w->cache)->name);
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+bool ry_worker_cache_reload(struct ry_worker *w, char **err)
+{
+	struct ry_cache_config c;
+	ry_cache_config_init(&c);
+	if (w->config_path && !ry_cache_config_load_file(&c, w->config_path, err)) {
+		ry_cache_config_release(&c);
+		return false;
+	}
+	/* What the key is made of applies to the next key; the store and its
+	 * threads were opened at start and stay as they are. */
+	struct ry_cache_config *o = &w->cache_cfg;
+	if (!same_str(o->dir, c.dir) || !same_str(o->remote_url, c.remote_url) ||
+	    !same_str(o->remote_username, c.remote_username) ||
+	    !same_str(o->remote_password_file, c.remote_password_file) ||
+	    !same_str(o->remote_token_file, c.remote_token_file) ||
+	    !same_str(o->remote_ca_file, c.remote_ca_file) ||
+	    o->connect_timeout_ms != c.connect_timeout_ms || o->stall_timeout_s != c.stall_timeout_s ||
+	    o->timeout_s != c.timeout_s || o->threads != c.threads)
+		ry_warn("SIGHUP: the cache store's settings (cache_dir, cache_remote_*, cache_*timeout*, "
+			"cache_threads) changed; they take effect at the next start");
+	struct ry_strlist tl = o->toolchain;
+	o->toolchain = c.toolchain;
+	c.toolchain = tl;
+	char *s = o->nondeterministic;
+	o->nondeterministic = c.nondeterministic;
+	c.nondeterministic = s;
+	s = o->flaky;
+	o->flaky = c.flaky;
+	c.flaky = s;
+	ry_cache_config_release(&c);
 	return true;
 }
 

@@ -76,6 +76,7 @@ void ry_worker_task_free(struct ry_task *t)
 	free(t->reason);
 	free(t->log_path);
 	free(t->log_tail);
+	free(t->cache_record);
 	free(t);
 }
 

@@ -115,6 +115,7 @@ struct ry_task {
 	int exit_code;		/* -1: none */
 	char *log_path;
 	char *log_tail;
+	char *cache_record;	/* replayed: the journal's cache_record element, or NULL */
 
 	struct ry_prep *prep;	/* its tree and the cache (prepare.c); NULL: none */
 	struct ry_worker *w;

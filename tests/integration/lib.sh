@@ -325,11 +325,14 @@ ry_newdb() {
 #   by stop_worker/stop_workers, at the end of the scenario, or at exit.
 #   The throttle is off unless ARGS turn it on (--throttle on): a loaded
 #   test machine's own pressure would otherwise change every scenario's
-#   parallelism (test_throttle.sh injects pressure files instead).
+#   parallelism (test_throttle.sh injects pressure files instead).  No
+#   /metrics listener unless ARGS name one.
 start_worker() {
 	local name=$1
 	shift
-	"$RY" worker --name "$name" --throttle off "$@" >>"$RY_WORKDIR/worker-$name.log" 2>&1 </dev/null &
+	# No /metrics unless asked for (a later --http-listen wins): workers of
+	# tests running side by side would all ask for the default port.
+	"$RY" worker --name "$name" --throttle off --http-listen off "$@" >>"$RY_WORKDIR/worker-$name.log" 2>&1 </dev/null &
 	RY_WORKER_PID=$!
 	echo "$RY_WORKER_PID $name" >>"$RY__WORKERS"
 }

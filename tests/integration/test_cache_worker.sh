@@ -141,6 +141,46 @@ unchanged_and_one_change() {
 }
 run_scenario "unchanged rerun all cached; one change reruns exactly its dependents; early cutoff" unchanged_and_one_change
 
+# SIGHUP re-reads the cache_* keys: a bad one keeps the old settings, a new
+# cache_toolchain is a new platform (every key changes), a new store
+# setting waits for a restart and says so.
+sighup_reloads_cache_keys() {
+	ry_newdb hupcache
+	local repo=$RY_WORKDIR/repo-hup wd=$RY_WORKDIR/w-hup id log=$RY_WORKDIR/worker-hupcache.log pid
+	make_repo "$repo"
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker hupcache --slots 4 --workdir "$wd" --config "$wd.conf"
+	pid=$RY_WORKER_PID
+	wait_agent 30 hupcache
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+
+	conf "$wd.conf" "cache_dir = $wd/cache" "cache_toolchain = gcc-99" "cache_flaky = sometimes"
+	kill -HUP "$pid"
+	wait_for 30 grep -q "cannot reload configuration, keeping the old one: .*cache_flaky" "$log"
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	[[ $(states "$id") == "build:cart=cached build:lib=cached build:shop=cached test:cart=cached" ]] ||
+		fail "a refused reload changed the cache keys: $(states "$id")"
+
+	conf "$wd.conf" "cache_dir = $wd/cache2" "cache_toolchain = gcc-99"
+	kill -HUP "$pid"
+	wait_for 30 grep -q "configuration reloaded" "$log"
+	grep -q "cache store's settings .* take effect at the next start" "$log" ||
+		fail "a changed cache_dir was not reported as waiting for a restart"
+	id=$(submit_shop "$repo" main)
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	[[ $(states "$id") == "build:cart=succeeded build:lib=succeeded build:shop=succeeded test:cart=succeeded" ]] ||
+		fail "a new cache_toolchain did not change the keys: $(states "$id")"
+	local ex
+	ex=$("$RY" cache explain "$id:build:lib")
+	[[ $ex == *toolchain* ]] || fail "explain does not name the toolchain: $ex"
+	[[ -z $(ls -A "$wd/cache2" 2>/dev/null) ]] || fail "the store moved before a restart"
+	ry_alive "$pid" || fail "the worker died on SIGHUP"
+}
+run_scenario "SIGHUP re-reads the cache keys: a bad one is refused, a new toolchain changes every key" \
+	sighup_reloads_cache_keys
+
 missing_source() {
 	ry_newdb missing
 	local repo=$RY_WORKDIR/repo-missing wd=$RY_WORKDIR/w-missing id r

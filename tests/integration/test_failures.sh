@@ -484,10 +484,17 @@ journal_survives_kill() {
 	local gate
 	gate=$(mktemp -d /tmp/ry-journal-gate.XXXXXX)
 	chmod 0755 "$gate"
+	# j5 stores an output; "use", after it, needs it restored: the journal
+	# keeps the output's record with the result.
 	id=$(ry_submit "(name) VALUES ('journal')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, outputs)
+		SELECT :id, 'j' || g, 'while [ ! -e $gate/open ]; do sleep 0.05; done; echo done' ||
+		       CASE WHEN g = 5 THEN '; mkdir -p out && echo built >out/x' ELSE '' END,
+		       CASE WHEN g = 5 THEN '{out}' ELSE '{}' END::text[]
+		  FROM generate_series(1, 5) g;
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 'j' || g, 'while [ ! -e $gate/open ]; do sleep 0.05; done; echo done'
-		  FROM generate_series(1, 5) g;")
+		VALUES (:id, 'use', 'test \"\$(cat out/x)\" = built');
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'j5', 'use');")
 	wait_for 30 sql_eq 5 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND started_at IS NOT NULL"
 	local journal=$wd/state/$name.journal
 	# While the database is down: the tasks end, their results are written

@@ -126,7 +126,7 @@ INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES
 INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES (:id, 'unit', 'new', 'test', 'true');")
 	got=$(sql "SELECT source || ' ' || round(center_s) FROM railyard.task_estimates($id)")
 	[[ $got == "kind 50" ]] || fail "a task of a new service should borrow from its kind: $got"
-	sql "SELECT railyard.record_pending_forecasts()" >/dev/null
+	sql "SELECT railyard.record_pending_forecasts(20, 600000)" >/dev/null
 	[[ $(sql "SELECT cold_tasks FROM railyard.pipeline_forecasts WHERE pipeline_id = $id") == 1 ]] ||
 		fail "the recorded forecast does not count the cold task"
 }
@@ -153,7 +153,8 @@ forecast_is_deterministic_and_sound() {
 	# records it (here called directly), once
 	[[ $(sql "SELECT count(*) FROM railyard.pipeline_forecasts WHERE pipeline_id = $id") == 0 ]] ||
 		fail "COMMIT computed a forecast itself"
-	[[ $(sql "SELECT railyard.record_pending_forecasts()") == 1 && $(sql "SELECT railyard.record_pending_forecasts()") == 0 ]] ||
+	[[ $(sql "SELECT railyard.record_pending_forecasts(20, 600000)") == 1 &&
+	   $(sql "SELECT railyard.record_pending_forecasts(20, 600000)") == 0 ]] ||
 		fail "record_pending_forecasts should record the one pending forecast, then nothing"
 	[[ $(sql "SELECT count(*) FROM railyard.pipeline_forecasts WHERE pipeline_id = $id AND kind = 'submit'
 	            AND p50_s = $p50") == 1 ]] ||
@@ -333,7 +334,7 @@ agent_classes_mix() {
 		d=$(awk -v i="$i" -v s=$((i % 3 == 0)) 'BEGIN { printf "%.2f", (s ? 150 : 100) * (i >= 25 ? 1.4 : 1) * (1 + 0.03 * sin(i * 2.1)) }')
 		id=$(ry_submit "(name) VALUES ('mix@r$i')" "
 INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'build', 'build', 'true');")
-		sql "SELECT railyard.record_pending_forecasts()" >/dev/null       # the heartbeat
+		sql "SELECT railyard.record_pending_forecasts(20, 600000)" >/dev/null   # the heartbeat
 		if ((i == 24)); then
 			# before the regression: forecast as the mix of both classes
 			got=$(sql "SELECT round(p10_s) || ' ' || round(p50_s) || ' ' || round(p90_s) FROM railyard.pipeline_forecasts WHERE pipeline_id = $id")

@@ -161,7 +161,29 @@ team_at_quota_is_a_reason() {
 		fail "claim_placement offered a task of a team at quota"
 }
 
+# A farm where every agent has a label few others have (here: each its
+# own; in the field, "podman" on the one host that has it): all are scarce
+# agents.  A real worker of one slot among them still runs generic work
+# while nothing needs its labels, and task_waits does not call it held.
+one_slot_scarce_agent_runs_generic_work() {
+	ry_newdb oneslot
+	local id f
+	for f in 1 2 3; do
+		sql "INSERT INTO railyard.agents (name, hostname, os, arch, cores, mem_mb, slots, labels, lease_until)
+		     VALUES ('farm-$f', 'h-$f', 'linux', 'x86_64', 1, 4096, 1, '{only-$f}', now() + interval '1 hour')" >/dev/null
+	done
+	start_worker solo --slots 1 --labels only-solo --workdir "$RY_WORKDIR/w-solo"
+	wait_agent 30 solo
+	sql_eq t "SELECT 'only-solo' = ANY (ARRAY(SELECT label FROM railyard.scarce_labels_now()))"
+	id=$(ry_submit "(name) VALUES ('generic')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'g-' || g, 'true' FROM generate_series(1, 3) g;")
+	wait_pipeline 60 "$id" succeeded
+}
+
 run_scenario "a gpu agent under a generic flood keeps a slot: GPU tasks start within a claim round" scarce_agent_keeps_room_for_gpu_work
+run_scenario "a one-slot agent with only scarce labels runs generic work while none needs them" \
+	one_slot_scarce_agent_runs_generic_work
 run_scenario "aging: a low-priority task gets through a stream of higher-priority work" aging_bounds_the_wait_of_low_priority_work
 run_scenario "task_waits: held for a scarce agent's protected work; workers throttled by pressure" held_for_scarce_work_is_a_reason
 run_scenario "task_waits and the claim: a team at its quota" team_at_quota_is_a_reason

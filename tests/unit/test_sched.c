@@ -106,6 +106,30 @@ static void scarce_agent_keeps_a_slot_for_protected_work(void **state)
 	assert_int_equal(ry_sched_place(&in, got), 4);
 }
 
+/* An agent of one slot whose label is scarce only because few hosts have
+ * it: it runs generic work while nothing needing that label is ready, and
+ * keeps its slot once something is. */
+static void one_slot_scarce_agent_is_not_idle_forever(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[3];
+	for (int i = 0; i < 3; i++)
+		t[i] = (struct ry_sched_task)T(100 + i, 1, 100, 0, 0);
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	size_t got[3];
+	struct ry_sched_input in = input(t, 3, teams, 1, 1);
+	in.protect = (struct ry_sched_protect){ true, 1, 0, 0, 1000, 0 };
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	in.protect.protect = 1;
+	assert_int_equal(ry_sched_place(&in, got), 0);
+	/* Two slots: one stays free even with nothing protected ready. */
+	teams[0] = (struct ry_sched_team){ 0, 1, -1 };
+	in = input(t, 3, teams, 1, 2);
+	in.protect = (struct ry_sched_protect){ true, 2, 0, 0, 1000, 0 };
+	assert_int_equal(ry_sched_place(&in, got), 1);
+}
+
 static void protected_work_comes_first_on_a_scarce_agent(void **state)
 {
 	(void)state;
@@ -229,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(capacity_limits_and_big_tasks),
 		cmocka_unit_test(scarce_agent_keeps_a_slot_for_protected_work),
+		cmocka_unit_test(one_slot_scarce_agent_is_not_idle_forever),
 		cmocka_unit_test(protected_work_comes_first_on_a_scarce_agent),
 		cmocka_unit_test(fair_share_follows_weights),
 		cmocka_unit_test(priority_outranks_share_and_quota_stops_a_team),

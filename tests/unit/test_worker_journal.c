@@ -53,6 +53,7 @@ static struct ry_journal_result result(int64_t id, int attempt, const char *outc
 		.duration_s = 1.5, .log_path = (char *)"/w/logs/3/1-build_cart.1.log",
 		.log_tail = (char *)"line \"one\"\n\xc3\xa9t\xc3\xa9\ttab\\", .cpu_s = 0.25,
 		.mem_peak_bytes = 1 << 20, .io_read_bytes = -1, .io_write_bytes = -1,
+		.cache = (char *)"{\"task_id\":1,\"output_digest\":\"ab12\",\"output_size\":4}",
 	};
 	return r;
 }
@@ -123,6 +124,7 @@ static void pending_results_survive_a_restart(void **state)
 	assert_true(p[0].cpu_s == 0.25);
 	assert_int_equal(p[0].mem_peak_bytes, 1 << 20);
 	assert_int_equal(p[0].io_read_bytes, -1);
+	assert_string_equal(p[0].cache, want.cache);	/* the output's record, as it was */
 	release_all(p, n);
 	/* Compacted on open: only what is pending remains in the file. */
 	FILE *f = fopen(path, "r");
@@ -145,6 +147,7 @@ static void newer_version_wins_and_empty_means_empty(void **state)
 	r.outcome = (char *)"failed";
 	r.reason = (char *)"result could not be stored: value too long";
 	r.log_tail = NULL;
+	r.cache = NULL;
 	assert_true(ry_journal_add(j, &r));
 	assert_int_equal(ry_journal_pending(j), 1);
 	j = reopen(j, &p, &n);
@@ -152,6 +155,7 @@ static void newer_version_wins_and_empty_means_empty(void **state)
 	assert_string_equal(p[0].outcome, "failed");
 	assert_string_equal(p[0].reason, "result could not be stored: value too long");
 	assert_null(p[0].log_tail);
+	assert_null(p[0].cache);
 	release_all(p, n);
 	int64_t ids[] = { 5 };
 	int atts[] = { 2 };
