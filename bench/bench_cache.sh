@@ -87,6 +87,47 @@ bc_turbo_stale() {
 	echo "$stale"
 }
 
+# bc_noop_breakdown DB PIPELINE: where the no-op run's time goes, per task
+# and per level of the DAG, from the database's own timestamps: ready_at
+# (the completion that readied it), claimed_at (the claim), finished_at
+# (the worker's clock when the hit was restored) and cache_runs.recorded_at
+# (the completion that reported it).  Printed and kept as meta lines
+# (noop_level_N).
+bc_noop_breakdown() {
+	local db=$1 id=$2 line lvl
+	while IFS= read -r line; do
+		say "no-op breakdown: $line"
+		lvl=${line%%:*}
+		meta cache "noop_${lvl// /_}" "$line"
+	done < <(q "$db" "
+		WITH RECURSIVE lv AS (
+		    SELECT t.name, 0 AS level FROM railyard.tasks t
+		     WHERE t.pipeline_id = $id AND NOT EXISTS (SELECT 1 FROM railyard.edges e
+		           WHERE e.pipeline_id = $id AND e.downstream = t.name)
+		    UNION ALL
+		    SELECT e.downstream, lv.level + 1 FROM lv
+		      JOIN railyard.edges e ON e.pipeline_id = $id AND e.upstream = lv.name
+		), l AS (SELECT name, max(level) AS level FROM lv GROUP BY name),
+		s AS (
+		    SELECT l.level, t.ready_at, t.claimed_at, t.finished_at, r.recorded_at,
+		           extract(epoch FROM t.claimed_at - t.ready_at) * 1000 AS wait_claim,
+		           extract(epoch FROM t.finished_at - t.claimed_at) * 1000 AS prep,
+		           extract(epoch FROM r.recorded_at - t.finished_at) * 1000 AS wait_complete
+		      FROM railyard.tasks t JOIN l ON l.name = t.name
+		      LEFT JOIN railyard.cache_runs r ON r.task_id = t.id AND r.attempt = t.attempt
+		     WHERE t.pipeline_id = $id
+		), p AS (SELECT min(ready_at) AS t0 FROM s)
+		SELECT format('level %s: %s tasks, ready %s-%s ms, done %s ms; per task mean (max): ready->claimed %s (%s) ms, claimed->hit restored %s (%s) ms, hit->completion sent %s (%s) ms',
+		       level, count(*),
+		       round(extract(epoch FROM min(ready_at) - p.t0) * 1000),
+		       round(extract(epoch FROM max(ready_at) - p.t0) * 1000),
+		       round(extract(epoch FROM max(recorded_at) - p.t0) * 1000),
+		       round(avg(wait_claim)::numeric, 1), round(max(wait_claim)::numeric, 1),
+		       round(avg(prep)::numeric, 1), round(max(prep)::numeric, 1),
+		       round(avg(wait_complete)::numeric, 1), round(max(wait_complete)::numeric, 1))
+		  FROM s, p GROUP BY level, p.t0 ORDER BY level" 2>&1)
+}
+
 bench_cache() {
 	local services=100 commits=20 db=bench_cache
 	((QUICK)) && commits=6
@@ -215,6 +256,7 @@ bench_cache() {
 	t1=$(now_us)
 	noop_r=$(calc "($t1 - $t0) / 1000" %.0f)
 	noop_run=$(q "$db" "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state <> 'cached'")
+	bc_noop_breakdown "$db" "$id"
 	if [[ -n $turbo ]]; then
 		t0=$(now_us)
 		(cd "$wc" && "$turbo" run build --concurrency=4 --output-logs=none >/dev/null 2>&1)
@@ -231,6 +273,14 @@ bench_cache() {
 	(cd "$dir" && "$PG_BINDIR/pgbench" -n -c 1 -t 3000 -f lookup.pgbench -l --log-prefix=lookup \
 		-h "$PGSOCK" -p 5432 -U railyard "$db" >"$dir/pgbench.out" 2>&1)
 	cat "$dir"/lookup.[0-9]* 2>/dev/null | awk '{ print $3 }' >"$lat"
+	# The query alone: one statement (autocommit), the function's own cost
+	# without the transaction's three other round trips.
+	local lat1=$dir/lookup1.lat
+	printf '\\set i random(1, %s)\nSELECT * FROM railyard.cache_lookup(ARRAY[(SELECT key FROM bench_keys WHERE id = :i)]);\n' \
+		"$n_keys" >"$dir/lookup1.pgbench"
+	(cd "$dir" && "$PG_BINDIR/pgbench" -n -c 1 -t 3000 -f lookup1.pgbench -l --log-prefix=lookup1 \
+		-h "$PGSOCK" -p 5432 -U railyard "$db" >"$dir/pgbench1.out" 2>&1)
+	cat "$dir"/lookup1.[0-9]* 2>/dev/null | awk '{ print $3 }' >"$lat1"
 	stop_workers
 
 	local med_r med_t sum_r_ms=0 sum_t_ms=0 v
@@ -268,6 +318,13 @@ bench_cache() {
 			"pgbench, one key per call as the worker sends it: a transaction with synchronous_commit off (its only write is the entry's last use); the local store's part is table 7"
 	else
 		invalid cache "lookup query p99" "pgbench failed: $(tail -n 1 "$dir/pgbench.out")"
+	fi
+	if [[ -s $lat1 ]]; then
+		row cache "lookup statement alone p50 / p99 (one SELECT, autocommit)" "µs" \
+			"$(pct "$lat1" 50) / $(pct "$lat1" 99)" "" "" "" "" \
+			"the same pgbench without BEGIN, SET LOCAL and COMMIT: one round trip, the function's index probes"
+	else
+		invalid cache "lookup statement alone" "pgbench failed: $(tail -n 1 "$dir/pgbench1.out")"
 	fi
 	[[ -z $why_no_turbo ]] || meta cache note "Turborepo skipped: $why_no_turbo"
 	[[ -z $why_no_turbo ]] || row cache "Turborepo" "" "" "" "" "" "" "skipped: $why_no_turbo"

@@ -103,8 +103,13 @@ BEGIN
                END AS why
           FROM v
     ), touched AS (
+        -- Only when the last use is older than a minute: a hot entry's
+        -- lookup writes nothing (no WAL, no dead tuple per hit).  GC's
+        -- grace (default 15 minutes) is far longer; cache_record marks
+        -- the use again when the hit completes.
         UPDATE railyard.artifacts a SET last_used_at = now()
           FROM d WHERE d.why IS NULL AND a.digest = d.output_digest
+                   AND a.last_used_at < now() - interval '1 minute'
         RETURNING a.digest
     )
     SELECT d.key, d.why IS NULL, CASE WHEN d.why IS NULL THEN d.output_digest END,
@@ -113,7 +118,7 @@ BEGIN
       FROM d;   -- "touched" runs regardless: data-modifying CTEs always do
 END $$;
 COMMENT ON FUNCTION railyard.cache_lookup(text[], text, text) IS
-    'worker: for each key, hit (and the output digest) or why not; a hit refreshes the artifact''s last use (GC grace)';
+    'worker: for each key, hit (and the output digest) or why not; a hit refreshes the artifact''s last use (GC grace) when older than a minute';
 
 -- cache_record's input, one row per result, with what the tables need
 -- from tasks and pipelines and whether the agent holds the attempt (ok).

@@ -7,6 +7,7 @@
  */
 #include "cache/cache.h"
 #include "archive/archive.h"
+#include "hash/hash.h"
 #include "offload/offload.h"
 #include "store/store.h"
 
@@ -30,7 +31,7 @@ struct ry_cache_op {
 	void *arg;
 	bool cancelled;
 	struct ry_store_req *req;	/* in flight on the loop, or NULL */
-	char *tree;
+	char *tree;			/* restore: where to; NULL: verify only */
 	struct ry_strlist outputs;
 	/* thread results */
 	int fd;				/* restore: the opened blob */
@@ -147,7 +148,7 @@ static struct ry_cache_op *op_new(struct ry_cache_ctx *c, const char *tree, ry_c
 	op->done = done;
 	op->arg = arg;
 	op->fd = -1;
-	op->tree = ry_strdup(tree);
+	op->tree = tree ? ry_strdup(tree) : NULL;
 	return op;
 }
 
@@ -167,10 +168,27 @@ void ry_cache_op_cancel(struct ry_cache_op *op)
 
 /* ---- restore ----------------------------------------------------------------- */
 
+/* Verify only: the blob's bytes against its digest, nothing unpacked. */
+static enum ry_archive_status verify_blob(struct ry_cache_op *op)
+{
+	char got[RY_DIGEST_HEX];
+	int64_t size = 0;
+	if (!ry_hash_fd(op->fd, got, &size, &op->error))
+		return RY_ARCHIVE_CORRUPT;	/* unreadable, as extraction would say */
+	if (strcmp(got, op->res.digest) != 0) {
+		op->error = ry_asprintf("content does not match its digest: expected %.12s…, got %.12s…",
+					op->res.digest, got);
+		return RY_ARCHIVE_CORRUPT;
+	}
+	op->res.size = size;
+	return RY_ARCHIVE_OK;
+}
+
 static void extract_work(void *arg)
 {
 	struct ry_cache_op *op = arg;
-	op->ast = ry_archive_extract(op->fd, op->res.digest, op->tree, &op->error);
+	op->ast = op->tree ? ry_archive_extract(op->fd, op->res.digest, op->tree, &op->error)
+			   : verify_blob(op);
 }
 
 static void extract_done(void *arg)
@@ -212,7 +230,8 @@ static void opened(struct ry_store_req *req, void *arg)
 	ry_offload_run(op->ctx->offload, extract_work, extract_done, op);
 }
 
-struct ry_cache_op *ry_cache_restore(struct ry_cache_ctx *c, const char *digest, const char *tree,
+/* Opens digest, then extracts it into tree, or (tree NULL) verifies it. */
+static struct ry_cache_op *open_blob(struct ry_cache_ctx *c, const char *digest, const char *tree,
 				     ry_cache_done_fn done, void *arg)
 {
 	struct ry_cache_op *op = op_new(c, tree, done, arg);
@@ -220,6 +239,18 @@ struct ry_cache_op *ry_cache_restore(struct ry_cache_ctx *c, const char *digest,
 	op->req = ry_store_req_new(RY_STORE_OPEN, RY_STORE_CAS, digest, NULL);
 	ry_store_start(c->store, op->req, opened, op);
 	return op;
+}
+
+struct ry_cache_op *ry_cache_restore(struct ry_cache_ctx *c, const char *digest, const char *tree,
+				     ry_cache_done_fn done, void *arg)
+{
+	return open_blob(c, digest, tree, done, arg);
+}
+
+struct ry_cache_op *ry_cache_verify(struct ry_cache_ctx *c, const char *digest,
+				    ry_cache_done_fn done, void *arg)
+{
+	return open_blob(c, digest, NULL, done, arg);
 }
 
 /* ---- save ---------------------------------------------------------------------- */

@@ -173,6 +173,16 @@ void ry_cache_ctx_free(struct ry_cache_ctx *c);
 struct ry_cache_op *ry_cache_restore(struct ry_cache_ctx *c, const char *digest, const char *tree,
 				     ry_cache_done_fn done, void *arg);
 /*
+ * A cache hit's check: the store opens the artifact (fetching it into the
+ * local store when needed) and an offload thread reads it through against
+ * its digest, unpacking nothing (the task does not run; its dependants
+ * restore the artifact themselves).  Results as ry_cache_restore's: a
+ * local copy that fails the check is quarantined and reported CORRUPT;
+ * size is the artifact's bytes.
+ */
+struct ry_cache_op *ry_cache_verify(struct ry_cache_ctx *c, const char *digest,
+				    ry_cache_done_fn done, void *arg);
+/*
  * Archives outputs of tree on an offload thread into the local store,
  * then uploads it to the remote store (a failed upload is a warning: the
  * local copy serves this host).

@@ -120,6 +120,8 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 			if (t->id == id && !t->image)
 				t->image = ry_strdup(ry_res_get(img, i, 1));
 	}
+	if (w->cache && r->nresults > 3)
+		ry_worker_prep_claimed(w, r->results[2]);
 	if (w->claim_started_ms)
 		ry_metrics_claim(&w->metrics, (double)(ry_now_ms() - w->claim_started_ms) / 1000.0,
 				 (uint64_t)ry_res_rows(res));
@@ -246,6 +248,10 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		/* Which of them run in a container (0009_outbox: tasks.image). */
 		ry_adb_job_add(job, "SELECT id, image FROM railyard.tasks "
 				    "WHERE id = ANY ($1::bigint[]) AND image IS NOT NULL", 1, p + 1);
+		/* With a cache: the tasks' cache context in the same round trip
+		 * (prepare.c; without it the spawn pass asks). */
+		if (w->cache)
+			ry_adb_job_add(job, "SELECT * FROM railyard.cache_context($1, $2)", 2, p);
 		ry_adb_job_add(job, "COMMIT", 0, NULL);
 		ry_adb_submit(w->db, job, RY_ADB_NEXT);
 		free(a);

@@ -342,6 +342,9 @@ bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t);
 bool ry_worker_prep_waiting(const struct ry_task *t);
 /* End of a spawn pass: asks for the context of the tasks it met. */
 void ry_worker_prep_flush(struct ry_worker *w);
+/* The claim's reply carried railyard.cache_context of the claimed tasks:
+ * their preparation starts now, before the spawn pass meets them. */
+void ry_worker_prep_claimed(struct ry_worker *w, const struct ry_res *res);
 /* t succeeded: true when its outputs are being stored (its result follows). */
 bool ry_worker_prep_save(struct ry_worker *w, struct ry_task *t);
 /* t is freed: its preparation is abandoned. */

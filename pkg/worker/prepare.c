@@ -5,15 +5,19 @@
  * through these stages, each continuing from a callback so the loop never
  * waits:
  *
- *   CONTEXT   railyard.cache_context for the tasks the spawn pass met
- *             (one query per pass)
+ *   CONTEXT   railyard.cache_context, returned by the claim transaction
+ *             (claim.c), or asked for the tasks a spawn pass met that the
+ *             claim did not cover (one query per pass)
  *   RESOLVE   offload thread: the mirror holds the revision; the key's
  *             input values (git object ids, or file digests)
  *   PIN       the pipeline's commit pinned (first worker wins)
- *   LOOKUP    cacheable: the key, then railyard.cache_lookup
- *   HIT       the entry's artifact restored (its digest checked): the task
- *             is `cached`, no process; anything wrong with it is a miss
- *   TREE      offload thread: the source copied into the workspace
+ *   LOOKUP    cacheable: the key, then railyard.cache_lookup, one query
+ *             for the keys a spawn pass finds computed
+ *   HIT       the entry's artifact checked against its digest (nothing
+ *             unpacked, no workspace made): the task is `cached`, no
+ *             process; anything wrong with it is a miss
+ *   TREE      the workspace made (a cacheable task's only once it
+ *             missed), then on an offload thread the source copied in
  *   RESTORE   outputs of build/test upstreams, in parallel, any host's
  *   OWN       offload thread: the tree handed to the task's user
  *   READY     the spawn pass starts the process as before
@@ -48,6 +52,7 @@
 enum prep_stage {
 	ST_WANTED,	/* the context is to be asked for */
 	ST_ASKED,	/* cache_context in flight */
+	ST_LOOKUP,	/* the key is known: its lookup goes with the next flush */
 	ST_BUSY,	/* a stage's work in flight */
 	ST_READY,	/* the process may start */
 };
@@ -192,17 +197,23 @@ static void prep_fail(struct ry_prep *p, char *why)
 
 /* ---- the spawn pass's hooks ------------------------------------------ */
 
+static struct ry_prep *prep_new(struct ry_worker *w, struct ry_task *t)
+{
+	struct ry_prep *p = ry_calloc(1, sizeof(*p));
+	p->t = t;
+	p->w = w;
+	p->stage = ST_WANTED;
+	t->prep = p;
+	return p;
+}
+
 bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t)
 {
 	if (!w->cache)
 		return true;
 	if (t->prep)
 		return t->prep->stage == ST_READY;
-	struct ry_prep *p = ry_calloc(1, sizeof(*p));
-	p->t = t;
-	p->w = w;
-	p->stage = ST_WANTED;
-	t->prep = p;
+	prep_new(w, t);
 	return false;
 }
 
@@ -243,16 +254,14 @@ static bool read_context(struct ry_prep *p, const struct ry_res *res, int i, con
 static void resolve_work(void *arg);
 static void resolve_done(void *arg);
 
-/* The context is known: decide what this task needs. */
-static void begin(struct ry_prep *p)
+/* The task's workspace (and, with per-task ids, its uid): made only for a
+ * task that will run, never for a cache hit.  false: the task failed. */
+static bool make_workspace(struct ry_prep *p)
 {
 	struct ry_task *t = p->t;
 	struct ry_worker *w = p->w;
-	/* Declared outputs need the workspace we archive them from, source or not. */
-	if (!p->source && !p->cacheable && !p->restore_digests.n && !p->outputs.n) {
-		ready(p);	/* an empty workspace, as without a cache */
-		return;
-	}
+	if (p->ws)
+		return true;
 	char *err = NULL;
 	char *safe = ry_worker_safe_name(t->name);
 	char *pdir = ry_asprintf("%s/pipelines/%lld", w->cfg.workdir, (long long)t->pipeline_id);
@@ -267,14 +276,29 @@ static void begin(struct ry_prep *p)
 	if (!ok) {
 		prep_fail(p, ry_asprintf("cannot prepare workspace: %s", err));
 		free(err);
-		return;
+		return false;
 	}
-	p->workdir = ry_strdup(w->cfg.workdir);
-	p->statcache = ry_asprintf("%s/statcache", w->state_dir);
 	p->set_ids = w->ids != RY_IDS_WORKER;
 	p->uid = t->uid;
 	p->gid = t->gid;
 	p->group_write = w->ids == RY_IDS_PER_TASK;
+	return true;
+}
+
+/* The context is known: decide what this task needs. */
+static void begin(struct ry_prep *p)
+{
+	struct ry_worker *w = p->w;
+	/* Declared outputs need the workspace we archive them from, source or not. */
+	if (!p->source && !p->cacheable && !p->restore_digests.n && !p->outputs.n) {
+		ready(p);	/* an empty workspace, as without a cache */
+		return;
+	}
+	/* A cacheable task gets its workspace once it misses (start_tree). */
+	if (!p->cacheable && !make_workspace(p))
+		return;
+	p->workdir = ry_strdup(w->cfg.workdir);
+	p->statcache = ry_asprintf("%s/statcache", w->state_dir);
 	p->stage = ST_BUSY;
 	if (!p->source) {
 		advance_after_resolve(p);
@@ -323,7 +347,36 @@ static void context_answered(void *arg, const struct ry_adb_reply *r)
 	ry_worker_soon(w->spawn_ev);
 }
 
-void ry_worker_prep_flush(struct ry_worker *w)
+void ry_worker_prep_claimed(struct ry_worker *w, const struct ry_res *res)
+{
+	int c[X_N];
+	const char *missing = NULL;
+	if (!w->cache)
+		return;
+	if (!ry_res_columns(res, ctx_cols, X_N, c, &missing)) {
+		ry_warn("cannot read the cache context of claimed tasks: %s",
+			missing ? missing : "bad reply");
+		return;		/* the spawn pass asks again */
+	}
+	ry_debug("the claim carried the cache context of %d tasks", ry_res_rows(res));
+	for (int i = 0; i < ry_res_rows(res); i++) {
+		struct ry_task *t = ry_task_table_find(&w->tasks, ry_res_get_long(res, i, c[X_TASK]),
+						       (int)ry_res_get_long(res, i, c[X_ATTEMPT]));
+		/* The spawn pass's checks come first for a task that may be
+		 * skipped (only_if_changed) or not run at all (dry run). */
+		if (!t || t->prep || t->phase != RY_TASK_QUEUED || t->only_if_changed ||
+		    w->cfg.dry_run)
+			continue;
+		struct ry_prep *p = prep_new(w, t);
+		if (!read_context(p, res, i, c)) {
+			prep_fail(p, ry_strdup("cannot read the task's cache context"));
+			continue;
+		}
+		begin(p);
+	}
+}
+
+static void flush_contexts(struct ry_worker *w)
 {
 	struct ry_pgarray ids = { RY_BUF_INIT, 0 };
 	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t; t = t->next)
@@ -346,6 +399,14 @@ void ry_worker_prep_flush(struct ry_worker *w)
 	ry_adb_job_add(job, "SELECT * FROM railyard.cache_context($1, $2)", 2, params);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	free(a);
+}
+
+static void flush_lookups(struct ry_worker *w);
+
+void ry_worker_prep_flush(struct ry_worker *w)
+{
+	flush_contexts(w);
+	flush_lookups(w);
 }
 
 /* ---- RESOLVE: the revision and the inputs (thread) --------------------- */
@@ -421,7 +482,7 @@ static void resolve_done(void *arg)
 
 /* ---- LOOKUP ------------------------------------------------------------ */
 
-static void looked_up(void *arg, const struct ry_adb_reply *r);
+static void looked_up(struct ry_prep *p, const struct ry_adb_reply *r, const struct ry_res *res);
 
 static void advance_after_resolve(struct ry_prep *p)
 {
@@ -444,20 +505,61 @@ static void advance_after_resolve(struct ry_prep *p)
 	p->has_key = true;
 	ry_cache_key_release(&k);
 
-	const char *params[] = { NULL, w->cache_cfg.nondeterministic, w->cache_cfg.flaky };
-	char *keys = ry_asprintf("{%s}", p->key);
-	params[0] = keys;
-	struct ry_adb_job *job = ry_adb_job_new(looked_up, p);
+	p->stage = ST_LOOKUP;
+	ry_worker_soon(w->spawn_ev);
+}
+
+/* One railyard.cache_lookup for the keys in flight together. */
+struct lookup_batch {
+	size_t n;
+	struct ry_prep **preps;
+};
+
+static void lookup_answered(void *arg, const struct ry_adb_reply *r)
+{
+	struct lookup_batch *b = arg;
+	const struct ry_res *res = r->ok && r->nresults >= 3 ? r->results[2] : NULL;
+	for (size_t i = 0; i < b->n; i++)
+		looked_up(b->preps[i], r, res);
+	free(b->preps);
+	free(b);
+}
+
+static void flush_lookups(struct ry_worker *w)
+{
+	struct ry_pgarray keys = { RY_BUF_INIT, 0 };
+	struct lookup_batch *b = ry_calloc(1, sizeof(*b));
+	size_t cap = 0;
+	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t; t = t->next) {
+		struct ry_prep *p = t->prep;
+		if (!p || p->stage != ST_LOOKUP)
+			continue;
+		if (b->n == cap) {
+			cap = cap ? cap * 2 : 8;
+			b->preps = ry_realloc(b->preps, cap * sizeof(*b->preps));
+		}
+		b->preps[b->n++] = p;
+		ry_pgarray_add_str(&keys, p->key);
+		p->stage = ST_BUSY;
+		p->inflight++;
+	}
+	if (!b->n) {
+		ry_buf_release(&keys.b);
+		free(b);
+		return;
+	}
+	char *a = ry_pgarray_finish(&keys);
+	const char *params[] = { a, w->cache_cfg.nondeterministic, w->cache_cfg.flaky };
+	struct ry_adb_job *job = ry_adb_job_new(lookup_answered, b);
 	/* A lookup's only write is the entry's last use (GC's grace): a crash
 	 * may lose it, so it need not wait for its WAL flush. */
 	ry_adb_job_add(job, "BEGIN", 0, NULL);
 	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
-	ry_adb_job_add(job, "SELECT hit, output_digest, output_size, reason FROM "
+	ry_adb_job_add(job, "SELECT key, hit, output_digest, output_size, reason FROM "
 			    "railyard.cache_lookup($1, $2, $3)", 3, params);
 	ry_adb_job_add(job, "COMMIT", 0, NULL);
-	p->inflight++;
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
-	free(keys);
+	free(a);
 }
 
 static void corruption(void *arg, const struct ry_adb_reply *r)
@@ -467,7 +569,9 @@ static void corruption(void *arg, const struct ry_adb_reply *r)
 		ry_warn("cannot record a quarantined cache blob: %s", r->error);
 }
 
-static void hit_restored(void *arg, const struct ry_cache_result *res)
+/* The hit's artifact checked against its digest (nothing unpacked: the
+ * task does not run, and its dependants restore the artifact themselves). */
+static void hit_verified(void *arg, const struct ry_cache_result *res)
 {
 	struct ry_prep *p = arg;
 	struct ry_task *t = p->t;
@@ -483,7 +587,6 @@ static void hit_restored(void *arg, const struct ry_cache_result *res)
 		p->has_output = true;
 		memcpy(p->out_digest, p->hit_digest, RY_DIGEST_HEX);
 		p->out_size = res->size;
-		p->restored_bytes = res->size;
 		p->stage = ST_READY;
 		ry_worker_release_uid(w, t);
 		ry_worker_task_set_result(t, "cached", NULL, -1);
@@ -511,26 +614,30 @@ static void hit_restored(void *arg, const struct ry_cache_result *res)
 	start_tree(p);
 }
 
-static void looked_up(void *arg, const struct ry_adb_reply *r)
+/* The lookup's answer for p: res holds a row per distinct key (NULL: the
+ * lookup failed). */
+static void looked_up(struct ry_prep *p, const struct ry_adb_reply *r, const struct ry_res *res)
 {
-	struct ry_prep *p = arg;
 	if (!came_back(p))
 		return;
-	if (!r->ok || r->nresults < 3 || ry_res_rows(r->results[2]) != 1) {
+	int row = -1;
+	for (int i = 0; res && i < ry_res_rows(res) && row < 0; i++)
+		if (strcmp(ry_res_get(res, i, 0), p->key) == 0)
+			row = i;
+	if (row < 0) {
 		if (!r->conn_lost)
 			ry_warn("task %s: cache lookup failed (%s): running it uncached", p->t->name,
 				r->error ? r->error : "no answer");
 		start_tree(p);
 		return;
 	}
-	const struct ry_res *res = r->results[2];
-	if (strcmp(ry_res_get(res, 0, 0), "t") != 0) {
+	if (strcmp(ry_res_get(res, row, 1), "t") != 0) {
 		p->w->metrics.cache_misses++;
-		ry_debug("task %s: cache miss %.12s… (%s)", p->t->name, p->key, ry_res_get(res, 0, 3));
+		ry_debug("task %s: cache miss %.12s… (%s)", p->t->name, p->key, ry_res_get(res, row, 4));
 		start_tree(p);
 		return;
 	}
-	if (ry_res_isnull(res, 0, 1)) {
+	if (ry_res_isnull(res, row, 2)) {
 		/* A hit on a task without outputs: nothing to restore. */
 		struct ry_task *t = p->t;
 		p->w->metrics.cache_hits++;
@@ -541,11 +648,11 @@ static void looked_up(void *arg, const struct ry_adb_reply *r)
 		ry_worker_pump(p->w);
 		return;
 	}
-	p->hit_digest = ry_strdup(ry_res_get(res, 0, 1));
-	p->hit_size = ry_res_get_long(res, 0, 2);
+	p->hit_digest = ry_strdup(ry_res_get(res, row, 2));
+	p->hit_size = ry_res_get_long(res, row, 3);
 	p->ops = ry_calloc(1, sizeof(*p->ops));
 	p->nops = 1;
-	p->ops[0] = ry_cache_restore(p->w->cache, p->hit_digest, p->ws, hit_restored, p);
+	p->ops[0] = ry_cache_verify(p->w->cache, p->hit_digest, hit_verified, p);
 }
 
 /* ---- TREE, RESTORE, OWN ------------------------------------------------ */
@@ -628,6 +735,8 @@ static void tree_done(void *arg)
 
 static void start_tree(struct ry_prep *p)
 {
+	if (!make_workspace(p))
+		return;
 	if (!p->source) {
 		restore_all(p);	/* the workspace as without a cache */
 		return;

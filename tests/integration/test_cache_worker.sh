@@ -4,7 +4,7 @@
 # tasks and hosts through the stores (a local directory per worker, and an
 # nginx WebDAV server started here on 127.0.0.1 as an unprivileged user).
 #   - second run of an unchanged pipeline: every cacheable task cached,
-#     outputs identical
+#     outputs identical; a hit is checked, not unpacked (no workspace)
 #   - one service's input changed: exactly it and its build-time dependents
 #     rerun; an upstream rebuilt to identical output invalidates nothing
 #   - two workers with separate local stores sharing the HTTP store
@@ -109,6 +109,9 @@ unchanged_and_one_change() {
 		fail "second run not all cached: $(states "$id2")"
 	o2=$(outputs "$id2")
 	[[ $o1 == "$o2" ]] || fail "outputs differ: $o1 / $o2"
+	# a hit is checked, not unpacked: no workspace (the first run's are there)
+	[[ -d $wd/pipelines/$id1 ]] || fail "the first run left no workspaces in $wd/pipelines"
+	[[ ! -e $wd/pipelines/$id2 ]] || fail "cache hits made workspaces: $(ls -R "$wd/pipelines/$id2")"
 
 	# one service's input: it and its test rerun, the rest hits
 	c2=$(commit_change "$repo" services/cart/main.txt "cart v2")

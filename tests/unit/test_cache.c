@@ -262,6 +262,7 @@ struct run {
 	int done;
 	enum ry_cache_status status;
 	char digest[RY_DIGEST_HEX];
+	int64_t size;
 	char *error, *warning, *quarantined;
 	int ticks_before_done;
 	int ticks;
@@ -273,6 +274,7 @@ static void on_done(void *arg, const struct ry_cache_result *res)
 	r->done++;
 	r->status = res->status;
 	memcpy(r->digest, res->digest, RY_DIGEST_HEX);
+	r->size = res->size;
 	free(r->error);
 	free(r->warning);
 	free(r->quarantined);
@@ -393,14 +395,9 @@ static void save_then_restore_elsewhere(void **state)
 	free(g);
 }
 
-static void corrupt_local_copy_quarantined(void **state)
+/* Flips a byte of digest's blob in the local store; returns its path. */
+static char *flip_local_byte(struct run *r, const char *digest)
 {
-	struct run *r = *state;
-	char *a = tree(r, "a"), *b = tree(r, "b");
-	save_one(r, a, "out/x", "some output that is long enough to flip a byte in the middle\n", "out");
-	char digest[RY_DIGEST_HEX];
-	memcpy(digest, r->digest, sizeof(digest));
-	/* flip a byte of the local blob */
 	struct ry_store *local = ry_store_tiered_local(ry_cache_ctx_store(r->ctx));
 	char *blob = ry_store_local_path(local, RY_STORE_CAS, digest);
 	chmod(blob, 0644);
@@ -410,6 +407,17 @@ static void corrupt_local_copy_quarantined(void **state)
 	c ^= 0x10;
 	assert_int_equal(pwrite(fd, &c, 1, 20), 1);
 	close(fd);
+	return blob;
+}
+
+static void corrupt_local_copy_quarantined(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a"), *b = tree(r, "b");
+	save_one(r, a, "out/x", "some output that is long enough to flip a byte in the middle\n", "out");
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	char *blob = flip_local_byte(r, digest);
 	ry_cache_restore(r->ctx, digest, b, on_done, r);
 	wait_done(r);
 	assert_int_equal(r->status, RY_CACHE_CORRUPT);
@@ -427,6 +435,44 @@ static void corrupt_local_copy_quarantined(void **state)
 	free(a);
 	free(b);
 	free(x);
+}
+
+/* A hit's check: nothing unpacked; a flipped byte is CORRUPT and
+ * quarantined; then the good remote copy verifies; unknown: a miss. */
+static void verify_checks_without_unpacking(void **state)
+{
+	struct run *r = *state;
+	char *a = tree(r, "a");
+	save_one(r, a, "out/x", "an output long enough to flip a byte somewhere in its middle\n", "out");
+	assert_int_equal(r->status, RY_CACHE_OK);
+	char digest[RY_DIGEST_HEX];
+	memcpy(digest, r->digest, sizeof(digest));
+	int64_t size = r->size;
+	char *x = ry_asprintf("%s/out/x", a);
+	assert_int_equal(unlink(x), 0);
+	ry_cache_verify(r->ctx, digest, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	assert_int_equal(r->size, size);
+	assert_int_equal(access(x, F_OK), -1);	/* nothing unpacked anywhere */
+
+	char *blob = flip_local_byte(r, digest);
+	ry_cache_verify(r->ctx, digest, on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_CORRUPT);
+	assert_non_null(strstr(r->error, "does not match its digest"));
+	assert_non_null(strstr(r->quarantined, "quarantine/"));
+	assert_int_equal(access(blob, F_OK), -1);
+	ry_cache_verify(r->ctx, digest, on_done, r);	/* fetched again from the remote */
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_OK);
+	ry_cache_verify(r->ctx, "6666666666666666666666666666666666666666666666666666666666666666",
+			on_done, r);
+	wait_done(r);
+	assert_int_equal(r->status, RY_CACHE_MISS);
+	free(blob);
+	free(x);
+	free(a);
 }
 
 static void store_down_means_uncached(void **state)
@@ -530,6 +576,7 @@ int main(void)
 		cmocka_unit_test(settings_checked),
 		cmocka_unit_test_setup_teardown(save_then_restore_elsewhere, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(corrupt_local_copy_quarantined, art_setup, art_teardown),
+		cmocka_unit_test_setup_teardown(verify_checks_without_unpacking, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(store_down_means_uncached, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(loop_stays_free_while_archiving, art_setup, art_teardown),
 		cmocka_unit_test_setup_teardown(cancelled_operations_stay_quiet, art_setup, art_teardown),
