@@ -181,7 +181,7 @@ static bool remove_container(struct ry_worker *w, const char *name)
 	char **kill = ry_container_kill_argv(w->container_path, w->container_kind, name);
 	struct ry_buf out = RY_BUF_INIT;
 	bool ok = false;
-	for (int i = 0; i < 10 && !ok; i++) {
+	for (int i = 0; i < RM_TRIES && !ok; i++) {
 		if (i)
 			sleep(1);
 		ry_buf_reset(&out);
