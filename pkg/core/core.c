@@ -129,19 +129,25 @@ void ry_buf_putc(struct ry_buf *b, char c)
 	ry_buf_add(b, &c, 1);
 }
 
+void ry_buf_vprintf(struct ry_buf *b, const char *fmt, va_list ap)
+{
+	va_list copy;
+	va_copy(copy, ap);
+	int n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
+	if (n <= 0)
+		return;
+	buf_grow(b, (size_t)n);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	b->len += (size_t)n;
+}
+
 void ry_buf_printf(struct ry_buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	ry_buf_vprintf(b, fmt, ap);
 	va_end(ap);
-	if (n <= 0)
-		return;
-	buf_grow(b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
 }
 
 void ry_buf_reset(struct ry_buf *b)

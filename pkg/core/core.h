@@ -49,6 +49,7 @@ void ry_buf_add(struct ry_buf *b, const void *data, size_t len);
 void ry_buf_puts(struct ry_buf *b, const char *s);
 void ry_buf_putc(struct ry_buf *b, char c);
 void ry_buf_printf(struct ry_buf *b, const char *fmt, ...) RY_PRINTF(2, 3);
+void ry_buf_vprintf(struct ry_buf *b, const char *fmt, va_list ap) RY_PRINTF(2, 0);
 void ry_buf_reset(struct ry_buf *b);
 /* Hands the string to the caller (never NULL) and empties the buffer. */
 char *ry_buf_detach(struct ry_buf *b);

@@ -15,17 +15,6 @@
 
 #define MAX_ERRORS 20
 
-static char *vformat(const char *fmt, va_list ap)
-{
-	va_list copy;
-	va_copy(copy, ap);
-	int n = vsnprintf(NULL, 0, fmt, copy);
-	va_end(copy);
-	char *s = ry_malloc(n > 0 ? (size_t)n + 1 : 1);
-	vsnprintf(s, n > 0 ? (size_t)n + 1 : 1, fmt, ap);
-	return s;
-}
-
 void spec_fail(struct check *c, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -33,17 +22,15 @@ void spec_fail(struct check *c, int line, const char *fmt, ...)
 	/* Past a point more messages help nobody; keep counting, stop storing. */
 	if (c->count++ >= 10 * MAX_ERRORS)
 		return;
-	va_start(ap, fmt);
-	char *msg = vformat(fmt, ap);
-	va_end(ap);
 	struct ry_buf b = RY_BUF_INIT;
 	ry_buf_printf(&b, "%s:%d: ", c->source, line);
 	if (c->task)
 		ry_buf_printf(&b, "task \"%s\": ", c->task);
 	else if (c->task_no)
 		ry_buf_printf(&b, "task #%zu: ", c->task_no);
-	ry_buf_puts(&b, msg);
-	free(msg);
+	va_start(ap, fmt);
+	ry_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
 	c->problems = ry_realloc(c->problems, c->count * sizeof(*c->problems));
 	c->problems[c->count - 1].line = line;
 	c->problems[c->count - 1].msg = ry_buf_detach(&b);
