@@ -394,7 +394,13 @@ machine_line() {
 	mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 	model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	kernel=$(uname -r)
-	printf '%s cores (%s), %s RAM, Linux %s' "$cores" "${model:-unknown cpu}" "$mem" "$kernel"
+	# Task starts pay an RCU grace period per cgroup move without it
+	# (docs/operations.md): it changes every real-process figure.
+	local fdm=off
+	awk '$0 ~ / - cgroup2? / && $NF ~ /(^|,)favordynmods(,|$)/ { found = 1 } END { exit !found }' \
+		/proc/self/mountinfo && fdm=on
+	printf '%s cores (%s), %s RAM, Linux %s, cgroup favordynmods %s' "$cores" "${model:-unknown cpu}" \
+		"$mem" "$kernel" "$fdm"
 }
 
 loadavg() {

@@ -37,6 +37,7 @@ struct ry_cgroup_root {
 	bool v2_cpu;		/* ... and the cpu controller (cpu.weight, cpu.max) */
 	enum hier v1_cpu;	/* where v1 cpu.shares live: H_CPU, H_CPUACCT (co-mounted), or H_N */
 	bool v2_kill;		/* cgroup.kill exists */
+	bool fast_join;		/* a hierarchy is mounted with favordynmods */
 };
 
 struct ry_cgroup {
@@ -95,15 +96,19 @@ void ry_cgroup_parse_self(const char *text, const char *ctl, char **v2, char **v
 	}
 }
 
-bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountpoint, char **root)
+/*
+ * Calls visit with the fields of each /proc/self/mountinfo line ("id
+ * parent major:minor root mountpoint options... - fstype source
+ * superopts") and the index of the "-", until it returns true.
+ */
+static bool each_mount(const char *mountinfo, bool (*visit)(void *arg, const struct ry_strlist *f,
+							    size_t dash), void *arg)
 {
-	bool found = false;
-	*mountpoint = *root = NULL;
-	for (const char *line = mountinfo; line && *line && !found;) {
+	bool done = false;
+	for (const char *line = mountinfo; line && *line && !done;) {
 		const char *end = strchr(line, '\n');
 		size_t len = end ? (size_t)(end - line) : strlen(line);
 		char *l = ry_strndup(line, len);
-		/* id parent major:minor root mountpoint options... - fstype source superopts */
 		struct ry_strlist f = { 0 };
 		ry_strlist_split(&f, l, ' ');
 		size_t dash = 0;
@@ -112,28 +117,61 @@ bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountp
 				dash = i;
 				break;
 			}
-		if (dash && dash + 3 < f.n) {
-			const char *fstype = f.items[dash + 1], *super = f.items[dash + 3];
-			bool hit = false;
-			if (!ctl) {
-				hit = strcmp(fstype, "cgroup2") == 0;
-			} else if (strcmp(fstype, "cgroup") == 0) {
-				struct ry_strlist opts = { 0 };
-				ry_strlist_split(&opts, super, ',');
-				hit = ry_strlist_has(&opts, ctl);
-				ry_strlist_release(&opts);
-			}
-			if (hit) {
-				*root = ry_strdup(f.items[3]);
-				*mountpoint = ry_strdup(f.items[4]);
-				found = true;
-			}
-		}
+		if (dash && dash + 3 < f.n)
+			done = visit(arg, &f, dash);
 		ry_strlist_release(&f);
 		free(l);
 		line = end ? end + 1 : NULL;
 	}
-	return found;
+	return done;
+}
+
+static bool has_option(const char *options, const char *opt)
+{
+	struct ry_strlist opts = { 0 };
+	ry_strlist_split(&opts, options, ',');
+	bool has = ry_strlist_has(&opts, opt);
+	ry_strlist_release(&opts);
+	return has;
+}
+
+struct mount_query {
+	const char *ctl;
+	char **mountpoint, **root;
+};
+
+static bool mount_match(void *arg, const struct ry_strlist *f, size_t dash)
+{
+	struct mount_query *q = arg;
+	const char *fstype = f->items[dash + 1], *super = f->items[dash + 3];
+	if (q->ctl ? strcmp(fstype, "cgroup") != 0 || !has_option(super, q->ctl)
+		   : strcmp(fstype, "cgroup2") != 0)
+		return false;
+	*q->root = ry_strdup(f->items[3]);
+	*q->mountpoint = ry_strdup(f->items[4]);
+	return true;
+}
+
+bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountpoint, char **root)
+{
+	struct mount_query q = { ctl, mountpoint, root };
+	*mountpoint = *root = NULL;
+	return each_mount(mountinfo, mount_match, &q);
+}
+
+/* The flag is global in effect: the kernel keeps one lock for every
+ * hierarchy's migrations, so one mount with it is enough. */
+static bool favors_dynmods(void *arg, const struct ry_strlist *f, size_t dash)
+{
+	(void)arg;
+	const char *fstype = f->items[dash + 1];
+	return (strcmp(fstype, "cgroup") == 0 || strcmp(fstype, "cgroup2") == 0) &&
+	       has_option(f->items[dash + 3], "favordynmods");
+}
+
+bool ry_cgroup_parse_favordynmods(const char *mountinfo)
+{
+	return each_mount(mountinfo, favors_dynmods, NULL);
 }
 
 bool ry_cgroup_parse_keyed(const char *text, const char *key, uint64_t *value)
@@ -337,6 +375,7 @@ struct ry_cgroup_root *ry_cgroup_root_open(const char *name, bool enabled, char 
 		goto out;
 	}
 	r = ry_calloc(1, sizeof(*r));
+	r->fast_join = ry_cgroup_parse_favordynmods(mountinfo);
 	for (int h = 0; h < H_N; h++) {
 		char *base = own_dir(mountinfo, self, h == H_V2 ? NULL : v1_controller[h]);
 		if (!base)
@@ -417,6 +456,11 @@ bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root)
 bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root)
 {
 	return root && (root->v2_cpu || root->v1_cpu != H_N);
+}
+
+bool ry_cgroup_root_fast_join(const struct ry_cgroup_root *root)
+{
+	return root && root->fast_join;
 }
 
 /* The hierarchy that says who is in a cgroup and can kill them. */

@@ -73,6 +73,8 @@ enum ry_cgroup_mode ry_cgroup_root_mode(const struct ry_cgroup_root *root);
 bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root);
 /* Whether the kernel enforces cpu weight and quota here. */
 bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root);
+/* Whether moving a task into its cgroups is cheap (favordynmods, above). */
+bool ry_cgroup_root_fast_join(const struct ry_cgroup_root *root);
 /* The agent directory in the membership hierarchy (for messages). */
 const char *ry_cgroup_root_path(const struct ry_cgroup_root *root);
 /* Every agent directory in use, one per line (a record for cleanup tools). */
@@ -132,6 +134,13 @@ void ry_cgroup_parse_self(const char *text, const char *ctl, char **v2, char **v
  */
 bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountpoint,
 			   char **root) RY_MUST_CHECK;
+/*
+ * From /proc/self/mountinfo text: whether a cgroup hierarchy is mounted
+ * with favordynmods.  Without it, moving a process into a cgroup waits
+ * for an RCU grace period whenever no migration happened just before
+ * (10-20 ms on a VM): the first task start of every batch pays it.
+ */
+bool ry_cgroup_parse_favordynmods(const char *mountinfo);
 /* "key value" lines (memory.events, cpu.stat, memory.oom_control, ...):
  * the value of key, false when absent. */
 bool ry_cgroup_parse_keyed(const char *text, const char *key, uint64_t *value) RY_MUST_CHECK;

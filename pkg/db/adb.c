@@ -23,6 +23,7 @@ struct ry_adb_job {
 	int nstmts;
 	int cap;
 	bool internal;		/* a LISTEN issued by adb itself */
+	int64_t sent_ms;	/* when it went out (RAILYARD_DEBUG shows the wait) */
 };
 
 enum adb_state {
@@ -193,6 +194,7 @@ static void adb_send(struct ry_adb *adb)
 		return;
 	}
 	adb->sent = true;
+	job->sent_ms = ry_now_ms();
 	adb->cur_stmt = 0;
 	adb->results = ry_calloc((size_t)job->nstmts, sizeof(*adb->results));
 	int f = PQflush(adb->conn);
@@ -237,6 +239,8 @@ static void adb_complete_head(struct ry_adb *adb)
 	};
 	if (job->internal && !reply.ok)
 		ry_warn("database: %s", reply.error);
+	ry_debug("database: %d ms for %.60s%s", (int)(ry_now_ms() - job->sent_ms),
+		 n > 0 ? job->stmts[0].sql : "", n > 1 ? " …" : "");
 	job_finish(job, &reply);
 	for (int i = 0; i < n; i++)
 		ry_res_free(results[i]);

@@ -80,6 +80,23 @@ static void mounts(void **state)
 	assert_false(ry_cgroup_parse_mount("", NULL, &mnt, &root));
 }
 
+static void favordynmods(void **state)
+{
+	(void)state;
+	assert_false(ry_cgroup_parse_favordynmods(mountinfo));
+	assert_false(ry_cgroup_parse_favordynmods(""));
+	/* On any cgroup mount, v1 or v2; an option of the mount point
+	 * (before the "-") or of another file system does not count. */
+	assert_true(ry_cgroup_parse_favordynmods(
+		"41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,favordynmods\n"));
+	assert_true(ry_cgroup_parse_favordynmods(
+		"35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,favordynmods\n"));
+	assert_false(ry_cgroup_parse_favordynmods(
+		"35 31 0:32 / /sys/fs/cgroup/memory rw,favordynmods - cgroup cgroup rw,memory\n"));
+	assert_false(ry_cgroup_parse_favordynmods(
+		"31 23 0:28 / /x rw,relatime - tmpfs tmpfs rw,favordynmods\n"));
+}
+
 struct keyed_case {
 	const char *text, *key;
 	bool found;
@@ -305,6 +322,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(self_paths),
 		cmocka_unit_test(mounts),
+		cmocka_unit_test(favordynmods),
 		cmocka_unit_test(keyed_files),
 		cmocka_unit_test(io_accounting),
 		cmocka_unit_test(a_task_cgroup_lives_and_dies),
