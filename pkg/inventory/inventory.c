@@ -22,12 +22,13 @@ struct reader {
 
 static char *vformat(const char *path, const char *fmt, va_list ap) RY_PRINTF(2, 0);
 
-/* "PATH: message" */
+/* "PATH: message", whatever its length. */
 static char *vformat(const char *path, const char *fmt, va_list ap)
 {
-	char msg[512];
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	return ry_asprintf("%s: %s", path, msg);
+	struct ry_buf b = RY_BUF_INIT;
+	ry_buf_printf(&b, "%s: ", path);
+	ry_buf_vprintf(&b, fmt, ap);
+	return ry_buf_detach(&b);
 }
 
 static bool rfail(struct reader *r, const char *path, const char *fmt, ...) RY_PRINTF(3, 4);

@@ -9,7 +9,9 @@ int ry_sched_generic_room(const struct ry_sched_protect *p)
 		return -1;
 	/* One slot stays free for protected work that may come, unless the
 	 * agent has only one: it would never run anything while none is ready
-	 * (a label can be scarce merely because few hosts have podman). */
+	 * (a label can be scarce merely because few hosts have podman).
+	 * The task_waits view's `holds` (sql/40_views.sql) says the same in
+	 * SQL, so "why does it wait" agrees with what claims do. */
 	int keep = p->protect > 1 ? p->protect : p->limit > 1 ? 1 : p->protect;
 	int room = p->limit - keep - p->generic_held;
 	int unplaced = p->generic_ready - p->others_free;
