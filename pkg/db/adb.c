@@ -23,7 +23,14 @@ struct ry_adb_job {
 	int nstmts;
 	int cap;
 	bool internal;		/* a LISTEN issued by adb itself */
+	bool follow;		/* may go out while the jobs before it are in flight */
+	bool sent;
 	int64_t sent_ms;	/* when it went out (RAILYARD_DEBUG shows the wait) */
+	/* its reply, filled while it is the head */
+	int cur_stmt;		/* statement whose results arrive */
+	struct ry_res **results;
+	char *error;
+	char sqlstate[6];
 };
 
 enum adb_state {
@@ -49,14 +56,10 @@ struct ry_adb {
 	int64_t up_since;
 	struct ry_strlist channels;
 	int listens_pending;		/* LISTENs sent, not yet answered */
-	/* queue: head is in flight once sent */
+	/* queue: jobs in order; the first ones are in flight once sent (the
+	 * head alone, or followed by jobs submitted with RY_ADB_FOLLOW) */
 	struct ry_adb_job *head, *tail;
 	struct ry_adb_job *failq;	/* jobs to fail from the loop */
-	bool sent;			/* head has been sent, awaiting results */
-	int cur_stmt;			/* statement of head whose results arrive */
-	struct ry_res **results;
-	char *error;
-	char sqlstate[6];
 	bool freeing;
 };
 
@@ -89,6 +92,12 @@ void ry_adb_job_add(struct ry_adb_job *job, const char *sql, int nparams,
 
 static void job_free(struct ry_adb_job *job)
 {
+	if (job->results) {
+		for (int i = 0; i < job->nstmts; i++)
+			ry_res_free(job->results[i]);
+		free(job->results);
+	}
+	free(job->error);
 	for (int i = 0; i < job->nstmts; i++) {
 		free(job->stmts[i].sql);
 		for (int k = 0; k < job->stmts[i].nparams; k++)
@@ -136,9 +145,11 @@ void ry_adb_submit(struct ry_adb *adb, struct ry_adb_job *job, enum ry_adb_order
 		return;
 	}
 	if (order == RY_ADB_NEXT && adb->head) {
-		/* After the one in flight, before everything else. */
-		struct ry_adb_job *after = adb->head;
-		if (!adb->sent) {
+		/* After the ones in flight, before everything else. */
+		struct ry_adb_job *after = NULL;
+		for (struct ry_adb_job *j = adb->head; j && j->sent; j = j->next)
+			after = j;
+		if (!after) {
 			job->next = adb->head;
 			adb->head = job;
 		} else {
@@ -147,36 +158,21 @@ void ry_adb_submit(struct ry_adb *adb, struct ry_adb_job *job, enum ry_adb_order
 			if (adb->tail == after)
 				adb->tail = job;
 		}
-	} else if (!adb->head) {
-		adb->head = adb->tail = job;
-	} else if (order == RY_ADB_NEXT) {
-		job->next = adb->head;
-		adb->head = job;
 	} else {
-		adb->tail->next = job;
-		adb->tail = job;
+		job->follow = order == RY_ADB_FOLLOW;
+		if (!adb->head)
+			adb->head = adb->tail = job;
+		else {
+			adb->tail->next = job;
+			adb->tail = job;
+		}
 	}
 	adb_pump(adb);
 }
 
-static void clear_results(struct ry_adb *adb, int n)
+/* Sends one job: every statement, then one sync. */
+static void adb_send(struct ry_adb *adb, struct ry_adb_job *job)
 {
-	if (adb->results) {
-		for (int i = 0; i < n; i++)
-			ry_res_free(adb->results[i]);
-		free(adb->results);
-		adb->results = NULL;
-	}
-	free(adb->error);
-	adb->error = NULL;
-	adb->sqlstate[0] = '\0';
-}
-
-/* Sends the head job: every statement, then one sync. */
-static void adb_send(struct ry_adb *adb)
-{
-	struct ry_adb_job *job = adb->head;
-
 	for (int i = 0; i < job->nstmts; i++) {
 		struct adb_stmt *s = &job->stmts[i];
 		if (!PQsendQueryParams(adb->conn, s->sql, s->nparams, NULL,
@@ -193,10 +189,9 @@ static void adb_send(struct ry_adb *adb)
 		free(e);
 		return;
 	}
-	adb->sent = true;
+	job->sent = true;
 	job->sent_ms = ry_now_ms();
-	adb->cur_stmt = 0;
-	adb->results = ry_calloc((size_t)job->nstmts, sizeof(*adb->results));
+	job->results = ry_calloc((size_t)job->nstmts, sizeof(*job->results));
 	int f = PQflush(adb->conn);
 	if (f < 0) {
 		adb_disconnect(adb, "cannot send to the database");
@@ -205,60 +200,57 @@ static void adb_send(struct ry_adb *adb)
 	adb_arm(adb, f > 0 ? EV_READ | EV_WRITE : EV_READ);
 }
 
+/* Sends the head when nothing is in flight, and the jobs that may follow
+ * it at once. */
 static void adb_pump(struct ry_adb *adb)
 {
-	if (adb->state == ADB_UP && adb->head && !adb->sent)
-		adb_send(adb);
+	struct ry_adb_job *j = adb->head;
+	while (j && adb->state == ADB_UP) {
+		if (!j->sent) {
+			if (j != adb->head && !j->follow)
+				break;
+			adb_send(adb, j);	/* on failure, disconnects: j is gone */
+			if (adb->state != ADB_UP)
+				break;
+		}
+		j = j->next;
+	}
 }
 
 /* The head job's sync arrived: hand the results over, start the next. */
 static void adb_complete_head(struct ry_adb *adb)
 {
 	struct ry_adb_job *job = adb->head;
-	int n = job->nstmts;
-	struct ry_res **results = adb->results;
-	char *error = adb->error;
-	char sqlstate[6];
 
-	/* Detach everything first: the callback may submit and send anew. */
-	memcpy(sqlstate, adb->sqlstate, sizeof(sqlstate));
-	adb->results = NULL;
-	adb->error = NULL;
-	adb->sqlstate[0] = '\0';
 	adb->head = job->next;
 	if (!adb->head)
 		adb->tail = NULL;
-	adb->sent = false;
-
 	struct ry_adb_reply reply = {
-		.ok = error == NULL,
-		.error = error,
-		.sqlstate = sqlstate,
-		.nresults = n,
-		.results = results,
+		.ok = job->error == NULL,
+		.error = job->error,
+		.sqlstate = job->sqlstate,
+		.nresults = job->nstmts,
+		.results = job->results,
 	};
 	if (job->internal && !reply.ok)
 		ry_warn("database: %s", reply.error);
 	ry_debug("database: %d ms for %.60s%s", (int)(ry_now_ms() - job->sent_ms),
-		 n > 0 ? job->stmts[0].sql : "", n > 1 ? " …" : "");
+		 job->nstmts > 0 ? job->stmts[0].sql : "", job->nstmts > 1 ? " …" : "");
+	/* The callback may submit and send anew: the job is off the queue. */
 	job_finish(job, &reply);
-	for (int i = 0; i < n; i++)
-		ry_res_free(results[i]);
-	free(results);
-	free(error);
 	adb_pump(adb);
 }
 
 static void adb_read_results(struct ry_adb *adb)
 {
-	while (adb->state == ADB_UP && adb->sent && !PQisBusy(adb->conn)) {
+	while (adb->state == ADB_UP && adb->head && adb->head->sent && !PQisBusy(adb->conn)) {
 		struct ry_adb_job *job = adb->head;
 		PGresult *res = PQgetResult(adb->conn);
 
 		if (!res) {
 			/* End of one statement's results. */
-			if (adb->cur_stmt < job->nstmts)
-				adb->cur_stmt++;
+			if (job->cur_stmt < job->nstmts)
+				job->cur_stmt++;
 			else
 				break;
 			continue;
@@ -270,16 +262,16 @@ static void adb_read_results(struct ry_adb *adb)
 			continue;
 		}
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-			if (adb->cur_stmt < job->nstmts && !adb->results[adb->cur_stmt])
-				adb->results[adb->cur_stmt] = ry_res_wrap(res);
+			if (job->cur_stmt < job->nstmts && !job->results[job->cur_stmt])
+				job->results[job->cur_stmt] = ry_res_wrap(res);
 			else
 				PQclear(res);
 			continue;
 		}
-		if (st != PGRES_PIPELINE_ABORTED && !adb->error) {
+		if (st != PGRES_PIPELINE_ABORTED && !job->error) {
 			const char *ss = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			adb->error = ry_db_format_error(res, adb->conn);
-			snprintf(adb->sqlstate, sizeof(adb->sqlstate), "%s", ss ? ss : "");
+			job->error = ry_db_format_error(res, adb->conn);
+			snprintf(job->sqlstate, sizeof(job->sqlstate), "%s", ss ? ss : "");
 		}
 		PQclear(res);
 		if (PQstatus(adb->conn) == CONNECTION_BAD) {
@@ -456,7 +448,6 @@ static void adb_disconnect(struct ry_adb *adb, const char *why)
 {
 	bool was_up = adb->state == ADB_UP;
 	struct ry_adb_job *jobs = adb->head;
-	int sent_n = adb->sent && adb->head ? adb->head->nstmts : 0;
 
 	if (adb->sock_ev) {
 		event_free(adb->sock_ev);
@@ -467,8 +458,6 @@ static void adb_disconnect(struct ry_adb *adb, const char *why)
 	adb->state = ADB_DOWN;
 	adb->up_since = -1;
 	adb->head = adb->tail = NULL;
-	adb->sent = false;
-	clear_results(adb, sent_n);
 
 	char *reason = ry_strdup(why);
 	while (jobs) {

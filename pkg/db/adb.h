@@ -3,8 +3,9 @@
  *
  * Work is submitted as jobs: one or more statements sent together in libpq
  * pipeline mode with a single sync, so a job costs one round trip.  Jobs run
- * one at a time in submission order; a job's callback may submit the next
- * step of a transaction with RY_ADB_NEXT so nothing slips in between.
+ * in submission order, one round trip each, unless submitted to follow the
+ * ones in flight (RY_ADB_FOLLOW); a job's callback may submit the next step
+ * of a transaction with RY_ADB_NEXT so nothing slips in between.
  *
  * adb never retries a job.  When the connection breaks, the job in flight
  * and every queued job complete with ok=false, and adb reconnects with
@@ -41,6 +42,11 @@ struct ry_adb_callbacks {
 enum ry_adb_order {
 	RY_ADB_LAST,	/* after everything already queued */
 	RY_ADB_NEXT,	/* before anything queued: continues a transaction */
+	RY_ADB_FOLLOW,	/* after everything queued, but sent at once, while the
+			 * jobs before it are in flight (if they went out): for
+			 * a job that needs none of their replies and opens no
+			 * transaction they could fall into.  One round trip
+			 * for both. */
 };
 
 struct ry_adb *ry_adb_new(struct event_base *base, const char *conninfo, const char *actor,

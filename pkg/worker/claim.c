@@ -264,7 +264,8 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	free(chosen);
 }
 
-void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap)
+void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap,
+			  bool follow)
 {
 	char agent[24], cpu[16], mem[24], limit[16], slots[16];
 	int lim = free_cap->slots < CLAIM_BATCH_MAX ? free_cap->slots : CLAIM_BATCH_MAX;
@@ -282,10 +283,26 @@ void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *f
 	ry_adb_job_add(job, "SET LOCAL synchronous_commit = off", 0, NULL);
 	ry_adb_job_add(job, "SELECT * FROM railyard.claim_placement("
 			    "$1, $2, $3, $4, $5, $6, $7, $8)", 8, p);
-	ry_adb_submit(w->db, job, RY_ADB_LAST);
+	/* Behind a completion (autocommit: no transaction to fall into), the
+	 * server runs it the moment the completion commits. */
+	ry_adb_submit(w->db, job, follow ? RY_ADB_FOLLOW : RY_ADB_LAST);
 	w->want_claim = false;
 	w->claim_limit = lim;
 	if (w->stats.enabled)
 		w->claim_sent_ms = ry_now_ms();
 	w->claim_started_ms = ry_now_ms();
+	w->claim_behind = follow;
+}
+
+/* The completion a claim followed was answered: the server starts on the
+ * claim now, and its latency counts from here. */
+void ry_worker_claim_unblocked(struct ry_worker *w)
+{
+	if (!w->claim_behind)
+		return;
+	w->claim_behind = false;
+	if (w->claim_sent_ms)
+		w->claim_sent_ms = ry_now_ms();
+	if (w->claim_started_ms)
+		w->claim_started_ms = ry_now_ms();
 }

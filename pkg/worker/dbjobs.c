@@ -442,6 +442,7 @@ static void completed(void *arg, const struct ry_adb_reply *r)
 	int c[C_N];
 	size_t batch = ry_task_table_count(&w->tasks, RY_TASK_SENDING);
 
+	ry_worker_claim_unblocked(w);
 	/* Whatever was in flight waits again, in its order, ahead of newer. */
 	struct ry_task *t;
 	while ((t = w->tasks.lists[RY_TASK_SENDING].tail))
@@ -864,12 +865,14 @@ void ry_worker_pump(struct ry_worker *w)
 		break;
 	case RY_PUMP_COMPLETE:
 		send_completions(w, w->agent_id);
+		if (ry_pump_claim_follows(&s, ry_task_table_count(&w->tasks, RY_TASK_DONE)))
+			ry_worker_send_claim(w, &s.free, true);
 		break;
 	case RY_PUMP_OFFLINE:
 		send_offline(w);
 		break;
 	case RY_PUMP_CLAIM:
-		ry_worker_send_claim(w, &s.free);
+		ry_worker_send_claim(w, &s.free, false);
 		break;
 	case RY_PUMP_IDLE_CHECK:
 		send_idle_check(w);

@@ -183,6 +183,8 @@ struct ry_worker {
 	struct ry_metrics metrics;
 	struct evhttp *http;			/* NULL: not serving */
 	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
+	bool claim_behind;			/* it follows a completion in flight: its
+						 * time counts from that one's reply */
 	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
 
 	struct ry_worker_probe *probe;		/* probe.c: do NOTIFYs reach us? */
@@ -369,8 +371,11 @@ struct ry_res;
  * cols[i]'s index); false, logged naming what, when one is missing. */
 bool ry_worker_columns(const struct ry_res *res, const char *const *cols, int n, int *idx,
 		       const char *what);
-/* claim.c: one claim transaction for up to the free capacity (pump decides). */
-void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap);
+/* claim.c: one claim transaction for up to the free capacity (pump decides);
+ * follow: sent behind the results in flight, in their round trip. */
+void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *free_cap,
+			  bool follow);
+void ry_worker_claim_unblocked(struct ry_worker *w);
 
 /* limit.c: the adaptive concurrency limit */
 void ry_worker_limit_start(struct ry_worker *w);

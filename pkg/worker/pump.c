@@ -30,6 +30,14 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 	return RY_PUMP_NONE;
 }
 
+bool ry_pump_claim_follows(const struct ry_pump_state *s, size_t remaining)
+{
+	struct ry_pump_state after = *s;
+	after.idle = true;
+	after.results = remaining;
+	return ry_pump_decide(&after) == RY_PUMP_CLAIM;
+}
+
 const char *ry_pump_action_name(enum ry_pump_action a)
 {
 	static const char *const names[] = {

@@ -72,6 +72,13 @@ enum ry_job_error ry_pump_classify(const char *sqlstate);
  * (retention, submission forecasts, the idle check).
  */
 enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s);
+/*
+ * Results were just sent, and `remaining` still wait: whether a claim may
+ * go out behind them in the same round trip (it would be the next action
+ * once they are answered).  The claim then sees what their completion
+ * made ready, without waiting for the reply and a NOTIFY.
+ */
+bool ry_pump_claim_follows(const struct ry_pump_state *s, size_t remaining);
 const char *ry_pump_action_name(enum ry_pump_action a);
 
 #endif

@@ -117,6 +117,43 @@ static void decisions(void **state)
 	}
 }
 
+/* After results went out: does a claim ride along? */
+static void claim_follows(void **state)
+{
+	(void)state;
+	struct ry_pump_state s = base();
+	results_and_claim(&s);
+	s.idle = false;		/* the results are in flight */
+	assert_true(ry_pump_claim_follows(&s, 0));
+	/* More results wait: they go first, in the next round trip. */
+	assert_false(ry_pump_claim_follows(&s, 2));
+	/* Nothing suggests ready work, or no room: no claim. */
+	s = base();
+	s.results = 1;
+	assert_false(ry_pump_claim_follows(&s, 0));
+	s.want_claim = true;
+	s.free.slots = 0;
+	assert_false(ry_pump_claim_follows(&s, 0));
+	/* The heartbeat, a hand-back or a new limit would come first. */
+	s = base();
+	want_claim(&s);
+	s.heartbeat_due = true;
+	assert_false(ry_pump_claim_follows(&s, 0));
+	s = base();
+	release_then_claim(&s);
+	assert_false(ry_pump_claim_follows(&s, 0));
+	s = base();
+	limit_before_claim(&s);
+	assert_false(ry_pump_claim_follows(&s, 0));
+	/* Draining or degraded: never. */
+	s = base();
+	draining_empty(&s);
+	assert_false(ry_pump_claim_follows(&s, 0));
+	s = base();
+	degraded(&s);
+	assert_false(ry_pump_claim_follows(&s, 0));
+}
+
 struct class_case {
 	const char *sqlstate;
 	enum ry_job_error want;
@@ -157,6 +194,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decisions),
+		cmocka_unit_test(claim_follows),
 		cmocka_unit_test(errors_classified),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
