@@ -54,17 +54,15 @@ limit_follows_injected_pressure() {
 		SELECT :id, 't-' || g, 'sleep 0.4' FROM generate_series(1, 400) g;")
 	wait_for 30 sql_eq 8 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
 
-	# High cpu pressure: 8 -> 4 -> 2 (min_slots), two intervals.
-	t0=$(date +%s%N)
+	# High cpu pressure: 8 -> 4 -> 2 (min_slots), halving once per
+	# interval: two steps, each logged (how long it takes is the
+	# benchmark's business, not a test's on a loaded machine).
 	psi 95.0 0.0 0.0
 	wait_for 30 sql_eq 2 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
-	t1=$(date +%s%N)
-	ms=$(((t1 - t0) / 1000000))
-	# Two intervals (800 ms), plus a tick's phase and a round trip on a
-	# loaded machine.
-	((ms < 4000)) || fail "the limit took $ms ms to reach min_slots (interval 400 ms)"
 	grep -q "concurrency limit 8 -> 4 of 8: cpu some avg10 95.0 > 70" "$RY_WORKDIR/worker-aimd.log" ||
 		fail "the worker did not log the first decrease: $(grep 'concurrency limit' "$RY_WORKDIR/worker-aimd.log")"
+	grep -q "concurrency limit 4 -> 2 of 8: cpu some avg10 95.0 > 70" "$RY_WORKDIR/worker-aimd.log" ||
+		fail "the worker did not halve again to min_slots: $(grep 'concurrency limit' "$RY_WORKDIR/worker-aimd.log")"
 	# It admits less; nothing running was stopped to get there.
 	wait_for 30 sql_eq t "SELECT count(*) <= 2 FROM railyard.tasks WHERE state = 'running'"
 	[[ $(sql "SELECT count(*) FROM railyard.task_attempts WHERE outcome <> 'succeeded'") == 0 ]] ||
