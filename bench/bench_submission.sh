@@ -114,6 +114,8 @@ sub_cli_latency() {
 	conn=$(conninfo "$db")
 	: >"$dir/lat.cli"
 	: >"$dir/lat.sql"
+	: >"$dir/lat.start"
+	: >"$dir/lat.floor"
 	dag_sql "$dir/dag.tsv" bench-lat >"$dir/lat.sql.in"
 	for ((i = 0; i < k; i++)); do
 		t0=$(now_us)
@@ -122,6 +124,13 @@ sub_cli_latency() {
 		t0=$(now_us)
 		"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conn" -f "$dir/lat.sql.in" >/dev/null 2>&1 &&
 			echo $((($(now_us) - t0))) >>"$dir/lat.sql"
+		# The floors: starting the railyard binary (its shared libraries),
+		# and any libpq client's new process and backend doing nothing.
+		t0=$(now_us)
+		"$RY" --version >/dev/null && echo $((($(now_us) - t0))) >>"$dir/lat.start"
+		t0=$(now_us)
+		"$PG_BINDIR/psql" -X -q -A -t -d "$conn" -c "SELECT 1" >/dev/null 2>&1 &&
+			echo $((($(now_us) - t0))) >>"$dir/lat.floor"
 	done
 	local n p50 p90 b50 tasks
 	n=$(wc -l <"$dir/lat.cli")
@@ -134,9 +143,15 @@ sub_cli_latency() {
 	p90=$(calc "$(pct "$dir/lat.cli" 90) / 1000" %.1f)
 	b50=$(calc "$(pct "$dir/lat.sql" 50) / 1000" %.1f)
 	say "railyard submit latency: p50 $p50 ms, p90 $p90 ms (psql $b50 ms)"
+	local s50 f50
+	s50=$(calc "$(pct "$dir/lat.start" 50) / 1000" %.1f)
+	f50=$(calc "$(pct "$dir/lat.floor" 50) / 1000" %.1f)
+	say "floors: railyard --version p50 $s50 ms, psql -c 'SELECT 1' p50 $f50 ms"
 	row submission "railyard submit latency, p50" "ms" "$p50" "$b50" "$(ratio "$p50" "$b50" 2)" "< 30" \
 		"$(verdict "$p50" "<" 30)" \
 		"$k submissions of the $ntasks-task pipeline one at a time, process start to exit after printing the id (p90 $p90 ms); baseline: psql -f with the same pipeline as SQL, interleaved"
+	row submission "floor: railyard --version, p50" "ms" "$s50" "$f50" "$(ratio "$s50" "$f50" 2)" "" "" \
+		"starting the railyard binary and exiting (loading its shared libraries), interleaved with the submissions; baseline: psql -c 'SELECT 1', a new process, connection and backend doing nothing"
 }
 
 bench_submission() {
