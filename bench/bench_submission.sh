@@ -110,6 +110,19 @@ sub_cli_rate() {
 		"$cli pipelines in $elapsed s into an empty database, one process and connection per submission; baseline: plain SQL, 4 clients, above"
 }
 
+# sub_lat_valid DB DIR FILE K NTASKS METRIC: whether FILE holds K timings
+# and DB the K x NTASKS tasks of the pipelines they submitted; otherwise an
+# INVALID row for METRIC, and status 1.
+sub_lat_valid() {
+	local n tasks
+	n=$(wc -l <"$3")
+	read -r _ tasks < <(sub_count "$1" bench-cli)
+	if ((n != $4)) || [[ $tasks != $(($4 * $5)) ]]; then
+		invalid submission "$6" "$n of $4 submissions printed an id, $tasks tasks stored: $(head -n 1 "$2/lat.err" 2>/dev/null)"
+		return 1
+	fi
+}
+
 # sub_bouncer_start DB DIR: a pgbouncer in transaction pooling mode in
 # front of the benchmark cluster (its Unix socket in DIR/bouncer, run as
 # the cluster's user); sets SUB_BOUNCER to a conninfo for DB through it, or
@@ -170,7 +183,7 @@ sub_bouncer_stop() {
 # new process and a new client connection, but the server backend behind
 # it is one the pooler keeps, its caches and compiled functions warm.
 sub_cli_bouncer_latency() {
-	local db=$1 dir=$2 ntasks=$3 conn=$4 k=40 i t0 out n p50 p90 tasks
+	local db=$1 dir=$2 ntasks=$3 conn=$4 k=40 i t0 out p50 p90
 	((QUICK)) && k=15
 	: >"$dir/lat.bouncer"
 	for ((i = 0; i < k; i++)); do
@@ -178,12 +191,8 @@ sub_cli_bouncer_latency() {
 		out=$(RAILYARD_DB=$conn "$RY" submit "$dir/spec.json" 2>>"$dir/lat.err") || out=""
 		[[ $out =~ ^[0-9]+$ ]] && echo $((($(now_us) - t0))) >>"$dir/lat.bouncer"
 	done
-	n=$(wc -l <"$dir/lat.bouncer")
-	read -r _ tasks < <(sub_count "$db" bench-cli)
-	if ((n != k)) || [[ $tasks != $((k * ntasks)) ]]; then
-		invalid submission "railyard submit through pgbouncer latency" "$n of $k submissions printed an id, $tasks tasks stored: $(head -n 1 "$dir/lat.err" 2>/dev/null)"
+	sub_lat_valid "$db" "$dir" "$dir/lat.bouncer" "$k" "$ntasks" "railyard submit through pgbouncer latency" ||
 		return 0
-	fi
 	p50=$(calc "$(pct "$dir/lat.bouncer" 50) / 1000" %.1f)
 	p90=$(calc "$(pct "$dir/lat.bouncer" 90) / 1000" %.1f)
 	say "railyard submit through pgbouncer latency: p50 $p50 ms, p90 $p90 ms"
@@ -220,13 +229,8 @@ sub_cli_latency() {
 		"$PG_BINDIR/psql" -X -q -A -t -d "$conn" -c "SELECT 1" >/dev/null 2>&1 &&
 			echo $((($(now_us) - t0))) >>"$dir/lat.floor"
 	done
-	local n p50 p90 b50 tasks
-	n=$(wc -l <"$dir/lat.cli")
-	read -r _ tasks < <(sub_count "$db" bench-cli)
-	if ((n != k)) || [[ $tasks != $((k * ntasks)) ]]; then
-		invalid submission "railyard submit latency" "$n of $k submissions printed an id, $tasks tasks stored: $(head -n 1 "$dir/lat.err" 2>/dev/null)"
-		return 0
-	fi
+	local p50 p90 b50
+	sub_lat_valid "$db" "$dir" "$dir/lat.cli" "$k" "$ntasks" "railyard submit latency" || return 0
 	p50=$(calc "$(pct "$dir/lat.cli" 50) / 1000" %.1f)
 	p90=$(calc "$(pct "$dir/lat.cli" 90) / 1000" %.1f)
 	b50=$(calc "$(pct "$dir/lat.sql" 50) / 1000" %.1f)
