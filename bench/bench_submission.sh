@@ -11,6 +11,11 @@
 #   - baseline: the same pgbench transaction into copies of the three tables
 #     (same columns, constraints and indexes) without railyard's triggers:
 #     no validation, no audit, no foreign keys;
+#   - `railyard submit` through pgbouncer (transaction pooling): latency
+#     one at a time, then 8 clients; each submission is still a new process
+#     and client connection, but the server backends stay warm;
+#   - the floors, interleaved with the latency runs: `railyard --version`
+#     (the binary's start) and `psql -c 'SELECT 1'` (a new backend);
 #   - plain SQL again, into a database already holding S tasks: does the
 #     rate depend on how much is stored?
 # Each variant gets a fresh database.
@@ -75,12 +80,13 @@ sub_sql() {
 	fi
 }
 
-# sub_cli_rate DB DIR CLIENTS SECONDS NTASKS SQL_TPS: railyard submit in
-# CLIENTS shell loops for SECONDS; one row.
+# sub_cli_rate DB DIR CLIENTS SECONDS NTASKS SQL_TPS [CONNINFO VIA]:
+# railyard submit in CLIENTS shell loops for SECONDS, connecting to DB or
+# to CONNINFO (a pooler in front of DB, named VIA in the row); one row.
 sub_cli_rate() {
-	local db=$1 dir=$2 clients=$3 secs=$4 ntasks=$5 sql_tps=$6
+	local db=$1 dir=$2 clients=$3 secs=$4 ntasks=$5 sql_tps=$6 via=${8:+ through $8}
 	local t0 deadline i loops=() failed cli tasks elapsed conn rate
-	conn=$(conninfo "$db")
+	conn=${7:-$(conninfo "$db")}
 	: >"$dir/cli.failed"
 	t0=$(now_us)
 	deadline=$((t0 + secs * 1000000))
@@ -93,15 +99,106 @@ sub_cli_rate() {
 	elapsed=$(calc "($(now_us) - $t0) / 1000000" %.3f)
 	failed=$(wc -l <"$dir/cli.failed")
 	read -r cli tasks < <(sub_count "$db" bench-cli)
-	say "railyard submit, $clients clients: $cli pipelines in $elapsed s, $failed failed"
+	say "railyard submit$via, $clients clients: $cli pipelines in $elapsed s, $failed failed"
 	if ((failed > 0 || cli == 0)) || [[ $tasks != $((cli * ntasks)) ]]; then
-		invalid submission "railyard submit, $clients clients" "$failed submissions failed, $cli validated: $(head -n 1 "$dir/cli.failed.err" 2>/dev/null)"
+		invalid submission "railyard submit$via, $clients clients" "$failed submissions failed, $cli validated: $(head -n 1 "$dir/cli.failed.err" 2>/dev/null)"
 		return 0
 	fi
 	rate=$(calc "$cli / $elapsed" %.2f)
-	row submission "railyard submit, $clients clients" "pipelines/s" "$(fmt "$rate" 1)" "$(fmt "$sql_tps" 1)" \
+	row submission "railyard submit$via, $clients clients" "pipelines/s" "$(fmt "$rate" 1)" "$(fmt "$sql_tps" 1)" \
 		"$(ratio "$rate" "$sql_tps" 3)" ">= 100" "$(verdict "$rate" ">=" 100)" \
 		"$cli pipelines in $elapsed s into an empty database, one process and connection per submission; baseline: plain SQL, 4 clients, above"
+}
+
+# sub_lat_valid DB DIR FILE K NTASKS METRIC: whether FILE holds K timings
+# and DB the K x NTASKS tasks of the pipelines they submitted; otherwise an
+# INVALID row for METRIC, and status 1.
+sub_lat_valid() {
+	local n tasks
+	n=$(wc -l <"$3")
+	read -r _ tasks < <(sub_count "$1" bench-cli)
+	if ((n != $4)) || [[ $tasks != $(($4 * $5)) ]]; then
+		invalid submission "$6" "$n of $4 submissions printed an id, $tasks tasks stored: $(head -n 1 "$2/lat.err" 2>/dev/null)"
+		return 1
+	fi
+}
+
+# sub_bouncer_start DB DIR: a pgbouncer in transaction pooling mode in
+# front of the benchmark cluster (its Unix socket in DIR/bouncer, run as
+# the cluster's user); sets SUB_BOUNCER to a conninfo for DB through it, or
+# SUB_WHY and returns 1.  Its options startup parameter is ignored, as
+# PgBouncer needs for railyard's (docs/operations.md, "PgBouncer").
+sub_bouncer_start() {
+	local bdir=$2/bouncer pgb
+	SUB_BOUNCER="" SUB_WHY=""
+	if ! pgb=$(command -v pgbouncer); then
+		SUB_WHY="pgbouncer is not installed (scripts/install-deps.sh)"
+		return 1
+	fi
+	mkdir -p "$bdir"
+	printf '"railyard" ""\n' >"$bdir/userlist.txt"
+	cat >"$bdir/pgbouncer.ini" <<-INI
+		[databases]
+		* = host=$PGSOCK port=5432
+		[pgbouncer]
+		listen_addr =
+		listen_port = 5432
+		unix_socket_dir = $bdir
+		auth_type = trust
+		auth_file = $bdir/userlist.txt
+		pool_mode = transaction
+		default_pool_size = 8
+		max_client_conn = 100
+		ignore_startup_parameters = options
+		logfile = $bdir/pgbouncer.log
+		pidfile = $bdir/pgbouncer.pid
+	INI
+	((EUID == 0)) && chown -R railyard: "$bdir"
+	(cd "$bdir" && exec "${AS_PG[@]}" "$pgb" "$bdir/pgbouncer.ini") >>"$TMP/logs/pgbouncer.out" 2>&1 &
+	BG_PIDS+=("$!")
+	SUB_BOUNCER="host=$bdir port=5432 user=railyard dbname=$1"
+	if ! WAIT_EVERY=0.1 wait_for 15 sub_bouncer_ready "$SUB_BOUNCER"; then
+		SUB_WHY="pgbouncer did not accept connections in 15 s: $(tail -n 1 "$bdir/pgbouncer.log" 2>/dev/null)"
+		return 1
+	fi
+}
+
+# sub_bouncer_ready CONNINFO: whether pgbouncer answers yet (psql's exit
+# status 2, no connection, would stop wait_for at once).
+sub_bouncer_ready() {
+	"$PG_BINDIR/psql" -X -q -A -t -d "$1" -c "SELECT 1" >/dev/null 2>&1 || return 1
+}
+
+# sub_bouncer_stop DIR: stops sub_bouncer_start's pgbouncer.
+sub_bouncer_stop() {
+	local pid
+	pid=$(cat "$1/bouncer/pgbouncer.pid" 2>/dev/null) || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_exit 10 "$pid"
+	return 0
+}
+
+# sub_cli_bouncer_latency DB DIR NTASKS CONNINFO: as sub_cli_latency, one
+# submission at a time, through the pooler at CONNINFO: each is still a
+# new process and a new client connection, but the server backend behind
+# it is one the pooler keeps, its caches and compiled functions warm.
+sub_cli_bouncer_latency() {
+	local db=$1 dir=$2 ntasks=$3 conn=$4 k=40 i t0 out p50 p90
+	((QUICK)) && k=15
+	: >"$dir/lat.bouncer"
+	for ((i = 0; i < k; i++)); do
+		t0=$(now_us)
+		out=$(RAILYARD_DB=$conn "$RY" submit "$dir/spec.json" 2>>"$dir/lat.err") || out=""
+		[[ $out =~ ^[0-9]+$ ]] && echo $((($(now_us) - t0))) >>"$dir/lat.bouncer"
+	done
+	sub_lat_valid "$db" "$dir" "$dir/lat.bouncer" "$k" "$ntasks" "railyard submit through pgbouncer latency" ||
+		return 0
+	p50=$(calc "$(pct "$dir/lat.bouncer" 50) / 1000" %.1f)
+	p90=$(calc "$(pct "$dir/lat.bouncer" 90) / 1000" %.1f)
+	say "railyard submit through pgbouncer latency: p50 $p50 ms, p90 $p90 ms"
+	row submission "railyard submit through pgbouncer latency, p50" "ms" "$p50" "${SUB_CLI_P50:-}" \
+		"$(ratio "$p50" "${SUB_CLI_P50:-}" 2)" "< 30" "$(verdict "$p50" "<" 30)" \
+		"$k submissions one at a time through pgbouncer (pool_mode = transaction) in front of the same server, process start to exit (p90 $p90 ms); baseline: railyard submit connecting directly, above"
 }
 
 # sub_cli_latency DB DIR NTASKS: one `railyard submit` at a time on an
@@ -114,6 +211,8 @@ sub_cli_latency() {
 	conn=$(conninfo "$db")
 	: >"$dir/lat.cli"
 	: >"$dir/lat.sql"
+	: >"$dir/lat.start"
+	: >"$dir/lat.floor"
 	dag_sql "$dir/dag.tsv" bench-lat >"$dir/lat.sql.in"
 	for ((i = 0; i < k; i++)); do
 		t0=$(now_us)
@@ -122,21 +221,30 @@ sub_cli_latency() {
 		t0=$(now_us)
 		"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conn" -f "$dir/lat.sql.in" >/dev/null 2>&1 &&
 			echo $((($(now_us) - t0))) >>"$dir/lat.sql"
+		# The floors: starting the railyard binary (its shared libraries),
+		# and any libpq client's new process and backend doing nothing.
+		t0=$(now_us)
+		"$RY" --version >/dev/null && echo $((($(now_us) - t0))) >>"$dir/lat.start"
+		t0=$(now_us)
+		"$PG_BINDIR/psql" -X -q -A -t -d "$conn" -c "SELECT 1" >/dev/null 2>&1 &&
+			echo $((($(now_us) - t0))) >>"$dir/lat.floor"
 	done
-	local n p50 p90 b50 tasks
-	n=$(wc -l <"$dir/lat.cli")
-	read -r _ tasks < <(sub_count "$db" bench-cli)
-	if ((n != k)) || [[ $tasks != $((k * ntasks)) ]]; then
-		invalid submission "railyard submit latency" "$n of $k submissions printed an id, $tasks tasks stored: $(head -n 1 "$dir/lat.err" 2>/dev/null)"
-		return 0
-	fi
+	local p50 p90 b50
+	sub_lat_valid "$db" "$dir" "$dir/lat.cli" "$k" "$ntasks" "railyard submit latency" || return 0
 	p50=$(calc "$(pct "$dir/lat.cli" 50) / 1000" %.1f)
 	p90=$(calc "$(pct "$dir/lat.cli" 90) / 1000" %.1f)
 	b50=$(calc "$(pct "$dir/lat.sql" 50) / 1000" %.1f)
 	say "railyard submit latency: p50 $p50 ms, p90 $p90 ms (psql $b50 ms)"
+	SUB_CLI_P50=$p50
+	local s50 f50
+	s50=$(calc "$(pct "$dir/lat.start" 50) / 1000" %.1f)
+	f50=$(calc "$(pct "$dir/lat.floor" 50) / 1000" %.1f)
+	say "floors: railyard --version p50 $s50 ms, psql -c 'SELECT 1' p50 $f50 ms"
 	row submission "railyard submit latency, p50" "ms" "$p50" "$b50" "$(ratio "$p50" "$b50" 2)" "< 30" \
 		"$(verdict "$p50" "<" 30)" \
 		"$k submissions of the $ntasks-task pipeline one at a time, process start to exit after printing the id (p90 $p90 ms); baseline: psql -f with the same pipeline as SQL, interleaved"
+	row submission "floor: railyard --version, p50" "ms" "$s50" "$f50" "$(ratio "$s50" "$f50" 2)" "" "" \
+		"starting the railyard binary and exiting (loading its shared libraries), interleaved with the submissions; baseline: psql -c 'SELECT 1', a new process, connection and backend doing nothing"
 }
 
 bench_submission() {
@@ -148,7 +256,7 @@ bench_submission() {
 	local ntasks nedges
 	ntasks=$(wc -l <"$dir/dag.tsv")
 	nedges=$(awk -F'\t' '{ n += split($5, d, " ") } END { print n }' "$dir/dag.tsv")
-	meta submission params "pipelines of $ntasks tasks and $nedges edges, 4 concurrent clients (railyard submit: also 8), $secs s each, each variant in a fresh database: raw tables, SQL, railyard submit (latency one at a time, then rates), SQL with $stored tasks already stored"
+	meta submission params "pipelines of $ntasks tasks and $nedges edges, 4 concurrent clients (railyard submit: also 8), $secs s each, each variant in a fresh database: raw tables, SQL, railyard submit (latency one at a time, then rates; then through pgbouncer), SQL with $stored tasks already stored"
 	dag_sql "$dir/dag.tsv" bench-sql | grep -v '^\\echo' >"$dir/submit.sql"
 	sed 's/railyard\./bench_raw./g; s/bench-sql/bench-raw/' "$dir/submit.sql" >"$dir/raw.sql"
 	dag_json "$dir/dag.tsv" bench-cli >"$dir/spec.json"
@@ -199,6 +307,20 @@ bench_submission() {
 		db=bench_sub_cli8
 		new_db "$db"
 		sub_cli_rate "$db" "$dir" 8 "$secs" "$ntasks" "$sql_tps"
+		drop_db "$db"
+		# The operational answer to a new backend per submission: a pooler.
+		db=bench_sub_bouncer
+		new_db "$db"
+		if sub_bouncer_start "$db" "$dir"; then
+			sub_cli_bouncer_latency "$db" "$dir" "$ntasks" "$SUB_BOUNCER"
+			drop_db "$db"
+			db=bench_sub_bouncer8
+			new_db "$db"
+			sub_cli_rate "$db" "$dir" 8 "$secs" "$ntasks" "$sql_tps" "${SUB_BOUNCER%dbname=*}dbname=$db" pgbouncer
+		else
+			invalid submission "railyard submit through pgbouncer" "$SUB_WHY"
+		fi
+		sub_bouncer_stop "$dir"
 	fi
 	drop_db "$db"
 

@@ -1,7 +1,7 @@
 /*
  * railyard submit FILE: parses and validates a pipeline spec (pkg/spec),
  * then inserts the pipeline, all its tasks and all its edges in one
- * transaction — three INSERTs whatever the pipeline's size — and prints
+ * statement — one round trip whatever the pipeline's size — and prints
  * the new pipeline's id, alone, on stdout (ID=$(railyard submit x.yaml)).
  * The database validates the whole graph again at COMMIT; what it says is
  * printed as "railyard: error: FILE: message" and nothing is left behind.
@@ -17,30 +17,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char insert_pipeline_sql[] =
-	"INSERT INTO railyard.pipelines (name, team, priority, revision, changed_paths, source) "
-	"VALUES ($1, $2, $3::integer, $4, $5::text[], $6) RETURNING id";
+/*
+ * The whole submission is one statement in one round trip: the pipeline,
+ * then its tasks and edges from the spec's JSON (one row per element), in
+ * data-modifying CTEs.  Sent alone, it runs in a transaction of its own
+ * that commits when it ends: the deferred validation runs then, and an
+ * error anywhere, COMMIT included, leaves nothing behind.  The foreign
+ * keys and the statement triggers (tasks_after_insert, edges_after_insert)
+ * run after all three INSERTs, so the tasks find their pipeline.
+ */
+#define INSERT_PIPELINE_CTE                                                                   \
+	"WITH p AS (INSERT INTO railyard.pipelines "                                         \
+	"  (name, team, priority, revision, changed_paths, source) "                         \
+	"  VALUES ($1, $2, $3::integer, $4, $5::text[], $6) RETURNING id), "
+#define INSERT_TASKS_CTE                                                                      \
+	"t AS (INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, "  \
+	"  requires, os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, "     \
+	"  run_if, only_if_changed, max_attempts, timeout_s, outputs, secrets, image) "       \
+	"  SELECT p.id, x.name, x.service, x.kind, x.command, x.env, x.requires, x.os, "      \
+	"  x.arch, x.cpu, x.mem_mb, x.pool, x.priority, x.version, x.cacheable, x.inputs, "   \
+	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s, x.outputs, "             \
+	"  coalesce(x.secrets, '{}'), x.image "                                               \
+	"  FROM p, jsonb_to_recordset($7::jsonb) AS x(name text, service text, kind text, "   \
+	"  command text, env jsonb, requires text[], os text, arch text, cpu integer, "       \
+	"  mem_mb integer, pool text, priority integer, version text, cacheable boolean, "    \
+	"  inputs text[], run_if railyard.run_if, only_if_changed text, max_attempts integer, " \
+	"  timeout_s integer, outputs text[], secrets jsonb, image text)) "
 
-/* One round trip for every task: the spec's JSON, one row per element. */
-static const char insert_tasks_sql[] =
-	"INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, requires, "
-	"  os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, run_if, "
-	"  only_if_changed, max_attempts, timeout_s, outputs, secrets, image) "
-	"SELECT $1::bigint, x.name, x.service, x.kind, x.command, x.env, x.requires, "
-	"  x.os, x.arch, x.cpu, x.mem_mb, x.pool, x.priority, x.version, x.cacheable, x.inputs, "
-	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s, x.outputs, "
-	"  coalesce(x.secrets, '{}'), x.image "
-	"FROM jsonb_to_recordset($2::jsonb) AS x(name text, service text, kind text, "
-	"  command text, env jsonb, requires text[], os text, arch text, cpu integer, "
-	"  mem_mb integer, pool text, priority integer, version text, cacheable boolean, "
-	"  inputs text[], run_if railyard.run_if, only_if_changed text, max_attempts integer, "
-	"  timeout_s integer, outputs text[], secrets jsonb, image text)";
+/* A pipeline without edges does not pay for edges' statement trigger. */
+static const char submit_sql[] =
+	INSERT_PIPELINE_CTE INSERT_TASKS_CTE "SELECT id FROM p";
 
-static const char insert_edges_sql[] =
-	"INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) "
-	"SELECT $1::bigint, x.upstream, x.downstream, x.kind "
-	"FROM jsonb_to_recordset($2::jsonb) "
-	"  AS x(upstream text, downstream text, kind railyard.edge_kind)";
+static const char submit_with_edges_sql[] =
+	INSERT_PIPELINE_CTE INSERT_TASKS_CTE ", "
+	"e AS (INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) "
+	"  SELECT p.id, x.upstream, x.downstream, x.kind "
+	"  FROM p, jsonb_to_recordset($8::jsonb) "
+	"  AS x(upstream text, downstream text, kind railyard.edge_kind)) "
+	"SELECT id FROM p";
 
 /*
  * Did the data cause this error (exit 1), rather than the connection or
@@ -54,75 +68,41 @@ static bool is_input_error(const char *sqlstate)
 	       strcmp(sqlstate, "55000") == 0;
 }
 
-static void rollback(struct ry_db *db)
-{
-	char *err = NULL;
-	if (!ry_db_exec(db, "ROLLBACK", 0, NULL, &err))
-		free(err);	/* the connection is gone: the server rolls back */
-}
-
 /*
- * Inserts spec and commits.  On success *id is the pipeline id (caller
- * frees).  On failure returns the exit code and prints the error.
+ * Inserts spec and commits, in one statement.  On success *id is the
+ * pipeline id (caller frees).  On failure returns the exit code and
+ * prints the error.
  */
 static int insert_spec(struct ry_db *db, const struct ry_spec *spec, char **id)
 {
 	char *err = NULL, *priority = ry_asprintf("%d", spec->priority);
 	char *paths = spec->has_changed_paths ? ry_strlist_to_pg_array(&spec->changed_paths) : NULL;
 	char *tasks = ry_spec_tasks_json(spec), *edges = ry_spec_edges_json(spec);
-	const char *step = "BEGIN";
-	struct ry_res *r = NULL;
+	const char *params[] = { spec->name, spec->team, priority, spec->revision, paths,
+				 spec->origin, tasks, edges };
 	int rc = RY_EXIT_OK;
-	bool began = false;
 
 	*id = NULL;
-	if (!ry_db_exec(db, "BEGIN", 0, NULL, &err))
-		goto fail;
-	began = true;
-	step = "INSERT INTO railyard.pipelines";
-	const char *pparams[] = { spec->name, spec->team, priority, spec->revision, paths,
-				  spec->origin };
-	r = ry_db_query(db, insert_pipeline_sql, 6, pparams, &err);
-	if (!r)
-		goto fail;
-	*id = ry_strdup(ry_res_get(r, 0, 0));
-	ry_res_free(r);
-
-	step = "INSERT INTO railyard.tasks";
-	const char *tparams[] = { *id, tasks };
-	if (!ry_db_exec(db, insert_tasks_sql, 2, tparams, &err))
-		goto fail;
-	if (spec->nedges > 0) {
-		step = "INSERT INTO railyard.edges";
-		const char *eparams[] = { *id, edges };
-		if (!ry_db_exec(db, insert_edges_sql, 2, eparams, &err))
-			goto fail;
+	/* The graph is validated when the statement's transaction commits. */
+	struct ry_res *r = spec->nedges > 0 ? ry_db_query(db, submit_with_edges_sql, 8, params, &err)
+					    : ry_db_query(db, submit_sql, 7, params, &err);
+	if (r) {
+		*id = ry_strdup(ry_res_get(r, 0, 0));
+		ry_res_free(r);
+		goto out;
 	}
-	/* The graph is validated here, by the deferred trigger. */
-	step = "COMMIT";
-	began = false;
-	if (!ry_db_exec(db, "COMMIT", 0, NULL, &err))
-		goto fail;
-	goto out;
-
-fail: {
-		const char *state = ry_db_last_sqlstate(db);
-		bool input = is_input_error(state);
-		bool lost = state[0] == '\0' || strncmp(state, "08", 2) == 0;
-		rc = input ? RY_EXIT_FAIL : RY_EXIT_ERROR;
-		if (began)
-			rollback(db);
-		if (lost && strcmp(step, "COMMIT") == 0)
-			cmd_error("%s: connection lost during COMMIT: pipeline %s may or may not have "
-				  "been submitted (see railyard status): %s", spec->source, *id, err);
-		else if (input)
-			cmd_error("%s: %s", spec->source, err);
-		else
-			cmd_error("%s: cannot submit (%s): %s", spec->source, step, err);
-		free(err);
-		free(*id);
-		*id = NULL;
-	}
+	const char *state = ry_db_last_sqlstate(db);
+	bool input = is_input_error(state);
+	bool lost = state[0] == '\0' || strncmp(state, "08", 2) == 0;
+	rc = input ? RY_EXIT_FAIL : RY_EXIT_ERROR;
+	if (lost)
+		cmd_error("%s: connection lost while submitting: the pipeline may or may not have "
+			  "been submitted (see railyard status): %s", spec->source, err);
+	else if (input)
+		cmd_error("%s: %s", spec->source, err);
+	else
+		cmd_error("%s: cannot submit: %s", spec->source, err);
+	free(err);
 out:
 	free(priority);
 	free(paths);

@@ -437,7 +437,59 @@ status_of_a_huge_pipeline_right_after_commit() {
 		fail "status grew from $(ry__secs "$t_small") s to $(ry__secs "$t_huge") s for 10 times the tasks"
 }
 
+# railyard submit sends the whole submission as one statement, committed
+# on its own: what only the database can refuse (an unknown pool, checked
+# at COMMIT) exits 1 naming the place and stores nothing; a pipeline with
+# edges and one without store everything a submission stores (tasks,
+# edges, released roots, the audit row, the queued forecast).
+submit_one_statement_all_or_nothing() {
+	need_cmd submit
+	ry_newdb cli-onestmt
+	local before out rc=0 id one roots
+	cat >nopool.yaml <<'EOF'
+name: nopool
+team: t
+tasks:
+  - name: a
+    command: "true"
+  - name: b
+    command: "true"
+    pool: no-such-pool
+    needs: [a]
+EOF
+	before=$(counts)
+	out=$(ry_cli submit nopool.yaml 2>&1) || rc=$?
+	echo "submit: $out"
+	((rc == 1)) || fail "railyard submit exited $rc for an unknown pool, not 1: $out"
+	[[ $out == *'nopool.yaml: '*'pool "no-such-pool" does not exist'* ]] ||
+		fail "the error does not name the file and the pool: $out"
+	[[ $(counts) == "$before" ]] || fail "a refused submission left rows behind: $before -> $(counts)"
+
+	id=$(ry_cli submit "$RY_ROOT/examples/shop.yaml") || fail "railyard submit examples/shop.yaml failed"
+	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit printed '$id', not a pipeline id alone"
+	printf '{"name": "one", "team": "t", "tasks": [{"name": "only", "command": "true"}]}\n' >one.json
+	one=$(ry_cli submit one.json) || fail "railyard submit of a one-task pipeline failed"
+	[[ $one =~ ^[0-9]+$ ]] || fail "railyard submit printed '$one', not a pipeline id alone"
+	roots=$(sql "SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = $id
+	               AND NOT EXISTS (SELECT 1 FROM railyard.edges e
+	                                WHERE e.pipeline_id = $id AND e.downstream = t.name)")
+	((roots > 0)) || fail "examples/shop.yaml has no root task"
+	sql_eq "$id|t|23|$roots|t|1|1
+$one|t|1|1|f|1|1" \
+		"SELECT p.id, p.validated_at IS NOT NULL,
+		        (SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = p.id),
+		        (SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = p.id AND t.state = 'ready'),
+		        (SELECT count(*) FROM railyard.edges e WHERE e.pipeline_id = p.id) > 0,
+		        (SELECT count(*) FROM railyard.audit_log a
+		          WHERE a.pipeline_id = p.id AND a.object = 'pipeline' AND a.event = 'submit'),
+		        (SELECT count(*) FROM railyard.forecast_pending f WHERE f.pipeline_id = p.id)
+		   FROM railyard.pipelines p ORDER BY p.id" ||
+		fail "the submitted pipelines are not stored whole"
+}
+
 run_scenario "railyard --version prints VERSION" version_is_printed
+run_scenario "railyard submit: one statement, all or nothing (an unknown pool at COMMIT stores nothing)" \
+	submit_one_statement_all_or_nothing
 run_scenario "railyard submit prints an id; railyard wait exits 0 once a worker ran it" submit_then_wait_succeeds
 run_scenario "railyard wait --follow prints a progress line per claim and finish" wait_follow_prints_progress
 run_scenario "railyard wait exits 1 for a failed pipeline" wait_exits_1_on_failure

@@ -201,6 +201,35 @@ huge_ring_is_refused_fast_with_a_short_message() {
 	nothing_stored ring
 }
 
+# Task names, teams and labels at their length limits: accepted at the
+# limit, refused one past it naming the constraint (their patterns are a
+# class and a length test, migrations/0014_submit.sql).
+names_teams_labels_at_their_limits() {
+	local id
+	id=$(ry_submit "(name, team) VALUES ('limits-ok', 'T' || repeat('t.-_', 15) || 'tt')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, requires)
+		VALUES (:id, '_' || repeat('n.:/@+=-', 24) || repeat('n', 7), 'true', ARRAY['_' || repeat('l.:+=@/-', 7) || 'lllllll']);")
+	[[ $id =~ ^[0-9]+$ ]] || fail "a 200-character task name, a 63-character team and a 64-character label were refused"
+	sql_eq "200|63|64" "SELECT length(t.name), length(p.team), length(t.requires[1])
+	                      FROM railyard.tasks t JOIN railyard.pipelines p ON p.id = t.pipeline_id
+	                     WHERE p.id = $id" || fail "the limits are not what was stored"
+	sql_expect_error "$(submission long-name "(:id, repeat('n', 201), 'true')")" task_name_valid >/dev/null
+	nothing_stored long-name
+	sql_expect_error "$(submission bad-name "(:id, 'a b', 'true')")" task_name_valid >/dev/null
+	nothing_stored bad-name
+	sql_expect_error "$(submission dash-name "(:id, '-a', 'true')")" task_name_valid >/dev/null
+	nothing_stored dash-name
+	sql_expect_error "BEGIN;
+		INSERT INTO railyard.pipelines (name, team) VALUES ('long-team', repeat('t', 64));
+		COMMIT;" pipeline_team_valid >/dev/null
+	nothing_stored long-team
+	sql_expect_error "BEGIN;
+		INSERT INTO railyard.pipelines (name, team) VALUES ('underscore-team', '_t');
+		COMMIT;" pipeline_team_valid >/dev/null
+	nothing_stored underscore-team
+	bad_field long-label requires "ARRAY[repeat('l', 65)]" 'in requires is invalid'
+}
+
 run_scenario "the PRODUCT.md SQL submission is accepted: root ready, downstream blocked, audited" \
 	product_md_submission_is_accepted
 run_scenario "a cycle is refused with its path and nothing is stored" cycle_is_refused_with_its_path
@@ -228,3 +257,5 @@ run_scenario "an only_if_changed that cannot compile is refused; PCRE2-only synt
 	invalid_only_if_changed_is_refused
 run_scenario "a 20,000-task ring is refused within seconds with a short message" \
 	huge_ring_is_refused_fast_with_a_short_message
+run_scenario "task names, teams and labels: accepted at their length limits, refused past them" \
+	names_teams_labels_at_their_limits
