@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Weighted fair share across teams (issue 7, item 3): two teams of weights
-# 3 and 1, each keeping 300 tasks ready on 8 slots, run 75/25; a team at
-# its quota runs no more than it (and task_waits says so: test_placement).
+# 3 and 1, each keeping hundreds of tasks ready on 8 slots, run 75/25; a
+# team at its quota runs no more than it (and task_waits says so:
+# test_placement).
 . "$(dirname "$0")/lib.sh"
 
 weighted_teams_converge_to_their_weights() {
@@ -13,15 +14,19 @@ weighted_teams_converge_to_their_weights() {
 	wait_agent 30 fair2
 	a=$(ry_submit "(name, team) VALUES ('a', 'alpha')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 't-' || g, 'sleep 0.3' FROM generate_series(1, 300) g;")
+		SELECT :id, 't-' || g, 'sleep 0.3' FROM generate_series(1, 600) g;")
 	b=$(ry_submit "(name, team) VALUES ('b', 'beta')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
-		SELECT :id, 't-' || g, 'sleep 0.3' FROM generate_series(1, 300) g;")
+		SELECT :id, 't-' || g, 'sleep 0.3' FROM generate_series(1, 600) g;")
 	# Past the first claims (which may predate the second submission), the
 	# running split is sampled for a while: both teams keep plenty ready.
+	# A sample is one of 8 slots' worth (steps of 12.5 points) and lasts
+	# about a task (0.3 s): 80 samples over 12 s average out what two
+	# workers' concurrent claims (each blind to the other's, uncommitted)
+	# do to single samples.
 	wait_for 30 sql_eq 8 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
 	wait_for 30 sql_eq t "SELECT count(*) >= 20 FROM railyard.task_attempts"
-	for i in $(seq 1 40); do
+	for i in $(seq 1 80); do
 		read -r running_a running_b <<<"$(sql "SELECT count(*) FILTER (WHERE pipeline_id = $a),
 		                                             count(*) FILTER (WHERE pipeline_id = $b)
 		                                        FROM railyard.tasks WHERE state = 'running'" | tr '|' ' ')"
@@ -35,7 +40,7 @@ weighted_teams_converge_to_their_weights() {
 	done
 	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id IN ($a, $b) AND state = 'ready'") -gt 100 ]] ||
 		fail "the teams ran out of ready work while sampled"
-	((samples >= 30)) || fail "only $samples samples had running tasks"
+	((samples >= 60)) || fail "only $samples samples had running tasks"
 	# alpha's share of the running tasks: 75 % +- 5.
 	local pct=$((100 * sum_a / total))
 	((pct >= 70 && pct <= 80)) || fail "alpha ran $pct % of the sampled running tasks, expected 75 +- 5 (weights 3:1)"
