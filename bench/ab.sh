@@ -75,8 +75,7 @@ new_db() {
 }
 
 dag=$TMP/work/dag.tsv
-dag_generate 1001 12 |
-	awk -F'\t' -v OFS='\t' '{ $4 = sprintf("%.2f", 0.05 + ($4 - 0.2) / 1.8 * 0.25); print }' >"$dag"
+dag_generate 1001 12 | dag_shorten >"$dag"
 read -r _ work _ < <(dag_bounds "$dag")
 dag_sql "$dag" short >"$TMP/work/dag.sql"
 

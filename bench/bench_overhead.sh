@@ -284,6 +284,12 @@ bench_overhead() {
 	overhead_short
 }
 
+# dag_shorten: a dag_generate DAG on stdin with its sleeps rescaled from
+# 0.2-2.0 s to 0.05-0.3 s (overhead_short, bench/ab.sh).
+dag_shorten() {
+	awk -F'\t' -v OFS='\t' '{ $4 = sprintf("%.2f", 0.05 + ($4 - 0.2) / 1.8 * 0.25); print }'
+}
+
 # The same DAGs with short tasks (sleeps 0.05-0.3 s, as a project compiling
 # itself): per task, railyard's claim, start and report cost weighs far
 # more.  One worker --slots 8, idle before the pipeline arrives, vs
@@ -297,8 +303,7 @@ overhead_short() {
 		dir=$TMP/work/short$r
 		mkdir -p "$dir"
 		dag=$dir/dag.tsv
-		dag_generate "$((1000 + r))" "$services" |
-			awk -F'\t' -v OFS='\t' '{ $4 = sprintf("%.2f", 0.05 + ($4 - 0.2) / 1.8 * 0.25); print }' >"$dag"
+		dag_generate "$((1000 + r))" "$services" | dag_shorten >"$dag"
 		read -r cp work _ < <(dag_bounds "$dag")
 		dag_makefile "$dag" >"$dir/dag.mk"
 		dag_sql "$dag" "short-seed$r" >"$dir/dag.sql"

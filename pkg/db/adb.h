@@ -44,9 +44,11 @@ enum ry_adb_order {
 	RY_ADB_NEXT,	/* before anything queued: continues a transaction */
 	RY_ADB_FOLLOW,	/* after everything queued, but sent at once, while the
 			 * jobs before it are in flight (if they went out): for
-			 * a job that needs none of their replies and opens no
-			 * transaction they could fall into.  One round trip
-			 * for both. */
+			 * a job that needs none of their replies, behind jobs
+			 * that leave no transaction open (it would run inside
+			 * it).  One round trip for both.  Only the head and
+			 * FOLLOW jobs are ever sent early: nothing else slips
+			 * in behind a FOLLOW job that opens a transaction. */
 };
 
 struct ry_adb *ry_adb_new(struct event_base *base, const char *conninfo, const char *actor,

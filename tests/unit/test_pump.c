@@ -117,41 +117,43 @@ static void decisions(void **state)
 	}
 }
 
-/* After results went out: does a claim ride along? */
+/* After results went out (in flight: not idle), with `remaining` still
+ * waiting: does a claim ride along? */
+static void in_flight_claim(struct ry_pump_state *s) { results_and_claim(s); s->idle = false; }
+static void in_flight_no_hint(struct ry_pump_state *s) { s->results = 1; s->idle = false; }
+static void in_flight_full(struct ry_pump_state *s) { in_flight_claim(s); s->free.slots = 0; }
+static void in_flight_hb(struct ry_pump_state *s) { in_flight_claim(s); s->heartbeat_due = true; }
+static void in_flight_release(struct ry_pump_state *s) { in_flight_claim(s); s->releases = 1; }
+static void in_flight_limit(struct ry_pump_state *s) { in_flight_claim(s); s->limit_due = true; }
+static void in_flight_draining(struct ry_pump_state *s) { in_flight_claim(s); s->draining = true; }
+static void in_flight_degraded(struct ry_pump_state *s) { in_flight_claim(s); s->degraded = true; }
+
+static const struct {
+	const char *what;
+	void (*edit)(struct ry_pump_state *s);
+	size_t remaining;
+	bool want;
+} follows[] = {
+	{ "room and a hint of work: the claim rides along", in_flight_claim, 0, true },
+	{ "more results wait: they go first", in_flight_claim, 2, false },
+	{ "nothing suggests ready work", in_flight_no_hint, 0, false },
+	{ "no room", in_flight_full, 0, false },
+	{ "the heartbeat comes first", in_flight_hb, 0, false },
+	{ "a hand-back comes first", in_flight_release, 0, false },
+	{ "a new limit comes first", in_flight_limit, 0, false },
+	{ "draining: never", in_flight_draining, 0, false },
+	{ "degraded: never", in_flight_degraded, 0, false },
+};
+
 static void claim_follows(void **state)
 {
 	(void)state;
-	struct ry_pump_state s = base();
-	results_and_claim(&s);
-	s.idle = false;		/* the results are in flight */
-	assert_true(ry_pump_claim_follows(&s, 0));
-	/* More results wait: they go first, in the next round trip. */
-	assert_false(ry_pump_claim_follows(&s, 2));
-	/* Nothing suggests ready work, or no room: no claim. */
-	s = base();
-	s.results = 1;
-	assert_false(ry_pump_claim_follows(&s, 0));
-	s.want_claim = true;
-	s.free.slots = 0;
-	assert_false(ry_pump_claim_follows(&s, 0));
-	/* The heartbeat, a hand-back or a new limit would come first. */
-	s = base();
-	want_claim(&s);
-	s.heartbeat_due = true;
-	assert_false(ry_pump_claim_follows(&s, 0));
-	s = base();
-	release_then_claim(&s);
-	assert_false(ry_pump_claim_follows(&s, 0));
-	s = base();
-	limit_before_claim(&s);
-	assert_false(ry_pump_claim_follows(&s, 0));
-	/* Draining or degraded: never. */
-	s = base();
-	draining_empty(&s);
-	assert_false(ry_pump_claim_follows(&s, 0));
-	s = base();
-	degraded(&s);
-	assert_false(ry_pump_claim_follows(&s, 0));
+	for (size_t i = 0; i < RY_ARRAY_SIZE(follows); i++) {
+		struct ry_pump_state s = base();
+		follows[i].edit(&s);
+		if (ry_pump_claim_follows(&s, follows[i].remaining) != follows[i].want)
+			fail_msg("%s: got %s", follows[i].what, follows[i].want ? "no claim" : "a claim");
+	}
 }
 
 struct class_case {
