@@ -218,13 +218,17 @@ CREATE OR REPLACE FUNCTION railyard.claim_placement(
 RETURNS TABLE (id bigint, cpu int, mem_mb int, team text, eprio float8, rank float8,
                pool text, pool_room int, scarce boolean, team_share float8, team_weight float8,
                team_room int, scarce_agent boolean, protect int, generic_running int, generic_ready int,
-               others_free int, farm_cpu bigint, farm_mem_mb bigint)
+               others_free int, farm_cpu bigint, farm_mem_mb bigint, farm_free int)
 LANGUAGE plpgsql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     pnames text[];
     prooms int[];
-    tm record;
+    tnames text[];
+    tshares float8[];
+    tweights float8[];
+    trooms int[];
+    f_free int := 0;
     rate float8;
     cap float8;
     nteams int := 0;
@@ -276,7 +280,7 @@ BEGIN
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
                t.rank, t.pool, prooms[array_position(pnames, t.pool)], true, 0::float8, 1::float8, NULL::int,
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
-               ctx.farm_mem_mb
+               ctx.farm_mem_mb, 0
           FROM railyard.tasks t
          WHERE t.state = 'ready' AND t.requires <> '{}' AND t.requires && p_scarce
            AND t.requires <@ p_labels
@@ -288,9 +292,12 @@ BEGIN
            FOR UPDATE OF t SKIP LOCKED;
     END IF;
 
-    -- Teams with ready work, smallest share first; a skip scan of
-    -- tasks_ready_team finds them in one index probe each.
-    FOR tm IN
+    -- Teams with ready work; a skip scan of tasks_ready_team finds them in
+    -- one index probe each.
+    SELECT array_agg(r.team), array_agg(coalesce(s.share, 0)), array_agg(coalesce(s.weight, 1)::float8),
+           array_agg(CASE WHEN s.max_running IS NOT NULL THEN greatest(s.max_running - s.running, 0) END)
+      INTO tnames, tshares, tweights, trooms
+      FROM (
         WITH RECURSIVE r AS (
             (SELECT t.team FROM railyard.tasks t WHERE t.state = 'ready' AND t.team IS NOT NULL
               ORDER BY t.team LIMIT 1)
@@ -299,23 +306,31 @@ BEGIN
                      WHERE t.state = 'ready' AND t.team > r.team ORDER BY t.team LIMIT 1)
               FROM r WHERE r.team IS NOT NULL
         )
-        SELECT r.team, coalesce(s.share, 0) AS share, coalesce(s.weight, 1)::float8 AS weight,
-               CASE WHEN s.max_running IS NOT NULL THEN greatest(s.max_running - s.running, 0) END AS room
-          FROM r
-          LEFT JOIN railyard.team_shares(ctx.farm_cpu, ctx.farm_mem_mb) s ON s.team = r.team
-         WHERE r.team IS NOT NULL
-    LOOP
-        CONTINUE WHEN tm.room = 0;
+        SELECT r.team FROM r WHERE r.team IS NOT NULL) r
+      LEFT JOIN railyard.team_shares(ctx.farm_cpu, ctx.farm_mem_mb) s ON s.team = r.team;
+    -- Two or more teams: the free slots of the other online agents, which
+    -- claim at the same time from the same shares (pkg/sched deals this
+    -- agent's slots over the farm's plan, so they do not all pick alike).
+    IF cardinality(tnames) >= 2 THEN
+        SELECT coalesce(sum(greatest(0, coalesce(a.concurrency_limit, a.slots) - coalesce(r.n, 0))), 0)::int
+          INTO f_free
+          FROM railyard.agents a
+          LEFT JOIN (SELECT t.agent_id, count(*) AS n FROM railyard.tasks t
+                      WHERE t.state = 'running' GROUP BY t.agent_id) r ON r.agent_id = a.id
+         WHERE a.state = 'online' AND a.lease_until > now() AND a.degraded IS NULL AND a.id <> p_agent;
+    END IF;
+    FOR i IN 1 .. coalesce(cardinality(tnames), 0) LOOP
+        CONTINUE WHEN trooms[i] = 0;
         nteams := nteams + 1;
         EXIT WHEN nteams > 64;
         RETURN QUERY
         SELECT t.id, t.cpu, t.mem_mb, t.team,
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
-               t.rank, t.pool, prooms[array_position(pnames, t.pool)], false, tm.share, tm.weight, tm.room,
+               t.rank, t.pool, prooms[array_position(pnames, t.pool)], false, tshares[i], tweights[i], trooms[i],
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
-               ctx.farm_mem_mb
+               ctx.farm_mem_mb, f_free
           FROM railyard.tasks t
-         WHERE t.state = 'ready' AND t.team = tm.team
+         WHERE t.state = 'ready' AND t.team = tnames[i]
            AND t.requires <@ p_labels
            AND (t.os IS NULL OR t.os = p_os) AND (t.arch IS NULL OR t.arch = p_arch)
            AND t.cpu <= p_cpu AND t.mem_mb <= p_mem_mb
@@ -327,7 +342,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION railyard.claim_placement(bigint, text[], text, text, int, int, int, int) IS
-    'Worker, claim step 1 with placement: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks per team with room and, for the agent''s scarce labels, up to p_limit tasks needing them; each with aged priority, rank, team share and room, pool room, whether it needs a scarce label, and the agent''s claim_context (pkg/sched chooses)';
+    'Worker, claim step 1 with placement: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks per team with room and, for the agent''s scarce labels, up to p_limit tasks needing them; each with aged priority, rank, team share and room, pool room, whether it needs a scarce label, the agent''s claim_context, and with two or more teams the other online agents'' free slots (farm_free: pkg/sched deals); pkg/sched chooses';
 
 -- ---- the adaptive concurrency limit ---------------------------------------
 

@@ -64,6 +64,9 @@ struct ry_sched_input {
 	size_t npools;
 	long farm_cpu;		/* the online farm's cpu units (dominant share) */
 	long farm_mem_mb;	/* ... and memory */
+	int farm_free;		/* free slots of the other online agents: they
+				 * claim alongside this one (the deal) */
+	uint64_t seed;		/* the deal's draws */
 	struct ry_sched_protect protect;
 };
 
@@ -78,13 +81,46 @@ struct ry_sched_input {
 int ry_sched_generic_room(const struct ry_sched_protect *p);
 
 /*
+ * A task of this agent has finished but its result has not reached the
+ * database yet: the shares the database computed still count it as
+ * running, although its slot is one of those being filled.  Takes what it
+ * adds off its team's share (never below 0); call it after the teams, the
+ * farm's size and the weights are set, before ry_sched_place.  Left in,
+ * such tasks bias every claim towards the team that did not just finish,
+ * and since most finished tasks belong to the heavier team, the split
+ * drifts away from the weights (3:1 ran as 68:32 with slow round trips).
+ */
+void ry_sched_team_finished(struct ry_sched_input *in, int team, int cpu, int mem_mb);
+
+/*
+ * The deal.  Other agents claim at the same time as this one, each blind to
+ * the others' uncommitted picks, from the same shares.  Were each to give
+ * its slots to the team with the smallest share, they would all pick the
+ * same team: with weights 3:1 and 5 + 1 tasks running, two agents freeing
+ * a slot each both pick the light team (1/1 < 5/3), and since one task of
+ * the light team weighs three of the heavy one's, the split drifts towards
+ * it (3:1 ran 68:32 on two workers of 4 slots).  So when other agents have
+ * free slots (farm_free > 0) and two or more teams offer work, placement
+ * plans the whole farm's free slots in the greedy order (a team offering its
+ * candidates in order, then more like its last) and gives this agent's
+ * slots a uniform random draw of the plan's places: each team gets, in
+ * expectation, the part of the farm's free slots the plan gives it,
+ * whatever the others draw.  The draw only sets how many of this agent's
+ * slots each team may take; which of its tasks, in what order, is the
+ * greedy order below.  Without others' free slots the choice is exactly
+ * the greedy one.
+ */
+
+/*
  * Chooses, one at a time, the best candidate that still fits (capacity,
  * team quota, pool room, the generic bound above), updating the teams'
  * shares and rooms and the pools' rooms as it takes.  Best, in order:
  * on a scarce agent, work that needs its scarce labels; the higher aged
  * priority (whole points); the team with the smaller share/weight (fair
  * share); the higher exact aged priority; the higher rank; the best fit
- * (least cpu and memory left over); the lower id.  Writes the indexes
+ * (least cpu and memory left over); the lower id; each team at most the
+ * places the deal gave it, until no team the deal chose has more that
+ * fits (then the rest without it).  Writes the indexes
  * taken to chosen (room for in->n), in the order taken; returns how many.
  */
 size_t ry_sched_place(const struct ry_sched_input *in, size_t *chosen);

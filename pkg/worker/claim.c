@@ -113,12 +113,14 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
 	w->stats.tasks_claimed += ry_res_rows(res);
-	const struct ry_res *img = r->nresults > 1 ? r->results[1] : NULL;
-	for (int i = 0; img && i < ry_res_rows(img); i++) {
-		int64_t id = ry_res_get_long(img, i, 0);
+	const struct ry_res *more = r->nresults > 1 ? r->results[1] : NULL;
+	for (int i = 0; more && i < ry_res_rows(more); i++) {
+		int64_t id = ry_res_get_long(more, i, 0);
 		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t; t = t->next)
-			if (t->id == id && !t->image)
-				t->image = ry_strdup(ry_res_get(img, i, 1));
+			if (t->id == id && !t->image && !t->team) {
+				t->image = get_opt(more, i, 1);
+				t->team = get_opt(more, i, 2);
+			}
 	}
 	if (w->cache && r->nresults > 3)
 		ry_worker_prep_claimed(w, r->results[2]);
@@ -135,7 +137,7 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 enum cand_col {
 	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
 	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY,
-	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_N
+	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_FARM_FREE, K_N
 };
 static const char *const cand_cols[K_N] = {
 	[K_ID] = "id", [K_CPU] = "cpu", [K_MEM] = "mem_mb", [K_TEAM] = "team",
@@ -144,17 +146,41 @@ static const char *const cand_cols[K_N] = {
 	[K_WEIGHT] = "team_weight", [K_TEAM_ROOM] = "team_room",
 	[K_SCARCE_AGENT] = "scarce_agent", [K_PROTECT] = "protect", [K_GEN_RUNNING] = "generic_running",
 	[K_GEN_READY] = "generic_ready", [K_OTHERS_FREE] = "others_free",
-	[K_FARM_CPU] = "farm_cpu", [K_FARM_MEM] = "farm_mem_mb",
+	[K_FARM_CPU] = "farm_cpu", [K_FARM_MEM] = "farm_mem_mb", [K_FARM_FREE] = "farm_free",
 };
 
-/* The index of name in names (added if new). */
-static int name_index(struct ry_strlist *names, const char *name)
+/* The index of name in names; -1: not there. */
+static int name_find(const struct ry_strlist *names, const char *name)
 {
 	for (size_t i = 0; i < names->n; i++)
 		if (strcmp(names->items[i], name) == 0)
 			return (int)i;
+	return -1;
+}
+
+/* The index of name in names (added if new). */
+static int name_index(struct ry_strlist *names, const char *name)
+{
+	int i = name_find(names, name);
+	if (i >= 0)
+		return i;
 	ry_strlist_add(names, name);
 	return (int)names->n - 1;
+}
+
+/* Our finished tasks whose results wait to be sent still run in the
+ * database's eyes (those in a completion this claim followed are
+ * committed): their teams' shares are taken down by them. */
+static void discount_finished(const struct ry_worker *w, struct ry_sched_input *in,
+			      const struct ry_strlist *team_names)
+{
+	static const enum ry_task_phase unsent[] = { RY_TASK_DONE, RY_TASK_RELEASE };
+	for (size_t p = 0; p < RY_ARRAY_SIZE(unsent); p++)
+		for (const struct ry_task *t = ry_task_table_first(&w->tasks, unsent[p]); t;
+		     t = t->next)
+			if (t->team)
+				ry_sched_team_finished(in, name_find(team_names, t->team), t->cpu,
+						       t->mem_mb);
 }
 
 static void candidates(void *arg, const struct ry_adb_reply *r)
@@ -180,7 +206,8 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	size_t *chosen = ry_calloc(n + 1, sizeof(*chosen));
 	struct ry_strlist team_names = { 0 }, pool_names = { 0 };
 	struct ry_sched_input in = { .free = ry_worker_capacity_free(w), .tasks = cand, .n = n,
-				     .teams = teams, .pools = pools };
+				     .teams = teams, .pools = pools,
+				     .seed = (uint64_t)random() << 31 ^ (uint64_t)random() };
 	for (size_t i = 0; i < n; i++) {
 		int row = (int)i;
 		struct ry_sched_task *t = &cand[i];
@@ -201,6 +228,10 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 			teams[t->team].room = ry_res_isnull(res, row, c[K_TEAM_ROOM])
 						      ? -1 : (int)ry_res_get_long(res, row, c[K_TEAM_ROOM]);
 		}
+		/* The scarce walk's rows say 0: the teams' rows carry it. */
+		int farm_free = (int)ry_res_get_long(res, row, c[K_FARM_FREE]);
+		if (farm_free > in.farm_free)
+			in.farm_free = farm_free;
 		t->pool = -1;
 		if (!ry_res_isnull(res, row, c[K_POOL])) {
 			t->pool = name_index(&pool_names, ry_res_get(res, row, c[K_POOL]));
@@ -222,7 +253,14 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 			.generic_ready = (int)ry_res_get_long(res, 0, c[K_GEN_READY]),
 			.others_free = (int)ry_res_get_long(res, 0, c[K_OTHERS_FREE]),
 		};
+		discount_finished(w, &in, &team_names);
 	}
+	/* Slots freed since the claim was sent wait for the next one: each
+	 * team offered at most claim_limit rows, and with more slots than
+	 * that the rest would go to whichever team still had rows, not to the
+	 * one fair share says (3:1 ran 72:28 so). */
+	if (in.free.slots > w->claim_limit)
+		in.free.slots = w->claim_limit;
 	size_t k = ry_sched_place(&in, chosen);
 
 	/* Fewer rows than asked: nothing more is ready for us right now.  As
@@ -245,9 +283,11 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		const char *p[] = { agent, a };
 		struct ry_adb_job *job = ry_adb_job_new(claimed, w);
 		ry_adb_job_add(job, "SELECT * FROM railyard.claim_tasks($1, $2)", 2, p);
-		/* Which of them run in a container (0009_outbox: tasks.image). */
-		ry_adb_job_add(job, "SELECT id, image FROM railyard.tasks "
-				    "WHERE id = ANY ($1::bigint[]) AND image IS NOT NULL", 1, p + 1);
+		/* Which of them run in a container (0009_outbox: tasks.image),
+		 * and their teams (ry_sched_team_finished, next claim). */
+		ry_adb_job_add(job, "SELECT id, image, team FROM railyard.tasks "
+				    "WHERE id = ANY ($1::bigint[]) "
+				    "AND (image IS NOT NULL OR team IS NOT NULL)", 1, p + 1);
 		/* With a cache: the tasks' cache context in the same round trip
 		 * (prepare.c; without it the spawn pass asks). */
 		if (w->cache)

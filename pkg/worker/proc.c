@@ -66,6 +66,7 @@ void ry_worker_task_free(struct ry_task *t)
 	free(t->name);
 	free(t->command);
 	free(t->service);
+	free(t->team);
 	free(t->image);
 	free(t->container);
 	free(t->revision);

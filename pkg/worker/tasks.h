@@ -62,6 +62,7 @@ struct ry_task {
 	char *name;
 	char *command;
 	char *service;		/* may be NULL */
+	char *team;		/* may be NULL; fair share at the next claim (claim.c) */
 	char *image;		/* container image; NULL: on the host */
 	char *container;	/* running in a container of this name */
 	bool container_killed;	/* its kill has been sent */

@@ -7,6 +7,7 @@
  * at their quota; pools stop at their room; ties go priority, share,
  * aged priority, rank, best fit, id.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -184,6 +185,167 @@ static void fair_share_follows_weights(void **state)
 	teams[1] = (struct ry_sched_team){ 2.0 / 8, 1, -1 };
 	assert_int_equal(ry_sched_place(&in, got), 1);
 	assert_int_equal(t[got[0]].team, 0);
+	/* ... the same, seen before the finished team-0 task's result
+	 * reached the database: its shares say 6/2, as if it still ran.
+	 * Taken at face value the slot goes to team 1 (6/8/3 = 2/8, team 1's
+	 * older tasks win the tie); taken off first, it goes back to team 0. */
+	for (int i = 0; i < 16; i++)
+		t[16 + i].eprio = 0.5;
+	teams[0] = (struct ry_sched_team){ 6.0 / 8 / 3, 3, -1 };
+	teams[1] = (struct ry_sched_team){ 2.0 / 8, 1, -1 };
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	assert_int_equal(t[got[0]].team, 1);
+	teams[0] = (struct ry_sched_team){ 6.0 / 8 / 3, 3, -1 };
+	teams[1] = (struct ry_sched_team){ 2.0 / 8, 1, -1 };
+	ry_sched_team_finished(&in, 0, 1, 100);
+	assert_true(fabs(teams[0].share - 5.0 / 8 / 3) < 1e-12);
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	assert_int_equal(t[got[0]].team, 0);
+	/* Never below nothing; a team the claim did not see is ignored. */
+	ry_sched_team_finished(&in, 1, 8, 100);
+	ry_sched_team_finished(&in, 1, 8, 100);
+	assert_true(teams[1].share == 0);
+	ry_sched_team_finished(&in, -1, 1, 100);
+	ry_sched_team_finished(&in, 2, 1, 100);
+}
+
+/*
+ * Two agents of 4 slots, teams of weights 3 and 1 with plenty ready, tasks
+ * of 5-7 ticks.  Each tick the agents that freed slots claim at once, from
+ * the same shares (each blind to the other's picks, as two workers'
+ * concurrent claim transactions are).  With the deal the running split
+ * averages 75/25 over the run; without it (each agent the greedy choice)
+ * both give the light team the slot whenever they claim together from
+ * 5 + 1 running, and the split falls to about 70/30 (printed).
+ */
+static double concurrent_split(bool deal)
+{
+	enum { AGENTS = 2, SLOTS = 4, TICKS = 40000 };
+	int running[AGENTS][SLOTS], left[AGENTS][SLOTS];
+	uint64_t r = 42;
+	long sum_a = 0, sum_all = 0;
+	for (int a = 0; a < AGENTS; a++)
+		for (int s = 0; s < SLOTS; s++)
+			running[a][s] = -1, left[a][s] = 0;
+	struct ry_sched_task t[2 * SLOTS];
+	for (int i = 0; i < SLOTS; i++) {
+		t[i] = (struct ry_sched_task)T(1 + i, 1, 100, 0, 0);
+		t[SLOTS + i] = (struct ry_sched_task)T(100 + i, 1, 100, 0, 1);
+	}
+	for (int tick = 0; tick < TICKS; tick++) {
+		int count[2] = { 0, 0 }, free_slots[AGENTS] = { 0 };
+		for (int a = 0; a < AGENTS; a++)
+			for (int s = 0; s < SLOTS; s++) {
+				if (running[a][s] >= 0 && --left[a][s] <= 0)
+					running[a][s] = -1;
+				if (running[a][s] >= 0)
+					count[running[a][s]]++;
+				else
+					free_slots[a]++;
+			}
+		int picks[AGENTS][SLOTS];
+		size_t k[AGENTS] = { 0 };
+		for (int a = 0; a < AGENTS; a++) {
+			if (!free_slots[a])
+				continue;
+			/* the shares every agent sees: farm of 8 cpus */
+			struct ry_sched_team teams[2] = { { count[0] / 8.0 / 3, 3, -1 },
+							  { count[1] / 8.0, 1, -1 } };
+			struct ry_sched_input in = input(t, 2 * SLOTS, teams, 2, free_slots[a]);
+			in.farm_free = deal ? free_slots[AGENTS - 1 - a] : 0;
+			in.seed = (uint64_t)tick * 2654435761u + (uint64_t)a + 1;
+			size_t got[2 * SLOTS];
+			k[a] = ry_sched_place(&in, got);
+			for (size_t j = 0; j < k[a]; j++)
+				picks[a][j] = t[got[j]].team;
+		}
+		for (int a = 0; a < AGENTS; a++)
+			for (int s = 0, j = 0; s < SLOTS && (size_t)j < k[a]; s++)
+				if (running[a][s] < 0) {
+					r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+					running[a][s] = picks[a][j++];
+					left[a][s] = 5 + (int)((r >> 33) % 3);
+				}
+		if (tick >= 100)
+			for (int a = 0; a < AGENTS; a++)
+				for (int s = 0; s < SLOTS; s++)
+					if (running[a][s] >= 0) {
+						sum_a += running[a][s] == 0;
+						sum_all++;
+					}
+	}
+	return (double)sum_a / (double)sum_all;
+}
+
+static void concurrent_claims_keep_the_weights(void **state)
+{
+	(void)state;
+	double split = concurrent_split(true);
+	print_message("heavy team's share with the deal: %.3f (greedy alone: %.3f)\n", split,
+		      concurrent_split(false));
+	assert_true(split > 0.73 && split < 0.77);
+}
+
+/* The deal: reproducible from its seed; without other agents' free slots,
+ * or with one team offering, the greedy choice exactly. */
+static void the_deal_is_seeded_and_stays_out_of_the_way(void **state)
+{
+	(void)state;
+	struct ry_sched_task t[16];
+	for (int i = 0; i < 8; i++) {
+		t[i] = (struct ry_sched_task)T(1000 + i, 1, 100, 0, 0);
+		t[8 + i] = (struct ry_sched_task)T(2000 + i, 1, 100, 0, 1);
+	}
+	size_t got[16], again[16];
+	for (uint64_t seed = 1; seed < 50; seed++) {
+		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
+		struct ry_sched_input in = input(t, 16, teams, 2, 1);
+		in.farm_free = 1;
+		in.seed = seed;
+		size_t k = ry_sched_place(&in, got);
+		teams[0] = (struct ry_sched_team){ 5.0 / 8 / 3, 3, -1 };
+		teams[1] = (struct ry_sched_team){ 1.0 / 8, 1, -1 };
+		assert_int_equal(ry_sched_place(&in, again), k);
+		assert_int_equal(k, 1);
+		assert_int_equal(got[0], again[0]);
+	}
+	/* farm_free 0: team 1 (1/8 < 5/8/3), whatever the seed. */
+	for (uint64_t seed = 1; seed < 50; seed++) {
+		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
+		struct ry_sched_input in = input(t, 16, teams, 2, 1);
+		in.seed = seed;
+		assert_int_equal(ry_sched_place(&in, got), 1);
+		assert_int_equal(t[got[0]].team, 1);
+	}
+	/* Both teams' places over many draws: the plan of 2 slots is one
+	 * each, so each gets about half of a lone slot. */
+	int team1 = 0;
+	for (uint64_t seed = 1; seed <= 1000; seed++) {
+		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
+		struct ry_sched_input in = input(t, 16, teams, 2, 1);
+		in.farm_free = 1;
+		in.seed = seed;
+		assert_int_equal(ry_sched_place(&in, got), 1);
+		team1 += t[got[0]].team == 1;
+	}
+	assert_true(team1 > 400 && team1 < 600);
+	/* A higher priority is never passed over for the deal: team 0's
+	 * priority-1 task goes first whatever is drawn. */
+	t[3].eprio = 1;
+	for (uint64_t seed = 1; seed < 50; seed++) {
+		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
+		struct ry_sched_input in = input(t, 16, teams, 2, 1);
+		in.farm_free = 3;
+		in.seed = seed;
+		assert_int_equal(ry_sched_place(&in, got), 1);
+		assert_int_equal(t[got[0]].id, 1003);
+	}
+	/* One team offering: its tasks, all the slots. */
+	struct ry_sched_team teams[2] = { { 0, 3, -1 }, { 0, 1, -1 } };
+	struct ry_sched_input in = input(t, 8, teams, 2, 4);
+	in.farm_free = 4;
+	in.seed = 7;
+	assert_int_equal(ry_sched_place(&in, got), 4);
 }
 
 static void priority_outranks_share_and_quota_stops_a_team(void **state)
@@ -256,6 +418,8 @@ int main(void)
 		cmocka_unit_test(one_slot_scarce_agent_is_not_idle_forever),
 		cmocka_unit_test(protected_work_comes_first_on_a_scarce_agent),
 		cmocka_unit_test(fair_share_follows_weights),
+		cmocka_unit_test(concurrent_claims_keep_the_weights),
+		cmocka_unit_test(the_deal_is_seeded_and_stays_out_of_the_way),
 		cmocka_unit_test(priority_outranks_share_and_quota_stops_a_team),
 		cmocka_unit_test(pools_stop_at_their_room),
 		cmocka_unit_test(ties_go_aged_priority_rank_fit_id),
