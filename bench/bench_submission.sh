@@ -136,23 +136,7 @@ sub_bouncer_start() {
 		return 1
 	fi
 	mkdir -p "$bdir"
-	printf '"railyard" ""\n' >"$bdir/userlist.txt"
-	cat >"$bdir/pgbouncer.ini" <<-INI
-		[databases]
-		* = host=$PGSOCK port=5432
-		[pgbouncer]
-		listen_addr =
-		listen_port = 5432
-		unix_socket_dir = $bdir
-		auth_type = trust
-		auth_file = $bdir/userlist.txt
-		pool_mode = transaction
-		default_pool_size = 8
-		max_client_conn = 100
-		ignore_startup_parameters = options
-		logfile = $bdir/pgbouncer.log
-		pidfile = $bdir/pgbouncer.pid
-	INI
+	pg_bouncer_conf "$bdir" "$PGSOCK" 5432 5432 transaction 8 100 railyard
 	((EUID == 0)) && chown -R railyard: "$bdir"
 	(cd "$bdir" && exec "${AS_PG[@]}" "$pgb" "$bdir/pgbouncer.ini") >>"$TMP/logs/pgbouncer.out" 2>&1 &
 	BG_PIDS+=("$!")

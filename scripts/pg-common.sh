@@ -37,3 +37,30 @@ pg_server_user() {
 	fi
 	PG_AS=(runuser -u railyard --)
 }
+
+# pg_bouncer_conf DIR SERVER_SOCKET_DIR SERVER_PORT LISTEN_PORT MODE POOL
+# MAX_CLIENTS USER: writes DIR/pgbouncer.ini and DIR/userlist.txt for a
+# pgbouncer that listens on a Unix socket in DIR only (no TCP), trusts
+# USER, pools in MODE (session, transaction) and ignores the options
+# startup parameter, as railyard's connections need (docs/operations.md,
+# "PgBouncer").  Its log and pid file go in DIR too.
+pg_bouncer_conf() {
+	local dir=$1
+	printf '"%s" ""\n' "$8" >"$dir/userlist.txt"
+	cat >"$dir/pgbouncer.ini" <<-INI
+		[databases]
+		* = host=$2 port=$3
+		[pgbouncer]
+		listen_addr =
+		listen_port = $4
+		unix_socket_dir = $dir
+		auth_type = trust
+		auth_file = $dir/userlist.txt
+		pool_mode = $5
+		default_pool_size = $6
+		max_client_conn = $7
+		ignore_startup_parameters = options
+		logfile = $dir/pgbouncer.log
+		pidfile = $dir/pgbouncer.pid
+	INI
+}

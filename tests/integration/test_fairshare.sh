@@ -21,9 +21,11 @@ weighted_teams_converge_to_their_weights() {
 	# Past the first claims (which may predate the second submission), the
 	# running split is sampled for a while: both teams keep plenty ready.
 	# A sample is one of 8 slots' worth (steps of 12.5 points) and lasts
-	# about a task (0.3 s): 80 samples over 12 s average out what two
-	# workers' concurrent claims (each blind to the other's, uncommitted)
-	# do to single samples.
+	# about a task (0.3 s): 80 samples over 12 s average out single
+	# overshoots of two workers' concurrent claims.  Their average is what
+	# the deal, the discount of unreported results and the cap of a claim
+	# at what it asked for keep at the weights (docs/ARCHITECTURE.md
+	# "Fair share"; without them it ran 67-72 %).
 	wait_for 30 sql_eq 8 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
 	wait_for 30 sql_eq t "SELECT count(*) >= 20 FROM railyard.task_attempts"
 	# A sample counts only while both teams still have work ready: once

@@ -5,6 +5,8 @@
 # transaction mode the worker says at start why its LISTEN cannot work
 # there, and still runs pipelines to the end by polling.
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/pg-common.sh
+. "$RY_ROOT/scripts/pg-common.sh"
 
 PGBOUNCER=$(command -v pgbouncer) || { echo "pgbouncer is not installed (scripts/install-deps.sh)" >&2; exit 1; }
 
@@ -16,23 +18,7 @@ start_pgbouncer() {
 	mkdir -p "$dir"
 	# A port for its socket name only (no TCP listener).
 	port=$((20000 + ($$ + RANDOM) % 30000))
-	printf '"%s" ""\n' "$RY_PGUSER" >"$dir/userlist.txt"
-	cat >"$dir/pgbouncer.ini" <<INI
-[databases]
-* = host=$RY_PGHOST port=$RY_PGPORT
-[pgbouncer]
-listen_addr =
-listen_port = $port
-unix_socket_dir = $dir
-auth_type = trust
-auth_file = $dir/userlist.txt
-pool_mode = $mode
-max_client_conn = 200
-default_pool_size = 20
-ignore_startup_parameters = options
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
+	pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" "$mode" 20 200 "$RY_PGUSER"
 	chown -R "$RY_PGUSER" "$dir"
 	runuser -u "$RY_PGUSER" -- "$PGBOUNCER" -d "$dir/pgbouncer.ini" || fail "pgbouncer did not start: $(tail -5 "$dir/pgbouncer.log")"
 	wait_for 10 test -s "$dir/pgbouncer.pid"
