@@ -7,7 +7,7 @@
 -- when their run_if cannot hold any more, which propagates), rolls finished
 -- pipelines up and wakes workers once if anything became ready.
 --
--- Generic plans (here and in complete_tasks): every statement looks rows
+-- Generic plans (here, in claim_tasks and in complete_tasks): every statement looks rows
 -- up by an id array, where a custom plan is no better, yet PostgreSQL
 -- plans it afresh for each of a connection's first calls and keeps doing
 -- so when the generic plan's estimate looks costlier: 1-2 ms of planning
@@ -152,7 +152,7 @@ RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command te
                env text[], timeout_s int, cpu int, mem_mb int, only_if_changed text,
                changed_paths text[], revision text, service text, source_date_epoch bigint,
                secrets text[])
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     ids bigint[] := p_ids;

@@ -202,6 +202,11 @@ COMMENT ON FUNCTION railyard.pool_usage() IS
 
 -- ---- the claim's candidates -----------------------------------------------
 
+-- Generic plans: a connection's first calls (and every call whose generic
+-- estimate looks costlier) re-planned each statement, the per-team walk
+-- once per team: 4.2 -> 2.0 ms per call warm with 7 teams, 2,560 ready
+-- tasks and 101 agents (pgbench, one connection); the walks keep their
+-- index (tasks_ready_team, team = $n).  claim_tasks likewise: 2.8 -> 1.9 ms.
 -- Claim, step 1 with placement (in the worker's transaction; p_slots is the
 -- agent's concurrency limit): locks (FOR
 -- UPDATE SKIP LOCKED) up to p_limit ready tasks per team with ready work
@@ -219,7 +224,8 @@ RETURNS TABLE (id bigint, cpu int, mem_mb int, team text, eprio float8, rank flo
                pool text, pool_room int, scarce boolean, team_share float8, team_weight float8,
                team_room int, scarce_agent boolean, protect int, generic_running int, generic_ready int,
                others_free int, farm_cpu bigint, farm_mem_mb bigint, farm_free int)
-LANGUAGE plpgsql SET enable_sort = off SET enable_bitmapscan = off SET jit = off AS $$
+LANGUAGE plpgsql SET enable_sort = off SET enable_bitmapscan = off SET jit = off
+SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
     pnames text[];
