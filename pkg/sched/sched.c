@@ -109,18 +109,15 @@ static int by_offer(const void *pa, const void *pb)
 }
 
 /*
- * The deal (see sched.h): the plan fills the farm's free slots, ours and
- * the others', one at a time as the greedy order would (a team offers its
- * candidates in order, and once out of them more like its last); our slots
- * get a uniform draw of the plan's places.  Returns the places each team
- * got (nteams entries), or NULL when there is nothing to deal.
+ * The deal's plan (see sched.h): fills up to total free slots of the farm,
+ * ours and the others', one at a time as the greedy order would, a team
+ * offering its candidates in order and, once out of them, more like its
+ * last.  Writes each place's team to plan and its priority (whole points)
+ * to level; returns how many places, or 0 when fewer than two teams offer.
  */
-static int *deal(const struct ry_sched_input *in, uint64_t *draws)
+static int plan_farm(const struct ry_sched_input *in, int total, int *plan, double *level)
 {
-	enum { PLAN_MAX = 4096 };
 	size_t nt = in->nteams, n = 0, offering = 0;
-	if (in->farm_free <= 0 || nt < 2 || in->free.slots <= 0)
-		return NULL;
 	const struct ry_sched_task **order = ry_calloc(in->n + 1, sizeof(*order));
 	for (size_t i = 0; i < in->n; i++)
 		if (!in->tasks[i].scarce && admissible(in, &in->free, &in->tasks[i]))
@@ -133,7 +130,7 @@ static int *deal(const struct ry_sched_input *in, uint64_t *draws)
 	size_t *first = ry_calloc(nt, sizeof(*first)), *count = ry_calloc(nt, sizeof(*count));
 	size_t *took = ry_calloc(nt, sizeof(*took));
 	double *share = ry_calloc(nt, sizeof(*share));
-	int *room = ry_calloc(nt, sizeof(*room)), *quota = NULL;
+	int *room = ry_calloc(nt, sizeof(*room)), np = 0;
 	for (size_t i = 0; i < n; i++)
 		count[order[i]->team]++;
 	for (size_t j = 0, at = 0; j < nt; j++) {
@@ -146,54 +143,30 @@ static int *deal(const struct ry_sched_input *in, uint64_t *draws)
 	for (size_t i = 0; i < n; i++)
 		by_team[first[order[i]->team] + took[order[i]->team]++] = order[i];
 	memset(took, 0, nt * sizeof(*took));
-	if (offering >= 2) {
-		int total = in->free.slots + (in->farm_free < PLAN_MAX ? in->farm_free : PLAN_MAX);
-		int *plan = ry_calloc((size_t)total, sizeof(*plan)), np = 0;
-		double *level = ry_calloc((size_t)total, sizeof(*level));
-		while (np < total) {
-			int pick = -1;
-			const struct ry_sched_task *pt = NULL;
-			for (size_t j = 0; j < nt; j++) {
-				if (!count[j] || room[j] == 0)
+	while (offering >= 2 && np < total) {
+		int pick = -1;
+		const struct ry_sched_task *pt = NULL;
+		for (size_t j = 0; j < nt; j++) {
+			if (!count[j] || room[j] == 0)
+				continue;
+			const struct ry_sched_task *c =
+				by_team[first[j] + (took[j] < count[j] ? took[j] : count[j] - 1)];
+			if (pick >= 0) {
+				double fc = floor(c->eprio), fp = floor(pt->eprio);
+				if (fc < fp || (fc == fp && share[j] > share[pick] - 1e-12))
 					continue;
-				const struct ry_sched_task *c =
-					by_team[first[j] + (took[j] < count[j] ? took[j] : count[j] - 1)];
-				if (pick >= 0) {
-					double fc = floor(c->eprio), fp = floor(pt->eprio);
-					if (fc < fp || (fc == fp && share[j] > share[pick] - 1e-12))
-						continue;
-				}
-				pick = (int)j;
-				pt = c;
 			}
-			if (pick < 0)
-				break;
-			level[np] = floor(pt->eprio);
-			plan[np++] = pick;
-			took[pick]++;
-			share[pick] += task_share(in, &in->teams[pick], pt->cpu, pt->mem_mb);
-			if (room[pick] > 0)
-				room[pick]--;
+			pick = (int)j;
+			pt = c;
 		}
-		/* The plan's places come in falling priority; a priority's
-		 * places go to us whole while our slots last, the one where
-		 * they run out by draw. */
-		quota = ry_calloc(nt, sizeof(*quota));
-		for (int start = 0, want = in->free.slots; start < np && want > 0;) {
-			int end = start;
-			while (end < np && level[end] == level[start])
-				end++;
-			for (int d = start; d < end && want > 0; d++, want--) {
-				int r = d + (int)(next_draw(draws) % (uint64_t)(end - d));
-				int tmp = plan[d];
-				plan[d] = plan[r];
-				plan[r] = tmp;
-				quota[plan[d]]++;
-			}
-			start = end;
-		}
-		free(plan);
-		free(level);
+		if (pick < 0)
+			break;
+		level[np] = floor(pt->eprio);
+		plan[np++] = pick;
+		took[pick]++;
+		share[pick] += task_share(in, &in->teams[pick], pt->cpu, pt->mem_mb);
+		if (room[pick] > 0)
+			room[pick]--;
 	}
 	free(order);
 	free(by_team);
@@ -202,6 +175,49 @@ static int *deal(const struct ry_sched_input *in, uint64_t *draws)
 	free(took);
 	free(share);
 	free(room);
+	return np;
+}
+
+/*
+ * Our slots' places in the plan: its places come in falling priority; a
+ * priority's places go to us whole while our slots last, and those of the
+ * priority where they run out by a uniform draw.  Returns how many places
+ * each of the nteams teams got.
+ */
+static int *draw_places(int *plan, const double *level, int np, int slots, size_t nteams,
+			uint64_t *draws)
+{
+	int *quota = ry_calloc(nteams, sizeof(*quota));
+	for (int start = 0, want = slots; start < np && want > 0;) {
+		int end = start;
+		while (end < np && level[end] == level[start])
+			end++;
+		for (int d = start; d < end && want > 0; d++, want--) {
+			int r = d + (int)(next_draw(draws) % (uint64_t)(end - d));
+			int tmp = plan[d];
+			plan[d] = plan[r];
+			plan[r] = tmp;
+			quota[plan[d]]++;
+		}
+		start = end;
+	}
+	return quota;
+}
+
+/* The deal (see sched.h): how many of our slots each team may take, or
+ * NULL when there is nothing to deal (no other free slots, one team). */
+static int *deal(const struct ry_sched_input *in, uint64_t *draws)
+{
+	enum { PLAN_MAX = 4096 };
+	if (in->farm_free <= 0 || in->nteams < 2 || in->free.slots <= 0)
+		return NULL;
+	int total = in->free.slots + (in->farm_free < PLAN_MAX ? in->farm_free : PLAN_MAX);
+	int *plan = ry_calloc((size_t)total, sizeof(*plan));
+	double *level = ry_calloc((size_t)total, sizeof(*level));
+	int np = plan_farm(in, total, plan, level);
+	int *quota = np > 0 ? draw_places(plan, level, np, in->free.slots, in->nteams, draws) : NULL;
+	free(plan);
+	free(level);
 	return quota;
 }
 
