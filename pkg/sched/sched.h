@@ -88,7 +88,8 @@ int ry_sched_generic_room(const struct ry_sched_protect *p);
  * farm's size and the weights are set, before ry_sched_place.  Left in,
  * such tasks bias every claim towards the team that did not just finish,
  * and since most finished tasks belong to the heavier team, the split
- * drifts away from the weights (3:1 ran as 68:32 with slow round trips).
+ * drifts away from the weights (one of the three causes of 3:1 running
+ * 67-72 % on two workers: docs/ARCHITECTURE.md "Fair share").
  */
 void ry_sched_team_finished(struct ry_sched_input *in, int team, int cpu, int mem_mb);
 
@@ -99,7 +100,8 @@ void ry_sched_team_finished(struct ry_sched_input *in, int team, int cpu, int me
  * same team: with weights 3:1 and 5 + 1 tasks running, two agents freeing
  * a slot each both pick the light team (1/1 < 5/3), and since one task of
  * the light team weighs three of the heavy one's, the split drifts towards
- * it (3:1 ran 68:32 on two workers of 4 slots).  So when other agents have
+ * it (a cmocka simulation of two blind agents: 0.705 for 0.75).  So when
+ * other agents have
  * free slots (farm_free > 0) and two or more teams offer work, placement
  * plans the whole farm's free slots in the greedy order (a team offering its
  * candidates in order, then more like its last) and gives this agent's

@@ -154,16 +154,23 @@ static void protected_work_comes_first_on_a_scarce_agent(void **state)
 	assert_int_equal(t[got[0]].id, 3);
 }
 
+/* n tasks of team 0 (ids 1000...) then n of team 1 (ids 2000...), all
+ * alike: 1 cpu, 100 MB, priority 0. */
+static void two_teams(struct ry_sched_task *t, int n)
+{
+	for (int i = 0; i < n; i++) {
+		t[i] = (struct ry_sched_task)T(1000 + i, 1, 100, 0, 0);
+		t[n + i] = (struct ry_sched_task)T(2000 + i, 1, 100, 0, 1);
+	}
+}
+
 /* Two teams, weights 3 and 1, each with plenty ready: 8 slots from empty
  * split 6/2, and a steady state (one finishes, one starts) stays there. */
 static void fair_share_follows_weights(void **state)
 {
 	(void)state;
 	struct ry_sched_task t[32];
-	for (int i = 0; i < 16; i++) {
-		t[i] = (struct ry_sched_task)T(1000 + i, 1, 100, 0, 0);
-		t[16 + i] = (struct ry_sched_task)T(2000 + i, 1, 100, 0, 1);
-	}
+	two_teams(t, 16);
 	struct ry_sched_team teams[2] = { { 0, 3, -1 }, { 0, 1, -1 } };
 	size_t got[32];
 	struct ry_sched_input in = input(t, 32, teams, 2, 8);
@@ -228,10 +235,7 @@ static double concurrent_split(bool deal)
 		for (int s = 0; s < SLOTS; s++)
 			running[a][s] = -1, left[a][s] = 0;
 	struct ry_sched_task t[2 * SLOTS];
-	for (int i = 0; i < SLOTS; i++) {
-		t[i] = (struct ry_sched_task)T(1 + i, 1, 100, 0, 0);
-		t[SLOTS + i] = (struct ry_sched_task)T(100 + i, 1, 100, 0, 1);
-	}
+	two_teams(t, SLOTS);
 	for (int tick = 0; tick < TICKS; tick++) {
 		int count[2] = { 0, 0 }, free_slots[AGENTS] = { 0 };
 		for (int a = 0; a < AGENTS; a++)
@@ -286,66 +290,55 @@ static void concurrent_claims_keep_the_weights(void **state)
 	assert_true(split > 0.73 && split < 0.77);
 }
 
+/* One slot of ours from 5 + 1 running (weights 3:1, 8 cpus), the other
+ * agents with farm_free free slots, drawn with seed: the task taken. */
+static size_t place_one(const struct ry_sched_task *t, size_t n, int farm_free, uint64_t seed)
+{
+	struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
+	struct ry_sched_input in = input(t, n, teams, 2, 1);
+	in.farm_free = farm_free;
+	in.seed = seed;
+	size_t got[16];
+	assert_int_equal(ry_sched_place(&in, got), 1);
+	return got[0];
+}
+
 /* The deal: reproducible from its seed; without other agents' free slots,
  * or with one team offering, the greedy choice exactly. */
 static void the_deal_is_seeded_and_stays_out_of_the_way(void **state)
 {
 	(void)state;
 	struct ry_sched_task t[16];
-	for (int i = 0; i < 8; i++) {
-		t[i] = (struct ry_sched_task)T(1000 + i, 1, 100, 0, 0);
-		t[8 + i] = (struct ry_sched_task)T(2000 + i, 1, 100, 0, 1);
-	}
-	size_t got[16], again[16];
-	for (uint64_t seed = 1; seed < 50; seed++) {
-		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
-		struct ry_sched_input in = input(t, 16, teams, 2, 1);
-		in.farm_free = 1;
-		in.seed = seed;
-		size_t k = ry_sched_place(&in, got);
-		teams[0] = (struct ry_sched_team){ 5.0 / 8 / 3, 3, -1 };
-		teams[1] = (struct ry_sched_team){ 1.0 / 8, 1, -1 };
-		assert_int_equal(ry_sched_place(&in, again), k);
-		assert_int_equal(k, 1);
-		assert_int_equal(got[0], again[0]);
-	}
+	two_teams(t, 8);
+	for (uint64_t seed = 1; seed < 50; seed++)
+		assert_int_equal(place_one(t, 16, 1, seed), place_one(t, 16, 1, seed));
 	/* farm_free 0: team 1 (1/8 < 5/8/3), whatever the seed. */
-	for (uint64_t seed = 1; seed < 50; seed++) {
-		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
-		struct ry_sched_input in = input(t, 16, teams, 2, 1);
-		in.seed = seed;
-		assert_int_equal(ry_sched_place(&in, got), 1);
-		assert_int_equal(t[got[0]].team, 1);
-	}
+	for (uint64_t seed = 1; seed < 50; seed++)
+		assert_int_equal(t[place_one(t, 16, 0, seed)].team, 1);
 	/* Both teams' places over many draws: the plan of 2 slots is one
 	 * each, so each gets about half of a lone slot. */
 	int team1 = 0;
-	for (uint64_t seed = 1; seed <= 1000; seed++) {
-		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
-		struct ry_sched_input in = input(t, 16, teams, 2, 1);
-		in.farm_free = 1;
-		in.seed = seed;
-		assert_int_equal(ry_sched_place(&in, got), 1);
-		team1 += t[got[0]].team == 1;
-	}
+	for (uint64_t seed = 1; seed <= 1000; seed++)
+		team1 += t[place_one(t, 16, 1, seed)].team == 1;
 	assert_true(team1 > 400 && team1 < 600);
 	/* A higher priority is never passed over for the deal: team 0's
 	 * priority-1 task goes first whatever is drawn. */
 	t[3].eprio = 1;
-	for (uint64_t seed = 1; seed < 50; seed++) {
-		struct ry_sched_team teams[2] = { { 5.0 / 8 / 3, 3, -1 }, { 1.0 / 8, 1, -1 } };
-		struct ry_sched_input in = input(t, 16, teams, 2, 1);
-		in.farm_free = 3;
-		in.seed = seed;
-		assert_int_equal(ry_sched_place(&in, got), 1);
-		assert_int_equal(t[got[0]].id, 1003);
+	for (uint64_t seed = 1; seed < 50; seed++)
+		assert_int_equal(t[place_one(t, 16, 3, seed)].id, 1003);
+	t[3].eprio = 0;
+	/* One team offering (team 1 out of work): the greedy choice, the
+	 * same tasks in the same order as without other free slots. */
+	size_t got[16], greedy[16];
+	for (int farm_free = 0; farm_free <= 4; farm_free += 4) {
+		struct ry_sched_team teams[2] = { { 0, 3, -1 }, { 0, 1, -1 } };
+		struct ry_sched_input in = input(t, 8, teams, 2, 4);
+		in.farm_free = farm_free;
+		in.seed = 7;
+		assert_int_equal(ry_sched_place(&in, farm_free ? got : greedy), 4);
 	}
-	/* One team offering: its tasks, all the slots. */
-	struct ry_sched_team teams[2] = { { 0, 3, -1 }, { 0, 1, -1 } };
-	struct ry_sched_input in = input(t, 8, teams, 2, 4);
-	in.farm_free = 4;
-	in.seed = 7;
-	assert_int_equal(ry_sched_place(&in, got), 4);
+	for (int j = 0; j < 4; j++)
+		assert_int_equal(got[j], greedy[j]);
 }
 
 static void priority_outranks_share_and_quota_stops_a_team(void **state)
