@@ -8,6 +8,10 @@
 
 #define PRESSURE_FILE_MAX (64 * 1024)
 
+/* v1 says "no limit" with the largest page-rounded counter (2^63 less a
+ * page); anything this large is no limit on any machine. */
+#define MEMCG_UNLIMITED (UINT64_C(1) << 62)
+
 /* 1-based line number of the position at in text. */
 static int line_of(const char *text, const char *at)
 {
@@ -66,6 +70,59 @@ bool ry_pressure_parse_meminfo(const char *text, const char *path, long *total_k
 	return true;
 }
 
+/* Parses a byte count at s up to the end of its line; false when there is
+ * none or something else follows. */
+static bool parse_bytes(const char *s, uint64_t *value)
+{
+	char *end = NULL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (errno || (*end && *end != '\n'))
+		return false;
+	*value = v;
+	return true;
+}
+
+bool ry_pressure_parse_memcg_stat(const char *text, const char *path, const char *key,
+				  uint64_t *value, char **err)
+{
+	size_t klen = strlen(key);
+	for (const char *line = text; line && *line;) {
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ') {
+			if (parse_bytes(line + klen + 1, value))
+				return true;
+			*err = ry_asprintf("%s:%d: %s expects a number of bytes", path,
+					   line_of(text, line), key);
+			return false;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	*err = ry_asprintf("%s: no %s line", path, key);
+	return false;
+}
+
+bool ry_pressure_parse_memcg_value(const char *text, const char *path, bool max_ok,
+				   uint64_t *value, char **err)
+{
+	if (max_ok && (strcmp(text, "max") == 0 || strcmp(text, "max\n") == 0)) {
+		*value = UINT64_MAX;
+		return true;
+	}
+	const char *nl = strchr(text, '\n');
+	if (parse_bytes(text, value) && (!nl || !nl[1]))
+		return true;
+	*err = ry_asprintf("%s:1: expected a number of bytes%s", path, max_ok ? " or \"max\"" : "");
+	return false;
+}
+
 /* Reads path; *missing when it does not exist (not an error). */
 static bool read_opt(const char *path, struct ry_buf *b, bool *missing, char **err)
 {
@@ -75,6 +132,108 @@ static bool read_opt(const char *path, struct ry_buf *b, bool *missing, char **e
 		return true;
 	}
 	return ry_read_file(path, PRESSURE_FILE_MAX, b, err);
+}
+
+/*
+ * One figure of dir's memory cgroup: the key of file (memory.stat), or the
+ * file's one value where key is NULL.  *missing when the file is absent.
+ */
+static bool memcg_figure(const char *dir, const char *file, const char *key, uint64_t *v,
+			 bool *missing, char **err)
+{
+	struct ry_buf b = RY_BUF_INIT;
+	char *path = ry_asprintf("%s/%s", dir, file);
+	bool ok = read_opt(path, &b, missing, err) &&
+		  (*missing || (key ? ry_pressure_parse_memcg_stat(b.data, path, key, v, err)
+				    : ry_pressure_parse_memcg_value(b.data, path, true, v, err)));
+	free(path);
+	ry_buf_release(&b);
+	return ok;
+}
+
+/* v2: the smallest memory.max of dir and its ancestors, up to the first
+ * directory without one (the hierarchy's root has none). */
+static bool memcg_v2_limit(const char *dir, uint64_t *limit, char **err)
+{
+	char *d = ry_strdup(dir);
+	bool ok = true, missing = false;
+	*limit = UINT64_MAX;
+	for (;;) {
+		size_t len = strlen(d);
+		while (len > 1 && d[len - 1] == '/')
+			d[--len] = '\0';
+		uint64_t v;
+		ok = memcg_figure(d, "memory.max", NULL, &v, &missing, err);
+		if (!ok || missing)
+			break;
+		if (v < *limit)
+			*limit = v;
+		char *slash = strrchr(d, '/');
+		if (!slash || slash == d)
+			break;
+		*slash = '\0';
+	}
+	free(d);
+	return ok;
+}
+
+bool ry_pressure_read_memcg(const char *dir, struct ry_memcg_reading *m, char **err)
+{
+	struct ry_memcg_reading r = { 0 };
+	bool missing = false, v2 = true;
+
+	if (!memcg_figure(dir, "memory.current", NULL, &r.usage, &missing, err))
+		return false;
+	if (missing) {
+		v2 = false;
+		if (!memcg_figure(dir, "memory.usage_in_bytes", NULL, &r.usage, &missing, err))
+			return false;
+	}
+	if (!missing) {
+		if (v2 ? !memcg_v2_limit(dir, &r.limit, err)
+		       : !memcg_figure(dir, "memory.stat", "hierarchical_memory_limit", &r.limit,
+				       &missing, err))
+			return false;
+	}
+	if (!missing && !memcg_figure(dir, "memory.stat", v2 ? "inactive_file" : "total_inactive_file",
+				      &r.inactive_file, &missing, err))
+		return false;
+	/* Any file gone: the cgroup went away meanwhile; nothing to judge. */
+	if (!missing) {
+		r.have = true;
+		r.limited = r.limit < MEMCG_UNLIMITED;
+	}
+	*m = r;
+	return true;
+}
+
+/*
+ * Judges memory by the cgroup instead of the host where the cgroup's
+ * limit is below MemTotal and its available share the smaller one (or
+ * the host's figures are missing).  Available in the cgroup is what it
+ * may still charge plus the file cache the kernel reclaims first.
+ */
+static void tighter_memory(struct ry_pressure *r, const struct ry_memcg_reading *m)
+{
+	if (!m->have || !m->limited)
+		return;
+	int64_t limit = (int64_t)m->limit;
+	int64_t avail = limit - (int64_t)(m->usage > m->limit ? m->limit : m->usage) +
+			(int64_t)(m->inactive_file > m->limit ? m->limit : m->inactive_file);
+	if (avail > limit)
+		avail = limit;
+	long total_kb = (long)(limit / 1024), avail_kb = (long)(avail / 1024);
+	if (total_kb <= 0)
+		return;
+	double share = (double)avail_kb / (double)total_kb;
+	if (r->have_mem && r->mem_total_kb > 0 &&
+	    (total_kb >= r->mem_total_kb ||
+	     share >= (double)r->mem_available_kb / (double)r->mem_total_kb))
+		return;
+	r->have_mem = true;
+	r->mem_cgroup = true;
+	r->mem_total_kb = total_kb;
+	r->mem_available_kb = avail_kb;
 }
 
 bool ry_pressure_read(const struct ry_pressure_source *src, struct ry_pressure *p, char **err)
@@ -131,6 +290,12 @@ bool ry_pressure_read(const struct ry_pressure_source *src, struct ry_pressure *
 		ry_buf_release(&b);
 		if (!fine)
 			goto out;
+	}
+	if (src->memcg) {
+		struct ry_memcg_reading m;
+		if (!ry_pressure_read_memcg(src->memcg, &m, err))
+			goto out;
+		tighter_memory(&r, &m);
 	}
 	*p = r;
 	ok = true;

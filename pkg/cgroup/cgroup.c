@@ -324,6 +324,62 @@ static bool listed_in(const char *dir, const char *file, const char *word)
 	return hit;
 }
 
+/* ---- the worker's own memory cgroup ------------------------------------ */
+
+/* A worker in its agent's SELF_LEAF (v2_enable moved it there) is judged
+ * by the cgroup it left: that one holds the tasks too. */
+static void leave_self_leaf(char *dir)
+{
+	char *leaf = strrchr(dir, '/');
+	if (!leaf || strcmp(leaf + 1, SELF_LEAF) != 0)
+		return;
+	*leaf = '\0';
+	char *agent = strrchr(dir, '/');
+	if (agent && strncmp(agent + 1, "railyard-", 9) == 0)
+		*agent = '\0';
+	else
+		*leaf = '/';
+}
+
+char *ry_cgroup_self_memory_dir(char **why)
+{
+	char *mountinfo = read_text("/proc/self/mountinfo");
+	int e = errno;
+	char *self = read_text("/proc/self/cgroup");
+	char *dir = NULL;
+
+	*why = NULL;
+	if (!mountinfo || !self) {
+		*why = ry_asprintf("cannot read /proc/self/mountinfo or /proc/self/cgroup: %s",
+				   strerror(mountinfo ? errno : e));
+		goto out;
+	}
+	dir = own_dir(mountinfo, self, NULL);
+	if (dir && listed_in(dir, "cgroup.controllers", "memory")) {
+		leave_self_leaf(dir);
+		if (!exists_in(dir, "memory.current")) {
+			*why = ry_asprintf("%s has no memory.current (the root cgroup)", dir);
+			free(dir);
+			dir = NULL;
+		}
+		goto out;
+	}
+	free(dir);
+	dir = own_dir(mountinfo, self, v1_controller[H_MEM]);
+	if (!dir) {
+		*why = ry_strdup("no memory cgroup: cgroup v2 has no memory controller here and "
+				 "no v1 memory hierarchy is mounted");
+	} else if (!exists_in(dir, "memory.usage_in_bytes")) {
+		*why = ry_asprintf("%s has no memory.usage_in_bytes", dir);
+		free(dir);
+		dir = NULL;
+	}
+out:
+	free(mountinfo);
+	free(self);
+	return dir;
+}
+
 /* ---- the agent's root ---------------------------------------------------- */
 
 /*

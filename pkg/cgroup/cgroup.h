@@ -119,6 +119,16 @@ bool ry_cgroup_remove(struct ry_cgroup *cg);
 /* Frees the handle (without removing anything). */
 void ry_cgroup_free(struct ry_cgroup *cg);
 
+/*
+ * The directory of this process's own memory cgroup, whose usage includes
+ * every task (their cgroups are nested below it): cgroup v2 when the memory
+ * controller is enabled there, else the v1 memory hierarchy.  A worker that
+ * moved itself into its agent's "worker" leaf (pure v2, above) is judged by
+ * the cgroup it came from.  NULL with *why (the caller frees) when there is
+ * none: no hierarchy with memory, or the process is in the root cgroup.
+ */
+char *ry_cgroup_self_memory_dir(char **why);
+
 /* ---- parsers (pure; exposed for tests) ---------------------------------- */
 
 /*

@@ -31,6 +31,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->pressure_dir = ry_strdup("/proc/pressure");
 	c->meminfo_path = ry_strdup("/proc/meminfo");
 	c->loadavg_path = ry_strdup("/proc/loadavg");
+	c->memory_cgroup = ry_strdup("auto");
 	c->throttle_interval_ms = 2000;
 	c->throttle_decrease = c->pressure_cpu_high = c->pressure_cpu_low = -1;
 	c->pressure_memory_high = c->pressure_memory_low = c->pressure_io_high = -1;
@@ -54,6 +55,7 @@ void ry_config_release(struct ry_worker_config *c)
 	free(c->pressure_dir);
 	free(c->meminfo_path);
 	free(c->loadavg_path);
+	free(c->memory_cgroup);
 	ry_strlist_release(&c->labels);
 	memset(c, 0, sizeof(*c));
 }
@@ -80,6 +82,7 @@ void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config 
 	dst->pressure_dir = dup_or_null(src->pressure_dir);
 	dst->meminfo_path = dup_or_null(src->meminfo_path);
 	dst->loadavg_path = dup_or_null(src->loadavg_path);
+	dst->memory_cgroup = dup_or_null(src->memory_cgroup);
 	dst->labels = (struct ry_strlist){ 0 };
 	for (size_t i = 0; i < src->labels.n; i++)
 		ry_strlist_add(&dst->labels, src->labels.items[i]);
@@ -175,6 +178,14 @@ static bool set_throttle(struct ry_worker_config *c, const char *key, const char
 			return false;
 		}
 		return set_str(path, value);
+	}
+	if (strcmp(key, "memory_cgroup") == 0) {
+		if (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0 && *value != '/') {
+			*err = ry_asprintf("%s: memory_cgroup must be auto, off or an absolute "
+					   "directory, not \"%s\"", where, value);
+			return false;
+		}
+		return set_str(&c->memory_cgroup, value);
 	}
 	*known = false;
 	return false;

@@ -45,6 +45,8 @@ struct ry_worker_config {
 	char *pressure_dir;	/* PSI files cpu, memory, io (default /proc/pressure) */
 	char *meminfo_path;	/* default /proc/meminfo */
 	char *loadavg_path;	/* default /proc/loadavg (runnable, where PSI is absent) */
+	char *memory_cgroup;	/* whose memory is judged besides the host's: "auto" (the
+				 * worker's own memory cgroup), "off", or a directory */
 	int throttle_interval_ms;	/* between steps */
 	/* thresholds; < 0: the throttle's default (ry_throttle_config_default) */
 	double throttle_decrease;

@@ -22,6 +22,8 @@ struct ry_pressure {
 	double cpu, memory, io;	/* PSI "some avg10", percent */
 	bool have_mem;
 	long mem_total_kb, mem_available_kb;
+	bool mem_cgroup;	/* the two above are the worker's memory cgroup's (limit,
+				 * available), tighter than the host's */
 	bool have_runnable;	/* runnable tasks per core (where PSI is absent) */
 	double runnable_per_core;
 };

@@ -107,6 +107,9 @@ struct ry_worker {
 	bool limit_turned;	/* ... and it changed direction */
 	char limit_why[128];	/* the pressure behind the last change */
 	char *pressure_err;	/* the last complaint about the pressure files */
+	char *memcg_dir;	/* the memory cgroup judged besides the host (memcg.c);
+				 * NULL: the host only */
+	char *memcg_said;	/* what was logged about it last */
 	bool cg_cpu;		/* the kernel enforces cpu weight/quota */
 	bool hb_due;
 	bool idle_check_due;
@@ -384,5 +387,10 @@ void ry_worker_limit_reload(struct ry_worker *w);
 void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_config *c);
 void ry_worker_limit_free(struct ry_worker *w);
 void ry_worker_send_limit(struct ry_worker *w);
+
+/* memcg.c: resolves memory_cgroup into memcg_dir (at start and at each
+ * reload) and logs which memory the throttle judges when that changes. */
+void ry_worker_memcg_resolve(struct ry_worker *w);
+void ry_worker_memcg_release(struct ry_worker *w);
 
 #endif

@@ -56,7 +56,7 @@ static void limit_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct ry_worker *w = arg;
 	struct ry_pressure_source src = { w->cfg.pressure_dir, w->cfg.meminfo_path,
-					  w->cfg.loadavg_path, w->host.cores };
+					  w->cfg.loadavg_path, w->host.cores, w->memcg_dir };
 	struct ry_pressure p;
 	char *err = NULL, why[sizeof(w->limit_why)];
 	bool changed, turned;
@@ -179,4 +179,5 @@ void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_
 	take_str(&cfg->pressure_dir, &c->pressure_dir);
 	take_str(&cfg->meminfo_path, &c->meminfo_path);
 	take_str(&cfg->loadavg_path, &c->loadavg_path);
+	take_str(&cfg->memory_cgroup, &c->memory_cgroup);
 }

@@ -303,6 +303,7 @@ static void reload_config(struct ry_worker *w)
 	w->cfg.secrets_dir = c.secrets_dir;
 	c.secrets_dir = NULL;
 	ry_worker_limit_take_config(&w->cfg, &c);
+	ry_worker_memcg_resolve(w);
 	if (w->cfg.heartbeat_s != c.heartbeat_s) {
 		w->cfg.heartbeat_s = c.heartbeat_s;
 		arm_heartbeat(w);
@@ -440,6 +441,7 @@ int ry_worker_run(struct ry_worker *w)
 	signal(SIGPIPE, SIG_IGN);
 	if (!take_lock(w) || !ry_worker_isolation_init(w))
 		return 1;
+	ry_worker_memcg_resolve(w);	/* before contain: the worker may move itself */
 	contain(w);
 	ry_worker_journal_open(w);
 	w->free_mb = -1;
@@ -517,6 +519,7 @@ void ry_worker_free(struct ry_worker *w)
 	if (w->lease_timer)
 		event_free(w->lease_timer);
 	ry_worker_limit_free(w);
+	ry_worker_memcg_release(w);
 	ry_worker_janitor_release(w);
 	ry_cgroup_root_close(w->cgroot);
 	ry_worker_isolation_release(w);

@@ -317,6 +317,50 @@ static void limits_survive_signals(void **state)
 	assert_int_equal(failures, 0);
 }
 
+/* Whether s ends with suffix. */
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * The worker's own memory cgroup is where /proc/self/cgroup puts this
+ * process (v2 with the memory controller, else v1 memory) and holds the
+ * memory files the throttle reads; without one, the reason is given.
+ */
+static void own_memory_cgroup(void **state)
+{
+	(void)state;
+	char *why = NULL, *v2 = NULL, *v1 = NULL, self[4096] = "";
+	char *dir = ry_cgroup_self_memory_dir(&why);
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	assert_non_null(f);
+	size_t n = fread(self, 1, sizeof(self) - 1, f);
+	self[n] = '\0';
+	fclose(f);
+	ry_cgroup_parse_self(self, "memory", &v2, &v1);
+	if (!dir) {
+		assert_non_null(why);
+		print_message("# no memory cgroup here: %s\n", why);
+	} else {
+		char cur[4096], usage[4096];
+		assert_null(why);
+		snprintf(cur, sizeof(cur), "%s/memory.current", dir);
+		snprintf(usage, sizeof(usage), "%s/memory.usage_in_bytes", dir);
+		bool is_v2 = access(cur, F_OK) == 0;
+		assert_true(is_v2 || access(usage, F_OK) == 0);
+		const char *path = is_v2 ? v2 : v1;
+		assert_non_null(path);
+		if (strcmp(path, "/") != 0 && !ends_with(dir, path))
+			fail_msg("%s is not this process's cgroup %s", dir, path);
+	}
+	free(dir);
+	free(why);
+	free(v2);
+	free(v1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +369,7 @@ int main(void)
 		cmocka_unit_test(favordynmods),
 		cmocka_unit_test(keyed_files),
 		cmocka_unit_test(io_accounting),
+		cmocka_unit_test(own_memory_cgroup),
 		cmocka_unit_test(a_task_cgroup_lives_and_dies),
 		cmocka_unit_test(limits_survive_signals),
 	};

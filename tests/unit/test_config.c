@@ -53,8 +53,10 @@ static void file_sets_every_key(void **state)
 				"min_free_mb = 128\n"
 				"retention_s = 86400\n"
 				"retention_min_s = 600\n"
-				"retention_mb = 20480\n");
+				"retention_mb = 20480\n"
+				"memory_cgroup = /sys/fs/cgroup/system.slice/railyard.service\n");
 	ry_config_init(&c);
+	assert_string_equal(c.memory_cgroup, "auto");	/* the default */
 	assert_true(ry_config_load_file(&c, path, &err));
 	assert_string_equal(c.db, "host=/run/pg dbname=railyard");
 	assert_string_equal(c.name, "farm-07");
@@ -79,11 +81,13 @@ static void file_sets_every_key(void **state)
 	assert_int_equal(c.retention_s, 86400);
 	assert_int_equal(c.retention_min_s, 600);
 	assert_int_equal(c.retention_mb, 20480);
+	assert_string_equal(c.memory_cgroup, "/sys/fs/cgroup/system.slice/railyard.service");
 	assert_true(ry_config_check(&c, &err));
 	/* A copy owns its own strings. */
 	struct ry_worker_config d;
 	ry_config_copy(&d, &c);
 	assert_true(d.secrets_dir != c.secrets_dir);
+	assert_true(d.memory_cgroup != c.memory_cgroup);
 	assert_string_equal(d.labels.items[2], "linux");
 	ry_config_release(&d);
 	ry_config_release(&c);
@@ -110,6 +114,8 @@ static const struct bad_case bad[] = {
 	{ "secrets_dir = relative/dir\n", ":1: secrets_dir must be an absolute path" },
 	{ "match_limit = 10\n", ":1: match_limit must be a whole number from 1000" },
 	{ "log_max_mb = -1\n", ":1: log_max_mb must be a whole number from 0" },
+	{ "\nmemory_cgroup = system.slice\n",
+	  ":2: memory_cgroup must be auto, off or an absolute directory, not \"system.slice\"" },
 };
 
 static void bad_values_name_file_and_line(void **state)
