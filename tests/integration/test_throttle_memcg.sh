@@ -126,14 +126,42 @@ limit_follows_the_cgroup_not_the_host() {
 	remove_cgroup
 }
 
-memory_cgroup_off_judges_the_host_only() {
-	local wd=$RY_WORKDIR/w-off conf=$RY_WORKDIR/off.conf
+# A configured directory is read like the worker's own (tests inject the
+# files there); a reload resolves memory_cgroup again.
+memory_cgroup_follows_the_config_and_reloads() {
+	local wd=$RY_WORKDIR/w-off conf=$RY_WORKDIR/off.conf pd=$RY_WORKDIR/calm2 fake=$RY_WORKDIR/fakecg f
 	ry_newdb off
-	echo "memory_cgroup = off" >"$conf"
+	mkdir -p "$pd" "$fake"
+	for f in cpu memory io; do
+		printf 'some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n' >"$pd/$f"
+	done
+	# v1 files: 512 MB limit, 500 MB used, 2 MB inactive file cache.
+	echo $((500 * 1048576)) >"$fake/memory.usage_in_bytes"
+	printf 'cache 0\nhierarchical_memory_limit %d\ntotal_inactive_file %d\n' \
+		$((512 * 1048576)) $((2 * 1048576)) >"$fake/memory.stat"
+	printf 'memory_cgroup = off\npressure_dir = %s\nthrottle_interval_ms = 200\n' "$pd" >"$conf"
 	start_worker memoff --slots 2 --throttle on --workdir "$wd" --config "$conf"
 	wait_agent 30 memoff
 	wait_for 30 grep -q "throttle judges host memory only: memory_cgroup = off" "$RY_WORKDIR/worker-memoff.log"
+	local id
+	id=$(ry_submit "(name) VALUES ('busy')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command)
+		SELECT :id, 'b-' || g, 'while [ ! -e $GO ]; do sleep 0.1; done' FROM generate_series(1, 2) g;")
+	wait_for 30 sql_eq 2 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
+	wait_for 30 sql_eq 2 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'memoff'"
+
+	printf 'memory_cgroup = %s\npressure_dir = %s\nthrottle_interval_ms = 200\n' "$fake" "$pd" >"$conf"
+	kill -HUP "$(worker_pid memoff)"
+	wait_for 30 grep -q "throttle judges memory of cgroup $fake (limit 512 MB) and the host" \
+		"$RY_WORKDIR/worker-memoff.log"
+	# (512 - 500 + 2) / 512 = 2.7 % available: high pressure.
+	wait_for 30 sql_eq 1 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'memoff'"
+	grep -q "concurrency limit 2 -> 1 of 2: MemAvailable 2.7% < 10%" "$RY_WORKDIR/worker-memoff.log" ||
+		fail "the decrease was not judged on the cgroup's figures: $(grep 'concurrency limit' "$RY_WORKDIR/worker-memoff.log")"
+	touch "$GO"
+	wait_pipeline 60 "$id" succeeded >/dev/null
+	rm -f "$GO"
 }
 
 run_scenario "a worker in a 192 MB memory cgroup: the limit falls when the cgroup fills (the host has plenty) and recovers" limit_follows_the_cgroup_not_the_host
-run_scenario "memory_cgroup = off: the throttle judges the host's memory only" memory_cgroup_off_judges_the_host_only
+run_scenario "memory_cgroup = off judges the host only; a reload to an injected cgroup directory judges its figures" memory_cgroup_follows_the_config_and_reloads
