@@ -54,6 +54,8 @@ static void file_sets_every_key(void **state)
 				"retention_s = 86400\n"
 				"retention_min_s = 600\n"
 				"retention_mb = 20480\n"
+				"throttle_slow_start = off\n"
+				"webhooks = off\n"
 				"memory_cgroup = /sys/fs/cgroup/system.slice/railyard.service\n");
 	ry_config_init(&c);
 	assert_string_equal(c.memory_cgroup, "auto");	/* the default */
@@ -82,6 +84,8 @@ static void file_sets_every_key(void **state)
 	assert_int_equal(c.retention_min_s, 600);
 	assert_int_equal(c.retention_mb, 20480);
 	assert_string_equal(c.memory_cgroup, "/sys/fs/cgroup/system.slice/railyard.service");
+	assert_false(c.throttle_slow_start);
+	assert_false(c.webhooks);
 	assert_true(ry_config_check(&c, &err));
 	/* A copy owns its own strings. */
 	struct ry_worker_config d;
@@ -116,6 +120,8 @@ static const struct bad_case bad[] = {
 	{ "log_max_mb = -1\n", ":1: log_max_mb must be a whole number from 0" },
 	{ "\nmemory_cgroup = system.slice\n",
 	  ":2: memory_cgroup must be auto, off or an absolute directory, not \"system.slice\"" },
+	{ "throttle_slow_start = yes\n", ":1: throttle_slow_start must be on or off, not \"yes\"" },
+	{ "webhooks = 1\n", ":1: webhooks must be on or off, not \"1\"" },
 };
 
 static void bad_values_name_file_and_line(void **state)
