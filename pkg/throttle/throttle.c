@@ -59,12 +59,13 @@ enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
 	if (p->have_mem && p->mem_total_kb > 0) {
 		/* Less available is more pressure: judge the share used. */
 		double avail = 100.0 * (double)p->mem_available_kb / (double)p->mem_total_kb;
+		const char *what = p->mem_cgroup ? "memory cgroup available" : "MemAvailable";
 		if (avail < c->avail_low_pct) {
 			if (lvl != RY_PRESSURE_HIGH)
-				snprintf(why, whylen, "MemAvailable %.1f%% < %g%%", avail, c->avail_low_pct);
+				snprintf(why, whylen, "%s %.1f%% < %g%%", what, avail, c->avail_low_pct);
 			lvl = RY_PRESSURE_HIGH;
 		} else if (avail <= c->avail_ok_pct && lvl == RY_PRESSURE_LOW) {
-			snprintf(why, whylen, "MemAvailable %.1f%% between %g%% and %g%%", avail,
+			snprintf(why, whylen, "%s %.1f%% between %g%% and %g%%", what, avail,
 				 c->avail_low_pct, c->avail_ok_pct);
 			lvl = RY_PRESSURE_MODERATE;
 		}

@@ -99,9 +99,9 @@ limit_follows_the_cgroup_not_the_host() {
 	            WHERE object = 'agent' AND event = 'limit' ORDER BY id LIMIT 1")
 	# The reason is memory below the low mark, a share only the cgroup has
 	# (the host has $host_pct % available).
-	[[ $why =~ (MemAvailable|cgroup|memory)[^0-9]*([0-9]+)(\.[0-9]+)?%\ \<\ 30 ]] ||
+	[[ $why =~ memory\ cgroup\ available\ ([0-9]+)(\.[0-9]+)?%\ \<\ 30 ]] ||
 		fail "the limit fell for another reason: \"$why\""
-	pct=${BASH_REMATCH[2]}
+	pct=${BASH_REMATCH[1]}
 	((pct < 30 && pct < host_pct)) || fail "the reason's figure is the host's, not the cgroup's: \"$why\""
 	grep -qF "concurrency limit 4 -> 2 of 4: $why" "$RY_WORKDIR/worker-memcg.log" ||
 		fail "the worker did not log the decrease: $(grep 'concurrency limit' "$RY_WORKDIR/worker-memcg.log")"
@@ -154,7 +154,7 @@ memory_cgroup_follows_the_config_and_reloads() {
 		"$RY_WORKDIR/worker-memoff.log"
 	# (512 - 500 + 2) / 512 = 2.7 % available: high pressure.
 	wait_for 30 sql_eq 1 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'memoff'"
-	grep -q "concurrency limit 2 -> 1 of 2: MemAvailable 2.7% < 10%" "$RY_WORKDIR/worker-memoff.log" ||
+	grep -q "concurrency limit 2 -> 1 of 2: memory cgroup available 2.7% < 10%" "$RY_WORKDIR/worker-memoff.log" ||
 		fail "the decrease was not judged on the cgroup's figures: $(grep 'concurrency limit' "$RY_WORKDIR/worker-memoff.log")"
 	touch "$GO"
 	wait_pipeline 60 "$id" succeeded >/dev/null

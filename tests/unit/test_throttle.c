@@ -136,6 +136,13 @@ static void every_source_counts(void **state)
 	assert_string_equal(why, "MemAvailable 5.0% < 10%");
 	p.mem_available_kb = 150;
 	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_MODERATE);
+	/* The worker's memory cgroup's figures say so. */
+	p.mem_cgroup = true;
+	p.mem_available_kb = 50;
+	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_HIGH);
+	assert_string_equal(why, "memory cgroup available 5.0% < 10%");
+	p.mem_cgroup = false;
+	p.mem_available_kb = 150;
 	p.mem_available_kb = 900;
 	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_LOW);
 	/* Runnable per core only where PSI is absent. */
