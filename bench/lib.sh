@@ -4,7 +4,7 @@
 # every bench/bench_*.sh.  Nothing here measures anything by itself.
 #
 # Globals set by run.sh before use: ROOT (the repository), BUILD (the build
-# directory), RY (its railyard binary), SPAWN (its bench/spawn), TMP (this
+# directory), RY (its railyard binary), SPAWN and MEMHOG (its bench/spawn, bench/memhog), TMP (this
 # run's temp dir), QUICK (1 or 0).
 
 # ---- time and numbers ----------------------------------------------------

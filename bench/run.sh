@@ -55,7 +55,8 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || {
 shift
 RY=$BUILD/railyard
 SPAWN=$BUILD/bench/spawn
-for f in "$RY" "$SPAWN"; do
+MEMHOG=$BUILD/bench/memhog
+for f in "$RY" "$SPAWN" "$MEMHOG"; do
 	if [[ ! -x $f ]]; then
 		echo "error: $f is missing: run make bench (it builds railyard and bench/*.c)" >&2
 		exit 2
@@ -93,9 +94,10 @@ mkdir -p "$TMP/work" "$TMP/bin"
 # Our own copies: a rebuild of BUILD_DIR during the run (by make, in
 # another shell) must not swap the binary under a schema migrated by the
 # old one.
-cp "$RY" "$TMP/bin/railyard" && cp "$SPAWN" "$TMP/bin/spawn" || exit 2
+cp "$RY" "$TMP/bin/railyard" && cp "$SPAWN" "$TMP/bin/spawn" && cp "$MEMHOG" "$TMP/bin/memhog" || exit 2
 RY=$TMP/bin/railyard
 SPAWN=$TMP/bin/spawn
+MEMHOG=$TMP/bin/memhog
 : >"$TMP/rows.tsv"
 : >"$TMP/meta.tsv"
 
