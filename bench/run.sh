@@ -28,6 +28,8 @@
 #   FORECAST_GENERIC, FORECAST_CACHE  the forecast history's share of tasks
 #                        without a class label (1/3) and of cacheable tasks
 #                        (0.25): bench/bench_forecast.sh
+#   PLACEMENT_ONLY=memory  placement: only the memory-bound overload runs
+#                        (for development; bench/bench_placement.sh)
 #
 # Benchmarks report; they do not fail the build: a missed goal or an INVALID
 # row still exits 0.  Exit status 2 only when nothing could run (usage, no
