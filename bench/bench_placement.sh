@@ -23,6 +23,10 @@
 #     throttle on (AIMD, the host's real /proc/pressure) vs static slots =
 #     cores vs static slots = 4 x cores: makespan and peak PSI cpu some
 #     avg10 (sampled every 0.5 s).
+#   memory-bound overload: one worker of 8 slots inside a memory cgroup of
+#     896 MiB (the "RAM": nothing outside it is at risk), 'memhog 160 1500
+#     1500' tasks with no mem_mb: oom kills with the throttle on (AIMD) vs
+#     static 8 slots, makespan vs static slots = cores, peak cgroup memory.
 
 bench_title_placement() {
 	echo "10. Placement: scarce agents, fair share, aging, pools, AIMD"
