@@ -319,15 +319,6 @@ pl_memory_params() {
 	echo "memory-bound: one worker in a memory cgroup of $PL_MEM_LIMIT_MB MiB, $(pl_memory_tasks) x 'memhog $PL_MEM_TASK_MB 1500 1500' (no mem_mb declared) per run"
 }
 
-# pipeline_done DB ID PID: whether pipeline ID has finished; status 2 when
-# the worker PID is gone first (wait_for).
-pipeline_done() {
-	[[ $(q "$1" "SELECT state IN ('succeeded', 'failed', 'cancelled') FROM railyard.pipelines WHERE id = $2") == t ]] &&
-		return 0
-	alive "$3" || return 2
-	return 1
-}
-
 # pl_memload DB SLOTS THROTTLE TASKS: one worker (--slots SLOTS, --throttle
 # THROTTLE) inside a fresh memory cgroup of PL_MEM_LIMIT_MB, TASKS memhog
 # tasks in one pipeline.  It offers slots x 256 MB (the default mem_mb) so

@@ -440,6 +440,15 @@ at_least_succeeded() {
 	return 2
 }
 
+# pipeline_done DB ID PID: whether the pipeline finished; 2 when its
+# worker has exited (see wait_for).
+pipeline_done() {
+	[[ $(q "$1" "SELECT state IN ('succeeded', 'failed', 'cancelled') FROM railyard.pipelines WHERE id = $2") == t ]] &&
+		return 0
+	alive "$3" || return 2
+	return 1
+}
+
 # harness_cleanup: the EXIT trap of bench/run.sh and bench/profile_hotpath.sh:
 # stops every process they started (samplers, workers, then the task
 # processes they left), the cluster, and removes TMP unless KEEP_TMP=1.
