@@ -4,8 +4,8 @@
 # every bench/bench_*.sh.  Nothing here measures anything by itself.
 #
 # Globals set by run.sh before use: ROOT (the repository), BUILD (the build
-# directory), RY (its railyard binary), SPAWN and MEMHOG (its bench/spawn, bench/memhog), TMP (this
-# run's temp dir), QUICK (1 or 0).
+# directory), RY (its railyard binary), SPAWN and MEMHOG (its bench/spawn
+# and bench/memhog), TMP (this run's temp dir), QUICK (1 or 0).
 
 # ---- time and numbers ----------------------------------------------------
 
