@@ -28,6 +28,7 @@ void ry_config_init(struct ry_worker_config *c)
 	c->http_listen = ry_strdup("127.0.0.1:9187");
 	c->throttle = true;
 	c->min_slots = 1;
+	c->throttle_slow_start = true;
 	c->pressure_dir = ry_strdup("/proc/pressure");
 	c->meminfo_path = ry_strdup("/proc/meminfo");
 	c->loadavg_path = ry_strdup("/proc/loadavg");
@@ -83,6 +84,17 @@ void ry_config_copy(struct ry_worker_config *dst, const struct ry_worker_config 
 	dst->labels = (struct ry_strlist){ 0 };
 	for (size_t i = 0; i < src->labels.n; i++)
 		ry_strlist_add(&dst->labels, src->labels.items[i]);
+}
+
+static bool set_onoff(bool *dst, const char *key, const char *value, const char *where,
+		      char **err)
+{
+	if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+		*err = ry_asprintf("%s: %s must be on or off, not \"%s\"", where, key, value);
+		return false;
+	}
+	*dst = strcmp(value, "on") == 0;
+	return true;
 }
 
 static bool set_int(int *dst, const char *key, const char *value, long min, long max,
@@ -151,14 +163,10 @@ static bool set_throttle(struct ry_worker_config *c, const char *key, const char
 		if (strcmp(key, pct[i].key) == 0)
 			return set_double((double *)((char *)c + pct[i].off), key, value, 0, pct[i].max,
 					  where, err);
-	if (strcmp(key, "throttle") == 0) {
-		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
-			*err = ry_asprintf("%s: throttle must be on or off, not \"%s\"", where, value);
-			return false;
-		}
-		c->throttle = strcmp(value, "on") == 0;
-		return true;
-	}
+	if (strcmp(key, "throttle") == 0)
+		return set_onoff(&c->throttle, key, value, where, err);
+	if (strcmp(key, "throttle_slow_start") == 0)
+		return set_onoff(&c->throttle_slow_start, key, value, where, err);
 	if (strcmp(key, "min_slots") == 0)
 		return set_int(&c->min_slots, key, value, 1, 100000, where, err);
 	if (strcmp(key, "throttle_interval_ms") == 0)
@@ -268,14 +276,8 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 		}
 		return set_str(&c->http_listen, value);
 	}
-	if (strcmp(key, "webhooks") == 0) {
-		if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
-			*err = ry_asprintf("%s: webhooks must be on or off, not \"%s\"", where, value);
-			return false;
-		}
-		c->webhooks = strcmp(value, "on") == 0;
-		return true;
-	}
+	if (strcmp(key, "webhooks") == 0)
+		return set_onoff(&c->webhooks, key, value, where, err);
 	if (strcmp(key, "webhook_secrets_dir") == 0) {
 		if (*value && *value != '/') {
 			*err = ry_asprintf("%s: webhook_secrets_dir must be an absolute path, not \"%s\"",

@@ -1,5 +1,6 @@
 #include "throttle/throttle.h"
 
+#include <limits.h>
 #include <stdio.h>
 
 void ry_throttle_config_default(struct ry_throttle_config *c)
@@ -11,7 +12,7 @@ void ry_throttle_config_default(struct ry_throttle_config *c)
 		.io_high = 50, .io_low = 10,
 		.avail_low_pct = 10, .avail_ok_pct = 20,
 		.runnable_high = 2.0, .runnable_low = 1.0,
-		.decrease = 0.5, .interval_ms = 2000,
+		.decrease = 0.5, .interval_ms = 2000, .slow_start = true,
 	};
 }
 
@@ -22,7 +23,8 @@ void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c)
 		t->cfg.min_slots = 1;
 	if (t->cfg.max_slots < t->cfg.min_slots)
 		t->cfg.max_slots = t->cfg.min_slots;
-	t->limit = t->cfg.max_slots;
+	t->slow = t->cfg.slow_start;
+	t->limit = t->slow ? t->cfg.min_slots : t->cfg.max_slots;
 	t->last_dir = 0;
 	t->last_step_ms = -1;
 }
@@ -70,8 +72,63 @@ enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
 	return lvl;
 }
 
-int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_use,
-		     int64_t now_ms, bool *changed, bool *turned, char *why, size_t whylen)
+int ry_throttle_mem_room(const struct ry_throttle_config *c, const struct ry_pressure *p,
+			 const struct ry_throttle_load *load)
+{
+	if (!p->have_mem || p->mem_total_kb <= 0 || load->task_mem_kb <= 0)
+		return INT_MAX;
+	double keep = c->avail_ok_pct / 100.0 * (double)p->mem_total_kb;
+	double room = (double)p->mem_available_kb - keep - (double)load->growth_kb;
+	if (room <= 0)
+		return 0;
+	double n = room / (double)load->task_mem_kb;
+	return n >= INT_MAX ? INT_MAX : (int)n;
+}
+
+/* The raise a low reading allows: double in slow start, else one slot;
+ * no further than slots or than what fits in memory. */
+static int raise_to(struct ry_throttle *t, const struct ry_pressure *p,
+		    const struct ry_throttle_load *load, char *why, size_t whylen)
+{
+	int want = t->slow ? t->limit * 2 : t->limit + 1;
+	if (want > t->cfg.max_slots)
+		want = t->cfg.max_slots;
+	int room = ry_throttle_mem_room(&t->cfg, p, load);
+	if (want - t->limit > room) {
+		/* Memory decides from here: growing faster would overshoot it. */
+		t->slow = false;
+		snprintf(why, whylen, "memory: room for %d more task%s of %ld MB above %g%% available",
+			 room, room == 1 ? "" : "s", load->task_mem_kb / 1024, t->cfg.avail_ok_pct);
+		want = t->limit + room;
+	}
+	return want;
+}
+
+/* Records a move to next (a turn when the direction changes). */
+static bool move_to(struct ry_throttle *t, int next, bool *turned)
+{
+	*turned = false;
+	if (next == t->limit)
+		return false;
+	int dir = next < t->limit ? -1 : 1;
+	*turned = dir != t->last_dir;
+	t->last_dir = dir;
+	t->limit = next;
+	return true;
+}
+
+bool ry_throttle_blind(struct ry_throttle *t, bool *turned)
+{
+	*turned = false;
+	if (!t->slow)
+		return false;
+	t->slow = false;
+	return move_to(t, t->cfg.max_slots, turned);
+}
+
+int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p,
+		     const struct ry_throttle_load *load, int64_t now_ms, bool *changed,
+		     bool *turned, char *why, size_t whylen)
 {
 	*changed = false;
 	*turned = false;
@@ -81,7 +138,10 @@ int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_
 	}
 	t->last_step_ms = now_ms;
 	int next = t->limit;
-	switch (ry_throttle_judge(&t->cfg, p, why, whylen)) {
+	enum ry_throttle_level lvl = ry_throttle_judge(&t->cfg, p, why, whylen);
+	if (lvl != RY_PRESSURE_LOW)
+		t->slow = false;	/* the first sign of pressure ends slow start */
+	switch (lvl) {
 	case RY_PRESSURE_HIGH:
 		next = (int)((double)t->limit * t->cfg.decrease);
 		if (next >= t->limit)
@@ -92,18 +152,12 @@ int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_
 	case RY_PRESSURE_LOW:
 		/* Only a limit in use is raised: an idle worker learns nothing
 		 * about how much more its host takes. */
-		if (in_use >= t->limit && t->limit < t->cfg.max_slots)
-			next = t->limit + 1;
+		if (load->in_use >= t->limit && t->limit < t->cfg.max_slots)
+			next = raise_to(t, p, load, why, whylen);
 		break;
 	case RY_PRESSURE_MODERATE:
 		break;
 	}
-	if (next != t->limit) {
-		int dir = next < t->limit ? -1 : 1;
-		*changed = true;
-		*turned = dir != t->last_dir;
-		t->last_dir = dir;
-		t->limit = next;
-	}
+	*changed = move_to(t, next, turned);
 	return t->limit;
 }

@@ -8,6 +8,16 @@
  * the low and high thresholds is what keeps a steady moderate load from
  * oscillating).  Time is passed in, so tests drive it without sleeping.
  * Lowering the limit only admits less: running tasks are never stopped.
+ *
+ * Two things keep memory-bound work from being admitted faster than the
+ * host learns about it.  Slow start: the limit begins at min_slots and
+ * doubles per interval (while low and in use) until the first sign of
+ * pressure, as TCP's window does, so a burst at start-up cannot fill every
+ * slot before one reading was taken.  Memory headroom: a raise admits only
+ * as many more tasks as fit above the "ok" share of available memory,
+ * counting each at the largest peak the worker measured recently and the
+ * growth its running tasks still have to make; PSI and MemAvailable lag
+ * a task that is still allocating, the measured peaks do not.
  */
 #ifndef RY_THROTTLE_H
 #define RY_THROTTLE_H
@@ -37,6 +47,14 @@ struct ry_throttle_config {
 	double runnable_high, runnable_low;	/* per core, without PSI */
 	double decrease;	/* multiplicative factor, 0 < decrease < 1 */
 	int64_t interval_ms;	/* between steps */
+	bool slow_start;	/* begin at min_slots and double (else begin at max_slots) */
+};
+
+/* What the worker's own tasks hold and are expected to take (limit.c). */
+struct ry_throttle_load {
+	int in_use;		/* slots held */
+	long task_mem_kb;	/* one more task's memory: the largest recent peak (0: unknown) */
+	long growth_kb;		/* what running tasks have yet to take to reach that */
 };
 
 enum ry_throttle_level { RY_PRESSURE_LOW, RY_PRESSURE_MODERATE, RY_PRESSURE_HIGH };
@@ -45,13 +63,14 @@ struct ry_throttle {
 	struct ry_throttle_config cfg;
 	int limit;
 	int last_dir;		/* -1 decreased, +1 increased, 0 not yet */
+	bool slow;		/* still in slow start: raises double */
 	int64_t last_step_ms;	/* monotonic ms of the last step taken (-1: none) */
 };
 
 /* Defaults: thresholds as docs/operations.md "Throttle" gives them. */
 void ry_throttle_config_default(struct ry_throttle_config *c);
 
-/* Starts at max_slots (nothing is known yet about the host). */
+/* Starts at min_slots in slow start, else at max_slots. */
 void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c);
 
 /*
@@ -63,12 +82,29 @@ enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
 					 const struct ry_pressure *p, char *why, size_t whylen);
 
 /*
- * One step at now_ms with in_use tasks held: returns the new limit (which
- * is also t->limit).  Steps closer together than interval_ms change
- * nothing.  *changed says whether the limit moved; *turned whether it
- * moved the other way from the last move (an audit row is due).
+ * How many more tasks fit in memory above the "ok" share of available
+ * memory, given the load; INT_MAX when nothing says otherwise (no memory
+ * reading or no measured task yet).
  */
-int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p, int in_use,
-		     int64_t now_ms, bool *changed, bool *turned, char *why, size_t whylen);
+int ry_throttle_mem_room(const struct ry_throttle_config *c, const struct ry_pressure *p,
+			 const struct ry_throttle_load *load);
+
+/*
+ * One step at now_ms: returns the new limit (which is also t->limit).
+ * Steps closer together than interval_ms change nothing.  *changed says
+ * whether the limit moved; *turned whether it moved the other way from the
+ * last move (an audit row is due).
+ */
+int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p,
+		     const struct ry_throttle_load *load, int64_t now_ms, bool *changed,
+		     bool *turned, char *why, size_t whylen);
+
+/*
+ * No reading can be had (the pressure files are unreadable): slow start has
+ * nothing to learn from, so it ends with the limit at max_slots, where a
+ * worker without the throttle runs.  True when the limit moved (*turned as
+ * for a step); later unreadable intervals change nothing.
+ */
+bool ry_throttle_blind(struct ry_throttle *t, bool *turned);
 
 #endif

@@ -107,6 +107,8 @@ struct ry_worker {
 	bool limit_turned;	/* ... and it changed direction */
 	char limit_why[128];	/* the pressure behind the last change */
 	char *pressure_err;	/* the last complaint about the pressure files */
+	long mem_recent_kb[16];	/* peaks of the last tasks to finish (a ring) */
+	unsigned mem_recent_n;	/* tasks noted so far */
 	bool cg_cpu;		/* the kernel enforces cpu weight/quota */
 	bool hb_due;
 	bool idle_check_due;
@@ -383,6 +385,9 @@ void ry_worker_limit_reload(struct ry_worker *w);
 /* A reload: the throttle's settings move from c (new) into cfg. */
 void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_config *c);
 void ry_worker_limit_free(struct ry_worker *w);
+/* A task finished having used peak_kb at most (0: unknown): a sample of
+ * what the next one may take. */
+void ry_worker_limit_note_peak(struct ry_worker *w, long peak_kb);
 void ry_worker_send_limit(struct ry_worker *w);
 
 #endif

@@ -42,14 +42,74 @@ static void limit_configure(struct ry_worker *w)
 	pick(&c.avail_ok_pct, f->mem_available_ok_pct);
 	pick(&c.runnable_high, f->runnable_high);
 	pick(&c.runnable_low, f->runnable_low);
+	c.slow_start = f->throttle_slow_start;
 	int was = w->throttle.limit;
+	bool was_slow = w->throttle.slow;
 	ry_throttle_init(&w->throttle, &c);
 	/* A reload keeps what was learnt, within the new bounds. */
-	if (was > 0 && f->throttle)
+	if (was > 0 && f->throttle) {
 		w->throttle.limit = was < c.min_slots ? c.min_slots : was > c.max_slots ? c.max_slots : was;
+		w->throttle.slow = was_slow && c.slow_start;
+	}
 	w->slot_limit = f->throttle ? w->throttle.limit : f->slots;
-	snprintf(w->limit_why, sizeof(w->limit_why), "%s", f->throttle ? "starting" : "throttle off");
+	snprintf(w->limit_why, sizeof(w->limit_why), "%s",
+		 !f->throttle	       ? "throttle off"
+		 : w->throttle.slow ? "slow start: from min_slots, doubling while in use"
+				    : "starting");
 	w->limit_dirty = true;
+}
+
+void ry_worker_limit_note_peak(struct ry_worker *w, long peak_kb)
+{
+	if (peak_kb <= 0)
+		return;
+	size_t n = sizeof(w->mem_recent_kb) / sizeof(w->mem_recent_kb[0]);
+	w->mem_recent_kb[w->mem_recent_n++ % n] = peak_kb;
+}
+
+/*
+ * What the tasks held take and may yet take: one more task counts at the
+ * largest peak among the last to finish and those running now; each held
+ * task short of that peak (a queued one: all of it) may still grow to it.
+ */
+static void task_load(struct ry_worker *w, struct ry_throttle_load *load)
+{
+	static const enum ry_task_phase held[] = { RY_TASK_QUEUED, RY_TASK_RUNNING };
+	long each = 0;
+	for (size_t i = 0; i < sizeof(w->mem_recent_kb) / sizeof(w->mem_recent_kb[0]); i++)
+		if (w->mem_recent_kb[i] > each)
+			each = w->mem_recent_kb[i];
+	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next) {
+		struct ry_cgroup_usage u = { 0 };
+		if (t->cg)
+			ry_cgroup_usage(t->cg, &u);
+		t->mem_seen_kb = u.has_mem ? (long)(u.mem_peak_bytes >> 10) : 0;
+		if (t->mem_seen_kb > each)
+			each = t->mem_seen_kb;
+	}
+	load->in_use = w->tasks.held_slots;
+	load->task_mem_kb = each;
+	load->growth_kb = 0;
+	for (size_t k = 0; k < sizeof(held) / sizeof(held[0]); k++)
+		for (struct ry_task *t = ry_task_table_first(&w->tasks, held[k]); t; t = t->next) {
+			long seen = held[k] == RY_TASK_RUNNING ? t->mem_seen_kb : 0;
+			if (seen < each)
+				load->growth_kb += each - seen;
+		}
+}
+
+/* The throttle moved the limit from old: claim by it and record it. */
+static void limit_moved(struct ry_worker *w, int old, bool turned, const char *why)
+{
+	int lim = w->throttle.limit;
+	w->slot_limit = lim;
+	snprintf(w->limit_why, sizeof(w->limit_why), "%s", why);
+	w->limit_dirty = true;
+	w->limit_turned |= turned;
+	ry_info("concurrency limit %d -> %d of %d: %s", old, lim, w->cfg.slots, why);
+	if (lim > old)
+		w->want_claim = true;
+	ry_worker_pump(w);
 }
 
 static void limit_tick(evutil_socket_t fd, short what, void *arg)
@@ -72,23 +132,19 @@ static void limit_tick(evutil_socket_t fd, short what, void *arg)
 		} else {
 			free(err);
 		}
+		int old = w->throttle.limit;
+		if (ry_throttle_blind(&w->throttle, &turned))
+			limit_moved(w, old, turned, "pressure unreadable: slots, judging nothing");
 		return;
 	}
 	free(w->pressure_err);
 	w->pressure_err = NULL;
 	int old = w->throttle.limit;
-	int lim = ry_throttle_step(&w->throttle, &p, (int)w->tasks.held_slots, ry_now_ms(), &changed,
-				   &turned, why, sizeof(why));
-	if (!changed)
-		return;
-	w->slot_limit = lim;
-	memcpy(w->limit_why, why, sizeof(why));
-	w->limit_dirty = true;
-	w->limit_turned |= turned;
-	ry_info("concurrency limit %d -> %d of %d: %s", old, lim, w->cfg.slots, why);
-	if (lim > old)
-		w->want_claim = true;
-	ry_worker_pump(w);
+	struct ry_throttle_load load;
+	task_load(w, &load);
+	ry_throttle_step(&w->throttle, &p, &load, ry_now_ms(), &changed, &turned, why, sizeof(why));
+	if (changed)
+		limit_moved(w, old, turned, why);
 }
 
 void ry_worker_limit_start(struct ry_worker *w)
@@ -164,6 +220,7 @@ void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_
 {
 	cfg->throttle = c->throttle;
 	cfg->min_slots = c->min_slots;
+	cfg->throttle_slow_start = c->throttle_slow_start;
 	cfg->throttle_interval_ms = c->throttle_interval_ms;
 	cfg->throttle_decrease = c->throttle_decrease;
 	cfg->pressure_cpu_high = c->pressure_cpu_high;

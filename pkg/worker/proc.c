@@ -289,6 +289,7 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 		t->cg = NULL;
 	}
 	usage_from_rusage(t);
+	ry_worker_limit_note_peak(w, (long)(t->usage.mem_peak_bytes >> 10));
 	ry_task_table_set_pid(&w->tasks, t, 0);
 	/* Nothing runs under its uid any more: another task may have it. */
 	ry_worker_release_uid(w, t);
@@ -309,9 +310,14 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 					  ry_asprintf("timeout: exceeded %d s", t->timeout_s), -1);
 		break;
 	case RY_KILL_OOM:
-		if (w->cg_memory)
+		if (w->cg_memory && t->mem_mb > 0)
 			why = ry_asprintf("oom: killed at its memory limit of %d MB (peak %llu MB)",
 					  t->mem_mb,
+					  (unsigned long long)(t->usage.mem_peak_bytes >> 20));
+		else if (w->cg_memory)
+			/* No limit of its own: the worker's cgroup (or the host) ran out. */
+			why = ry_asprintf("oom: killed by the kernel: the worker's cgroup or the host "
+					  "ran out of memory (no mem_mb of its own; peak %llu MB)",
 					  (unsigned long long)(t->usage.mem_peak_bytes >> 20));
 		else
 			why = ry_asprintf("oom: used %ld MB, limit %d MB", t->rss_kb / 1024,

@@ -48,10 +48,15 @@ limit_follows_injected_pressure() {
 	EOC
 	start_worker aimd --slots 8 --config "$conf" --throttle on --workdir "$wd"
 	wait_agent 30 aimd
-	wait_for 30 sql_eq 8 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
+	# Slow start: it begins at min_slots and doubles only while in use.
+	wait_for 30 sql_eq 2 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
 	id=$(ry_submit "(name) VALUES ('load')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
 		SELECT :id, 't-' || g, 'sleep 0.4' FROM generate_series(1, 400) g;")
+	wait_for 30 sql_eq 8 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
+	grep -q "concurrency limit 2 -> 4 of 8: no pressure" "$RY_WORKDIR/worker-aimd.log" &&
+		grep -q "concurrency limit 4 -> 8 of 8: no pressure" "$RY_WORKDIR/worker-aimd.log" ||
+		fail "slow start did not double 2 -> 4 -> 8: $(grep 'concurrency limit' "$RY_WORKDIR/worker-aimd.log")"
 	wait_for 30 sql_eq 8 "SELECT count(*) FROM railyard.tasks WHERE state = 'running'"
 
 	# High cpu pressure: 8 -> 4 -> 2 (min_slots), halving once per
@@ -97,9 +102,10 @@ limit_follows_injected_pressure() {
 	wait_for 30 sql_eq 2 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
 	meminfo 90
 
-	# One audit row per change of direction: down, up, down; not one per step.
+	# One audit row per change of direction: down (slots to min_slots for
+	# slow start), up, down, up, down; not one per step.
 	[[ $(sql "SELECT string_agg(detail->>'direction', ',' ORDER BY id) FROM railyard.audit_log
-	           WHERE object = 'agent' AND event = 'limit'") == down,up,down ]] ||
+	           WHERE object = 'agent' AND event = 'limit'") == down,up,down,up,down ]] ||
 		fail "limit audit rows: $(sql "SELECT id, old_state, new_state, detail FROM railyard.audit_log WHERE event = 'limit'")"
 	sql "SELECT railyard.cancel_pipeline($id)" >/dev/null
 }
@@ -114,7 +120,11 @@ malformed_pressure_file_is_named_and_ignored() {
 	start_worker badpsi --slots 4 --throttle on --pressure-dir "$bad" --workdir "$wd"
 	wait_agent 30 badpsi
 	wait_for 30 grep -q "cannot read host pressure: $bad/cpu:1: expected \"some avg10=PERCENT" "$RY_WORKDIR/worker-badpsi.log"
-	# It keeps working at its limit.
+	# Slow start has nothing to learn from: the limit goes to slots and
+	# stays there; the worker keeps working.
+	wait_for 30 sql_eq 4 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'badpsi'"
+	grep -q "concurrency limit 1 -> 4 of 4: pressure unreadable: slots, judging nothing" "$RY_WORKDIR/worker-badpsi.log" ||
+		fail "the worker did not say why it went to slots: $(grep 'concurrency limit' "$RY_WORKDIR/worker-badpsi.log")"
 	local id
 	id=$(ry_submit "(name) VALUES ('still')" "INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'a', 'true');")
 	wait_pipeline 30 "$id" succeeded >/dev/null
@@ -122,4 +132,4 @@ malformed_pressure_file_is_named_and_ignored() {
 }
 
 run_scenario "injected pressure: the limit falls, recovers, holds under moderate load, audited per turn" limit_follows_injected_pressure
-run_scenario "a malformed pressure file is named in the log; the worker keeps its limit" malformed_pressure_file_is_named_and_ignored
+run_scenario "a malformed pressure file is named in the log; the worker runs at slots" malformed_pressure_file_is_named_and_ignored

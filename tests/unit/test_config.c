@@ -53,7 +53,9 @@ static void file_sets_every_key(void **state)
 				"min_free_mb = 128\n"
 				"retention_s = 86400\n"
 				"retention_min_s = 600\n"
-				"retention_mb = 20480\n");
+				"retention_mb = 20480\n"
+				"throttle_slow_start = off\n"
+				"webhooks = off\n");
 	ry_config_init(&c);
 	assert_true(ry_config_load_file(&c, path, &err));
 	assert_string_equal(c.db, "host=/run/pg dbname=railyard");
@@ -79,6 +81,8 @@ static void file_sets_every_key(void **state)
 	assert_int_equal(c.retention_s, 86400);
 	assert_int_equal(c.retention_min_s, 600);
 	assert_int_equal(c.retention_mb, 20480);
+	assert_false(c.throttle_slow_start);
+	assert_false(c.webhooks);
 	assert_true(ry_config_check(&c, &err));
 	/* A copy owns its own strings. */
 	struct ry_worker_config d;
@@ -110,6 +114,8 @@ static const struct bad_case bad[] = {
 	{ "secrets_dir = relative/dir\n", ":1: secrets_dir must be an absolute path" },
 	{ "match_limit = 10\n", ":1: match_limit must be a whole number from 1000" },
 	{ "log_max_mb = -1\n", ":1: log_max_mb must be a whole number from 0" },
+	{ "throttle_slow_start = yes\n", ":1: throttle_slow_start must be on or off, not \"yes\"" },
+	{ "webhooks = 1\n", ":1: webhooks must be on or off, not \"1\"" },
 };
 
 static void bad_values_name_file_and_line(void **state)
