@@ -72,11 +72,14 @@ COMMENT ON FUNCTION railyard.cache_context(bigint, bigint[]) IS
 
 -- Whether a key is served.  Policies for keys whose runs disagree:
 -- 'keep-first' serves the first entry, 'no-cache' never serves it.
+-- A generic plan (as claim_tasks'): the keys are probed by index whatever
+-- they are, and a custom plan per call cost more than the lookup itself
+-- (pgbench, one key: 1.1 -> 0.5 ms per call; docs/benchmarks.md).
 CREATE OR REPLACE FUNCTION railyard.cache_lookup(p_keys text[],
     p_nondeterministic text DEFAULT 'keep-first', p_flaky text DEFAULT 'no-cache')
 RETURNS TABLE (key text, hit boolean, output_digest text, output_size bigint,
                duration_s double precision, reason text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 BEGIN
     IF p_nondeterministic NOT IN ('keep-first', 'no-cache') OR p_flaky NOT IN ('keep-first', 'no-cache') THEN
