@@ -174,15 +174,6 @@ dag_sql() {
 		}' "$1"
 }
 
-# pipeline_done DB ID PID: whether the pipeline finished; 2 when its
-# worker has exited.
-pipeline_done() {
-	[[ $(q "$1" "SELECT state IN ('succeeded', 'failed', 'cancelled') FROM railyard.pipelines WHERE id = $2") == t ]] &&
-		return 0
-	alive "$3" || return 2
-	return 1
-}
-
 # make_wall DIR N FILE...: wall seconds of make -j N over each file in
 # turn, or "" when one failed.
 make_wall() {

@@ -23,6 +23,10 @@
 #     throttle on (AIMD, the host's real /proc/pressure) vs static slots =
 #     cores vs static slots = 4 x cores: makespan and peak PSI cpu some
 #     avg10 (sampled every 0.5 s).
+#   memory-bound overload: one worker of 8 slots inside a memory cgroup of
+#     896 MiB (the "RAM": nothing outside it is at risk), 'memhog 160 1500
+#     1500' tasks with no mem_mb: oom kills with the throttle on (AIMD) vs
+#     static 8 slots, makespan vs static slots = cores, peak cgroup memory.
 
 bench_title_placement() {
 	echo "10. Placement: scarce agents, fair share, aging, pools, AIMD"
@@ -195,13 +199,18 @@ pl_overload() {
 }
 
 bench_placement() {
+	if [[ ${PLACEMENT_ONLY:-} == memory ]]; then
+		meta placement params "$(pl_memory_params) (PLACEMENT_ONLY=memory: no other row)"
+		pl_memory_rows
+		return 0
+	fi
 	local flood=100 gpus=8 fair_n=600 samples=40 stream=40 cores
 	cores=$(nproc)
 	if ((QUICK)); then
 		flood=50 gpus=5 fair_n=300 samples=20 stream=25
 	fi
 	local burn=$((cores * 4 * 3))
-	meta placement params "scarce: 1 gpu + 3 plain agents x 2 slots, $flood generic 'sleep 2', $gpus GPU 'sleep 0.3' arriving 0.7 s apart; fair: 2 x 4 slots, 2 x $fair_n 'sleep 0.3', $samples samples 0.25 s apart; aging: 1 slot, $stream x 3 priority-10 'sleep 0.2' 0.1 s apart; pool: 3 workers x 4 slots, 30 'sleep 0.2' in a pool of 2; overload: $burn shell-loop tasks"
+	meta placement params "scarce: 1 gpu + 3 plain agents x 2 slots, $flood generic 'sleep 2', $gpus GPU 'sleep 0.3' arriving 0.7 s apart; fair: 2 x 4 slots, 2 x $fair_n 'sleep 0.3', $samples samples 0.25 s apart; aging: 1 slot, $stream x 3 priority-10 'sleep 0.2' 0.1 s apart; pool: 3 workers x 4 slots, 30 'sleep 0.2' in a pool of 2; overload: $burn shell-loop tasks; $(pl_memory_params)"
 
 	local on_p50 on_p99 on_held on_util off_p50 off_p99 off_held off_util
 	if pl_scarce bench_pl_on 0.25 "$flood" "$gpus"; then
@@ -289,5 +298,132 @@ bench_placement() {
 	else
 		invalid placement "overload" "an overload run did not finish"
 	fi
-	invalid placement "memory-bound overload (no oom with AIMD)" "not run: filling this shared machine's RAM would put other users' processes at risk; test_throttle.sh shows the limit falling on low MemAvailable"
+	pl_memory_rows
+}
+
+# ---- memory-bound overload ---------------------------------------------------
+# The "RAM" is a memory cgroup's limit (memcg_new), so that only this
+# benchmark's processes can run out of it.  Sizes: 8 slots x a 160 MiB task
+# = 1280 MiB, 1.43 x the 896 MiB limit (at most 5 fit); slots = cores x 160
+# MiB is 0.36 x the limit.
+
+PL_MEM_LIMIT_MB=896
+PL_MEM_TASK_MB=160
+PL_MEM_SLOTS=8
+
+pl_memory_tasks() {
+	if ((QUICK)); then echo 12; else echo 24; fi
+}
+
+pl_memory_params() {
+	echo "memory-bound: one worker in a memory cgroup of $PL_MEM_LIMIT_MB MiB, $(pl_memory_tasks) x 'memhog $PL_MEM_TASK_MB 1500 1500' (no mem_mb declared) per run"
+}
+
+# pl_memload DB SLOTS THROTTLE TASKS: one worker (--slots SLOTS, --throttle
+# THROTTLE) inside a fresh memory cgroup of PL_MEM_LIMIT_MB, TASKS memhog
+# tasks in one pipeline.  It offers slots x 256 MB (the default mem_mb) so
+# that slots, not offered memory, bound every run.  Sets PL_OOM (attempts
+# failed with reason oom), PL_FAILED (failed otherwise), PL_OK (succeeded),
+# PL_MAKESPAN (s, first claim to last finish), PL_PEAK (MiB, the cgroup's
+# high-water mark), PL_KOOM (memcg_kernel_ooms); status 1 with PL_WHY.
+pl_memload() {
+	local db=$1 slots=$2 thr=$3 n=$4 name=$1-w cg pid pl ok=1 rec d
+	PL_WHY=""
+	if ! memcg_new "rybench-mem-$$-$db" "$PL_MEM_LIMIT_MB"; then
+		PL_WHY=$MEMCG_WHY
+		return 1
+	fi
+	cg=$MEMCG
+	new_db "$db"
+	START_CGROUP=$cg start_worker "$db" "$name" --slots "$slots" --cpus "$slots" --mem-mb $((slots * 256)) \
+		--throttle "$thr" --http-listen off
+	pid=$LAST_PID
+	if ! wait_for 60 agents_online "$db" "$pid" "$name"; then
+		PL_WHY="the worker $name did not come online (its log: KEEP_TMP=1, logs/$name.log)"
+		ok=0
+	fi
+	if ((ok)); then
+		pl=$(q "$db" "WITH p AS (INSERT INTO railyard.pipelines (name) VALUES ('memhog') RETURNING id),
+		                   t AS (INSERT INTO railyard.tasks (pipeline_id, name, command)
+		                         SELECT p.id, 'm-' || g, '$MEMHOG $PL_MEM_TASK_MB 1500 1500'
+		                           FROM p, generate_series(1, $n) g)
+		              SELECT id FROM p")
+		if ! wait_for 600 pipeline_done "$db" "$pl" "$pid"; then
+			if alive "$pid"; then
+				PL_WHY="the pipeline of $n tasks did not finish in 600 s ($(count_state "$db" succeeded) succeeded)"
+			else
+				PL_WHY="the worker exited before its pipeline finished (kernel oom kills in its own cgroup: $(memcg_kernel_ooms "$cg"))"
+			fi
+			ok=0
+		fi
+	fi
+	stop_workers "$pid"
+	PL_PEAK=$(memcg_peak_mb "$cg") PL_KOOM=$(memcg_kernel_ooms "$cg")
+	# A worker killed before it could clean up leaves its cgroups (it
+	# records them); those below cg go with it.
+	while IFS= read -r rec; do
+		while IFS= read -r d; do
+			[[ $d == "$cg"/* ]] || cgroup_tree_remove "$d"
+		done <"$rec"
+	done < <(find "$TMP/work/$name" -path '*/state/*.cgroups' -type f 2>/dev/null)
+	memcg_remove "$cg"
+	if ((ok)); then
+		IFS='|' read -r PL_OOM PL_FAILED PL_OK PL_MAKESPAN <<<"$(q "$db" "
+			SELECT count(*) FILTER (WHERE outcome = 'failed' AND reason LIKE 'oom%'),
+			       count(*) FILTER (WHERE outcome = 'failed' AND reason NOT LIKE 'oom%'),
+			       count(*) FILTER (WHERE outcome = 'succeeded'),
+			       round(extract(epoch FROM max(finished_at) - min(claimed_at))::numeric, 2)
+			  FROM railyard.task_attempts WHERE pipeline_id = $pl")"
+	fi
+	drop_db "$db"
+	((ok))
+}
+
+pl_memory_rows() {
+	local n cores r src=memory.max_usage_in_bytes
+	n=$(pl_memory_tasks)
+	cores=$(nproc)
+	local -A oom failed ok span peak koom why
+	local run slots thr
+	for r in "aimd $PL_MEM_SLOTS on" "static $PL_MEM_SLOTS off" "cores $cores off"; do
+		read -r run slots thr <<<"$r"
+		if pl_memload "bench_pl_mem_$run" "$slots" "$thr" "$n"; then
+			oom[$run]=$PL_OOM failed[$run]=$PL_FAILED ok[$run]=$PL_OK span[$run]=$PL_MAKESPAN peak[$run]=$PL_PEAK
+			koom[$run]=$PL_KOOM
+			say "memory-bound $run (slots $slots, throttle $thr): $PL_OOM oom, $PL_FAILED other failures, $PL_OK succeeded of $n; makespan $PL_MAKESPAN s; peak ${PL_PEAK:-?} of $PL_MEM_LIMIT_MB MiB; kernel oom_kill in the top cgroup ${PL_KOOM:-?}"
+		else
+			why[$run]=$PL_WHY
+			say "memory-bound $run (slots $slots, throttle $thr): not measured: $PL_WHY"
+			# No memory cgroup: the other runs cannot have one either.
+			[[ -z $MEMCG ]] && break
+		fi
+	done
+	local metric="memory-bound overload: oom kills, AIMD vs static $PL_MEM_SLOTS slots"
+	if [[ -z ${oom[aimd]:-} || -z ${oom[static]:-} ]]; then
+		invalid placement "$metric" "${why[aimd]:-${why[static]:-}}"
+		return 0
+	fi
+	local koom_what="cgroup v1: processes directly in it, i.e. the worker, not its tasks' cgroups"
+	[[ $MEMCG_V == 2 ]] && src=memory.peak koom_what="cgroup v2: its whole tree"
+	local goal=missed
+	((oom[aimd] == 0 && oom[static] > 0)) && goal=met
+	row placement "$metric" "kills" "${oom[aimd]}" "${oom[static]}" "" "0 with AIMD while static > 0" "$goal" \
+		"attempts failed with reason oom, of $n 'memhog $PL_MEM_TASK_MB 1500 1500' tasks (no mem_mb declared) on one worker of $PL_MEM_SLOTS slots in a memory cgroup of $PL_MEM_LIMIT_MB MiB ($PL_MEM_SLOTS x $PL_MEM_TASK_MB = $((PL_MEM_SLOTS * PL_MEM_TASK_MB)) MiB); succeeded: AIMD ${ok[aimd]}, static ${ok[static]}; other failures: AIMD ${failed[aimd]}, static ${failed[static]}; the kernel's oom_kill count of the cgroup ($koom_what): AIMD ${koom[aimd]:-?}, static ${koom[static]:-?}"
+	if [[ -n ${span[cores]:-} ]]; then
+		# Tasks killed early shorten a run: only a run that did all the
+		# work can meet the goal.
+		local sv lost=""
+		sv=$(verdict "$(ratio "${span[aimd]}" "${span[cores]}" 3)" "<=" 1.05)
+		if ((ok[aimd] < n)); then
+			sv=missed lost="; AIMD did not run all the work ($((n - ok[aimd])) of $n tasks failed), so its makespan is not comparable"
+		fi
+		row placement "memory-bound overload makespan, AIMD vs static slots = cores" "s" "${span[aimd]}" "${span[cores]}" \
+			"$(ratio "${span[aimd]}" "${span[cores]}" 3)" "<= 1.05" "$sv" \
+			"first claim to last finish; slots = cores ($cores: $cores x $PL_MEM_TASK_MB MiB fits, ${oom[cores]} oom) is the best safe static setting; static $PL_MEM_SLOTS slots took ${span[static]} s$lost"
+	else
+		invalid placement "memory-bound overload makespan, AIMD vs static slots = cores" "${why[cores]:-}"
+	fi
+	row placement "memory-bound overload peak cgroup memory, AIMD vs static $PL_MEM_SLOTS slots" "MiB" "${peak[aimd]:-}" "${peak[static]:-}" \
+		"$(ratio "${peak[aimd]:-}" "${peak[static]:-}" 2)" "" "" \
+		"the cgroup's high-water mark (cgroup v$MEMCG_V $src) against its limit of $PL_MEM_LIMIT_MB MiB; static slots = cores peaked at ${peak[cores]:-?} MiB"
 }

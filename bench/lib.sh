@@ -4,8 +4,8 @@
 # every bench/bench_*.sh.  Nothing here measures anything by itself.
 #
 # Globals set by run.sh before use: ROOT (the repository), BUILD (the build
-# directory), RY (its railyard binary), SPAWN (its bench/spawn), TMP (this
-# run's temp dir), QUICK (1 or 0).
+# directory), RY (its railyard binary), SPAWN and MEMHOG (its bench/spawn
+# and bench/memhog), TMP (this run's temp dir), QUICK (1 or 0).
 
 # ---- time and numbers ----------------------------------------------------
 
@@ -180,12 +180,16 @@ BG_PIDS=()	# samplers, loops: killed on exit
 # TMP/logs/NAME.log, its --stats in TMP/stats/NAME.json; the pid is in
 # LAST_PID.  The throttle is off unless ARGS say --throttle on (the
 # placement benchmark's AIMD rows): other rows measure fixed parallelism.
+# With START_CGROUP=DIR the worker joins that cgroup before it starts (its
+# task cgroups then nest below it: see memcg_new).
 start_worker() {
-	local db=$1 name=$2
+	local db=$1 name=$2 join=()
 	shift 2
 	mkdir -p "$TMP/logs" "$TMP/stats" "$TMP/work/$name"
 	rm -f "$TMP/stats/$name.json"
-	RAILYARD_DB=$(conninfo "$db") "$RY" worker --name "$name" --workdir "$TMP/work/$name" \
+	# shellcheck disable=SC2016  # $0 and $@ are the inner shell's
+	[[ -n ${START_CGROUP:-} ]] && join=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$START_CGROUP")
+	RAILYARD_DB=$(conninfo "$db") "${join[@]}" "$RY" worker --name "$name" --workdir "$TMP/work/$name" \
 		--stats "$TMP/stats/$name.json" --throttle off "$@" >"$TMP/logs/$name.log" 2>&1 </dev/null &
 	LAST_PID=$!
 	WORKER_PIDS+=("$LAST_PID")
@@ -259,6 +263,113 @@ kill_leftovers() {
 	done
 }
 
+# ---- memory cgroups we make -------------------------------------------------
+
+MEMCGS=()	# memory cgroups made by memcg_new: removed on exit
+MEMCG="" MEMCG_V="" MEMCG_WHY=""	# memcg_new's results
+
+# memcg_new NAME LIMIT_MB: a memory cgroup NAME below this shell's own
+# (cgroup v2 when the unified hierarchy has the memory controller, else the
+# v1 memory hierarchy), limited to LIMIT_MB, no swap (v2 memory.swap.max 0,
+# v1 swappiness 0) where writable.  Sets MEMCG (its directory) and MEMCG_V
+# (1 or 2); otherwise MEMCG_WHY says why not and the status is 1.
+memcg_new() {
+	local name=$1 bytes=$(($2 * 1048576)) mnt own dir
+	MEMCG="" MEMCG_V="" MEMCG_WHY=""
+	((EUID == 0)) || { MEMCG_WHY="not root: no writable memory cgroup"; return 1; }
+	# mountinfo: the file system type is the field after " - ".
+	mnt=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") break; if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
+	own=$(sed -n 's/^0:://p' /proc/self/cgroup)
+	if [[ -n $mnt && -n $own ]] && grep -qw memory "$mnt${own%/}/cgroup.controllers" 2>/dev/null &&
+		{ grep -qw memory "$mnt${own%/}/cgroup.subtree_control" ||
+			echo +memory >"$mnt${own%/}/cgroup.subtree_control"; } 2>/dev/null; then
+		dir=$mnt${own%/}/$name
+		if mkdir "$dir" 2>/dev/null; then
+			MEMCGS+=("$dir")
+			if echo "$bytes" >"$dir/memory.max"; then
+				[[ -e $dir/memory.swap.max ]] && { echo 0 >"$dir/memory.swap.max"; } 2>/dev/null
+				MEMCG=$dir MEMCG_V=2
+				return 0
+			fi
+			memcg_remove "$dir"
+		fi
+	fi
+	mnt=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") break
+		if ($(i + 1) == "cgroup" && $(i + 3) ~ /(^|,)memory(,|$)/) { print $5; exit } }' /proc/self/mountinfo)
+	own=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ { print $3; exit }' /proc/self/cgroup)
+	if [[ -z $mnt || -z $own ]]; then
+		MEMCG_WHY="no memory controller: cgroup v2 without it delegated, no v1 memory hierarchy"
+		return 1
+	fi
+	dir=$mnt${own%/}/$name
+	if ! mkdir "$dir" 2>/dev/null; then
+		MEMCG_WHY="cannot create $dir"
+		return 1
+	fi
+	MEMCGS+=("$dir")
+	{ echo 1 >"$dir/memory.use_hierarchy"; } 2>/dev/null	# the limit covers its children
+	if ! { echo "$bytes" >"$dir/memory.limit_in_bytes"; } 2>/dev/null ||
+		[[ $(cat "$dir/memory.use_hierarchy" 2>/dev/null) != 1 ]]; then
+		# shellcheck disable=SC2034  # read by the benchmarks
+		MEMCG_WHY="cannot limit $dir with its children (memory.limit_in_bytes, memory.use_hierarchy)"
+		memcg_remove "$dir"
+		return 1
+	fi
+	{ echo 0 >"$dir/memory.swappiness"; } 2>/dev/null
+	# shellcheck disable=SC2034  # read by the benchmarks
+	MEMCG=$dir MEMCG_V=1
+}
+
+# memcg_peak_mb DIR: the high-water mark of DIR's memory, MiB ("" when the
+# kernel does not keep one: v2 before Linux 5.19).
+memcg_peak_mb() {
+	local f=$1/memory.peak
+	[[ -e $f ]] || f=$1/memory.max_usage_in_bytes
+	awk '{ printf "%.0f", $1 / 1048576 }' "$f" 2>/dev/null
+}
+
+# memcg_kernel_ooms DIR: the kernel's OOM kill count of DIR: v2 counts its
+# whole tree (memory.events), v1 only processes directly in DIR
+# (memory.oom_control), not those in child cgroups.
+memcg_kernel_ooms() {
+	if [[ -e $1/memory.events ]]; then
+		awk '$1 == "oom_kill" { print $2 }' "$1/memory.events"
+	else
+		awk '$1 == "oom_kill" { print $2 }' "$1/memory.oom_control" 2>/dev/null
+	fi
+}
+
+# cgroup_tree_remove DIR: kills every process in DIR and the cgroups below
+# it (they are ours: made by memcg_new, or a worker's below one), then
+# removes them, deepest first.  Status 1 when DIR is still there.
+cgroup_tree_remove() {
+	local dir=$1 f pid i left
+	[[ $dir == /sys/fs/cgroup/* && -d $dir ]] || return 0
+	for ((i = 0; i < 50; i++)); do
+		left=0
+		while IFS= read -r f; do
+			while read -r pid; do
+				kill -KILL "$pid" 2>/dev/null
+				left=1
+			done <"$f"
+		done < <(find "$dir" -name cgroup.procs 2>/dev/null)
+		((left)) || break
+		nap 0.1
+	done
+	find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null
+	[[ ! -d $dir ]]
+}
+
+# memcg_remove DIR: cgroup_tree_remove, and DIR is no longer ours to clean.
+memcg_remove() {
+	local keep=() d
+	cgroup_tree_remove "$1" || say "cannot remove the cgroup $1: processes still in it"
+	for d in "${MEMCGS[@]}"; do
+		[[ $d == "$1" ]] || keep+=("$d")
+	done
+	MEMCGS=("${keep[@]}")
+}
+
 # wait_for TIMEOUT_S CMD...: runs CMD every $WAIT_EVERY seconds (default
 # 0.2) until it succeeds; gives up at the deadline, or at once when CMD
 # returns 2 (waiting cannot help any more).
@@ -329,6 +440,15 @@ at_least_succeeded() {
 	return 2
 }
 
+# pipeline_done DB ID PID: whether the pipeline finished; 2 when its
+# worker has exited (see wait_for).
+pipeline_done() {
+	[[ $(q "$1" "SELECT state IN ('succeeded', 'failed', 'cancelled') FROM railyard.pipelines WHERE id = $2") == t ]] &&
+		return 0
+	alive "$3" || return 2
+	return 1
+}
+
 # harness_cleanup: the EXIT trap of bench/run.sh and bench/profile_hotpath.sh:
 # stops every process they started (samplers, workers, then the task
 # processes they left), the cluster, and removes TMP unless KEEP_TMP=1.
@@ -348,6 +468,9 @@ harness_cleanup() {
 		done
 	fi
 	kill_leftovers
+	for pid in "${MEMCGS[@]}"; do
+		cgroup_tree_remove "$pid" || echo "cannot remove the cgroup $pid" >&2
+	done
 	stop_cluster
 	if [[ ${KEEP_TMP:-} == 1 ]]; then
 		echo "kept $TMP" >&2

@@ -28,6 +28,8 @@
 #   FORECAST_GENERIC, FORECAST_CACHE  the forecast history's share of tasks
 #                        without a class label (1/3) and of cacheable tasks
 #                        (0.25): bench/bench_forecast.sh
+#   PLACEMENT_ONLY=memory  placement: only the memory-bound overload runs
+#                        (for development; bench/bench_placement.sh)
 #
 # Benchmarks report; they do not fail the build: a missed goal or an INVALID
 # row still exits 0.  Exit status 2 only when nothing could run (usage, no
@@ -55,7 +57,8 @@ BUILD=$(cd "$1" 2>/dev/null && pwd) || {
 shift
 RY=$BUILD/railyard
 SPAWN=$BUILD/bench/spawn
-for f in "$RY" "$SPAWN"; do
+MEMHOG=$BUILD/bench/memhog
+for f in "$RY" "$SPAWN" "$MEMHOG"; do
 	if [[ ! -x $f ]]; then
 		echo "error: $f is missing: run make bench (it builds railyard and bench/*.c)" >&2
 		exit 2
@@ -93,9 +96,10 @@ mkdir -p "$TMP/work" "$TMP/bin"
 # Our own copies: a rebuild of BUILD_DIR during the run (by make, in
 # another shell) must not swap the binary under a schema migrated by the
 # old one.
-cp "$RY" "$TMP/bin/railyard" && cp "$SPAWN" "$TMP/bin/spawn" || exit 2
+cp "$RY" "$TMP/bin/railyard" && cp "$SPAWN" "$TMP/bin/spawn" && cp "$MEMHOG" "$TMP/bin/memhog" || exit 2
 RY=$TMP/bin/railyard
 SPAWN=$TMP/bin/spawn
+MEMHOG=$TMP/bin/memhog
 : >"$TMP/rows.tsv"
 : >"$TMP/meta.tsv"
 
