@@ -262,6 +262,18 @@ void ry_worker_task_try_finalize(struct ry_worker *w, struct ry_task *t)
 	task_finalize(w, t);
 }
 
+/*
+ * Whether an oom kill was the task's own limit: its cgroup's peak reached
+ * mem_mb (the kernel charges up to the limit before it kills).  Otherwise
+ * an ancestor ran out: the worker's cgroup (systemd's MemoryMax=) or the
+ * host.
+ */
+static bool oom_at_own_limit(const struct ry_task *t)
+{
+	uint64_t limit = (uint64_t)t->mem_mb << 20;
+	return t->mem_mb > 0 && (!t->usage.has_mem || t->usage.mem_peak_bytes + (1u << 20) >= limit);
+}
+
 /* Everything of the task is gone and its output read: decide the result. */
 static void task_finalize(struct ry_worker *w, struct ry_task *t)
 {
@@ -310,14 +322,15 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 					  ry_asprintf("timeout: exceeded %d s", t->timeout_s), -1);
 		break;
 	case RY_KILL_OOM:
-		if (w->cg_memory && t->mem_mb > 0)
+		if (w->cg_memory && oom_at_own_limit(t))
 			why = ry_asprintf("oom: killed at its memory limit of %d MB (peak %llu MB)",
 					  t->mem_mb,
 					  (unsigned long long)(t->usage.mem_peak_bytes >> 20));
 		else if (w->cg_memory)
-			/* No limit of its own: the worker's cgroup (or the host) ran out. */
-			why = ry_asprintf("oom: killed by the kernel: the worker's cgroup or the host "
-					  "ran out of memory (no mem_mb of its own; peak %llu MB)",
+			/* Below its own limit: the worker's cgroup (or the host) ran out. */
+			why = ry_asprintf("oom: killed by the kernel below its own limit of %d MB: "
+					  "the worker's cgroup or the host ran out of memory (peak %llu MB)",
+					  t->mem_mb,
 					  (unsigned long long)(t->usage.mem_peak_bytes >> 20));
 		else
 			why = ry_asprintf("oom: used %ld MB, limit %d MB", t->rss_kb / 1024,
@@ -403,7 +416,8 @@ void ry_worker_check_task_memory(struct ry_worker *w, struct ry_task *t)
 	if (t->cg && w->cg_memory) {
 		/* The kernel killed something in it: the task is over. */
 		if (ry_cgroup_oom_kills(t->cg) > 0) {
-			ry_warn("task %s (id %lld) hit its %d MB memory limit: stopping it",
+			ry_warn("task %s (id %lld): the kernel killed a process of it for memory "
+				"(its limit %d MB): stopping it",
 				t->name, (long long)t->id, t->mem_mb);
 			ry_worker_task_kill(t, RY_KILL_OOM);
 		}
