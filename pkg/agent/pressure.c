@@ -208,12 +208,11 @@ bool ry_pressure_read_memcg(const char *dir, struct ry_memcg_reading *m, char **
 }
 
 /*
- * Judges memory by the cgroup instead of the host where the cgroup's
- * limit is below MemTotal and its available share the smaller one (or
- * the host's figures are missing).  Available in the cgroup is what it
- * may still charge plus the file cache the kernel reclaims first.
+ * The cgroup's figures where its limit is below MemTotal (or the host's
+ * are missing): the throttle judges both.  Available in the cgroup is what
+ * it may still charge plus the file cache the kernel reclaims first.
  */
-static void tighter_memory(struct ry_pressure *r, const struct ry_memcg_reading *m)
+static void cgroup_memory(struct ry_pressure *r, const struct ry_memcg_reading *m)
 {
 	if (!m->have || !m->limited)
 		return;
@@ -223,17 +222,11 @@ static void tighter_memory(struct ry_pressure *r, const struct ry_memcg_reading 
 	if (avail > limit)
 		avail = limit;
 	long total_kb = (long)(limit / 1024), avail_kb = (long)(avail / 1024);
-	if (total_kb <= 0)
+	if (total_kb <= 0 || (r->have_mem && total_kb >= r->mem_total_kb))
 		return;
-	double share = (double)avail_kb / (double)total_kb;
-	if (r->have_mem && r->mem_total_kb > 0 &&
-	    (total_kb >= r->mem_total_kb ||
-	     share >= (double)r->mem_available_kb / (double)r->mem_total_kb))
-		return;
-	r->have_mem = true;
-	r->mem_cgroup = true;
-	r->mem_total_kb = total_kb;
-	r->mem_available_kb = avail_kb;
+	r->have_memcg = true;
+	r->memcg_total_kb = total_kb;
+	r->memcg_available_kb = avail_kb;
 }
 
 bool ry_pressure_read(const struct ry_pressure_source *src, struct ry_pressure *p, char **err)
@@ -295,7 +288,7 @@ bool ry_pressure_read(const struct ry_pressure_source *src, struct ry_pressure *
 		struct ry_memcg_reading m;
 		if (!ry_pressure_read_memcg(src->memcg, &m, err))
 			goto out;
-		tighter_memory(&r, &m);
+		cgroup_memory(&r, &m);
 	}
 	*p = r;
 	ok = true;

@@ -6,8 +6,8 @@
  * is absent.  Paths are parameters so tests inject files.
  *
  * With a memory cgroup directory (the worker's own: its usage includes
- * every task), memory is judged by the tighter of the host and that
- * cgroup: a worker under MemoryMax= on a big host is short of memory long
+ * every task), that cgroup's memory is read too and the throttle judges
+ * both: a worker under MemoryMax= on a big host is short of memory long
  * before the host is.
  */
 #ifndef RY_AGENT_PRESSURE_H
@@ -38,9 +38,8 @@ struct ry_memcg_reading {
  * Fills p from the files.  A missing source leaves its have_ flag false
  * (PSI needs all three files readable); a file that is there but cannot be
  * parsed is an error naming the file and line, and p is left unchanged.
- * With src->memcg and a limit on it below MemTotal, mem_total_kb and
- * mem_available_kb are the cgroup's when its available share is the
- * smaller one (p->mem_cgroup says so), or when meminfo is missing.
+ * With src->memcg and a limit on it below MemTotal (or no meminfo),
+ * have_memcg, memcg_total_kb and memcg_available_kb are the cgroup's.
  */
 bool ry_pressure_read(const struct ry_pressure_source *src, struct ry_pressure *p,
 		      char **err) RY_MUST_CHECK;

@@ -43,6 +43,24 @@ static void fold(enum ry_throttle_level *lvl, double v, double high, double low,
 	}
 }
 
+/* Folds available memory in: less available is more pressure. */
+static void fold_avail(const struct ry_throttle_config *c, enum ry_throttle_level *lvl,
+		       long avail_kb, long total_kb, const char *what, char *why, size_t whylen)
+{
+	if (total_kb <= 0)
+		return;
+	double avail = 100.0 * (double)avail_kb / (double)total_kb;
+	if (avail < c->avail_low_pct) {
+		if (*lvl != RY_PRESSURE_HIGH)
+			snprintf(why, whylen, "%s %.1f%% < %g%%", what, avail, c->avail_low_pct);
+		*lvl = RY_PRESSURE_HIGH;
+	} else if (avail <= c->avail_ok_pct && *lvl == RY_PRESSURE_LOW) {
+		snprintf(why, whylen, "%s %.1f%% between %g%% and %g%%", what, avail, c->avail_low_pct,
+			 c->avail_ok_pct);
+		*lvl = RY_PRESSURE_MODERATE;
+	}
+}
+
 enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
 					 const struct ry_pressure *p, char *why, size_t whylen)
 {
@@ -56,34 +74,42 @@ enum ry_throttle_level ry_throttle_judge(const struct ry_throttle_config *c,
 		fold(&lvl, p->runnable_per_core, c->runnable_high, c->runnable_low,
 		     "runnable per core", why, whylen);
 	}
-	if (p->have_mem && p->mem_total_kb > 0) {
-		/* Less available is more pressure: judge the share used. */
-		double avail = 100.0 * (double)p->mem_available_kb / (double)p->mem_total_kb;
-		const char *what = p->mem_cgroup ? "memory cgroup available" : "MemAvailable";
-		if (avail < c->avail_low_pct) {
-			if (lvl != RY_PRESSURE_HIGH)
-				snprintf(why, whylen, "%s %.1f%% < %g%%", what, avail, c->avail_low_pct);
-			lvl = RY_PRESSURE_HIGH;
-		} else if (avail <= c->avail_ok_pct && lvl == RY_PRESSURE_LOW) {
-			snprintf(why, whylen, "%s %.1f%% between %g%% and %g%%", what, avail,
-				 c->avail_low_pct, c->avail_ok_pct);
-			lvl = RY_PRESSURE_MODERATE;
-		}
-	}
+	if (p->have_mem)
+		fold_avail(c, &lvl, p->mem_available_kb, p->mem_total_kb, "MemAvailable", why, whylen);
+	if (p->have_memcg)
+		fold_avail(c, &lvl, p->memcg_available_kb, p->memcg_total_kb, "memory cgroup available",
+			   why, whylen);
 	return lvl;
+}
+
+/* Tasks of task_kb that fit in avail_kb above the ok share of total_kb
+ * after growth_kb. */
+static int room_in(const struct ry_throttle_config *c, long avail_kb, long total_kb, long growth_kb,
+		   long task_kb)
+{
+	double keep = c->avail_ok_pct / 100.0 * (double)total_kb;
+	double room = (double)avail_kb - keep - (double)growth_kb;
+	if (room <= 0)
+		return 0;
+	double n = room / (double)task_kb;
+	return n >= INT_MAX ? INT_MAX : (int)n;
 }
 
 int ry_throttle_mem_room(const struct ry_throttle_config *c, const struct ry_pressure *p,
 			 const struct ry_throttle_load *load)
 {
-	if (!p->have_mem || p->mem_total_kb <= 0 || load->task_mem_kb <= 0)
-		return INT_MAX;
-	double keep = c->avail_ok_pct / 100.0 * (double)p->mem_total_kb;
-	double room = (double)p->mem_available_kb - keep - (double)load->growth_kb;
-	if (room <= 0)
-		return 0;
-	double n = room / (double)load->task_mem_kb;
-	return n >= INT_MAX ? INT_MAX : (int)n;
+	int room = INT_MAX, r;
+	if (load->task_mem_kb <= 0)
+		return room;
+	if (p->have_mem && p->mem_total_kb > 0 &&
+	    (r = room_in(c, p->mem_available_kb, p->mem_total_kb, load->growth_kb,
+			 load->task_mem_kb)) < room)
+		room = r;
+	if (p->have_memcg && p->memcg_total_kb > 0 &&
+	    (r = room_in(c, p->memcg_available_kb, p->memcg_total_kb, load->growth_kb,
+			 load->task_mem_kb)) < room)
+		room = r;
+	return room;
 }
 
 /* The raise a low reading allows: double in slow start, else one slot;

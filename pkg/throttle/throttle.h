@@ -32,8 +32,10 @@ struct ry_pressure {
 	double cpu, memory, io;	/* PSI "some avg10", percent */
 	bool have_mem;
 	long mem_total_kb, mem_available_kb;
-	bool mem_cgroup;	/* the two above are the worker's memory cgroup's (limit,
-				 * available), tighter than the host's */
+	/* The worker's own memory cgroup where it has a limit below MemTotal:
+	 * judged beside the host's figures, the worse of the two counts. */
+	bool have_memcg;
+	long memcg_total_kb, memcg_available_kb;
 	bool have_runnable;	/* runnable tasks per core (where PSI is absent) */
 	double runnable_per_core;
 };

@@ -185,23 +185,26 @@ static void a_limited_cgroup_tighter_than_the_host_is_judged(void **state)
 	struct ry_pressure p;
 	char *err = NULL;
 	assert_true(ry_pressure_read(&src, &p, &err));
-	/* available = limit - usage + inactive file = 512 - 480 + 16 MiB */
+	/* available = limit - usage + inactive file = 512 - 480 + 16 MiB;
+	 * the host's figures stay beside them. */
 	assert_true(p.have_mem);
-	assert_true(p.mem_cgroup);
-	assert_int_equal(p.mem_total_kb, 512 * 1024);
-	assert_int_equal(p.mem_available_kb, 48 * 1024);
+	assert_int_equal(p.mem_available_kb, HOST_AVAIL_KB);
+	assert_true(p.have_memcg);
+	assert_int_equal(p.memcg_total_kb, 512 * 1024);
+	assert_int_equal(p.memcg_available_kb, 48 * 1024);
 
 	/* Without the host's figures the cgroup's stand alone. */
 	src.meminfo = "/nonexistent/meminfo";
 	assert_true(ry_pressure_read(&src, &p, &err));
-	assert_true(p.have_mem && p.mem_cgroup);
-	assert_int_equal(p.mem_available_kb, 48 * 1024);
+	assert_true(!p.have_mem && p.have_memcg);
+	assert_int_equal(p.memcg_available_kb, 48 * 1024);
 
-	/* The host tighter than the cgroup (5 % against 9 %): the host's. */
+	/* The host tighter than the cgroup (5 % against 9 %): both are read,
+	 * the throttle judges the worse. */
 	host_meminfo(mem, sizeof(mem), HOST_TOTAL_KB / 20);
 	src.meminfo = mem;
 	assert_true(ry_pressure_read(&src, &p, &err));
-	assert_false(p.mem_cgroup);
+	assert_true(p.have_memcg);
 	assert_int_equal(p.mem_total_kb, HOST_TOTAL_KB);
 	assert_int_equal(p.mem_available_kb, HOST_TOTAL_KB / 20);
 	free(cg);
@@ -211,8 +214,8 @@ static void a_limited_cgroup_tighter_than_the_host_is_judged(void **state)
 	cg = v1_cgroup("full", 600 * MB, "536870912", 0);
 	src.memcg = cg;
 	assert_true(ry_pressure_read(&src, &p, &err));
-	assert_true(p.mem_cgroup);
-	assert_int_equal(p.mem_available_kb, 0);
+	assert_true(p.have_memcg);
+	assert_int_equal(p.memcg_available_kb, 0);
 	free(cg);
 }
 
@@ -234,7 +237,7 @@ static void no_limit_or_one_above_the_host_changes_nothing(void **state)
 		struct ry_pressure p;
 		char *err = NULL;
 		assert_true(ry_pressure_read(&src, &p, &err));
-		assert_false(p.mem_cgroup);
+		assert_false(p.have_memcg);
 		assert_int_equal(p.mem_total_kb, HOST_TOTAL_KB);
 		assert_int_equal(p.mem_available_kb, HOST_AVAIL_KB);
 		free(cg);
@@ -249,7 +252,7 @@ static void no_limit_or_one_above_the_host_changes_nothing(void **state)
 	struct ry_pressure p;
 	char *err = NULL;
 	assert_true(ry_pressure_read(&src, &p, &err));
-	assert_false(p.mem_cgroup);
+	assert_false(p.have_memcg);
 	assert_int_equal(p.mem_available_kb, HOST_AVAIL_KB);
 	free(top);
 	free(leaf);
@@ -279,9 +282,9 @@ static void v2_the_smallest_memory_max_up_the_tree_is_the_limit(void **state)
 	struct ry_pressure_source src = { NULL, mem, NULL, 2, leaf };
 	struct ry_pressure p;
 	assert_true(ry_pressure_read(&src, &p, &err));
-	assert_true(p.mem_cgroup);
-	assert_int_equal(p.mem_total_kb, 256 * 1024);
-	assert_int_equal(p.mem_available_kb, (256 - 220 + 8) * 1024);
+	assert_true(p.have_memcg);
+	assert_int_equal(p.memcg_total_kb, 256 * 1024);
+	assert_int_equal(p.memcg_available_kb, (256 - 220 + 8) * 1024);
 	free(slice);
 	free(svc);
 	free(leaf);
@@ -330,7 +333,7 @@ static void a_bad_cgroup_file_is_named_and_a_gone_cgroup_is_not_an_error(void **
 	assert_true(ry_pressure_read(&src, &p, &err));
 	assert_null(err);
 	assert_true(p.have_mem);
-	assert_false(p.mem_cgroup);
+	assert_false(p.have_memcg);
 	assert_int_equal(p.mem_available_kb, HOST_AVAIL_KB);
 }
 

@@ -136,13 +136,16 @@ static void every_source_counts(void **state)
 	assert_string_equal(why, "MemAvailable 5.0% < 10%");
 	p.mem_available_kb = 150;
 	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_MODERATE);
-	/* The worker's memory cgroup's figures say so. */
-	p.mem_cgroup = true;
-	p.mem_available_kb = 50;
+	/* The worker's memory cgroup beside the host: the worse counts. */
+	p.have_memcg = true;
+	p.memcg_total_kb = 100;
+	p.memcg_available_kb = 5;
 	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_HIGH);
 	assert_string_equal(why, "memory cgroup available 5.0% < 10%");
-	p.mem_cgroup = false;
-	p.mem_available_kb = 150;
+	p.memcg_available_kb = 90;
+	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_MODERATE);
+	assert_string_equal(why, "MemAvailable 15.0% between 10% and 20%");
+	p.have_memcg = false;
 	p.mem_available_kb = 900;
 	assert_int_equal(ry_throttle_judge(&c, &p, why, sizeof(why)), RY_PRESSURE_LOW);
 	/* Runnable per core only where PSI is absent. */
@@ -232,6 +235,16 @@ static void raises_fit_in_memory(void **state)
 	load.task_mem_kb = 160 * 1024;
 	p.have_mem = false;
 	assert_int_equal(ry_throttle_mem_room(&c, &p, &load), INT_MAX);
+	/* The cgroup's room where it is the smaller: 400 MB limit, 300
+	 * available, 80 kept: one task of 160. */
+	load.growth_kb = 0;
+	p.have_memcg = true;
+	p.memcg_total_kb = 400 * 1024;
+	p.memcg_available_kb = 300 * 1024;
+	assert_int_equal(ry_throttle_mem_room(&c, &p, &load), 1);
+	p.have_mem = true;	/* the host's 3 do not raise it */
+	assert_int_equal(ry_throttle_mem_room(&c, &p, &load), 1);
+	p.have_memcg = false;
 
 	/* In slow start at 4 of 16 with room for 1 more: 5, not 8, and
 	 * slow start is over. */
