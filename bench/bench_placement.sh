@@ -178,9 +178,26 @@ pl_aging() {
 }
 
 # pl_overload DB SLOTS THROTTLE TASKS: sets PL_MAKESPAN (s), PL_PSI (peak).
+# pl_cpu_quiet: whether the host's cpu PSI "some avg10" is under the
+# throttle's low threshold (30); true where there is no PSI.
+pl_cpu_quiet() {
+	local v
+	v=$(sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null)
+	[[ -z $v ]] || awk -v v="$v" 'BEGIN { exit !(v < 30) }'
+}
+
+# pl_settle: before a run with the throttle on, waits (60 s at most) for
+# the cpu pressure the previous rows left to decay (PSI's 10 s average),
+# so AIMD judges this run's load and not the last one's.
+pl_settle() {
+	wait_for 60 pl_cpu_quiet ||
+		say "cpu some avg10 still at or above 30 after 60 s; the AIMD run starts anyway"
+}
+
 pl_overload() {
 	local db=$1 slots=$2 thr=$3 n=$4 pid sampler peak_file=$TMP/psi-$1
 	new_db "$db"
+	[[ $thr == off ]] || pl_settle
 	start_worker "$db" "$db-w" --slots "$slots" --cpus "$slots" --throttle "$thr" --min-slots 1
 	pid=$LAST_PID
 	wait_for 60 agents_online "$db" "$pid" "$db-w" || return 1
@@ -335,6 +352,7 @@ pl_memload() {
 	fi
 	cg=$MEMCG
 	new_db "$db"
+	[[ $thr == off ]] || pl_settle
 	START_CGROUP=$cg start_worker "$db" "$name" --slots "$slots" --cpus "$slots" --mem-mb $((slots * 256)) \
 		--throttle "$thr" --http-listen off
 	pid=$LAST_PID
