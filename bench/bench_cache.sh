@@ -264,7 +264,9 @@ bench_cache() {
 		noop_t=$(calc "($t1 - $t0) / 1000" %.0f)
 	fi
 
-	# The worker's lookup query over the entries made, one key at a time.
+	# The worker's lookup query over the entries made, one key at a time,
+	# with the worker stopped: the query's latency, not the worker's load.
+	stop_workers
 	local n_keys lat=$dir/lookup.lat
 	q "$db" "CREATE TABLE bench_keys AS SELECT row_number() OVER () AS id, key FROM railyard.cache_entries" >/dev/null
 	n_keys=$(q "$db" "SELECT count(*) FROM bench_keys")
@@ -281,7 +283,6 @@ bench_cache() {
 	(cd "$dir" && "$PG_BINDIR/pgbench" -n -c 1 -t 3000 -f lookup1.pgbench -l --log-prefix=lookup1 \
 		-h "$PGSOCK" -p 5432 -U railyard "$db" >"$dir/pgbench1.out" 2>&1)
 	cat "$dir"/lookup1.[0-9]* 2>/dev/null | awk '{ print $3 }' >"$lat1"
-	stop_workers
 
 	local med_r med_t sum_r_ms=0 sum_t_ms=0 v
 	med_r=$(median "${r_ms_all[@]}")
