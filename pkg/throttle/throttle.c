@@ -24,6 +24,7 @@ void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c)
 	if (t->cfg.max_slots < t->cfg.min_slots)
 		t->cfg.max_slots = t->cfg.min_slots;
 	t->slow = t->cfg.slow_start;
+	t->mem_bound = false;
 	t->limit = t->slow ? t->cfg.min_slots : t->cfg.max_slots;
 	t->last_dir = 0;
 	t->last_step_ms = -1;
@@ -124,6 +125,7 @@ static int raise_to(struct ry_throttle *t, const struct ry_pressure *p,
 	if (want - t->limit > room) {
 		/* Memory decides from here: growing faster would overshoot it. */
 		t->slow = false;
+		t->mem_bound = true;
 		snprintf(why, whylen, "memory: room for %d more task%s of %ld MB above %g%% available",
 			 room, room == 1 ? "" : "s", load->task_mem_kb / 1024, t->cfg.avail_ok_pct);
 		want = t->limit + room;
@@ -164,6 +166,7 @@ int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p,
 		return t->limit;
 	}
 	t->last_step_ms = now_ms;
+	t->mem_bound = false;
 	int next = t->limit;
 	enum ry_throttle_level lvl = ry_throttle_judge(&t->cfg, p, why, whylen);
 	if (lvl != RY_PRESSURE_LOW)

@@ -68,6 +68,7 @@ struct ry_throttle {
 	int limit;
 	int last_dir;		/* -1 decreased, +1 increased, 0 not yet */
 	bool slow;		/* still in slow start: raises double */
+	bool mem_bound;		/* the last step's raise was cut short by memory */
 	int64_t last_step_ms;	/* monotonic ms of the last step taken (-1: none) */
 };
 

@@ -143,8 +143,15 @@ static void limit_tick(evutil_socket_t fd, short what, void *arg)
 	struct ry_throttle_load load;
 	task_load(w, &load);
 	ry_throttle_step(&w->throttle, &p, &load, ry_now_ms(), &changed, &turned, why, sizeof(why));
-	if (changed)
+	if (changed) {
 		limit_moved(w, old, turned, why);
+	} else if (w->throttle.mem_bound && strcmp(w->limit_why, why) != 0) {
+		/* Held below slots by memory, not by pressure: status and the
+		 * agent row say so (no log line, no audit row: nothing moved). */
+		snprintf(w->limit_why, sizeof(w->limit_why), "%s", why);
+		w->limit_dirty = true;
+		ry_worker_pump(w);
+	}
 }
 
 void ry_worker_limit_start(struct ry_worker *w)

@@ -265,7 +265,12 @@ static void raises_fit_in_memory(void **state)
 	load.in_use = 5;
 	assert_int_equal(ry_throttle_step(&t, &p, &load, 1000, &changed, &turned, why, sizeof(why)), 5);
 	assert_false(changed);
+	assert_true(t.mem_bound);	/* the worker shows why it holds */
 	assert_string_equal(why, "memory: room for 0 more tasks of 160 MB above 20% available");
+	/* Memory frees: the next step raises, and the flag goes. */
+	p.mem_available_kb = 900 * 1024;
+	assert_int_equal(ry_throttle_step(&t, &p, &load, 2000, &changed, &turned, why, sizeof(why)), 6);
+	assert_false(t.mem_bound);
 }
 
 int main(void)
