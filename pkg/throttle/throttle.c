@@ -161,12 +161,15 @@ int ry_throttle_step(struct ry_throttle *t, const struct ry_pressure *p,
 {
 	*changed = false;
 	*turned = false;
-	if (t->last_step_ms >= 0 && now_ms - t->last_step_ms < t->cfg.interval_ms) {
+	t->mem_bound = false;
+	/* 5 % early still counts: the caller's timer of the same interval
+	 * may fire a little before it, and skipping would double the step. */
+	if (t->last_step_ms >= 0 &&
+	    now_ms - t->last_step_ms < t->cfg.interval_ms - t->cfg.interval_ms / 20) {
 		snprintf(why, whylen, "within the interval");
 		return t->limit;
 	}
 	t->last_step_ms = now_ms;
-	t->mem_bound = false;
 	int next = t->limit;
 	enum ry_throttle_level lvl = ry_throttle_judge(&t->cfg, p, why, whylen);
 	if (lvl != RY_PRESSURE_LOW)

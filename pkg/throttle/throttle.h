@@ -96,7 +96,7 @@ int ry_throttle_mem_room(const struct ry_throttle_config *c, const struct ry_pre
 
 /*
  * One step at now_ms: returns the new limit (which is also t->limit).
- * Steps closer together than interval_ms change nothing.  *changed says
+ * Steps closer together than 95 % of interval_ms change nothing.  *changed says
  * whether the limit moved; *turned whether it moved the other way from the
  * last move (an audit row is due).
  */
