@@ -441,6 +441,15 @@ sql_eq() {
 	return 1
 }
 
+# flip_byte FILE OFFSET
+#   Corrupts FILE by flipping one bit of the byte at OFFSET (writing a
+#   fixed byte instead would leave random data as it was 1 time in 256).
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N 1 "$1" | tr -d ' ')
+	printf "\\x$(printf %02x $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # ry_submit "PIPELINE_COLUMNS VALUES (...)" "STATEMENTS"
 #   Submits a pipeline in one transaction, as PRODUCT.md's SQL does, and
 #   prints its id: `INSERT INTO railyard.pipelines $1`, then STATEMENTS with

@@ -115,7 +115,7 @@ corrupt_remote() {
 	b=$(conf c-b cache)
 	d=$(blob precious.bin 50000)
 	drive "$a" put precious.bin >/dev/null
-	printf 'X' | dd of="$WEB/dav/cache/cas/$d" bs=1 seek=25000 conv=notrunc 2>/dev/null
+	flip_byte "$WEB/dav/cache/cas/$d" 25000
 	out=$(drive "$b" get "$d" got-c.bin)
 	[[ $out == "corrupt: http store http://127.0.0.1:$PORT/cache: GET cas/${d:0:12}…: content does not match its digest"* ]] ||
 		fail "a flipped byte was not reported corrupt: $out"

@@ -261,7 +261,7 @@ run_scenario "two workers with separate local stores share the HTTP store: outpu
 
 flipped_byte_is_a_miss() {
 	ry_newdb flip
-	local repo=$RY_WORKDIR/repo-flip wd=$RY_WORKDIR/w-flip id lib f b
+	local repo=$RY_WORKDIR/repo-flip wd=$RY_WORKDIR/w-flip id lib f
 	make_repo "$repo"
 	conf "$wd.conf" "cache_dir = $wd/cache"
 	start_worker flip --slots 4 --workdir "$wd" --config "$wd.conf"
@@ -270,8 +270,7 @@ flipped_byte_is_a_miss() {
 	wait_pipeline 60 "$id" succeeded >/dev/null
 	lib=$(digest_of "$id" build:lib)
 	f=$(blob "$wd/cache" "$lib")
-	b=$(od -An -tu1 -j 20 -N 1 "$f" | tr -d ' ')
-	printf "\\x$(printf %02x $((b ^ 1)))" | dd of="$f" bs=1 seek=20 conv=notrunc status=none
+	flip_byte "$f" 20
 	id=$(submit_shop "$repo" main)
 	wait_pipeline 60 "$id" succeeded >/dev/null
 	[[ $(states "$id") == "build:cart=cached build:lib=succeeded build:shop=cached test:cart=cached" ]] ||
