@@ -1,7 +1,9 @@
 /*
  * The adaptive concurrency limit: every throttle_interval_ms the worker
- * reads its host's pressure (pkg/agent/pressure) and steps the AIMD
- * controller (pkg/throttle); a new limit changes what the claim asks for
+ * reads its host's pressure and its own memory cgroup's (pkg/agent/pressure),
+ * measures what its tasks take and may yet take (task_load: the memory
+ * headroom a raise must fit in) and steps the AIMD controller
+ * (pkg/throttle); a new limit changes what the claim asks for
  * (ry_worker_slot_limit) and is sent to the agent row by the pump
  * (RY_PUMP_LIMIT → railyard.set_concurrency_limit, which audits turns).
  * Lowering the limit only admits less: nothing running is stopped.
@@ -52,10 +54,12 @@ static void limit_configure(struct ry_worker *w)
 		w->throttle.slow = was_slow && c.slow_start;
 	}
 	w->slot_limit = f->throttle ? w->throttle.limit : f->slots;
-	snprintf(w->limit_why, sizeof(w->limit_why), "%s",
-		 !f->throttle	       ? "throttle off"
-		 : w->throttle.slow ? "slow start: from min_slots, doubling while in use"
-				    : "starting");
+	const char *why = "starting";
+	if (!f->throttle)
+		why = "throttle off";
+	else if (w->throttle.slow)
+		why = "slow start: from min_slots, doubling while in use";
+	snprintf(w->limit_why, sizeof(w->limit_why), "%s", why);
 	w->limit_dirty = true;
 }
 
