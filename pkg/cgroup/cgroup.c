@@ -766,6 +766,20 @@ uint64_t ry_cgroup_oom_kills(const struct ry_cgroup *cg)
 	return v;
 }
 
+bool ry_cgroup_mem_peak(const struct ry_cgroup *cg, uint64_t *bytes)
+{
+	char *t = NULL;
+	if (cg->root->v2_mem)
+		t = read_in(cg->dir[H_V2], "memory.peak");
+	else if (cg->dir[H_MEM])
+		t = read_in(cg->dir[H_MEM], "memory.max_usage_in_bytes");
+	if (!t)
+		return false;
+	*bytes = strtoull(t, NULL, 10);
+	free(t);
+	return true;
+}
+
 void ry_cgroup_usage(const struct ry_cgroup *cg, struct ry_cgroup_usage *u)
 {
 	const struct ry_cgroup_root *r = cg->root;
@@ -784,15 +798,7 @@ void ry_cgroup_usage(const struct ry_cgroup *cg, struct ry_cgroup_usage *u)
 		u->has_cpu = true;
 		free(t);
 	}
-	if (r->v2_mem && (t = read_in(cg->dir[H_V2], "memory.peak"))) {
-		u->mem_peak_bytes = strtoull(t, NULL, 10);
-		u->has_mem = true;
-		free(t);
-	} else if (cg->dir[H_MEM] && (t = read_in(cg->dir[H_MEM], "memory.max_usage_in_bytes"))) {
-		u->mem_peak_bytes = strtoull(t, NULL, 10);
-		u->has_mem = true;
-		free(t);
-	}
+	u->has_mem = ry_cgroup_mem_peak(cg, &u->mem_peak_bytes);
 	/* v1 blkio is not used: on virtual disks it often counts nothing, and
 	 * the worker's rusage figures are the better fallback. */
 	if (r->v2_io && (t = read_in(cg->dir[H_V2], "io.stat"))) {

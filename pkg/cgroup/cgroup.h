@@ -112,6 +112,9 @@ void ry_cgroup_signal(struct ry_cgroup *cg, int sig);
 bool ry_cgroup_populated(const struct ry_cgroup *cg);
 /* OOM kills inside the cgroup so far (0 when not measurable). */
 uint64_t ry_cgroup_oom_kills(const struct ry_cgroup *cg);
+/* The high-water mark of the whole tree's memory so far; false when not
+ * measurable (one file read: the throttle asks it of every running task). */
+bool ry_cgroup_mem_peak(const struct ry_cgroup *cg, uint64_t *bytes);
 /* Fills what the cgroup knows; fields it cannot measure stay unknown. */
 void ry_cgroup_usage(const struct ry_cgroup *cg, struct ry_cgroup_usage *u);
 /* Removes the leaf directories; false while processes remain (retry). */

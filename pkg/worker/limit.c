@@ -74,32 +74,30 @@ void ry_worker_limit_note_peak(struct ry_worker *w, long peak_kb)
 /*
  * What the tasks held take and may yet take: one more task counts at the
  * largest peak among the last to finish and those running now; each held
- * task short of that peak (a queued one: all of it) may still grow to it.
+ * task may still grow to that peak (a queued one from nothing).  Every
+ * peak seen is at most that largest one, so the growth is held x largest
+ * less what the running ones have reached.
  */
 static void task_load(struct ry_worker *w, struct ry_throttle_load *load)
 {
-	static const enum ry_task_phase held[] = { RY_TASK_QUEUED, RY_TASK_RUNNING };
-	long each = 0;
+	long each = 0, reached = 0;
 	for (size_t i = 0; i < sizeof(w->mem_recent_kb) / sizeof(w->mem_recent_kb[0]); i++)
 		if (w->mem_recent_kb[i] > each)
 			each = w->mem_recent_kb[i];
 	for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next) {
-		struct ry_cgroup_usage u = { 0 };
-		if (t->cg)
-			ry_cgroup_usage(t->cg, &u);
-		t->mem_seen_kb = u.has_mem ? (long)(u.mem_peak_bytes >> 10) : 0;
-		if (t->mem_seen_kb > each)
-			each = t->mem_seen_kb;
+		uint64_t peak;
+		if (!t->cg || !ry_cgroup_mem_peak(t->cg, &peak))
+			continue;
+		long kb = (long)(peak >> 10);
+		reached += kb;
+		if (kb > each)
+			each = kb;
 	}
+	long held = (long)(ry_task_table_count(&w->tasks, RY_TASK_QUEUED) +
+			   ry_task_table_count(&w->tasks, RY_TASK_RUNNING));
 	load->in_use = w->tasks.held_slots;
 	load->task_mem_kb = each;
-	load->growth_kb = 0;
-	for (size_t k = 0; k < sizeof(held) / sizeof(held[0]); k++)
-		for (struct ry_task *t = ry_task_table_first(&w->tasks, held[k]); t; t = t->next) {
-			long seen = held[k] == RY_TASK_RUNNING ? t->mem_seen_kb : 0;
-			if (seen < each)
-				load->growth_kb += each - seen;
-		}
+	load->growth_kb = each * held - reached;
 }
 
 /* The throttle moved the limit from old: claim by it and record it. */

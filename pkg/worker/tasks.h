@@ -105,7 +105,6 @@ struct ry_task {
 	int64_t started_ms;	/* monotonic, for durations */
 	double duration_s;	/* monotonic run time */
 	long rss_kb;		/* fallback memory sampling */
-	long mem_seen_kb;	/* its peak at the throttle's last look (limit.c) */
 
 	/* the result, once DONE */
 	int64_t report_agent;	/* reported as this agent (0: the worker's own) */
