@@ -215,7 +215,7 @@ COMMENT ON FUNCTION railyard.pool_usage() IS
 -- tasks needing them (tasks_ready_labeled); tasks of full pools are
 -- skipped.  Each row carries what pkg/sched compares: aged priority, rank,
 -- its team's share and room, its pool's room, whether it needs a scarce
--- label.  The chooser (C) picks; claim_tasks leases, under pool and team
+-- label, whether it is cacheable (the worker's cache lookahead).  The chooser (C) picks; claim_tasks leases, under pool and team
 -- row locks.
 CREATE OR REPLACE FUNCTION railyard.claim_placement(
     p_agent bigint, p_labels text[], p_os text, p_arch text, p_cpu int, p_mem_mb int,
@@ -223,7 +223,8 @@ CREATE OR REPLACE FUNCTION railyard.claim_placement(
 RETURNS TABLE (id bigint, cpu int, mem_mb int, team text, eprio float8, rank float8,
                pool text, pool_room int, scarce boolean, team_share float8, team_weight float8,
                team_room int, scarce_agent boolean, protect int, generic_running int, generic_ready int,
-               others_free int, farm_cpu bigint, farm_mem_mb bigint, farm_free int)
+               others_free int, farm_cpu bigint, farm_mem_mb bigint, farm_free int,
+               cacheable boolean)
 LANGUAGE plpgsql SET enable_sort = off SET enable_bitmapscan = off SET jit = off
 SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
@@ -286,7 +287,7 @@ BEGIN
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
                t.rank, t.pool, prooms[array_position(pnames, t.pool)], true, 0::float8, 1::float8, NULL::int,
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
-               ctx.farm_mem_mb, 0
+               ctx.farm_mem_mb, 0, t.cacheable
           FROM railyard.tasks t
          WHERE t.state = 'ready' AND t.requires <> '{}' AND t.requires && p_scarce
            AND t.requires <@ p_labels
@@ -334,7 +335,7 @@ BEGIN
                coalesce(t.priority, 0) + least(cap, rate * greatest(0, extract(epoch FROM now() - t.ready_at) / 60.0)),
                t.rank, t.pool, prooms[array_position(pnames, t.pool)], false, tshares[i], tweights[i], trooms[i],
                cardinality(p_scarce) > 0, ctx.protect, ctx.generic_running, ctx.generic_ready, ctx.others_free, ctx.farm_cpu,
-               ctx.farm_mem_mb, f_free
+               ctx.farm_mem_mb, f_free, t.cacheable
           FROM railyard.tasks t
          WHERE t.state = 'ready' AND t.team = tnames[i]
            AND t.requires <@ p_labels
@@ -348,7 +349,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION railyard.claim_placement(bigint, text[], text, text, int, int, int, int) IS
-    'Worker, claim step 1 with placement: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks per team with room and, for the agent''s scarce labels, up to p_limit tasks needing them; each with aged priority, rank, team share and room, pool room, whether it needs a scarce label, the agent''s claim_context, and with two or more teams the other online agents'' free slots (farm_free: pkg/sched deals); pkg/sched chooses';
+    'Worker, claim step 1 with placement: locks (FOR UPDATE SKIP LOCKED) up to p_limit ready tasks per team with room and, for the agent''s scarce labels, up to p_limit tasks needing them; each with aged priority, rank, team share and room, pool room, whether it needs a scarce label, the agent''s claim_context, and with two or more teams the other online agents'' free slots (farm_free: pkg/sched deals) and whether the task is cacheable (the cache lookahead); pkg/sched chooses';
 
 -- ---- the adaptive concurrency limit ---------------------------------------
 

@@ -89,6 +89,8 @@ struct ry_cache_config {
 	char *nondeterministic;		/* keep-first | no-cache (default keep-first) */
 	char *flaky;			/* keep-first | no-cache (default no-cache) */
 	int threads;			/* offload threads; default 2 */
+	int lookahead;			/* cacheable tasks a claim may take beyond the
+					 * free slots, to look up; default 32, 0: off */
 };
 
 void ry_cache_config_init(struct ry_cache_config *c);

@@ -21,6 +21,7 @@ void ry_cache_config_init(struct ry_cache_config *c)
 	c->nondeterministic = ry_strdup("keep-first");
 	c->flaky = ry_strdup("no-cache");
 	c->threads = 2;
+	c->lookahead = 32;
 }
 
 void ry_cache_config_release(struct ry_cache_config *c)
@@ -52,6 +53,16 @@ static bool set_long(long *dst, const char *key, const char *value, long min, lo
 		return false;
 	}
 	*dst = v;
+	return true;
+}
+
+static bool set_int(int *dst, const char *key, const char *value, int min, int max,
+		    const char *where, char **err)
+{
+	long v;
+	if (!set_long(&v, key, value, min, max, where, err))
+		return false;
+	*dst = (int)v;
 	return true;
 }
 
@@ -87,13 +98,10 @@ bool ry_cache_config_set(struct ry_cache_config *c, const char *key, const char 
 		return set_long(&c->stall_timeout_s, key, value, 1, 3600, where, err);
 	if (strcmp(key, "cache_timeout_s") == 0)
 		return set_long(&c->timeout_s, key, value, 1, 86400, where, err);
-	if (strcmp(key, "cache_threads") == 0) {
-		long v;
-		if (!set_long(&v, key, value, 1, 64, where, err))
-			return false;
-		c->threads = (int)v;
-		return true;
-	}
+	if (strcmp(key, "cache_threads") == 0)
+		return set_int(&c->threads, key, value, 1, 64, where, err);
+	if (strcmp(key, "cache_lookahead") == 0)
+		return set_int(&c->lookahead, key, value, 0, 128, where, err);
 	if (strcmp(key, "cache_toolchain") == 0) {
 		ry_strlist_release(&c->toolchain);
 		ry_strlist_split(&c->toolchain, value, ',');

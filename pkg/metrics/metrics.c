@@ -120,6 +120,12 @@ char *ry_metrics_render(const struct ry_metrics *m, const struct ry_metrics_gaug
 	       agent, (double)m->cache_hits);
 	metric(&b, "railyard_cache_misses_total", "counter", "Cache lookups that did not.", agent,
 	       (double)m->cache_misses);
+	metric(&b, "railyard_cache_lookahead_claimed_total", "counter",
+	       "Cacheable tasks claimed beyond the free slots to be looked up.", agent,
+	       (double)m->cache_ahead_claimed);
+	metric(&b, "railyard_cache_lookahead_handed_back_total", "counter",
+	       "Of those, misses handed back because no slot was free.", agent,
+	       (double)m->cache_ahead_handed_back);
 	metric(&b, "railyard_store_errors_total", "counter", "Artifact store reads/writes that failed.",
 	       agent, (double)m->store_errors);
 	metric(&b, "railyard_webhooks_delivered_total", "counter",

@@ -70,16 +70,31 @@ void ry_sched_team_finished(struct ry_sched_input *in, int team, int cpu, int me
 		tm->share = 0;
 }
 
-/* Whether t may be taken now: it fits what is left, its team has room
- * under its quota, its pool has room. */
-static bool admissible(const struct ry_sched_input *in, const struct ry_sched_capacity *left,
-		       const struct ry_sched_task *t)
+/* Whether t's team has room under its quota and its pool has room. */
+static bool has_room(const struct ry_sched_input *in, const struct ry_sched_task *t)
 {
-	if (t->cpu > left->cpu || t->mem_mb > left->mem_mb)
-		return false;
 	if (t->team < 0 || (size_t)t->team >= in->nteams || in->teams[t->team].room == 0)
 		return false;
 	return t->pool < 0 || ((size_t)t->pool < in->npools && in->pools[t->pool].room > 0);
+}
+
+/* Whether t may be taken now: it fits what is left, and has_room. */
+static bool admissible(const struct ry_sched_input *in, const struct ry_sched_capacity *left,
+		       const struct ry_sched_task *t)
+{
+	return t->cpu <= left->cpu && t->mem_mb <= left->mem_mb && has_room(in, t);
+}
+
+/* What taking t changes for the next choice: its team's share and quota
+ * room, its pool's room. */
+static void count_taken(const struct ry_sched_input *in, const struct ry_sched_task *t)
+{
+	struct ry_sched_team *tm = &in->teams[t->team];
+	tm->share += task_share(in, tm, t->cpu, t->mem_mb);
+	if (tm->room > 0)
+		tm->room--;
+	if (t->pool >= 0)
+		in->pools[t->pool].room--;
 }
 
 /* xorshift64*: the deal's draws, from the caller's seed. */
@@ -261,18 +276,43 @@ size_t ry_sched_place(const struct ry_sched_input *in, size_t *chosen)
 		left.slots--;
 		left.cpu -= t->cpu;
 		left.mem_mb -= t->mem_mb;
-		struct ry_sched_team *tm = &in->teams[t->team];
-		tm->share += task_share(in, tm, t->cpu, t->mem_mb);
-		if (tm->room > 0)
-			tm->room--;
-		if (t->pool >= 0)
-			in->pools[t->pool].room--;
+		count_taken(in, t);
 		if (!t->scarce && generic > 0)
 			generic--;
 		if (quota && !t->scarce)
 			quota[t->team]--;
 	}
 	free(quota);
+	free(taken);
+	return k;
+}
+
+size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, size_t k, int ahead)
+{
+	/* Not on a scarce agent: what it takes beyond its slots would be
+	 * generic work that agents without its labels are there for. */
+	if (ahead <= 0 || in->protect.scarce_agent)
+		return k;
+	bool *taken = ry_calloc(in->n + 1, sizeof(*taken));
+	for (size_t i = 0; i < k; i++)
+		taken[chosen[i]] = true;
+	/* Capacity does not limit these (they hold none until they miss), so
+	 * best fit compares against what the agent had free. */
+	for (; ahead > 0; ahead--) {
+		size_t best = in->n;
+		for (size_t i = 0; i < in->n; i++) {
+			const struct ry_sched_task *t = &in->tasks[i];
+			if (taken[i] || !t->cacheable || !has_room(in, t))
+				continue;
+			if (best == in->n || compare(in, &in->free, t, &in->tasks[best]) < 0)
+				best = i;
+		}
+		if (best == in->n)
+			break;
+		taken[best] = true;
+		chosen[k++] = best;
+		count_taken(in, &in->tasks[best]);
+	}
 	free(taken);
 	return k;
 }

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLAIM_BATCH_MAX 128	/* candidates locked per claim */
-
 /* A failed claim (the database cannot take one now) pauses claims only:
  * results, heartbeats and hand-backs go on. */
 static void claim_back_off(struct ry_worker *w)
@@ -66,6 +64,14 @@ static const char *const claim_cols[CL_N] = {
 	[CL_SECRETS] = "secrets",
 };
 
+static bool ids_has(const int64_t *ids, size_t n, int64_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
 static char *get_opt(const struct ry_res *res, int row, int col)
 {
 	return ry_res_isnull(res, row, col) ? NULL : ry_strdup(ry_res_get(res, row, col));
@@ -110,8 +116,11 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		t->source_date_epoch = ry_res_get_long(res, i, c[CL_SDE]);
 		if (!ry_db_parse_text_array(ry_res_get(res, i, c[CL_SECRETS]), &t->secrets))
 			ry_warn("task %s: cannot read its secrets", t->name);
+		t->ahead = ids_has(w->claim_ahead, w->claim_nahead, t->id);
+		w->metrics.cache_ahead_claimed += t->ahead;
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
+	w->claim_nahead = 0;
 	w->stats.tasks_claimed += ry_res_rows(res);
 	const struct ry_res *more = r->nresults > 1 ? r->results[1] : NULL;
 	for (int i = 0; more && i < ry_res_rows(more); i++) {
@@ -137,7 +146,7 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 enum cand_col {
 	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
 	K_WEIGHT, K_TEAM_ROOM, K_SCARCE_AGENT, K_PROTECT, K_GEN_RUNNING, K_GEN_READY,
-	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_FARM_FREE, K_N
+	K_OTHERS_FREE, K_FARM_CPU, K_FARM_MEM, K_FARM_FREE, K_CACHEABLE, K_N
 };
 static const char *const cand_cols[K_N] = {
 	[K_ID] = "id", [K_CPU] = "cpu", [K_MEM] = "mem_mb", [K_TEAM] = "team",
@@ -147,6 +156,7 @@ static const char *const cand_cols[K_N] = {
 	[K_SCARCE_AGENT] = "scarce_agent", [K_PROTECT] = "protect", [K_GEN_RUNNING] = "generic_running",
 	[K_GEN_READY] = "generic_ready", [K_OTHERS_FREE] = "others_free",
 	[K_FARM_CPU] = "farm_cpu", [K_FARM_MEM] = "farm_mem_mb", [K_FARM_FREE] = "farm_free",
+	[K_CACHEABLE] = "cacheable",
 };
 
 /* The index of name in names; -1: not there. */
@@ -217,6 +227,9 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		t->eprio = ry_res_get_double(res, row, c[K_EPRIO]);
 		t->rank = ry_res_get_double(res, row, c[K_RANK]);
 		t->scarce = strcmp(ry_res_get(res, row, c[K_SCARCE]), "t") == 0;
+		/* One we handed back after a miss is not taken ahead again. */
+		t->cacheable = strcmp(ry_res_get(res, row, c[K_CACHEABLE]), "t") == 0 &&
+			       !ids_has(w->ahead_missed, RY_ARRAY_SIZE(w->ahead_missed), t->id);
 		t->team = name_index(&team_names, ry_res_get(res, row, c[K_TEAM]));
 		/* A team's share comes with its own walk's rows (the scarce
 		 * walk's rows come first and do not carry it). */
@@ -263,6 +276,13 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	if (in.free.slots > w->claim_limit)
 		in.free.slots = w->claim_limit;
 	size_t k = ry_sched_place(&in, chosen);
+	size_t placed = k;
+	int ahead = ry_worker_ahead_room(w);
+	k = ry_sched_place_ahead(&in, chosen, k,
+				 ahead < RY_CLAIM_BATCH_MAX ? ahead : RY_CLAIM_BATCH_MAX);
+	w->claim_nahead = 0;
+	for (size_t i = placed; i < k; i++)
+		w->claim_ahead[w->claim_nahead++] = cand[chosen[i]].id;
 
 	/* Fewer rows than asked: nothing more is ready for us right now.  As
 	 * many or more (one walk per team), and some taken: maybe more, once
@@ -309,10 +329,15 @@ void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *f
 			  bool follow)
 {
 	char agent[24], cpu[16], mem[24], limit[16], slots[16];
-	int lim = free_cap->slots < CLAIM_BATCH_MAX ? free_cap->slots : CLAIM_BATCH_MAX;
+	/* With room in the cache lookahead, more rows, and the ones too big
+	 * for what is free now too (pkg/sched takes those only ahead). */
+	int ahead = ry_worker_ahead_room(w);
+	int lim = free_cap->slots + ahead;
+	if (lim > RY_CLAIM_BATCH_MAX)
+		lim = RY_CLAIM_BATCH_MAX;
 	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
-	snprintf(cpu, sizeof(cpu), "%d", free_cap->cpu);
-	snprintf(mem, sizeof(mem), "%ld", free_cap->mem_mb);
+	snprintf(cpu, sizeof(cpu), "%d", ahead ? w->cpu_cap : free_cap->cpu);
+	snprintf(mem, sizeof(mem), "%ld", ahead ? w->mem_cap : free_cap->mem_mb);
 	snprintf(limit, sizeof(limit), "%d", lim);
 	snprintf(slots, sizeof(slots), "%d", ry_worker_slot_limit(w));
 	const char *p[] = { agent, w->labels_pg, w->host.os, w->host.arch, cpu, mem, limit, slots };

@@ -644,26 +644,30 @@ static void released(void *arg, const struct ry_adb_reply *r)
  * back, the ones we stopped ourselves (lost lease) count as lost. */
 static void send_release(struct ry_worker *w)
 {
-	struct ry_pgarray ids[2] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
-	struct ry_pgarray atts[2] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
-	static const char *const why[2] = {
-		"stopped by its agent: lease expired while cut off from the database",
-		"claim handed back unstarted by its agent",
+	enum { N = RY_HANDBACK_AHEAD_MISS + 1 };
+	struct ry_pgarray ids[N] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
+	struct ry_pgarray atts[N] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
+	static const char *const why[N] = {
+		[RY_HANDBACK_LOST] = "stopped by its agent: lease expired while cut off from the database",
+		[RY_HANDBACK_UNSTARTED] = "claim handed back unstarted by its agent",
+		[RY_HANDBACK_AHEAD_MISS] = "cache miss on an agent with no free slot (its cache "
+					   "lookahead): handed back unstarted",
 	};
 	char agent[24];
 	struct ry_task *t;
 	while ((t = ry_task_table_first(&w->tasks, RY_TASK_RELEASE))) {
-		ry_pgarray_add_int(&ids[t->refund], t->id);
-		ry_pgarray_add_int(&atts[t->refund], t->attempt);
+		ry_pgarray_add_int(&ids[t->handback], t->id);
+		ry_pgarray_add_int(&atts[t->handback], t->attempt);
 		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASING, false);
 	}
 	snprintf(agent, sizeof(agent), "%lld", (long long)w->agent_id);
 	struct ry_adb_job *job = ry_adb_job_new(released, w);
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < N; k++) {
 		bool any = ids[k].n > 0;
 		char *a = ry_pgarray_finish(&ids[k]), *b = ry_pgarray_finish(&atts[k]);
 		if (any) {
-			const char *p[] = { agent, a, b, why[k], k ? "true" : "false" };
+			const char *p[] = { agent, a, b, why[k],
+					    k == RY_HANDBACK_LOST ? "false" : "true" };
 			ry_adb_job_add(job, "SELECT task_id FROM railyard.release_tasks($1, $2, $3, "
 					    "$4, $5)", 5, p);
 		}

@@ -50,6 +50,7 @@ struct ry_adb_reply;
 #define RY_SPAWN_PER_TURN 16	/* processes started per loop turn */
 #define RY_MATCH_BUDGET_US 3000	/* only_if_changed matching per loop turn */
 #define RY_LOG_TAIL_BYTES 4096
+#define RY_CLAIM_BATCH_MAX 128	/* candidates locked per claim */
 
 /* Who tasks run as (isolation.c). */
 enum ry_task_ids {
@@ -141,6 +142,15 @@ struct ry_worker {
 	/* the build cache (prepare.c); NULL: disabled, tasks run uncached */
 	struct ry_cache_config cache_cfg;
 	struct ry_cache_ctx *cache;
+	/* the cache lookahead (prepare.c): cacheable tasks claimed beyond the
+	 * free slots to be looked up, up to a window that grows by one with
+	 * each hit and halves with each miss (at most cache_lookahead) */
+	int ahead_window;
+	int64_t claim_ahead[RY_CLAIM_BATCH_MAX];	/* the claim in flight's lookahead ids */
+	size_t claim_nahead;
+	int64_t ahead_missed[64];	/* tasks handed back after a miss (a ring):
+					 * not taken ahead again */
+	unsigned ahead_missed_n;
 
 	/* containment */
 	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
@@ -359,6 +369,15 @@ void ry_worker_prep_detach(struct ry_task *t);
 /* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
 void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
+/* lookahead.c: cacheable tasks claimed beyond the free slots, to be looked
+ * up (docs/cache.md, "The cache lookahead") */
+/* How many more a claim may take now (0 without a cache). */
+int ry_worker_ahead_room(const struct ry_worker *w);
+/* A cache lookup's outcome (an unusable hit is a miss): sizes the window. */
+void ry_worker_ahead_note(struct ry_worker *w, bool hit);
+/* t is to run (it missed): true when it may (it held a slot, or now takes
+ * a free one); false when it was handed back for want of one. */
+bool ry_worker_ahead_admit(struct ry_worker *w, struct ry_task *t);
 /* t's cache_record element as JSON text (the journal keeps it with the
  * result, so a restarted worker still records the outputs), or NULL. */
 char *ry_worker_prep_record_json(const struct ry_task *t);

@@ -158,7 +158,7 @@ static void hand_back_queued(struct ry_worker *w)
 {
 	struct ry_task *t;
 	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED))) {
-		t->refund = true;
+		t->handback = RY_HANDBACK_UNSTARTED;
 		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 	}
 }

@@ -580,6 +580,7 @@ static void hit_verified(void *arg, const struct ry_cache_result *res)
 	p->ops[0] = NULL;
 	if (t->phase != RY_TASK_QUEUED)
 		return;		/* handed back meanwhile */
+	ry_worker_ahead_note(w, res->status == RY_CACHE_OK);
 	if (res->status == RY_CACHE_OK) {
 		w->metrics.cache_hits++;
 		ry_info("task %s (id %lld): cache hit %.12s…, not run", t->name, (long long)t->id,
@@ -624,6 +625,10 @@ static void looked_up(struct ry_prep *p, const struct ry_adb_reply *r, const str
 	for (int i = 0; res && i < ry_res_rows(res) && row < 0; i++)
 		if (strcmp(ry_res_get(res, i, 0), p->key) == 0)
 			row = i;
+	/* A hit with an artifact counts once its digest is checked (hit_verified). */
+	bool hit = row >= 0 && strcmp(ry_res_get(res, row, 1), "t") == 0;
+	if (!hit || ry_res_isnull(res, row, 2))
+		ry_worker_ahead_note(p->w, hit);
 	if (row < 0) {
 		if (!r->conn_lost)
 			ry_warn("task %s: cache lookup failed (%s): running it uncached", p->t->name,
@@ -631,7 +636,7 @@ static void looked_up(struct ry_prep *p, const struct ry_adb_reply *r, const str
 		start_tree(p);
 		return;
 	}
-	if (strcmp(ry_res_get(res, row, 1), "t") != 0) {
+	if (!hit) {
 		p->w->metrics.cache_misses++;
 		ry_debug("task %s: cache miss %.12s… (%s)", p->t->name, p->key, ry_res_get(res, row, 4));
 		start_tree(p);
@@ -735,6 +740,8 @@ static void tree_done(void *arg)
 
 static void start_tree(struct ry_prep *p)
 {
+	if (!ry_worker_ahead_admit(p->w, p->t))
+		return;		/* handed back: its release frees p */
 	if (!make_workspace(p))
 		return;
 	if (!p->source) {
@@ -879,7 +886,7 @@ static void saved(void *arg, const struct ry_cache_result *res)
 		ry_worker_task_forget(w, t);
 		return;
 	case RY_KILL_LEASE:
-		t->refund = false;
+		t->handback = RY_HANDBACK_LOST;
 		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 		ry_worker_pump(w);
 		return;
@@ -1056,6 +1063,9 @@ bool ry_worker_cache_reload(struct ry_worker *w, char **err)
 	s = o->flaky;
 	o->flaky = c.flaky;
 	c.flaky = s;
+	o->lookahead = c.lookahead;
+	if (w->ahead_window > o->lookahead)
+		w->ahead_window = o->lookahead;
 	ry_cache_config_release(&c);
 	return true;
 }

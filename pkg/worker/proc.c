@@ -314,7 +314,7 @@ static void task_finalize(struct ry_worker *w, struct ry_task *t)
 		ry_worker_task_forget(w, t);
 		return;
 	case RY_KILL_LEASE:
-		t->refund = false;
+		t->handback = RY_HANDBACK_LOST;
 		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 		return;
 	case RY_KILL_TIMEOUT:
@@ -815,7 +815,7 @@ void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		switch (task_precheck(w, t, deadline)) {
 		case PRE_RUN:
-			if (ry_worker_prep_ready(w, t)) {
+			if (ry_worker_prep_ready(w, t) && ry_worker_ahead_admit(w, t)) {
 				task_start(w, t);
 				started++;
 			}
@@ -850,7 +850,7 @@ void ry_worker_lease_expired(struct ry_worker *w)
 		if (!t->exited)
 			ry_worker_task_kill(t, RY_KILL_LEASE);
 	while ((t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED))) {
-		t->refund = true;
+		t->handback = RY_HANDBACK_UNSTARTED;
 		ry_task_table_move(&w->tasks, t, RY_TASK_RELEASE, false);
 	}
 }

@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool phase_holds(enum ry_task_phase p)
+/* Claimed and not finished holds capacity, except a lookahead task's
+ * claim: a cache hit never needs any. */
+static bool holds_in(const struct ry_task *t, enum ry_task_phase p)
 {
-	return p == RY_TASK_QUEUED || p == RY_TASK_RUNNING;
+	return (p == RY_TASK_QUEUED || p == RY_TASK_RUNNING) && !t->ahead;
 }
 
 static size_t bucket_of(const struct ry_task_table *tt, int64_t id, int attempt)
@@ -163,7 +165,13 @@ void ry_task_table_add(struct ry_task_table *tt, struct ry_task *t, enum ry_task
 	t->phase = phase;
 	t->holds = false;
 	list_link(&tt->lists[phase], t, false);
-	hold(tt, t, phase_holds(phase));
+	hold(tt, t, holds_in(t, phase));
+}
+
+void ry_task_table_take_slot(struct ry_task_table *tt, struct ry_task *t)
+{
+	t->ahead = false;
+	hold(tt, t, holds_in(t, t->phase));
 }
 
 void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase,
@@ -172,7 +180,7 @@ void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_tas
 	list_unlink(&tt->lists[t->phase], t);
 	t->phase = phase;
 	list_link(&tt->lists[phase], t, front);
-	hold(tt, t, phase_holds(phase));
+	hold(tt, t, holds_in(t, phase));
 }
 
 void ry_task_table_remove(struct ry_task_table *tt, struct ry_task *t)

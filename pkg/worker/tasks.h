@@ -36,6 +36,14 @@ enum ry_task_phase {
 	RY_TASK_NPHASES
 };
 
+/* Why a task in RELEASE is handed back (railyard.release_tasks). */
+enum ry_task_handback {
+	RY_HANDBACK_LOST,	/* started and stopped by us (lease): the attempt is lost */
+	RY_HANDBACK_UNSTARTED,	/* never started: the attempt is given back */
+	RY_HANDBACK_AHEAD_MISS,	/* taken by the cache lookahead, missed, no slot free:
+				 * given back, for an agent with a free slot */
+};
+
 /* Why the worker itself stopped a task's processes. */
 enum ry_task_kill {
 	RY_KILL_NONE,
@@ -54,6 +62,9 @@ struct ry_task {
 	struct ry_task *pnext;		/* hash chain on pid, while it has one */
 	enum ry_task_phase phase;
 	bool holds;			/* counted in the held capacity */
+	bool ahead;			/* claimed by the cache lookahead, beyond the free
+					 * capacity: holds none while queued, until a
+					 * miss takes a slot (ry_task_table_take_slot) */
 
 	/* what the claim said */
 	int64_t id;
@@ -94,7 +105,7 @@ struct ry_task {
 	size_t match_next;	/* the next changed path to try */
 	unsigned swept;		/* the last memory sweep that looked at it */
 	unsigned hunt;		/* no cgroup: the /proc walk that must end before it does */
-	bool refund;		/* RELEASE: never started, give the attempt back */
+	enum ry_task_handback handback;	/* RELEASE: why it goes back */
 	uid_t uid;		/* runs as (isolation.c) */
 	gid_t gid;
 	bool has_uid;		/* holds a per-task uid */
@@ -144,6 +155,9 @@ void ry_task_table_init(struct ry_task_table *tt);
 void ry_task_table_release(struct ry_task_table *tt, void (*free_task)(struct ry_task *));
 /* Adds t (id and attempt set, not in a table) at the end of phase's list. */
 void ry_task_table_add(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase);
+/* A lookahead task (t->ahead) that missed starts holding its slot, cpu
+ * and memory like any claimed task. */
+void ry_task_table_take_slot(struct ry_task_table *tt, struct ry_task *t);
 /* Moves t to the end (or, with front, the start) of phase's list. */
 void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase,
 			bool front);

@@ -14,6 +14,8 @@
 #   - GC under a running pipeline deletes nothing it pins
 #   - railyard cache explain names the changed component
 #   - a missing repository or revision fails the task with that reason
+#   - the cache lookahead: a 1-slot worker claims cached tasks beyond its
+#     slot; misses it has no slot for are handed back, then run
 . "$(dirname "$0")/lib.sh"
 
 at_exit kill_task_processes
@@ -357,3 +359,49 @@ gc_under_a_running_pipeline() {
 	wait_pipeline 60 "$id2" succeeded >/dev/null
 }
 run_scenario "GC under a running pipeline deletes nothing it pins" gc_under_a_running_pipeline
+
+# submit_many VERSION N [HOLD_FILE]: N independent cacheable tasks c1..cN
+# writing VERSION to their output; with HOLD_FILE, a task "hold" of higher
+# priority (not cacheable) that runs until HOLD_FILE exists.
+submit_many() {
+	local v=$1 n=$2 hold=${3:-} rows="" i
+	for ((i = 1; i <= n; i++)); do
+		rows+="${rows:+, }(:id, 'c$i', 'mkdir -p o && echo $v-$i > o/f', true, '{o}', 0)"
+	done
+	[[ -z $hold ]] || rows+=", (:id, 'hold', 'while ! test -e $hold; do sleep 0.05; done', false, '{}', 10)"
+	ry_submit "(name) VALUES ('many')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command, cacheable, outputs, priority)
+	VALUES $rows;"
+}
+
+cache_lookahead() {
+	ry_newdb ahead
+	local wd=$RY_WORKDIR/w-ahead id1 id2 id3 shared
+	conf "$wd.conf" "cache_dir = $wd/cache"
+	start_worker ahead --slots 1 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 ahead
+
+	id1=$(submit_many v1 12)
+	wait_pipeline 120 "$id1" succeeded >/dev/null
+	# all cached: with one slot, only the lookahead claims two in one
+	# transaction (the same claimed_at)
+	id2=$(submit_many v1 12)
+	wait_pipeline 60 "$id2" succeeded >/dev/null
+	sql_eq 12 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id2 AND state = 'cached'"
+	shared=$(sql "SELECT max(n) FROM (SELECT count(*) AS n FROM railyard.tasks
+	               WHERE pipeline_id = $id2 GROUP BY claimed_at) c")
+	((shared > 1)) || fail "no claim took more than the one free slot (largest claim: $shared)"
+	# misses while the slot is held: handed back unstarted, then run
+	id3=$(submit_many v2 6 "$RY_WORKDIR/ahead-go")
+	wait_for 60 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $id3 AND name = 'hold'"
+	wait_for 60 sql_eq t "SELECT count(*) > 0 FROM railyard.audit_log
+	                       WHERE pipeline_id = $id3 AND event <> 'start'
+	                         AND detail->>'reason' LIKE 'cache miss on an agent with no free slot%'"
+	sql_eq 0 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id3 AND name <> 'hold'
+	            AND (started_at IS NOT NULL OR state NOT IN ('ready', 'running'))"
+	touch "$RY_WORKDIR/ahead-go"
+	wait_pipeline 120 "$id3" succeeded >/dev/null
+	sql_eq 6 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id3 AND state = 'succeeded'
+	            AND attempt = 1 AND name <> 'hold'"
+}
+run_scenario "the cache lookahead: cached tasks beyond the one slot; misses with no slot handed back, then run" cache_lookahead

@@ -213,6 +213,12 @@ static void settings_checked(void **state)
 	free(err);
 	assert_false(ry_cache_config_set(&c, "cache_timeout_s", "0", "w.conf:4", &err));
 	free(err);
+	assert_int_equal(c.lookahead, 32);
+	assert_true(ry_cache_config_set(&c, "cache_lookahead", "0", "t", &err));
+	assert_int_equal(c.lookahead, 0);
+	assert_false(ry_cache_config_set(&c, "cache_lookahead", "-1", "w.conf:6", &err));
+	assert_non_null(strstr(err, "w.conf:6"));
+	free(err);
 	assert_false(ry_cache_config_set(&c, "cache_bogus", "1", "w.conf:5", &err));
 	assert_non_null(strstr(err, "unknown setting"));
 	free(err);

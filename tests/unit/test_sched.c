@@ -403,6 +403,55 @@ static void ties_go_aged_priority_rank_fit_id(void **state)
 	assert_int_equal(t[got[0]].id, 5);
 }
 
+/* The cache lookahead: beyond free capacity only cacheable tasks, in the
+ * order of preference, within quotas and pools; never on a scarce agent. */
+static void lookahead_takes_cacheable_work_beyond_capacity(void **state)
+{
+	(void)state;
+	struct ry_sched_team teams[2] = { { 0, 1, -1 }, { 0, 1, 1 } };
+	struct ry_sched_pool pools[1] = { { 1 } };
+	struct ry_sched_task t[7] = {
+		{ .id = 1, .cpu = 1, .mem_mb = 100, .eprio = 9, .pool = -1, .cacheable = true },
+		{ .id = 2, .cpu = 1, .mem_mb = 100, .eprio = 8, .pool = -1 },
+		{ .id = 3, .cpu = 8, .mem_mb = 100, .eprio = 7, .pool = -1, .cacheable = true },
+		{ .id = 4, .cpu = 1, .mem_mb = 100, .eprio = 6, .pool = 0, .cacheable = true },
+		{ .id = 5, .cpu = 1, .mem_mb = 100, .eprio = 5, .pool = 0, .cacheable = true },
+		{ .id = 6, .cpu = 1, .mem_mb = 100, .team = 1, .eprio = 4, .pool = -1, .cacheable = true },
+		{ .id = 7, .cpu = 1, .mem_mb = 100, .team = 1, .eprio = 3, .pool = -1, .cacheable = true },
+	};
+	size_t got[8];
+	struct ry_sched_input in = { .free = { 1, 2, 4096 }, .tasks = t, .n = 7, .teams = teams,
+				     .nteams = 2, .pools = pools, .npools = 1, .farm_cpu = 16,
+				     .farm_mem_mb = 65536 };
+	size_t k = ry_sched_place(&in, got);
+	assert_int_equal(k, 1);
+	assert_int_equal(t[got[0]].id, 1);
+	/* 2 is not cacheable; 3 is too big for what is free, not for the
+	 * lookahead; one of 4 and 5 (a pool of room 1); one of 6 and 7 (a
+	 * quota of 1). */
+	size_t k2 = ry_sched_place_ahead(&in, got, k, 10);
+	assert_int_equal(k2, 4);
+	assert_int_equal(t[got[1]].id, 3);
+	assert_int_equal(t[got[2]].id, 4);
+	assert_int_equal(t[got[3]].id, 6);
+	assert_int_equal(pools[0].room, 0);
+	assert_int_equal(teams[1].room, 0);
+
+	/* The window bounds it; 0 takes nothing more. */
+	teams[1].room = -1;
+	pools[0].room = 5;
+	k = ry_sched_place(&in, got);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 2), k + 2);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 0), k);
+
+	/* A scarce agent takes none beyond its slots. */
+	in.protect.scarce_agent = true;
+	in.protect.limit = 4;
+	in.protect.generic_ready = 7;
+	k = ry_sched_place(&in, got);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 10), k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +465,7 @@ int main(void)
 		cmocka_unit_test(priority_outranks_share_and_quota_stops_a_team),
 		cmocka_unit_test(pools_stop_at_their_room),
 		cmocka_unit_test(ties_go_aged_priority_rank_fit_id),
+		cmocka_unit_test(lookahead_takes_cacheable_work_beyond_capacity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
