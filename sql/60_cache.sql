@@ -86,17 +86,26 @@ BEGIN
         RAISE EXCEPTION 'cache_lookup: policies are keep-first or no-cache, not % / %',
                         p_nondeterministic, p_flaky USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- One index probe per key and question (LIMIT 1 keeps each a
+    -- parameterized subquery): the generic plan would otherwise hash-join
+    -- a seq scan of cache_entries and hash every failed run, which costs
+    -- more than the probes on a small cache and far more on a big one
+    -- (0.95 ms per lookup with 144 entries and 840 runs, against 0.4).
     RETURN QUERY
     WITH k AS (SELECT DISTINCT x AS key FROM unnest(p_keys) x),
     v AS (
         SELECT k.key, e.key IS NOT NULL AS found, e.revoked_at IS NOT NULL AS revoked,
                e.output_digest, e.output_size, e.duration_s,
-               EXISTS (SELECT 1 FROM railyard.cache_runs r
-                        WHERE r.key = k.key AND r.outcome = 'succeeded'
-                          AND r.output_digest IS DISTINCT FROM e.output_digest) AS nondet,
-               EXISTS (SELECT 1 FROM railyard.cache_runs r
-                        WHERE r.key = k.key AND r.outcome = 'failed') AS flaky
-          FROM k LEFT JOIN railyard.cache_entries e ON e.key = k.key
+               n.x IS NOT NULL AS nondet, f.x IS NOT NULL AS flaky
+          FROM k
+          LEFT JOIN LATERAL (SELECT e.* FROM railyard.cache_entries e
+                              WHERE e.key = k.key LIMIT 1) e ON true
+          LEFT JOIN LATERAL (SELECT 1 AS x FROM railyard.cache_runs r
+                              WHERE r.key = k.key AND r.outcome = 'succeeded'
+                                AND r.output_digest IS DISTINCT FROM e.output_digest
+                              LIMIT 1) n ON true
+          LEFT JOIN LATERAL (SELECT 1 AS x FROM railyard.cache_runs r
+                              WHERE r.key = k.key AND r.outcome = 'failed' LIMIT 1) f ON true
     ), d AS (
         SELECT v.*, CASE
                  WHEN NOT v.found THEN 'no entry'
