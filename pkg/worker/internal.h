@@ -142,7 +142,7 @@ struct ry_worker {
 	/* the build cache (prepare.c); NULL: disabled, tasks run uncached */
 	struct ry_cache_config cache_cfg;
 	struct ry_cache_ctx *cache;
-	/* the cache lookahead (prepare.c): cacheable tasks claimed beyond the
+	/* the cache lookahead (lookahead.c): cacheable tasks claimed beyond the
 	 * free slots to be looked up, up to a window that grows by one with
 	 * each hit and halves with each miss (at most cache_lookahead) */
 	int ahead_window;
