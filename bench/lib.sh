@@ -181,15 +181,16 @@ BG_PIDS=()	# samplers, loops: killed on exit
 # LAST_PID.  The throttle is off unless ARGS say --throttle on (the
 # placement benchmark's AIMD rows): other rows measure fixed parallelism.
 # With START_CGROUP=DIR the worker joins that cgroup before it starts (its
-# task cgroups then nest below it: see memcg_new).
+# task cgroups then nest below it: see memcg_new).  With WORK_BASE=DIR its
+# workdir is DIR/NAME instead of TMP/work/NAME (shm_work_dir: on tmpfs).
 start_worker() {
-	local db=$1 name=$2 join=()
+	local db=$1 name=$2 join=() work=${WORK_BASE:-$TMP/work}/$2
 	shift 2
-	mkdir -p "$TMP/logs" "$TMP/stats" "$TMP/work/$name"
+	mkdir -p "$TMP/logs" "$TMP/stats" "$work"
 	rm -f "$TMP/stats/$name.json"
 	# shellcheck disable=SC2016  # $0 and $@ are the inner shell's
 	[[ -n ${START_CGROUP:-} ]] && join=(sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$START_CGROUP")
-	RAILYARD_DB=$(conninfo "$db") "${join[@]}" "$RY" worker --name "$name" --workdir "$TMP/work/$name" \
+	RAILYARD_DB=$(conninfo "$db") "${join[@]}" "$RY" worker --name "$name" --workdir "$work" \
 		--stats "$TMP/stats/$name.json" --throttle off "$@" >"$TMP/logs/$name.log" 2>&1 </dev/null &
 	LAST_PID=$!
 	WORKER_PIDS+=("$LAST_PID")
@@ -260,7 +261,20 @@ kill_leftovers() {
 	for p in /proc/[0-9]*; do
 		c=$(readlink "$p/cwd" 2>/dev/null) || continue
 		[[ $c == "$TMP/work" || $c == "$TMP/work/"* ]] && kill -KILL "${p#/proc/}" 2>/dev/null
+		[[ -n $SHM_WORK && ($c == "$SHM_WORK" || $c == "$SHM_WORK/"*) ]] && kill -KILL "${p#/proc/}" 2>/dev/null
 	done
+}
+
+# shm_work_dir: sets SHM_WORK to a directory on tmpfs (/dev/shm) for
+# workdirs, made once and removed on exit; status 1 when /dev/shm is not a
+# tmpfs.  Rows that use it separate railyard's own cost from the disk file
+# system's (a workspace and a log are two new inodes per task).
+SHM_WORK=""
+shm_work_dir() {
+	[[ -n $SHM_WORK ]] && return 0
+	[[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs ]] || return 1
+	SHM_WORK=$(mktemp -d /dev/shm/railyard-bench.XXXXXX) || return 1
+	chmod 755 "$SHM_WORK"
 }
 
 # ---- memory cgroups we make -------------------------------------------------
@@ -473,9 +487,9 @@ harness_cleanup() {
 	done
 	stop_cluster
 	if [[ ${KEEP_TMP:-} == 1 ]]; then
-		echo "kept $TMP" >&2
+		echo "kept $TMP${SHM_WORK:+ and $SHM_WORK}" >&2
 	else
-		rm -rf "$TMP"
+		rm -rf "$TMP" ${SHM_WORK:+"$SHM_WORK"}
 	fi
 }
 
