@@ -24,6 +24,7 @@ static void worker_usage(FILE *out)
 		"                       [--heartbeat S] [--lease S] [--workdir DIR] [--drain-timeout S]\n"
 		"                       [--stats FILE] [--cgroup auto|off] [--throttle on|off]\n"
 		"                       [--min-slots N] [--pressure-dir DIR] [--http-listen HOST:PORT|off]\n"
+		"                       [--claim-ahead N]\n"
 		"\n"
 		"  --name N           agent name (default: the hostname); unique per farm\n"
 		"  --labels a,b       labels tasks may require; os and arch are always added\n"
@@ -35,6 +36,7 @@ static void worker_usage(FILE *out)
 		"  --config FILE      key = value settings (db, name, labels, slots, cpus, mem_mb,\n"
 		"                     heartbeat_s, lease_s, workdir, drain_timeout_s, cgroup,\n"
 		"                     task_user, task_ids, db_passfile, secrets_dir, log_max_mb,\n"
+		"                     claim_ahead, claim_ahead_hold_ms,\n"
 		"                     match_limit, match_depth_limit, min_free_mb, retention_s,\n"
 		"                     retention_mb, retention_min_s, retention_check_s,\n"
 		"                     http_listen, webhooks, webhook_secrets_dir,\n"
@@ -57,7 +59,10 @@ static void worker_usage(FILE *out)
 		"  --throttle on|off  adapt the concurrency limit to host pressure between\n"
 		"                     min_slots and slots (AIMD; default on)\n"
 		"  --min-slots N      the lowest the adaptive limit goes (default 1)\n"
-		"  --pressure-dir DIR PSI files cpu, memory, io (default /proc/pressure)\n");
+		"  --pressure-dir DIR PSI files cpu, memory, io (default /proc/pressure)\n"
+		"  --claim-ahead N    also claim up to N tasks beyond the free slots, started the\n"
+		"                     moment one frees; handed back unstarted if none frees\n"
+		"                     within claim_ahead_hold_ms (default 2000); 0: off (default)\n");
 }
 
 /* key=value added to a conninfo string or URL (later keys win in both). */
@@ -110,7 +115,7 @@ static const struct {
 	{ "drain-timeout", "drain_timeout_s" }, { "cgroup", "cgroup" },
 	{ "http-listen", "http_listen" },
 	{ "throttle", "throttle" }, { "min-slots", "min_slots" },
-	{ "pressure-dir", "pressure_dir" },
+	{ "pressure-dir", "pressure_dir" }, { "claim-ahead", "claim_ahead" },
 };
 
 enum { OPT_KEY = 1000 };	/* OPT_KEY + i: flag_keys[i] */

@@ -34,6 +34,8 @@ void ry_config_init(struct ry_worker_config *c)
 	c->loadavg_path = ry_strdup("/proc/loadavg");
 	c->memory_cgroup = ry_strdup("auto");
 	c->throttle_interval_ms = 2000;
+	c->claim_ahead = 0;
+	c->claim_ahead_hold_ms = 2000;
 	c->throttle_decrease = c->pressure_cpu_high = c->pressure_cpu_low = -1;
 	c->pressure_memory_high = c->pressure_memory_low = c->pressure_io_high = -1;
 	c->pressure_io_low = c->mem_available_low_pct = c->mem_available_ok_pct = -1;
@@ -351,6 +353,10 @@ bool ry_config_set(struct ry_worker_config *c, const char *key, const char *valu
 	}
 	if (strcmp(key, "slots") == 0)
 		return set_int(&c->slots, key, value, 1, 100000, where, err);
+	if (strcmp(key, "claim_ahead") == 0)
+		return set_int(&c->claim_ahead, key, value, 0, 128, where, err);
+	if (strcmp(key, "claim_ahead_hold_ms") == 0)
+		return set_int(&c->claim_ahead_hold_ms, key, value, 10, 600000, where, err);
 	if (strcmp(key, "cpus") == 0)
 		return set_int(&c->cpus, key, value, 0, 1000000, where, err);
 	if (strcmp(key, "mem_mb") == 0) {

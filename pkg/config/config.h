@@ -39,6 +39,10 @@ struct ry_worker_config {
 	char *webhook_secrets_dir; /* endpoints' secret files are read here */
 	char *container_runtime; /* auto, podman, docker, an absolute path, or off */
 	char *container_options; /* extra options for every container run, split on blanks */
+	/* claim ahead (pkg/worker/lookahead.c): tasks claimed beyond the free
+	 * slots, started the moment one frees */
+	int claim_ahead;	/* most held so; 0: off */
+	int claim_ahead_hold_ms;	/* one not started by then is handed back */
 	/* throttle (pkg/throttle): the adaptive concurrency limit */
 	bool throttle;		/* adapt the limit between min_slots and slots */
 	int min_slots;		/* the lowest the limit goes */

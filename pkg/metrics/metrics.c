@@ -126,6 +126,12 @@ char *ry_metrics_render(const struct ry_metrics *m, const struct ry_metrics_gaug
 	metric(&b, "railyard_cache_lookahead_handed_back_total", "counter",
 	       "Of those, misses handed back because no slot was free.", agent,
 	       (double)m->cache_ahead_handed_back);
+	metric(&b, "railyard_claim_ahead_claimed_total", "counter",
+	       "Tasks claimed beyond the free slots, to start when one frees (claim_ahead).", agent,
+	       (double)m->claim_ahead_claimed);
+	metric(&b, "railyard_claim_ahead_handed_back_total", "counter",
+	       "Of those, handed back because no slot freed within claim_ahead_hold_ms.", agent,
+	       (double)m->claim_ahead_handed_back);
 	metric(&b, "railyard_store_errors_total", "counter", "Artifact store reads/writes that failed.",
 	       agent, (double)m->store_errors);
 	metric(&b, "railyard_webhooks_delivered_total", "counter",

@@ -33,6 +33,8 @@ struct ry_metrics {
 	uint64_t cache_misses;
 	uint64_t cache_ahead_claimed;		/* tasks the cache lookahead claimed */
 	uint64_t cache_ahead_handed_back;	/* ... that missed with no slot free */
+	uint64_t claim_ahead_claimed;		/* tasks claimed ahead of a free slot */
+	uint64_t claim_ahead_handed_back;	/* ... that no slot freed for in time */
 	uint64_t store_errors;			/* store reads/writes that failed */
 	uint64_t webhooks_sent;			/* deliveries the endpoint accepted (2xx) */
 	uint64_t webhooks_failed;		/* attempts that failed (will retry) */

@@ -287,7 +287,8 @@ size_t ry_sched_place(const struct ry_sched_input *in, size_t *chosen)
 	return k;
 }
 
-size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, size_t k, int ahead)
+size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, size_t k, int ahead,
+			    bool cacheable_only)
 {
 	/* Not on a scarce agent: what it takes beyond its slots would be
 	 * generic work that agents without its labels are there for. */
@@ -296,13 +297,13 @@ size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, siz
 	bool *taken = ry_calloc(in->n + 1, sizeof(*taken));
 	for (size_t i = 0; i < k; i++)
 		taken[chosen[i]] = true;
-	/* Capacity does not limit these (they hold none until they miss), so
+	/* Capacity does not limit these (they hold none until they start), so
 	 * best fit compares against what the agent had free. */
 	for (; ahead > 0; ahead--) {
 		size_t best = in->n;
 		for (size_t i = 0; i < in->n; i++) {
 			const struct ry_sched_task *t = &in->tasks[i];
-			if (taken[i] || !t->cacheable || !has_room(in, t))
+			if (taken[i] || (cacheable_only && !t->cacheable) || !has_room(in, t))
 				continue;
 			if (best == in->n || compare(in, &in->free, t, &in->tasks[best]) < 0)
 				best = i;

@@ -32,7 +32,7 @@ struct ry_sched_task {
 				 * another is never taken) */
 	int pool;		/* index into ry_sched_input.pools; -1: none */
 	bool scarce;		/* needs one of this agent's scarce labels */
-	bool cacheable;		/* may be a cache hit: ry_sched_place_ahead may take it */
+	bool cacheable;		/* may be a cache hit: the cache lookahead may take it */
 };
 
 struct ry_sched_team {
@@ -129,14 +129,17 @@ void ry_sched_team_finished(struct ry_sched_input *in, int team, int cpu, int me
 size_t ry_sched_place(const struct ry_sched_input *in, size_t *chosen);
 
 /*
- * The cache lookahead.  After ry_sched_place took k tasks (chosen[0..k)),
- * takes up to `ahead` more cacheable ones beyond the free capacity, in the
- * same order of preference and within the teams' quotas and the pools'
- * rooms: the worker looks them up, and a hit finishes without ever
- * holding a slot (a miss takes a free slot or is handed back).  None on a
- * scarce agent.  Appends to chosen (room for in->n); returns the new
- * total.
+ * Beyond the free capacity.  After ry_sched_place took k tasks
+ * (chosen[0..k)), takes up to `ahead` more, in the same order of
+ * preference and within the teams' quotas and the pools' rooms; capacity
+ * does not limit them, as they hold none until they start.  With
+ * cacheable_only, only cacheable ones (the cache lookahead: a hit
+ * finishes without ever holding a slot, a miss takes a free slot or is
+ * handed back); else any (claim ahead: queued to start the moment a slot
+ * frees).  None on a scarce agent.  Appends to chosen (room for in->n);
+ * returns the new total.
  */
-size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, size_t k, int ahead);
+size_t ry_sched_place_ahead(const struct ry_sched_input *in, size_t *chosen, size_t k, int ahead,
+			    bool cacheable_only);
 
 #endif

@@ -116,11 +116,15 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 		t->source_date_epoch = ry_res_get_long(res, i, c[CL_SDE]);
 		if (!ry_db_parse_text_array(ry_res_get(res, i, c[CL_SECRETS]), &t->secrets))
 			ry_warn("task %s: cannot read its secrets", t->name);
-		t->ahead = ids_has(w->claim_ahead, w->claim_nahead, t->id);
-		w->metrics.cache_ahead_claimed += t->ahead;
+		t->waits_slot = ids_has(w->claim_queued, w->claim_nqueued, t->id);
+		t->ahead = t->waits_slot || ids_has(w->claim_lookahead, w->claim_nlookahead, t->id);
+		t->claimed_ms = ry_now_ms();
+		w->metrics.cache_ahead_claimed += t->ahead && !t->waits_slot;
+		w->metrics.claim_ahead_claimed += t->waits_slot;
 		ry_task_table_add(&w->tasks, t, RY_TASK_QUEUED);
 	}
-	w->claim_nahead = 0;
+	w->claim_nlookahead = 0;
+	w->claim_nqueued = 0;
 	w->stats.tasks_claimed += ry_res_rows(res);
 	const struct ry_res *more = r->nresults > 1 ? r->results[1] : NULL;
 	for (int i = 0; more && i < ry_res_rows(more); i++) {
@@ -277,12 +281,21 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 		in.free.slots = w->claim_limit;
 	size_t k = ry_sched_place(&in, chosen);
 	size_t placed = k;
+	/* Beyond the free capacity: cacheable tasks for the cache lookahead,
+	 * then any for claim ahead (lookahead.c). */
 	int ahead = ry_worker_ahead_room(w);
 	k = ry_sched_place_ahead(&in, chosen, k,
-				 ahead < RY_CLAIM_BATCH_MAX ? ahead : RY_CLAIM_BATCH_MAX);
-	w->claim_nahead = 0;
+				 ahead < RY_CLAIM_BATCH_MAX ? ahead : RY_CLAIM_BATCH_MAX, true);
+	w->claim_nlookahead = 0;
 	for (size_t i = placed; i < k; i++)
-		w->claim_ahead[w->claim_nahead++] = cand[chosen[i]].id;
+		w->claim_lookahead[w->claim_nlookahead++] = cand[chosen[i]].id;
+	size_t looked = k;
+	int queue = ry_worker_queue_room(w);
+	k = ry_sched_place_ahead(&in, chosen, k,
+				 queue < RY_CLAIM_BATCH_MAX ? queue : RY_CLAIM_BATCH_MAX, false);
+	w->claim_nqueued = 0;
+	for (size_t i = looked; i < k; i++)
+		w->claim_queued[w->claim_nqueued++] = cand[chosen[i]].id;
 
 	/* Fewer rows than asked: nothing more is ready for us right now.  As
 	 * many or more (one walk per team), and some taken: maybe more, once
@@ -329,9 +342,10 @@ void ry_worker_send_claim(struct ry_worker *w, const struct ry_sched_capacity *f
 			  bool follow)
 {
 	char agent[24], cpu[16], mem[24], limit[16], slots[16];
-	/* With room in the cache lookahead, more rows, and the ones too big
-	 * for what is free now too (pkg/sched takes those only ahead). */
-	int ahead = ry_worker_ahead_room(w);
+	/* With room in the cache lookahead or to claim ahead, more rows, and
+	 * the ones too big for what is free now too (pkg/sched takes those
+	 * only ahead). */
+	int ahead = ry_worker_ahead_room(w) + ry_worker_queue_room(w);
 	int lim = free_cap->slots + ahead;
 	if (lim > RY_CLAIM_BATCH_MAX)
 		lim = RY_CLAIM_BATCH_MAX;

@@ -644,17 +644,20 @@ static void released(void *arg, const struct ry_adb_reply *r)
  * back, the ones we stopped ourselves (lost lease) count as lost. */
 static void send_release(struct ry_worker *w)
 {
-	enum { N = RY_HANDBACK_AHEAD_MISS + 1 };
-	struct ry_pgarray ids[N] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
-	struct ry_pgarray atts[N] = { { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 }, { RY_BUF_INIT, 0 } };
+	enum { N = RY_HANDBACK_AHEAD_STALE + 1 };
+	struct ry_pgarray ids[N], atts[N];
 	static const char *const why[N] = {
 		[RY_HANDBACK_LOST] = "stopped by its agent: lease expired while cut off from the database",
 		[RY_HANDBACK_UNSTARTED] = "claim handed back unstarted by its agent",
 		[RY_HANDBACK_AHEAD_MISS] = "cache miss on an agent with no free slot (its cache "
 					   "lookahead): handed back unstarted",
+		[RY_HANDBACK_AHEAD_STALE] = "claimed ahead (claim_ahead) and no slot freed within "
+					    "claim_ahead_hold_ms: handed back unstarted",
 	};
 	char agent[24];
 	struct ry_task *t;
+	for (int k = 0; k < N; k++)
+		ids[k] = atts[k] = (struct ry_pgarray){ RY_BUF_INIT, 0 };
 	while ((t = ry_task_table_first(&w->tasks, RY_TASK_RELEASE))) {
 		ry_pgarray_add_int(&ids[t->handback], t->id);
 		ry_pgarray_add_int(&atts[t->handback], t->attempt);
@@ -852,6 +855,7 @@ void ry_worker_pump(struct ry_worker *w)
 		/* Past our lease by our own clock, or a sick host: no claims. */
 		.degraded = (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms) || w->degraded,
 		.free = ry_worker_capacity_free(w),
+		.queue_room = ry_worker_queue_room(w),
 		.exit_when_idle = w->cfg.exit_when_idle,
 		.idle_check_due = w->idle_check_due,
 		.retention_due = w->retention.phase == RY_RET_ASK,

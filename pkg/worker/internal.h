@@ -146,11 +146,19 @@ struct ry_worker {
 	 * free slots to be looked up, up to a window that grows by one with
 	 * each hit and halves with each miss (at most cache_lookahead) */
 	int ahead_window;
-	int64_t claim_ahead[RY_CLAIM_BATCH_MAX];	/* the claim in flight's lookahead ids */
-	size_t claim_nahead;
+	int64_t claim_lookahead[RY_CLAIM_BATCH_MAX];	/* the claim in flight's lookahead ids */
+	size_t claim_nlookahead;
 	int64_t ahead_missed[64];	/* tasks handed back after a miss (a ring):
 					 * not taken ahead again */
 	unsigned ahead_missed_n;
+	/* claim ahead (lookahead.c): any task claimed beyond the free slots,
+	 * queued to start the moment one frees; the window grows by one with
+	 * each that starts in time and halves with each handed back after
+	 * claim_ahead_hold_ms (at most claim_ahead) */
+	int queue_window;
+	int64_t claim_queued[RY_CLAIM_BATCH_MAX];	/* the claim in flight's claimed-ahead ids */
+	size_t claim_nqueued;
+	struct event *queue_timer;	/* the earliest hold deadline: a spawn pass */
 
 	/* containment */
 	struct ry_cgroup_root *cgroot;	/* NULL: process groups (pgroup) */
@@ -369,14 +377,24 @@ void ry_worker_prep_detach(struct ry_task *t);
 /* Completion job: adds railyard.cache_record for the SENDING tasks; true if added. */
 bool ry_worker_prep_record(struct ry_worker *w, struct ry_adb_job *job, const char *agent);
 void ry_worker_prep_recorded(struct ry_worker *w, const struct ry_res *res);
-/* lookahead.c: cacheable tasks claimed beyond the free slots, to be looked
- * up (docs/cache.md, "The cache lookahead") */
-/* How many more a claim may take now (0 without a cache). */
+/* lookahead.c: tasks claimed beyond the free slots: cacheable ones to be
+ * looked up (docs/cache.md, "The cache lookahead"), and any to start the
+ * moment a slot frees (docs/operations.md, "Claim ahead") */
+/* How many more cacheable ones a claim may take now (0 without a cache). */
 int ry_worker_ahead_room(const struct ry_worker *w);
 /* A cache lookup's outcome (an unusable hit is a miss): sizes the window. */
 void ry_worker_ahead_note(struct ry_worker *w, bool hit);
-/* t is to run (it missed): true when it may (it held a slot, or now takes
- * a free one); false when it was handed back for want of one. */
+/* How many more of any kind a claim may queue now (0: claim_ahead off). */
+int ry_worker_queue_room(const struct ry_worker *w);
+/* A task ran for run_ms: a short one reopens a closed claim-ahead window. */
+void ry_worker_queue_note_run(struct ry_worker *w, int64_t run_ms);
+/* At start and after a reload: the window within 1..claim_ahead. */
+void ry_worker_queue_configure(struct ry_worker *w);
+/* End of a spawn pass: the timer for the earliest hold deadline. */
+void ry_worker_queue_arm(struct ry_worker *w);
+/* t is to run (no cache hit): true when it may now (it held a slot, or
+ * takes a free one); false when it waits for one (claimed ahead, within
+ * its hold) or was handed back. */
 bool ry_worker_ahead_admit(struct ry_worker *w, struct ry_task *t);
 /* t's cache_record element as JSON text (the journal keeps it with the
  * result, so a restarted worker still records the outputs), or NULL. */

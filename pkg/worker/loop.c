@@ -285,6 +285,9 @@ static void reload_config(struct ry_worker *w)
 	w->cfg.labels = c.labels;
 	c.labels = (struct ry_strlist){ 0 };
 	w->cfg.slots = c.slots;
+	w->cfg.claim_ahead = c.claim_ahead;
+	w->cfg.claim_ahead_hold_ms = c.claim_ahead_hold_ms;
+	ry_worker_queue_configure(w);
 	w->cfg.cpus = c.cpus;
 	w->cfg.mem_mb = c.mem_mb;
 	w->cfg.drain_timeout_s = c.drain_timeout_s;
@@ -459,6 +462,8 @@ int ry_worker_run(struct ry_worker *w)
 	if (!ry_worker_cache_open(w))
 		return 1;
 	w->spawn_ev = event_new(w->base, -1, 0, ry_worker_spawn_cb, w);
+	w->queue_timer = evtimer_new(w->base, ry_worker_spawn_cb, w);
+	ry_worker_queue_configure(w);
 	w->retry_ev = evtimer_new(w->base, retry_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
 	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
@@ -508,6 +513,8 @@ void ry_worker_free(struct ry_worker *w)
 			event_free(w->sigs[i]);
 	if (w->spawn_ev)
 		event_free(w->spawn_ev);
+	if (w->queue_timer)
+		event_free(w->queue_timer);
 	if (w->retry_ev)
 		event_free(w->retry_ev);
 	if (w->drain_timer)

@@ -106,6 +106,12 @@ void ry_worker_task_set_result(struct ry_task *t, const char *outcome, char *rea
 	}
 	ry_task_table_move(&t->w->tasks, t, RY_TASK_DONE, false);
 	ry_worker_journal_add(t->w, t);
+	/* Its slot is free: a task claimed ahead starts now, not after the
+	 * completion's round trip. */
+	if (t->started_ms)
+		ry_worker_queue_note_run(t->w, ry_now_ms() - t->started_ms);
+	if (ry_task_table_count(&t->w->tasks, RY_TASK_QUEUED))
+		ry_worker_soon(t->w->spawn_ev);
 }
 
 char *ry_worker_safe_name(const char *s)
@@ -831,6 +837,7 @@ void ry_worker_spawn_cb(evutil_socket_t fd, short what, void *arg)
 	ry_worker_prep_flush(w);
 	if (t || again)
 		ry_worker_soon(w->spawn_ev);
+	ry_worker_queue_arm(w);
 	ry_worker_pump(w);
 }
 

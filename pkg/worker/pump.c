@@ -18,8 +18,8 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 		return RY_PUMP_LIMIT;
 	if (s->draining)
 		return s->tasks == 0 && !s->offline_sent ? RY_PUMP_OFFLINE : RY_PUMP_NONE;
-	if (s->want_claim && !s->degraded && !s->claim_backoff && s->free.slots > 0 &&
-	    s->free.cpu > 0 && s->free.mem_mb > 0)
+	if (s->want_claim && !s->degraded && !s->claim_backoff &&
+	    ((s->free.slots > 0 && s->free.cpu > 0 && s->free.mem_mb > 0) || s->queue_room > 0))
 		return RY_PUMP_CLAIM;
 	if (s->retention_due)
 		return RY_PUMP_RETENTION;

@@ -28,6 +28,7 @@ struct ry_pump_state {
 	bool claim_backoff;	/* the last claim failed: not again before the pause ends */
 	bool degraded;		/* something is wrong on this host: no claims */
 	struct ry_sched_capacity free;	/* capacity not held by tasks */
+	int queue_room;		/* tasks it may still claim ahead of a free slot */
 	bool exit_when_idle;
 	bool idle_check_due;
 	bool retention_due;	/* the janitor asks which pipelines finished */

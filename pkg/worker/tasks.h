@@ -42,6 +42,8 @@ enum ry_task_handback {
 	RY_HANDBACK_UNSTARTED,	/* never started: the attempt is given back */
 	RY_HANDBACK_AHEAD_MISS,	/* taken by the cache lookahead, missed, no slot free:
 				 * given back, for an agent with a free slot */
+	RY_HANDBACK_AHEAD_STALE,	/* claimed ahead, no slot freed within
+					 * claim_ahead_hold_ms: given back */
 };
 
 /* Why the worker itself stopped a task's processes. */
@@ -62,9 +64,14 @@ struct ry_task {
 	struct ry_task *pnext;		/* hash chain on pid, while it has one */
 	enum ry_task_phase phase;
 	bool holds;			/* counted in the held capacity */
-	bool ahead;			/* claimed by the cache lookahead, beyond the free
-					 * capacity: holds none while queued, until a
-					 * miss takes a slot (ry_task_table_take_slot) */
+	bool ahead;			/* claimed beyond the free capacity (the cache
+					 * lookahead, claim ahead): holds none while
+					 * queued, until it takes a slot to start
+					 * (ry_task_table_take_slot) */
+	bool waits_slot;		/* claimed ahead (claim_ahead): waits for a free
+					 * slot until claim_ahead_hold_ms after its
+					 * claim, then is handed back */
+	int64_t claimed_ms;		/* monotonic: when its claim was answered */
 
 	/* what the claim said */
 	int64_t id;

@@ -36,6 +36,8 @@ static void file_sets_every_key(void **state)
 				"name = farm-07\n"
 				"labels = docker, gpu ,linux\n"
 				"slots = 12\n"
+				"claim_ahead = 6\n"
+				"claim_ahead_hold_ms = 500\n"
 				"cpus = 24\n"
 				"mem_mb = 32768\n"
 				"heartbeat_s = 3\n"
@@ -59,12 +61,16 @@ static void file_sets_every_key(void **state)
 				"memory_cgroup = /sys/fs/cgroup/system.slice/railyard.service\n");
 	ry_config_init(&c);
 	assert_string_equal(c.memory_cgroup, "auto");	/* the default */
+	assert_int_equal(c.claim_ahead, 0);		/* off unless asked for */
+	assert_int_equal(c.claim_ahead_hold_ms, 2000);
 	assert_true(ry_config_load_file(&c, path, &err));
 	assert_string_equal(c.db, "host=/run/pg dbname=railyard");
 	assert_string_equal(c.name, "farm-07");
 	assert_int_equal(c.labels.n, 3);
 	assert_string_equal(c.labels.items[1], "gpu");
 	assert_int_equal(c.slots, 12);
+	assert_int_equal(c.claim_ahead, 6);
+	assert_int_equal(c.claim_ahead_hold_ms, 500);
 	assert_int_equal(c.cpus, 24);
 	assert_int_equal(c.mem_mb, 32768);
 	assert_int_equal(c.heartbeat_s, 3);
@@ -122,6 +128,8 @@ static const struct bad_case bad[] = {
 	  ":2: memory_cgroup must be auto, off or an absolute directory, not \"system.slice\"" },
 	{ "throttle_slow_start = yes\n", ":1: throttle_slow_start must be on or off, not \"yes\"" },
 	{ "webhooks = 1\n", ":1: webhooks must be on or off, not \"1\"" },
+	{ "claim_ahead = 129\n", ":1: claim_ahead must be a whole number from 0 to 128, not \"129\"" },
+	{ "\nclaim_ahead_hold_ms = 5\n", ":2: claim_ahead_hold_ms must be a whole number from 10" },
 };
 
 static void bad_values_name_file_and_line(void **state)

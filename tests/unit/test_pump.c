@@ -43,6 +43,9 @@ static void backoff_release_claim(struct ry_pump_state *s) { backoff_release(s);
 static void release_then_claim(struct ry_pump_state *s) { s->releases = 2; s->want_claim = true; }
 static void want_claim(struct ry_pump_state *s) { s->want_claim = true; }
 static void full_slots(struct ry_pump_state *s) { s->want_claim = true; s->free.slots = 0; }
+static void full_claim_ahead(struct ry_pump_state *s) { full_slots(s); s->queue_room = 2; }
+static void full_claim_ahead_degraded(struct ry_pump_state *s) { full_claim_ahead(s); s->degraded = true; }
+static void full_claim_ahead_no_work(struct ry_pump_state *s) { full_claim_ahead(s); s->want_claim = false; }
 static void no_cpu(struct ry_pump_state *s) { s->want_claim = true; s->free.cpu = 0; }
 static void no_mem(struct ry_pump_state *s) { s->want_claim = true; s->free.mem_mb = 0; }
 static void degraded(struct ry_pump_state *s) { s->want_claim = true; s->degraded = true; }
@@ -80,6 +83,9 @@ static const struct pump_case cases[] = {
 	{ "hand-backs before claims", release_then_claim, RY_PUMP_RELEASE },
 	{ "room and work: claim", want_claim, RY_PUMP_CLAIM },
 	{ "no free slot: no claim", full_slots, RY_PUMP_NONE },
+	{ "no free slot but room to claim ahead: claim", full_claim_ahead, RY_PUMP_CLAIM },
+	{ "room to claim ahead on a degraded host: no claim", full_claim_ahead_degraded, RY_PUMP_NONE },
+	{ "room to claim ahead, no work known: no claim", full_claim_ahead_no_work, RY_PUMP_NONE },
 	{ "a new concurrency limit is recorded before claims", limit_before_claim, RY_PUMP_LIMIT },
 	{ "results before the limit", results_before_limit, RY_PUMP_COMPLETE },
 	{ "the limit waits out a backoff", limit_in_backoff, RY_PUMP_NONE },

@@ -429,7 +429,7 @@ static void lookahead_takes_cacheable_work_beyond_capacity(void **state)
 	/* 2 is not cacheable; 3 is too big for what is free, not for the
 	 * lookahead; one of 4 and 5 (a pool of room 1); one of 6 and 7 (a
 	 * quota of 1). */
-	size_t k2 = ry_sched_place_ahead(&in, got, k, 10);
+	size_t k2 = ry_sched_place_ahead(&in, got, k, 10, true);
 	assert_int_equal(k2, 4);
 	assert_int_equal(t[got[1]].id, 3);
 	assert_int_equal(t[got[2]].id, 4);
@@ -441,15 +441,55 @@ static void lookahead_takes_cacheable_work_beyond_capacity(void **state)
 	teams[1].room = -1;
 	pools[0].room = 5;
 	k = ry_sched_place(&in, got);
-	assert_int_equal(ry_sched_place_ahead(&in, got, k, 2), k + 2);
-	assert_int_equal(ry_sched_place_ahead(&in, got, k, 0), k);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 2, true), k + 2);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 0, true), k);
 
 	/* A scarce agent takes none beyond its slots. */
 	in.protect.scarce_agent = true;
 	in.protect.limit = 4;
 	in.protect.generic_ready = 7;
 	k = ry_sched_place(&in, got);
-	assert_int_equal(ry_sched_place_ahead(&in, got, k, 10), k);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 10, true), k);
+}
+
+/* Claim ahead: beyond free capacity any task, cacheable or not, in the
+ * order of preference, within quotas and pools; never on a scarce agent. */
+static void claim_ahead_takes_any_work_beyond_capacity(void **state)
+{
+	(void)state;
+	struct ry_sched_team teams[1] = { { 0, 1, -1 } };
+	struct ry_sched_pool pools[1] = { { 1 } };
+	struct ry_sched_task t[5] = {
+		{ .id = 1, .cpu = 1, .mem_mb = 100, .eprio = 9, .pool = -1 },
+		{ .id = 2, .cpu = 1, .mem_mb = 100, .eprio = 8, .pool = 0 },
+		{ .id = 3, .cpu = 1, .mem_mb = 100, .eprio = 7, .pool = 0 },
+		{ .id = 4, .cpu = 1, .mem_mb = 100, .eprio = 6, .pool = -1, .cacheable = true },
+		{ .id = 5, .cpu = 1, .mem_mb = 100, .eprio = 5, .pool = -1 },
+	};
+	size_t got[6];
+	struct ry_sched_input in = { .free = { 1, 1, 4096 }, .tasks = t, .n = 5, .teams = teams,
+				     .nteams = 1, .pools = pools, .npools = 1, .farm_cpu = 16,
+				     .farm_mem_mb = 65536 };
+	size_t k = ry_sched_place(&in, got);
+	assert_int_equal(k, 1);
+	assert_int_equal(t[got[0]].id, 1);
+	/* In order, 3 skipped (the pool's one unit went to 2); the window
+	 * bounds it. */
+	size_t k2 = ry_sched_place_ahead(&in, got, k, 2, false);
+	assert_int_equal(k2, 3);
+	assert_int_equal(t[got[1]].id, 2);
+	assert_int_equal(t[got[2]].id, 4);
+	k2 = ry_sched_place_ahead(&in, got, k2, 10, false);
+	assert_int_equal(k2, 4);
+	assert_int_equal(t[got[3]].id, 5);
+
+	/* A scarce agent takes none beyond its slots. */
+	pools[0].room = 1;
+	in.protect.scarce_agent = true;
+	in.protect.limit = 4;
+	in.protect.generic_ready = 5;
+	k = ry_sched_place(&in, got);
+	assert_int_equal(ry_sched_place_ahead(&in, got, k, 10, false), k);
 }
 
 int main(void)
@@ -466,6 +506,7 @@ int main(void)
 		cmocka_unit_test(pools_stop_at_their_room),
 		cmocka_unit_test(ties_go_aged_priority_rank_fit_id),
 		cmocka_unit_test(lookahead_takes_cacheable_work_beyond_capacity),
+		cmocka_unit_test(claim_ahead_takes_any_work_beyond_capacity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

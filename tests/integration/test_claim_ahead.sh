@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Claim ahead (claim_ahead, pkg/worker/lookahead.c): a worker whose slots
+# are all busy also claims a few tasks beyond them, to start the moment a
+# slot frees instead of a claim's round trips later; one that no slot
+# frees for within claim_ahead_hold_ms goes back unstarted, its attempt
+# given back.  Real worker, real database:
+#   - 1 slot, claim_ahead 4: tasks are claimed while the one before them
+#     runs, never two run at once, every task on its first attempt; with
+#     claim_ahead 0 no task is claimed before the slot frees;
+#   - 1 slot held by a long task: the task claimed ahead of it is handed
+#     back unstarted after the hold, with that reason, and runs later on
+#     its first attempt.
+. "$(dirname "$0")/lib.sh"
+
+at_exit kill_task_processes
+
+# sleepers N SECONDS: a pipeline of N independent tasks that sleep; its id.
+sleepers() {
+	ry_submit "(name) VALUES ('sleepers')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command)
+	SELECT :id, 's' || g, 'sleep $2' FROM generate_series(1, $1) g;"
+}
+
+# claimed_while_running ID: attempts of pipeline ID claimed while another
+# attempt ran and started after it ended (with one slot: claimed ahead).
+claimed_while_running() {
+	sql "SELECT count(*) FROM railyard.task_attempts a JOIN railyard.task_attempts b
+	       ON b.pipeline_id = a.pipeline_id AND b.task_id <> a.task_id
+	      AND b.claimed_at > a.started_at AND b.claimed_at < a.finished_at
+	      AND b.started_at >= a.finished_at
+	    WHERE a.pipeline_id = $1"
+}
+
+# most_at_once ID: the most attempts of pipeline ID running at one instant.
+most_at_once() {
+	sql "WITH ev AS (
+	         SELECT started_at AS at, 1 AS d FROM railyard.task_attempts WHERE pipeline_id = $1
+	         UNION ALL
+	         SELECT finished_at, -1 FROM railyard.task_attempts WHERE pipeline_id = $1)
+	     SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
+}
+
+tasks_follow_without_a_claim_between() {
+	local id n
+	ry_newdb ahead_on
+	start_worker ahead-on --slots 1 --claim-ahead 4 --workdir "$RY_WORKDIR/w-on"
+	wait_agent 30 ahead-on
+	id=$(sleepers 12 0.2)
+	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
+	sql_eq 12 "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id
+	             AND outcome = 'succeeded' AND attempt = 1" || return 1
+	n=$(most_at_once "$id")
+	[[ $n == 1 ]] || fail "one slot, yet $n tasks ran at once"
+	n=$(claimed_while_running "$id")
+	((n >= 6)) || fail "only $n of 11 tasks were claimed while the one before them ran"
+	stop_worker ahead-on
+
+	# The control: without claim ahead the slot frees before each claim.
+	ry_newdb ahead_off
+	start_worker ahead-off --slots 1 --claim-ahead 0 --workdir "$RY_WORKDIR/w-off"
+	wait_agent 30 ahead-off
+	id=$(sleepers 6 0.2)
+	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
+	n=$(claimed_while_running "$id")
+	[[ $n == 0 ]] || fail "claim_ahead 0: $n tasks were claimed while another ran"
+}
+
+no_slot_in_time_hands_back() {
+	local id wd=$RY_WORKDIR/w-hold
+	ry_newdb ahead_hold
+	printf '%s\n' "claim_ahead = 2" "claim_ahead_hold_ms = 300" >"$wd.conf"
+	start_worker ahead-hold --slots 1 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 ahead-hold
+	id=$(ry_submit "(name) VALUES ('held')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command, priority)
+	VALUES (:id, 'hold', 'while ! test -e $RY_WORKDIR/hold-go; do sleep 0.05; done', 10),
+	       (:id, 'a1', 'true', 0), (:id, 'a2', 'true', 0), (:id, 'a3', 'true', 0);")
+	wait_for 60 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $id AND name = 'hold'" ||
+		return 1
+	wait_for 60 sql_eq t "SELECT count(*) > 0 FROM railyard.audit_log WHERE pipeline_id = $id
+	    AND detail->>'reason' LIKE 'claimed ahead (claim_ahead) and no slot freed within%'" || return 1
+	# Nothing started beside the held slot; what went back is ready again.
+	sql_eq 0 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND name <> 'hold'
+	            AND (started_at IS NOT NULL OR state NOT IN ('ready', 'running'))" || return 1
+	touch "$RY_WORKDIR/hold-go"
+	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
+	sql_eq 3 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND name <> 'hold'
+	            AND state = 'succeeded' AND attempt = 1"
+}
+
+run_scenario "1 slot, claim_ahead 4: tasks claimed while the one before runs, one at a time, first attempts; not with claim_ahead 0" tasks_follow_without_a_claim_between
+run_scenario "a task claimed ahead of a long one goes back unstarted after claim_ahead_hold_ms, then runs on its first attempt" no_slot_in_time_hands_back
