@@ -7,10 +7,12 @@
 #     single-row SKIP LOCKED claim-and-update transaction, 2 clients, same
 #     server, same number of transactions;
 #   - real processes: M tasks of `true` on 2 workers; baseline: bench/spawn
-#     running /bin/sh -c true with the same parallelism; again with the
-#     workers' workdirs on tmpfs, where a task's two new inodes (workspace,
-#     log) cost next to nothing (on this VM's ext4 they cost most of the
-#     worker's CPU: docs/benchmarks.md, "Short tasks on this VM's disk").
+#     running /bin/sh -c true with the same parallelism; again with
+#     `--claim-ahead 8` (a slot that frees starts a task already claimed),
+#     and that with the workers' workdirs on tmpfs, where a task's two new
+#     inodes (workspace, log) cost next to nothing (on this VM's ext4 they
+#     cost most of the worker's CPU: docs/benchmarks.md, "Short tasks and
+#     claim ahead").
 # Rates come from the audit log (first claim to last finish), so worker
 # start-up and shutdown are not counted; the harness polls for completion
 # only twice a second, with one psql, to stay out of the way.  The tasks are
@@ -121,7 +123,8 @@ bench_throughput() {
 	if ((QUICK)); then
 		n=2000 pipes=20 m=300
 	fi
-	local r db rate srate base a b ok rates=() bases=() prates=() srates=() pbases=() gw gws=() pb pbs=()
+	local r db rate arate srate base a b ok rates=() bases=() prates=() arates=() srates=() pbases=()
+	local gw gws=() pb pbs=()
 	local spawn_n=$((m < 2000 ? m : 2000))	# a rate: 2,000 spawns measure it well
 	mkdir -p "$TMP/logs"
 	peers_install
@@ -160,12 +163,15 @@ bench_throughput() {
 		mkdir -p "$TMP/work/spawn"
 		base=$(cd "$TMP/work/spawn" && "$SPAWN" -n "$spawn_n" -j $((2 * mslots)) -c true |
 			sed -n 's/.*rate=\([0-9.]*\).*/\1/p')
+		real_rate "tpa$r" "$m" "$mslots" --claim-ahead 8
+		arate=$REAL_RATE
 		if [[ -n $SHM_WORK ]]; then
-			WORK_BASE=$SHM_WORK real_rate "tps$r" "$m" "$mslots"
+			WORK_BASE=$SHM_WORK real_rate "tps$r" "$m" "$mslots" --claim-ahead 8
 			srate=$REAL_RATE
 		fi
-		say "run $r/$runs real processes: railyard ${rate:-FAILED} tasks/s (workdir on tmpfs: ${srate:-FAILED}), spawn ${base:-FAILED}/s"
+		say "run $r/$runs real processes: railyard ${rate:-FAILED} tasks/s (claim ahead: ${arate:-FAILED}; and workdir on tmpfs: ${srate:-FAILED}), spawn ${base:-FAILED}/s"
 		[[ -n $rate ]] && prates+=("$rate")
+		[[ -n $arate ]] && arates+=("$arate")
 		[[ -n $srate ]] && srates+=("$srate")
 		[[ -n $base ]] && pbases+=("$base")
 	done
@@ -204,32 +210,43 @@ bench_throughput() {
 	else
 		invalid throughput "real processes" "$why"
 	fi
+	if ((${#arates[@]} == runs && ${#pbases[@]} == runs)); then
+		rate=$(median "${arates[@]}")
+		base=$(median "${pbases[@]}")
+		row throughput "real processes, --claim-ahead 8, $m tasks of true" "tasks/s" "$(fmt "$rate" 0)" \
+			"$(fmt "$base" 0)" "$(ratio "$rate" "$base" 2)" "" "" \
+			"the same with up to 8 tasks per worker claimed beyond its free slots; railyard runs ${arates[*]}"
+	else
+		invalid throughput "real processes, --claim-ahead 8" "$why"
+	fi
 	[[ -n $SHM_WORK ]] || return 0
 	if ((${#srates[@]} == runs && ${#pbases[@]} == runs)); then
 		rate=$(median "${srates[@]}")
 		base=$(median "${pbases[@]}")
-		row throughput "real processes, workdirs on tmpfs, $m tasks of true" "tasks/s" "$(fmt "$rate" 0)" \
-			"$(fmt "$base" 0)" "$(ratio "$rate" "$base" 2)" "" "" \
+		row throughput "real processes, --claim-ahead 8, workdirs on tmpfs, $m tasks of true" "tasks/s" \
+			"$(fmt "$rate" 0)" "$(fmt "$base" 0)" "$(ratio "$rate" "$base" 2)" "" "" \
 			"the same, each worker's workdir (workspaces, logs) on /dev/shm: what railyard costs where creating a file is cheap; railyard runs ${srates[*]}"
 	else
-		invalid throughput "real processes, workdirs on tmpfs" "$why"
+		invalid throughput "real processes, --claim-ahead 8, workdirs on tmpfs" "$why"
 	fi
 }
 
-# real_rate NAME M SLOTS: sets REAL_RATE to the tasks/s of M tasks of
-# `true` on 2 workers of SLOTS slots each (workdirs under WORK_BASE when
-# set), first claim to last finish; "" when not every task succeeded with
-# its history.  Not in a subshell: the harness must know its workers.
+# real_rate NAME M SLOTS [WORKER_ARGS...]: sets REAL_RATE to the tasks/s
+# of M tasks of `true` on 2 workers of SLOTS slots each (workdirs under
+# WORK_BASE when set), first claim to last finish; "" when not every task
+# succeeded with its history.  Not in a subshell: the harness must know
+# its workers.
 real_rate() {
 	local name=$1 m=$2 slots=$3 db=bench_$1 mm a b ok=1
+	shift 3
 	REAL_RATE=""
 	new_db "$db"
 	submit_flat "$db" $(((m + 99) / 100)) $((m < 100 ? m : 100)) true 8 "$name"
 	analyze_db "$db"
 	mm=$(q "$db" "SELECT count(*) FROM railyard.tasks")
-	start_worker "$db" "$name-a" --slots "$slots"
+	start_worker "$db" "$name-a" --slots "$slots" "$@"
 	a=$LAST_PID
-	start_worker "$db" "$name-b" --slots "$slots"
+	start_worker "$db" "$name-b" --slots "$slots" "$@"
 	b=$LAST_PID
 	WAIT_EVERY=0.5 wait_for 1800 at_least_succeeded "$db" "$mm" "$a" "$b" || ok=0
 	stop_workers "$a" "$b"

@@ -54,6 +54,8 @@ enum prep_stage {
 	ST_ASKED,	/* cache_context in flight */
 	ST_LOOKUP,	/* the key is known: its lookup goes with the next flush */
 	ST_BUSY,	/* a stage's work in flight */
+	ST_SLOT,	/* missed; claimed ahead, it waits for a slot (the spawn
+			 * pass asks again: ry_worker_prep_ready) */
 	ST_READY,	/* the process may start */
 };
 
@@ -172,7 +174,7 @@ void ry_worker_prep_detach(struct ry_task *t)
 
 bool ry_worker_prep_waiting(const struct ry_task *t)
 {
-	return t->prep && t->prep->stage != ST_READY;
+	return t->prep && t->prep->stage != ST_READY && t->prep->stage != ST_SLOT;
 }
 
 static void ready(struct ry_prep *p)
@@ -211,6 +213,8 @@ bool ry_worker_prep_ready(struct ry_worker *w, struct ry_task *t)
 {
 	if (!w->cache)
 		return true;
+	if (t->prep && t->prep->stage == ST_SLOT)
+		start_tree(t->prep);	/* a slot may be free now, or its hold over */
 	if (t->prep)
 		return t->prep->stage == ST_READY;
 	prep_new(w, t);
@@ -740,8 +744,14 @@ static void tree_done(void *arg)
 
 static void start_tree(struct ry_prep *p)
 {
-	if (!ry_worker_ahead_admit(p->w, p->t))
-		return;		/* handed back: its release frees p */
+	if (!ry_worker_ahead_admit(p->w, p->t)) {
+		/* Waiting for a slot (claimed ahead), or handed back (its
+		 * release frees p). */
+		if (p->t->phase == RY_TASK_QUEUED)
+			p->stage = ST_SLOT;
+		return;
+	}
+	p->stage = ST_BUSY;
 	if (!make_workspace(p))
 		return;
 	if (!p->source) {

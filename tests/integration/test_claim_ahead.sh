@@ -9,7 +9,9 @@
 #     claim_ahead 0 no task is claimed before the slot frees;
 #   - 1 slot held by a long task: the task claimed ahead of it is handed
 #     back unstarted after the hold, with that reason, and runs later on
-#     its first attempt.
+#     its first attempt;
+#   - with a build cache: cold tasks claimed ahead miss, wait for the slot
+#     and run, each once.
 . "$(dirname "$0")/lib.sh"
 
 at_exit kill_task_processes
@@ -21,14 +23,14 @@ sleepers() {
 	SELECT :id, 's' || g, 'sleep $2' FROM generate_series(1, $1) g;"
 }
 
-# claimed_while_running ID: attempts of pipeline ID claimed while another
-# attempt ran and started after it ended (with one slot: claimed ahead).
+# claimed_while_running ID: attempts of pipeline ID claimed before another
+# attempt ended and started after it (with one slot: claimed ahead).
 claimed_while_running() {
-	sql "SELECT count(*) FROM railyard.task_attempts a JOIN railyard.task_attempts b
-	       ON b.pipeline_id = a.pipeline_id AND b.task_id <> a.task_id
-	      AND b.claimed_at > a.started_at AND b.claimed_at < a.finished_at
-	      AND b.started_at >= a.finished_at
-	    WHERE a.pipeline_id = $1"
+	sql "SELECT count(*) FROM railyard.task_attempts b
+	    WHERE b.pipeline_id = $1 AND EXISTS (
+	          SELECT 1 FROM railyard.task_attempts a
+	           WHERE a.pipeline_id = b.pipeline_id AND a.task_id <> b.task_id
+	             AND b.claimed_at < a.finished_at AND b.started_at >= a.finished_at)"
 }
 
 # most_at_once ID: the most attempts of pipeline ID running at one instant.
@@ -40,25 +42,40 @@ most_at_once() {
 	     SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
 }
 
+# one_slot_worker NAME [CONFIG_LINE...]: a database of its own and a worker
+# NAME with one slot and those config lines, online.
+one_slot_worker() {
+	local name=$1 wd=$RY_WORKDIR/w-$1
+	shift
+	ry_newdb "${name//-/_}"
+	printf '%s\n' "$@" >"$wd.conf"
+	start_worker "$name" --slots 1 --workdir "$wd" --config "$wd.conf"
+	wait_agent 30 "$name"
+}
+
+# ran_claimed_ahead ID N MIN: pipeline ID succeeded with its N tasks each on
+# its first attempt, one at a time (one slot), and at least MIN of them
+# were claimed while the one before them ran.
+ran_claimed_ahead() {
+	local n
+	wait_pipeline 120 "$1" succeeded >/dev/null || return 1
+	sql_eq "$2" "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $1
+	               AND outcome = 'succeeded' AND attempt = 1" || return 1
+	n=$(most_at_once "$1")
+	[[ $n == 1 ]] || fail "one slot, yet $n tasks ran at once"
+	n=$(claimed_while_running "$1")
+	((n >= $3)) || fail "only $n of $(($2 - 1)) tasks were claimed while the one before them ran"
+}
+
 tasks_follow_without_a_claim_between() {
 	local id n
-	ry_newdb ahead_on
-	start_worker ahead-on --slots 1 --claim-ahead 4 --workdir "$RY_WORKDIR/w-on"
-	wait_agent 30 ahead-on
+	one_slot_worker ahead-on "claim_ahead = 4"
 	id=$(sleepers 12 0.2)
-	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
-	sql_eq 12 "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $id
-	             AND outcome = 'succeeded' AND attempt = 1" || return 1
-	n=$(most_at_once "$id")
-	[[ $n == 1 ]] || fail "one slot, yet $n tasks ran at once"
-	n=$(claimed_while_running "$id")
-	((n >= 6)) || fail "only $n of 11 tasks were claimed while the one before them ran"
+	ran_claimed_ahead "$id" 12 6 || return 1
 	stop_worker ahead-on
 
 	# The control: without claim ahead the slot frees before each claim.
-	ry_newdb ahead_off
-	start_worker ahead-off --slots 1 --claim-ahead 0 --workdir "$RY_WORKDIR/w-off"
-	wait_agent 30 ahead-off
+	one_slot_worker ahead-off "claim_ahead = 0"
 	id=$(sleepers 6 0.2)
 	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
 	n=$(claimed_while_running "$id")
@@ -66,11 +83,8 @@ tasks_follow_without_a_claim_between() {
 }
 
 no_slot_in_time_hands_back() {
-	local id wd=$RY_WORKDIR/w-hold
-	ry_newdb ahead_hold
-	printf '%s\n' "claim_ahead = 2" "claim_ahead_hold_ms = 300" >"$wd.conf"
-	start_worker ahead-hold --slots 1 --workdir "$wd" --config "$wd.conf"
-	wait_agent 30 ahead-hold
+	local id
+	one_slot_worker ahead-hold "claim_ahead = 2" "claim_ahead_hold_ms = 300"
 	id=$(ry_submit "(name) VALUES ('held')" "
 	INSERT INTO railyard.tasks (pipeline_id, name, command, priority)
 	VALUES (:id, 'hold', 'while ! test -e $RY_WORKDIR/hold-go; do sleep 0.05; done', 10),
@@ -88,5 +102,18 @@ no_slot_in_time_hands_back() {
 	            AND state = 'succeeded' AND attempt = 1"
 }
 
+# With a build cache a task claimed ahead is looked up first; a miss waits
+# for the slot like any other (the preparation asks again at each pass).
+cold_cache_misses_wait_for_the_slot() {
+	local id
+	one_slot_worker ahead-cache "cache_dir = $RY_WORKDIR/cache-ahead" "claim_ahead = 4"
+	id=$(ry_submit "(name) VALUES ('cold')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command, cacheable, outputs)
+	SELECT :id, 'c' || g, 'sleep 0.1; mkdir -p o && echo ' || g || ' > o/f', true, '{o}'
+	  FROM generate_series(1, 10) g;")
+	ran_claimed_ahead "$id" 10 3
+}
+
 run_scenario "1 slot, claim_ahead 4: tasks claimed while the one before runs, one at a time, first attempts; not with claim_ahead 0" tasks_follow_without_a_claim_between
 run_scenario "a task claimed ahead of a long one goes back unstarted after claim_ahead_hold_ms, then runs on its first attempt" no_slot_in_time_hands_back
+run_scenario "with a build cache, cold tasks claimed ahead miss and wait for the slot; all run once" cold_cache_misses_wait_for_the_slot
