@@ -219,7 +219,7 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	struct ry_sched_pool *pools = ry_calloc(n + 1, sizeof(*pools));
 	size_t *chosen = ry_calloc(n + 1, sizeof(*chosen));
 	struct ry_strlist team_names = { 0 }, pool_names = { 0 };
-	struct ry_sched_input in = { .free = ry_worker_capacity_free(w), .tasks = cand, .n = n,
+	struct ry_sched_input in = { .free = ry_worker_capacity_claimable(w), .tasks = cand, .n = n,
 				     .teams = teams, .pools = pools,
 				     .seed = (uint64_t)random() << 31 ^ (uint64_t)random() };
 	for (size_t i = 0; i < n; i++) {

@@ -854,7 +854,7 @@ void ry_worker_pump(struct ry_worker *w)
 		.claim_backoff = ry_now_ms() < w->claim_after_ms,
 		/* Past our lease by our own clock, or a sick host: no claims. */
 		.degraded = (w->lease_until_ms && ry_now_ms() >= w->lease_until_ms) || w->degraded,
-		.free = ry_worker_capacity_free(w),
+		.free = ry_worker_capacity_claimable(w),
 		.queue_room = ry_worker_queue_room(w),
 		.exit_when_idle = w->cfg.exit_when_idle,
 		.idle_check_due = w->idle_check_due,

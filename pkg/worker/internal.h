@@ -386,6 +386,10 @@ int ry_worker_ahead_room(const struct ry_worker *w);
 void ry_worker_ahead_note(struct ry_worker *w, bool hit);
 /* How many more of any kind a claim may queue now (0: claim_ahead off). */
 int ry_worker_queue_room(const struct ry_worker *w);
+/* What a claim may fill now: the free capacity less what the tasks claimed
+ * ahead and waiting will take (they have the next free slots; a claim
+ * placing into those too would run more than the limit). */
+struct ry_sched_capacity ry_worker_capacity_claimable(const struct ry_worker *w);
 /* A task ran for run_ms: a short one reopens a closed claim-ahead window. */
 void ry_worker_queue_note_run(struct ry_worker *w, int64_t run_ms);
 /* At start and after a reload: the window within 1..claim_ahead. */

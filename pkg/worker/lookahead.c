@@ -62,6 +62,22 @@ int ry_worker_queue_room(const struct ry_worker *w)
 	return w->queue_window > held ? w->queue_window - held : 0;
 }
 
+struct ry_sched_capacity ry_worker_capacity_claimable(const struct ry_worker *w)
+{
+	struct ry_sched_capacity c = ry_worker_capacity_free(w);
+	for (const struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t;
+	     t = t->next)
+		if (t->waits_slot) {
+			c.slots--;
+			c.cpu -= t->cpu;
+			c.mem_mb -= t->mem_mb;
+		}
+	c.slots = c.slots > 0 ? c.slots : 0;
+	c.cpu = c.cpu > 0 ? c.cpu : 0;
+	c.mem_mb = c.mem_mb > 0 ? c.mem_mb : 0;
+	return c;
+}
+
 void ry_worker_queue_note_run(struct ry_worker *w, int64_t run_ms)
 {
 	if (w->cfg.claim_ahead > 0 && w->queue_window == 0 && run_ms < w->cfg.claim_ahead_hold_ms)

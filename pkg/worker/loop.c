@@ -146,9 +146,12 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 		w->want_claim = true;
 	} else if (strcmp(channel, "railyard_cancel") == 0) {
 		int64_t pid = strtoll(payload, NULL, 10);
-		for (struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_RUNNING); t; t = t->next)
-			if (t->pipeline_id == pid)
-				w->hb_due = true;	/* learn which tasks to stop */
+		/* Running, or claimed and not started (a task claimed ahead may
+		 * wait a while): learn which to stop or drop. */
+		for (int p = RY_TASK_QUEUED; p <= RY_TASK_RUNNING; p++)
+			for (struct ry_task *t = ry_task_table_first(&w->tasks, p); t; t = t->next)
+				if (t->pipeline_id == pid)
+					w->hb_due = true;
 	}
 	ry_worker_pump(w);
 }

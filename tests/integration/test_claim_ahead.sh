@@ -11,7 +11,8 @@
 #     back unstarted after the hold, with that reason, and runs later on
 #     its first attempt;
 #   - with a build cache: cold tasks claimed ahead miss, wait for the slot
-#     and run, each once.
+#     and run, each once;
+#   - a pipeline cancelled while its task waits claimed ahead: it never runs.
 . "$(dirname "$0")/lib.sh"
 
 at_exit kill_task_processes
@@ -102,6 +103,31 @@ no_slot_in_time_hands_back() {
 	            AND state = 'succeeded' AND attempt = 1"
 }
 
+# A pipeline cancelled while its task waits, claimed ahead: the task never
+# starts, even once the slot frees.
+cancelled_while_claimed_ahead() {
+	local a b
+	one_slot_worker ahead-cancel "claim_ahead = 2" "claim_ahead_hold_ms = 60000"
+	a=$(ry_submit "(name) VALUES ('long')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command)
+	VALUES (:id, 'hold', 'while ! test -e $RY_WORKDIR/cancel-go; do sleep 0.05; done');")
+	wait_for 60 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $a" || return 1
+	b=$(ry_submit "(name) VALUES ('doomed')" "
+	INSERT INTO railyard.tasks (pipeline_id, name, command)
+	VALUES (:id, 'mark', 'touch $RY_WORKDIR/cancel-ran');")
+	wait_for 60 sql_eq running "SELECT state FROM railyard.tasks WHERE pipeline_id = $b" || return 1
+	sql_eq t "SELECT started_at IS NULL FROM railyard.tasks WHERE pipeline_id = $b" || return 1
+	sql "SELECT railyard.cancel_pipeline($b)" >/dev/null
+	wait_for 30 sql_eq cancelled "SELECT state FROM railyard.pipelines WHERE id = $b" || return 1
+	# The cancel's NOTIFY makes the worker ask at once which tasks are no
+	# longer its own; then the slot frees.
+	wait_for 30 grep -q "task mark (id [0-9]* attempt 1) is no longer ours" \
+		"$RY_WORKDIR/worker-ahead-cancel.log" || return 1
+	touch "$RY_WORKDIR/cancel-go"
+	wait_pipeline 60 "$a" succeeded >/dev/null || return 1
+	[[ ! -e $RY_WORKDIR/cancel-ran ]] || fail "the cancelled task claimed ahead ran"
+}
+
 # With a build cache a task claimed ahead is looked up first; a miss waits
 # for the slot like any other (the preparation asks again at each pass).
 cold_cache_misses_wait_for_the_slot() {
@@ -117,3 +143,4 @@ cold_cache_misses_wait_for_the_slot() {
 run_scenario "1 slot, claim_ahead 4: tasks claimed while the one before runs, one at a time, first attempts; not with claim_ahead 0" tasks_follow_without_a_claim_between
 run_scenario "a task claimed ahead of a long one goes back unstarted after claim_ahead_hold_ms, then runs on its first attempt" no_slot_in_time_hands_back
 run_scenario "with a build cache, cold tasks claimed ahead miss and wait for the slot; all run once" cold_cache_misses_wait_for_the_slot
+run_scenario "a pipeline cancelled while its task waits claimed ahead: the task never runs" cancelled_while_claimed_ahead
