@@ -120,6 +120,15 @@ static const struct {
 
 enum { OPT_KEY = 1000 };	/* OPT_KEY + i: flag_keys[i] */
 
+/* The flag that sets key, for messages ("--min-slots", not "min_slots"). */
+static const char *flag_of(const char *key)
+{
+	for (size_t i = 0; i < RY_ARRAY_SIZE(flag_keys); i++)
+		if (strcmp(flag_keys[i].key, key) == 0)
+			return flag_keys[i].flag;
+	return key;
+}
+
 int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct ry_worker_config cfg;
@@ -176,7 +185,7 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 	if (config_path && !ry_config_load_file(&cfg, config_path, &err))
 		goto fail;
 	for (size_t i = 0; i + 1 < flags.n; i += 2) {
-		char *where = ry_asprintf("option --%s", flags.items[i]);
+		char *where = ry_asprintf("option --%s", flag_of(flags.items[i]));
 		bool ok = ry_config_set(&cfg, flags.items[i], flags.items[i + 1], where, &err);
 		free(where);
 		if (!ok)

@@ -24,7 +24,9 @@
  * from an idle agent for that long at most.  The window starts at 1, grows
  * by one with each that starts in time, up to claim_ahead, and halves with
  * each handed back; a task that ran for less than the hold reopens it at 1
- * (slots turn over fast again).
+ * (slots turn over fast again).  While they wait they have the next free
+ * slots: a claim fills only the capacity they leave, or one slot could
+ * end up running two.
  *
  * Neither is taken by an agent with scarce labels (pkg/sched).
  */

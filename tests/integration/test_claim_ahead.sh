@@ -128,6 +128,17 @@ cancelled_while_claimed_ahead() {
 	[[ ! -e $RY_WORKDIR/cancel-ran ]] || fail "the cancelled task claimed ahead ran"
 }
 
+# A bad value stops the worker before it registers, naming the flag.
+bad_value_is_named() {
+	local out
+	if out=$("$RY" worker --name ahead-bad --claim-ahead 129 --workdir "$RY_WORKDIR/w-bad" 2>&1); then
+		fail "--claim-ahead 129 was accepted"
+	fi
+	[[ $out == *'option --claim-ahead: claim_ahead must be a whole number from 0 to 128, not "129"'* ]] ||
+		fail "unclear refusal: $out"
+	sql_eq 0 "SELECT count(*) FROM railyard.agents WHERE name = 'ahead-bad'"
+}
+
 # With a build cache a task claimed ahead is looked up first; a miss waits
 # for the slot like any other (the preparation asks again at each pass).
 cold_cache_misses_wait_for_the_slot() {
@@ -144,3 +155,4 @@ run_scenario "1 slot, claim_ahead 4: tasks claimed while the one before runs, on
 run_scenario "a task claimed ahead of a long one goes back unstarted after claim_ahead_hold_ms, then runs on its first attempt" no_slot_in_time_hands_back
 run_scenario "with a build cache, cold tasks claimed ahead miss and wait for the slot; all run once" cold_cache_misses_wait_for_the_slot
 run_scenario "a pipeline cancelled while its task waits claimed ahead: the task never runs" cancelled_while_claimed_ahead
+run_scenario "a bad --claim-ahead stops the worker naming the flag; no agent registered" bad_value_is_named
