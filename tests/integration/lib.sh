@@ -337,6 +337,20 @@ start_worker() {
 	echo "$RY_WORKER_PID $name" >>"$RY__WORKERS"
 }
 
+# metrics_url NAME: the base URL the worker NAME logged it serves /metrics
+# on (start it with --http-listen 127.0.0.1:0); status 1 until it has.
+metrics_url() {
+	local url
+	url=$(sed -n 's|.*serving /metrics and /healthz on \(http://[^ ]*/\)$|\1|p' \
+		"$RY_WORKDIR/worker-$1.log" | tail -n 1)
+	[[ -n $url ]] && echo "$url"
+}
+
+# metric TEXT NAME_AND_LABELS: the value of one sample line of a scrape.
+metric() {
+	awk -v k="$2" '$1 == k { print $2; f = 1 } END { exit !f }' <<<"$1"
+}
+
 # worker_pid NAME: prints the pid of the worker started last under NAME.
 worker_pid() {
 	awk -v n="$1" '$2 == n { p = $1 } END { if (p == "") exit 1; print p }' "$RY__WORKERS"

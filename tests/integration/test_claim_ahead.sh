@@ -44,13 +44,14 @@ most_at_once() {
 }
 
 # one_slot_worker NAME [CONFIG_LINE...]: a database of its own and a worker
-# NAME with one slot and those config lines, online.
+# NAME with one slot and those config lines, online, serving /metrics on a
+# free port (metrics_url).
 one_slot_worker() {
 	local name=$1 wd=$RY_WORKDIR/w-$1
 	shift
 	ry_newdb "${name//-/_}"
 	printf '%s\n' "$@" >"$wd.conf"
-	start_worker "$name" --slots 1 --workdir "$wd" --config "$wd.conf"
+	start_worker "$name" --slots 1 --workdir "$wd" --config "$wd.conf" --http-listen 127.0.0.1:0
 	wait_agent 30 "$name"
 }
 
@@ -97,6 +98,14 @@ no_slot_in_time_hands_back() {
 	# Nothing started beside the held slot; what went back is ready again.
 	sql_eq 0 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND name <> 'hold'
 	            AND (started_at IS NOT NULL OR state NOT IN ('ready', 'running'))" || return 1
+	# /metrics counts what was claimed ahead and what went back.
+	local url text
+	url=$(metrics_url ahead-hold) || fail "the worker did not say where it serves /metrics"
+	text=$(curl -fsS "${url}metrics") || fail "no /metrics at $url"
+	(($(metric "$text" 'railyard_claim_ahead_claimed_total{agent="ahead-hold"}') >= 1)) ||
+		fail "railyard_claim_ahead_claimed_total does not count the task claimed ahead"
+	(($(metric "$text" 'railyard_claim_ahead_handed_back_total{agent="ahead-hold"}') >= 1)) ||
+		fail "railyard_claim_ahead_handed_back_total does not count the hand-back"
 	touch "$RY_WORKDIR/hold-go"
 	wait_pipeline 120 "$id" succeeded >/dev/null || return 1
 	sql_eq 3 "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND name <> 'hold'

@@ -6,17 +6,6 @@
 # and the completions by outcome; the dashboard views answer for Grafana.
 . "$(dirname "$0")/lib.sh"
 
-# metrics_url NAME: the base URL the worker NAME logged it serves on.
-metrics_url() {
-	sed -n 's|.*serving /metrics and /healthz on \(http://[^ ]*/\)$|\1|p' \
-		"$RY_WORKDIR/worker-$1.log" | tail -n 1
-}
-
-# metric TEXT NAME_AND_LABELS: the value of one sample line.
-metric() {
-	awk -v k="$2" '$1 == k { print $2; f = 1 } END { exit !f }' <<<"$1"
-}
-
 scrape_during_and_after_a_run() {
 	ry_newdb scrape
 	local wd=$RY_WORKDIR/w-scrape id url text
@@ -27,7 +16,7 @@ scrape_during_and_after_a_run() {
 		  FROM generate_series(1, 4) g;
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'bad', 'exit 3');")
 	start_worker m1 --slots 6 --workdir "$wd" --http-listen 127.0.0.1:0 --cgroup off
-	wait_for 30 bash -c "[[ -n \$(sed -n 's|.*serving /metrics and /healthz on \(http://[^ ]*/\)$|\1|p' '$RY_WORKDIR/worker-m1.log') ]]"
+	wait_for 30 metrics_url m1
 	url=$(metrics_url m1)
 	[[ $url == http://127.0.0.1:* ]] || fail "the worker does not say where it serves: $url"
 

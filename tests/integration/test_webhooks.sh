@@ -235,8 +235,8 @@ one_sender_farm_wide() {
 	# Each worker's /metrics says how many it delivered: one did them all.
 	local w url counts=()
 	for w in s1 s2; do
-		url=$(sed -n 's|.*serving /metrics and /healthz on \(http://[^ ]*/\)$|\1|p' "$RY_WORKDIR/worker-$w.log")
-		counts+=("$(curl -fsS "${url}metrics" | awk -v k="railyard_webhooks_delivered_total{agent=\"$w\"}" '$1 == k { print $2 }')")
+		url=$(metrics_url "$w")
+		counts+=("$(metric "$(curl -fsS "${url}metrics")" "railyard_webhooks_delivered_total{agent=\"$w\"}")")
 	done
 	local rows
 	rows=$(sql "SELECT count(*) FROM railyard.webhook_outbox")
