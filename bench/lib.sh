@@ -466,6 +466,30 @@ pipeline_done() {
 # harness_cleanup: the EXIT trap of bench/run.sh and bench/profile_hotpath.sh:
 # stops every process they started (samplers, workers, then the task
 # processes they left), the cluster, and removes TMP unless KEEP_TMP=1.
+# standalone_harness BUILD_DIR: for the scripts that run outside run.sh
+# (bench/profile_*.sh): sets BUILD, and RY to a private copy of its
+# railyard in a new TMP that goes on exit (harness_cleanup); status 2 with
+# the reason on stderr when BUILD_DIR has no railyard.
+standalone_harness() {
+	BUILD=$(cd "$1" 2>/dev/null && pwd) || {
+		echo "error: build directory $1 does not exist (run make first)" >&2
+		return 2
+	}
+	RY=$BUILD/railyard
+	[[ -x $RY ]] || {
+		echo "error: $RY is missing: run make" >&2
+		return 2
+	}
+	TMP=$(mktemp -d /tmp/railyard-profile.XXXXXX) || return 2
+	chmod 755 "$TMP"	# the cluster's user must reach its directories
+	mkdir -p "$TMP/work" "$TMP/bin" "$TMP/logs"
+	cp "$RY" "$TMP/bin/railyard" || return 2
+	RY=$TMP/bin/railyard
+	trap harness_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
 harness_cleanup() {
 	local pid
 	trap - EXIT INT TERM

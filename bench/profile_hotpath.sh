@@ -35,10 +35,6 @@ if (($# < 1)); then
 fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
-BUILD=$(cd "$1" 2>/dev/null && pwd) || {
-	echo "error: build directory $1 does not exist (run make first)" >&2
-	exit 2
-}
 NTASKS=${2:-4000}
 if ! [[ $NTASKS =~ ^[0-9]+$ ]] || ((NTASKS < 100)); then
 	echo "error: TASKS must be a number of at least 100" >&2
@@ -50,12 +46,6 @@ if ! [[ $NWORKERS =~ ^[1-9][0-9]?$ ]]; then
 	echo "error: PROFILE_WORKERS must be 1 to 99" >&2
 	exit 2
 fi
-RY=$BUILD/railyard
-SPAWN=$BUILD/bench/spawn
-[[ -x $RY ]] || {
-	echo "error: $RY is missing: run make" >&2
-	exit 2
-}
 QUICK=0
 
 # shellcheck source=scripts/pg-common.sh
@@ -65,14 +55,8 @@ QUICK=0
 # shellcheck source=bench/bench_overhead.sh
 . "$ROOT/bench/bench_overhead.sh"
 
-TMP=$(mktemp -d /tmp/railyard-profile.XXXXXX) || exit 2
-chmod 755 "$TMP"
-mkdir -p "$TMP/work" "$TMP/bin" "$TMP/logs"
-cp "$RY" "$TMP/bin/railyard" || exit 2
-RY=$TMP/bin/railyard
-trap harness_cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+standalone_harness "$1" || exit 2
+SPAWN=$BUILD/bench/spawn
 
 BENCH_PG_SETTINGS="shared_preload_libraries=pg_stat_statements;pg_stat_statements.track=all;track_functions=all${BENCH_PG_SETTINGS:+;$BENCH_PG_SETTINGS}"
 if ! start_cluster >"$TMP/setup.log" 2>&1; then
