@@ -10,9 +10,9 @@
 #     running /bin/sh -c true with the same parallelism; again with
 #     `--claim-ahead 8` (a slot that frees starts a task already claimed),
 #     and that with the workers' workdirs on tmpfs, where a task's two new
-#     inodes (workspace, log) cost next to nothing (on this VM's ext4 they
-#     cost most of the worker's CPU: docs/benchmarks.md, "Short tasks and
-#     claim ahead").
+#     inodes (workspace, log) cost next to nothing (on this VM's ext4,
+#     right after other runs freed many files, they cost most of the
+#     worker's CPU: docs/benchmarks.md, "Short tasks and claim ahead").
 # Rates come from the audit log (first claim to last finish), so worker
 # start-up and shutdown are not counted; the harness polls for completion
 # only twice a second, with one psql, to stay out of the way.  The tasks are
