@@ -146,6 +146,21 @@ static void claimed(void *arg, const struct ry_adb_reply *r)
 	ry_worker_pump(w);
 }
 
+/* Up to room more candidates beyond the free capacity (pkg/sched), after
+ * the k chosen; their ids go to ids[0..*n) (RY_CLAIM_BATCH_MAX long) for
+ * the reply to mark.  Returns the new number chosen. */
+static size_t place_beyond(const struct ry_sched_input *in, size_t *chosen, size_t k, int room,
+			   bool cacheable_only, int64_t *ids, size_t *n)
+{
+	size_t from = k;
+	k = ry_sched_place_ahead(in, chosen, k, room < RY_CLAIM_BATCH_MAX ? room : RY_CLAIM_BATCH_MAX,
+				 cacheable_only);
+	*n = 0;
+	for (size_t i = from; i < k; i++)
+		ids[(*n)++] = in->tasks[chosen[i]].id;
+	return k;
+}
+
 /* Claim, step 1 answered: place in C (pkg/sched) among the locked candidates. */
 enum cand_col {
 	K_ID, K_CPU, K_MEM, K_TEAM, K_EPRIO, K_RANK, K_POOL, K_POOL_ROOM, K_SCARCE, K_SHARE,
@@ -280,22 +295,12 @@ static void candidates(void *arg, const struct ry_adb_reply *r)
 	if (in.free.slots > w->claim_limit)
 		in.free.slots = w->claim_limit;
 	size_t k = ry_sched_place(&in, chosen);
-	size_t placed = k;
 	/* Beyond the free capacity: cacheable tasks for the cache lookahead,
 	 * then any for claim ahead (lookahead.c). */
-	int ahead = ry_worker_ahead_room(w);
-	k = ry_sched_place_ahead(&in, chosen, k,
-				 ahead < RY_CLAIM_BATCH_MAX ? ahead : RY_CLAIM_BATCH_MAX, true);
-	w->claim_nlookahead = 0;
-	for (size_t i = placed; i < k; i++)
-		w->claim_lookahead[w->claim_nlookahead++] = cand[chosen[i]].id;
-	size_t looked = k;
-	int queue = ry_worker_queue_room(w);
-	k = ry_sched_place_ahead(&in, chosen, k,
-				 queue < RY_CLAIM_BATCH_MAX ? queue : RY_CLAIM_BATCH_MAX, false);
-	w->claim_nqueued = 0;
-	for (size_t i = looked; i < k; i++)
-		w->claim_queued[w->claim_nqueued++] = cand[chosen[i]].id;
+	k = place_beyond(&in, chosen, k, ry_worker_ahead_room(w), true, w->claim_lookahead,
+			 &w->claim_nlookahead);
+	k = place_beyond(&in, chosen, k, ry_worker_queue_room(w), false, w->claim_queued,
+			 &w->claim_nqueued);
 
 	/* Fewer rows than asked: nothing more is ready for us right now.  As
 	 * many or more (one walk per team), and some taken: maybe more, once

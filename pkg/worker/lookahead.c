@@ -53,27 +53,21 @@ void ry_worker_ahead_note(struct ry_worker *w, bool hit)
 		w->ahead_window /= 2;
 }
 
+/* The pump asks both at every turn: running sums (tasks.c), no scans. */
 int ry_worker_queue_room(const struct ry_worker *w)
 {
 	if (w->cfg.claim_ahead <= 0 || w->draining)
 		return 0;
-	int held = 0;
-	for (const struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t;
-	     t = t->next)
-		held += t->waits_slot;
-	return w->queue_window > held ? w->queue_window - held : 0;
+	int waiting = w->tasks.waiting_slots;
+	return w->queue_window > waiting ? w->queue_window - waiting : 0;
 }
 
 struct ry_sched_capacity ry_worker_capacity_claimable(const struct ry_worker *w)
 {
 	struct ry_sched_capacity c = ry_worker_capacity_free(w);
-	for (const struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t;
-	     t = t->next)
-		if (t->waits_slot) {
-			c.slots--;
-			c.cpu -= t->cpu;
-			c.mem_mb -= t->mem_mb;
-		}
+	c.slots -= w->tasks.waiting_slots;
+	c.cpu -= w->tasks.waiting_cpu;
+	c.mem_mb -= w->tasks.waiting_mem_mb;
 	c.slots = c.slots > 0 ? c.slots : 0;
 	c.cpu = c.cpu > 0 ? c.cpu : 0;
 	c.mem_mb = c.mem_mb > 0 ? c.mem_mb : 0;
@@ -96,6 +90,8 @@ void ry_worker_queue_configure(struct ry_worker *w)
 
 void ry_worker_queue_arm(struct ry_worker *w)
 {
+	if (!w->tasks.waiting_slots)
+		return;
 	int64_t first = 0;
 	for (const struct ry_task *t = ry_task_table_first(&w->tasks, RY_TASK_QUEUED); t;
 	     t = t->next) {
@@ -128,7 +124,6 @@ bool ry_worker_ahead_admit(struct ry_worker *w, struct ry_task *t)
 	    free_cap.mem_mb >= t->mem_mb) {
 		if (t->waits_slot && w->queue_window < w->cfg.claim_ahead)
 			w->queue_window++;
-		t->waits_slot = false;
 		ry_task_table_take_slot(&w->tasks, t);
 		return true;
 	}

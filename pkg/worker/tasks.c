@@ -3,11 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Claimed and not finished holds capacity, except a lookahead task's
- * claim: a cache hit never needs any. */
+/* Claimed and not finished holds capacity, except a task claimed beyond
+ * the free capacity (a cache hit never needs any; one claimed ahead takes
+ * it when it starts). */
 static bool holds_in(const struct ry_task *t, enum ry_task_phase p)
 {
 	return (p == RY_TASK_QUEUED || p == RY_TASK_RUNNING) && !t->ahead;
+}
+
+/* Queued and claimed ahead: it wants the next free capacity. */
+static bool waits_in(const struct ry_task *t, enum ry_task_phase p)
+{
+	return p == RY_TASK_QUEUED && t->waits_slot;
 }
 
 static size_t bucket_of(const struct ry_task_table *tt, int64_t id, int attempt)
@@ -47,15 +54,25 @@ void ry_task_table_release(struct ry_task_table *tt, void (*free_task)(struct ry
 	memset(tt, 0, sizeof(*tt));
 }
 
-static void hold(struct ry_task_table *tt, struct ry_task *t, bool on)
+/* Counts t in (on) or out of one running sum of capacity, once. */
+static void count(bool *counted, bool on, const struct ry_task *t, int *slots, int *cpu,
+		  long *mem_mb)
 {
-	if (t->holds == on)
+	if (*counted == on)
 		return;
 	int sign = on ? 1 : -1;
-	tt->held_slots += sign;
-	tt->held_cpu += sign * t->cpu;
-	tt->held_mem_mb += sign * (long)t->mem_mb;
-	t->holds = on;
+	*slots += sign;
+	*cpu += sign * t->cpu;
+	*mem_mb += sign * (long)t->mem_mb;
+	*counted = on;
+}
+
+/* Both sums for t in phase p. */
+static void recount(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase p)
+{
+	count(&t->holds, holds_in(t, p), t, &tt->held_slots, &tt->held_cpu, &tt->held_mem_mb);
+	count(&t->waits, waits_in(t, p), t, &tt->waiting_slots, &tt->waiting_cpu,
+	      &tt->waiting_mem_mb);
 }
 
 static void list_unlink(struct ry_task_list *l, struct ry_task *t)
@@ -163,15 +180,15 @@ void ry_task_table_add(struct ry_task_table *tt, struct ry_task *t, enum ry_task
 	tt->buckets[b] = t;
 	tt->n++;
 	t->phase = phase;
-	t->holds = false;
+	t->holds = t->waits = false;
 	list_link(&tt->lists[phase], t, false);
-	hold(tt, t, holds_in(t, phase));
+	recount(tt, t, phase);
 }
 
 void ry_task_table_take_slot(struct ry_task_table *tt, struct ry_task *t)
 {
-	t->ahead = false;
-	hold(tt, t, holds_in(t, t->phase));
+	t->ahead = t->waits_slot = false;
+	recount(tt, t, t->phase);
 }
 
 void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase,
@@ -180,7 +197,7 @@ void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_tas
 	list_unlink(&tt->lists[t->phase], t);
 	t->phase = phase;
 	list_link(&tt->lists[phase], t, front);
-	hold(tt, t, holds_in(t, phase));
+	recount(tt, t, phase);
 }
 
 void ry_task_table_remove(struct ry_task_table *tt, struct ry_task *t)
@@ -194,7 +211,8 @@ void ry_task_table_remove(struct ry_task_table *tt, struct ry_task *t)
 	pid_unlink(tt, t);
 	tt->n--;
 	list_unlink(&tt->lists[t->phase], t);
-	hold(tt, t, false);
+	count(&t->holds, false, t, &tt->held_slots, &tt->held_cpu, &tt->held_mem_mb);
+	count(&t->waits, false, t, &tt->waiting_slots, &tt->waiting_cpu, &tt->waiting_mem_mb);
 }
 
 struct ry_task *ry_task_table_find(const struct ry_task_table *tt, int64_t id, int attempt)

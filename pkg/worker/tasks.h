@@ -64,13 +64,15 @@ struct ry_task {
 	struct ry_task *pnext;		/* hash chain on pid, while it has one */
 	enum ry_task_phase phase;
 	bool holds;			/* counted in the held capacity */
+	bool waits;			/* counted in the waiting capacity */
 	bool ahead;			/* claimed beyond the free capacity (the cache
 					 * lookahead, claim ahead): holds none while
 					 * queued, until it takes a slot to start
 					 * (ry_task_table_take_slot) */
 	bool waits_slot;		/* claimed ahead (claim_ahead): waits for a free
 					 * slot until claim_ahead_hold_ms after its
-					 * claim, then is handed back */
+					 * claim, then is handed back; set before
+					 * ry_task_table_add */
 	int64_t claimed_ms;		/* monotonic: when its claim was answered */
 
 	/* what the claim said */
@@ -155,6 +157,11 @@ struct ry_task_table {
 	int held_slots;
 	int held_cpu;
 	long held_mem_mb;
+	/* wanted by queued tasks claimed ahead (waits_slot): the next free
+	 * capacity is theirs */
+	int waiting_slots;
+	int waiting_cpu;
+	long waiting_mem_mb;
 };
 
 void ry_task_table_init(struct ry_task_table *tt);
@@ -162,8 +169,8 @@ void ry_task_table_init(struct ry_task_table *tt);
 void ry_task_table_release(struct ry_task_table *tt, void (*free_task)(struct ry_task *));
 /* Adds t (id and attempt set, not in a table) at the end of phase's list. */
 void ry_task_table_add(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase);
-/* A lookahead task (t->ahead) that missed starts holding its slot, cpu
- * and memory like any claimed task. */
+/* A task claimed beyond the free capacity (t->ahead) is to start: it holds
+ * its slot, cpu and memory like any claimed task, and waits no more. */
 void ry_task_table_take_slot(struct ry_task_table *tt, struct ry_task *t);
 /* Moves t to the end (or, with front, the start) of phase's list. */
 void ry_task_table_move(struct ry_task_table *tt, struct ry_task *t, enum ry_task_phase phase,

@@ -337,6 +337,17 @@ start_worker() {
 	echo "$RY_WORKER_PID $name" >>"$RY__WORKERS"
 }
 
+# max_overlap PIPELINE_ID [AND ...]: the most attempts of the pipeline
+# running at any one instant, from the attempt history (an end sorts
+# before a start at the same instant); more conditions may follow the id.
+max_overlap() {
+	sql "WITH ev AS (
+	         SELECT started_at AS at, 1 AS d FROM railyard.task_attempts WHERE pipeline_id = $1
+	         UNION ALL
+	         SELECT finished_at, -1 FROM railyard.task_attempts WHERE pipeline_id = $1)
+	     SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
+}
+
 # metrics_url NAME: the base URL the worker NAME logged it serves /metrics
 # on (start it with --http-listen 127.0.0.1:0); status 1 until it has.
 metrics_url() {

@@ -34,15 +34,6 @@ claimed_while_running() {
 	             AND b.claimed_at < a.finished_at AND b.started_at >= a.finished_at)"
 }
 
-# most_at_once ID: the most attempts of pipeline ID running at one instant.
-most_at_once() {
-	sql "WITH ev AS (
-	         SELECT started_at AS at, 1 AS d FROM railyard.task_attempts WHERE pipeline_id = $1
-	         UNION ALL
-	         SELECT finished_at, -1 FROM railyard.task_attempts WHERE pipeline_id = $1)
-	     SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
-}
-
 # one_slot_worker NAME [CONFIG_LINE...]: a database of its own and a worker
 # NAME with one slot and those config lines, online, serving /metrics on a
 # free port (metrics_url).
@@ -63,7 +54,7 @@ ran_claimed_ahead() {
 	wait_pipeline 120 "$1" succeeded >/dev/null || return 1
 	sql_eq "$2" "SELECT count(*) FROM railyard.task_attempts WHERE pipeline_id = $1
 	               AND outcome = 'succeeded' AND attempt = 1" || return 1
-	n=$(most_at_once "$1")
+	n=$(max_overlap "$1")
 	[[ $n == 1 ]] || fail "one slot, yet $n tasks ran at once"
 	n=$(claimed_while_running "$1")
 	((n >= $3)) || fail "only $n of $(($2 - 1)) tasks were claimed while the one before them ran"

@@ -5,17 +5,6 @@
 # is refused at COMMIT.
 . "$(dirname "$0")/lib.sh"
 
-# max_overlap PIPELINE_ID: the most attempts of the pipeline running at any
-# one instant, from the attempt history (an end sorts before a start at the
-# same instant).
-max_overlap() {
-	sql "WITH ev AS (
-	         SELECT started_at AS at, 1 AS d FROM railyard.task_attempts WHERE pipeline_id = $1
-	         UNION ALL
-	         SELECT finished_at, -1 FROM railyard.task_attempts WHERE pipeline_id = $1)
-	     SELECT coalesce(max(n), 0) FROM (SELECT sum(d) OVER (ORDER BY at, d ROWS UNBOUNDED PRECEDING) AS n FROM ev) s"
-}
-
 pool_cap_holds_across_three_workers() {
 	local wd=$RY_WORKDIR/w-pool id i
 	sql "INSERT INTO railyard.pools (name, capacity) VALUES ('licence', 2)"

@@ -140,12 +140,45 @@ static void queued_and_running_hold_capacity(void **state)
 	ry_task_table_release(&tt, free_task);
 }
 
+/* A task claimed ahead holds nothing while queued and is counted as
+ * waiting for the next free capacity, until it takes a slot or leaves. */
+static void claimed_ahead_waits_until_it_takes_a_slot(void **state)
+{
+	(void)state;
+	struct ry_task_table tt;
+	ry_task_table_init(&tt);
+	struct ry_task *a = task(1, 1, 2, 512), *b = task(2, 1, 3, 1024);
+	a->ahead = a->waits_slot = true;
+	b->ahead = b->waits_slot = true;
+	ry_task_table_add(&tt, a, RY_TASK_QUEUED);
+	ry_task_table_add(&tt, b, RY_TASK_QUEUED);
+	assert_int_equal(tt.held_slots, 0);
+	assert_int_equal(tt.waiting_slots, 2);
+	assert_int_equal(tt.waiting_cpu, 5);
+	assert_int_equal(tt.waiting_mem_mb, 1536);
+	ry_task_table_take_slot(&tt, a);
+	assert_false(a->ahead || a->waits_slot);
+	assert_int_equal(tt.held_slots, 1);
+	assert_int_equal(tt.held_cpu, 2);
+	assert_int_equal(tt.waiting_slots, 1);
+	assert_int_equal(tt.waiting_cpu, 3);
+	/* Handed back (or forgotten): it waits no more. */
+	ry_task_table_move(&tt, b, RY_TASK_RELEASE, false);
+	assert_int_equal(tt.waiting_slots, 0);
+	assert_int_equal(tt.waiting_mem_mb, 0);
+	ry_task_table_remove(&tt, a);
+	free(a);
+	assert_int_equal(tt.held_slots, 0);
+	ry_task_table_release(&tt, free_task);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(phases_keep_order_and_counts),
 		cmocka_unit_test(found_by_id_and_attempt_at_any_size),
 		cmocka_unit_test(queued_and_running_hold_capacity),
+		cmocka_unit_test(claimed_ahead_waits_until_it_takes_a_slot),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
