@@ -318,6 +318,9 @@ BEGIN
            runs = st.runs + 1, win = st.win, pending = st.pending, ewma_log = st.ewma_log,
            median_s = st.median_s, mad_log = st.mad_log, scale_log = st.scale_log,
            last_s = o.duration_s, last_at = o.at,
+           -- at most once an hour: recent_at is indexed (0018), last_at is not
+           recent_at = CASE WHEN recent_at IS NULL OR o.at > recent_at + interval '1 hour'
+                            THEN o.at ELSE recent_at END,
            cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_hi_since = st.cusum_hi_since,
            cusum_lo_since = st.cusum_lo_since, adapt_left = st.adapt_left, fails = st.fails,
            fail_rate = st.fail_rate, waits = st.waits, classes = st.classes,

@@ -115,23 +115,43 @@ BEGIN
     ), cold AS MATERIALIZED (
         SELECT DISTINCT o.service, o.kind FROM o
          WHERE o.estimate_s IS NULL AND NOT EXISTS (SELECT 1 FROM ver WHERE ver.task = o.key)
+    ), near AS MATERIALIZED (      -- the family's own identities, by its key
+        SELECT s.service, s.kind, s.task, s.last_at, s.ewma_log + s.mix_offset AS l
+          FROM railyard.duration_stats s
+         WHERE s.family = fam AND s.agent_class = '*' AND s.kind IS NOT NULL
+           AND s.ewma_log IS NOT NULL
     ), sk AS MATERIALIZED (       -- once per service and kind, not per task
+        -- the 20 nearest: the family's own, most recent first, then the
+        -- others most recent (to the hour) first: an index walk of
+        -- duration_stats_service_kind that stops at 20
         SELECT cold.service, cold.kind, b.c
           FROM cold CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
-                  FROM (SELECT s.ewma_log + s.mix_offset AS l FROM railyard.duration_stats s
-                         WHERE s.service = cold.service AND s.kind = cold.kind
-                           AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
-                         ORDER BY s.family = fam DESC, s.last_at DESC LIMIT 20) x
+                  FROM (SELECT y.l FROM (
+                          (SELECT 0 AS far, n.last_at AS at, n.l FROM near n
+                            WHERE n.service = cold.service AND n.kind = cold.kind
+                            ORDER BY n.last_at DESC NULLS LAST LIMIT 20)
+                          UNION ALL
+                          (SELECT 1, s.recent_at, s.ewma_log + s.mix_offset FROM railyard.duration_stats s
+                            WHERE s.service = cold.service AND s.kind = cold.kind AND s.family <> fam
+                              AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
+                            ORDER BY s.recent_at DESC NULLS LAST LIMIT 20)) y
+                         ORDER BY y.far, y.at DESC NULLS LAST LIMIT 20) x
                 HAVING count(*) > 0) b
-    ), k AS MATERIALIZED (
+    ), k AS MATERIALIZED (        -- likewise by kind (duration_stats_kind)
         SELECT c2.kind, b.c
           FROM (SELECT DISTINCT cold.kind FROM cold) c2 CROSS JOIN LATERAL (
                 SELECT exp(percentile_cont(0.5) WITHIN GROUP (ORDER BY x.l)) AS c
-                  FROM (SELECT s.ewma_log + s.mix_offset AS l FROM railyard.duration_stats s
-                         WHERE s.kind = c2.kind AND s.task <> '' AND s.agent_class = '*'
-                           AND s.ewma_log IS NOT NULL
-                         ORDER BY s.family = fam DESC, s.last_at DESC LIMIT 20) x
+                  FROM (SELECT y.l FROM (
+                          (SELECT 0 AS far, n.last_at AS at, n.l FROM near n
+                            WHERE n.kind = c2.kind AND n.task <> ''
+                            ORDER BY n.last_at DESC NULLS LAST LIMIT 20)
+                          UNION ALL
+                          (SELECT 1, s.recent_at, s.ewma_log + s.mix_offset FROM railyard.duration_stats s
+                            WHERE s.kind = c2.kind AND s.family <> fam AND s.task <> ''
+                              AND s.agent_class = '*' AND s.ewma_log IS NOT NULL
+                            ORDER BY s.recent_at DESC NULLS LAST LIMIT 20)) y
+                         ORDER BY y.far, y.at DESC NULLS LAST LIMIT 20) x
                 HAVING count(*) > 0) b
     )
     SELECT o.id, o.name, fam, o.key, o.version,

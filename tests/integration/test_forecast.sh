@@ -136,6 +136,45 @@ INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES (:
 run_scenario "a task without history borrows: other version, estimate_s, service+kind, kind, default" \
 	cold_start_falls_back_as_documented
 
+# The soak found it: with a farm's statistics (a million rows) every COMMIT
+# that had a task without history read and sorted all rows of its kind.
+cold_start_reads_the_nearest_twenty() {
+	fresh_db cold_start_reads_the
+	# 3,000 other families' identities of kind build: the 20 most recent
+	# at 40 s, the older ones at 10 s; the family's own 11 at 100 s.
+	sql "INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind,
+	        runs, ewma_log, last_at, recent_at)
+	     SELECT 'f' || g, 'compile', '1', '*', 'svc', 'build', 5,
+	            ln(CASE WHEN g <= 20 THEN 40 ELSE 10 END), now() - g * interval '1 hour',
+	            now() - g * interval '1 hour'
+	       FROM generate_series(1, 3000) g;
+	     INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind,
+	        runs, ewma_log, last_at, recent_at)
+	     SELECT 'shop', 'old' || g, '1', '*', 'svc', 'build', 5, ln(100),
+	            now() - interval '1 year', now() - interval '1 year'
+	       FROM generate_series(1, 11) g;
+	     ANALYZE railyard.duration_stats" >/dev/null
+	local id got fetched
+	id=$(ry_submit "(name) VALUES ('shop@new')" "
+INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES
+  (:id, 'fresh', 'svc', 'build', 'true'), (:id, 'elsewhere', 'nosvc', 'build', 'true');")
+	got=$(sql "SELECT name || ' ' || source || ' ' || round(center_s) FROM railyard.task_estimates($id) ORDER BY task_id")
+	[[ $got == $'fresh service+kind 100\nelsewhere kind 100' ]] ||
+		fail "expected the family's own 11 (100 s) and the 9 most recent others (40 s): median 100 s; got:"$'\n'"$got"
+	id=$(ry_submit "(name) VALUES ('newcomer@1')" "
+INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES (:id, 'fresh', 'svc', 'build', 'true');")
+	# one transaction: the statistics rows this lookup fetched
+	fetched=$(sql "BEGIN; SELECT count(*) FROM railyard.task_estimates($id);
+	               SELECT idx_tup_fetch + seq_tup_read FROM pg_stat_xact_user_tables
+	                WHERE relid = 'railyard.duration_stats'::regclass; COMMIT" | sed -n 2p)
+	[[ $(sql "SELECT source || ' ' || round(center_s) FROM railyard.task_estimates($id)") == "service+kind 40" ]] ||
+		fail "a new family should borrow the 20 most recent others (40 s): $(sql "SELECT * FROM railyard.task_estimates($id)")"
+	((fetched <= 100)) ||
+		fail "a cold-start lookup fetched $fetched statistics rows of 3,011; the nearest 20 are an index walk"
+}
+run_scenario "a cold-start estimate reads the 20 nearest identities, not all of its kind" \
+	cold_start_reads_the_nearest_twenty
+
 forecast_is_deterministic_and_sound() {
 	fresh_db forecast_is_determin
 	local i id a b
