@@ -67,8 +67,9 @@ bool ry_strlist_has(const struct ry_strlist *l, const char *s);
 void ry_strlist_split(struct ry_strlist *l, const char *csv, char sep);
 void ry_strlist_release(struct ry_strlist *l);
 
-/* Milliseconds on CLOCK_MONOTONIC / microseconds of wall clock. */
+/* Milli- and microseconds on CLOCK_MONOTONIC / microseconds of wall clock. */
 int64_t ry_now_ms(void);
+int64_t ry_now_us(void);
 int64_t ry_wall_us(void);
 
 /* Appends what fd holds (to its end, or past max bytes) to b; false with

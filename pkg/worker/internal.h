@@ -132,7 +132,7 @@ struct ry_worker {
 	bool replaying;		/* sending a previous run's results before registering */
 	bool takeover;		/* registration's, once the replay is done */
 	int64_t replay_agent;	/* the agent id the replayed results are reported as */
-	int64_t claim_sent_ms;		/* monotonic: claim in flight since */
+	int64_t claim_sent_us;		/* monotonic: claim in flight since (--stats) */
 	struct event *hb_timer;
 	struct event *spawn_ev;
 	struct event *retry_ev;
@@ -205,7 +205,7 @@ struct ry_worker {
 	/* what /metrics shows (httpd.c) */
 	struct ry_metrics metrics;
 	struct evhttp *http;			/* NULL: not serving */
-	int64_t claim_started_ms;		/* monotonic: the claim in flight was sent */
+	int64_t claim_started_us;		/* monotonic: the claim in flight was sent */
 	bool claim_behind;			/* it follows a completion in flight: its
 						 * time counts from that one's reply */
 	struct ry_worker_webhooks *webhooks;	/* NULL: webhooks = off */
