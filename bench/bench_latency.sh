@@ -115,7 +115,7 @@ bench_latency() {
 		fi
 	fi
 	drop_db "$db"
-	say "railyard claims: $n, p50 $p50 ms, p99 $p99 ms, max $max ms (cold statistics: $cn, p50 $c50, p99 $c99, max $cmax); pgbench p50 ${b50:-?} p99 ${b99:-?} max ${bmax:-?} ms"
+	say "railyard claims: $n, p50 $(fmt "$p50" 3) ms, p99 $(fmt "$p99" 3) ms, max $(fmt "$max" 3) ms (cold statistics: $cn, p50 $(fmt "$c50" 3), p99 $(fmt "$c99" 3), max $(fmt "$cmax" 3)); pgbench p50 ${b50:-?} p99 ${b99:-?} max ${bmax:-?} ms"
 	local note="$n claims by the worker with at least $left tasks still ready and $nagents online agents, statistics fresh; baseline: pgbench single-row SKIP LOCKED claim-and-update, one client"
 	row latency "claim latency p50" "ms" "$(fmt "$p50" 2)" "$(fmt "$b50" 2)" "$(ratio "$p50" "$b50" 2)" "" "" "$note"
 	row latency "claim latency p99" "ms" "$(fmt "$p99" 2)" "$(fmt "$b99" 2)" "$(ratio "$p99" "$b99" 2)" \

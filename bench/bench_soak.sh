@@ -101,7 +101,7 @@ bench_soak() {
 	t0=$(now)
 	soak_measured "$db" soak-start "$chunk"
 	local r0=$SOAK_RATE p0=$SOAK_P99
-	say "start: ${r0:-FAILED} tasks/s, claim p99 ${p0:-?} ms"
+	say "start: ${r0:-FAILED} tasks/s, claim p99 $(fmt "${p0:-}" 2) ms"
 
 	# The middle: long-running workers, the next chunk submitted while the
 	# previous one drains, so they never run dry.
@@ -137,7 +137,7 @@ bench_soak() {
 
 	soak_measured "$db" soak-end "$chunk"
 	local r1=$SOAK_RATE p1=$SOAK_P99
-	say "end: ${r1:-FAILED} tasks/s, claim p99 ${p1:-?} ms"
+	say "end: ${r1:-FAILED} tasks/s, claim p99 $(fmt "${p1:-}" 2) ms"
 	local total
 	total=$(q "$db" "SELECT count(*) FROM railyard.task_attempts")
 	local sizes heap idx
@@ -152,7 +152,7 @@ bench_soak() {
 		invalid soak "throughput, end vs start" "a measured chunk did not complete with history and audit rows (KEEP_TMP=1 keeps the worker logs)"
 	fi
 	if [[ -n $p0 && -n $p1 ]]; then
-		row soak "claim p99, end vs start" "ms" "$(fmt "$p1" 1)" "$(fmt "$p0" 1)" \
+		row soak "claim p99, end vs start" "ms" "$(fmt "$p1" 2)" "$(fmt "$p0" 2)" \
 			"$(ratio "$p1" "$p0" 2)" "<= 1.10" "$(verdict "$(ratio "$p1" "$p0" 4)" "<=" 1.1)" \
 			"the larger of the 2 workers' --stats claim p99 (candidates, placement, lease, COMMIT)"
 	fi
