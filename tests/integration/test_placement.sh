@@ -181,9 +181,32 @@ one_slot_scarce_agent_runs_generic_work() {
 	wait_pipeline 60 "$id" succeeded
 }
 
+# Every claim of an agent with a scarce label counts the ready tasks that
+# need it (ready_needing, GIN tasks_ready_requires).  A GIN index's pending
+# list is read whole by every search; with fastupdate off (0019) a task
+# enters the index itself when it becomes ready.
+scarce_count_reads_no_pending_list() {
+	ry_newdb ginlist
+	local id pending
+	id=$(ry_submit "(name) VALUES ('needs-gpu')" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, requires)
+		SELECT :id, 'g-' || g, 'true', CASE WHEN g % 2 = 0 THEN '{gpu}' ELSE '{docker}' END::text[]
+		  FROM generate_series(1, 400) g;")
+	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $id AND state = 'ready'") == 400 ]] ||
+		fail "the 400 tasks are not ready"
+	sql "CREATE EXTENSION IF NOT EXISTS pgstattuple" >/dev/null
+	pending=$(sql "SELECT pending_tuples FROM pgstatginindex('railyard.tasks_ready_requires')")
+	[[ $pending == 0 ]] || fail "tasks_ready_requires holds $pending entries in its pending list"
+	[[ $(sql "SELECT railyard.ready_needing('{gpu}', '{gpu,linux,x86_64}', 'linux', 'x86_64', 1000)") == 200 ]] ||
+		fail "ready_needing does not count the 200 tasks needing gpu"
+	[[ $(sql "SELECT railyard.ready_needing('{podman}', '{podman,docker,linux,x86_64}', 'linux', 'x86_64', 1000)") == 0 ]] ||
+		fail "ready_needing counts tasks that need no podman"
+}
+
 run_scenario "a gpu agent under a generic flood keeps a slot: GPU tasks start within a claim round" scarce_agent_keeps_room_for_gpu_work
 run_scenario "a one-slot agent with only scarce labels runs generic work while none needs them" \
 	one_slot_scarce_agent_runs_generic_work
 run_scenario "aging: a low-priority task gets through a stream of higher-priority work" aging_bounds_the_wait_of_low_priority_work
 run_scenario "task_waits: held for a scarce agent's protected work; workers throttled by pressure" held_for_scarce_work_is_a_reason
 run_scenario "task_waits and the claim: a team at its quota" team_at_quota_is_a_reason
+run_scenario "the scarce-label count of every claim reads no GIN pending list" scarce_count_reads_no_pending_list
