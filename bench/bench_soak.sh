@@ -4,19 +4,21 @@
 # history?  N dry-run tasks (1,000,000; QUICK=1: 40,000) go through the
 # system in chunks of pipelines of 100 tasks, with every attempt and audit
 # row kept:
-#   - start: the first chunk, on an empty database, by 2 fresh workers
+#   - start: the first 3 chunks, on an empty database, each by 2 fresh workers
 #     (--dry-run --slots 32): claim latency p99 (the workers' own --stats)
 #     and throughput (the chunk's first claim to its last finish, from the
 #     audit log);
 #   - middle: the chunks in between, by 2 long-running workers, each chunk
 #     submitted while the one before is still draining (autovacuum runs as
 #     configured by the migrations, nothing else helps);
-#   - end: the last chunk, measured as the first was, on the full database;
+#   - end: the last 3 chunks, measured as the first were, on the full
+#     database (start and end: the medians of their 3 chunks);
 #   - table and index sizes at the end;
-#   - railyard.prune(): everything but the last chunk pruned in batches
+#   - railyard.prune(): everything but the end chunks pruned in batches
 #     (timed), a plain VACUUM, then one more chunk: the tables must not
 #     grow past their size before the prune (the freed space is reused).
-# Not part of the default `make bench` (FULL takes 20-40 minutes): run it
+# Not part of the default `make bench` (FULL: 7 minutes on a fast 2-core VM,
+# 30 or more on a slow one): run it
 # with `make bench BENCH=soak`, `bench/run.sh build/rel soak`, or SOAK=1.
 
 bench_title_soak() {
@@ -80,6 +82,25 @@ soak_measured() {
 	[[ -n $p1 && -n $p2 ]] && SOAK_P99=$(printf '%s\n' "$p1" "$p2" | sort -g | tail -n 1)
 }
 
+# soak_measured3 DB TAG CHUNK: soak_measured three times (TAG-1..3); sets
+# SOAK_RATE and SOAK_P99 to the medians ("" when a chunk failed) and
+# SOAK_RUNS to the three "rate/p99" pairs.  A chunk takes a second or two
+# at the start's rate: one alone is noise.
+soak_measured3() {
+	local db=$1 tag=$2 chunk=$3 r rates=() p99s=() k
+	SOAK_RUNS=""
+	for k in 1 2 3; do
+		soak_measured "$db" "$tag-$k" "$chunk"
+		[[ -n $SOAK_RATE && -n $SOAK_P99 ]] || {
+			SOAK_RATE="" SOAK_P99=""
+			return
+		}
+		rates+=("$SOAK_RATE") p99s+=("$SOAK_P99")
+		SOAK_RUNS+="${SOAK_RUNS:+ }$SOAK_RATE/$(fmt "$SOAK_P99" 2)"
+	done
+	SOAK_RATE=$(median "${rates[@]}") SOAK_P99=$(median "${p99s[@]}")
+}
+
 # soak_sizes DB: "heap index" bytes of railyard's tables that grow with
 # history, summed.
 soak_sizes() {
@@ -94,14 +115,14 @@ bench_soak() {
 	((QUICK)) && n=40000 chunk=5000
 	local nchunks=$((n / chunk)) db=bench_soak i ids a b w1 w2 mid_rate
 	mkdir -p "$TMP/logs"
-	meta soak params "$n dry-run tasks in $nchunks chunks of $chunk (pipelines of 100), history and audit kept; start and end chunks by 2 fresh workers --dry-run --slots 32, the rest by 2 long-running ones"
+	meta soak params "$n dry-run tasks in $nchunks chunks of $chunk (pipelines of 100), history and audit kept; 3 start and 3 end chunks each by 2 fresh workers --dry-run --slots 32 (medians), the rest by 2 long-running ones"
 	new_db "$db"
 
 	local t0
 	t0=$(now)
-	soak_measured "$db" soak-start "$chunk"
-	local r0=$SOAK_RATE p0=$SOAK_P99
-	say "start: ${r0:-FAILED} tasks/s, claim p99 $(fmt "${p0:-}" 2) ms"
+	soak_measured3 "$db" soak-start "$chunk"
+	local r0=$SOAK_RATE p0=$SOAK_P99 runs0=$SOAK_RUNS
+	say "start: ${r0:-FAILED} tasks/s, claim p99 $(fmt "${p0:-}" 2) ms (median of: $runs0)"
 
 	# The middle: long-running workers, the next chunk submitted while the
 	# previous one drains, so they never run dry.
@@ -110,12 +131,12 @@ bench_soak() {
 	start_worker "$db" soak-mid-b --dry-run --slots 32
 	w2=$LAST_PID
 	local ok=1 first_mid="" last_mid=""
-	for ((i = 2; i < nchunks; i++)); do
+	for ((i = 4; i < nchunks - 2; i++)); do
 		ids=$(soak_chunk "$db" "soak-$i" "$chunk")
 		read -r a b <<<"$ids"
 		[[ -n $first_mid ]] || first_mid=$a
 		last_mid=$b
-		if ((i == 2)); then
+		if ((i == 4)); then
 			analyze_db "$db"
 		fi
 		# wait until the chunk is half done before submitting the next
@@ -127,17 +148,17 @@ bench_soak() {
 			say "chunk $i/$nchunks submitted; $(q "$db" "SELECT count(*) FROM railyard.tasks WHERE state = 'succeeded'") tasks done"
 		fi
 	done
-	if ((ok && nchunks > 2)); then
-		WAIT_EVERY=0.5 wait_for 1800 soak_done "$db" "$first_mid" "$last_mid" \
-			$(((nchunks - 2) * chunk)) "$w1" "$w2" || ok=0
-		mid_rate=$(soak_rate "$db" "$first_mid" "$last_mid" $(((nchunks - 2) * chunk)))
+	local nmid=$(((nchunks - 6) * chunk))
+	if ((ok && nmid > 0)); then
+		WAIT_EVERY=0.5 wait_for 1800 soak_done "$db" "$first_mid" "$last_mid" "$nmid" "$w1" "$w2" || ok=0
+		mid_rate=$(soak_rate "$db" "$first_mid" "$last_mid" "$nmid")
 	fi
 	stop_workers "$w1" "$w2"
-	say "middle: ${mid_rate:-FAILED} tasks/s over $(((nchunks - 2) * chunk)) tasks"
+	say "middle: ${mid_rate:-FAILED} tasks/s over $nmid tasks"
 
-	soak_measured "$db" soak-end "$chunk"
-	local r1=$SOAK_RATE p1=$SOAK_P99
-	say "end: ${r1:-FAILED} tasks/s, claim p99 $(fmt "${p1:-}" 2) ms"
+	soak_measured3 "$db" soak-end "$chunk"
+	local r1=$SOAK_RATE p1=$SOAK_P99 runs1=$SOAK_RUNS
+	say "end: ${r1:-FAILED} tasks/s, claim p99 $(fmt "${p1:-}" 2) ms (median of: $runs1)"
 	local total
 	total=$(q "$db" "SELECT count(*) FROM railyard.task_attempts")
 	local sizes heap idx
@@ -147,7 +168,7 @@ bench_soak() {
 	if [[ -n $r0 && -n $r1 ]]; then
 		row soak "throughput, end vs start" "tasks/s" "$(fmt "$r1" 0)" "$(fmt "$r0" 0)" \
 			"$(ratio "$r1" "$r0" 2)" ">= 0.90" "$(verdict "$(ratio "$r1" "$r0" 4)" ">=" 0.9)" \
-			"a chunk of $chunk by 2 fresh workers with $total attempts stored (railyard) vs on the empty database (baseline)"
+			"median of 3 chunks of $chunk, each by 2 fresh workers, with $total attempts stored (railyard: $runs1) vs on the empty database (baseline: $runs0; tasks/s / claim p99 ms)"
 	else
 		invalid soak "throughput, end vs start" "a measured chunk did not complete with history and audit rows (KEEP_TMP=1 keeps the worker logs)"
 	fi
@@ -159,14 +180,14 @@ bench_soak() {
 	if [[ -n $mid_rate ]]; then
 		row soak "throughput, the middle" "tasks/s" "$(fmt "$mid_rate" 0)" "$(fmt "$r0" 0)" \
 			"$(ratio "$mid_rate" "$r0" 2)" "" "" \
-			"$(((nchunks - 2) * chunk)) tasks by 2 long-running workers, chunks submitted while they ran; baseline: the start chunk"
+			"$nmid tasks by 2 long-running workers, chunks submitted while they ran; baseline: the start chunks"
 	fi
 	row soak "tables, end" "MB" "$(calc "$heap / 1048576" %.0f)" "" "" "" "" \
 		"pipelines, tasks, edges, task_attempts, audit_log, run_history, pipeline_history, duration_stats: $(calc "$heap / $total" %.0f) bytes per attempt"
 	row soak "indexes, end" "MB" "$(calc "$idx / 1048576" %.0f)" "" "" "" "" \
 		"$(calc "$idx / $total" %.0f) bytes per attempt"
 
-	# Retention: prune all but the end chunk, VACUUM, one more chunk.
+	# Retention: prune all but the end chunks, VACUUM, one more chunk.
 	local pt0 pruned=0 out batches=0 done_flag=f cut
 	cut=$(q "$db" "SELECT min(finished_at) FROM railyard.pipelines WHERE name LIKE 'soak-end-%'")
 	pt0=$(now)
@@ -187,7 +208,7 @@ bench_soak() {
 	read -r heap2 idx2 <<<"$(soak_sizes "$db")"
 	say "prune: $pruned pipelines in $batches calls, $prune_s s; $left attempts left; after one more chunk ${r2:-FAILED} tasks/s"
 	if [[ $done_flag == t ]]; then
-		row soak "prune, all but the last chunk" "s" "$prune_s" "" "" "" "" \
+		row soak "prune, all but the end chunks" "s" "$prune_s" "" "" "" "" \
 			"railyard.prune(before, 500) called $batches times: $pruned pipelines with their tasks, edges, attempts and audit rows; $left attempts left"
 		row soak "tables + indexes after prune, VACUUM and one more chunk" "MB" \
 			"$(calc "($heap2 + $idx2) / 1048576" %.0f)" "$(calc "($heap + $idx) / 1048576" %.0f)" \
@@ -199,7 +220,7 @@ bench_soak() {
 	fi
 	if [[ -n $r2 && -n $r0 ]]; then
 		row soak "throughput after prune" "tasks/s" "$(fmt "$r2" 0)" "$(fmt "$r0" 0)" \
-			"$(ratio "$r2" "$r0" 2)" "" "" "the chunk above; baseline: the start chunk"
+			"$(ratio "$r2" "$r0" 2)" "" "" "the chunk above; baseline: the start chunks"
 	fi
 	meta soak total_s "$(calc "$(now) - $t0" %.0f)"
 	drop_db "$db"
