@@ -33,3 +33,10 @@ CREATE INDEX duration_stats_kind
     WHERE agent_class = '*' AND kind IS NOT NULL;
 COMMENT ON INDEX railyard.duration_stats_kind IS
     'cold-start estimates by kind, most recent first (task_estimates); never a candidate for a lookup by identity';
+
+-- Retention: railyard.prune(before) also deletes the statistics of
+-- identities that have not run since (a renamed task, an old version): a
+-- farm's statistics grew without bound before.
+CREATE INDEX duration_stats_recent ON railyard.duration_stats (recent_at);
+COMMENT ON INDEX railyard.duration_stats_recent IS
+    'retention: statistics rows of identities that have not run since a time (railyard.prune)';

@@ -182,10 +182,11 @@ END $$;
 --
 -- The one way rows leave: finished pipelines (succeeded, failed or
 -- cancelled) that finished before p_before, with their tasks, edges,
--- attempts and audit rows, at most p_batch pipelines per call, and audit
--- rows of no pipeline (agent events) older than p_before, at most
--- 100 x p_batch per call.  A pipeline that may still run is never
--- touched.  Each call that deleted anything leaves one audit row (object
+-- attempts, audit rows, forecasts and pipeline history, at most p_batch
+-- pipelines per call; audit rows of no pipeline (agent events) older than
+-- p_before, task runs (run_history) that ended before it and the duration
+-- statistics of identities that have not run since, at most 100 x p_batch
+-- of each per call.  A pipeline that may still run is never touched.  Each call that deleted anything leaves one audit row (object
 -- 'retention', event 'prune') saying what; those rows are kept.  Call it until done is true:
 --     SELECT * FROM railyard.prune(now() - interval '90 days');
 CREATE OR REPLACE FUNCTION railyard.prune(p_before timestamptz, p_batch integer DEFAULT 500)
@@ -194,6 +195,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     pids   bigint[];
     n      bigint;
+    runs   bigint;
+    stats  bigint;
+    stale  timestamptz := p_before - interval '1 hour';	-- recent_at lags last_at by < 1 h
 BEGIN
     IF p_before IS NULL OR p_batch IS NULL OR p_batch < 1 THEN
         RAISE EXCEPTION 'railyard.prune(before, batch): before must be a time and batch at least 1'
@@ -215,18 +219,35 @@ BEGIN
                      ORDER BY u.id LIMIT 100 * p_batch);
     GET DIAGNOSTICS n = ROW_COUNT;
     audit_rows := audit_rows + n;
-    IF pipelines > 0 OR audit_rows > 0 THEN
+    -- The forecast history: runs that ended before the time (the
+    -- statistics hold what forecasts need of them), the pruned pipelines'
+    -- own history rows, and the statistics of identities that have not
+    -- run since (their next run starts cold).
+    DELETE FROM railyard.run_history h
+     WHERE h.id IN (SELECT r.id FROM railyard.run_history r WHERE r.finished_at < p_before
+                     ORDER BY r.finished_at LIMIT 100 * p_batch);
+    GET DIAGNOSTICS runs = ROW_COUNT;
+    DELETE FROM railyard.pipeline_history h WHERE h.pipeline_id = ANY (pids);
+    DELETE FROM railyard.duration_stats d
+     WHERE (d.family, d.task, d.version, d.agent_class) IN
+           (SELECT s.family, s.task, s.version, s.agent_class FROM railyard.duration_stats s
+             WHERE s.recent_at < stale ORDER BY s.recent_at LIMIT 100 * p_batch);
+    GET DIAGNOSTICS stats = ROW_COUNT;
+    IF pipelines > 0 OR audit_rows > 0 OR runs > 0 OR stats > 0 THEN
         INSERT INTO railyard.audit_log (actor, agent, object, object_id, event, detail)
         VALUES (railyard.actor(), NULL, 'retention', coalesce(pids[cardinality(pids)], 0), 'prune',
                 jsonb_build_object('before', p_before, 'pipelines', pipelines, 'tasks', tasks,
                                    'audit_rows', audit_rows, 'first_pipeline', pids[1],
-                                   'last_pipeline', pids[cardinality(pids)]));
+                                   'last_pipeline', pids[cardinality(pids)],
+                                   'run_history', runs, 'duration_stats', stats));
     END IF;
     done := NOT EXISTS (SELECT 1 FROM railyard.pipelines p
                          WHERE p.state IN ('succeeded', 'failed', 'cancelled') AND p.finished_at < p_before)
             AND NOT EXISTS (SELECT 1 FROM railyard.audit_log u
-                             WHERE u.pipeline_id IS NULL AND u.at < p_before AND u.event <> 'prune');
+                             WHERE u.pipeline_id IS NULL AND u.at < p_before AND u.event <> 'prune')
+            AND NOT EXISTS (SELECT 1 FROM railyard.run_history r WHERE r.finished_at < p_before)
+            AND NOT EXISTS (SELECT 1 FROM railyard.duration_stats s WHERE s.recent_at < stale);
     RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION railyard.prune(timestamptz, integer) IS
-    'retention: deletes up to batch finished pipelines (with tasks, edges, attempts, audit rows) finished before the time, and old audit rows of no pipeline; audited; call until done';
+    'retention: deletes up to batch finished pipelines (with tasks, edges, attempts, audit rows, forecasts, history) finished before the time, old audit rows of no pipeline, task runs that ended before it and the statistics of identities that have not run since; audited; call until done';

@@ -101,6 +101,14 @@ prune_deletes_only_finished_history_audited() {
 		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'a', 'true');")
 	local cutoff out
 	cutoff=$(sql "SELECT clock_timestamp()")
+	# The forecast history: a run and an identity's statistics from before
+	# the cutoff go, the ones after it (after the day below, too) stay.
+	sql "INSERT INTO railyard.run_history (family, task, outcome, started_at, finished_at, duration_s)
+	     VALUES ('old', 'a', 'succeeded', '$cutoff'::timestamptz - interval '2 days', '$cutoff'::timestamptz - interval '2 days', 1),
+	            ('new', 'a', 'succeeded', '$cutoff'::timestamptz + interval '2 days', '$cutoff'::timestamptz + interval '2 days', 1);
+	     INSERT INTO railyard.duration_stats (family, task, version, agent_class, last_at, recent_at)
+	     VALUES ('old', 'a', '1', '*', '$cutoff'::timestamptz - interval '2 days', '$cutoff'::timestamptz - interval '2 days'),
+	            ('new', 'a', '1', '*', '$cutoff'::timestamptz + interval '2 days', '$cutoff'::timestamptz + interval '2 days')" >/dev/null
 	# Batched: one pipeline per call, until done.
 	out=$(sql "SELECT pipelines, tasks, done FROM railyard.prune('$cutoff', 1)")
 	[[ $out == "1|2|f" ]] || fail "the first prune with batch 1 returned '$out', expected 1 pipeline, 2 tasks, not done"
@@ -113,6 +121,13 @@ prune_deletes_only_finished_history_audited() {
 		fail "their tasks were not deleted"
 	[[ $(sql "SELECT count(*) FROM railyard.audit_log WHERE pipeline_id IN ($(IFS=,; echo "${old[*]}"))") == 0 ]] ||
 		fail "their audit rows were not deleted"
+	[[ $(sql "SELECT string_agg(family, ',') FROM railyard.run_history") == new ]] ||
+		fail "run_history after the prune: $(sql "SELECT family, finished_at FROM railyard.run_history")"
+	[[ $(sql "SELECT string_agg(family, ',') FROM railyard.duration_stats") == new ]] ||
+		fail "duration_stats after the prune (the identity that ran after the cutoff stays): $(sql "SELECT family, recent_at FROM railyard.duration_stats")"
+	[[ $(sql "SELECT sum((detail->>'run_history')::int) || '/' || sum((detail->>'duration_stats')::int)
+	           FROM railyard.audit_log WHERE object = 'retention'") == 1/1 ]] ||
+		fail "the prunes' audit rows do not count the history they deleted"
 	# A pipeline that may still run is never touched, whatever the cutoff.
 	out=$(sql "SELECT pipelines FROM railyard.prune(now() + interval '1 day')")
 	[[ $out == 0 ]] || fail "prune deleted $out unfinished pipelines"
