@@ -19,7 +19,8 @@
 #     catch up) vs without (0: it waits for the stream to end).
 #   pool cap: three workers, 30 tasks in a pool of capacity 2: the most
 #     attempts overlapping at any instant (must equal the capacity).
-#   overload: CPU-bound tasks (a shell loop) on slots = 4 x cores, the
+#   overload: CPU-bound tasks (a shell loop of about 1 s of CPU, timed on
+#     this machine first) on slots = 4 x cores, the
 #     throttle on (AIMD, the host's real /proc/pressure) vs static slots =
 #     cores vs static slots = 4 x cores: makespan and peak PSI cpu some
 #     avg10 (sampled every 0.5 s).
@@ -177,7 +178,20 @@ pl_aging() {
 	drop_db "$db"
 }
 
-# pl_overload DB SLOTS THROTTLE TASKS: sets PL_MAKESPAN (s), PL_PSI (peak).
+# pl_burn_iterations: how many turns of the overload's shell loop burn
+# one second of CPU here (timed on 400,000 turns), so that the overload
+# lasts as long on a fast machine as on a slow one: it is a sustained
+# overload, not a burst that ends within the throttle's slow start.
+pl_burn_iterations() {
+	local t0 t1
+	t0=$(date +%s%N)
+	sh -c 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done'
+	t1=$(date +%s%N)
+	awk -v ns="$((t1 - t0))" 'BEGIN { n = 400000 * 1e9 / (ns > 0 ? ns : 1); printf "%d", (n < 100000 ? 100000 : n) }'
+}
+
+# pl_overload DB SLOTS THROTTLE TASKS ITERATIONS: sets PL_MAKESPAN (s),
+# PL_PSI (peak).
 # pl_cpu_quiet: whether the host's cpu PSI "some avg10" is under the
 # throttle's low threshold (30); true where there is no PSI.
 pl_cpu_quiet() {
@@ -195,7 +209,7 @@ pl_settle() {
 }
 
 pl_overload() {
-	local db=$1 slots=$2 thr=$3 n=$4 pid sampler peak_file=$TMP/psi-$1
+	local db=$1 slots=$2 thr=$3 n=$4 iter=$5 pid sampler peak_file=$TMP/psi-$1
 	new_db "$db"
 	[[ $thr == off ]] || pl_settle
 	start_worker "$db" "$db-w" --slots "$slots" --cpus "$slots" --throttle "$thr" --min-slots 1
@@ -205,7 +219,7 @@ pl_overload() {
 	( while :; do sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' /proc/pressure/cpu >>"$peak_file" 2>/dev/null; sleep 0.5; done ) &
 	sampler=$!
 	BG_PIDS+=("$sampler")
-	pl_submit "$db" burn default 0 "$n" 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done' >/dev/null
+	pl_submit "$db" burn default 0 "$n" "i=0; while [ \$i -lt $iter ]; do i=\$((i+1)); done" >/dev/null
 	wait_for 1200 at_least_succeeded "$db" "$n" "$pid" || { kill "$sampler"; return 1; }
 	kill "$sampler" 2>/dev/null
 	stop_workers "$pid"
@@ -227,7 +241,7 @@ bench_placement() {
 		flood=50 gpus=5 fair_n=300 samples=20 stream=25
 	fi
 	local burn=$((cores * 4 * 3))
-	meta placement params "scarce: 1 gpu + 3 plain agents x 2 slots, $flood generic 'sleep 2', $gpus GPU 'sleep 0.3' arriving 0.7 s apart; fair: 2 x 4 slots, 2 x $fair_n 'sleep 0.3', $samples samples 0.25 s apart; aging: 1 slot, $stream x 3 priority-10 'sleep 0.2' 0.1 s apart; pool: 3 workers x 4 slots, 30 'sleep 0.2' in a pool of 2; overload: $burn shell-loop tasks; $(pl_memory_params)"
+	meta placement params "scarce: 1 gpu + 3 plain agents x 2 slots, $flood generic 'sleep 2', $gpus GPU 'sleep 0.3' arriving 0.7 s apart; fair: 2 x 4 slots, 2 x $fair_n 'sleep 0.3', $samples samples 0.25 s apart; aging: 1 slot, $stream x 3 priority-10 'sleep 0.2' 0.1 s apart; pool: 3 workers x 4 slots, 30 'sleep 0.2' in a pool of 2; overload: $burn shell-loop tasks of about 1 s of CPU each (the loop's length timed here first); $(pl_memory_params)"
 
 	local on_p50 on_p99 on_held on_util off_p50 off_p99 off_held off_util
 	if pl_scarce bench_pl_on 0.25 "$flood" "$gpus"; then
@@ -300,10 +314,12 @@ bench_placement() {
 	stop_workers "${pids[@]}"
 	drop_db "$db"
 
-	local m_aimd p_aimd m_cores p_cores m_over p_over
-	pl_overload bench_pl_aimd $((cores * 4)) on "$burn" && m_aimd=$PL_MAKESPAN p_aimd=$PL_PSI
-	pl_overload bench_pl_cores "$cores" off "$burn" && m_cores=$PL_MAKESPAN p_cores=$PL_PSI
-	pl_overload bench_pl_over $((cores * 4)) off "$burn" && m_over=$PL_MAKESPAN p_over=$PL_PSI
+	local m_aimd p_aimd m_cores p_cores m_over p_over iter
+	iter=$(pl_burn_iterations)
+	meta placement burn_iterations "$iter"
+	pl_overload bench_pl_aimd $((cores * 4)) on "$burn" "$iter" && m_aimd=$PL_MAKESPAN p_aimd=$PL_PSI
+	pl_overload bench_pl_cores "$cores" off "$burn" "$iter" && m_cores=$PL_MAKESPAN p_cores=$PL_PSI
+	pl_overload bench_pl_over $((cores * 4)) off "$burn" "$iter" && m_over=$PL_MAKESPAN p_over=$PL_PSI
 	say "overload: AIMD ${m_aimd:-?} s (PSI ${p_aimd:-?}), static $cores ${m_cores:-?} s (PSI ${p_cores:-?}), static $((cores * 4)) ${m_over:-?} s (PSI ${p_over:-?})"
 	if [[ -n ${m_aimd:-} && -n ${m_cores:-} && -n ${m_over:-} ]]; then
 		row placement "overload makespan, AIMD vs static slots = cores" "s" "$m_aimd" "$m_cores" "$(ratio "$m_aimd" "$m_cores" 3)" \
