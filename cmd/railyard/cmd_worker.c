@@ -42,6 +42,7 @@ static void worker_usage(FILE *out)
 		"                     http_listen, webhooks, webhook_secrets_dir,\n"
 		"                     container_runtime, container_options,\n"
 		"                     throttle, min_slots, throttle_slow_start,\n"
+		"                     throttle_start_slots,\n"
 		"                     pressure_dir, meminfo_path, loadavg_path,\n"
 		"                     memory_cgroup, throttle_interval_ms, throttle_decrease,\n"
 		"                     pressure_{cpu,memory,io}_{high,low},\n"

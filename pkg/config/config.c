@@ -172,6 +172,8 @@ static bool set_throttle(struct ry_worker_config *c, const char *key, const char
 		return set_onoff(&c->throttle, key, value, where, err);
 	if (strcmp(key, "throttle_slow_start") == 0)
 		return set_onoff(&c->throttle_slow_start, key, value, where, err);
+	if (strcmp(key, "throttle_start_slots") == 0)
+		return set_int(&c->throttle_start_slots, key, value, 0, 100000, where, err);
 	if (strcmp(key, "min_slots") == 0)
 		return set_int(&c->min_slots, key, value, 1, 100000, where, err);
 	if (strcmp(key, "throttle_interval_ms") == 0)

@@ -46,7 +46,8 @@ struct ry_worker_config {
 	/* throttle (pkg/throttle): the adaptive concurrency limit */
 	bool throttle;		/* adapt the limit between min_slots and slots */
 	int min_slots;		/* the lowest the limit goes */
-	bool throttle_slow_start;	/* begin at min_slots and double (else at slots) */
+	bool throttle_slow_start;	/* begin at throttle_start_slots and double (else at slots) */
+	int throttle_start_slots;	/* where slow start begins; 0: the host's cores (or cpus, if fewer) */
 	char *pressure_dir;	/* PSI files cpu, memory, io (default /proc/pressure) */
 	char *meminfo_path;	/* default /proc/meminfo */
 	char *loadavg_path;	/* default /proc/loadavg (runnable, where PSI is absent) */

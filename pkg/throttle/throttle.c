@@ -25,7 +25,10 @@ void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c)
 		t->cfg.max_slots = t->cfg.min_slots;
 	t->slow = t->cfg.slow_start;
 	t->mem_bound = false;
-	t->limit = t->slow ? t->cfg.min_slots : t->cfg.max_slots;
+	int start = t->cfg.start_slots < t->cfg.min_slots ? t->cfg.min_slots : t->cfg.start_slots;
+	if (start > t->cfg.max_slots)
+		start = t->cfg.max_slots;
+	t->limit = t->slow ? start : t->cfg.max_slots;
 	t->last_dir = 0;
 	t->last_step_ms = -1;
 }

@@ -51,7 +51,9 @@ struct ry_throttle_config {
 	double runnable_high, runnable_low;	/* per core, without PSI */
 	double decrease;	/* multiplicative factor, 0 < decrease < 1 */
 	int64_t interval_ms;	/* between steps */
-	bool slow_start;	/* begin at min_slots and double (else begin at max_slots) */
+	bool slow_start;	/* begin at start_slots and double (else begin at max_slots) */
+	int start_slots;	/* where slow start begins, within min..max (0: min_slots):
+				 * the host's cores, which CPU-bound tasks fill without pressure */
 };
 
 /* What the worker's own tasks hold and are expected to take (limit.c). */
@@ -75,7 +77,7 @@ struct ry_throttle {
 /* Defaults: thresholds as docs/operations.md "Throttle" gives them. */
 void ry_throttle_config_default(struct ry_throttle_config *c);
 
-/* Starts at min_slots in slow start, else at max_slots. */
+/* Starts at start_slots (within min..max) in slow start, else at max_slots. */
 void ry_throttle_init(struct ry_throttle *t, const struct ry_throttle_config *c);
 
 /*

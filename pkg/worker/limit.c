@@ -45,6 +45,12 @@ static void limit_configure(struct ry_worker *w)
 	pick(&c.runnable_high, f->runnable_high);
 	pick(&c.runnable_low, f->runnable_low);
 	c.slow_start = f->throttle_slow_start;
+	/* Below the host's cores (or the cpus it offers, if fewer) slow start
+	 * would leave CPUs idle while it doubles: 1 slot for the first
+	 * interval cost a 12 s CPU-bound overload 6 % of its makespan
+	 * (docs/benchmarks.md, placement). */
+	c.start_slots = f->throttle_start_slots ? f->throttle_start_slots
+		: f->cpus && f->cpus < w->host.cores ? f->cpus : w->host.cores;
 	int was = w->throttle.limit;
 	bool was_slow = w->throttle.slow;
 	ry_throttle_init(&w->throttle, &c);
@@ -58,7 +64,7 @@ static void limit_configure(struct ry_worker *w)
 	if (!f->throttle)
 		why = "throttle off";
 	else if (w->throttle.slow)
-		why = "slow start: from min_slots, doubling while in use";
+		why = "slow start: from throttle_start_slots, doubling while in use";
 	snprintf(w->limit_why, sizeof(w->limit_why), "%s", why);
 	w->limit_dirty = true;
 }
@@ -230,6 +236,7 @@ void ry_worker_limit_take_config(struct ry_worker_config *cfg, struct ry_worker_
 	cfg->throttle = c->throttle;
 	cfg->min_slots = c->min_slots;
 	cfg->throttle_slow_start = c->throttle_slow_start;
+	cfg->throttle_start_slots = c->throttle_start_slots;
 	cfg->throttle_interval_ms = c->throttle_interval_ms;
 	cfg->throttle_decrease = c->throttle_decrease;
 	cfg->pressure_cpu_high = c->pressure_cpu_high;

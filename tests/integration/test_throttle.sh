@@ -45,10 +45,12 @@ limit_follows_injected_pressure() {
 		meminfo_path = $PD/meminfo
 		throttle_interval_ms = 400
 		min_slots = 2
+		throttle_start_slots = 2
 	EOC
 	start_worker aimd --slots 8 --config "$conf" --throttle on --workdir "$wd"
 	wait_agent 30 aimd
-	# Slow start: it begins at min_slots and doubles only while in use.
+	# Slow start: it begins at throttle_start_slots (by default the host's
+	# cores) and doubles only while in use.
 	wait_for 30 sql_eq 2 "SELECT concurrency_limit FROM railyard.agents WHERE name = 'aimd'"
 	id=$(ry_submit "(name) VALUES ('load')" "
 		INSERT INTO railyard.tasks (pipeline_id, name, command)
@@ -117,7 +119,8 @@ malformed_pressure_file_is_named_and_ignored() {
 	printf 'some avg10=oops\n' >"$bad/cpu"
 	printf 'some avg10=1.0 avg60=0 avg300=0 total=0\n' >"$bad/memory"
 	printf 'some avg10=1.0 avg60=0 avg300=0 total=0\n' >"$bad/io"
-	start_worker badpsi --slots 4 --throttle on --pressure-dir "$bad" --workdir "$wd"
+	printf 'throttle_start_slots = 1\n' >"$RY_WORKDIR/badpsi.conf"
+	start_worker badpsi --slots 4 --config "$RY_WORKDIR/badpsi.conf" --throttle on --pressure-dir "$bad" --workdir "$wd"
 	wait_agent 30 badpsi
 	wait_for 30 grep -q "cannot read host pressure: $bad/cpu:1: expected \"some avg10=PERCENT" "$RY_WORKDIR/worker-badpsi.log"
 	# Slow start has nothing to learn from: the limit goes to slots and

@@ -57,12 +57,14 @@ static void file_sets_every_key(void **state)
 				"retention_min_s = 600\n"
 				"retention_mb = 20480\n"
 				"throttle_slow_start = off\n"
+				"throttle_start_slots = 3\n"
 				"webhooks = off\n"
 				"memory_cgroup = /sys/fs/cgroup/system.slice/railyard.service\n");
 	ry_config_init(&c);
 	assert_string_equal(c.memory_cgroup, "auto");	/* the default */
 	assert_int_equal(c.claim_ahead, 0);		/* off unless asked for */
 	assert_int_equal(c.claim_ahead_hold_ms, 2000);
+	assert_int_equal(c.throttle_start_slots, 0);	/* the host's cores */
 	assert_true(ry_config_load_file(&c, path, &err));
 	assert_string_equal(c.db, "host=/run/pg dbname=railyard");
 	assert_string_equal(c.name, "farm-07");
@@ -91,6 +93,7 @@ static void file_sets_every_key(void **state)
 	assert_int_equal(c.retention_mb, 20480);
 	assert_string_equal(c.memory_cgroup, "/sys/fs/cgroup/system.slice/railyard.service");
 	assert_false(c.throttle_slow_start);
+	assert_int_equal(c.throttle_start_slots, 3);
 	assert_false(c.webhooks);
 	assert_true(ry_config_check(&c, &err));
 	/* A copy owns its own strings. */
@@ -128,6 +131,7 @@ static const struct bad_case bad[] = {
 	  ":2: memory_cgroup must be auto, off or an absolute directory, not \"system.slice\"" },
 	{ "throttle_slow_start = yes\n", ":1: throttle_slow_start must be on or off, not \"yes\"" },
 	{ "webhooks = 1\n", ":1: webhooks must be on or off, not \"1\"" },
+	{ "throttle_start_slots = -1\n", ":1: throttle_start_slots must be a whole number from 0 to 100000" },
 	{ "claim_ahead = 129\n", ":1: claim_ahead must be a whole number from 0 to 128, not \"129\"" },
 	{ "\nclaim_ahead_hold_ms = 5\n", ":2: claim_ahead_hold_ms must be a whole number from 10" },
 };

@@ -185,6 +185,21 @@ static void slow_start_doubles_until_pressure(void **state)
 	assert_int_equal(u.limit, 2);
 	assert_int_equal(step(&u, psi(5, 0, 0), 2, 0, NULL), 4);
 	assert_int_equal(step(&u, psi(5, 0, 0), 4, 1000, NULL), 6);
+	/* It begins at start_slots (the worker's: the host's cores), within
+	 * min_slots..slots. */
+	struct ry_throttle c = make(1, 16);
+	c.cfg.slow_start = true;
+	c.cfg.start_slots = 4;
+	ry_throttle_init(&c, &c.cfg);
+	assert_int_equal(c.limit, 4);
+	assert_int_equal(step(&c, psi(5, 0, 0), 4, 0, NULL), 8);
+	c.cfg.start_slots = 32;
+	ry_throttle_init(&c, &c.cfg);
+	assert_int_equal(c.limit, 16);
+	c.cfg.min_slots = 6;
+	c.cfg.start_slots = 2;
+	ry_throttle_init(&c, &c.cfg);
+	assert_int_equal(c.limit, 6);
 	/* High pressure in slow start halves and ends it. */
 	struct ry_throttle v = make(1, 64);
 	v.cfg.slow_start = true;
