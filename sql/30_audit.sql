@@ -186,8 +186,10 @@ END $$;
 -- pipelines per call; audit rows of no pipeline (agent events) older than
 -- p_before, task runs (run_history) that ended before it and the duration
 -- statistics of identities that have not run since, at most 100 x p_batch
--- of each per call.  A pipeline that may still run is never touched.  Each call that deleted anything leaves one audit row (object
--- 'retention', event 'prune') saying what; those rows are kept.  Call it until done is true:
+-- of each per call.  A pipeline that may still run is never touched.
+-- Each call that deleted anything leaves one audit row (object
+-- 'retention', event 'prune') saying what; those rows are kept.  Call it
+-- until done is true:
 --     SELECT * FROM railyard.prune(now() - interval '90 days');
 CREATE OR REPLACE FUNCTION railyard.prune(p_before timestamptz, p_batch integer DEFAULT 500)
 RETURNS TABLE (pipelines integer, tasks bigint, audit_rows bigint, done boolean)
