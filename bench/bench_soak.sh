@@ -87,7 +87,7 @@ soak_measured() {
 # SOAK_RUNS to the three "rate/p99" pairs.  A chunk takes a second or two
 # at the start's rate: one alone is noise.
 soak_measured3() {
-	local db=$1 tag=$2 chunk=$3 r rates=() p99s=() k
+	local db=$1 tag=$2 chunk=$3 rates=() p99s=() k
 	SOAK_RUNS=""
 	for k in 1 2 3; do
 		soak_measured "$db" "$tag-$k" "$chunk"
