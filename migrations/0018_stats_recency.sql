@@ -13,13 +13,14 @@
 -- own rows by the primary key, the others by recency.  Recency is
 -- recent_at, not last_at: last_at changes at every run, and an indexed
 -- column that changes makes every statistics update a non-HOT one (new
--- entries in every index).  recent_at is last_at refreshed at most once an
--- hour (observe_one), so "the 20 most recent" holds to within an hour and
--- the updates in between stay HOT.
+-- entries in every index).  recent_at is the last run or cache hit,
+-- refreshed at most once an hour (railyard.recent_at_after), so "the 20
+-- most recent" holds to within an hour and the updates in between stay
+-- HOT.
 ALTER TABLE railyard.duration_stats ADD COLUMN IF NOT EXISTS recent_at timestamptz;
 COMMENT ON COLUMN railyard.duration_stats.recent_at IS
-    'last_at refreshed at most once an hour: the recency the cold-start lookups walk by index (an indexed column that changes at every run would make every update non-HOT)';
-UPDATE railyard.duration_stats SET recent_at = last_at WHERE recent_at IS DISTINCT FROM last_at;
+    'the last run or cache hit, refreshed at most once an hour: the recency the cold-start lookups walk by index and retention judges by (an indexed column that changes at every run would make every update non-HOT)';
+UPDATE railyard.duration_stats SET recent_at = coalesce(last_at, updated_at) WHERE recent_at IS NULL;
 
 DROP INDEX railyard.duration_stats_service_kind;
 CREATE INDEX duration_stats_service_kind
@@ -35,8 +36,8 @@ COMMENT ON INDEX railyard.duration_stats_kind IS
     'cold-start estimates by kind, most recent first (task_estimates); never a candidate for a lookup by identity';
 
 -- Retention: railyard.prune(before) also deletes the statistics of
--- identities that have not run since (a renamed task, an old version): a
--- farm's statistics grew without bound before.
+-- identities not used since (a renamed task, an old version): a farm's
+-- statistics grew without bound before.
 CREATE INDEX duration_stats_recent ON railyard.duration_stats (recent_at);
 COMMENT ON INDEX railyard.duration_stats_recent IS
-    'retention: statistics rows of identities that have not run since a time (railyard.prune)';
+    'retention: statistics rows of identities not used (run or cache hit) since a time (railyard.prune)';

@@ -185,8 +185,8 @@ END $$;
 -- attempts, audit rows, forecasts and pipeline history, at most p_batch
 -- pipelines per call; audit rows of no pipeline (agent events) older than
 -- p_before, task runs (run_history) that ended before it and the duration
--- statistics of identities that have not run since, at most 100 x p_batch
--- of each per call.  A pipeline that may still run is never touched.
+-- statistics of identities not used (run or cache hit) since, at most
+-- 100 x p_batch of each per call.  A pipeline that may still run is never touched.
 -- Each call that deleted anything leaves one audit row (object
 -- 'retention', event 'prune') saying what; those rows are kept.  Call it
 -- until done is true:
@@ -223,13 +223,17 @@ BEGIN
     audit_rows := audit_rows + n;
     -- The forecast history: runs that ended before the time (the
     -- statistics hold what forecasts need of them), the pruned pipelines'
-    -- own history rows, and the statistics of identities that have not
-    -- run since (their next run starts cold).
+    -- own history rows, and the statistics of identities neither run nor
+    -- a cache hit since (their next run starts cold).
     DELETE FROM railyard.run_history h
      WHERE h.id IN (SELECT r.id FROM railyard.run_history r WHERE r.finished_at < p_before
                      ORDER BY r.finished_at LIMIT 100 * p_batch);
     GET DIAGNOSTICS runs = ROW_COUNT;
     DELETE FROM railyard.pipeline_history h WHERE h.pipeline_id = ANY (pids);
+    -- observe() reads a statistics row, then updates it, under this lock
+    -- and no row lock: without it a run applied meanwhile would update
+    -- nothing and be lost.
+    PERFORM pg_advisory_xact_lock(hashtext('railyard.observe_pending'));
     DELETE FROM railyard.duration_stats d
      WHERE (d.family, d.task, d.version, d.agent_class) IN
            (SELECT s.family, s.task, s.version, s.agent_class FROM railyard.duration_stats s
@@ -252,4 +256,4 @@ BEGIN
     RETURN NEXT;
 END $$;
 COMMENT ON FUNCTION railyard.prune(timestamptz, integer) IS
-    'retention: deletes up to batch finished pipelines (with tasks, edges, attempts, audit rows, forecasts, history) finished before the time, old audit rows of no pipeline, task runs that ended before it and the statistics of identities that have not run since; audited; call until done';
+    'retention: deletes up to batch finished pipelines (with tasks, edges, attempts, audit rows, forecasts, history) finished before the time, old audit rows of no pipeline, task runs that ended before it and the statistics of identities not used (run or cache hit) since; audited; call until done';

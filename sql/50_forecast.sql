@@ -11,6 +11,16 @@ $$;
 COMMENT ON FUNCTION railyard.pipeline_family(text, text) IS
     'forecast family of a pipeline: pipelines.family, else the name without its @revision suffix';
 
+-- A statistics row's recent_at after a use at p_at (a run or a cache
+-- hit): refreshed at most once an hour, because it is indexed (0018) and
+-- an indexed column that changes at every run makes every update non-HOT.
+CREATE OR REPLACE FUNCTION railyard.recent_at_after(p_recent timestamptz, p_at timestamptz)
+RETURNS timestamptz LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_recent IS NULL OR p_at > p_recent + interval '1 hour' THEN p_at ELSE p_recent END
+$$;
+COMMENT ON FUNCTION railyard.recent_at_after(timestamptz, timestamptz) IS
+    'duration_stats.recent_at after a use at a time: that time, unless the last refresh is less than an hour older';
+
 -- An agent class: agents that should run a task equally fast.
 CREATE OR REPLACE FUNCTION railyard.agent_class(p_os text, p_arch text, p_cores int, p_labels text[])
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -158,6 +168,7 @@ BEGIN
         UPDATE railyard.duration_stats
            SET cached = cached + 1,
                cache_rate = cache_rate + greatest(1.0 / (runs + cached + 1), 0.05) * (1 - cache_rate),
+               recent_at = railyard.recent_at_after(recent_at, o.at),
                updated_at = now()
          WHERE family = o.family AND task = o.task AND version = o.version AND agent_class = p_class;
         RETURN;
@@ -318,9 +329,7 @@ BEGIN
            runs = st.runs + 1, win = st.win, pending = st.pending, ewma_log = st.ewma_log,
            median_s = st.median_s, mad_log = st.mad_log, scale_log = st.scale_log,
            last_s = o.duration_s, last_at = o.at,
-           -- at most once an hour: recent_at is indexed (0018), last_at is not
-           recent_at = CASE WHEN recent_at IS NULL OR o.at > recent_at + interval '1 hour'
-                            THEN o.at ELSE recent_at END,
+           recent_at = railyard.recent_at_after(recent_at, o.at),
            cusum_hi = st.cusum_hi, cusum_lo = st.cusum_lo, cusum_hi_since = st.cusum_hi_since,
            cusum_lo_since = st.cusum_lo_since, adapt_left = st.adapt_left, fails = st.fails,
            fail_rate = st.fail_rate, waits = st.waits, classes = st.classes,

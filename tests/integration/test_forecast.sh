@@ -103,6 +103,10 @@ INSERT INTO railyard.tasks (pipeline_id, name, kind, command) VALUES (:id, 'lost
 		fail "median of 'ran' should be 10 s"
 	[[ $(sql "SELECT count(*) FROM railyard.run_history WHERE family = 'mix' AND task IN ('hit', 'skip')") == 0 ]] ||
 		fail "cached or skipped runs were stored as durations"
+	# A hit is a use all the same: retention must not take it for idle.
+	[[ $(sql "SELECT recent_at IS NOT NULL FROM railyard.duration_stats
+	           WHERE family = 'mix' AND task = 'hit' AND agent_class = '*'") == t ]] ||
+		fail "a task answered only from the cache has no recent_at: retention cannot tell it is in use"
 }
 run_scenario "duration statistics count real runs only (not cached, skipped or failed before start)" \
 	stats_exclude_cached_and_skipped

@@ -140,6 +140,31 @@ prune_deletes_only_finished_history_audited() {
 	sql_expect_error "SELECT railyard.prune(NULL)" "before must be a time" >/dev/null
 }
 
+# observe() reads a statistics row and updates it later under the
+# statistics' writer lock, with no row lock: a prune deleting the row in
+# between would make the run vanish.  The prune waits for that lock.
+prune_waits_for_the_statistics_writer() {
+	ry_newdb prunelock
+	sql "INSERT INTO railyard.duration_stats (family, task, version, agent_class, last_at, recent_at)
+	     VALUES ('idle', 'a', '1', '*', now() - interval '2 days', now() - interval '2 days')" >/dev/null
+	# A writer holds the lock (as observe_pending does while it applies runs).
+	# (its psql fails when it is terminated below: not the scenario's error)
+	(sql "SELECT pg_advisory_lock(hashtext('railyard.observe_pending')), pg_sleep(60)" >/dev/null 2>&1 || true) &
+	local holder=$!
+	wait_for 10 sql_eq 1 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+	                      AND pid <> pg_backend_pid()"
+	sql_expect_error "SET lock_timeout = '300ms'; SELECT * FROM railyard.prune(now() - interval '1 day')" \
+		"lock timeout" >/dev/null
+	[[ $(sql "SELECT count(*) FROM railyard.duration_stats") == 1 ]] ||
+		fail "the prune deleted statistics while observe held its lock"
+	sql "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()" >/dev/null
+	wait "$holder"
+	[[ $(sql "SELECT done FROM railyard.prune(now() - interval '1 day')") == t ]] ||
+		fail "the prune did not finish once the lock was free"
+	[[ $(sql "SELECT count(*) FROM railyard.duration_stats") == 0 ]] ||
+		fail "the idle identity's statistics were not pruned"
+}
+
 # Finding 11: a cancel racing the completion of the last task must not turn
 # the pipeline that just succeeded into "cancelled" (settle locks tasks
 # first, then the pipeline; cancel must do the same and check the state).
@@ -201,6 +226,8 @@ run_scenario "hand edits of a running pipeline (state, delete, edges, command, c
 run_scenario "the audit log is append-only, even for the owner" audit_log_is_append_only
 run_scenario "railyard.prune deletes finished pipelines before a time, in batches, audited, never unfinished ones" \
 	prune_deletes_only_finished_history_audited
+run_scenario "railyard.prune waits for observe's lock before it deletes statistics" \
+	prune_waits_for_the_statistics_writer
 run_scenario "cancel racing the last task's completion keeps the pipeline succeeded" \
 	cancel_racing_the_last_completion_keeps_success
 run_scenario "explicit ids in INSERTs are refused (identity columns GENERATED ALWAYS)" explicit_ids_are_refused
