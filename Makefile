@@ -1,14 +1,17 @@
 # Railyard build.  Plain make: pattern rules, objects under build/, -MMD deps.
 # Every pkg/<module>/*.c and cmd/railyard/*.c is picked up automatically.
 
-PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1 libsystemd libxml-2.0 libcurl libarchive
+PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1
+# Opened with dlopen on first use (pkg/lazylib), so never linked: only
+# their headers are needed at build time.
+LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
              -Wvla -Wwrite-strings -Wno-format-nonliteral
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
-             -DRY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS))
+             -DRY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS))
 LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
 ifdef CI
 CFLAGS    += -Werror
@@ -59,8 +62,10 @@ $(BUILD)/gen/sqlfiles.o: $(BUILD)/gen/sqlfiles.c
 	$(CC) $(CFLAGS) -Icmd/railyard -c -o $@ $<
 
 # Each unit test links only the modules it tests and what they need
-# (test_NAME_MODS), so a neighbour can be faked; test_NAME_LDFLAGS adds
-# link options (--wrap).  A test without a list links every module.
+# (test_NAME_MODS, plus pkg/lazylib, which stands in for the libraries it
+# loads), so a neighbour can be faked; test_NAME_LDFLAGS adds link options
+# (--wrap), test_NAME_LDLIBS libraries the test itself calls.  A test
+# without a list links every module.
 test_core_MODS   := core
 test_graph_MODS  := core graph
 test_spec_MODS   := core spec graph match archive hash exec
@@ -77,13 +82,16 @@ test_throttle_MODS := core throttle
 test_pressure_MODS := core agent throttle
 test_embed_MODS  := core embed
 test_embed_LDFLAGS := -Wl,--wrap=pipe2
+test_lazylib_MODS := core
+test_junit_LDLIBS := $(shell pkg-config --libs libxml-2.0)
+test_archive_LDLIBS := $(shell pkg-config --libs libarchive)
 
-mods_obj = $(if $($(1)_MODS),$(foreach m,$($(1)_MODS),$(filter $(BUILD)/pkg/$(m)/%,$(PKG_OBJ))),$(PKG_OBJ))
+mods_obj = $(if $($(1)_MODS),$(foreach m,$($(1)_MODS) lazylib,$(filter $(BUILD)/pkg/$(m)/%,$(PKG_OBJ))),$(PKG_OBJ))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call mods_obj,$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) $($*_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) $(LDFLAGS) $($*_LDFLAGS) -o $@ $^ $($*_LDLIBS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(dir $@)
@@ -110,7 +118,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
-                $(shell pkg-config --cflags $(PKGS)) $(FUZZ_SAN)
+                $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS)) $(FUZZ_SAN)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 fuzz_spec_MODS     := core spec graph match archive hash exec
@@ -126,7 +134,7 @@ build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-fuzz_objs = $(patsubst %.c,build/fuzz/obj/%.o,$(foreach m,$(fuzz_$(1)_MODS),$(wildcard pkg/$(m)/*.c)))
+fuzz_objs = $(patsubst %.c,build/fuzz/obj/%.o,$(foreach m,$(fuzz_$(1)_MODS) lazylib,$(wildcard pkg/$(m)/*.c)))
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_objs,$$*)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)

@@ -4,6 +4,7 @@
 #include "cmd.h"
 #include "config/config.h"
 #include "exec/exec.h"
+#include "lazylib/lazylib.h"
 #include "worker/worker.h"
 
 #include <ctype.h>
@@ -182,6 +183,8 @@ int cmd_worker(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_error("worker takes no arguments, got '%s'", argv[optind]);
 		goto out;
 	}
+	/* A broken install fails here, not at the first webhook or artifact. */
+	ry_lazylib_load_all();
 
 	if (config_path && !ry_config_load_file(&cfg, config_path, &err))
 		goto fail;

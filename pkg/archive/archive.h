@@ -15,7 +15,8 @@
  * corrupt and leaves the destination untouched.
  *
  * Both calls block (disk I/O, compression): in the worker they run on
- * pkg/offload threads.  The only module that includes archive.h.
+ * pkg/offload threads.  The only module that calls libarchive (through
+ * pkg/lazylib, which loads it on first use).
  */
 #ifndef RY_ARCHIVE_H
 #define RY_ARCHIVE_H

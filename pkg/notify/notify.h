@@ -1,6 +1,7 @@
 /*
  * notify: tells systemd how the worker is doing (sd_notify).  A no-op when
- * not started by systemd.  The only module that links libsystemd.
+ * not started by systemd.  The only module that calls libsystemd (through
+ * pkg/lazylib, which loads it on first use).
  */
 #ifndef RY_NOTIFY_H
 #define RY_NOTIFY_H

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Start-up cost (docs/ARCHITECTURE.md, pkg/lazylib): the commands CI runs
+# hundreds of times a second do not load libcurl, libxml2, libarchive or
+# libsystemd; a command loads one when it first needs it; the worker loads
+# all four at start, so a broken install stops it there with status 70 and
+# one line naming the library, while commands that need none still work.
+. "$(dirname "$0")/lib.sh"
+
+LAZY_LIBS=(libcurl.so.4 libxml2.so.2 libarchive.so.13 libsystemd.so.0)
+
+# traced NAME ARGS...: runs railyard ARGS with the dynamic loader's file
+# trace in NAME.trace (that process only, not its children); its status.
+traced() {
+	local name=$1 pid rc=0
+	shift
+	LD_DEBUG=files LD_DEBUG_OUTPUT=$PWD/$name.ld "$RY" "$@" &
+	pid=$!
+	wait "$pid" || rc=$?
+	mv "$name.ld.$pid" "$name.trace"
+	return "$rc"
+}
+
+# loaded NAME: which of LAZY_LIBS the traced run NAME loaded, on one line.
+loaded() {
+	local lib got=()
+	for lib in "${LAZY_LIBS[@]}"; do
+		if grep -q "file=$lib \[" "$1.trace"; then got+=("$lib"); fi
+	done
+	echo "${got[*]}"
+}
+
+loads_none() {
+	local got
+	got=$(loaded "$1")
+	[[ -z $got ]] || fail "$1: loaded $got, expected none of them"
+}
+
+version_loads_none() {
+	traced version --version >/dev/null
+	loads_none version
+}
+
+submit_loads_none() {
+	local id
+	id=$(traced submit submit "$RY_ROOT/examples/shop.yaml")
+	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit printed '$id', not a pipeline id"
+	loads_none submit
+}
+
+xml_loaded_on_first_use() {
+	mkdir -p repo/billing
+	echo '<project><groupId>com.example</groupId><artifactId>billing</artifactId></project>' \
+		>repo/billing/pom.xml
+	local out
+	out=$(traced deps deps scan repo --dry-run)
+	[[ $out == *billing*maven* ]] || fail "deps scan did not find the Maven service: $out"
+	[[ $(loaded deps) == libxml2.so.2 ]] ||
+		fail "deps scan of a pom.xml loaded '$(loaded deps)', expected libxml2.so.2 alone"
+}
+
+worker_loads_all_at_start() {
+	ry_newdb idle	# nothing to run: it exits once started
+	traced worker worker --name lazy --exit-when-idle --throttle off --http-listen off \
+		--workdir "$PWD/w" >worker.log 2>&1 || fail "the worker failed: $(tail -n 5 worker.log)"
+	[[ $(loaded worker) == "${LAZY_LIBS[*]}" ]] ||
+		fail "the worker loaded '$(loaded worker)', expected all of ${LAZY_LIBS[*]}"
+}
+
+broken_install_stops_worker_at_start() {
+	mkdir -p broken
+	: >broken/libcurl.so.4	# not a library: dlopen must fail
+	local out rc=0
+	out=$(LD_LIBRARY_PATH=$PWD/broken "$RY" --version 2>&1) ||
+		fail "railyard --version needs no libcurl, yet failed: $out"
+	out=$(LD_LIBRARY_PATH=$PWD/broken timeout 60 "$RY" worker --name broken --exit-when-idle \
+		--throttle off --http-listen off --workdir "$PWD/w" 2>&1) || rc=$?
+	echo "$out"
+	((rc == 70)) || fail "the worker exited $rc, expected 70"
+	[[ $out == "railyard: error: cannot load libcurl.so.4: "*"; install libcurl4 (scripts/install-deps.sh)" ]] ||
+		fail "not one line naming libcurl.so.4 and libcurl4: $out"
+}
+
+run_scenario "railyard --version loads none of the four libraries" version_loads_none
+run_scenario "railyard submit loads none of the four libraries" submit_loads_none
+run_scenario "deps scan of a Maven project loads libxml2 on first use, only it" xml_loaded_on_first_use
+run_scenario "the worker loads all four at start" worker_loads_all_at_start
+run_scenario "a missing library stops the worker at start: status 70, one line" \
+	broken_install_stops_worker_at_start
