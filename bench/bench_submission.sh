@@ -53,7 +53,8 @@ sub_pgbench() {
 # sub_cli_loop CONNINFO SPEC DEADLINE_US OUT: railyard submit until the
 # deadline; appends one line per failed submission to OUT.
 sub_cli_loop() {
-	while (($(now_us) < $3)); do
+	local t
+	while stamp t && ((t < $3)); do
 		RAILYARD_DB=$1 "$RY" submit "$2" >/dev/null 2>>"$4.err" || echo failed >>"$4"
 	done
 }
@@ -167,13 +168,13 @@ sub_bouncer_stop() {
 # new process and a new client connection, but the server backend behind
 # it is one the pooler keeps, its caches and compiled functions warm.
 sub_cli_bouncer_latency() {
-	local db=$1 dir=$2 ntasks=$3 conn=$4 k=40 i t0 out p50 p90
+	local db=$1 dir=$2 ntasks=$3 conn=$4 k=40 i t0 t1 out p50 p90
 	((QUICK)) && k=15
 	: >"$dir/lat.bouncer"
 	for ((i = 0; i < k; i++)); do
-		t0=$(now_us)
+		stamp t0
 		out=$(RAILYARD_DB=$conn "$RY" submit "$dir/spec.json" 2>>"$dir/lat.err") || out=""
-		[[ $out =~ ^[0-9]+$ ]] && echo $((($(now_us) - t0))) >>"$dir/lat.bouncer"
+		[[ $out =~ ^[0-9]+$ ]] && stamp t1 && echo $((t1 - t0)) >>"$dir/lat.bouncer"
 	done
 	sub_lat_valid "$db" "$dir" "$dir/lat.bouncer" "$k" "$ntasks" "railyard submit through pgbouncer latency" ||
 		return 0
@@ -190,7 +191,7 @@ sub_cli_bouncer_latency() {
 # (it exits right after printing the id); baseline: psql submitting the same
 # pipeline as SQL, also one new process and connection each, interleaved.
 sub_cli_latency() {
-	local db=$1 dir=$2 ntasks=$3 k=40 i t0 conn out
+	local db=$1 dir=$2 ntasks=$3 k=40 i t0 t1 conn out
 	((QUICK)) && k=15
 	conn=$(conninfo "$db")
 	: >"$dir/lat.cli"
@@ -199,19 +200,19 @@ sub_cli_latency() {
 	: >"$dir/lat.floor"
 	dag_sql "$dir/dag.tsv" bench-lat >"$dir/lat.sql.in"
 	for ((i = 0; i < k; i++)); do
-		t0=$(now_us)
+		stamp t0
 		out=$(RAILYARD_DB=$conn "$RY" submit "$dir/spec.json" 2>>"$dir/lat.err") || out=""
-		[[ $out =~ ^[0-9]+$ ]] && echo $((($(now_us) - t0))) >>"$dir/lat.cli"
-		t0=$(now_us)
+		[[ $out =~ ^[0-9]+$ ]] && stamp t1 && echo $((t1 - t0)) >>"$dir/lat.cli"
+		stamp t0
 		"$PG_BINDIR/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$conn" -f "$dir/lat.sql.in" >/dev/null 2>&1 &&
-			echo $((($(now_us) - t0))) >>"$dir/lat.sql"
+			stamp t1 && echo $((t1 - t0)) >>"$dir/lat.sql"
 		# The floors: starting the railyard binary (its shared libraries),
 		# and any libpq client's new process and backend doing nothing.
-		t0=$(now_us)
-		"$RY" --version >/dev/null && echo $((($(now_us) - t0))) >>"$dir/lat.start"
-		t0=$(now_us)
+		stamp t0
+		"$RY" --version >/dev/null && stamp t1 && echo $((t1 - t0)) >>"$dir/lat.start"
+		stamp t0
 		"$PG_BINDIR/psql" -X -q -A -t -d "$conn" -c "SELECT 1" >/dev/null 2>&1 &&
-			echo $((($(now_us) - t0))) >>"$dir/lat.floor"
+			stamp t1 && echo $((t1 - t0)) >>"$dir/lat.floor"
 	done
 	local p50 p90 b50
 	sub_lat_valid "$db" "$dir" "$dir/lat.cli" "$k" "$ntasks" "railyard submit latency" || return 0

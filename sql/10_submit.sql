@@ -298,7 +298,9 @@ DECLARE
     w        int;
     k        int;
     r        float8;
-    bad      record;
+    bad_up   text;      -- an edge naming an unknown task, and that name
+    bad_down text;
+    bad_missing text;
     path     int[];
     pos      int[];
     len      int := 0;
@@ -307,38 +309,42 @@ DECLARE
     first_in int[];     -- first_in[v]: first edge index (in rups/rdowns) whose downstream is v
     cyc      int[];
 BEGIN
-    SELECT array_agg(id ORDER BY id), array_agg(name ORDER BY id)
-      INTO ids, names FROM railyard.tasks WHERE pipeline_id = pid;
+    -- One statement reads the pipeline's tasks and edges: the tasks in id
+    -- order (ids, names), the edges as pairs of indexes into them sorted
+    -- by upstream (ups, downs), and the first edge naming an unknown task.
+    -- (In a new session each statement costs its parse and plan: a
+    -- submission from the CLI is a new session.)
+    WITH idx AS MATERIALIZED (
+        SELECT id, name, row_number() OVER (ORDER BY id)::int AS i
+          FROM railyard.tasks WHERE pipeline_id = pid
+    ), ix AS MATERIALIZED (
+        SELECT e.upstream, e.downstream, u.i AS ui, d.i AS di
+          FROM railyard.edges e
+          LEFT JOIN idx u ON u.name = e.upstream
+          LEFT JOIN idx d ON d.name = e.downstream
+         WHERE e.pipeline_id = pid
+    ), bad AS (
+        SELECT ix.upstream, ix.downstream,
+               CASE WHEN ix.ui IS NULL THEN ix.upstream ELSE ix.downstream END AS missing
+          FROM ix WHERE ix.ui IS NULL OR ix.di IS NULL LIMIT 1
+    )
+    SELECT (SELECT array_agg(id ORDER BY i) FROM idx),
+           (SELECT array_agg(name ORDER BY i) FROM idx),
+           (SELECT coalesce(array_agg(ui ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
+           (SELECT coalesce(array_agg(di ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
+           (SELECT upstream FROM bad), (SELECT downstream FROM bad), (SELECT missing FROM bad)
+      INTO ids, names, ups, downs, bad_up, bad_down, bad_missing;
     n := coalesce(array_length(ids, 1), 0);
     IF n = 0 THEN
         RAISE EXCEPTION 'pipeline % ("%") has no tasks', pid, NEW.name
             USING ERRCODE = 'check_violation',
                   HINT = 'insert its tasks in the same transaction as the pipeline';
     END IF;
-
-    SELECT e.upstream, e.downstream,
-           CASE WHEN u.id IS NULL THEN e.upstream ELSE e.downstream END AS missing
-      INTO bad
-      FROM railyard.edges e
-      LEFT JOIN railyard.tasks u ON u.pipeline_id = pid AND u.name = e.upstream
-      LEFT JOIN railyard.tasks d ON d.pipeline_id = pid AND d.name = e.downstream
-     WHERE e.pipeline_id = pid AND (u.id IS NULL OR d.id IS NULL)
-     LIMIT 1;
-    IF FOUND THEN
+    IF bad_missing IS NOT NULL THEN
         RAISE EXCEPTION 'edge % -> % in pipeline %: unknown task "%"',
-                        bad.upstream, bad.downstream, pid, bad.missing
+                        bad_up, bad_down, pid, bad_missing
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-
-    WITH idx AS (SELECT name, row_number() OVER (ORDER BY id)::int AS i
-                   FROM railyard.tasks WHERE pipeline_id = pid)
-    SELECT coalesce(array_agg(u.i ORDER BY u.i, d.i), '{}'),
-           coalesce(array_agg(d.i ORDER BY u.i, d.i), '{}')
-      INTO ups, downs
-      FROM railyard.edges e
-      JOIN idx u ON u.name = e.upstream
-      JOIN idx d ON d.name = e.downstream
-     WHERE e.pipeline_id = pid;
     m := coalesce(array_length(ups, 1), 0);
 
     indeg := array_fill(0, ARRAY[n]);

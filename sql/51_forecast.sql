@@ -76,9 +76,14 @@ LANGUAGE plpgsql STABLE SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
     fam  text;
+    ntasks bigint;
     done bigint;
 BEGIN
-    SELECT railyard.pipeline_family(p.name, p.family) INTO fam
+    -- (one statement, not two: in a new session each costs its parse and
+    -- plan, and a submission from the CLI is a new session)
+    SELECT railyard.pipeline_family(p.name, p.family),
+           (SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = p_pipeline)
+      INTO fam, ntasks
       FROM railyard.pipelines p WHERE p.id = p_pipeline;
     -- Tasks with history of their own (sigma >= 0.25 before 5 runs: small
     -- samples get a wider spread).
@@ -92,7 +97,7 @@ BEGIN
        AND s.agent_class = '*'
      WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NOT NULL;
     GET DIAGNOSTICS done = ROW_COUNT;
-    IF done = (SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = p_pipeline) THEN
+    IF done = ntasks THEN
         RETURN;
     END IF;
     -- The others borrow.
