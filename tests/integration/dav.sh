@@ -35,7 +35,7 @@ start_nginx() {
 		NGINX_PID=$!
 		for ((i = 0; i < 200; i++)); do
 			if port_open "$PORT" && { [[ ${DAV_TLS:-0} != 1 ]] || port_open "$TLS_PORT"; }; then
-				at_exit "kill -TERM $NGINX_PID 2>/dev/null"
+				at_exit kill -TERM "$NGINX_PID"	# runuser passes it on to nginx
 				return 0
 			fi
 			ry_alive "$NGINX_PID" || break
