@@ -97,7 +97,7 @@ BEGIN
        AND s.agent_class = '*'
      WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NOT NULL;
     GET DIAGNOSTICS done = ROW_COUNT;
-    IF done = ntasks THEN
+    IF done = coalesce(ntasks, 0) THEN   -- (NULL: no such pipeline)
         RETURN;
     END IF;
     -- The others borrow.

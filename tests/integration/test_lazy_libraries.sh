@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start-up cost (docs/ARCHITECTURE.md, pkg/lazylib): the commands CI runs
-# hundreds of times a second do not load libcurl, libxml2, libarchive or
+# Start-up cost (docs/ARCHITECTURE.md, pkg/lazylib): the commands a CI
+# system runs for every pipeline do not load libcurl, libxml2, libarchive or
 # libsystemd; a command loads one when it first needs it; the worker loads
 # all four at start, so a broken install stops it there with status 70 and
 # one line naming the library, while commands that need none still work.
