@@ -98,7 +98,7 @@ $(BUILD)/bench/%: bench/%.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Benchmarks that measure modules link them.
-$(BUILD)/bench/bench_cache_lookup: $(PKG_OBJ)
+$(BUILD)/bench/bench_cache_lookup $(BUILD)/bench/task_start: $(PKG_OBJ)
 
 # Test drivers run by integration scripts (not unit tests themselves).
 $(BUILD)/tests/helpers/%: tests/helpers/%.c $(PKG_OBJ)

@@ -22,6 +22,10 @@
 # as the worker stamped them) against the clairvoyant list schedule: the
 # upward-rank list schedule on the same slots with the run's true
 # durations (each task's measured run time), computed by dag_list_schedule.
+#
+# Then the same DAGs with short tasks (overhead_short), and one task start
+# after an idle gap into fresh cgroups (overhead_task_start), the part of
+# a DAG level's latency the kernel decides.
 
 bench_title_overhead() {
 	echo "3. Scheduling overhead"
@@ -275,6 +279,7 @@ bench_overhead() {
 		"$(fmt "$m_rst" 3)" "" "" "stage barriers: make -j $n on all builds, then all tests, then all deploys; first seed only"
 	overhead_history
 	overhead_short
+	overhead_task_start
 }
 
 # dag_shorten: a dag_generate DAG on stdin with its sleeps rescaled from
@@ -323,6 +328,46 @@ overhead_short() {
 		"$(fmt "$(median "${v_a[@]}")" 2)" "$(fmt "$(median "${v_mk[@]}")" 2)" "$(fmt "$m" 3)" \
 		"<= 1.05" "$(verdict "$m" "<=" 1.05)" \
 		"the same worker with up to 8 tasks claimed beyond its free slots; per seed: railyard ${v_a[*]} s"
+}
+
+# One task start after an idle gap, through railyard's own spawn code
+# (bench/task_start.c): into fresh task cgroups as the worker does it, the
+# same with the cgroup2 leaf joined through cgroup.procs (the worker's way
+# where clone3 is refused), and without cgroups (the baseline).  The gap
+# lets the kernel's RCU grace periods end, as between a DAG's levels:
+# moving a whole process into a cgroup then waits for a new one.
+# ts_get FILE KEY: KEY's value in task_start's "key=value ..." line.
+ts_get() {
+	tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
+}
+
+overhead_task_start() {
+	local n=40 idle=50 bin=$BUILD/bench/task_start m out base into procs
+	((QUICK)) && n=15
+	if [[ ! -x $bin ]]; then
+		invalid overhead "task start into its cgroups after an idle gap, p50" "$bin is missing (make bench builds it)"
+		return
+	fi
+	out=$TMP/task_start
+	for m in none cgroups procs; do
+		if ! "$bin" -n "$n" -i "$idle" -m "$m" >"$out.$m" 2>"$out.$m.err"; then
+			if [[ $m != none ]] && grep -q "no cgroups" "$out.$m.err"; then
+				row overhead "task start into its cgroups after an idle gap, p50" "ms" "" "" "" "" \
+					"not measured" "$(head -n 1 "$out.$m.err") (needs root and a writable cgroup hierarchy)"
+				return
+			fi
+			invalid overhead "task start ($m) after an idle gap" "task_start failed: $(tail -n 1 "$out.$m.err")"
+			return
+		fi
+		say "task start ($m, $idle ms apart): $(cat "$out.$m")"
+	done
+	base=$(ts_get "$out.none" p50_ms) into=$(ts_get "$out.cgroups" p50_ms) procs=$(ts_get "$out.procs" p50_ms)
+	row overhead "task start into its cgroups after an idle gap, p50" "ms" "$(fmt "$into" 2)" "$(fmt "$base" 2)" \
+		"$(ratio "$into" "$base" 1)" "" "" \
+		"$n starts of sh -c true $idle ms apart, each into fresh cgroups ($(ts_get "$out.cgroups" mode)): cgroup2 by clone3 CLONE_INTO_CGROUP, v1 through tasks; p90 $(ts_get "$out.cgroups" p90_ms) ms; baseline: the same start without cgroups"
+	row overhead "the same, cgroup2 joined through cgroup.procs, p50" "ms" "$(fmt "$procs" 2)" "$(fmt "$base" 2)" \
+		"$(ratio "$procs" "$base" 1)" "" "" \
+		"the worker's way where clone3 is refused: moving a process waits for an RCU grace period after an idle gap; p90 $(ts_get "$out.procs" p90_ms) ms"
 }
 
 # The makespan of a DAG run twice on 4 slots: without history, then with

@@ -1,4 +1,5 @@
 #include "cgroup/cgroup.h"
+#include "exec/exec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,14 +38,15 @@ struct ry_cgroup_root {
 	bool v2_cpu;		/* ... and the cpu controller (cpu.weight, cpu.max) */
 	enum hier v1_cpu;	/* where v1 cpu.shares live: H_CPU, H_CPUACCT (co-mounted), or H_N */
 	bool v2_kill;		/* cgroup.kill exists */
-	bool fast_join;		/* a hierarchy is mounted with favordynmods */
 };
 
 struct ry_cgroup {
 	struct ry_cgroup_root *root;
 	char *dir[H_N];
-	int join[H_N];
+	int join[H_N];		/* v1 "tasks" files, open until joined */
 	size_t njoin;
+	int v2_dir;		/* the cgroup2 leaf and its cgroup.procs; -1: none */
+	int v2_procs;
 };
 
 const char *ry_cgroup_mode_name(enum ry_cgroup_mode mode)
@@ -159,20 +161,6 @@ bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountp
 	return each_mount(mountinfo, mount_match, &q);
 }
 
-/* The flag is global in effect: the kernel keeps one lock for every
- * hierarchy's migrations, so one mount with it is enough. */
-static bool favors_dynmods(void *arg, const struct ry_strlist *f, size_t dash)
-{
-	(void)arg;
-	const char *fstype = f->items[dash + 1];
-	return (strcmp(fstype, "cgroup") == 0 || strcmp(fstype, "cgroup2") == 0) &&
-	       has_option(f->items[dash + 3], "favordynmods");
-}
-
-bool ry_cgroup_parse_favordynmods(const char *mountinfo)
-{
-	return each_mount(mountinfo, favors_dynmods, NULL);
-}
 
 bool ry_cgroup_parse_keyed(const char *text, const char *key, uint64_t *value)
 {
@@ -431,7 +419,6 @@ struct ry_cgroup_root *ry_cgroup_root_open(const char *name, bool enabled, char 
 		goto out;
 	}
 	r = ry_calloc(1, sizeof(*r));
-	r->fast_join = ry_cgroup_parse_favordynmods(mountinfo);
 	for (int h = 0; h < H_N; h++) {
 		char *base = own_dir(mountinfo, self, h == H_V2 ? NULL : v1_controller[h]);
 		if (!base)
@@ -512,11 +499,6 @@ bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root)
 bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root)
 {
 	return root && (root->v2_cpu || root->v1_cpu != H_N);
-}
-
-bool ry_cgroup_root_fast_join(const struct ry_cgroup_root *root)
-{
-	return root && root->fast_join;
 }
 
 /* The hierarchy that says who is in a cgroup and can kill them. */
@@ -632,12 +614,22 @@ void ry_cgroup_root_close(struct ry_cgroup_root *root)
 
 /* ---- a task's cgroup ----------------------------------------------------- */
 
+/* Opens dir/file (dir itself when file is NULL), close-on-exec; -1 with *err. */
+static int open_in(const char *dir, const char *file, int flags, char **err)
+{
+	char *p = file ? path_join(dir, file) : ry_strdup(dir);
+	int fd = open(p, flags | O_CLOEXEC);
+	if (fd < 0)
+		*err = ry_asprintf("cannot open %s: %s", p, strerror(errno));
+	free(p);
+	return fd;
+}
+
 struct ry_cgroup *ry_cgroup_create(struct ry_cgroup_root *root, const char *leaf, char **err)
 {
 	struct ry_cgroup *cg = ry_calloc(1, sizeof(*cg));
 	cg->root = root;
-	for (int h = 0; h < H_N; h++)
-		cg->join[h] = -1;
+	cg->v2_dir = cg->v2_procs = -1;
 	for (int h = 0; h < H_N; h++) {
 		if (!root->agent[h])
 			continue;
@@ -656,11 +648,13 @@ struct ry_cgroup *ry_cgroup_create(struct ry_cgroup_root *root, const char *leaf
 				goto fail;
 			}
 		}
-		char *procs = path_join(cg->dir[h], "cgroup.procs");
-		int fd = open(procs, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			*err = ry_asprintf("cannot open %s: %s", procs, strerror(errno));
-		free(procs);
+		if (h == H_V2) {
+			if ((cg->v2_dir = open_in(cg->dir[h], NULL, O_RDONLY | O_DIRECTORY, err)) < 0 ||
+			    (cg->v2_procs = open_in(cg->dir[h], "cgroup.procs", O_WRONLY, err)) < 0)
+				goto fail;
+			continue;
+		}
+		int fd = open_in(cg->dir[h], "tasks", O_WRONLY, err);
 		if (fd < 0)
 			goto fail;
 		cg->join[cg->njoin++] = fd;
@@ -726,10 +720,12 @@ bool ry_cgroup_set_limits(struct ry_cgroup *cg, const struct ry_cgroup_limits *l
 	return true;
 }
 
-const int *ry_cgroup_join_fds(const struct ry_cgroup *cg, size_t *n)
+void ry_cgroup_join(const struct ry_cgroup *cg, struct ry_exec_join *j)
 {
-	*n = cg->njoin;
-	return cg->join;
+	j->thread_fds = cg->join;
+	j->nthread = cg->njoin;
+	j->into_dir = cg->v2_dir;
+	j->into_procs = cg->v2_procs;
 }
 
 void ry_cgroup_joined(struct ry_cgroup *cg)
@@ -737,6 +733,11 @@ void ry_cgroup_joined(struct ry_cgroup *cg)
 	for (size_t i = 0; i < cg->njoin; i++)
 		close(cg->join[i]);
 	cg->njoin = 0;
+	if (cg->v2_dir >= 0)
+		close(cg->v2_dir);
+	if (cg->v2_procs >= 0)
+		close(cg->v2_procs);
+	cg->v2_dir = cg->v2_procs = -1;
 }
 
 void ry_cgroup_signal(struct ry_cgroup *cg, int sig)

@@ -42,6 +42,7 @@ const char *ry_cgroup_mode_name(enum ry_cgroup_mode mode);
 
 struct ry_cgroup_root;
 struct ry_cgroup;
+struct ry_exec_join;	/* exec/exec.h */
 
 /* What a task may use; 0 means no limit.  One call sets them all, so
  * further limits (cpu, pids) are fields here, not new entry points. */
@@ -73,8 +74,6 @@ enum ry_cgroup_mode ry_cgroup_root_mode(const struct ry_cgroup_root *root);
 bool ry_cgroup_root_has_memory(const struct ry_cgroup_root *root);
 /* Whether the kernel enforces cpu weight and quota here. */
 bool ry_cgroup_root_has_cpu(const struct ry_cgroup_root *root);
-/* Whether moving a task into its cgroups is cheap (favordynmods, above). */
-bool ry_cgroup_root_fast_join(const struct ry_cgroup_root *root);
 /* The agent directory in the membership hierarchy (for messages). */
 const char *ry_cgroup_root_path(const struct ry_cgroup_root *root);
 /* Every agent directory in use, one per line (a record for cleanup tools). */
@@ -89,20 +88,28 @@ size_t ry_cgroup_root_kill_leftovers(struct ry_cgroup_root *root);
 void ry_cgroup_root_close(struct ry_cgroup_root *root);
 
 /*
- * Creates the task cgroup leaf (in each hierarchy) and opens its
- * cgroup.procs files for the child to join; a leftover of that name is
- * emptied first.  NULL with *err on failure.
+ * Creates the task cgroup leaf (in each hierarchy) and opens what a new
+ * process joins it by; a leftover of that name is emptied first.  NULL
+ * with *err on failure.
  */
 struct ry_cgroup *ry_cgroup_create(struct ry_cgroup_root *root, const char *leaf,
 				   char **err) RY_MUST_CHECK;
 bool ry_cgroup_set_limits(struct ry_cgroup *cg, const struct ry_cgroup_limits *lim,
 			  char **err) RY_MUST_CHECK;
 /*
- * The open cgroup.procs descriptors a new process writes "0" to (before it
- * drops privileges) to join; *n receives their number.  Valid until
- * ry_cgroup_joined.
+ * How a new process joins, before it drops privileges, without waiting.
+ * Moving a whole process (cgroup.procs) takes the kernel's global
+ * threadgroup lock, which waits for an RCU grace period whenever no move
+ * happened just before: 5-20 ms on a VM, for the first task start of
+ * every burst.  Moving one thread does not take it, and neither does
+ * starting a process inside its cgroup.  So ry_exec_spawn gets:
+ * - the v1 hierarchies' "tasks" files, which the new process writes "0"
+ *   to while it is still single-threaded (then the thread is the process);
+ * - the cgroup2 leaf's directory, to start the process in (clone3
+ *   CLONE_INTO_CGROUP), and its cgroup.procs for where clone3 cannot.
+ * Valid until ry_cgroup_joined.
  */
-const int *ry_cgroup_join_fds(const struct ry_cgroup *cg, size_t *n);
+void ry_cgroup_join(const struct ry_cgroup *cg, struct ry_exec_join *j);
 /* The task's process is in: the join descriptors are closed. */
 void ry_cgroup_joined(struct ry_cgroup *cg);
 /* Sends sig to every process in the cgroup (SIGKILL: cgroup.kill if there
@@ -147,13 +154,6 @@ void ry_cgroup_parse_self(const char *text, const char *ctl, char **v2, char **v
  */
 bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountpoint,
 			   char **root) RY_MUST_CHECK;
-/*
- * From /proc/self/mountinfo text: whether a cgroup hierarchy is mounted
- * with favordynmods.  Without it, moving a process into a cgroup waits
- * for an RCU grace period whenever no migration happened just before
- * (10-20 ms on a VM): the first task start of every batch pays it.
- */
-bool ry_cgroup_parse_favordynmods(const char *mountinfo);
 /* "key value" lines (memory.events, cpu.stat, memory.oom_control, ...):
  * the value of key, false when absent. */
 bool ry_cgroup_parse_keyed(const char *text, const char *key, uint64_t *value) RY_MUST_CHECK;

@@ -5,36 +5,65 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/sched.h>
 
-/* What the child reports back through the memory vfork shares. */
+/* What the child reports back through the memory it shares with us. */
 struct child_status {
 	int err;		/* errno of the failed step; 0: exec succeeded */
 	const char *step;
 };
 
-static void child_fail(volatile struct child_status *cs, const char *step)
+struct child_ctx {
+	const struct ry_exec_spec *spec;
+	char *const *argv;
+	volatile struct child_status *cs;
+	pid_t parent;
+	bool join_procs;	/* also write "0" to join->into_procs (no clone3) */
+};
+
+/*
+ * The child's functions are not instrumented by AddressSanitizer: on a
+ * stack of its own (clone3), its bookkeeping before _exit would take the
+ * child's stack for a corrupt one.
+ */
+#define CHILD_CODE __attribute__((no_sanitize_address))
+
+CHILD_CODE static void child_fail(const struct child_ctx *c, const char *step)
 {
-	cs->err = errno ? errno : EINVAL;
-	cs->step = step;
+	c->cs->err = errno ? errno : EINVAL;
+	c->cs->step = step;
 	_exit(127);
 }
 
-/*
- * Runs in the vfork child, on the parent's stack, until execve: only system
- * calls, nothing that allocates or touches locks.  Credentials go through
- * raw syscalls: glibc's setuid() would signal the parent's threads.
- */
-static void child(const struct ry_exec_spec *spec, char *const *argv,
-		  volatile struct child_status *cs, pid_t parent)
+CHILD_CODE static void join_one(const struct child_ctx *c, int fd)
 {
+	ssize_t n;
+	while ((n = write(fd, "0", 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		child_fail(c, "join cgroup");
+}
+
+/*
+ * Runs in the child until execve, in the parent's memory while the parent
+ * waits (vfork, or clone3 on a stack of its own): only system calls,
+ * nothing that allocates or touches locks.  Credentials go through raw
+ * syscalls: glibc's setuid() would signal the parent's threads.
+ */
+CHILD_CODE static void child(const struct child_ctx *c)
+{
+	const struct ry_exec_spec *spec = c->spec;
 	struct sigaction dfl;
 	sigset_t none;
 
@@ -44,42 +73,40 @@ static void child(const struct ry_exec_spec *spec, char *const *argv,
 		if (sig != SIGKILL && sig != SIGSTOP)
 			(void)sigaction(sig, &dfl, NULL);
 	if (setsid() < 0)
-		child_fail(cs, "setsid");
-	for (size_t i = 0; i < spec->njoin; i++) {
-		ssize_t n;
-		while ((n = write(spec->join_fds[i], "0", 1)) < 0 && errno == EINTR)
-			;
-		if (n != 1)
-			child_fail(cs, "join cgroup");
-	}
+		child_fail(c, "setsid");
+	/* Single-threaded here: moving this thread moves the process. */
+	for (size_t i = 0; spec->join && i < spec->join->nthread; i++)
+		join_one(c, spec->join->thread_fds[i]);
+	if (c->join_procs)
+		join_one(c, spec->join->into_procs);
 	int in = open("/dev/null", O_RDONLY);
 	if (in < 0 || dup2(in, 0) < 0)
-		child_fail(cs, "open /dev/null");
+		child_fail(c, "open /dev/null");
 	int out = spec->out_fd;
 	if (out < 0) {
 		out = spec->log_path ? open(spec->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
 					    0600)
 				     : open("/dev/null", O_WRONLY);
 		if (out < 0)
-			child_fail(cs, "open log");
+			child_fail(c, "open log");
 	}
 	if (dup2(out, 1) < 0 || dup2(out, 2) < 0)
-		child_fail(cs, "redirect output");
+		child_fail(c, "redirect output");
 	if (chdir(spec->cwd) < 0)
-		child_fail(cs, "chdir");
+		child_fail(c, "chdir");
 	if (spec->set_ids) {
 		if (syscall(SYS_setgroups, 0, NULL) < 0)
-			child_fail(cs, "setgroups");
+			child_fail(c, "setgroups");
 		if (syscall(SYS_setgid, spec->gid) < 0)
-			child_fail(cs, "setgid");
+			child_fail(c, "setgid");
 		if (syscall(SYS_setuid, spec->uid) < 0)
-			child_fail(cs, "setuid");
+			child_fail(c, "setuid");
 	}
 	/* After the credentials change, which would clear it. */
 	if (spec->die_with_parent) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-			child_fail(cs, "prctl");
-		if (getppid() != parent)
+			child_fail(c, "prctl");
+		if (getppid() != c->parent)
 			_exit(127);	/* the worker is already gone */
 	}
 	if (spec->set_umask)
@@ -87,36 +114,173 @@ static void child(const struct ry_exec_spec *spec, char *const *argv,
 	(void)close_range(3, ~0U, 0);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	execve(argv[0][0] == '/' ? argv[0] : "/bin/sh", argv, spec->env);
-	child_fail(cs, "exec");
+	execve(c->argv[0][0] == '/' ? c->argv[0] : "/bin/sh", c->argv, spec->env);
+	child_fail(c, "exec");
+}
+
+/*
+ * clone3(args) with CLONE_VM: the child runs fn(arg) on the stack args
+ * gives it and never returns (it execs or exits).  The parent's return
+ * value: the child's pid, or -errno.  In assembly because a child
+ * sharing our memory cannot return through the C frame that made the
+ * system call: it would overwrite the frame the parent returns through
+ * (glibc's vfork and posix_spawn do the same).
+ */
+#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP) && \
+	(defined(__x86_64__) || defined(__aarch64__))
+#define HAVE_CLONE3_VM 1
+long ry_exec_clone3_vm(struct clone_args *args, size_t size, void (*fn)(void *), void *arg)
+	__attribute__((visibility("hidden")));
+#if defined(__x86_64__)
+/* The child starts with the parent's registers but rax = 0 and rsp at
+ * the top of its stack (16-byte aligned): fn and arg wait in r9 and r8,
+ * which the syscall preserves. */
+__asm__(".text\n"
+	".globl ry_exec_clone3_vm\n"
+	".hidden ry_exec_clone3_vm\n"
+	".type ry_exec_clone3_vm, @function\n"
+	"ry_exec_clone3_vm:\n"
+	"	movq %rdx, %r9\n"
+	"	movq %rcx, %r8\n"
+	"	movl $435, %eax\n"	/* __NR_clone3 */
+	"	syscall\n"
+	"	testq %rax, %rax\n"
+	"	jnz 1f\n"
+	"	xorl %ebp, %ebp\n"
+	"	movq %r8, %rdi\n"
+	"	callq *%r9\n"
+	"	hlt\n"
+	"1:	ret\n"
+	".size ry_exec_clone3_vm, .-ry_exec_clone3_vm\n");
+#else
+/* Likewise: x9 and x10 survive the svc. */
+__asm__(".text\n"
+	".globl ry_exec_clone3_vm\n"
+	".hidden ry_exec_clone3_vm\n"
+	".type ry_exec_clone3_vm, %function\n"
+	"ry_exec_clone3_vm:\n"
+	"	mov x9, x2\n"
+	"	mov x10, x3\n"
+	"	mov x8, #435\n"		/* __NR_clone3 */
+	"	svc #0\n"
+	"	cbnz x0, 1f\n"
+	"	mov x29, xzr\n"
+	"	mov x0, x10\n"
+	"	blr x9\n"
+	"	brk #0\n"
+	"1:	ret\n"
+	".size ry_exec_clone3_vm, .-ry_exec_clone3_vm\n");
+#endif
+#endif
+
+/* Set once clone3 turned out to be missing or refused (ENOSYS before
+ * Linux 5.3, EINVAL without CLONE_INTO_CGROUP before 5.7, EPERM or ENOSYS
+ * from a seccomp filter): later starts go straight to vfork. */
+static atomic_bool clone3_missing;
+
+#define CHILD_STACK (64 * 1024)
+
+/* The stack a clone3 child of this thread runs on (the thread waits
+ * while it does): mapped once per thread, a guard page below. */
+static void *child_stack(void)
+{
+	static _Thread_local char *stack;
+	if (!stack) {
+		long page = sysconf(_SC_PAGESIZE);
+		char *m = mmap(NULL, CHILD_STACK + page, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+		(void)mprotect(m, page, PROT_NONE);
+		stack = m + page;
+	}
+	return stack;
+}
+
+CHILD_CODE static void child_entry(void *c)
+{
+	child(c);
+}
+
+/*
+ * A child that starts in the cgroup2 directory dir: clone3 with
+ * CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK, like vfork but placed by
+ * the kernel as it is made.  The child (its failure, if any, in *cs), or
+ * -1 with errno.
+ */
+static pid_t spawn_into(const struct child_ctx *c)
+{
+#ifdef HAVE_CLONE3_VM
+	char *stack = child_stack();
+	if (!stack)
+		return -1;
+	struct clone_args ca;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK;
+	ca.exit_signal = SIGCHLD;
+	ca.stack = (uint64_t)(uintptr_t)stack;
+	ca.stack_size = CHILD_STACK;
+	ca.cgroup = (uint64_t)c->spec->join->into_dir;
+	long r = ry_exec_clone3_vm(&ca, sizeof(ca), child_entry, (void *)c);
+	if (r >= 0)
+		return (pid_t)r;
+	errno = (int)-r;
+	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG || errno == EPERM)
+		atomic_store_explicit(&clone3_missing, true, memory_order_relaxed);
+	return -1;
+#else
+	(void)c;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* The vfork path: the child (its failure, if any, in *cs) or -1. */
+static pid_t __attribute__((noinline)) spawn_vfork(const struct child_ctx *c)
+{
+	pid_t p = vfork();
+	if (p == 0)
+		child(c);
+	return p;
 }
 
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err)
 {
 	char *sh[] = { (char *)"sh", (char *)"-c", (char *)spec->command, NULL };
-	char *const *argv = spec->argv ? spec->argv : sh;
 	volatile struct child_status cs = { 0, NULL };
+	struct child_ctx c = { spec, spec->argv ? spec->argv : sh, &cs, getpid(), false };
+	const char *call = "vfork";
 	sigset_t all, old;
-	pid_t parent = getpid();
+	pid_t p = -1;
+	int e = 0;
 
 	/* No handler of ours may run in the child before it resets them. */
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid_t p = vfork();
-	if (p == 0)
-		child(spec, argv, &cs, parent);
-	int e = errno;
+	bool into = spec->join && spec->join->into_dir >= 0;
+	if (into && !atomic_load_explicit(&clone3_missing, memory_order_relaxed)) {
+		call = "clone3";
+		p = spawn_into(&c);
+		e = errno;
+	}
+	/* Out of processes or memory, vfork would fail the same way. */
+	if (p < 0 && e != EAGAIN && e != ENOMEM) {
+		call = "vfork";
+		c.join_procs = into;
+		p = spawn_vfork(&c);
+		e = errno;
+	}
 	if (p > 0 && cs.err)
 		(void)waitpid(p, NULL, 0);
 	sigprocmask(SIG_SETMASK, &old, NULL);
+	const char *what = spec->argv ? c.argv[0] : "/bin/sh";
 	if (p < 0) {
-		*err = ry_asprintf("cannot start %s in %s: vfork: %s", spec->argv ? argv[0] : "/bin/sh",
-				   spec->cwd, strerror(e));
+		*err = ry_asprintf("cannot start %s in %s: %s: %s", what, spec->cwd, call, strerror(e));
 		return false;
 	}
 	if (cs.err) {
-		*err = ry_asprintf("cannot start %s in %s: %s: %s", spec->argv ? argv[0] : "/bin/sh",
-				   spec->cwd, cs.step, strerror(cs.err));
+		*err = ry_asprintf("cannot start %s in %s: %s: %s", what, spec->cwd, cs.step,
+				   strerror(cs.err));
 		return false;
 	}
 	*pid = p;

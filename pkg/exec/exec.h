@@ -17,6 +17,15 @@
 #include <sys/types.h>
 #include "core/core.h"
 
+/* The cgroups a child joins before anything else (ry_cgroup_join fills
+ * it; pkg/cgroup/cgroup.h says why this way). */
+struct ry_exec_join {
+	const int *thread_fds;	/* v1 "tasks" files: the child writes "0" to each */
+	size_t nthread;
+	int into_dir;		/* a cgroup2 directory to start the child in; -1: none */
+	int into_procs;		/* its cgroup.procs: the child writes "0" where clone3 cannot */
+};
+
 struct ry_exec_spec {
 	const char *command;	/* run as /bin/sh -c command */
 	char *const *argv;	/* when set: run argv[0] (absolute) with it instead */
@@ -24,8 +33,7 @@ struct ry_exec_spec {
 	char *const *env;	/* NULL-terminated KEY=VALUE list: the whole env */
 	int out_fd;		/* stdout and stderr; -1: log_path, or /dev/null */
 	const char *log_path;	/* when out_fd < 0: created/truncated, 0600 */
-	const int *join_fds;	/* cgroup.procs descriptors to write "0" to */
-	size_t njoin;
+	const struct ry_exec_join *join;	/* cgroups to join first; NULL: none */
 	bool set_ids;		/* run as uid:gid with no supplementary groups */
 	uid_t uid;
 	gid_t gid;
@@ -35,9 +43,13 @@ struct ry_exec_spec {
 };
 
 /*
- * Spawns the command (vfork: no copy of the worker's memory) in a new
- * session.  On failure *err says which step failed in the child ("cannot
- * start /bin/sh in DIR: chdir: Permission denied").
+ * Spawns the command in a new session: with vfork (no copy of the
+ * worker's memory), or, to start it inside a cgroup2 directory, with
+ * clone3(CLONE_INTO_CGROUP | CLONE_VFORK), a copy-on-write child; where
+ * the kernel lacks clone3 (before 5.7, or refused by a seccomp filter) the
+ * vfork child writes join->into_procs instead.  Either way this returns once
+ * the child has exec'd or failed; on failure *err says which step failed
+ * in the child ("cannot start /bin/sh in DIR: chdir: Permission denied").
  */
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err) RY_MUST_CHECK;
 /* A pipe for a task's output: [0] non-blocking for the loop, both close-on-exec. */

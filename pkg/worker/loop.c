@@ -412,10 +412,6 @@ static void contain(struct ry_worker *w)
 		ry_info("tasks run in cgroups (%s) under %s",
 			ry_cgroup_mode_name(ry_cgroup_root_mode(w->cgroot)),
 			ry_cgroup_root_path(w->cgroot));
-		if (!ry_cgroup_root_fast_join(w->cgroot))
-			ry_info("task starts wait for the kernel to move them into their cgroups "
-				"(an RCU grace period, 10-20 ms on a VM): mounting the cgroup "
-				"hierarchy with favordynmods avoids it (docs/operations.md)");
 		/* What this agent made on the host, for whoever cleans up after
 		 * a worker that died and will not come back. */
 		char *dirs = ry_cgroup_root_dirs(w->cgroot);

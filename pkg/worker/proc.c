@@ -746,8 +746,11 @@ static void task_start(struct ry_worker *w, struct ry_task *t)
 		.set_umask = w->ids == RY_IDS_PER_TASK,
 		.umask = 007,
 	};
-	if (t->cg)
-		spec.join_fds = ry_cgroup_join_fds(t->cg, &spec.njoin);
+	struct ry_exec_join join;
+	if (t->cg) {
+		ry_cgroup_join(t->cg, &join);
+		spec.join = &join;
+	}
 	t->started_us = ry_wall_us();
 	t->started_ms = ry_now_ms();
 	pid_t pid;

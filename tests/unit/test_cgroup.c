@@ -4,7 +4,8 @@
  * and — when run as root on a host with a writable hierarchy — a task
  * cgroup's life: a process joins it, a setsid daemon inside it dies with
  * it, the memory limit is the kernel's and its OOM kill is counted, usage
- * is measured, and it is removed afterwards.
+ * is measured, and it is removed afterwards; how a new process joins
+ * every hierarchy at its start.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,23 +81,6 @@ static void mounts(void **state)
 	assert_false(ry_cgroup_parse_mount(mountinfo, "blkio", &mnt, &root));
 	assert_null(mnt);
 	assert_false(ry_cgroup_parse_mount("", NULL, &mnt, &root));
-}
-
-static void favordynmods(void **state)
-{
-	(void)state;
-	assert_false(ry_cgroup_parse_favordynmods(mountinfo));
-	assert_false(ry_cgroup_parse_favordynmods(""));
-	/* On any cgroup mount, v1 or v2; an option of the mount point
-	 * (before the "-") or of another file system does not count. */
-	assert_true(ry_cgroup_parse_favordynmods(
-		"41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,favordynmods\n"));
-	assert_true(ry_cgroup_parse_favordynmods(
-		"35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory,favordynmods\n"));
-	assert_false(ry_cgroup_parse_favordynmods(
-		"35 31 0:32 / /sys/fs/cgroup/memory rw,favordynmods - cgroup cgroup rw,memory\n"));
-	assert_false(ry_cgroup_parse_favordynmods(
-		"31 23 0:28 / /x rw,relatime - tmpfs tmpfs rw,favordynmods\n"));
 }
 
 struct keyed_case {
@@ -197,9 +183,11 @@ static void a_task_cgroup_lives_and_dies(void **state)
 	char *cmd = ry_asprintf("setsid sh -c 'echo $$ > %s.tmp; mv %s.tmp %s; exec sleep 300' "
 				"</dev/null >/dev/null 2>&1 &", pidfile, pidfile, pidfile);
 	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
-	struct ry_exec_spec spec = { .command = cmd, .cwd = dir, .env = env, .out_fd = -1 };
-	spec.join_fds = ry_cgroup_join_fds(cg, &spec.njoin);
-	assert_true(spec.njoin >= 1);
+	struct ry_exec_join join;
+	ry_cgroup_join(cg, &join);
+	assert_true(join.nthread + (join.into_dir >= 0) >= 1);
+	struct ry_exec_spec spec = { .command = cmd, .cwd = dir, .env = env, .out_fd = -1,
+				     .join = &join };
 	pid_t pid;
 	int status;
 	assert_true(ry_exec_spawn(&spec, &pid, &err));
@@ -239,8 +227,8 @@ static void a_task_cgroup_lives_and_dies(void **state)
 		assert_true(ry_cgroup_set_limits(cg, &lim, &err));
 		struct ry_exec_spec hog = {
 			.command = "awk 'BEGIN { s = \"x\"; while (length(s) < 200000000) s = s s }'",
-			.cwd = dir, .env = env, .out_fd = -1 };
-		hog.join_fds = ry_cgroup_join_fds(cg, &hog.njoin);
+			.cwd = dir, .env = env, .out_fd = -1, .join = &join };
+		ry_cgroup_join(cg, &join);
 		assert_true(ry_exec_spawn(&hog, &pid, &err));
 		ry_cgroup_joined(cg);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -253,8 +241,8 @@ static void a_task_cgroup_lives_and_dies(void **state)
 	/* A leftover (as after a crash) is found and killed. */
 	cg = ry_cgroup_create(root, "3.1", &err);
 	struct ry_exec_spec sleeper = { .command = "sleep 300", .cwd = dir, .env = env,
-					.out_fd = -1 };
-	sleeper.join_fds = ry_cgroup_join_fds(cg, &sleeper.njoin);
+					.out_fd = -1, .join = &join };
+	ry_cgroup_join(cg, &join);
 	assert_true(ry_exec_spawn(&sleeper, &pid, &err));
 	ry_cgroup_joined(cg);
 	ry_cgroup_free(cg);	/* forgotten, as by a worker that died */
@@ -268,6 +256,106 @@ static void a_task_cgroup_lives_and_dies(void **state)
 	free(agent);
 	free(pidfile);
 	free(cmd);
+	ry_exec_remove_tree(dir);
+}
+
+/* Runs `cat /proc/self/cgroup` joined to cg (its join possibly altered by
+ * how) and counts the hierarchies that put it in leaf. */
+static size_t hierarchies_holding(struct ry_cgroup *cg, const char *dir, const char *leaf,
+				  int into_dir)
+{
+	char *err = NULL, *log = ry_asprintf("%s/cgroups", dir);
+	char *argv[] = { (char *)"/bin/cat", (char *)"/proc/self/cgroup", NULL };
+	char *env[] = { NULL };
+	struct ry_exec_join join;
+	ry_cgroup_join(cg, &join);
+	if (into_dir != -2)
+		join.into_dir = into_dir;
+	struct ry_exec_spec spec = { .argv = argv, .cwd = dir, .env = env, .out_fd = -1,
+				     .log_path = log, .join = &join };
+	pid_t pid;
+	int status;
+	if (!ry_exec_spawn(&spec, &pid, &err))
+		fail_msg("%s", err);
+	ry_cgroup_joined(cg);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	struct ry_buf out = { 0 };
+	assert_true(ry_read_file(log, 1 << 16, &out, &err));
+	size_t n = 0;
+	char *suffix = ry_asprintf("/%s\n", leaf);
+	for (char *line = out.data; line && *line;) {
+		char *end = strchr(line, '\n');
+		if (!end)
+			break;
+		if ((size_t)(end + 1 - line) >= strlen(suffix) &&
+		    strncmp(end + 1 - strlen(suffix), suffix, strlen(suffix)) == 0)
+			n++;
+		line = end + 1;
+	}
+	free(suffix);
+	ry_buf_release(&out);
+	free(log);
+	return n;
+}
+
+/* A task is in every hierarchy's leaf from its first instruction: v1
+ * through "tasks", cgroup2 started inside (clone3), or, when clone3
+ * cannot, through cgroup.procs; a step failing in a clone3 child is
+ * reported as from a vfork child, and the child is reaped. */
+static void a_task_starts_inside_every_hierarchy(void **state)
+{
+	(void)state;
+	char *err = NULL;
+	char dir[] = "/tmp/ry-test-cgjoin-XXXXXX";
+	struct ry_cgroup_root *root = test_root("join");
+	assert_non_null(mkdtemp(dir));
+	char *dirs = ry_cgroup_root_dirs(root);
+	size_t hierarchies = 0;
+	for (const char *c = dirs; *c; c++)
+		hierarchies += *c == '\n';
+	free(dirs);
+	assert_true(hierarchies >= 1);
+
+	struct ry_cgroup *cg = ry_cgroup_create(root, "1.1", &err);
+	if (!cg)
+		fail_msg("%s", err);
+	assert_int_equal(hierarchies_holding(cg, dir, "1.1", -2), hierarchies);
+	assert_true(ry_cgroup_remove(cg));
+	ry_cgroup_free(cg);
+
+	/* clone3 refused (a descriptor that is no cgroup: EBADF): the child
+	 * joins cgroup2 by writing cgroup.procs. */
+	cg = ry_cgroup_create(root, "2.1", &err);
+	assert_non_null(cg);
+	struct ry_exec_join join;
+	ry_cgroup_join(cg, &join);
+	if (join.into_dir >= 0) {
+		int not_cgroup = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(not_cgroup >= 0);
+		assert_int_equal(hierarchies_holding(cg, dir, "2.1", not_cgroup), hierarchies);
+		close(not_cgroup);
+	}
+	ry_cgroup_joined(cg);
+	assert_true(ry_cgroup_remove(cg));
+	ry_cgroup_free(cg);
+
+	cg = ry_cgroup_create(root, "3.1", &err);
+	assert_non_null(cg);
+	ry_cgroup_join(cg, &join);
+	char *env[] = { NULL };
+	struct ry_exec_spec bad = { .command = "true", .cwd = "/nonexistent/dir", .env = env,
+				    .out_fd = -1, .join = &join };
+	pid_t pid;
+	assert_false(ry_exec_spawn(&bad, &pid, &err));
+	ry_cgroup_joined(cg);
+	assert_non_null(strstr(err, "cannot start /bin/sh in /nonexistent/dir: chdir: No such file"));
+	free(err);
+	assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);	/* reaped: no child left */
+	assert_int_equal(errno, ECHILD);
+	assert_true(ry_cgroup_remove(cg));
+	ry_cgroup_free(cg);
+	ry_cgroup_root_close(root);
 	ry_exec_remove_tree(dir);
 }
 
@@ -366,11 +454,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(self_paths),
 		cmocka_unit_test(mounts),
-		cmocka_unit_test(favordynmods),
 		cmocka_unit_test(keyed_files),
 		cmocka_unit_test(io_accounting),
 		cmocka_unit_test(own_memory_cgroup),
 		cmocka_unit_test(a_task_cgroup_lives_and_dies),
+		cmocka_unit_test(a_task_starts_inside_every_hierarchy),
 		cmocka_unit_test(limits_survive_signals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
