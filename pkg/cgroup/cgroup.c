@@ -161,7 +161,6 @@ bool ry_cgroup_parse_mount(const char *mountinfo, const char *ctl, char **mountp
 	return each_mount(mountinfo, mount_match, &q);
 }
 
-
 bool ry_cgroup_parse_keyed(const char *text, const char *key, uint64_t *value)
 {
 	size_t klen = strlen(key);

@@ -224,9 +224,14 @@ static pid_t spawn_into(const struct child_ctx *c)
 	long r = ry_exec_clone3_vm(&ca, sizeof(ca), child_entry, (void *)c);
 	if (r >= 0)
 		return (pid_t)r;
-	errno = (int)-r;
-	if (errno == ENOSYS || errno == EINVAL || errno == E2BIG || errno == EPERM)
-		atomic_store_explicit(&clone3_missing, true, memory_order_relaxed);
+	int e = (int)-r;
+	if ((e == ENOSYS || e == EINVAL || e == E2BIG || e == EPERM) &&
+	    !atomic_exchange_explicit(&clone3_missing, true, memory_order_relaxed))
+		ry_info("clone3 is refused here (%s): tasks join their cgroup2 leaf through "
+			"cgroup.procs, and the first start after an idle moment waits for an RCU "
+			"grace period; favordynmods on the cgroup mount avoids it "
+			"(docs/operations.md, \"How a task joins its cgroups\")", strerror(e));
+	errno = e;
 	return -1;
 #else
 	(void)c;

@@ -43,13 +43,14 @@ struct ry_exec_spec {
 };
 
 /*
- * Spawns the command in a new session: with vfork (no copy of the
- * worker's memory), or, to start it inside a cgroup2 directory, with
- * clone3(CLONE_INTO_CGROUP | CLONE_VFORK), a copy-on-write child; where
- * the kernel lacks clone3 (before 5.7, or refused by a seccomp filter) the
- * vfork child writes join->into_procs instead.  Either way this returns once
- * the child has exec'd or failed; on failure *err says which step failed
- * in the child ("cannot start /bin/sh in DIR: chdir: Permission denied").
+ * Spawns the command in a new session, without copying the worker's
+ * memory: with vfork, or, to start it inside a cgroup2 directory, with
+ * clone3(CLONE_INTO_CGROUP | CLONE_VM | CLONE_VFORK).  Where clone3 is
+ * missing or refused (before Linux 5.7, or by a seccomp filter: said once
+ * in the log) the vfork child writes join->into_procs instead.  Either
+ * way this returns once the child has exec'd or failed; on failure *err
+ * says which step failed in the child ("cannot start /bin/sh in DIR:
+ * chdir: Permission denied").
  */
 bool ry_exec_spawn(const struct ry_exec_spec *spec, pid_t *pid, char **err) RY_MUST_CHECK;
 /* A pipe for a task's output: [0] non-blocking for the loop, both close-on-exec. */
