@@ -77,11 +77,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "task_start: no cgroups: %s\n", why);
 		return 2;
 	}
+	/* Said as "no cgroups" too: the bench then reports the row as not measured. */
+	if (root && strcmp(mode, "procs") == 0 && ry_cgroup_root_mode(root) == RY_CGROUP_V1) {
+		fprintf(stderr, "task_start: no cgroups: no cgroup2 hierarchy here, whose "
+			"cgroup.procs -m procs times\n");
+		ry_cgroup_root_close(root);
+		return 2;
+	}
 	/* No cgroup: clone3 refuses it, the worker's fallback takes over. */
 	int not_cgroup = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
 	double *ms = calloc((size_t)n, sizeof(*ms));
-	for (int i = 0; i < n; i++) {
+	int rc = 0;
+	for (int i = 0; i < n && rc == 0; i++) {
 		struct ry_exec_spec spec = { .command = "true", .cwd = "/", .env = env, .out_fd = -1 };
 		struct ry_exec_join join;
 		struct ry_cgroup *cg = NULL;
@@ -91,39 +99,45 @@ int main(int argc, char **argv)
 			snprintf(leaf, sizeof(leaf), "%d.1", i);
 			if (!(cg = ry_cgroup_create(root, leaf, &err))) {
 				fprintf(stderr, "task_start: %s\n", err);
-				return 1;
+				rc = 1;
+				break;
 			}
 			ry_cgroup_join(cg, &join);
-			if (strcmp(mode, "procs") == 0 && join.into_dir >= 0)
+			if (strcmp(mode, "procs") == 0)
 				join.into_dir = not_cgroup;
 			spec.join = &join;
 		}
 		pid_t pid;
+		int status;
 		double t0 = now_ms();
 		if (!ry_exec_spawn(&spec, &pid, &err)) {
 			fprintf(stderr, "task_start: %s\n", err);
-			return 1;
-		}
-		ms[i] = now_ms() - t0;
-		if (cg)
-			ry_cgroup_joined(cg);
-		int status;
-		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
-			fprintf(stderr, "task_start: the task failed\n");
-			return 1;
+			rc = 1;
+		} else {
+			ms[i] = now_ms() - t0;
+			if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+			    WEXITSTATUS(status)) {
+				fprintf(stderr, "task_start: the task failed\n");
+				rc = 1;
+			}
 		}
 		if (cg) {
+			ry_cgroup_joined(cg);
 			for (int tries = 0; !ry_cgroup_remove(cg) && tries < 1000; tries++)
 				usleep(1000);
 			ry_cgroup_free(cg);
 		}
 	}
-	qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
-	printf("n=%d p50_ms=%.3f p90_ms=%.3f mode=%s\n", n, ms[(n - 1) / 2], ms[(n * 9 - 1) / 10],
-	       root ? ry_cgroup_mode_name(ry_cgroup_root_mode(root)) : "none");
+	if (rc == 0) {
+		qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
+		printf("n=%d p50_ms=%.3f p90_ms=%.3f mode=%s\n", n, ms[(n - 1) / 2],
+		       ms[(n * 9 - 1) / 10],
+		       root ? ry_cgroup_mode_name(ry_cgroup_root_mode(root)) : "none");
+	}
+	/* Whatever happened: nothing left in the host's hierarchies. */
 	if (root)
 		ry_cgroup_root_close(root);
 	free(ms);
 	close(not_cgroup);
-	return 0;
+	return rc;
 }

@@ -378,9 +378,9 @@ static void a_task_starts_inside_every_hierarchy(void **state)
 
 /*
  * Where a seccomp filter answers clone3 with ENOSYS (Docker's default
- * profile does), tasks still start in every hierarchy: through vfork and
- * cgroup.procs, the first start finding out and the next going there
- * directly.  In a forked process: a filter cannot be taken off again.
+ * profile does), tasks still start in every hierarchy, through vfork and
+ * cgroup.procs: the start that finds out, and the one after it.  In a
+ * forked process: a filter cannot be taken off again.
  */
 static void a_task_starts_where_clone3_is_refused(void **state)
 {
