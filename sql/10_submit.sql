@@ -436,12 +436,20 @@ BEGIN
         ranks[v] := weights[v] + r;
     END LOOP;
 
+    -- The roots' placement keys are set here, for all of them at once
+    -- (tasks_placement_keys skips a row whose age_key the statement set):
+    -- the pipeline's team, whatever the INSERT said, and the aging key.
     UPDATE railyard.tasks t
        SET waiting_on = x.waiting,
            rank = x.rank,
            priority = coalesce(t.priority, NEW.priority),
            state = CASE WHEN x.waiting = 0 THEN 'ready'::railyard.task_state ELSE 'blocked' END,
-           ready_at = CASE WHEN x.waiting = 0 THEN now() END
+           ready_at = CASE WHEN x.waiting = 0 THEN now() END,
+           team = NEW.team,
+           age_key = CASE WHEN x.waiting = 0
+                          THEN coalesce(t.priority, NEW.priority, 0)
+                               - coalesce((SELECT s.aging_per_min FROM railyard.placement_settings s), 0)
+                                 * railyard.aging_minutes(now()) END
       FROM unnest(ids, waiting, ranks) AS x(id, waiting, rank)
      WHERE t.pipeline_id = pid AND t.id = x.id;   -- pipeline_id: no scan of history
     UPDATE railyard.pipelines SET validated_at = now() WHERE id = pid;

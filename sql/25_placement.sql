@@ -32,8 +32,12 @@ END $$;
 COMMENT ON FUNCTION railyard.tasks_placement_keys() IS
     'trigger: a task becoming ready gets its pipeline''s team and its aging key (priority - aging_per_min x minutes at ready_at)';
 
+-- A statement that sets the keys itself (validate_pipeline, for a new
+-- pipeline's roots: one UPDATE rather than a call and two lookups per
+-- root) changes age_key, and the trigger leaves its row alone.
 CREATE OR REPLACE TRIGGER tasks_placement_keys BEFORE UPDATE OF state ON railyard.tasks
-    FOR EACH ROW WHEN (NEW.state = 'ready' AND OLD.state IS DISTINCT FROM 'ready')
+    FOR EACH ROW WHEN (NEW.state = 'ready' AND OLD.state IS DISTINCT FROM 'ready'
+                       AND NEW.age_key IS NOT DISTINCT FROM OLD.age_key)
     EXECUTE FUNCTION railyard.tasks_placement_keys();
 
 -- A ready task's aged priority now (what the chooser and status compare).

@@ -1,9 +1,11 @@
 -- The audit log is written by statement-level triggers with transition
 -- tables: one INSERT per statement whatever its size, and no code path —
 -- railyard's or a person's in psql — can change state without a record.
--- Each row's actor is the session's login role (railyard.actor()) and, for
--- changes a worker session caused, agent is the agent it named
--- (railyard.audit_agent()); both are read once per statement.  The trigger
+-- (A pipeline's state change is audited by a row trigger that only the
+-- changed rows call: see audit_pipelines_update.)  Each row's actor is the
+-- session's login role (railyard.actor()) and, for changes a worker
+-- session caused, agent is the agent it named (railyard.audit_agent());
+-- both are read once per statement.  The trigger
 -- functions run as the owner (sql/90_roles.sql): nobody else may write the
 -- audit log.
 
@@ -73,27 +75,28 @@ CREATE OR REPLACE TRIGGER audit_pipelines_insert AFTER INSERT ON railyard.pipeli
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION railyard.audit_pipelines_insert();
 
+-- A pipeline's state changes are audited row by row, and only the rows
+-- whose state changed call the function: most statements that update
+-- pipelines change none (a claim starts a queued pipeline once, a
+-- completion ends one once, validation only stamps validated_at), and a
+-- statement trigger would run its query for every one of them.
 CREATE OR REPLACE FUNCTION railyard.audit_pipelines_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    who text := railyard.actor();
-    ag  text := railyard.audit_agent();
 BEGIN
     INSERT INTO railyard.audit_log (actor, agent, object, object_id, pipeline_id, event, old_state,
                                     new_state)
-    SELECT who, ag, 'pipeline', n.id, n.id,
-           CASE n.state WHEN 'running' THEN 'start' WHEN 'cancelled' THEN 'cancel' ELSE 'finish' END,
-           o.state::text, n.state::text
-      FROM old_rows o JOIN new_rows n ON n.id = o.id
-     WHERE o.state IS DISTINCT FROM n.state;
+    VALUES (railyard.actor(), railyard.audit_agent(), 'pipeline', NEW.id, NEW.id,
+            CASE NEW.state WHEN 'running' THEN 'start' WHEN 'cancelled' THEN 'cancel' ELSE 'finish' END,
+            OLD.state::text, NEW.state::text);
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.audit_pipelines_update() IS
     'trigger: one audit row per pipeline state change';
 
-CREATE OR REPLACE TRIGGER audit_pipelines_update AFTER UPDATE ON railyard.pipelines
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.audit_pipelines_update();
+DROP TRIGGER IF EXISTS audit_pipelines_update ON railyard.pipelines;
+CREATE TRIGGER audit_pipelines_update AFTER UPDATE ON railyard.pipelines
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION railyard.audit_pipelines_update();
 
 CREATE OR REPLACE FUNCTION railyard.audit_agents_change() RETURNS trigger
 LANGUAGE plpgsql AS $$

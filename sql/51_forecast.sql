@@ -100,6 +100,25 @@ BEGIN
     IF done = coalesce(ntasks, 0) THEN   -- (NULL: no such pipeline)
         RETURN;
     END IF;
+    -- Nothing to borrow from: the family has no statistics and no other
+    -- family has a duration for these tasks' kinds (a farm's first
+    -- pipelines).  Each task takes its estimate_s, else the default, as
+    -- the borrowing statement below would say, without its parse and plan:
+    -- about 2 ms of a new session's COMMIT (every `railyard submit` is one).
+    IF NOT EXISTS (SELECT 1 FROM railyard.duration_stats s
+                    WHERE s.family = fam AND s.agent_class = '*')
+       AND NOT EXISTS (SELECT 1 FROM railyard.duration_stats s
+                        WHERE s.agent_class = '*' AND s.kind IS NOT NULL AND s.ewma_log IS NOT NULL
+                          AND s.kind IN (SELECT t.kind FROM railyard.tasks t
+                                          WHERE t.pipeline_id = p_pipeline AND t.estimate_s IS NULL)) THEN
+        RETURN QUERY
+        SELECT t.id, t.name, fam, coalesce(t.forecast_key, t.name), t.version, coalesce(t.estimate_s, 60),
+               CASE WHEN t.estimate_s IS NOT NULL THEN 0.3 ELSE 0.6 END::float8, 0::bigint,
+               CASE WHEN t.estimate_s IS NOT NULL THEN 'estimate' ELSE 'default' END,
+               0::float8, '{}'::text[]
+          FROM railyard.tasks t WHERE t.pipeline_id = p_pipeline;
+        RETURN;
+    END IF;
     -- The others borrow.
     RETURN QUERY
     WITH o AS (

@@ -112,19 +112,13 @@ END $$;
 COMMENT ON FUNCTION railyard.webhook_tasks_update() IS
     'trigger: outbox rows for tasks that started running or finished, in the same transaction';
 
+-- Row by row, called only for a pipeline whose state changed (as
+-- audit_pipelines_update, sql/30_audit.sql, and for the same reason).
 CREATE OR REPLACE FUNCTION railyard.webhook_pipelines_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    p bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM railyard.webhook_endpoints WHERE enabled) THEN
-        RETURN NULL;
-    END IF;
-    SELECT array_agg(n.id ORDER BY n.id) INTO p
-      FROM old_rows o JOIN new_rows n ON n.id = o.id
-     WHERE o.state IS DISTINCT FROM n.state;
-    IF p IS NOT NULL THEN
-        PERFORM railyard.webhook_enqueue('pipeline', p, array_fill(NULL::bigint, ARRAY[cardinality(p)]));
+    IF EXISTS (SELECT 1 FROM railyard.webhook_endpoints WHERE enabled) THEN
+        PERFORM railyard.webhook_enqueue('pipeline', ARRAY[NEW.id], ARRAY[NULL::bigint]);
     END IF;
     RETURN NULL;
 END $$;
@@ -134,9 +128,10 @@ COMMENT ON FUNCTION railyard.webhook_pipelines_update() IS
 CREATE OR REPLACE TRIGGER webhook_tasks_update AFTER UPDATE ON railyard.tasks
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION railyard.webhook_tasks_update();
-CREATE OR REPLACE TRIGGER webhook_pipelines_update AFTER UPDATE ON railyard.pipelines
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.webhook_pipelines_update();
+DROP TRIGGER IF EXISTS webhook_pipelines_update ON railyard.pipelines;
+CREATE TRIGGER webhook_pipelines_update AFTER UPDATE ON railyard.pipelines
+    FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION railyard.webhook_pipelines_update();
 
 -- The sender's turn: elects (see the top of this file), then hands out
 -- the due head row of up to p_limit (endpoint, pipeline) queues, held

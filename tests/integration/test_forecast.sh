@@ -140,6 +140,38 @@ INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command) VALUES (:
 run_scenario "a task without history borrows: other version, estimate_s, service+kind, kind, default" \
 	cold_start_falls_back_as_documented
 
+# A farm's first pipelines have nothing to borrow from: task_estimates
+# answers estimate_s or the default without its borrowing statement, and
+# must say what that statement would.  Other families' statistics of
+# another kind change nothing; of the same kind they are borrowed again.
+nothing_to_borrow_takes_estimate_or_default() {
+	fresh_db no_stats
+	local id got want=$'a estimate 12 0.3\nb default 60 0.6'
+	id=$(ry_submit "(name) VALUES ('first@1')" "
+INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, estimate_s) VALUES
+  (:id, 'a', 'svc', 'build', 'true', 12), (:id, 'b', 'svc', 'test', 'true', NULL);
+INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'a', 'b');")
+	got=$(sql "SELECT name || ' ' || source || ' ' || round(center_s) || ' ' || sigma FROM railyard.task_estimates($id) ORDER BY task_id")
+	[[ $got == "$want" ]] || fail "with no statistics at all, expected:"$'\n'"$want"$'\n'"got:"$'\n'"$got"
+	# The ranks the COMMIT gave: a weighs 12 s plus b's 60 s below it.
+	sql_eq "72 60" "SELECT string_agg(round(rank)::text, ' ' ORDER BY id) FROM railyard.tasks WHERE pipeline_id = $id" ||
+		fail "ranks from the estimates"
+	sql "INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind, runs, ewma_log, last_at, recent_at)
+	     VALUES ('else', 'ship', '1', '*', 'svc', 'deploy', 5, ln(40), now(), now())" >/dev/null
+	id=$(ry_submit "(name) VALUES ('first@2')" "
+INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, estimate_s) VALUES
+  (:id, 'a', 'svc', 'build', 'true', 12), (:id, 'b', 'svc', 'test', 'true', NULL);")
+	got=$(sql "SELECT name || ' ' || source || ' ' || round(center_s) || ' ' || sigma FROM railyard.task_estimates($id) ORDER BY task_id")
+	[[ $got == "$want" ]] || fail "statistics of another kind only, expected:"$'\n'"$want"$'\n'"got:"$'\n'"$got"
+	sql "INSERT INTO railyard.duration_stats (family, task, version, agent_class, service, kind, runs, ewma_log, last_at, recent_at)
+	     VALUES ('else', 'check', '1', '*', 'svc', 'test', 5, ln(40), now(), now())" >/dev/null
+	got=$(sql "SELECT name || ' ' || source || ' ' || round(center_s) FROM railyard.task_estimates($id) ORDER BY task_id")
+	[[ $got == $'a estimate 12\nb service+kind 40' ]] ||
+		fail "another family's statistics of the same kind are not borrowed:"$'\n'"$got"
+}
+run_scenario "with nothing to borrow from, a task takes its estimate_s or the default" \
+	nothing_to_borrow_takes_estimate_or_default
+
 # The soak found it: with a farm's statistics (a million rows) every COMMIT
 # that had a task without history read and sorted all rows of its kind.
 cold_start_reads_the_nearest_twenty() {

@@ -203,6 +203,36 @@ scarce_count_reads_no_pending_list() {
 		fail "ready_needing counts tasks that need no podman"
 }
 
+# A new pipeline's roots get their placement keys in the COMMIT's one
+# UPDATE (validate_pipeline), not from tasks_placement_keys row by row;
+# the others when they become ready.  The team is always the pipeline's:
+# a task inserted with another team would count against that team's quota.
+placement_keys_at_submission() {
+	ry_newdb keys
+	local id aid
+	sql "UPDATE railyard.placement_settings SET aging_per_min = 2" >/dev/null
+	id=$(ry_submit "(name, team, priority) VALUES ('keys', 'web', 3)" "
+		INSERT INTO railyard.tasks (pipeline_id, name, command, team, age_key, priority)
+		VALUES (:id, 'a', 'true', 'other', 1e9, NULL), (:id, 'b', 'true', 'other', NULL, 7);
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'a', 'b');")
+	sql_eq "a ready web true|b blocked web true" "
+		SELECT string_agg(name || ' ' || state || ' ' || team || ' ' ||
+		                  CASE WHEN state = 'ready'
+		                       THEN (abs(age_key - (3 - 2 * railyard.aging_minutes(ready_at))) < 1e-6)::text
+		                       ELSE (age_key IS NULL)::text END, '|' ORDER BY name)
+		  FROM railyard.tasks WHERE pipeline_id = $id" || fail "keys of a new pipeline's tasks"
+	# b becomes ready when a succeeds: the trigger gives it its key.
+	aid=$(sql "INSERT INTO railyard.agents (name, hostname, os, arch, cores, mem_mb, slots, lease_until)
+	           VALUES ('keys-agent', 'h', 'linux', 'x86_64', 4, 4096, 4, now() + interval '1 hour') RETURNING id")
+	sql "SELECT railyard.claim_tasks($aid, ARRAY(SELECT id FROM railyard.tasks WHERE pipeline_id = $id AND name = 'a'))" >/dev/null
+	sql "SELECT railyard.complete_tasks($aid, ARRAY(SELECT id FROM railyard.tasks WHERE pipeline_id = $id AND name = 'a'),
+	       ARRAY[1], ARRAY['succeeded'], ARRAY[0], ARRAY[NULL]::text[], ARRAY[now()], ARRAY[now()],
+	       ARRAY[NULL]::text[], ARRAY[NULL]::text[])" >/dev/null
+	sql_eq "ready web true" "
+		SELECT state || ' ' || team || ' ' || (abs(age_key - (7 - 2 * railyard.aging_minutes(ready_at))) < 1e-6)::text
+		  FROM railyard.tasks WHERE pipeline_id = $id AND name = 'b'" || fail "key of a task that became ready later"
+}
+
 run_scenario "a gpu agent under a generic flood keeps a slot: GPU tasks start within a claim round" scarce_agent_keeps_room_for_gpu_work
 run_scenario "a one-slot agent with only scarce labels runs generic work while none needs them" \
 	one_slot_scarce_agent_runs_generic_work
@@ -210,3 +240,5 @@ run_scenario "aging: a low-priority task gets through a stream of higher-priorit
 run_scenario "task_waits: held for a scarce agent's protected work; workers throttled by pressure" held_for_scarce_work_is_a_reason
 run_scenario "task_waits and the claim: a team at its quota" team_at_quota_is_a_reason
 run_scenario "the scarce-label count of every claim reads no GIN pending list" scarce_count_reads_no_pending_list
+run_scenario "a new pipeline's roots get their placement keys at COMMIT, and every task the pipeline's team" \
+	placement_keys_at_submission
