@@ -93,8 +93,7 @@ END $$;
 COMMENT ON FUNCTION railyard.audit_pipelines_update() IS
     'trigger: one audit row per pipeline state change';
 
-DROP TRIGGER IF EXISTS audit_pipelines_update ON railyard.pipelines;
-CREATE TRIGGER audit_pipelines_update AFTER UPDATE ON railyard.pipelines
+CREATE OR REPLACE TRIGGER audit_pipelines_update AFTER UPDATE ON railyard.pipelines
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
     EXECUTE FUNCTION railyard.audit_pipelines_update();
 

@@ -128,8 +128,7 @@ COMMENT ON FUNCTION railyard.webhook_pipelines_update() IS
 CREATE OR REPLACE TRIGGER webhook_tasks_update AFTER UPDATE ON railyard.tasks
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION railyard.webhook_tasks_update();
-DROP TRIGGER IF EXISTS webhook_pipelines_update ON railyard.pipelines;
-CREATE TRIGGER webhook_pipelines_update AFTER UPDATE ON railyard.pipelines
+CREATE OR REPLACE TRIGGER webhook_pipelines_update AFTER UPDATE ON railyard.pipelines
     FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
     EXECUTE FUNCTION railyard.webhook_pipelines_update();
 
