@@ -5,7 +5,7 @@
 -- changed rows call: see audit_pipelines_update.)  Each row's actor is the
 -- session's login role (railyard.actor()) and, for changes a worker
 -- session caused, agent is the agent it named (railyard.audit_agent());
--- both are read once per statement.  The trigger
+-- both are read once per statement (per row for pipelines).  The trigger
 -- functions run as the owner (sql/90_roles.sql): nobody else may write the
 -- audit log.
 
