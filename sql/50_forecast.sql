@@ -609,8 +609,7 @@ END $$;
 COMMENT ON FUNCTION railyard.history_capture_pipelines() IS
     'trigger: records a finished pipeline into pipeline_history and queues it for the family statistics (observation_pending)';
 
-DROP TRIGGER IF EXISTS history_capture_pipelines ON railyard.pipelines;
-CREATE TRIGGER history_capture_pipelines AFTER UPDATE OF state ON railyard.pipelines
+CREATE OR REPLACE TRIGGER history_capture_pipelines AFTER UPDATE OF state ON railyard.pipelines
     FOR EACH ROW
     WHEN (NEW.state IN ('succeeded', 'failed') AND OLD.state IN ('queued', 'running'))
     EXECUTE FUNCTION railyard.history_capture_pipelines();

@@ -105,12 +105,20 @@ BEGIN
     -- pipelines).  Each task takes its estimate_s, else the default, as
     -- the borrowing statement below would say, without its parse and plan:
     -- about 2 ms of a new session's COMMIT (every `railyard submit` is one).
+    -- One probe of duration_stats_kind per kind, as the borrowing does it
+    -- (ORDER BY its order, LIMIT): a semi-join would rather scan the whole
+    -- table, which finds a match at once or, for a kind nobody ran yet,
+    -- reads every row.
     IF NOT EXISTS (SELECT 1 FROM railyard.duration_stats s
                     WHERE s.family = fam AND s.agent_class = '*')
-       AND NOT EXISTS (SELECT 1 FROM railyard.duration_stats s
-                        WHERE s.agent_class = '*' AND s.kind IS NOT NULL AND s.ewma_log IS NOT NULL
-                          AND s.kind IN (SELECT t.kind FROM railyard.tasks t
-                                          WHERE t.pipeline_id = p_pipeline AND t.estimate_s IS NULL)) THEN
+       AND NOT EXISTS (SELECT 1
+                         FROM (SELECT DISTINCT t.kind FROM railyard.tasks t
+                                WHERE t.pipeline_id = p_pipeline AND t.estimate_s IS NULL) k
+                        CROSS JOIN LATERAL (
+                              SELECT 1 FROM railyard.duration_stats s
+                               WHERE s.agent_class = '*' AND s.kind = k.kind AND s.kind IS NOT NULL
+                                 AND s.ewma_log IS NOT NULL
+                               ORDER BY s.recent_at DESC NULLS LAST LIMIT 1) b) THEN
         RETURN QUERY
         SELECT t.id, t.name, fam, coalesce(t.forecast_key, t.name), t.version, coalesce(t.estimate_s, 60),
                CASE WHEN t.estimate_s IS NOT NULL THEN 0.3 ELSE 0.6 END::float8, 0::bigint,
