@@ -89,6 +89,10 @@ int main(int argc, char **argv)
 	char *env[] = { (char *)"PATH=/usr/bin:/bin", NULL };
 	double *ms = calloc((size_t)n, sizeof(*ms));
 	int rc = 0;
+	if (!ms) {
+		fprintf(stderr, "task_start: out of memory for %d samples\n", n);
+		rc = 1;
+	}
 	for (int i = 0; i < n && rc == 0; i++) {
 		struct ry_exec_spec spec = { .command = "true", .cwd = "/", .env = env, .out_fd = -1 };
 		struct ry_exec_join join;

@@ -447,9 +447,7 @@ BEGIN
            ready_at = CASE WHEN x.waiting = 0 THEN now() END,
            team = NEW.team,
            age_key = CASE WHEN x.waiting = 0
-                          THEN coalesce(t.priority, NEW.priority, 0)
-                               - coalesce((SELECT s.aging_per_min FROM railyard.placement_settings s), 0)
-                                 * railyard.aging_minutes(now()) END
+                          THEN railyard.age_key(coalesce(t.priority, NEW.priority), now()) END
       FROM unnest(ids, waiting, ranks) AS x(id, waiting, rank)
      WHERE t.pipeline_id = pid AND t.id = x.id;   -- pipeline_id: no scan of history
     UPDATE railyard.pipelines SET validated_at = now() WHERE id = pid;

@@ -18,15 +18,23 @@ COMMENT ON FUNCTION railyard.aging_minutes(timestamptz) IS
 
 -- A ready task's key: priority - rate x ready minute.  At any instant t,
 -- ordering by it (descending) is ordering by priority + rate x (t - ready),
--- the aged priority, and it never needs rewriting as time passes.
+-- the aged priority, and it never needs rewriting as time passes.  Set by
+-- tasks_placement_keys, and for a new pipeline's roots by validate_pipeline.
+CREATE OR REPLACE FUNCTION railyard.age_key(p_priority int, p_ready_at timestamptz)
+RETURNS double precision LANGUAGE sql STABLE AS $$
+    SELECT coalesce(p_priority, 0)
+           - coalesce((SELECT s.aging_per_min FROM railyard.placement_settings s), 0)
+             * railyard.aging_minutes(p_ready_at)
+$$;
+COMMENT ON FUNCTION railyard.age_key(int, timestamptz) IS
+    'a ready task''s aging key: priority - aging_per_min x minutes at ready_at (tasks.age_key)';
+
 CREATE OR REPLACE FUNCTION railyard.tasks_placement_keys() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     NEW.team := coalesce(NEW.team, (SELECT p.team FROM railyard.pipelines p WHERE p.id = NEW.pipeline_id),
                          'default');
-    NEW.age_key := coalesce(NEW.priority, 0)
-                   - coalesce((SELECT s.aging_per_min FROM railyard.placement_settings s), 0)
-                     * railyard.aging_minutes(coalesce(NEW.ready_at, now()));
+    NEW.age_key := railyard.age_key(NEW.priority, coalesce(NEW.ready_at, now()));
     RETURN NEW;
 END $$;
 COMMENT ON FUNCTION railyard.tasks_placement_keys() IS

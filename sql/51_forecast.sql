@@ -105,6 +105,8 @@ BEGIN
     -- pipelines).  Each task takes its estimate_s, else the default, as
     -- the borrowing statement below would say, without its parse and plan:
     -- about 2 ms of a new session's COMMIT (every `railyard submit` is one).
+    -- The values are that statement's 'estimate' and 'default' cases:
+    -- change both together (test_forecast checks each path).
     -- One probe of duration_stats_kind per kind, as the borrowing does it
     -- (ORDER BY its order, LIMIT): a semi-join would rather scan the whole
     -- table, which finds a match at once or, for a kind nobody ran yet,
