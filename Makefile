@@ -1,18 +1,26 @@
 # Railyard build.  Plain make: pattern rules, objects under build/, -MMD deps.
 # Every pkg/<module>/*.c and cmd/railyard/*.c is picked up automatically.
 
-PKGS      := libpq libevent openssl libpcre2-8 jansson yaml-0.1
+PKGS      := libevent openssl libpcre2-8 jansson yaml-0.1
 # Opened with dlopen on first use (pkg/lazylib), so never linked: only
-# their headers are needed at build time.
-LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive
+# their headers are needed at build time.  GSSAPI and LDAP are libpq's.
+LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap
+# libpq is linked in (libpq-dev's libpq.a and the server headers' common
+# and port code it calls), so that its GSSAPI and LDAP libraries load on
+# first use too: through libpq.so they were 17 of the 30 libraries every
+# `railyard submit` mapped (docs/ARCHITECTURE.md, "Loading libraries").
+PG_PKGLIBDIR := $(shell pg_config --pkglibdir)
+LIBPQ_A   := $(shell pkg-config --variable=libdir libpq)/libpq.a \
+             $(PG_PKGLIBDIR)/libpgcommon_shlib.a $(PG_PKGLIBDIR)/libpgport_shlib.a
+LIBPQ     := $(LIBPQ_A) -lssl
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
              -Wvla -Wwrite-strings -Wno-format-nonliteral
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
-             -DRY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS))
-LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lm
+             -DRY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags libpq $(PKGS) $(LAZY_PKGS))
+LDLIBS    += $(LIBPQ) $(shell pkg-config --libs $(PKGS)) -lm
 ifdef CI
 CFLAGS    += -Werror
 endif
@@ -44,8 +52,12 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 all: railyard
 
-$(BUILD)/railyard: $(CMD_OBJ) $(PKG_OBJ)
+$(BUILD)/railyard: $(CMD_OBJ) $(PKG_OBJ) | $(LIBPQ_A)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(LIBPQ_A):
+	@echo "error: $@ is missing: install libpq-dev and postgresql-server-dev-15 (scripts/install-deps.sh)" >&2
+	@exit 1
 
 railyard: $(BUILD)/railyard
 	cp $< $@.tmp && mv -f $@.tmp $@
@@ -118,7 +130,7 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
-                $(shell pkg-config --cflags $(PKGS) $(LAZY_PKGS)) $(FUZZ_SAN)
+                $(shell pkg-config --cflags libpq $(PKGS) $(LAZY_PKGS)) $(FUZZ_SAN)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 fuzz_spec_MODS     := core spec graph match archive hash exec

@@ -39,4 +39,6 @@ void ry_lazylib_load_all(void)
 	ry_lazylib_load_xml();
 	ry_lazylib_load_archive();
 	ry_lazylib_load_systemd();
+	ry_lazylib_load_gssapi();
+	ry_lazylib_load_ldap();
 }

@@ -1,8 +1,9 @@
 /*
- * lazylib: libcurl, libxml2, libarchive and libsystemd are opened with
- * dlopen when first called, not by the dynamic loader at every start.
- * Loading them costs about 2.2 ms of a start's 5.1 ms, and most commands
- * (submit, status, cancel, --version) never call them (docs/ARCHITECTURE.md).
+ * lazylib: libcurl, libxml2, libarchive and libsystemd, and libpq's
+ * GSSAPI and LDAP libraries, are opened with dlopen when first called,
+ * not by the dynamic loader at every start.  Most commands (submit,
+ * status, cancel, --version) never call them, and loading them was most
+ * of a start's time (docs/ARCHITECTURE.md, "Loading libraries").
  *
  * The rest of the code calls the libraries by their own names as before:
  * pkg/lazylib defines those functions (hidden, so the libraries never bind
@@ -14,7 +15,7 @@
 #define RY_LAZYLIB_H
 
 /*
- * Loads all four now (exiting as above when one is missing), so a
+ * Loads them all now (exiting as above when one is missing), so a
  * long-running process fails at start rather than at its first webhook.
  */
 void ry_lazylib_load_all(void);
@@ -24,5 +25,7 @@ void ry_lazylib_load_curl(void);
 void ry_lazylib_load_xml(void);
 void ry_lazylib_load_archive(void);
 void ry_lazylib_load_systemd(void);
+void ry_lazylib_load_gssapi(void);
+void ry_lazylib_load_ldap(void);
 
 #endif

@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Start-up cost (docs/ARCHITECTURE.md, pkg/lazylib): the commands a CI
-# system runs for every pipeline do not load libcurl, libxml2, libarchive or
-# libsystemd; a command loads one when it first needs it; the worker loads
-# all four at start, so a broken install stops it there with status 70 and
-# one line naming the library, while commands that need none still work.
+# system runs for every pipeline do not load libcurl, libxml2, libarchive,
+# libsystemd, or the GSSAPI and LDAP libraries of the libpq linked in; a
+# command loads one when it first needs it (libpq asks GSSAPI for
+# credentials on a TCP connection, LDAP for an ldap:// service line); the
+# worker loads them all at start, so a broken install stops it there with
+# status 70 and one line naming the library, while commands that need none
+# still work.
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=scripts/pg-common.sh
+. "$RY_ROOT/scripts/pg-common.sh"
 
-LAZY_LIBS=(libcurl.so.4 libxml2.so.2 libarchive.so.13 libsystemd.so.0)
+LAZY_LIBS=(libcurl.so.4 libxml2.so.2 libarchive.so.13 libsystemd.so.0 libgssapi_krb5.so.2
+	libldap-2.5.so.0)
 
 # traced NAME ARGS...: runs railyard ARGS with the dynamic loader's file
 # trace in NAME.trace (that process only, not its children); its status.
@@ -58,6 +64,58 @@ xml_loaded_on_first_use() {
 		fail "deps scan of a pom.xml loaded '$(loaded deps)', expected libxml2.so.2 alone"
 }
 
+# libpq over TCP asks GSSAPI whether a Kerberos credential cache exists
+# (gssencmode=prefer, its default), through pkg/lazylib: libgssapi_krb5 is
+# loaded then, libldap is not, and without a cache libpq goes on without
+# GSSAPI.  TCP through a pgbouncer on 127.0.0.1 (the test cluster listens on
+# a Unix socket only).
+tcp_connection_loads_gssapi_on_first_use() {
+	local dir=$RY_WORKDIR/bouncer-tcp port started=0 try
+	mkdir -p "$dir"
+	chown "$RY_PGUSER" "$dir"
+	for try in 1 2 3 4 5; do	# a port another process holds: the next
+		port=$((20000 + ($$ + RANDOM) % 30000))
+		pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" session 5 20 "$RY_PGUSER"
+		sed -i 's/^listen_addr =.*/listen_addr = 127.0.0.1/' "$dir/pgbouncer.ini"
+		chown "$RY_PGUSER" "$dir"/*
+		if runuser -u "$RY_PGUSER" -- pgbouncer -d "$dir/pgbouncer.ini" 2>/dev/null; then
+			wait_for 10 test -s "$dir/pgbouncer.pid"
+			at_exit kill "$(cat "$dir/pgbouncer.pid")"
+			started=1
+			break
+		fi
+	done
+	((started)) || fail "pgbouncer did not start on 127.0.0.1: $(tail -5 "$dir/pgbouncer.log")"
+	export RAILYARD_DB="host=127.0.0.1 port=$port user=$RY_PGUSER dbname=$RY_DBNAME"
+	wait_for 10 "$RY_PG_BINDIR/psql" -XAtq -d "$RAILYARD_DB" -c "SELECT 1"
+	local id
+	id=$(traced tcp submit "$RY_ROOT/examples/shop.yaml") ||
+		fail "railyard submit over TCP failed: $id"
+	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit over TCP printed '$id', not a pipeline id"
+	[[ $(loaded tcp) == libgssapi_krb5.so.2 ]] ||
+		fail "a TCP connection loaded '$(loaded tcp)', expected libgssapi_krb5.so.2 alone"
+}
+
+# A service file's ldap:// line makes libpq look the parameters up in LDAP,
+# through pkg/lazylib: libldap is loaded then.  The server does not answer,
+# so libpq goes on to the service's next lines, which name the test cluster.
+ldap_service_loads_ldap_on_first_use() {
+	cat >services.conf <<-CONF
+		[railyard]
+		ldap://127.0.0.1:9/dc=example,dc=com?uniqueMember?one?(cn=railyard)
+		host=$RY_PGHOST
+		port=$RY_PGPORT
+		user=$RY_PGUSER
+		dbname=$RY_DBNAME
+	CONF
+	local id
+	id=$(PGSERVICEFILE=$PWD/services.conf RAILYARD_DB="service=railyard" \
+		traced ldap submit "$RY_ROOT/examples/shop.yaml") || fail "railyard submit failed: $id"
+	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit printed '$id', not a pipeline id"
+	[[ $(loaded ldap) == libldap-2.5.so.0 ]] ||
+		fail "an ldap:// service loaded '$(loaded ldap)', expected libldap-2.5.so.0 alone"
+}
+
 worker_loads_all_at_start() {
 	ry_newdb idle	# nothing to run: it exits once started
 	traced worker worker --name lazy --exit-when-idle --throttle off --http-listen off \
@@ -80,9 +138,13 @@ broken_install_stops_worker_at_start() {
 		fail "not one line naming libcurl.so.4 and libcurl4: $out"
 }
 
-run_scenario "railyard --version loads none of the four libraries" version_loads_none
-run_scenario "railyard submit loads none of the four libraries" submit_loads_none
+run_scenario "railyard --version loads none of the six libraries" version_loads_none
+run_scenario "railyard submit loads none of the six libraries" submit_loads_none
 run_scenario "deps scan of a Maven project loads libxml2 on first use, only it" xml_loaded_on_first_use
-run_scenario "the worker loads all four at start" worker_loads_all_at_start
+run_scenario "libpq over TCP loads libgssapi_krb5 on first use, only it, and connects without Kerberos" \
+	tcp_connection_loads_gssapi_on_first_use
+run_scenario "an ldap:// service line loads libldap on first use, only it" \
+	ldap_service_loads_ldap_on_first_use
+run_scenario "the worker loads all six at start" worker_loads_all_at_start
 run_scenario "a missing library stops the worker at start: status 70, one line" \
 	broken_install_stops_worker_at_start

@@ -1,11 +1,13 @@
 /*
- * pkg/lazylib: libcurl, libxml2, libarchive and libsystemd are not in the
- * process until their first call, which then works as a direct call would:
+ * pkg/lazylib: libcurl, libxml2, libarchive, libsystemd, and libpq's
+ * libgssapi_krb5 and libldap, are not in the process until their first
+ * call, which then works as a direct call would:
  * curl's setopt passes each kind of argument (long, object pointer,
  * callback, curl_off_t, blob) and getinfo each kind of answer; the
  * printf-like functions format their arguments; a library that cannot be
  * loaded ends the process with one line naming it and the package, and
- * status 70.  This test links none of the four libraries.
+ * status 70; libpq's GSSAPI name type is the library's.  This test links
+ * none of the six libraries.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +19,8 @@
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
+#include <gssapi/gssapi.h>
+#include <ldap.h>
 #include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +48,25 @@ static void use_curl(void) { curl_easy_cleanup(curl_easy_init()); }
 static void use_xml(void) { xmlBufferFree(xmlBufferCreate()); }
 static void use_archive(void) { archive_entry_free(archive_entry_new()); }
 static void use_systemd(void) { assert_true(sd_notify(0, "STATUS=x") >= 0); }
+static void use_ldap(void) { assert_string_equal(ldap_err2string(LDAP_SUCCESS), "Success"); }
+
+/* What libpq does first on a TCP connection (its credential check), and
+ * importing the server's name as its GSSAPI authentication does. */
+static void use_gssapi(void)
+{
+	OM_uint32 minor;
+	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+	OM_uint32 major = gss_acquire_cred(&minor, GSS_C_NO_NAME, 0, GSS_C_NO_OID_SET,
+					   GSS_C_INITIATE, &cred, NULL, NULL);
+	if (major == GSS_S_COMPLETE)	/* a Kerberos ticket in this environment */
+		gss_release_cred(&minor, &cred);
+	char service[] = "postgres@db.example.com";
+	gss_buffer_desc buf = { strlen(service), service };
+	gss_name_t name = GSS_C_NO_NAME;
+	assert_int_equal(gss_import_name(&minor, &buf, GSS_C_NT_HOSTBASED_SERVICE, &name),
+			 GSS_S_COMPLETE);
+	assert_int_equal(gss_release_name(&minor, &name), GSS_S_COMPLETE);
+}
 
 static void loaded_on_first_use(void **state)
 {
@@ -52,6 +75,9 @@ static void loaded_on_first_use(void **state)
 		const char *soname;
 		void (*first_use)(void);
 	} libs[] = {
+		/* first: libcurl needs both, so it would load them */
+		{ "libgssapi_krb5.so.2", use_gssapi },
+		{ "libldap-2.5.so.0", use_ldap },
 		{ "libcurl.so.4", use_curl },
 		{ "libxml2.so.2", use_xml },
 		{ "libarchive.so.13", use_archive },
@@ -221,6 +247,26 @@ static void printf_like_functions_format(void **state)
 	unlink(sa.sun_path);
 }
 
+/*
+ * libpq reads GSS_C_NT_HOSTBASED_SERVICE before its first GSSAPI call, so
+ * pkg/lazylib defines it with the value RFC 2744 gives; it must be the
+ * library's own, byte for byte.
+ */
+static void gssapi_name_type_is_the_librarys(void **state)
+{
+	(void)state;
+	ry_lazylib_load_gssapi();
+	void *h = dlopen("libgssapi_krb5.so.2", RTLD_NOW | RTLD_NOLOAD);
+	assert_non_null(h);
+	gss_OID *theirs = dlsym(h, "GSS_C_NT_HOSTBASED_SERVICE");
+	assert_non_null(theirs);
+	assert_ptr_not_equal(*theirs, GSS_C_NT_HOSTBASED_SERVICE);
+	assert_int_equal((*theirs)->length, GSS_C_NT_HOSTBASED_SERVICE->length);
+	assert_memory_equal((*theirs)->elements, GSS_C_NT_HOSTBASED_SERVICE->elements,
+			    (*theirs)->length);
+	dlclose(h);
+}
+
 static void missing_library_exits_70_naming_it(void **state)
 {
 	(void)state;
@@ -257,6 +303,7 @@ int main(void)
 		cmocka_unit_test(loaded_on_first_use),
 		cmocka_unit_test(curl_arguments_pass_through),
 		cmocka_unit_test(printf_like_functions_format),
+		cmocka_unit_test(gssapi_name_type_is_the_librarys),
 		cmocka_unit_test(missing_library_exits_70_naming_it),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
