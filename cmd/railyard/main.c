@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ static void usage(FILE *out)
 		"COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < RY_ARRAY_SIZE(commands); i++)
 		fprintf(out, "  railyard %s\n", commands[i].usage);
-	fprintf(out, "  railyard --version\n\n"
+	fprintf(out, "  railyard --version                    the version, and the libpq linked in\n\n"
 		"connection: --db URL, else $RAILYARD_DB, else libpq's environment when\n"
 		"PGHOST or PGDATABASE is set, else the private cluster under $RAILYARD_HOME\n"
 		"or the .railyard directory found in the current directory or a parent\n"
@@ -223,7 +224,10 @@ int main(int argc, char **argv)
 		return argc < 2 ? RY_EXIT_ERROR : RY_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-		printf("railyard %s\n", RY_VERSION);
+		/* libpq is linked in: its security updates come with a rebuild,
+		 * so say which one this binary carries. */
+		int pq = PQlibVersion();
+		printf("railyard %s\nlibpq %d.%d (linked in)\n", RY_VERSION, pq / 10000, pq % 10000);
 		return RY_EXIT_OK;
 	}
 	for (size_t i = 0; i < RY_ARRAY_SIZE(commands); i++) {

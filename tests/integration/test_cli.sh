@@ -41,10 +41,12 @@ counts() {
 }
 
 version_is_printed() {
-	local out want
+	local out want pq
 	want=$(tr -d '[:space:]' <"$RY_ROOT/VERSION")
+	pq=$(pkg-config --modversion libpq)	# the libpq.a it was linked with
 	out=$("$RY" --version)
-	[[ $out == "railyard $want" ]] || fail "railyard --version printed '$out', expected 'railyard $want'"
+	[[ $out == "railyard $want"$'\n'"libpq $pq (linked in)" ]] ||
+		fail "railyard --version printed '$out', expected 'railyard $want' and 'libpq $pq (linked in)'"
 }
 
 submit_then_wait_succeeds() {
@@ -487,7 +489,7 @@ $one|t|1|1|f|1|1" \
 		fail "the submitted pipelines are not stored whole"
 }
 
-run_scenario "railyard --version prints VERSION" version_is_printed
+run_scenario "railyard --version prints VERSION and the libpq linked in" version_is_printed
 run_scenario "railyard submit: one statement, all or nothing (an unknown pool at COMMIT stores nothing)" \
 	submit_one_statement_all_or_nothing
 run_scenario "railyard submit prints an id; railyard wait exits 0 once a worker ran it" submit_then_wait_succeeds
