@@ -9,10 +9,12 @@ LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap
 # and port code it calls), so that its GSSAPI and LDAP libraries load on
 # first use too: through libpq.so they were 17 of the 30 libraries every
 # `railyard submit` mapped (docs/ARCHITECTURE.md, "Loading libraries").
-PG_PKGLIBDIR := $(shell pg_config --pkglibdir)
-LIBPQ_A   := $(shell pkg-config --variable=libdir libpq)/libpq.a \
-             $(PG_PKGLIBDIR)/libpgcommon_shlib.a $(PG_PKGLIBDIR)/libpgport_shlib.a
-LIBPQ     := $(LIBPQ_A) -lssl
+# Expanded when used, as CFLAGS and LDLIBS are: `make test` installs the
+# packages (check-deps) after the Makefile is read.
+PG_PKGLIBDIR = $(shell pg_config --pkglibdir)
+LIBPQ_A   = $(shell pkg-config --variable=libdir libpq)/libpq.a \
+            $(PG_PKGLIBDIR)/libpgcommon_shlib.a $(PG_PKGLIBDIR)/libpgport_shlib.a
+LIBPQ     = $(LIBPQ_A) -lssl
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
@@ -52,12 +54,10 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 all: railyard
 
-$(BUILD)/railyard: $(CMD_OBJ) $(PKG_OBJ) | $(LIBPQ_A)
+$(BUILD)/railyard: $(CMD_OBJ) $(PKG_OBJ)
+	@for a in $(LIBPQ_A); do [ -f "$$a" ] || { echo "error: $$a is missing:" \
+		"install libpq-dev and postgresql-server-dev-15 (scripts/install-deps.sh)" >&2; exit 1; }; done
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-$(LIBPQ_A):
-	@echo "error: $@ is missing: install libpq-dev and postgresql-server-dev-15 (scripts/install-deps.sh)" >&2
-	@exit 1
 
 railyard: $(BUILD)/railyard
 	cp $< $@.tmp && mv -f $@.tmp $@
