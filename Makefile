@@ -9,12 +9,12 @@ LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap
 # and port code it calls), so that its GSSAPI and LDAP libraries load on
 # first use too: through libpq.so they were 17 of the 30 libraries every
 # `railyard submit` mapped (docs/ARCHITECTURE.md, "Loading libraries").
-# Expanded when used, as CFLAGS and LDLIBS are: `make test` installs the
-# packages (check-deps) after the Makefile is read.
+# OpenSSL, which it calls too, is in PKGS.  Expanded when used, as CFLAGS
+# and LDLIBS are: `make test` installs the packages (check-deps) after the
+# Makefile is read.
 PG_PKGLIBDIR = $(shell pg_config --pkglibdir)
 LIBPQ_A   = $(shell pkg-config --variable=libdir libpq)/libpq.a \
             $(PG_PKGLIBDIR)/libpgcommon_shlib.a $(PG_PKGLIBDIR)/libpgport_shlib.a
-LIBPQ     = $(LIBPQ_A) -lssl
 VERSION   := $(shell cat VERSION)
 CC        ?= cc
 WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
@@ -22,7 +22,7 @@ WARN      := -Wall -Wextra -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Ipkg -MMD -MP \
              -DRY_VERSION='"$(VERSION)"' $(shell pkg-config --cflags libpq $(PKGS) $(LAZY_PKGS))
-LDLIBS    += $(LIBPQ) $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS    += $(LIBPQ_A) $(shell pkg-config --libs $(PKGS)) -lm
 ifdef CI
 CFLAGS    += -Werror
 endif

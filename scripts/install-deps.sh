@@ -13,7 +13,7 @@ PACKAGES="build-essential pkg-config libpq-dev libevent-dev libssl-dev libpcre2-
 libjansson-dev libyaml-dev libsystemd-dev libcmocka-dev libxml2-dev postgresql-15
 postgresql-client-15 procps iproute2
 libcurl4-openssl-dev libarchive-dev libzstd-dev git nginx-light openssl"
-# libpq linked in (Makefile: LIBPQ): the common and port code its libpq.a
+# libpq linked in (Makefile: LIBPQ_A): the common and port code its libpq.a
 # calls, and the headers of the GSSAPI and LDAP libraries it loads lazily
 PACKAGES="$PACKAGES postgresql-server-dev-15 libkrb5-dev libldap-dev"
 # integration tests of issue 11: PgBouncer, containers (podman + crun, and
