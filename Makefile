@@ -7,7 +7,7 @@ PKGS      := libevent openssl libpcre2-8 jansson yaml-0.1
 LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap
 # libpq is linked in (libpq-dev's libpq.a and the server headers' common
 # and port code it calls), so that its GSSAPI and LDAP libraries load on
-# first use too: through libpq.so they were 17 of the 30 libraries every
+# first use too: through libpq.so they were 19 of the 30 libraries every
 # `railyard submit` mapped (docs/ARCHITECTURE.md, "Loading libraries").
 # OpenSSL, which it calls too, is in PKGS.  Expanded when used, as CFLAGS
 # and LDLIBS are: `make test` installs the packages (check-deps) after the

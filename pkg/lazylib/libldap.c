@@ -2,7 +2,7 @@
  * libldap on first use (lazylib.h), for the libpq linked into the binary
  * (Makefile: libpq.a): the functions its LDAP lookup of connection
  * parameters calls (a service file's "ldap://" line), which most
- * installations never use.  Loading libldap brought 12 more libraries
+ * installations never use.  libldap brought 11 more libraries with it
  * (GnuTLS, SASL, ...) into every start.
  */
 #define LDAP_DEPRECATED 1	/* libpq calls ldap_init, ldap_simple_bind, ... */
