@@ -432,6 +432,46 @@ at_exit() {
 	printf '\n' >>"$RY__AT_EXIT"
 }
 
+# ry_pgbouncer NAME MODE [tcp]
+#   Starts Debian's pgbouncer in front of the test cluster, as the cluster's
+#   user, from a directory of its own, pooling in MODE (session,
+#   transaction), stopped at exit; sets BOUNCER_DB to a conninfo for the
+#   current database through it.  It listens on a Unix socket in that
+#   directory, and with tcp on 127.0.0.1 too (BOUNCER_DB then says TCP),
+#   at a port it is seen to listen on: pgbouncer starts whether or not it
+#   could bind one, so its log decides, and a port another process holds
+#   makes it try the next.
+ry_pgbouncer() {
+	local name=$1 mode=$2 tcp=${3:-} dir=$RY_WORKDIR/bouncer-$1 port pid try
+	command -v pgbouncer >/dev/null || fail "pgbouncer is not installed (scripts/install-deps.sh)"
+	# shellcheck source=scripts/pg-common.sh
+	. "$RY_ROOT/scripts/pg-common.sh"
+	mkdir -p "$dir"
+	for try in 1 2 3 4 5; do
+		port=$((20000 + ($$ + RANDOM) % 30000))
+		pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" "$mode" 20 200 "$RY_PGUSER"
+		[[ -z $tcp ]] || sed -i 's/^listen_addr =.*/listen_addr = 127.0.0.1/' "$dir/pgbouncer.ini"
+		: >"$dir/pgbouncer.log"
+		chown -R "$RY_PGUSER" "$dir"
+		runuser -u "$RY_PGUSER" -- pgbouncer -d "$dir/pgbouncer.ini" ||
+			fail "pgbouncer did not start: $(tail -5 "$dir/pgbouncer.log")"
+		wait_for 10 grep -q "process up" "$dir/pgbouncer.log"
+		pid=$(cat "$dir/pgbouncer.pid")
+		[[ -z $tcp ]] || grep -q "listening on 127.0.0.1:$port" "$dir/pgbouncer.log" && break
+		kill "$pid"
+		wait_for 10 ry_dead "$pid"
+		pid=""
+	done
+	[[ -n $pid ]] || fail "pgbouncer could not listen on 127.0.0.1: $(tail -5 "$dir/pgbouncer.log")"
+	at_exit kill "$pid"
+	if [[ -n $tcp ]]; then
+		BOUNCER_DB="host=127.0.0.1 port=$port user=$RY_PGUSER dbname=$RY_DBNAME"
+	else
+		BOUNCER_DB="host=$dir port=$port user=$RY_PGUSER dbname=$RY_DBNAME"
+	fi
+	wait_for 10 "$RY_PG_BINDIR/psql" -XAtq -d "$BOUNCER_DB" -c "SELECT 1"
+}
+
 # ---- pipelines, tasks and failure injection --------------------------------
 
 # ry_usedb NAME

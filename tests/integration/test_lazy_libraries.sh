@@ -8,8 +8,6 @@
 # status 70 and one line naming the library, while commands that need none
 # still work.
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=scripts/pg-common.sh
-. "$RY_ROOT/scripts/pg-common.sh"
 
 LAZY_LIBS=(libcurl.so.4 libxml2.so.2 libarchive.so.13 libsystemd.so.0 libgssapi_krb5.so.2
 	libldap-2.5.so.0)
@@ -68,32 +66,28 @@ xml_loaded_on_first_use() {
 # (gssencmode=prefer, its default), through pkg/lazylib: libgssapi_krb5 is
 # loaded then, libldap is not, and without a cache libpq goes on without
 # GSSAPI.  TCP through a pgbouncer on 127.0.0.1 (the test cluster listens on
-# a Unix socket only).
+# a Unix socket only).  Without the library, the command stops there, before
+# sending anything: status 70, one line naming the package, nothing stored.
 tcp_connection_loads_gssapi_on_first_use() {
-	local dir=$RY_WORKDIR/bouncer-tcp port started=0 try
-	mkdir -p "$dir"
-	chown "$RY_PGUSER" "$dir"
-	for try in 1 2 3 4 5; do	# a port another process holds: the next
-		port=$((20000 + ($$ + RANDOM) % 30000))
-		pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" session 5 20 "$RY_PGUSER"
-		sed -i 's/^listen_addr =.*/listen_addr = 127.0.0.1/' "$dir/pgbouncer.ini"
-		chown "$RY_PGUSER" "$dir"/*
-		if runuser -u "$RY_PGUSER" -- pgbouncer -d "$dir/pgbouncer.ini" 2>/dev/null; then
-			wait_for 10 test -s "$dir/pgbouncer.pid"
-			at_exit kill "$(cat "$dir/pgbouncer.pid")"
-			started=1
-			break
-		fi
-	done
-	((started)) || fail "pgbouncer did not start on 127.0.0.1: $(tail -5 "$dir/pgbouncer.log")"
-	export RAILYARD_DB="host=127.0.0.1 port=$port user=$RY_PGUSER dbname=$RY_DBNAME"
-	wait_for 10 "$RY_PG_BINDIR/psql" -XAtq -d "$RAILYARD_DB" -c "SELECT 1"
-	local id
+	ry_pgbouncer tcp session tcp
+	export RAILYARD_DB=$BOUNCER_DB
+	local id out rc=0
 	id=$(traced tcp submit "$RY_ROOT/examples/shop.yaml") ||
 		fail "railyard submit over TCP failed: $id"
 	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit over TCP printed '$id', not a pipeline id"
 	[[ $(loaded tcp) == libgssapi_krb5.so.2 ]] ||
 		fail "a TCP connection loaded '$(loaded tcp)', expected libgssapi_krb5.so.2 alone"
+
+	local before
+	before=$(sql "SELECT count(*) FROM railyard.pipelines")
+	mkdir -p broken
+	: >broken/libgssapi_krb5.so.2	# not a library: dlopen must fail
+	out=$(LD_LIBRARY_PATH=$PWD/broken "$RY" submit "$RY_ROOT/examples/shop.yaml" 2>&1) || rc=$?
+	((rc == 70)) || fail "railyard submit without libgssapi_krb5 exited $rc, expected 70: $out"
+	[[ $out == "railyard: error: cannot load libgssapi_krb5.so.2: "*"; install libgssapi-krb5-2 (scripts/install-deps.sh)" ]] ||
+		fail "not one line naming libgssapi_krb5.so.2 and its package: $out"
+	[[ $(sql "SELECT count(*) FROM railyard.pipelines") == "$before" ]] ||
+		fail "a submission that could not connect stored something"
 }
 
 # A service file's ldap:// line makes libpq look the parameters up in LDAP,
@@ -141,7 +135,7 @@ broken_install_stops_worker_at_start() {
 run_scenario "railyard --version loads none of the six libraries" version_loads_none
 run_scenario "railyard submit loads none of the six libraries" submit_loads_none
 run_scenario "deps scan of a Maven project loads libxml2 on first use, only it" xml_loaded_on_first_use
-run_scenario "libpq over TCP loads libgssapi_krb5 on first use, only it, and connects without Kerberos" \
+run_scenario "libpq over TCP loads libgssapi_krb5 on first use, only it; without it: status 70, nothing stored" \
 	tcp_connection_loads_gssapi_on_first_use
 run_scenario "an ldap:// service line loads libldap on first use, only it" \
 	ldap_service_loads_ldap_on_first_use

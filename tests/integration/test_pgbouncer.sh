@@ -5,27 +5,6 @@
 # transaction mode the worker says at start why its LISTEN cannot work
 # there, and still runs pipelines to the end by polling.
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=scripts/pg-common.sh
-. "$RY_ROOT/scripts/pg-common.sh"
-
-PGBOUNCER=$(command -v pgbouncer) || { echo "pgbouncer is not installed (scripts/install-deps.sh)" >&2; exit 1; }
-
-# start_pgbouncer NAME MODE: a pgbouncer in front of the test cluster
-# (unix socket in its own directory, run as the cluster's user), pooling
-# in MODE; sets BOUNCER_DB to a conninfo for the current database.
-start_pgbouncer() {
-	local name=$1 mode=$2 dir=$RY_WORKDIR/bouncer-$1 port
-	mkdir -p "$dir"
-	# A port for its socket name only (no TCP listener).
-	port=$((20000 + ($$ + RANDOM) % 30000))
-	pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" "$mode" 20 200 "$RY_PGUSER"
-	chown -R "$RY_PGUSER" "$dir"
-	runuser -u "$RY_PGUSER" -- "$PGBOUNCER" -d "$dir/pgbouncer.ini" || fail "pgbouncer did not start: $(tail -5 "$dir/pgbouncer.log")"
-	wait_for 10 test -s "$dir/pgbouncer.pid"
-	at_exit kill "$(cat "$dir/pgbouncer.pid")"
-	BOUNCER_DB="host=$dir port=$port user=$RY_PGUSER dbname=$RY_DBNAME"
-	wait_for 10 "$RY_PG_BINDIR/psql" -XAtq -d "$BOUNCER_DB" -c "SELECT 1"
-}
 
 chain() {
 	ry_submit "(name) VALUES ('$1')" "
@@ -37,7 +16,7 @@ chain() {
 
 session_mode_works_like_direct() {
 	ry_newdb session
-	start_pgbouncer session session
+	ry_pgbouncer session session
 	local id
 	RAILYARD_DB=$BOUNCER_DB start_worker bs --workdir "$RY_WORKDIR/w-bs" --http-listen off --heartbeat 5 --lease 30
 	wait_for 30 grep -q "notifications reach this worker's database connection" "$RY_WORKDIR/worker-bs.log"
@@ -58,7 +37,7 @@ session_mode_works_like_direct() {
 
 transaction_mode_is_explained_and_polled() {
 	ry_newdb txn
-	start_pgbouncer txn transaction
+	ry_pgbouncer txn transaction
 	local id
 	RAILYARD_DB=$BOUNCER_DB start_worker bt --workdir "$RY_WORKDIR/w-bt" --http-listen off --heartbeat 1 --lease 10
 	wait_for 30 grep -q "notifications do not reach this worker's database connection" "$RY_WORKDIR/worker-bt.log"
