@@ -40,6 +40,25 @@ $$;
 COMMENT ON FUNCTION railyard.may_act_for_team(text) IS
     'whether the session''s role may submit or cancel for the team (row-level security; railyard.team_roles)';
 
+-- Whether the statement runs inside one of railyard's own functions: as
+-- their owner (the role that ran this migrate, named here as a constant)
+-- with railyard.internal on, which each of them sets (sql/90_roles.sql).
+-- Any role can SET railyard.internal, none but the owner's members can be
+-- the owner: a submitter's INSERT never passes for submit_pipeline's.
+-- (Functions left to an older owner do not pass either: their pipelines
+-- are then validated at COMMIT like one inserted by hand.)
+DO $do$
+BEGIN
+    EXECUTE format($f$
+        CREATE OR REPLACE FUNCTION railyard.in_railyard_function() RETURNS boolean
+        LANGUAGE sql STABLE AS $b$
+            SELECT current_user = %L::name
+               AND coalesce(current_setting('railyard.internal', true) = 'on', false)
+        $b$$f$, current_user);
+END $do$;
+COMMENT ON FUNCTION railyard.in_railyard_function() IS
+    'whether the statement runs inside railyard''s own functions (their owner, railyard.internal on): submit_pipeline''s inserts';
+
 -- Whether row-level security by team is turned on (docs/operations.md, "Roles").
 CREATE OR REPLACE FUNCTION railyard.team_rls_enabled() RETURNS boolean
 LANGUAGE sql STABLE AS $$

@@ -10,11 +10,14 @@
 CREATE OR REPLACE FUNCTION railyard.pipelines_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF railyard.team_rls_enabled() AND NOT railyard.may_act_for_team(NEW.team) THEN
-        RAISE EXCEPTION 'cannot submit pipeline "%" for team "%": role % may not act for that team',
-                        NEW.name, NEW.team, session_user
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'railyard.team_roles lists the roles that may submit and cancel for each team';
+    -- (Two IFs: one condition would plan both functions in every new session.)
+    IF railyard.team_rls_enabled() THEN
+        IF NOT railyard.may_act_for_team(NEW.team) THEN
+            RAISE EXCEPTION 'cannot submit pipeline "%" for team "%": role % may not act for that team',
+                            NEW.name, NEW.team, session_user
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = 'railyard.team_roles lists the roles that may submit and cancel for each team';
+        END IF;
     END IF;
     NEW.state := 'queued';
     NEW.submitted_by := session_user;
@@ -149,15 +152,20 @@ BEGIN
             END IF;
         END;
     END IF;
-    -- Run state belongs to railyard, whatever the INSERT said.
-    NEW.state := 'blocked';
+    -- Run state belongs to railyard, whatever the INSERT said.  Only
+    -- submit_pipeline, which has checked and ranked the graph already,
+    -- inserts a task ready or with its count of upstreams; any other task
+    -- starts blocked and validate_pipeline sets them at COMMIT.
+    IF NOT (railyard.in_railyard_function() AND NEW.state IN ('blocked', 'ready')) THEN
+        NEW.state := 'blocked';
+        NEW.waiting_on := 0;
+        NEW.ready_at := NULL;
+    END IF;
     NEW.reason := NULL;
-    NEW.waiting_on := 0;
     NEW.upstream_failed := false;
     NEW.attempt := 0;
     NEW.agent_id := NULL;
     NEW.exit_code := NULL;
-    NEW.ready_at := NULL;
     NEW.claimed_at := NULL;
     NEW.started_at := NULL;
     NEW.finished_at := NULL;
@@ -193,9 +201,11 @@ END $$;
 COMMENT ON FUNCTION railyard.tasks_after_insert() IS
     'trigger: once per INSERT statement, refuses tasks for an already submitted pipeline';
 
+-- (submit_pipeline inserts the tasks of the pipeline it has just inserted.)
 CREATE OR REPLACE TRIGGER tasks_after_insert AFTER INSERT ON railyard.tasks
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.tasks_after_insert();
+    FOR EACH STATEMENT WHEN (NOT railyard.in_railyard_function())
+    EXECUTE FUNCTION railyard.tasks_after_insert();
 
 -- Edges are checked once per INSERT statement too: self-edges, then edges
 -- for an already submitted pipeline, the first offending row named.
@@ -227,9 +237,12 @@ COMMENT ON FUNCTION railyard.edges_after_insert() IS
 -- Replaced by edges_after_insert (one call per statement, not per edge).
 DROP TRIGGER IF EXISTS edges_before_insert ON railyard.edges;
 DROP FUNCTION IF EXISTS railyard.edges_before_insert();
+-- (submit_pipeline's edges: its pipeline is new, and pipeline_graph has
+-- refused self-edges as cycles before they are inserted.)
 CREATE OR REPLACE TRIGGER edges_after_insert AFTER INSERT ON railyard.edges
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.edges_after_insert();
+    FOR EACH STATEMENT WHEN (NOT railyard.in_railyard_function())
+    EXECUTE FUNCTION railyard.edges_after_insert();
 
 -- A cycle as "a -> b -> c -> a", shortened as pkg/graph's
 -- ry_graph_format_cycle does it: a cycle of more than 8 tasks keeps its
@@ -266,34 +279,32 @@ END $$;
 COMMENT ON FUNCTION railyard.cycle_text(text[], integer[]) IS
     'a cycle as "a -> b -> a"; longer than 8 tasks: first 4 and last 3 names and the length (as pkg/graph prints it)';
 
--- Runs at COMMIT once per new pipeline: checks the graph (tasks exist,
--- edges name known tasks, no cycle), computes each task's count of upstreams
--- and its upward rank, releases the roots and wakes the workers once.
--- Kahn's algorithm over arrays: O(tasks + edges) and no temporary tables.
--- Rows inserted in this very transaction have no statistics yet (the
--- planner guesses one row), so nested loops over every task would make a
--- 20,000-task pipeline take minutes; hash joins keep it linear.  Every
--- query names the pipeline so hash joins never scan other pipelines.  With
--- nested loops off, plan costs look huge and would trigger JIT compilation
--- (half a second per COMMIT): off too.
-CREATE OR REPLACE FUNCTION railyard.validate_pipeline() RETURNS trigger
-LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $$
+-- A pipeline's graph, checked and ranked: its tasks exist, its edges name
+-- known tasks, it has no cycle; then each task's count of upstreams
+-- (waiting) and upward rank (HEFT: its weight plus the heaviest path
+-- below it).  names and weights are per task, in one order; the edges are
+-- pairs of names.  Both ways in use it: validate_pipeline (a pipeline
+-- inserted by hand, at COMMIT) and submit_pipeline (before it inserts the
+-- tasks).  Kahn's algorithm over arrays: O(tasks + edges) and no
+-- temporary tables.  The edges are matched to the tasks by hash joins:
+-- nested loops over every task would make a 20,000-task pipeline take
+-- minutes, and with them off plan costs look huge and would trigger JIT
+-- compilation (half a second): off too.
+CREATE OR REPLACE FUNCTION railyard.pipeline_graph(pid bigint, pname text, names text[],
+                                                   edge_ups text[], edge_downs text[],
+                                                   weights float8[],
+                                                   OUT waiting int[], OUT ranks float8[])
+LANGUAGE plpgsql IMMUTABLE SET enable_nestloop = off SET jit = off AS $$
 DECLARE
-    pid      bigint := NEW.id;
-    ids      bigint[];
-    names    text[];
-    ups      int[];     -- edge k: ups[k] -> downs[k], sorted by upstream
+    ups      int[];     -- edge k: ups[k] -> downs[k], as indexes into names, sorted by upstream
     downs    int[];
-    n        int;
+    n        int := coalesce(cardinality(names), 0);
     m        int;
     indeg    int[];
-    waiting  int[];
     first    int[];     -- first[v]: first edge index whose upstream is v
     queue    int[];
     head     int := 0;
     tail     int := 0;
-    weights  float8[];  -- each task's weight in the upward rank
-    ranks    float8[];
     v        int;
     w        int;
     k        int;
@@ -309,37 +320,29 @@ DECLARE
     first_in int[];     -- first_in[v]: first edge index (in rups/rdowns) whose downstream is v
     cyc      int[];
 BEGIN
-    -- One statement reads the pipeline's tasks and edges: the tasks in id
-    -- order (ids, names), the edges as pairs of indexes into them sorted
-    -- by upstream (ups, downs), and the first edge naming an unknown task.
-    -- (In a new session each statement costs its parse and plan: a
-    -- submission from the CLI is a new session.)
+    IF n = 0 THEN
+        RAISE EXCEPTION 'pipeline % ("%") has no tasks', pid, pname
+            USING ERRCODE = 'check_violation',
+                  HINT = 'insert its tasks in the same transaction as the pipeline';
+    END IF;
+    -- One statement: the edges as pairs of indexes, sorted by upstream,
+    -- and the first edge naming an unknown task.
     WITH idx AS MATERIALIZED (
-        SELECT id, name, row_number() OVER (ORDER BY id)::int AS i
-          FROM railyard.tasks WHERE pipeline_id = pid
+        SELECT t.name, t.i::int AS i FROM unnest(names) WITH ORDINALITY AS t(name, i)
     ), ix AS MATERIALIZED (
         SELECT e.upstream, e.downstream, u.i AS ui, d.i AS di
-          FROM railyard.edges e
+          FROM unnest(edge_ups, edge_downs) AS e(upstream, downstream)
           LEFT JOIN idx u ON u.name = e.upstream
           LEFT JOIN idx d ON d.name = e.downstream
-         WHERE e.pipeline_id = pid
     ), bad AS (
         SELECT ix.upstream, ix.downstream,
                CASE WHEN ix.ui IS NULL THEN ix.upstream ELSE ix.downstream END AS missing
           FROM ix WHERE ix.ui IS NULL OR ix.di IS NULL LIMIT 1
     )
-    SELECT (SELECT array_agg(id ORDER BY i) FROM idx),
-           (SELECT array_agg(name ORDER BY i) FROM idx),
-           (SELECT coalesce(array_agg(ui ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
+    SELECT (SELECT coalesce(array_agg(ui ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
            (SELECT coalesce(array_agg(di ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
            (SELECT upstream FROM bad), (SELECT downstream FROM bad), (SELECT missing FROM bad)
-      INTO ids, names, ups, downs, bad_up, bad_down, bad_missing;
-    n := coalesce(array_length(ids, 1), 0);
-    IF n = 0 THEN
-        RAISE EXCEPTION 'pipeline % ("%") has no tasks', pid, NEW.name
-            USING ERRCODE = 'check_violation',
-                  HINT = 'insert its tasks in the same transaction as the pipeline';
-    END IF;
+      INTO ups, downs, bad_up, bad_down, bad_missing;
     IF bad_missing IS NOT NULL THEN
         RAISE EXCEPTION 'edge % -> % in pipeline %: unknown task "%"',
                         bad_up, bad_down, pid, bad_missing
@@ -413,17 +416,10 @@ BEGIN
         END LOOP;
         RAISE EXCEPTION 'cycle: %', railyard.cycle_text(names, cyc)
             USING ERRCODE = 'invalid_object_definition',
-                  DETAIL = format('pipeline %s ("%s")', pid, NEW.name);
+                  DETAIL = format('pipeline %s ("%s")', pid, pname);
     END IF;
 
-    -- ---- rank weights: the one place that decides them -------------------
-    -- A task weighs its expected duration in seconds (sql/51_forecast.sql:
-    -- history, else borrowed, else estimate_s; never below 1 ms, so ranks
-    -- strictly decrease downstream); weights[v] belongs to task ids[v].
-    weights := railyard.task_weights(pid);
-    -- ---- end of rank weights ---------------------------------------------
-
-    -- Upward rank (HEFT): own weight plus the heaviest path below it.
+    -- Upward rank, from the last task in topological order up.
     ranks := array_fill(0::float8, ARRAY[n]);
     FOR head IN REVERSE n..1 LOOP
         v := queue[head];
@@ -435,6 +431,41 @@ BEGIN
         END LOOP;
         ranks[v] := weights[v] + r;
     END LOOP;
+END $$;
+
+COMMENT ON FUNCTION railyard.pipeline_graph(bigint, text, text[], text[], text[], float8[]) IS
+    'checks a pipeline''s graph (tasks, edges naming known tasks, no cycle) and returns each task''s count of upstreams and upward rank';
+
+-- Runs at COMMIT once per pipeline inserted by hand (plain INSERTs; a
+-- pipeline submit_pipeline stored is checked already and never queues
+-- this trigger): checks and ranks the graph (pipeline_graph), releases
+-- the roots and wakes the workers once.  Rows inserted in this very
+-- transaction have no statistics yet (the planner guesses one row), hence
+-- hash joins, as in pipeline_graph; every query names the pipeline so
+-- they never scan other pipelines.
+CREATE OR REPLACE FUNCTION railyard.validate_pipeline() RETURNS trigger
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $$
+DECLARE
+    pid      bigint := NEW.id;
+    ids      bigint[];
+    names    text[];
+    tasks    railyard.tasks[];
+    ups      text[];
+    downs    text[];
+    waiting  int[];
+    ranks    float8[];
+BEGIN
+    -- One statement reads the pipeline's tasks, in id order, and its
+    -- edges.  (In a new session each statement costs its parse and plan.)
+    SELECT (SELECT array_agg(t.id ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
+           (SELECT array_agg(t.name ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
+           (SELECT array_agg(t ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
+           (SELECT coalesce(array_agg(e.upstream), '{}') FROM railyard.edges e WHERE e.pipeline_id = pid),
+           (SELECT coalesce(array_agg(e.downstream), '{}') FROM railyard.edges e WHERE e.pipeline_id = pid)
+      INTO ids, names, tasks, ups, downs;
+    SELECT g.waiting, g.ranks INTO waiting, ranks
+      FROM railyard.pipeline_graph(pid, NEW.name, names, ups, downs,
+               railyard.task_weights_of(railyard.pipeline_family(NEW.name, NEW.family), tasks)) g;
 
     -- The roots' placement keys are set here, for all of them at once
     -- (tasks_placement_keys skips a row whose age_key the statement set):
@@ -456,9 +487,96 @@ BEGIN
 END $$;
 
 COMMENT ON FUNCTION railyard.validate_pipeline() IS
-    'deferred trigger: validates a pipeline at COMMIT (tasks, edges, cycle), ranks its tasks and releases the roots';
+    'deferred trigger: validates a pipeline inserted by hand at COMMIT (tasks, edges, cycle), ranks its tasks and releases the roots';
 
+-- Not for submit_pipeline's own pipelines (in_railyard_function(), below): it
+-- has done all of this before it inserted the tasks.
 DROP TRIGGER IF EXISTS pipelines_validate ON railyard.pipelines;
 CREATE CONSTRAINT TRIGGER pipelines_validate AFTER INSERT ON railyard.pipelines
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION railyard.validate_pipeline();
+    FOR EACH ROW WHEN (NOT railyard.in_railyard_function())
+    EXECUTE FUNCTION railyard.validate_pipeline();
+
+-- A whole pipeline in one call, as `railyard submit` sends it: the
+-- pipeline, then its tasks and edges from JSON arrays of objects (the
+-- columns of railyard.tasks and railyard.edges by name; docs/sql.md).
+-- What validate_pipeline would do at COMMIT is done before the tasks are
+-- stored, so they are inserted once with their final run state — waiting
+-- count, rank, the roots ready with their team and aging key — and never
+-- updated: a new session (every `railyard submit` is one) pays for no
+-- UPDATE of the tasks and its triggers.  The same checks apply: the
+-- INSERT triggers (tasks_before_insert keeps the run state only from
+-- here: in_railyard_function()), the constraints, pipeline_graph.  Returns
+-- the pipeline's id; the transaction's COMMIT publishes it.
+CREATE OR REPLACE FUNCTION railyard.submit_pipeline(p_name text, p_team text, p_priority integer,
+                                                    p_revision text, p_changed_paths text[],
+                                                    p_source text, p_tasks jsonb,
+                                                    p_edges jsonb DEFAULT '[]')
+RETURNS bigint
+LANGUAGE plpgsql SET enable_nestloop = off SET jit = off AS $$
+DECLARE
+    pid      bigint;
+    fam      text;
+    pteam    text;
+    prio     integer;
+    tasks    railyard.tasks[];
+    names    text[];
+    twice    text;
+    ups      text[];
+    downs    text[];
+    waiting  int[];
+    ranks    float8[];
+BEGIN
+    IF jsonb_typeof(p_tasks) IS DISTINCT FROM 'array' OR jsonb_typeof(coalesce(p_edges, '[]')) <> 'array' THEN
+        RAISE EXCEPTION 'submit_pipeline: tasks and edges must be JSON arrays of objects'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO railyard.pipelines AS p (name, team, priority, revision, changed_paths, source)
+    VALUES (p_name, p_team, p_priority, p_revision, p_changed_paths, p_source)
+    RETURNING p.id, railyard.pipeline_family(p.name, p.family), p.team, p.priority
+         INTO pid, fam, pteam, prio;
+    -- The tasks as rows of railyard.tasks (id: their position), their
+    -- names, a name given twice, and the edges' names: one statement.
+    SELECT array_agg(jsonb_populate_record(NULL::railyard.tasks,
+                         x.t || jsonb_build_object('id', x.i, 'pipeline_id', pid)) ORDER BY x.i),
+           array_agg(x.t->>'name' ORDER BY x.i),
+           (SELECT y.t->>'name' FROM jsonb_array_elements(p_tasks) y(t)
+             GROUP BY 1 HAVING count(*) > 1 LIMIT 1),
+           (SELECT coalesce(array_agg(e.e->>'upstream'), '{}') FROM jsonb_array_elements(coalesce(p_edges, '[]')) e(e)),
+           (SELECT coalesce(array_agg(e.e->>'downstream'), '{}') FROM jsonb_array_elements(coalesce(p_edges, '[]')) e(e))
+      INTO tasks, names, twice, ups, downs
+      FROM jsonb_array_elements(p_tasks) WITH ORDINALITY AS x(t, i);
+    IF twice IS NOT NULL THEN
+        RAISE EXCEPTION 'pipeline % ("%"): task "%" is given twice', pid, p_name, twice
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    SELECT g.waiting, g.ranks INTO waiting, ranks
+      FROM railyard.pipeline_graph(pid, p_name, names, ups, downs,
+                                   railyard.task_weights_of(fam, tasks)) g;
+
+    -- The run state is validate_pipeline's, column for column.
+    INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, requires, os,
+                                arch, cpu, mem_mb, pool, priority, version, cacheable, inputs,
+                                run_if, only_if_changed, max_attempts, timeout_s, outputs,
+                                secrets, image, forecast_key, estimate_s,
+                                state, waiting_on, rank, ready_at, team, age_key)
+    SELECT pid, t.name, t.service, t.kind, t.command, t.env, t.requires, t.os,
+           t.arch, t.cpu, t.mem_mb, t.pool, coalesce(t.priority, prio), t.version, t.cacheable,
+           t.inputs, t.run_if, t.only_if_changed, t.max_attempts, t.timeout_s, t.outputs,
+           coalesce(t.secrets, '{}'), t.image, t.forecast_key, t.estimate_s,
+           CASE WHEN waiting[t.id] = 0 THEN 'ready'::railyard.task_state ELSE 'blocked' END,
+           waiting[t.id], ranks[t.id],
+           CASE WHEN waiting[t.id] = 0 THEN now() END, pteam,
+           CASE WHEN waiting[t.id] = 0 THEN railyard.age_key(coalesce(t.priority, prio), now()) END
+      FROM unnest(tasks) t      -- t.id: the task's position
+     ORDER BY t.id;
+    INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
+    SELECT pid, e.upstream, e.downstream, e.kind
+      FROM jsonb_populate_recordset(NULL::railyard.edges, coalesce(p_edges, '[]')) e;
+    UPDATE railyard.pipelines SET validated_at = now() WHERE id = pid;
+    PERFORM pg_notify('railyard_ready', '');
+    RETURN pid;
+END $$;
+
+COMMENT ON FUNCTION railyard.submit_pipeline(text, text, integer, text, text[], text, jsonb, jsonb) IS
+    'submits a pipeline with its tasks and edges (JSON arrays) in one call, checked and ranked before the tasks are stored; returns its id';

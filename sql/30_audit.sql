@@ -57,6 +57,27 @@ CREATE OR REPLACE TRIGGER audit_tasks_update AFTER UPDATE ON railyard.tasks
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION railyard.audit_tasks_update();
 
+-- A task inserted ready (submit_pipeline's roots: nobody else may,
+-- tasks_before_insert) is audited as it would have been had it been
+-- inserted blocked and released at COMMIT.
+CREATE OR REPLACE FUNCTION railyard.audit_tasks_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO railyard.audit_log (at, actor, agent, object, object_id, pipeline_id, event,
+                                    old_state, new_state, detail)
+    SELECT clock_timestamp(), railyard.actor(), railyard.audit_agent(), 'task', n.id,
+           n.pipeline_id, railyard.audit_task_event('blocked', n.state, n.reason), 'blocked',
+           n.state::text, jsonb_build_object('attempt', n.attempt)
+      FROM new_rows n WHERE n.state <> 'blocked';
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION railyard.audit_tasks_insert() IS
+    'trigger: audits the tasks inserted ready (a submission''s roots), per statement';
+
+CREATE OR REPLACE TRIGGER audit_tasks_insert AFTER INSERT ON railyard.tasks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION railyard.audit_tasks_insert();
+
 CREATE OR REPLACE FUNCTION railyard.audit_pipelines_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

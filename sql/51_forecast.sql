@@ -54,7 +54,7 @@ SELECT 1, array_agg(railyard.norm_ppf((k - 0.5) / 1024) ORDER BY k) FROM generat
 ON CONFLICT (id) DO NOTHING;
 
 
--- What each task of a pipeline is expected to take: the centre (median)
+-- What each of a pipeline's tasks is expected to take: the centre (median)
 -- and spread (sigma of ln duration) of its duration, and where they came
 -- from.  The task's own history first; then, for a task without any:
 --   other version   the same task in another version of its definition
@@ -65,39 +65,35 @@ ON CONFLICT (id) DO NOTHING;
 -- With its own history also how often it is a cache hit and the agent
 -- classes its last runs were placed on (forecast_run mixes their
 -- statistics).  Rows come in no particular order.  PL/pgSQL so that the
--- plans are cached: this runs at every COMMIT (task_weights).  The family
--- is a parameter, so every lookup is an index range of one family even
--- before ANALYZE has seen the rows; borrowing runs only when a task needs it.
-CREATE OR REPLACE FUNCTION railyard.task_estimates(p_pipeline bigint)
-RETURNS TABLE (task_id bigint, name text, family text, task text, version text,
+-- plans are cached: this runs at every submission (task_weights_of).  The
+-- tasks are rows of railyard.tasks, stored or not yet (submit_pipeline
+-- ranks a spec's tasks before it inserts them: they have no id yet).  The family is a parameter, so every lookup is an index
+-- range of one family even before ANALYZE has seen the rows; borrowing
+-- runs only when a task needs it.
+CREATE OR REPLACE FUNCTION railyard.task_estimates_of(p_family text, p_tasks railyard.tasks[])
+RETURNS TABLE (pos bigint, task_id bigint, name text, family text, task text, version text,
                center_s float8, sigma float8, runs bigint, source text,
                cache_rate float8, classes text[])
 LANGUAGE plpgsql STABLE SET jit = off AS $$
 #variable_conflict use_column
 DECLARE
-    fam  text;
-    ntasks bigint;
+    fam  text := p_family;
+    ntasks bigint := coalesce(cardinality(p_tasks), 0);
     done bigint;
 BEGIN
-    -- (one statement, not two: in a new session each costs its parse and
-    -- plan, and a submission from the CLI is a new session)
-    SELECT railyard.pipeline_family(p.name, p.family),
-           (SELECT count(*) FROM railyard.tasks t WHERE t.pipeline_id = p_pipeline)
-      INTO fam, ntasks
-      FROM railyard.pipelines p WHERE p.id = p_pipeline;
     -- Tasks with history of their own (sigma >= 0.25 before 5 runs: small
     -- samples get a wider spread).
     RETURN QUERY
-    SELECT t.id, t.name, fam, s.task, t.version, exp(s.ewma_log + s.mix_offset),
+    SELECT t.ordinality, t.id, t.name, fam, s.task, t.version, exp(s.ewma_log + s.mix_offset),
            greatest(coalesce(s.scale_log, 0), 0.03, CASE WHEN s.runs < 5 THEN 0.25 ELSE 0 END),
            s.runs, 'history', s.cache_rate, s.classes
-      FROM railyard.tasks t
+      FROM unnest(p_tasks) WITH ORDINALITY t
       JOIN railyard.duration_stats s
         ON s.family = fam AND s.task = coalesce(t.forecast_key, t.name) AND s.version = t.version
        AND s.agent_class = '*'
-     WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NOT NULL;
+     WHERE s.ewma_log IS NOT NULL;
     GET DIAGNOSTICS done = ROW_COUNT;
-    IF done = coalesce(ntasks, 0) THEN   -- (NULL: no such pipeline)
+    IF done = ntasks THEN
         RETURN;
     END IF;
     -- Nothing to borrow from: the family has no statistics and no other
@@ -114,31 +110,31 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM railyard.duration_stats s
                     WHERE s.family = fam AND s.agent_class = '*')
        AND NOT EXISTS (SELECT 1
-                         FROM (SELECT DISTINCT t.kind FROM railyard.tasks t
-                                WHERE t.pipeline_id = p_pipeline AND t.estimate_s IS NULL) k
+                         FROM (SELECT DISTINCT t.kind FROM unnest(p_tasks) t
+                                WHERE t.estimate_s IS NULL) k
                         CROSS JOIN LATERAL (
                               SELECT 1 FROM railyard.duration_stats s
                                WHERE s.agent_class = '*' AND s.kind = k.kind AND s.kind IS NOT NULL
                                  AND s.ewma_log IS NOT NULL
                                ORDER BY s.recent_at DESC NULLS LAST LIMIT 1) b) THEN
         RETURN QUERY
-        SELECT t.id, t.name, fam, coalesce(t.forecast_key, t.name), t.version, coalesce(t.estimate_s, 60),
+        SELECT t.ordinality, t.id, t.name, fam, coalesce(t.forecast_key, t.name), t.version, coalesce(t.estimate_s, 60),
                CASE WHEN t.estimate_s IS NOT NULL THEN 0.3 ELSE 0.6 END::float8, 0::bigint,
                CASE WHEN t.estimate_s IS NOT NULL THEN 'estimate' ELSE 'default' END,
                0::float8, '{}'::text[]
-          FROM railyard.tasks t WHERE t.pipeline_id = p_pipeline;
+          FROM unnest(p_tasks) WITH ORDINALITY t;
         RETURN;
     END IF;
     -- The others borrow.
     RETURN QUERY
     WITH o AS (
-        SELECT t.id, t.name, coalesce(t.forecast_key, t.name) AS key, t.version, t.service,
+        SELECT t.ordinality AS pos, t.id, t.name, coalesce(t.forecast_key, t.name) AS key, t.version, t.service,
                t.kind, t.estimate_s, coalesce(s.cache_rate, 0) AS cache_rate
-          FROM railyard.tasks t
+          FROM unnest(p_tasks) WITH ORDINALITY t
           LEFT JOIN railyard.duration_stats s
                  ON s.family = fam AND s.task = coalesce(t.forecast_key, t.name)
                 AND s.version = t.version AND s.agent_class = '*'
-         WHERE t.pipeline_id = p_pipeline AND s.ewma_log IS NULL
+         WHERE s.ewma_log IS NULL
     ), ver AS (
         -- the same task in its most recent other version
         SELECT DISTINCT ON (s.task) s.task, s.ewma_log + s.mix_offset AS ewma_log, s.scale_log
@@ -188,7 +184,7 @@ BEGIN
                          ORDER BY y.far, y.at DESC NULLS LAST LIMIT 20) x
                 HAVING count(*) > 0) b
     )
-    SELECT o.id, o.name, fam, o.key, o.version,
+    SELECT o.pos, o.id, o.name, fam, o.key, o.version,
            coalesce(exp(ver.ewma_log), o.estimate_s, sk.c, k.c, 60),
            CASE WHEN ver.ewma_log IS NOT NULL THEN greatest(coalesce(ver.scale_log, 0), 0.1)
                 WHEN o.estimate_s IS NOT NULL THEN 0.3
@@ -207,21 +203,39 @@ BEGIN
       LEFT JOIN sk ON sk.service = o.service AND sk.kind = o.kind
       LEFT JOIN k ON k.kind = o.kind;
 END $$;
+COMMENT ON FUNCTION railyard.task_estimates_of(text, railyard.tasks[]) IS
+    'per task given (rows of railyard.tasks, in a family; pos: its position among them): expected duration (centre, seconds), spread (sigma of ln duration), source (history, other version, estimate, service+kind, kind or default), cache hit rate and the agent classes of its last runs';
+
+-- The same for a stored pipeline's tasks.
+CREATE OR REPLACE FUNCTION railyard.task_estimates(p_pipeline bigint)
+RETURNS TABLE (task_id bigint, name text, family text, task text, version text,
+               center_s float8, sigma float8, runs bigint, source text,
+               cache_rate float8, classes text[])
+LANGUAGE sql STABLE AS $$
+    SELECT e.task_id, e.name, e.family, e.task, e.version, e.center_s, e.sigma, e.runs, e.source,
+           e.cache_rate, e.classes
+      FROM railyard.pipelines p
+     CROSS JOIN LATERAL railyard.task_estimates_of(
+               railyard.pipeline_family(p.name, p.family),
+               ARRAY(SELECT t FROM railyard.tasks t WHERE t.pipeline_id = p.id)) e
+     WHERE p.id = p_pipeline
+$$;
 COMMENT ON FUNCTION railyard.task_estimates(bigint) IS
     'per task of a pipeline: expected duration (centre, seconds), spread (sigma of ln duration), source (history, other version, estimate, service+kind, kind or default), cache hit rate and the agent classes of its last runs';
 
--- The weights of the upward rank computed at COMMIT (validate_pipeline):
--- each task's expected duration in seconds, in task id order; at least
+-- The weights of the upward rank (validate_pipeline, submit_pipeline):
+-- each task's expected duration in seconds, in the tasks' order; at least
 -- 1 ms, so that an upstream always ranks strictly above its downstreams
 -- and rank order is a topological order (forecast_run relies on it).
-CREATE OR REPLACE FUNCTION railyard.task_weights(p_pipeline bigint) RETURNS float8[]
-LANGUAGE plpgsql STABLE SET jit = off AS $$
+CREATE OR REPLACE FUNCTION railyard.task_weights_of(p_family text, p_tasks railyard.tasks[])
+RETURNS float8[] LANGUAGE plpgsql STABLE SET jit = off AS $$
 BEGIN
-    RETURN (SELECT array_agg(greatest(e.center_s, 0.001) ORDER BY e.task_id)
-              FROM railyard.task_estimates(p_pipeline) e);
+    RETURN (SELECT array_agg(greatest(e.center_s, 0.001) ORDER BY e.pos)
+              FROM railyard.task_estimates_of(p_family, p_tasks) e);
 END $$;
-COMMENT ON FUNCTION railyard.task_weights(bigint) IS
-    'expected task durations (seconds, >= 0.001) in task id order: the weights of the upward rank';
+COMMENT ON FUNCTION railyard.task_weights_of(text, railyard.tasks[]) IS
+    'expected durations (seconds, >= 0.001) of the tasks given, in their order: the weights of the upward rank';
+DROP FUNCTION IF EXISTS railyard.task_weights(bigint);
 
 -- The Monte Carlo forecast of one pipeline (docs/forecasting.md).  Each
 -- draw gives every task a duration from its distribution: a cache hit as

@@ -58,6 +58,7 @@ SELECT * FROM (VALUES
     ('webhook_claim', 'worker', 'worker: takes the farm-wide webhook sender lease and the due outbox rows'),
     ('webhook_report', 'worker', 'worker: records webhook attempts (delivered, retry later, dead)'),
     -- people and CI jobs
+    ('submit_pipeline', 'submitter', 'submits a pipeline with its tasks and edges in one call (railyard submit)'),
     ('cancel_pipeline', 'submitter', 'cancels a pipeline''s unfinished tasks'),
     ('record_forecast', 'submitter', 'railyard forecast --record: stores a forecast made on request'),
     -- railyard's internals and the owner's maintenance
@@ -94,6 +95,7 @@ SELECT * FROM (VALUES
     ('edges_after_insert', 'owner', 'trigger: checks new edges, once per statement'),
     ('refuse_direct_write', 'owner', 'trigger: refuses writes that do not come from railyard''s functions'),
     ('audit_tasks_update', 'owner', 'trigger: audits task state changes'),
+    ('audit_tasks_insert', 'owner', 'trigger: audits tasks inserted ready'),
     ('audit_pipelines_insert', 'owner', 'trigger: audits submissions'),
     ('audit_pipelines_update', 'owner', 'trigger: audits pipeline state changes'),
     ('audit_agents_change', 'owner', 'trigger: audits agent state changes'),

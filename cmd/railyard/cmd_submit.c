@@ -3,8 +3,9 @@
  * then inserts the pipeline, all its tasks and all its edges in one
  * statement — one round trip whatever the pipeline's size — and prints
  * the new pipeline's id, alone, on stdout (ID=$(railyard submit x.yaml)).
- * The database validates the whole graph again at COMMIT; what it says is
- * printed as "railyard: error: FILE: message" and nothing is left behind.
+ * The database checks the whole graph again before it stores the tasks;
+ * what it says is printed as "railyard: error: FILE: message" and nothing
+ * is left behind.
  *
  * Exit 0 submitted; 1 the spec (or the database's verdict on it) is bad;
  * 2 usage, connection or environment errors.
@@ -18,43 +19,14 @@
 #include <string.h>
 
 /*
- * The whole submission is one statement in one round trip: the pipeline,
- * then its tasks and edges from the spec's JSON (one row per element), in
- * data-modifying CTEs.  Sent alone, it runs in a transaction of its own
- * that commits when it ends: the deferred validation runs then, and an
- * error anywhere, COMMIT included, leaves nothing behind.  The foreign
- * keys and the statement triggers (tasks_after_insert, edges_after_insert)
- * run after all three INSERTs, so the tasks find their pipeline.
+ * The whole submission is one call in one round trip: submit_pipeline
+ * (sql/10_submit.sql) inserts the pipeline, then its tasks and edges from
+ * the spec's JSON, checked and ranked before they are stored.  Sent alone,
+ * the statement runs in a transaction of its own that commits when it
+ * ends: an error anywhere, COMMIT included, leaves nothing behind.
  */
-#define INSERT_PIPELINE_CTE                                                                   \
-	"WITH p AS (INSERT INTO railyard.pipelines "                                         \
-	"  (name, team, priority, revision, changed_paths, source) "                         \
-	"  VALUES ($1, $2, $3::integer, $4, $5::text[], $6) RETURNING id), "
-#define INSERT_TASKS_CTE                                                                      \
-	"t AS (INSERT INTO railyard.tasks (pipeline_id, name, service, kind, command, env, "  \
-	"  requires, os, arch, cpu, mem_mb, pool, priority, version, cacheable, inputs, "     \
-	"  run_if, only_if_changed, max_attempts, timeout_s, outputs, secrets, image) "       \
-	"  SELECT p.id, x.name, x.service, x.kind, x.command, x.env, x.requires, x.os, "      \
-	"  x.arch, x.cpu, x.mem_mb, x.pool, x.priority, x.version, x.cacheable, x.inputs, "   \
-	"  x.run_if, x.only_if_changed, x.max_attempts, x.timeout_s, x.outputs, "             \
-	"  coalesce(x.secrets, '{}'), x.image "                                               \
-	"  FROM p, jsonb_to_recordset($7::jsonb) AS x(name text, service text, kind text, "   \
-	"  command text, env jsonb, requires text[], os text, arch text, cpu integer, "       \
-	"  mem_mb integer, pool text, priority integer, version text, cacheable boolean, "    \
-	"  inputs text[], run_if railyard.run_if, only_if_changed text, max_attempts integer, " \
-	"  timeout_s integer, outputs text[], secrets jsonb, image text)) "
-
-/* A pipeline without edges does not pay for edges' statement trigger. */
 static const char submit_sql[] =
-	INSERT_PIPELINE_CTE INSERT_TASKS_CTE "SELECT id FROM p";
-
-static const char submit_with_edges_sql[] =
-	INSERT_PIPELINE_CTE INSERT_TASKS_CTE ", "
-	"e AS (INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind) "
-	"  SELECT p.id, x.upstream, x.downstream, x.kind "
-	"  FROM p, jsonb_to_recordset($8::jsonb) "
-	"  AS x(upstream text, downstream text, kind railyard.edge_kind)) "
-	"SELECT id FROM p";
+	"SELECT railyard.submit_pipeline($1, $2, $3::integer, $4, $5::text[], $6, $7::jsonb, $8::jsonb)";
 
 /*
  * Did the data cause this error (exit 1), rather than the connection or
@@ -83,9 +55,7 @@ static int insert_spec(struct ry_db *db, const struct ry_spec *spec, char **id)
 	int rc = RY_EXIT_OK;
 
 	*id = NULL;
-	/* The graph is validated when the statement's transaction commits. */
-	struct ry_res *r = spec->nedges > 0 ? ry_db_query(db, submit_with_edges_sql, 8, params, &err)
-					    : ry_db_query(db, submit_sql, 7, params, &err);
+	struct ry_res *r = ry_db_query(db, submit_sql, 8, params, &err);
 	if (r) {
 		*id = ry_strdup(ry_res_get(r, 0, 0));
 		ry_res_free(r);

@@ -40,7 +40,7 @@ size_t ry_graph_topo_order(const struct ry_graph *g, size_t *order);
 /*
  * A cycle, when there is one: *cycle (caller frees) holds c[0] -> c[1] ->
  * ... -> c[len-1] -> c[0] along edges; returns len, or 0 (and *cycle NULL)
- * when the graph is acyclic.  The same cycle validate_pipeline reports:
+ * when the graph is acyclic.  The same cycle pipeline_graph reports:
  * from the lowest-index vertex Kahn left over, walk to the lowest-index
  * upstream that is also left over until a vertex repeats.  Linear time.
  */

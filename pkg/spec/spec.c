@@ -475,7 +475,7 @@ static int cmp_edge_ix(const void *a, const void *b)
 }
 
 /*
- * Reports a cycle the way railyard.validate_pipeline does (pkg/graph finds
+ * Reports a cycle the way railyard.pipeline_graph does (pkg/graph finds
  * the same one: the walk upstream from the first task Kahn's algorithm
  * leaves over), so the message is the same whether C or the database finds
  * it, and as short for a ring of 20,000 tasks as for one of three.

@@ -181,6 +181,12 @@ team_row_level_security() {
 	((rc != 0)) && [[ $out == *'for team "search": role'*'may not act for that team'* ]] ||
 		fail "$SUB submitted for team search: $out"
 	rc=0
+	out=$(submit_pipeline_as "$SUB" sneaky-one-call search 2>&1) || rc=$?
+	((rc != 0)) && [[ $out == *'for team "search": role'*'may not act for that team'* ]] ||
+		fail "$SUB submitted for team search through submit_pipeline: $out"
+	[[ $(submit_pipeline_as "$SUB" pay-2 payments) =~ ^[0-9]+$ ]] ||
+		fail "$SUB could not submit for its own team through submit_pipeline"
+	rc=0
 	out=$(as "$SUB" "SELECT railyard.cancel_pipeline($theirs)" 2>&1) || rc=$?
 	((rc != 0)) && [[ $out == *"cannot cancel pipeline $theirs"* ]] || fail "$SUB cancelled team search's pipeline: $out"
 	[[ $(as "$SUB" "SELECT railyard.cancel_pipeline($ours)") == cancelled ]] || fail "$SUB cannot cancel its own team's"
@@ -188,6 +194,55 @@ team_row_level_security() {
 	[[ $(as "$RDR" "SELECT count(*) FROM railyard.pipelines WHERE id IN ($ours, $theirs)") == 2 ]] ||
 		fail "with row-level security on, a reader no longer sees every pipeline"
 	sql "ALTER TABLE railyard.pipelines DISABLE ROW LEVEL SECURITY; DELETE FROM railyard.team_roles;"
+}
+
+# The one-call submission (railyard submit's) runs as the owner: who may
+# call it, whose name the audit log gives, and team rules still apply.
+submit_pipeline_as() {
+	as "$1" "SELECT railyard.submit_pipeline('$2', '${3:-default}', 0, NULL, NULL, NULL,
+	    '[{\"name\": \"a\", \"kind\": \"build\", \"command\": \"true\", \"env\": {}, \"requires\": [],
+	       \"version\": \"1\", \"cpu\": 1, \"mem_mb\": 64, \"cacheable\": false, \"inputs\": [],
+	       \"outputs\": [], \"run_if\": \"on_success\", \"max_attempts\": 1, \"timeout_s\": 60}]', '[]')"
+}
+
+submit_pipeline_is_the_submitters() {
+	local id out rc=0
+	id=$(submit_pipeline_as "$SUB" one-call)
+	[[ $id =~ ^[0-9]+$ ]] || fail "the submitter could not call submit_pipeline: $id"
+	[[ $(sql "SELECT string_agg(DISTINCT actor, ',') FROM railyard.audit_log WHERE pipeline_id = $id") == "$SUB" ]] ||
+		fail "submit_pipeline's audit rows should name $SUB: $(sql "SELECT actor, event FROM railyard.audit_log WHERE pipeline_id = $id")"
+	[[ $(sql "SELECT submitted_by FROM railyard.pipelines WHERE id = $id") == "$SUB" ]] ||
+		fail "the pipeline should be submitted by $SUB"
+	for role in "$RDR" "$WRK"; do
+		rc=0
+		out=$(submit_pipeline_as "$role" "by-$role" 2>&1) || rc=$?
+		((rc != 0)) && [[ $out == *"permission denied for function submit_pipeline"* ]] ||
+			fail "$role could call submit_pipeline: $out"
+	done
+}
+
+# railyard.internal is a setting anyone may SET; it must not let a
+# submitter's own INSERTs pass for submit_pipeline's (which keep the run
+# state they are given and skip the check at COMMIT).
+internal_setting_grants_a_submitter_nothing() {
+	local id
+	id=$(as "$SUB" "SET railyard.internal = on;
+		BEGIN;
+		INSERT INTO railyard.pipelines (name) VALUES ('forged') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command, state, waiting_on, rank, ready_at)
+		VALUES (:id, 'up', 'true', 'blocked', 7, 0, NULL),
+		       (:id, 'down', 'true', 'ready', 0, 1e9, now());
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'up', 'down');
+		COMMIT;
+		SELECT :id;")
+	[[ $id =~ ^[0-9]+$ ]] || fail "the submission failed: $id"
+	local got
+	got=$(sql "SELECT string_agg(name || '=' || state || '/' || waiting_on || '/' || (rank < 1e9), ' ' ORDER BY name)
+	             FROM railyard.tasks WHERE pipeline_id = $id")
+	[[ $got == "down=blocked/1/true up=ready/0/true" ]] ||
+		fail "the forged run state survived (want down blocked behind up): $got"
+	[[ $(sql "SELECT count(*) FROM railyard.audit_log WHERE pipeline_id = $id AND event = 'ready'") == 1 ]] ||
+		fail "only up should have been released: $(sql "SELECT object_id, event FROM railyard.audit_log WHERE pipeline_id = $id")"
 }
 
 # The embedded cluster: peer authentication, and only the OS user that runs
@@ -228,4 +283,8 @@ run_scenario "every function that can write is classed, SECURITY DEFINER with a 
 	functions_are_locked_down
 run_scenario "every table, view and function has a COMMENT" everything_is_commented
 run_scenario "row-level security by team: a submitter submits and cancels only for its teams" team_row_level_security
+run_scenario "submit_pipeline: a submitter submits in one call, in its own name; readers and workers cannot" \
+	submit_pipeline_is_the_submitters
+run_scenario "railyard.internal set by a submitter forges no run state and skips no check" \
+	internal_setting_grants_a_submitter_nothing
 run_scenario "no other OS user can connect to the embedded cluster" other_os_users_cannot_connect
