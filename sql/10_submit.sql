@@ -10,8 +10,9 @@
 CREATE OR REPLACE FUNCTION railyard.pipelines_before_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    -- (Two IFs: one condition would plan both functions in every new session.)
-    IF railyard.team_rls_enabled() THEN
+    -- (railyard.team_rls_enabled() by hand, and two IFs: one condition
+    -- would plan both functions in every new session.)
+    IF (SELECT c.relrowsecurity FROM pg_catalog.pg_class c WHERE c.oid = TG_RELID) THEN
         IF NOT railyard.may_act_for_team(NEW.team) THEN
             RAISE EXCEPTION 'cannot submit pipeline "%" for team "%": role % may not act for that team',
                             NEW.name, NEW.team, session_user
@@ -535,10 +536,9 @@ BEGIN
     VALUES (p_name, p_team, p_priority, p_revision, p_changed_paths, p_source)
     RETURNING p.id, railyard.pipeline_family(p.name, p.family), p.team, p.priority
          INTO pid, fam, pteam, prio;
-    -- The tasks as rows of railyard.tasks (id: their position), their
-    -- names, a name given twice, and the edges' names: one statement.
-    SELECT array_agg(jsonb_populate_record(NULL::railyard.tasks,
-                         x.t || jsonb_build_object('id', x.i, 'pipeline_id', pid)) ORDER BY x.i),
+    -- The tasks as rows of railyard.tasks (no id yet), their names, a
+    -- name given twice, and the edges' names: one statement.
+    SELECT array_agg(jsonb_populate_record(NULL::railyard.tasks, x.t) ORDER BY x.i),
            array_agg(x.t->>'name' ORDER BY x.i),
            (SELECT y.t->>'name' FROM jsonb_array_elements(p_tasks) y(t)
              GROUP BY 1 HAVING count(*) > 1 LIMIT 1),
@@ -564,12 +564,12 @@ BEGIN
            t.arch, t.cpu, t.mem_mb, t.pool, coalesce(t.priority, prio), t.version, t.cacheable,
            t.inputs, t.run_if, t.only_if_changed, t.max_attempts, t.timeout_s, t.outputs,
            coalesce(t.secrets, '{}'), t.image, t.forecast_key, t.estimate_s,
-           CASE WHEN waiting[t.id] = 0 THEN 'ready'::railyard.task_state ELSE 'blocked' END,
-           waiting[t.id], ranks[t.id],
-           CASE WHEN waiting[t.id] = 0 THEN now() END, pteam,
-           CASE WHEN waiting[t.id] = 0 THEN railyard.age_key(coalesce(t.priority, prio), now()) END
-      FROM unnest(tasks) t      -- t.id: the task's position
-     ORDER BY t.id;
+           CASE WHEN waiting[t.ordinality] = 0 THEN 'ready'::railyard.task_state ELSE 'blocked' END,
+           waiting[t.ordinality], ranks[t.ordinality],
+           CASE WHEN waiting[t.ordinality] = 0 THEN now() END, pteam,
+           CASE WHEN waiting[t.ordinality] = 0 THEN railyard.age_key(coalesce(t.priority, prio), now()) END
+      FROM unnest(tasks) WITH ORDINALITY t
+     ORDER BY t.ordinality;
     INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
     SELECT pid, e.upstream, e.downstream, e.kind
       FROM jsonb_populate_recordset(NULL::railyard.edges, coalesce(p_edges, '[]')) e;
