@@ -457,13 +457,16 @@ DECLARE
     ranks    float8[];
 BEGIN
     -- One statement reads the pipeline's tasks, in id order, and its
-    -- edges.  (In a new session each statement costs its parse and plan.)
-    SELECT (SELECT array_agg(t.id ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
-           (SELECT array_agg(t.name ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
-           (SELECT array_agg(t ORDER BY t.id) FROM railyard.tasks t WHERE t.pipeline_id = pid),
-           (SELECT coalesce(array_agg(e.upstream), '{}') FROM railyard.edges e WHERE e.pipeline_id = pid),
-           (SELECT coalesce(array_agg(e.downstream), '{}') FROM railyard.edges e WHERE e.pipeline_id = pid)
-      INTO ids, names, tasks, ups, downs;
+    -- edges, each table once.  (In a new session each statement costs its
+    -- parse and plan.)
+    SELECT t.ids, t.names, t.tasks, e.ups, e.downs
+      INTO ids, names, tasks, ups, downs
+      FROM (SELECT array_agg(x.id ORDER BY x.id) AS ids, array_agg(x.name ORDER BY x.id) AS names,
+                   array_agg(x ORDER BY x.id) AS tasks
+              FROM railyard.tasks x WHERE x.pipeline_id = pid) t,
+           (SELECT coalesce(array_agg(y.upstream), '{}') AS ups,
+                   coalesce(array_agg(y.downstream), '{}') AS downs
+              FROM railyard.edges y WHERE y.pipeline_id = pid) e;
     SELECT g.waiting, g.ranks INTO waiting, ranks
       FROM railyard.pipeline_graph(pid, NEW.name, names, ups, downs,
                railyard.task_weights_of(railyard.pipeline_family(NEW.name, NEW.family), tasks)) g;
