@@ -23,7 +23,10 @@ BEGIN
     NEW.state := 'queued';
     NEW.submitted_by := session_user;
     NEW.created_at := now();
-    NEW.validated_at := NULL;
+    -- submit_pipeline checks the graph in the same call, before COMMIT: its
+    -- pipeline is stored validated, once; any other waits for
+    -- validate_pipeline at COMMIT.
+    NEW.validated_at := CASE WHEN railyard.in_railyard_function() THEN now() END;
     NEW.started_at := NULL;
     NEW.finished_at := NULL;
     RETURN NEW;
@@ -507,8 +510,9 @@ CREATE CONSTRAINT TRIGGER pipelines_validate AFTER INSERT ON railyard.pipelines
 -- What validate_pipeline would do at COMMIT is done before the tasks are
 -- stored, so they are inserted once with their final run state — waiting
 -- count, rank, the roots ready with their team and aging key — and never
--- updated: a new session (every `railyard submit` is one) pays for no
--- UPDATE of the tasks and its triggers.  The same checks apply: the
+-- updated, nor is the pipeline (stored validated: pipelines_before_insert):
+-- a new session (every `railyard submit` is one) pays for no UPDATE and
+-- its triggers.  The same checks apply: the
 -- INSERT triggers (tasks_before_insert keeps the run state only from
 -- here: in_railyard_function()), the constraints, pipeline_graph.  Returns
 -- the pipeline's id; the transaction's COMMIT publishes it.
@@ -576,7 +580,6 @@ BEGIN
     INSERT INTO railyard.edges (pipeline_id, upstream, downstream, kind)
     SELECT pid, e.upstream, e.downstream, e.kind
       FROM jsonb_populate_recordset(NULL::railyard.edges, coalesce(p_edges, '[]')) e;
-    UPDATE railyard.pipelines SET validated_at = now() WHERE id = pid;
     PERFORM pg_notify('railyard_ready', '');
     RETURN pid;
 END $$;
