@@ -136,7 +136,24 @@ one_call_refuses_what_the_commit_check_refuses() {
 	refused r-dup-edge "[$(task x), $(task y)]" "[$(edge x y), $(edge x y)]" 'edges_pkey'
 }
 
+# Its pipeline is stored submitted at once: the same transaction cannot
+# slip in a task or an edge the graph check never saw.
+nothing_added_after_the_call() {
+	local out
+	out=$(sql_expect_error "BEGIN;
+		SELECT railyard.submit_pipeline('late', 'qa', 0, NULL, NULL, NULL, '[$(task x)]', '[]') AS id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'y', 'true');
+		COMMIT;" 'the pipeline was already submitted')
+	sql_expect_error "BEGIN;
+		SELECT railyard.submit_pipeline('late', 'qa', 0, NULL, NULL, NULL, '[$(task x), $(task y)]', '[]') AS id \\gset
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES (:id, 'x', 'y');
+		COMMIT;" 'the pipeline was already submitted' >/dev/null
+	[[ $(sql "SELECT count(*) FROM railyard.pipelines WHERE name = 'late'") == 0 ]] ||
+		fail "a refused transaction left its pipeline behind: $out"
+}
+
 run_scenario "submit_pipeline stores what plain INSERTs and the check at COMMIT store" \
 	one_call_stores_what_plain_inserts_store
 run_scenario "submit_pipeline refuses what the check at COMMIT refuses, leaving nothing behind" \
 	one_call_refuses_what_the_commit_check_refuses
+run_scenario "after submit_pipeline, its transaction can add no task or edge" nothing_added_after_the_call
