@@ -79,92 +79,109 @@ $$;
 COMMENT ON FUNCTION railyard.uses_pcre2_only_syntax(text) IS
     'whether a pattern uses syntax PCRE2 has and PostgreSQL''s regular expressions lack (only_if_changed validation)';
 
-CREATE OR REPLACE FUNCTION railyard.tasks_before_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION railyard.check_task_fields(t railyard.tasks) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     bad_key  text;
     bad_len  integer;
     total    bigint;
     bad      text;
 BEGIN
-    -- Only expressions on NEW up to the env and label checks, which a task
-    -- without env or labels skips: no query per task.  Whether the pipeline
-    -- was already submitted is asked once per statement (tasks_after_insert).
-    IF octet_length(NEW.command) > railyard.max_arg_bytes() THEN
+    IF octet_length(t.command) > railyard.max_arg_bytes() THEN
         RAISE EXCEPTION 'task "%": command is % bytes; max_arg_bytes is % (the kernel''s limit for one argument)',
-                        NEW.name, octet_length(NEW.command), railyard.max_arg_bytes()
+                        t.name, octet_length(t.command), railyard.max_arg_bytes()
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    total := coalesce(octet_length(NEW.command), 0);
-    IF NEW.env <> '{}'::jsonb AND jsonb_typeof(NEW.env) = 'object' THEN
-        SELECT key INTO bad_key FROM jsonb_each(NEW.env)
+    total := coalesce(octet_length(t.command), 0);
+    IF t.env <> '{}'::jsonb AND jsonb_typeof(t.env) = 'object' THEN
+        SELECT key INTO bad_key FROM jsonb_each(t.env)
         WHERE jsonb_typeof(value) <> 'string' OR key !~ '^[A-Za-z_][A-Za-z0-9_]*$' LIMIT 1;
         IF FOUND THEN
-            RAISE EXCEPTION 'task "%": env entry "%" must be a NAME with a string value', NEW.name, bad_key
+            RAISE EXCEPTION 'task "%": env entry "%" must be a NAME with a string value', t.name, bad_key
                 USING ERRCODE = 'check_violation';
         END IF;
         SELECT e.key, octet_length(e.key) + 1 + octet_length(e.value) INTO bad_key, bad_len
-          FROM jsonb_each_text(NEW.env) e
+          FROM jsonb_each_text(t.env) e
          WHERE octet_length(e.key) + 1 + octet_length(e.value) > railyard.max_arg_bytes() LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION 'task "%": env entry "%" is % bytes as NAME=value; max_arg_bytes is % (the kernel''s limit for one string)',
-                            NEW.name, bad_key, bad_len, railyard.max_arg_bytes()
+                            t.name, bad_key, bad_len, railyard.max_arg_bytes()
                 USING ERRCODE = 'program_limit_exceeded';
         END IF;
         total := total + (SELECT coalesce(sum(octet_length(e.key) + 2 + octet_length(e.value)), 0)
-                            FROM jsonb_each_text(NEW.env) e);
+                            FROM jsonb_each_text(t.env) e);
     END IF;
     IF total > railyard.max_exec_bytes() THEN
         RAISE EXCEPTION 'task "%": command and env are % bytes together; max_exec_bytes is %',
-                        NEW.name, total, railyard.max_exec_bytes()
+                        t.name, total, railyard.max_exec_bytes()
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    IF cardinality(NEW.requires) > 0 THEN
-        SELECT l INTO bad FROM unnest(NEW.requires) l WHERE NOT railyard.valid_label(l) LIMIT 1;
+    IF cardinality(t.requires) > 0 THEN
+        SELECT l INTO bad FROM unnest(t.requires) l WHERE NOT railyard.valid_label(l) LIMIT 1;
     END IF;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'task "%": label "%" in requires is invalid: use letters, digits and _ . : + = @ / - (at most 64, no comma, blank, brace or quote)',
-                        NEW.name, bad
+                        t.name, bad
             USING ERRCODE = 'check_violation';
     END IF;
-    IF NEW.os IS NOT NULL AND NOT railyard.valid_label(NEW.os) THEN
-        RAISE EXCEPTION 'task "%": os "%" is invalid: give an os name such as linux (NULL: any)', NEW.name, NEW.os
+    IF t.os IS NOT NULL AND NOT railyard.valid_label(t.os) THEN
+        RAISE EXCEPTION 'task "%": os "%" is invalid: give an os name such as linux (NULL: any)', t.name, t.os
             USING ERRCODE = 'check_violation';
     END IF;
-    IF NEW.arch IS NOT NULL AND NOT railyard.valid_label(NEW.arch) THEN
+    IF t.arch IS NOT NULL AND NOT railyard.valid_label(t.arch) THEN
         RAISE EXCEPTION 'task "%": arch "%" is invalid: give an architecture such as x86_64 (NULL: any)',
-                        NEW.name, NEW.arch
+                        t.name, t.arch
             USING ERRCODE = 'check_violation';
     END IF;
-    IF NEW.pool IS NOT NULL AND NOT railyard.valid_label(NEW.pool) THEN
+    IF t.pool IS NOT NULL AND NOT railyard.valid_label(t.pool) THEN
         RAISE EXCEPTION 'task "%": pool "%" is invalid: use letters, digits and _ . : + = @ / - (NULL: none)',
-                        NEW.name, NEW.pool
+                        t.name, t.pool
             USING ERRCODE = 'check_violation';
     END IF;
-    IF NEW.only_if_changed IS NOT NULL THEN
-        IF NEW.only_if_changed = '' THEN
-            RAISE EXCEPTION 'task "%": only_if_changed must not be empty (NULL: the task always runs)', NEW.name
+    IF t.only_if_changed IS NOT NULL THEN
+        IF t.only_if_changed = '' THEN
+            RAISE EXCEPTION 'task "%": only_if_changed must not be empty (NULL: the task always runs)', t.name
                 USING ERRCODE = 'check_violation';
         END IF;
         BEGIN
-            PERFORM '' ~ NEW.only_if_changed;
+            PERFORM '' ~ t.only_if_changed;
         EXCEPTION WHEN invalid_regular_expression THEN
-            IF NOT railyard.uses_pcre2_only_syntax(NEW.only_if_changed) THEN
+            IF NOT railyard.uses_pcre2_only_syntax(t.only_if_changed) THEN
                 RAISE EXCEPTION 'task "%": only_if_changed "%" is not a valid pattern: %',
-                                NEW.name, NEW.only_if_changed, SQLERRM
+                                t.name, t.only_if_changed, SQLERRM
                     USING ERRCODE = 'invalid_regular_expression';
             END IF;
         END;
     END IF;
+END $$;
+COMMENT ON FUNCTION railyard.check_task_fields(railyard.tasks) IS
+    'refuses a task whose command, env, labels or only_if_changed pattern exec or the worker would reject (tasks_before_insert)';
+
+CREATE OR REPLACE FUNCTION railyard.tasks_before_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- One expression for a task with nothing but a short command: the
+    -- checks (and their parse and plan in a new session) only for a task
+    -- that has env, labels, a pool or a pattern.  A command within
+    -- max_arg_bytes and no env is within max_exec_bytes too.  Whether the
+    -- pipeline exists and was already submitted is asked once per
+    -- statement (tasks_after_insert).
+    IF octet_length(NEW.command) > railyard.max_arg_bytes() OR NEW.env <> '{}'::jsonb
+       OR cardinality(NEW.requires) > 0 OR NEW.os IS NOT NULL OR NEW.arch IS NOT NULL
+       OR NEW.pool IS NOT NULL OR NEW.only_if_changed IS NOT NULL THEN
+        PERFORM railyard.check_task_fields(NEW);
+    END IF;
     -- Run state belongs to railyard, whatever the INSERT said.  Only
     -- submit_pipeline, which has checked and ranked the graph already,
-    -- inserts a task ready or with its count of upstreams; any other task
-    -- starts blocked and validate_pipeline sets them at COMMIT.
-    IF NOT (railyard.in_railyard_function() AND NEW.state IN ('blocked', 'ready')) THEN
-        NEW.state := 'blocked';
-        NEW.waiting_on := 0;
-        NEW.ready_at := NULL;
+    -- inserts a task ready or with its count of upstreams (and leaves the
+    -- other run columns to their defaults); any other task starts blocked
+    -- and validate_pipeline sets them at COMMIT.
+    IF railyard.in_railyard_function() AND NEW.state IN ('blocked', 'ready') THEN
+        RETURN NEW;
     END IF;
+    NEW.state := 'blocked';
+    NEW.waiting_on := 0;
+    NEW.ready_at := NULL;
     NEW.reason := NULL;
     NEW.upstream_failed := false;
     NEW.attempt := 0;
@@ -181,20 +198,27 @@ COMMENT ON FUNCTION railyard.tasks_before_insert() IS
 CREATE OR REPLACE TRIGGER tasks_before_insert BEFORE INSERT ON railyard.tasks
     FOR EACH ROW EXECUTE FUNCTION railyard.tasks_before_insert();
 
--- Once per INSERT statement, however many tasks it adds: a pipeline
--- already submitted (validated at its COMMIT) takes no more tasks.  The
--- statement fails as a whole, naming its first such task.
+-- Once per INSERT statement, however many tasks it adds: a task names a
+-- pipeline that exists (no foreign key checked row by row: migrations/
+-- 0021_pipeline_fks.sql), and a pipeline already submitted (validated at
+-- its COMMIT) takes no more tasks.  The statement fails as a whole,
+-- naming its first such task.
 CREATE OR REPLACE FUNCTION railyard.tasks_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
-    SELECT n.name, n.pipeline_id INTO bad
+    SELECT n.name, n.pipeline_id, p.id IS NULL AS missing INTO bad
       FROM (SELECT DISTINCT pipeline_id FROM new_rows) x
-      JOIN railyard.pipelines p ON p.id = x.pipeline_id AND p.validated_at IS NOT NULL
-      JOIN new_rows n ON n.pipeline_id = p.id
+      LEFT JOIN railyard.pipelines p ON p.id = x.pipeline_id
+      JOIN new_rows n ON n.pipeline_id = x.pipeline_id
+     WHERE p.id IS NULL OR p.validated_at IS NOT NULL
      ORDER BY n.id LIMIT 1;
-    IF FOUND THEN
+    IF FOUND AND bad.missing THEN
+        RAISE EXCEPTION 'cannot add task "%" to pipeline %: no such pipeline', bad.name, bad.pipeline_id
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'insert the pipeline first, in the same transaction';
+    ELSIF FOUND THEN
         RAISE EXCEPTION 'cannot add task "%" to pipeline %: the pipeline was already submitted',
                         bad.name, bad.pipeline_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -203,7 +227,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.tasks_after_insert() IS
-    'trigger: once per INSERT statement, refuses tasks for an already submitted pipeline';
+    'trigger: once per INSERT statement, refuses tasks for a missing or already submitted pipeline';
 
 -- (submit_pipeline inserts the tasks of the pipeline it has just inserted.)
 CREATE OR REPLACE TRIGGER tasks_after_insert AFTER INSERT ON railyard.tasks
@@ -212,7 +236,8 @@ CREATE OR REPLACE TRIGGER tasks_after_insert AFTER INSERT ON railyard.tasks
     EXECUTE FUNCTION railyard.tasks_after_insert();
 
 -- Edges are checked once per INSERT statement too: self-edges, then edges
--- for an already submitted pipeline, the first offending row named.
+-- for a pipeline that does not exist or was already submitted, the first
+-- offending row named.
 CREATE OR REPLACE FUNCTION railyard.edges_after_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -223,12 +248,17 @@ BEGIN
         RAISE EXCEPTION 'cycle: % -> %', bad.upstream, bad.downstream
             USING ERRCODE = 'invalid_object_definition';
     END IF;
-    SELECT n.upstream, n.downstream, n.pipeline_id INTO bad
+    SELECT n.upstream, n.downstream, n.pipeline_id, p.id IS NULL AS missing INTO bad
       FROM (SELECT DISTINCT pipeline_id FROM new_rows) x
-      JOIN railyard.pipelines p ON p.id = x.pipeline_id AND p.validated_at IS NOT NULL
-      JOIN new_rows n ON n.pipeline_id = p.id
+      LEFT JOIN railyard.pipelines p ON p.id = x.pipeline_id
+      JOIN new_rows n ON n.pipeline_id = x.pipeline_id
+     WHERE p.id IS NULL OR p.validated_at IS NOT NULL
      LIMIT 1;
-    IF FOUND THEN
+    IF FOUND AND bad.missing THEN
+        RAISE EXCEPTION 'cannot add edge % -> % to pipeline %: no such pipeline',
+                        bad.upstream, bad.downstream, bad.pipeline_id
+            USING ERRCODE = 'foreign_key_violation';
+    ELSIF FOUND THEN
         RAISE EXCEPTION 'cannot add edge % -> % to pipeline %: the pipeline was already submitted',
                         bad.upstream, bad.downstream, bad.pipeline_id
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -236,7 +266,7 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION railyard.edges_after_insert() IS
-    'trigger: once per INSERT statement, refuses self-edges and edges for an already submitted pipeline';
+    'trigger: once per INSERT statement, refuses self-edges and edges for a missing or already submitted pipeline';
 
 -- Replaced by edges_after_insert (one call per statement, not per edge).
 DROP TRIGGER IF EXISTS edges_before_insert ON railyard.edges;

@@ -236,7 +236,11 @@ BEGIN
     SELECT count(*) INTO tasks FROM railyard.tasks t WHERE t.pipeline_id = ANY (pids);
     DELETE FROM railyard.audit_log l WHERE l.pipeline_id = ANY (pids);
     GET DIAGNOSTICS audit_rows = ROW_COUNT;
-    -- Tasks, edges and attempts go with their pipeline (ON DELETE CASCADE).
+    -- Edges and tasks name their pipeline without a foreign key (migrations/
+    -- 0021_pipeline_fks.sql): one statement each.  Attempts go with their
+    -- task, forecasts with their pipeline (ON DELETE CASCADE).
+    DELETE FROM railyard.edges e WHERE e.pipeline_id = ANY (pids);
+    DELETE FROM railyard.tasks t WHERE t.pipeline_id = ANY (pids);
     DELETE FROM railyard.pipelines p WHERE p.id = ANY (pids);
     DELETE FROM railyard.audit_log l
      WHERE l.id IN (SELECT u.id FROM railyard.audit_log u

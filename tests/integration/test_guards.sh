@@ -119,6 +119,11 @@ prune_deletes_only_finished_history_audited() {
 		fail "finished pipelines before the cutoff were not deleted"
 	[[ $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id IN ($(IFS=,; echo "${old[*]}"))") == 0 ]] ||
 		fail "their tasks were not deleted"
+	[[ $(sql "SELECT count(*) FROM railyard.edges WHERE pipeline_id IN ($(IFS=,; echo "${old[*]}"))") == 0 ]] ||
+		fail "their edges were not deleted"
+	[[ $(sql "SELECT count(*) FROM railyard.edges WHERE pipeline_id = $running") == 0 &&
+	   $(sql "SELECT count(*) FROM railyard.tasks WHERE pipeline_id = $running") == 1 ]] ||
+		fail "the queued pipeline $running lost its task"
 	[[ $(sql "SELECT count(*) FROM railyard.audit_log WHERE pipeline_id IN ($(IFS=,; echo "${old[*]}"))") == 0 ]] ||
 		fail "their audit rows were not deleted"
 	[[ $(sql "SELECT string_agg(family, ',') FROM railyard.run_history") == new ]] ||

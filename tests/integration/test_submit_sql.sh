@@ -135,6 +135,21 @@ task_added_after_submission_is_refused() {
 		"already submitted" >/dev/null
 	[[ $(sql "SELECT string_agg(name, ',') FROM railyard.tasks WHERE pipeline_id = $id") == first ]] ||
 		fail "pipeline $id changed after submission"
+	# No foreign key checks these row by row (migrations/0021_pipeline_fks.sql):
+	# the statement triggers refuse a pipeline that does not exist, with
+	# the key's SQLSTATE, and the whole statement stores nothing.
+	local missing=$((id + 1000000)) err
+	err=$(sql_expect_error "\\set VERBOSITY verbose
+		BEGIN;
+		INSERT INTO railyard.pipelines (name, team) VALUES ('orphan-p', 'qa') RETURNING id \\gset
+		INSERT INTO railyard.tasks (pipeline_id, name, command) VALUES (:id, 'other', 'true'), ($missing, 'orphan', 'true');
+		COMMIT;" "cannot add task \"orphan\" to pipeline $missing: no such pipeline") || return
+	[[ $err == *23503* ]] || fail "a task for a missing pipeline should fail with SQLSTATE 23503: $err"
+	err=$(sql_expect_error "\\set VERBOSITY verbose
+		INSERT INTO railyard.edges (pipeline_id, upstream, downstream) VALUES ($missing, 'a', 'b')" \
+		"cannot add edge a -> b to pipeline $missing: no such pipeline") || return
+	[[ $err == *23503* ]] || fail "an edge for a missing pipeline should fail with SQLSTATE 23503: $err"
+	nothing_stored orphan-p
 }
 
 # What exec would reject is refused at INSERT, naming the limit or field
@@ -248,7 +263,7 @@ run_scenario "an env that is not an object is refused naming task_env_is_object"
 	"'[\"A=1\"]'" task_env_is_object
 run_scenario "kind 'banana' is refused naming task_kind_valid" bad_field bad-kind kind "'banana'" \
 	task_kind_valid
-run_scenario "adding a task or edge to a submitted pipeline is refused" task_added_after_submission_is_refused
+run_scenario "adding a task or edge to a submitted or missing pipeline is refused" task_added_after_submission_is_refused
 run_scenario "a command over the kernel's argument limit is refused naming max_arg_bytes" \
 	command_over_the_argument_limit_is_refused
 run_scenario "an env entry or a whole env over the limits is refused naming them" env_over_the_limits_is_refused
