@@ -359,24 +359,21 @@ BEGIN
             USING ERRCODE = 'check_violation',
                   HINT = 'insert its tasks in the same transaction as the pipeline';
     END IF;
-    -- One statement: the edges as pairs of indexes, sorted by upstream,
-    -- and the first edge naming an unknown task.
-    WITH idx AS MATERIALIZED (
-        SELECT t.name, t.i::int AS i FROM unnest(names) WITH ORDINALITY AS t(name, i)
-    ), ix AS MATERIALIZED (
-        SELECT e.upstream, e.downstream, u.i AS ui, d.i AS di
-          FROM unnest(edge_ups, edge_downs) AS e(upstream, downstream)
-          LEFT JOIN idx u ON u.name = e.upstream
-          LEFT JOIN idx d ON d.name = e.downstream
-    ), bad AS (
-        SELECT ix.upstream, ix.downstream,
-               CASE WHEN ix.ui IS NULL THEN ix.upstream ELSE ix.downstream END AS missing
-          FROM ix WHERE ix.ui IS NULL OR ix.di IS NULL LIMIT 1
-    )
-    SELECT (SELECT coalesce(array_agg(ui ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
-           (SELECT coalesce(array_agg(di ORDER BY ui, di), '{}') FROM ix WHERE ui IS NOT NULL AND di IS NOT NULL),
-           (SELECT upstream FROM bad), (SELECT downstream FROM bad), (SELECT missing FROM bad)
-      INTO ups, downs, bad_up, bad_down, bad_missing;
+    -- One statement, one aggregate over the edges: the edges as pairs of
+    -- indexes, sorted by upstream, and the first edge naming an unknown
+    -- task.  (Each subquery more would cost every new session its plan.)
+    SELECT coalesce(array_agg(u.i::int ORDER BY u.i, d.i) FILTER (WHERE u.i IS NOT NULL AND d.i IS NOT NULL), '{}'),
+           coalesce(array_agg(d.i::int ORDER BY u.i, d.i) FILTER (WHERE u.i IS NOT NULL AND d.i IS NOT NULL), '{}'),
+           (min(e.k) FILTER (WHERE u.i IS NULL OR d.i IS NULL))::int
+      INTO ups, downs, k
+      FROM unnest(edge_ups, edge_downs) WITH ORDINALITY AS e(upstream, downstream, k)
+      LEFT JOIN unnest(names) WITH ORDINALITY AS u(name, i) ON u.name = e.upstream
+      LEFT JOIN unnest(names) WITH ORDINALITY AS d(name, i) ON d.name = e.downstream;
+    IF k IS NOT NULL THEN
+        bad_up := edge_ups[k];
+        bad_down := edge_downs[k];
+        bad_missing := CASE WHEN NOT bad_up = ANY (names) THEN bad_up ELSE bad_down END;
+    END IF;
     IF bad_missing IS NOT NULL THEN
         RAISE EXCEPTION 'edge % -> % in pipeline %: unknown task "%"',
                         bad_up, bad_down, pid, bad_missing

@@ -755,6 +755,17 @@ static json_t *jlist(const struct ry_strlist *l)
 	return a;
 }
 
+/* A task's optional field: left out when unset, which jsonb_populate_record
+ * reads as NULL too.  A smaller document to build, send and parse: most
+ * tasks set few of them. */
+static void set_optional(json_t *o, const char *key, json_t *v)
+{
+	if (json_is_null(v))
+		json_decref(v);
+	else
+		json_object_set_new(o, key, v);
+}
+
 static char *dump(json_t *v)
 {
 	char *s = json_dumps(v, JSON_COMPACT);
@@ -775,7 +786,7 @@ char *ry_spec_tasks_json(const struct ry_spec *spec)
 		json_t *o = json_object();
 		json_object_set_new(o, "name", jstr(t->name));
 		json_object_set_new(o, "service", jstr(t->service));
-		json_object_set_new(o, "image", jstr(t->image));
+		set_optional(o, "image", jstr(t->image));
 		json_object_set_new(o, "kind", jstr(t->kind));
 		json_object_set_new(o, "command", jstr(t->command));
 		json_object_set_new(o, "env", env);
@@ -784,19 +795,18 @@ char *ry_spec_tasks_json(const struct ry_spec *spec)
 			json_object_set_new(secrets, t->secrets[k].name, jstr(t->secrets[k].value));
 		json_object_set_new(o, "secrets", secrets);
 		json_object_set_new(o, "requires", jlist(&t->requires));
-		json_object_set_new(o, "os", jstr(t->os));
-		json_object_set_new(o, "arch", jstr(t->arch));
+		set_optional(o, "os", jstr(t->os));
+		set_optional(o, "arch", jstr(t->arch));
 		json_object_set_new(o, "cpu", json_integer(t->cpu));
 		json_object_set_new(o, "mem_mb", json_integer(t->mem_mb));
-		json_object_set_new(o, "pool", jstr(t->pool));
-		json_object_set_new(o, "priority", t->has_priority ? json_integer(t->priority)
-								   : json_null());
+		set_optional(o, "pool", jstr(t->pool));
+		set_optional(o, "priority", t->has_priority ? json_integer(t->priority) : json_null());
 		json_object_set_new(o, "version", jstr(t->version));
 		json_object_set_new(o, "cacheable", json_boolean(t->cacheable));
 		json_object_set_new(o, "inputs", jlist(&t->inputs));
 		json_object_set_new(o, "outputs", jlist(&t->outputs));
 		json_object_set_new(o, "run_if", jstr(t->run_if));
-		json_object_set_new(o, "only_if_changed", jstr(t->only_if_changed));
+		set_optional(o, "only_if_changed", jstr(t->only_if_changed));
 		json_object_set_new(o, "max_attempts", json_integer(t->max_attempts));
 		json_object_set_new(o, "timeout_s", json_integer(t->timeout_s));
 		json_array_append_new(arr, o);
