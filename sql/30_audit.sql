@@ -74,9 +74,12 @@ END $$;
 COMMENT ON FUNCTION railyard.audit_tasks_insert() IS
     'trigger: audits the tasks inserted ready (a submission''s roots), per statement';
 
+-- (Queued only inside railyard's functions: any other INSERT's tasks are
+-- blocked, and its statement would plan the query for nothing.)
 CREATE OR REPLACE TRIGGER audit_tasks_insert AFTER INSERT ON railyard.tasks
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION railyard.audit_tasks_insert();
+    FOR EACH STATEMENT WHEN (railyard.in_railyard_function())
+    EXECUTE FUNCTION railyard.audit_tasks_insert();
 
 CREATE OR REPLACE FUNCTION railyard.audit_pipelines_insert() RETURNS trigger
 LANGUAGE plpgsql AS $$
