@@ -152,8 +152,27 @@ nothing_added_after_the_call() {
 		fail "a refused transaction left its pipeline behind: $out"
 }
 
+# The run columns belong to railyard: keys for them in the tasks' JSON
+# are ignored (the INSERT names none of them), and the graph decides
+# state and count of upstreams, not the caller.
+run_state_in_the_json_is_ignored() {
+	local id got forged
+	forged='"state": "running", "waiting_on": 0, "attempt": 5, "agent_id": 1, "exit_code": 0, '
+	forged+='"reason": "forged", "upstream_failed": true, "rank": 1e9, "team": "other", "age_key": 1e9, '
+	forged+='"started_at": "2020-01-01", "finished_at": "2020-01-01", "claimed_at": "2020-01-01"'
+	id=$(sql "SELECT railyard.submit_pipeline('forged-json', 'qa', 0, NULL, NULL, NULL,
+		'[$(task up | sed "s/}\$/, $forged}/"), $(task down | sed "s/}\$/, $forged}/")]',
+		'[$(edge up down)]')") || return
+	got=$(sql "SELECT string_agg(concat_ws(',', name, state, waiting_on, attempt, agent_id, exit_code,
+			reason, upstream_failed, rank < 1e9, team, started_at, finished_at, claimed_at), ' ' ORDER BY name)
+		FROM railyard.tasks WHERE pipeline_id = $id")
+	[[ $got == "down,blocked,1,0,f,t,qa up,ready,0,0,f,t,qa" ]] ||
+		fail "run state given in the JSON was stored: $got"
+}
+
 run_scenario "submit_pipeline stores what plain INSERTs and the check at COMMIT store" \
 	one_call_stores_what_plain_inserts_store
 run_scenario "submit_pipeline refuses what the check at COMMIT refuses, leaving nothing behind" \
 	one_call_refuses_what_the_commit_check_refuses
 run_scenario "after submit_pipeline, its transaction can add no task or edge" nothing_added_after_the_call
+run_scenario "submit_pipeline ignores run state given in its JSON" run_state_in_the_json_is_ignored
