@@ -372,7 +372,9 @@ BEGIN
     IF k IS NOT NULL THEN
         bad_up := edge_ups[k];
         bad_down := edge_downs[k];
-        bad_missing := CASE WHEN NOT bad_up = ANY (names) THEN bad_up ELSE bad_down END;
+        -- (An edge without a name is not an unknown task: NOT NULL
+        -- refuses it when the edges are stored.)
+        bad_missing := CASE WHEN bad_up IS NULL OR NOT bad_up = ANY (names) THEN bad_up ELSE bad_down END;
     END IF;
     IF bad_missing IS NOT NULL THEN
         RAISE EXCEPTION 'edge % -> % in pipeline %: unknown task "%"',

@@ -134,6 +134,10 @@ one_call_refuses_what_the_commit_check_refuses() {
 	refused r-self "[$(task x)]" "[$(edge x x)]" 'cycle: x -> x'
 	refused r-cpu "[$(task x 0)]" "[]" 'task_cpu_range'
 	refused r-dup-edge "[$(task x), $(task y)]" "[$(edge x y), $(edge x y)]" 'edges_pkey'
+	refused r-no-up "[$(task x), $(task y)]" '[{"downstream": "y", "kind": "build"}]' \
+		'null value in column "upstream"'
+	refused r-no-down "[$(task x), $(task y)]" '[{"upstream": "x", "kind": "build"}]' \
+		'null value in column "downstream"'
 }
 
 # Its pipeline is stored submitted at once: the same transaction cannot
