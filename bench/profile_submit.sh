@@ -88,9 +88,9 @@ if ! wait_for 120 server_up; then
 	echo "error: the server did not start under valgrind: $(tail -n 3 "$TMP/valgrind.log")" >&2
 	exit 1
 fi
-sleep_until_profiled() {
-	local n=$1
-	(($(find "$TMP/cg" -name 'cg.*' | wc -l) > n))
+# more_profiles_than N: whether a backend has written its profile since.
+more_profiles_than() {
+	(($(find "$TMP/cg" -name 'cg.*' | wc -l) > $1))
 }
 
 # backend_ir CMD...: runs CMD; prints the instructions of the backend it
@@ -99,7 +99,7 @@ backend_ir() {
 	local n f
 	n=$(find "$TMP/cg" -name 'cg.*' | wc -l)
 	"$@" >/dev/null || return 1
-	wait_for 60 sleep_until_profiled "$n" || return 1
+	wait_for 60 more_profiles_than "$n" || return 1
 	nap 0.3	# callgrind writes the file in pieces
 	f=$(ls -t "$TMP/cg"/cg.* | head -n 1)
 	awk '/^summary:/ { print $2; exit }' "$f"
@@ -112,13 +112,19 @@ median() {
 backend_ir bare >/dev/null	# the first session after a restart builds caches once
 bare_ir=() sub_ir=()
 for ((i = 0; i < RUNS; i++)); do
-	bare_ir+=("$(backend_ir bare)") || exit 1
-	sub_ir+=("$(backend_ir submit)") || exit 1
+	v=$(backend_ir bare) && [[ -n $v ]] || { echo "error: no profile of a bare session" >&2; exit 1; }
+	bare_ir+=("$v")
+	v=$(backend_ir submit) && [[ -n $v ]] || { echo "error: no profile of a submission" >&2; exit 1; }
+	sub_ir+=("$v")
 done
 b=$(printf '%s\n' "${bare_ir[@]}" | median)
 s=$(printf '%s\n' "${sub_ir[@]}" | median)
 client=$(RAILYARD_DB=$(conninfo "$db") valgrind --tool=callgrind --callgrind-out-file="$TMP/client.out" \
 	"$RY" submit "$TMP/spec.json" 2>&1 >/dev/null | awk '/I *refs:/ { gsub(",", "", $NF); print $NF }')
+[[ -n $client ]] || {
+	echo "error: valgrind could not count the railyard process" >&2
+	exit 1
+}
 [[ $(q "$db" "SELECT count(*) FROM railyard.pipelines WHERE validated_at IS NULL") == 0 ]] || {
 	echo "error: a submission was not validated" >&2
 	exit 1

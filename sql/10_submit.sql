@@ -79,6 +79,10 @@ $$;
 COMMENT ON FUNCTION railyard.uses_pcre2_only_syntax(text) IS
     'whether a pattern uses syntax PCRE2 has and PostgreSQL''s regular expressions lack (only_if_changed validation)';
 
+-- A task's own fields, as exec and the worker would judge them.  Only
+-- tasks_before_insert calls it, and only for a task that sets one of the
+-- fields checked here: a check on a new field needs that field in the
+-- trigger's test too.
 CREATE OR REPLACE FUNCTION railyard.check_task_fields(t railyard.tasks) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -162,8 +166,9 @@ LANGUAGE plpgsql AS $$
 BEGIN
     -- One expression for a task with nothing but a short command: the
     -- checks (and their parse and plan in a new session) only for a task
-    -- that has env, labels, a pool or a pattern.  A command within
-    -- max_arg_bytes and no env is within max_exec_bytes too.  Whether the
+    -- that sets a field check_task_fields looks at (keep the two lists
+    -- alike).  A command within max_arg_bytes and no env is within
+    -- max_exec_bytes too.  Whether the
     -- pipeline exists and was already submitted is asked once per
     -- statement (tasks_after_insert).
     IF octet_length(NEW.command) > railyard.max_arg_bytes() OR NEW.env <> '{}'::jsonb
