@@ -37,6 +37,18 @@ tp_rate() {
 		FROM railyard.audit_log WHERE object = 'task'"
 }
 
+# stats_after DB: applies the statistics the workers left queued; sets
+# STATS_LEFT to how many and STATS_RATE to runs applied per second ("" on
+# failure; no rate when none were left).
+stats_after() {
+	local t0 t1
+	STATS_RATE="" STATS_LEFT=$(q "$1" "SELECT count(*) FROM railyard.observation_pending") || return 0
+	stamp t0
+	q "$1" "SELECT railyard.observe_pending()" >/dev/null || return 0
+	stamp t1
+	((STATS_LEFT > 0)) && STATS_RATE=$(calc "$STATS_LEFT / (($t1 - $t0) / 1000000)" "%.1f")
+}
+
 # pgbench_claim DB N CLIENTS: tps of single-row claim-and-update
 # transactions on a plain queue table; "" when not all N were done.
 pgbench_claim() {
@@ -124,7 +136,7 @@ bench_throughput() {
 		n=2000 pipes=20 m=300
 	fi
 	local r db rate arate srate base a b ok rates=() bases=() prates=() arates=() srates=() pbases=()
-	local gw gws=() pb pbs=()
+	local gw gws=() pb pbs=() drains=() lefts=()
 	local spawn_n=$((m < 2000 ? m : 2000))	# a rate: 2,000 spawns measure it well
 	mkdir -p "$TMP/logs"
 	peers_install
@@ -145,9 +157,12 @@ bench_throughput() {
 		stop_workers "$a" "$b"
 		rate=""
 		((ok)) && rate=$(tp_rate "$db" "$n")
+		stats_after "$db"
 		base=$(pgbench_claim "$db" "$n" 2)
-		say "run $r/$runs orchestration: railyard ${rate:-FAILED} tasks/s, pgbench ${base:-FAILED} tps"
+		say "run $r/$runs orchestration: railyard ${rate:-FAILED} tasks/s, pgbench ${base:-FAILED} tps; statistics: $STATS_LEFT runs applied after it, ${STATS_RATE:-FAILED}/s"
 		[[ -n $rate ]] && rates+=("$rate")
+		[[ -n $STATS_LEFT ]] && lefts+=("$STATS_LEFT")
+		[[ -n $STATS_RATE ]] && drains+=("$STATS_RATE")
 		[[ -n $base ]] && bases+=("$base")
 		drop_db "$db"
 		if [[ -n $PEERS_DIR ]]; then
@@ -185,6 +200,17 @@ bench_throughput() {
 			"railyard runs ${rates[*]}; baseline: pgbench single-row SKIP LOCKED claim-and-update, runs ${bases[*]}"
 	else
 		invalid throughput "orchestration ceiling" "$why"
+	fi
+	if ((${#drains[@]} == runs && ${#rates[@]} == runs)); then
+		rate=$(median "${drains[@]}")
+		row throughput "statistics applied after the orchestration run" "runs/s" "$(fmt "$rate" 0)" \
+			"$(fmt "$(median "${rates[@]}")" 0)" "$(ratio "$rate" "$(median "${rates[@]}")" 2)" "" "" \
+			"the runs the workers left queued for the forecast statistics (they yield to claims and completions), applied by one observe_pending() after the run: ${lefts[*]} of $n; baseline: the orchestration rate that queued them"
+	elif ((${#lefts[@]} == runs)); then
+		invalid throughput "statistics applied after the orchestration run" \
+			"in some run the workers had applied them all themselves (left: ${lefts[*]})"
+	else
+		invalid throughput "statistics applied after the orchestration run" "$why"
 	fi
 	if [[ -n $PEERS_DIR ]]; then
 		throughput_peer_row "Graphile Worker 0.17.3" "concurrentJobs 24, maxPoolSize 25, localQueue 500, completeJobBatchDelay 0 (its performance page); jobs deleted when done" "${gws[@]}"

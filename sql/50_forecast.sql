@@ -460,8 +460,8 @@ COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean, boolean) I
 -- recorded (what calling observe() in each completing transaction did).
 -- One caller at a time (an advisory lock): a second caller waits for it
 -- (p_wait), or returns 0 at once (the workers: the first one drains).  At
--- most p_limit observations (NULL: all), no new batch after p_max_ms
--- (NULL: no limit).  A batch that fails is applied one observation at a
+-- most p_limit observations (NULL: all), no new batch after p_max_ms,
+-- whose batches are then sized to end near it (NULL: no limit).  A batch that fails is applied one observation at a
 -- time, and one that still fails is dropped with a WARNING, so one bad row
 -- cannot stall the statistics.  Returns how many it took from the queue
 -- (applied or dropped).  The
@@ -472,8 +472,14 @@ CREATE OR REPLACE FUNCTION railyard.observe_pending(p_limit int DEFAULT NULL, p_
                                                     p_wait boolean DEFAULT true)
 RETURNS int LANGUAGE plpgsql SET jit = off AS $$
 DECLARE
-    batch constant int := 500;
+    -- With a time budget the first batch is small and the next ones are
+    -- sized by the time per observation measured so far, so the call
+    -- ends near p_max_ms (a worker's connection waits for it) instead of
+    -- up to a whole batch of 500 after it.
+    batch int := CASE WHEN p_max_ms IS NULL THEN 500 ELSE 20 END;
     t0    timestamptz := clock_timestamp();
+    tb    timestamptz;
+    per   float8;
     done  int := 0;
     got   int;
     obs   railyard.observation[];
@@ -491,6 +497,7 @@ BEGIN
     LOOP
         EXIT WHEN p_limit IS NOT NULL AND done >= p_limit;
         EXIT WHEN p_max_ms IS NOT NULL AND clock_timestamp() > t0 + make_interval(secs => p_max_ms / 1000.0);
+        tb := clock_timestamp();
         WITH d AS (
             DELETE FROM railyard.observation_pending q
              WHERE q.id IN (SELECT x.id FROM railyard.observation_pending x ORDER BY x.id
@@ -512,11 +519,15 @@ BEGIN
             END LOOP;
         END;
         done := done + got;
+        IF p_max_ms IS NOT NULL THEN
+            per := greatest(1000 * extract(epoch FROM clock_timestamp() - tb) / got, 0.001);
+            batch := least(500, greatest(1, floor((p_max_ms - 1000 * extract(epoch FROM clock_timestamp() - t0)) / per)::int));
+        END IF;
     END LOOP;
     RETURN done;
 END $$;
 COMMENT ON FUNCTION railyard.observe_pending(int, int, boolean) IS
-    'applies the queued observations (observation_pending) to duration_stats and the anomaly detectors, oldest first: at most p_limit (NULL: all), no new batch after p_max_ms; p_wait false: 0 at once when another caller is at it; returns how many it took from the queue';
+    'applies the queued observations (observation_pending) to duration_stats and the anomaly detectors, oldest first: at most p_limit (NULL: all), in batches of 500, or with p_max_ms in batches sized to end near it; p_wait false: 0 at once when another caller is at it; returns how many it took from the queue';
 
 -- Every attempt that ran becomes history: its identity, agent class,
 -- duration and queue wait.  cached, skipped, lost and failed-before-start

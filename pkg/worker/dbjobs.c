@@ -725,12 +725,15 @@ static void send_retention(struct ry_worker *w)
  * and within a time budget so claims and results never wait long.  The
  * same job first applies the runs the completions queued for the
  * statistics (sql/50_forecast.sql, observe_pending: one worker at a time,
- * the others skip), so that the forecasts see them.
+ * the others skip), so that the forecasts see them.  The job is a slice
+ * of about 20 + 20 ms (observe_pending sizes its batches to the budget),
+ * and it yields to claims and completions (ry_pump_background_wait_ms):
+ * a result that comes in meanwhile waits for one slice at most.
  */
 #define FORECASTS_PER_JOB 10
-#define FORECAST_BUDGET_MS "50"
+#define FORECAST_BUDGET_MS "20"
 #define OBSERVATIONS_PER_JOB 2000
-#define OBSERVE_BUDGET_MS "50"
+#define OBSERVE_BUDGET_MS "20"
 
 static void forecasts_made(void *arg, const struct ry_adb_reply *r)
 {
@@ -755,6 +758,7 @@ static void send_forecasts(struct ry_worker *w)
 	ry_adb_job_add(job, "SELECT railyard.record_pending_forecasts($1, $2)", 2, p);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->forecasts_due = false;
+	w->background_ms = ry_now_ms();
 }
 
 static void idle_checked(void *arg, const struct ry_adb_reply *r)
@@ -839,6 +843,8 @@ struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w)
 
 void ry_worker_pump(struct ry_worker *w)
 {
+	int64_t background_wait = ry_pump_background_wait_ms(ry_now_ms(), w->hot_ms,
+							     w->background_ms);
 	struct ry_pump_state s = {
 		.idle = ry_adb_idle(w->db),
 		.registered = w->agent_id != 0,
@@ -860,9 +866,19 @@ void ry_worker_pump(struct ry_worker *w)
 		.idle_check_due = w->idle_check_due,
 		.retention_due = w->retention.phase == RY_RET_ASK,
 		.forecasts_due = w->forecasts_due,
+		.background_ok = background_wait == 0,
 		.limit_due = w->limit_dirty,
 	};
-	switch (ry_pump_decide(&s)) {
+	enum ry_pump_action act = ry_pump_decide(&s);
+	if (act == RY_PUMP_COMPLETE || act == RY_PUMP_CLAIM)
+		w->hot_ms = ry_now_ms();
+	if (act == RY_PUMP_NONE && s.idle && w->forecasts_due && background_wait > 0 &&
+	    !evtimer_pending(w->background_timer, NULL)) {
+		struct timeval tv = { (time_t)(background_wait / 1000),
+				      (suseconds_t)(background_wait % 1000) * 1000 };
+		evtimer_add(w->background_timer, &tv);
+	}
+	switch (act) {
 	case RY_PUMP_NONE:
 		break;
 	case RY_PUMP_REGISTER:

@@ -117,6 +117,9 @@ struct ry_worker {
 	bool hb_due;
 	bool idle_check_due;
 	bool forecasts_due;	/* make pending submission forecasts when idle */
+	int64_t hot_ms;		/* monotonic: the last claim or completion went out */
+	int64_t background_ms;	/* monotonic: the last statistics/forecasts job went out */
+	struct event *background_timer;	/* pumps when housekeeping may go (pump.h) */
 	bool draining;		/* no more claims */
 	bool offline_sent;
 	int exit_code;

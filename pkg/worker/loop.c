@@ -464,6 +464,7 @@ int ry_worker_run(struct ry_worker *w)
 	w->queue_timer = evtimer_new(w->base, ry_worker_spawn_cb, w);
 	ry_worker_queue_configure(w);
 	w->retry_ev = evtimer_new(w->base, retry_cb, w);
+	w->background_timer = evtimer_new(w->base, retry_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
 	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
 	w->janitor_ev = event_new(w->base, -1, 0, ry_worker_janitor_cb, w);
@@ -516,6 +517,8 @@ void ry_worker_free(struct ry_worker *w)
 		event_free(w->queue_timer);
 	if (w->retry_ev)
 		event_free(w->retry_ev);
+	if (w->background_timer)
+		event_free(w->background_timer);
 	if (w->drain_timer)
 		event_free(w->drain_timer);
 	if (w->hb_timer)

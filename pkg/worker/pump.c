@@ -23,11 +23,20 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 		return RY_PUMP_CLAIM;
 	if (s->retention_due)
 		return RY_PUMP_RETENTION;
-	if (s->forecasts_due)
+	if (s->forecasts_due && s->background_ok)
 		return RY_PUMP_FORECASTS;
 	if (s->exit_when_idle && s->idle_check_due && s->tasks == 0)
 		return RY_PUMP_IDLE_CHECK;
 	return RY_PUMP_NONE;
+}
+
+int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms)
+{
+	int64_t quiet = hot_ms + RY_PUMP_QUIET_MS - now_ms;
+	int64_t spaced = background_ms + RY_PUMP_BUSY_EVERY_MS - now_ms;
+	if (!hot_ms || quiet <= 0 || !background_ms || spaced <= 0)
+		return 0;
+	return quiet < spaced ? quiet : spaced;
 }
 
 bool ry_pump_claim_follows(const struct ry_pump_state *s, size_t remaining)

@@ -33,6 +33,8 @@ struct ry_pump_state {
 	bool idle_check_due;
 	bool retention_due;	/* the janitor asks which pipelines finished */
 	bool forecasts_due;	/* submission forecasts may be waiting to be made */
+	bool background_ok;	/* housekeeping may take the connection now
+				 * (ry_pump_background_wait_ms is 0) */
 	bool limit_due;		/* the concurrency limit changed: tell the agent row */
 };
 
@@ -73,6 +75,21 @@ enum ry_job_error ry_pump_classify(const char *sqlstate);
  * (retention, submission forecasts, the idle check).
  */
 enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s);
+
+/*
+ * Housekeeping that can wait (the statistics drain and submission
+ * forecasts) yields to the hot path: it takes the connection once the
+ * worker's claims and completions have been quiet for
+ * RY_PUMP_QUIET_MS, or, while they never are, at most once every
+ * RY_PUMP_BUSY_EVERY_MS, so a burst of short tasks is not slowed by it
+ * and the statistics still move under sustained load.  Times are
+ * monotonic milliseconds; hot_ms and background_ms are when the last
+ * claim or completion and the last housekeeping job went out (0: never).
+ * Returns how long to wait, 0 when it may go now.
+ */
+#define RY_PUMP_QUIET_MS 25
+#define RY_PUMP_BUSY_EVERY_MS 1000
+int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms);
 /*
  * Results were just sent, and `remaining` still wait: whether a claim may
  * go out behind them in the same round trip (it would be the next action

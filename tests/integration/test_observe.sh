@@ -107,6 +107,19 @@ completion_only_queues() {
 run_scenario "completing a task records its run and queues the observation; duration_stats waits for observe_pending" \
 	completion_only_queues
 
+# same_as_observe: the statistics in observe_test.drained are what
+# observe() makes of the history in observe_test.queued, on empty
+# statistics.
+same_as_observe() {
+	sql "DELETE FROM railyard.duration_stats; DELETE FROM railyard.anomaly_log;
+	     SELECT railyard.observe(array_agg(o ORDER BY id)) FROM observe_test.queued" >/dev/null
+	local diff
+	diff=$(sql "(SELECT 'drain only', * FROM observe_test.drained EXCEPT ALL SELECT 'drain only', * FROM observe_test.snapshot())
+	            UNION ALL
+	            (SELECT 'observe only', * FROM observe_test.snapshot() EXCEPT ALL SELECT 'observe only', * FROM observe_test.drained)")
+	[[ -z $diff ]] || fail "the drain and observe() disagree on the same history: $diff"
+}
+
 drain_matches_observe() {
 	ry_newdb matches && observe_setup
 	replay_history 30
@@ -135,17 +148,32 @@ drain_matches_observe() {
 	                                EXCEPT ALL SELECT * FROM observe_test.drained) d") == 0 ]] ||
 		fail "a second drain changed the statistics"
 
-	# The same history through observe() directly, on empty statistics.
-	sql "DELETE FROM railyard.duration_stats; DELETE FROM railyard.anomaly_log;
-	     SELECT railyard.observe(array_agg(o ORDER BY id)) FROM observe_test.queued" >/dev/null
-	local diff
-	diff=$(sql "(SELECT 'drain only', * FROM observe_test.drained EXCEPT ALL SELECT 'drain only', * FROM observe_test.snapshot())
-	            UNION ALL
-	            (SELECT 'observe only', * FROM observe_test.snapshot() EXCEPT ALL SELECT 'observe only', * FROM observe_test.drained)")
-	[[ -z $diff ]] || fail "the drain and observe() disagree on the same history: $diff"
+	same_as_observe
 }
 run_scenario "observe_pending gives the statistics and anomalies observe() gives on the same history, in batches, and is idempotent" \
 	drain_matches_observe
+
+# A worker's drain has a time budget; its batches are sized to it, so a
+# short budget takes a few observations, not a batch of 500, and the
+# slices add up to the same statistics.
+budget_slices_the_drain() {
+	ry_newdb budget && observe_setup
+	replay_history 30
+	local n got calls=1
+	sql "CREATE TABLE observe_test.queued AS SELECT id, o FROM railyard.observation_pending" >/dev/null
+	got=$(sql "SELECT railyard.observe_pending(NULL, 1)")
+	((got >= 1 && got < 90)) ||
+		fail "observe_pending with a 1 ms budget took $got of 90 observations: it should stop after its first small batch"
+	while n=$(sql "SELECT railyard.observe_pending(NULL, 5)") && ((n > 0)); do
+		got=$((got + n))
+		calls=$((calls + 1))
+	done
+	((got == 90 && calls >= 2)) || fail "the slices applied $got of 90 observations in $calls calls"
+	sql "CREATE TABLE observe_test.drained AS SELECT * FROM observe_test.snapshot()" >/dev/null
+	same_as_observe
+}
+run_scenario "a time budget slices observe_pending into batches that end near it, with the same statistics" \
+	budget_slices_the_drain
 
 bad_observation_is_dropped() {
 	ry_newdb bad && observe_setup

@@ -21,6 +21,7 @@ static struct ry_pump_state base(void)
 	s.idle = true;
 	s.registered = true;
 	s.free = (struct ry_sched_capacity){ 4, 4, 4096 };
+	s.background_ok = true;
 	return s;
 }
 
@@ -61,6 +62,7 @@ static void forecasts(struct ry_pump_state *s) { s->forecasts_due = true; s->exi
 static void claim_before_forecasts(struct ry_pump_state *s) { s->forecasts_due = true; s->want_claim = true; }
 static void retention_before_forecasts(struct ry_pump_state *s) { s->forecasts_due = true; s->retention_due = true; }
 static void draining_no_forecasts(struct ry_pump_state *s) { s->forecasts_due = true; s->draining = true; s->tasks = 1; }
+static void forecasts_yield(struct ry_pump_state *s) { forecasts(s); s->background_ok = false; s->tasks = 1; }
 static void idle_check(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; }
 static void idle_check_busy(struct ry_pump_state *s) { s->exit_when_idle = true; s->idle_check_due = true; s->tasks = 1; }
 static void idle_check_not_asked(struct ry_pump_state *s) { s->idle_check_due = true; }
@@ -105,6 +107,7 @@ static const struct pump_case cases[] = {
 	{ "claims before forecasts", claim_before_forecasts, RY_PUMP_CLAIM },
 	{ "retention before forecasts", retention_before_forecasts, RY_PUMP_RETENTION },
 	{ "a draining worker makes no forecasts", draining_no_forecasts, RY_PUMP_NONE },
+	{ "forecasts wait while the hot path is busy", forecasts_yield, RY_PUMP_NONE },
 	{ "exit-when-idle with nothing held: idle check", idle_check, RY_PUMP_IDLE_CHECK },
 	{ "exit-when-idle while holding a task: nothing", idle_check_busy, RY_PUMP_NONE },
 	{ "idle check only with --exit-when-idle", idle_check_not_asked, RY_PUMP_NONE },
@@ -162,6 +165,30 @@ static void claim_follows(void **state)
 	}
 }
 
+/* When housekeeping may take the connection (times in ms, monotonic). */
+static const struct {
+	const char *what;
+	int64_t now, hot, background, want;
+} waits[] = {
+	{ "nothing hot yet", 5000, 0, 0, 0 },
+	{ "quiet long enough", 5000, 5000 - RY_PUMP_QUIET_MS, 4990, 0 },
+	{ "busy, none ran yet", 5000, 4999, 0, 0 },
+	{ "busy, the last one long ago", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS, 0 },
+	{ "busy: until the quiet time", 5000, 4990, 4900, RY_PUMP_QUIET_MS - 10 },
+	{ "busy, spaced sooner than quiet", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS + 3, 3 },
+};
+
+static void background_waits(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < RY_ARRAY_SIZE(waits); i++) {
+		int64_t got = ry_pump_background_wait_ms(waits[i].now, waits[i].hot, waits[i].background);
+		if (got != waits[i].want)
+			fail_msg("%s: got %lld ms, want %lld", waits[i].what, (long long)got,
+				 (long long)waits[i].want);
+	}
+}
+
 struct class_case {
 	const char *sqlstate;
 	enum ry_job_error want;
@@ -203,6 +230,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(decisions),
 		cmocka_unit_test(claim_follows),
+		cmocka_unit_test(background_waits),
 		cmocka_unit_test(errors_classified),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
