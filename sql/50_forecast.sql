@@ -461,9 +461,10 @@ COMMENT ON FUNCTION railyard.observe(railyard.observation[], boolean, boolean) I
 -- One caller at a time (an advisory lock): a second caller waits for it
 -- (p_wait), or returns 0 at once (the workers: the first one drains).  At
 -- most p_limit observations (NULL: all), no new batch after p_max_ms,
--- whose batches are then sized to end near it (NULL: no limit).  A batch that fails is applied one observation at a
--- time, and one that still fails is dropped with a WARNING, so one bad row
--- cannot stall the statistics.  Returns how many it took from the queue
+-- whose batches are then sized to end near it (NULL: no limit).  A batch
+-- that fails is applied one observation at a time, and one that still
+-- fails is dropped with a WARNING, so one bad row cannot stall the
+-- statistics.  Returns how many it took from the queue
 -- (applied or dropped).  The
 -- workers call it with their submission forecasts (first, so that those
 -- see fresh statistics); call it before reading duration_stats,
