@@ -727,8 +727,9 @@ static void send_retention(struct ry_worker *w)
  * statistics (sql/50_forecast.sql, observe_pending: one worker at a time,
  * the others skip), so that the forecasts see them.  The job is a slice
  * of about 20 + 20 ms (observe_pending sizes its batches to the budget),
- * and it yields to claims and completions (ry_pump_background_wait_ms):
- * a result that comes in meanwhile waits for one slice at most.
+ * and it yields to claims and completions (ry_pump_background_wait_ms)
+ * until the statistics' queue grows long: a result that comes in
+ * meanwhile waits for one slice at most.
  */
 #define FORECASTS_PER_JOB 10
 #define FORECAST_BUDGET_MS "20"
@@ -739,10 +740,12 @@ static void forecasts_made(void *arg, const struct ry_adb_reply *r)
 {
 	struct ry_worker *w = arg;
 	w->forecasts_due = false;
-	if (!job_failed(r, "update statistics and make submission forecasts") &&
-	    (ry_res_get_long(r->results[0], 0, 0) > 0 ||
-	     ry_res_get_long(r->results[1], 0, 0) >= FORECASTS_PER_JOB))
-		w->forecasts_due = true;	/* more may be waiting */
+	if (!job_failed(r, "update statistics and make submission forecasts")) {
+		w->stats_backlog = ry_res_get_long(r->results[2], 0, 0);
+		if (ry_res_get_long(r->results[0], 0, 0) > 0 ||
+		    ry_res_get_long(r->results[1], 0, 0) >= FORECASTS_PER_JOB)
+			w->forecasts_due = true;	/* more may be waiting */
+	}
 	ry_worker_pump(w);
 }
 
@@ -756,6 +759,10 @@ static void send_forecasts(struct ry_worker *w)
 	struct ry_adb_job *job = ry_adb_job_new(forecasts_made, w);
 	ry_adb_job_add(job, "SELECT railyard.observe_pending($1, $2, false)", 2, op);
 	ry_adb_job_add(job, "SELECT railyard.record_pending_forecasts($1, $2)", 2, p);
+	/* The queue's length from its ids (two probes of its key): deleted
+	 * from the front, gaps only where an insert rolled back. */
+	ry_adb_job_add(job, "SELECT coalesce(max(id) - min(id) + 1, 0) "
+			    "FROM railyard.observation_pending", 0, NULL);
 	ry_adb_submit(w->db, job, RY_ADB_LAST);
 	w->forecasts_due = false;
 	w->background_ms = ry_now_ms();
@@ -844,7 +851,7 @@ struct ry_sched_capacity ry_worker_capacity_free(const struct ry_worker *w)
 void ry_worker_pump(struct ry_worker *w)
 {
 	int64_t background_wait = ry_pump_background_wait_ms(ry_now_ms(), w->hot_ms,
-							     w->background_ms);
+							     w->background_ms, w->stats_backlog);
 	struct ry_pump_state s = {
 		.idle = ry_adb_idle(w->db),
 		.registered = w->agent_id != 0,

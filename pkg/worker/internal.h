@@ -119,6 +119,7 @@ struct ry_worker {
 	bool forecasts_due;	/* make pending submission forecasts when idle */
 	int64_t hot_ms;		/* monotonic: the last claim or completion went out */
 	int64_t background_ms;	/* monotonic: the last statistics/forecasts job went out */
+	int64_t stats_backlog;	/* runs queued for the statistics, as that job left them */
 	struct event *background_timer;	/* pumps when housekeeping may go (pump.h) */
 	bool draining;		/* no more claims */
 	bool offline_sent;

@@ -30,11 +30,13 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s)
 	return RY_PUMP_NONE;
 }
 
-int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms)
+int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms,
+				   int64_t backlog)
 {
 	int64_t quiet = hot_ms + RY_PUMP_QUIET_MS - now_ms;
 	int64_t spaced = background_ms + RY_PUMP_BUSY_EVERY_MS - now_ms;
-	if (!hot_ms || quiet <= 0 || !background_ms || spaced <= 0)
+	if (!hot_ms || quiet <= 0 || !background_ms || spaced <= 0 ||
+	    backlog >= RY_PUMP_BACKLOG_HIGH)
 		return 0;
 	return quiet < spaced ? quiet : spaced;
 }

@@ -81,15 +81,20 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s);
  * forecasts) yields to the hot path: it takes the connection once the
  * worker's claims and completions have been quiet for
  * RY_PUMP_QUIET_MS, or, while they never are, at most once every
- * RY_PUMP_BUSY_EVERY_MS, so a burst of short tasks is not slowed by it
- * and the statistics still move under sustained load.  Times are
- * monotonic milliseconds; hot_ms and background_ms are when the last
- * claim or completion and the last housekeeping job went out (0: never).
- * Returns how long to wait, 0 when it may go now.
+ * RY_PUMP_BUSY_EVERY_MS, so a burst of short tasks is not slowed by it.
+ * Once RY_PUMP_BACKLOG_HIGH runs wait for the statistics it no longer
+ * yields: a burst is absorbed, a sustained overload does not grow the
+ * queue (and the statistics' lag) without bound.  Times are monotonic
+ * milliseconds; hot_ms and background_ms are when the last claim or
+ * completion and the last housekeeping job went out (0: never); backlog
+ * is the queue's length as the last job left it.  Returns how long to
+ * wait, 0 when it may go now.
  */
 #define RY_PUMP_QUIET_MS 25
 #define RY_PUMP_BUSY_EVERY_MS 1000
-int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms);
+#define RY_PUMP_BACKLOG_HIGH 50000
+int64_t ry_pump_background_wait_ms(int64_t now_ms, int64_t hot_ms, int64_t background_ms,
+				   int64_t backlog);
 /*
  * Results were just sent, and `remaining` still wait: whether a claim may
  * go out behind them in the same round trip (it would be the next action

@@ -168,21 +168,25 @@ static void claim_follows(void **state)
 /* When housekeeping may take the connection (times in ms, monotonic). */
 static const struct {
 	const char *what;
-	int64_t now, hot, background, want;
+	int64_t now, hot, background, backlog, want;
 } waits[] = {
-	{ "nothing hot yet", 5000, 0, 0, 0 },
-	{ "quiet long enough", 5000, 5000 - RY_PUMP_QUIET_MS, 4990, 0 },
-	{ "busy, none ran yet", 5000, 4999, 0, 0 },
-	{ "busy, the last one long ago", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS, 0 },
-	{ "busy: until the quiet time", 5000, 4990, 4900, RY_PUMP_QUIET_MS - 10 },
-	{ "busy, spaced sooner than quiet", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS + 3, 3 },
+	{ "nothing hot yet", 5000, 0, 0, 0, 0 },
+	{ "quiet long enough", 5000, 5000 - RY_PUMP_QUIET_MS, 4990, 0, 0 },
+	{ "busy, none ran yet", 5000, 4999, 0, 0, 0 },
+	{ "busy, the last one long ago", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS, 0, 0 },
+	{ "busy: until the quiet time", 5000, 4990, 4900, 10, RY_PUMP_QUIET_MS - 10 },
+	{ "busy, spaced sooner than quiet", 5000, 4999, 5000 - RY_PUMP_BUSY_EVERY_MS + 3, 0, 3 },
+	{ "busy, a long queue: no waiting", 5000, 4999, 4990, RY_PUMP_BACKLOG_HIGH, 0 },
+	{ "busy, the queue just short of long", 5000, 4990, 4900, RY_PUMP_BACKLOG_HIGH - 1,
+	  RY_PUMP_QUIET_MS - 10 },
 };
 
 static void background_waits(void **state)
 {
 	(void)state;
 	for (size_t i = 0; i < RY_ARRAY_SIZE(waits); i++) {
-		int64_t got = ry_pump_background_wait_ms(waits[i].now, waits[i].hot, waits[i].background);
+		int64_t got = ry_pump_background_wait_ms(waits[i].now, waits[i].hot, waits[i].background,
+							 waits[i].backlog);
 		if (got != waits[i].want)
 			fail_msg("%s: got %lld ms, want %lld", waits[i].what, (long long)got,
 				 (long long)waits[i].want);
