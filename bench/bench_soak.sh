@@ -62,11 +62,25 @@ soak_done() {
 	return 2
 }
 
+# soak_statistics DB: applies the runs left queued for the statistics, as
+# a farm's quiet moment would (the workers leave them for later while
+# their claims and completions are busy: docs/forecasting.md); says how
+# many when there were any.
+soak_statistics() {
+	local n
+	n=$(q "$1" "SELECT railyard.observe_pending()") || return 0
+	((n > 0)) && say "applied $n runs queued for the statistics"
+	return 0
+}
+
 # soak_measured DB TAG CHUNK: one chunk by 2 fresh workers; sets SOAK_RATE
 # and SOAK_P99 (the larger of the two workers' claim p99), "" on failure.
+# The statistics' queue is applied first, so that start and end compare
+# the database's size, not how many runs the chunk before left queued.
 soak_measured() {
 	local db=$1 tag=$2 chunk=$3 ids a b w1 w2 p1 p2
 	SOAK_RATE="" SOAK_P99=""
+	soak_statistics "$db"
 	ids=$(soak_chunk "$db" "$tag" "$chunk")
 	read -r a b <<<"$ids"
 	analyze_db "$db"
@@ -154,13 +168,16 @@ bench_soak() {
 		mid_rate=$(soak_rate "$db" "$first_mid" "$last_mid" "$nmid")
 	fi
 	stop_workers "$w1" "$w2"
-	say "middle: ${mid_rate:-FAILED} tasks/s over $nmid tasks"
+	local mid_queued
+	mid_queued=$(q "$db" "SELECT count(*) FROM railyard.observation_pending")
+	say "middle: ${mid_rate:-FAILED} tasks/s over $nmid tasks; $mid_queued runs left queued for the statistics"
 
 	soak_measured3 "$db" soak-end "$chunk"
 	local r1=$SOAK_RATE p1=$SOAK_P99 runs1=$SOAK_RUNS
 	say "end: ${r1:-FAILED} tasks/s, claim p99 $(fmt "${p1:-}" 2) ms (median of: $runs1)"
 	local total
 	total=$(q "$db" "SELECT count(*) FROM railyard.task_attempts")
+	soak_statistics "$db"	# every run in the statistics before they are sized
 	local sizes heap idx
 	sizes=$(soak_sizes "$db")
 	read -r heap idx <<<"$sizes"
@@ -181,6 +198,11 @@ bench_soak() {
 		row soak "throughput, the middle" "tasks/s" "$(fmt "$mid_rate" 0)" "$(fmt "$r0" 0)" \
 			"$(ratio "$mid_rate" "$r0" 2)" "" "" \
 			"$nmid tasks by 2 long-running workers, chunks submitted while they ran; baseline: the start chunks"
+	fi
+	if [[ -n $mid_rate && -n $mid_queued ]]; then
+		row soak "runs queued for the statistics after the middle" "runs" "$mid_queued" "$nmid" \
+			"$(ratio "$mid_queued" "$nmid" 2)" "" "" \
+			"what the workers left for later while the middle kept them and the server busy; applied before the end chunks (observe_pending, untimed); baseline: the middle's runs"
 	fi
 	row soak "tables, end" "MB" "$(calc "$heap / 1048576" %.0f)" "" "" "" "" \
 		"pipelines, tasks, edges, task_attempts, audit_log, run_history, pipeline_history, duration_stats: $(calc "$heap / $total" %.0f) bytes per attempt"

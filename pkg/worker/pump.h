@@ -83,8 +83,9 @@ enum ry_pump_action ry_pump_decide(const struct ry_pump_state *s);
  * RY_PUMP_QUIET_MS, or, while they never are, at most once every
  * RY_PUMP_BUSY_EVERY_MS, so a burst of short tasks is not slowed by it.
  * Once RY_PUMP_BACKLOG_HIGH runs wait for the statistics it no longer
- * yields: a burst is absorbed, a sustained overload does not grow the
- * queue (and the statistics' lag) without bound.  Times are monotonic
+ * waits for quiet: it goes whenever the connection has nothing more
+ * urgent (results and claims still first), so a queue a burst left is
+ * worked off while tasks run.  Times are monotonic
  * milliseconds; hot_ms and background_ms are when the last claim or
  * completion and the last housekeeping job went out (0: never); backlog
  * is the queue's length as the last job left it.  Returns how long to
