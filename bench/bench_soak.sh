@@ -62,14 +62,11 @@ soak_done() {
 	return 2
 }
 
-# soak_statistics DB: applies the runs left queued for the statistics, as
-# a farm's quiet moment would (the workers leave them for later while
-# their claims and completions are busy: docs/forecasting.md); says how
-# many when there were any.
+# soak_statistics DB: apply_statistics, as a farm's quiet moment would;
+# says how many when there were any.
 soak_statistics() {
-	local n
-	n=$(q "$1" "SELECT railyard.observe_pending()") || return 0
-	((n > 0)) && say "applied $n runs queued for the statistics"
+	apply_statistics "$1"
+	((${STATS_APPLIED:-0} > 0)) && say "applied $STATS_APPLIED runs queued for the statistics"
 	return 0
 }
 

@@ -37,18 +37,6 @@ tp_rate() {
 		FROM railyard.audit_log WHERE object = 'task'"
 }
 
-# stats_after DB: applies the statistics the workers left queued; sets
-# STATS_LEFT to how many and STATS_RATE to runs applied per second ("" on
-# failure; no rate when none were left).
-stats_after() {
-	local t0 t1
-	STATS_RATE="" STATS_LEFT=$(q "$1" "SELECT count(*) FROM railyard.observation_pending") || return 0
-	stamp t0
-	q "$1" "SELECT railyard.observe_pending()" >/dev/null || return 0
-	stamp t1
-	((STATS_LEFT > 0)) && STATS_RATE=$(calc "$STATS_LEFT / (($t1 - $t0) / 1000000)" "%.1f")
-}
-
 # pgbench_claim DB N CLIENTS: tps of single-row claim-and-update
 # transactions on a plain queue table; "" when not all N were done.
 pgbench_claim() {
@@ -157,11 +145,11 @@ bench_throughput() {
 		stop_workers "$a" "$b"
 		rate=""
 		((ok)) && rate=$(tp_rate "$db" "$n")
-		stats_after "$db"
+		apply_statistics "$db"
 		base=$(pgbench_claim "$db" "$n" 2)
-		say "run $r/$runs orchestration: railyard ${rate:-FAILED} tasks/s, pgbench ${base:-FAILED} tps; statistics: $STATS_LEFT runs applied after it, ${STATS_RATE:-FAILED}/s"
+		say "run $r/$runs orchestration: railyard ${rate:-FAILED} tasks/s, pgbench ${base:-FAILED} tps; statistics: ${STATS_APPLIED:-FAILED} runs applied after it, ${STATS_RATE:-no rate}/s"
 		[[ -n $rate ]] && rates+=("$rate")
-		[[ -n $STATS_LEFT ]] && lefts+=("$STATS_LEFT")
+		[[ -n $STATS_APPLIED ]] && lefts+=("$STATS_APPLIED")
 		[[ -n $STATS_RATE ]] && drains+=("$STATS_RATE")
 		[[ -n $base ]] && bases+=("$base")
 		drop_db "$db"
@@ -205,7 +193,7 @@ bench_throughput() {
 		rate=$(median "${drains[@]}")
 		row throughput "statistics applied after the orchestration run" "runs/s" "$(fmt "$rate" 0)" \
 			"$(fmt "$(median "${rates[@]}")" 0)" "$(ratio "$rate" "$(median "${rates[@]}")" 2)" "" "" \
-			"the runs the workers left queued for the forecast statistics (they yield to claims and completions), applied by one observe_pending() after the run: ${lefts[*]} of $n; baseline: the orchestration rate that queued them"
+			"the runs the workers left queued for the forecast statistics (they yield to claims and completions), applied by one observe_pending() after the run: ${lefts[*]} (the $n tasks' runs and their pipelines'); baseline: the orchestration rate that queued them"
 	elif ((${#lefts[@]} == runs)); then
 		invalid throughput "statistics applied after the orchestration run" \
 			"in some run the workers had applied them all themselves (left: ${lefts[*]})"

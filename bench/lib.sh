@@ -446,6 +446,23 @@ analyze_db() {
 	q "$1" "ANALYZE railyard.tasks, railyard.pipelines, railyard.edges, railyard.agents" >/dev/null
 }
 
+# apply_statistics DB: applies the runs the workers left queued for the
+# forecast statistics (they leave them for later while claims and
+# completions are busy: docs/forecasting.md), untimed by the caller's
+# measurement; sets STATS_APPLIED to how many (observe_pending's count)
+# and STATS_RATE to runs applied per second ("" when none were, or on
+# failure: STATS_APPLIED "" too).
+apply_statistics() {
+	local t0 t1
+	STATS_APPLIED="" STATS_RATE=""
+	stamp t0
+	STATS_APPLIED=$(q "$1" "SELECT railyard.observe_pending()") || return 0
+	stamp t1
+	((STATS_APPLIED > 0 && t1 > t0)) &&
+		STATS_RATE=$(calc "$STATS_APPLIED / (($t1 - $t0) / 1000000)" "%.1f")
+	return 0
+}
+
 # count_state DB STATE: tasks in that state.
 count_state() {
 	q "$1" "SELECT count(*) FROM railyard.tasks WHERE state = '$2'"

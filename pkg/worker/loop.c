@@ -95,7 +95,8 @@ void ry_worker_lease_renewed(struct ry_worker *w, int64_t sent_ms)
 	arm_lease_timer(w);
 }
 
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
+/* A backoff or the housekeeping wait is over: ask the pump again. */
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -463,8 +464,8 @@ int ry_worker_run(struct ry_worker *w)
 	w->spawn_ev = event_new(w->base, -1, 0, ry_worker_spawn_cb, w);
 	w->queue_timer = evtimer_new(w->base, ry_worker_spawn_cb, w);
 	ry_worker_queue_configure(w);
-	w->retry_ev = evtimer_new(w->base, retry_cb, w);
-	w->background_timer = evtimer_new(w->base, retry_cb, w);
+	w->retry_ev = evtimer_new(w->base, pump_cb, w);
+	w->background_timer = evtimer_new(w->base, pump_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timer_cb, w);
 	w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_timer_cb, w);
 	w->janitor_ev = event_new(w->base, -1, 0, ry_worker_janitor_cb, w);
