@@ -18,14 +18,24 @@ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     frontier bigint[] := finished;
     pids     bigint[];
+    above    boolean;
     skipped  bigint[];
     released int;
     woke     int := 0;
 BEGIN
-    SELECT array_agg(DISTINCT pipeline_id) INTO pids
-      FROM railyard.tasks WHERE id = ANY (finished);
+    SELECT array_agg(DISTINCT f.pipeline_id),
+           bool_or(EXISTS (SELECT 1 FROM railyard.edges e
+                            WHERE e.pipeline_id = f.pipeline_id AND e.upstream = f.name))
+      INTO pids, above
+      FROM railyard.tasks f WHERE f.id = ANY (finished);
     IF pids IS NULL THEN
         RETURN;
+    END IF;
+    -- Only leaves finished (nothing downstream): nobody to release, and
+    -- no UPDATE of dependents (an empty one still runs the statement
+    -- triggers of tasks).
+    IF NOT above THEN
+        frontier := NULL;
     END IF;
 
     WHILE coalesce(array_length(frontier, 1), 0) > 0 LOOP
@@ -155,10 +165,17 @@ RETURNS TABLE (id bigint, attempt int, pipeline_id bigint, name text, command te
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 #variable_conflict use_column
 DECLARE
-    ids bigint[] := p_ids;
-    cap record;
+    ids      bigint[] := p_ids;
+    cap      record;
+    pooled   boolean;
+    starting boolean;
 BEGIN
-    IF EXISTS (SELECT 1 FROM railyard.tasks t WHERE t.id = ANY (ids) AND t.pool IS NOT NULL) THEN
+    -- Whether any task names a pool, and whether any pipeline is still
+    -- queued (its first claim starts it): most claims need neither step.
+    SELECT bool_or(t.pool IS NOT NULL), bool_or(p.state = 'queued') INTO pooled, starting
+      FROM railyard.tasks t JOIN railyard.pipelines p ON p.id = t.pipeline_id
+     WHERE t.id = ANY (ids);
+    IF pooled THEN
         FOR cap IN SELECT p.name, p.capacity FROM railyard.pools p
                     WHERE p.name IN (SELECT t.pool FROM railyard.tasks t WHERE t.id = ANY (ids))
                     ORDER BY p.name FOR UPDATE OF p LOOP
@@ -176,9 +193,11 @@ BEGIN
         END LOOP;
     END IF;
     p_ids := ids;
-    UPDATE railyard.pipelines p SET state = 'running', started_at = now()
-     WHERE p.state = 'queued'
-       AND p.id IN (SELECT DISTINCT t.pipeline_id FROM railyard.tasks t WHERE t.id = ANY (p_ids));
+    IF starting THEN
+        UPDATE railyard.pipelines p SET state = 'running', started_at = now()
+         WHERE p.state = 'queued'
+           AND p.id IN (SELECT DISTINCT t.pipeline_id FROM railyard.tasks t WHERE t.id = ANY (p_ids));
+    END IF;
     RETURN QUERY
     UPDATE railyard.tasks t
        SET state = 'running', attempt = t.attempt + 1, agent_id = p_agent,
