@@ -54,8 +54,9 @@ soak_rate() {
 soak_done() {
 	local db=$1 a=$2 b=$3 n=$4 pid
 	shift 4
-	[[ $(q "$db" "SELECT count(*) FROM railyard.tasks
-		WHERE pipeline_id BETWEEN $a AND $b AND state = 'succeeded'") -ge $n ]] && return 0
+	poll "$db" "SELECT count(*) FROM railyard.tasks
+		WHERE pipeline_id BETWEEN $a AND $b AND state = 'succeeded'"
+	[[ $POLL_ANSWER =~ ^[0-9]+$ ]] && ((POLL_ANSWER >= n)) && return 0
 	for pid in "$@"; do
 		alive "$pid" && return 1
 	done
