@@ -5,12 +5,20 @@
 # Two builds of railyard against each other, interleaved ROUNDS times
 # (default 5) on one throwaway PostgreSQL, each run against a database its
 # own binary migrated:
-#   - the short-task DAG of bench_overhead (38 tasks of 0.05-0.3 s, seed
-#     1001): makespan on one worker --slots 8;
-#   - 1,000 `true` tasks in 10 pipelines: tasks/s on one worker --slots 16.
-# Prints every run and the medians.  For the before/after of a worker
-# change on a shared, noisy machine: interleaving puts both under the same
-# load (docs/benchmarks.md).  A build of main, e.g.:
+#   - dag: the short-task DAG of bench_overhead (38 tasks of 0.05-0.3 s,
+#     seed 1001): makespan on one worker --slots 8;
+#   - true: 1,000 `true` tasks in 10 pipelines: tasks/s on one worker
+#     --slots 16;
+#   - cycle: the server's side of the hot path alone: a worker's claim
+#     transaction (claim_placement, claim_tasks, the container and team
+#     query, cache_context) and its completion (complete_tasks) of 1, 6
+#     and 32 tasks at a time, looped by one pgbench client over 20,000
+#     ready tasks: ms per claim + completion, what the per-call costs
+#     weigh at the batch sizes short tasks give.
+# AB_PARTS (default "dag true cycle") picks some.  Prints every run and
+# the medians.  For the before/after of a change on a shared, noisy
+# machine: interleaving puts both under the same load
+# (docs/benchmarks.md).  A build of main, e.g.:
 #   git worktree add /tmp/base main && make -C /tmp/base build/rel/railyard
 #   bench/ab.sh /tmp/base/build/rel/railyard build/rel/railyard
 
@@ -95,17 +103,57 @@ true_rate() {
 	drop_db "$db"
 }
 
-declare -A dags rates
+# cycle_ms K N: ms per claim + completion of K tasks, N of them looped by
+# one pgbench client as a worker sends them; "" when pgbench failed.
+cycle_ms() {
+	local db=ab_cycle k=$1 n=$2 out
+	new_db "$db"
+	submit_flat "$db" 200 100 true 8 cycle
+	analyze_db "$db"
+	q "$db" "SELECT railyard.register_agent('cycle', 'host', 'linux', 'x86_64', 64, 100000, 100000,
+		'{}', 32, 64, 100000, 1, 'ab', 60)" >/dev/null
+	out=$("$PG_BINDIR/pgbench" -n -c 1 -t "$n" -D k="$k" -f "$TMP/cycle.sql" "$(conninfo "$db")" 2>&1)
+	sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' <<<"$out"
+	drop_db "$db"
+}
+# (pgbench puts :ids, the claimed ids as an array literal, in the quotes.)
+cat >"$TMP/cycle.sql" <<-'EOF'
+	BEGIN;
+	SET LOCAL synchronous_commit = off;
+	SELECT array_agg(id) AS ids FROM railyard.claim_placement((SELECT id FROM railyard.agents), '{}', 'linux', 'x86_64', 64, 100000, :k, 32) \gset
+	SELECT count(*) FROM railyard.claim_tasks((SELECT id FROM railyard.agents), ':ids');
+	SELECT id, image, team FROM railyard.tasks WHERE id = ANY (':ids'::bigint[]) AND (image IS NOT NULL OR team IS NOT NULL);
+	SELECT count(*) FROM railyard.cache_context((SELECT id FROM railyard.agents), ':ids');
+	COMMIT;
+	SELECT count(*) FROM railyard.complete_tasks((SELECT id FROM railyard.agents), ':ids', array_fill(1, ARRAY[cardinality(':ids'::bigint[])]), array_fill('succeeded'::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(0, ARRAY[cardinality(':ids'::bigint[])]), array_fill(NULL::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(now(), ARRAY[cardinality(':ids'::bigint[])]), array_fill(now(), ARRAY[cardinality(':ids'::bigint[])]), array_fill('/tmp/x.log'::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(''::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(0.01::float8, ARRAY[cardinality(':ids'::bigint[])]));
+EOF
+
+PARTS=" ${AB_PARTS:-dag true cycle} "
+declare -A dags rates cycles
 for ((r = 1; r <= ROUNDS; r++)); do
 	for v in old new; do
 		RY=$TMP/bin/$v
 		AB_TEMPLATE=bench_template
 		[[ $v == new ]] && AB_TEMPLATE=ab_template_new
-		dag_railyard ab_dag "dag-$v-$r" 8 "$TMP/work/dag.sql" "$work" 38
-		rate=$(true_rate "true-$v-$r")
-		echo "round $r $v: short DAG ${DAG_MAKESPAN:-FAILED} s, true ${rate:-FAILED} tasks/s (load $(loadavg))"
-		dags[$v]+="${DAG_MAKESPAN:+$DAG_MAKESPAN }"
-		rates[$v]+="${rate:+$rate }"
+		line="round $r $v:"
+		if [[ $PARTS == *" dag "* ]]; then
+			dag_railyard ab_dag "dag-$v-$r" 8 "$TMP/work/dag.sql" "$work" 38
+			line+=" short DAG ${DAG_MAKESPAN:-FAILED} s,"
+			dags[$v]+="${DAG_MAKESPAN:+$DAG_MAKESPAN }"
+		fi
+		if [[ $PARTS == *" true "* ]]; then
+			rate=$(true_rate "true-$v-$r")
+			line+=" true ${rate:-FAILED} tasks/s,"
+			rates[$v]+="${rate:+$rate }"
+		fi
+		if [[ $PARTS == *" cycle "* ]]; then
+			for k in 1 6 32; do
+				ms=$(cycle_ms "$k" $((k == 1 ? 400 : k == 6 ? 200 : 100)))
+				line+=" cycle of $k ${ms:-FAILED} ms,"
+				cycles[$v$k]+="${ms:+$ms }"
+			done
+		fi
+		echo "${line%,} (load $(loadavg))"
 		kill_leftovers
 	done
 done
@@ -114,8 +162,19 @@ echo
 echo "| | old | new |"
 echo "| --- | --- | --- |"
 # shellcheck disable=SC2086
-echo "| short DAG makespan, median (s) | $(median ${dags[old]}) | $(median ${dags[new]}) |"
-echo "| short DAG, per run (s) | ${dags[old]% } | ${dags[new]% } |"
+if [[ $PARTS == *" dag "* ]]; then
+	echo "| short DAG makespan, median (s) | $(median ${dags[old]}) | $(median ${dags[new]}) |"
+	echo "| short DAG, per run (s) | ${dags[old]% } | ${dags[new]% } |"
+fi
 # shellcheck disable=SC2086
-echo "| \`true\` tasks, median (tasks/s) | $(median ${rates[old]}) | $(median ${rates[new]}) |"
-echo "| \`true\` tasks, per run (tasks/s) | ${rates[old]% } | ${rates[new]% } |"
+if [[ $PARTS == *" true "* ]]; then
+	echo "| \`true\` tasks, median (tasks/s) | $(median ${rates[old]}) | $(median ${rates[new]}) |"
+	echo "| \`true\` tasks, per run (tasks/s) | ${rates[old]% } | ${rates[new]% } |"
+fi
+# shellcheck disable=SC2086
+if [[ $PARTS == *" cycle "* ]]; then
+	for k in 1 6 32; do
+		echo "| claim + completion of $k, median (ms) | $(median ${cycles[old$k]}) | $(median ${cycles[new$k]}) |"
+		echo "| claim + completion of $k, per run (ms) | ${cycles[old$k]% } | ${cycles[new$k]% } |"
+	done
+fi
