@@ -167,7 +167,7 @@ q() {
 poll() {
 	local db=$1
 	POLL_ANSWER=""
-	if [[ ${POLL_DB:-} != "$db" ]] || ! alive "${POLL_PSQL_PID:-0}"; then
+	if [[ ${POLL_DB:-} != "$db" || -z ${POLL_PSQL_PID:-} ]] || ! alive "$POLL_PSQL_PID"; then
 		poll_close
 		coproc POLL_PSQL { "$PG_BINDIR/psql" -X -A -t -q -d "$(conninfo "$db")" 2>&1; }
 		POLL_DB=$db
