@@ -106,26 +106,29 @@ true_rate() {
 # cycle_ms K N: ms per claim + completion of K tasks, N of them looped by
 # one pgbench client as a worker sends them; "" when pgbench failed.
 cycle_ms() {
-	local db=ab_cycle k=$1 n=$2 out
+	local db=ab_cycle k=$1 n=$2 agent out
 	new_db "$db"
 	submit_flat "$db" 200 100 true 8 cycle
 	analyze_db "$db"
-	q "$db" "SELECT railyard.register_agent('cycle', 'host', 'linux', 'x86_64', 64, 100000, 100000,
-		'{}', 32, 64, 100000, 1, 'ab', 60)" >/dev/null
-	out=$("$PG_BINDIR/pgbench" -n -c 1 -t "$n" -D k="$k" -f "$TMP/cycle.sql" "$(conninfo "$db")" 2>&1)
+	agent=$(q "$db" "SELECT railyard.register_agent('cycle', 'host', 'linux', 'x86_64', 64, 100000,
+		100000, '{}', 32, 64, 100000, 1, 'ab', 60)")
+	out=$("$PG_BINDIR/pgbench" -n -c 1 -t "$n" -D k="$k" -D agent="$agent" -f "$TMP/cycle.sql" \
+		"$(conninfo "$db")" 2>&1)
 	sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' <<<"$out"
 	drop_db "$db"
 }
-# (pgbench puts :ids, the claimed ids as an array literal, in the quotes.)
+# The claim's ids come back as an array literal (:ids, which pgbench puts
+# in the quotes) and their number (:n); the completion reports each one
+# succeeded, as a worker would.
 cat >"$TMP/cycle.sql" <<-'EOF'
 	BEGIN;
 	SET LOCAL synchronous_commit = off;
-	SELECT array_agg(id) AS ids FROM railyard.claim_placement((SELECT id FROM railyard.agents), '{}', 'linux', 'x86_64', 64, 100000, :k, 32) \gset
-	SELECT count(*) FROM railyard.claim_tasks((SELECT id FROM railyard.agents), ':ids');
+	SELECT array_agg(id) AS ids, count(*) AS n FROM railyard.claim_placement(:agent, '{}', 'linux', 'x86_64', 64, 100000, :k, 32) \gset
+	SELECT count(*) FROM railyard.claim_tasks(:agent, ':ids');
 	SELECT id, image, team FROM railyard.tasks WHERE id = ANY (':ids'::bigint[]) AND (image IS NOT NULL OR team IS NOT NULL);
-	SELECT count(*) FROM railyard.cache_context((SELECT id FROM railyard.agents), ':ids');
+	SELECT count(*) FROM railyard.cache_context(:agent, ':ids');
 	COMMIT;
-	SELECT count(*) FROM railyard.complete_tasks((SELECT id FROM railyard.agents), ':ids', array_fill(1, ARRAY[cardinality(':ids'::bigint[])]), array_fill('succeeded'::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(0, ARRAY[cardinality(':ids'::bigint[])]), array_fill(NULL::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(now(), ARRAY[cardinality(':ids'::bigint[])]), array_fill(now(), ARRAY[cardinality(':ids'::bigint[])]), array_fill('/tmp/x.log'::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(''::text, ARRAY[cardinality(':ids'::bigint[])]), array_fill(0.01::float8, ARRAY[cardinality(':ids'::bigint[])]));
+	SELECT count(*) FROM railyard.complete_tasks(:agent, ':ids', array_fill(1, ARRAY[:n]), array_fill('succeeded'::text, ARRAY[:n]), array_fill(0, ARRAY[:n]), array_fill(NULL::text, ARRAY[:n]), array_fill(now(), ARRAY[:n]), array_fill(now(), ARRAY[:n]), array_fill('/tmp/cycle.log'::text, ARRAY[:n]), array_fill(''::text, ARRAY[:n]), array_fill(0.01::float8, ARRAY[:n]));
 EOF
 
 PARTS=" ${AB_PARTS:-dag true cycle} "

@@ -172,9 +172,13 @@ poll() {
 		coproc POLL_PSQL { "$PG_BINDIR/psql" -X -A -t -q -d "$(conninfo "$db")" 2>&1; }
 		POLL_DB=$db
 	fi
-	# One line per query: the statement on one line, its answer too.
-	if printf '%s;\n' "${2//$'\n'/ }" >&"${POLL_PSQL[1]}" 2>/dev/null &&
-		IFS= read -r -t 60 POLL_ANSWER <&"${POLL_PSQL[0]}" && [[ $POLL_ANSWER != *ERROR* ]]; then
+	# One line per query: the statement on one line, its answer too.  (bash
+	# unsets POLL_PSQL when the coprocess ends: a psql gone since the check
+	# above, with the server, must not stop a set -u script.)
+	local in=${POLL_PSQL[1]:-} out=${POLL_PSQL[0]:-}
+	if [[ $in =~ ^[0-9]+$ && $out =~ ^[0-9]+$ ]] &&
+		printf '%s;\n' "${2//$'\n'/ }" >&"$in" 2>/dev/null &&
+		IFS= read -r -t 60 POLL_ANSWER <&"$out" && [[ $POLL_ANSWER != *ERROR* ]]; then
 		return 0
 	fi
 	poll_close
