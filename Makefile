@@ -1,17 +1,18 @@
 # Railyard build.  Plain make: pattern rules, objects under build/, -MMD deps.
 # Every pkg/<module>/*.c and cmd/railyard/*.c is picked up automatically.
 
-PKGS      := libevent openssl libpcre2-8 jansson yaml-0.1
+PKGS      := libevent libpcre2-8 jansson yaml-0.1
 # Opened with dlopen on first use (pkg/lazylib), so never linked: only
-# their headers are needed at build time.  GSSAPI and LDAP are libpq's.
-LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap
+# their headers are needed at build time.  GSSAPI and LDAP are libpq's,
+# OpenSSL libpq's and pkg/hash's.
+LAZY_PKGS := libsystemd libxml-2.0 libcurl libarchive krb5-gssapi ldap openssl
 # libpq is linked in (libpq-dev's libpq.a and the server headers' common
 # and port code it calls), so that its GSSAPI and LDAP libraries load on
 # first use too: through libpq.so they were 19 of the 30 libraries every
 # `railyard submit` mapped (docs/ARCHITECTURE.md, "Loading libraries").
-# OpenSSL, which it calls too, is in PKGS.  Expanded when used, as CFLAGS
-# and LDLIBS are: `make test` installs the packages (check-deps) after the
-# Makefile is read.
+# OpenSSL, which it calls too, loads on first use as well.  Expanded when
+# used, as CFLAGS and LDLIBS are: `make test` installs the packages
+# (check-deps) after the Makefile is read.
 PG_PKGLIBDIR = $(shell pg_config --pkglibdir)
 LIBPQ_A   = $(shell pkg-config --variable=libdir libpq)/libpq.a \
             $(PG_PKGLIBDIR)/libpgcommon_shlib.a $(PG_PKGLIBDIR)/libpgport_shlib.a

@@ -14,7 +14,12 @@
 #     query, cache_context) and its completion (complete_tasks) of 1, 6
 #     and 32 tasks at a time, looped by one pgbench client over 20,000
 #     ready tasks: ms per claim + completion, what the per-call costs
-#     weigh at the batch sizes short tasks give.
+#     weigh at the batch sizes short tasks give;
+#   - submit: `railyard submit` of the submission benchmark's 50-task
+#     pipeline, a new process and connection each: the median of 30 one at
+#     a time (process start to exit) connecting directly and through a
+#     PgBouncer in transaction mode, and pipelines/s from 8 shell loops for
+#     8 s through it (bench_submission's rows, interleaved).
 # AB_PARTS (default "dag true cycle") picks some.  Prints every run and
 # the medians.  For the before/after of a change on a shared, noisy
 # machine: interleaving puts both under the same load
@@ -49,10 +54,12 @@ done
 . "$ROOT/bench/lib.sh"
 # shellcheck source=bench/bench_overhead.sh
 . "$ROOT/bench/bench_overhead.sh"
+# shellcheck source=bench/bench_submission.sh
+. "$ROOT/bench/bench_submission.sh"
 
 TMP=$(mktemp -d /tmp/railyard-ab.XXXXXX) || exit 2
 chmod 755 "$TMP"
-mkdir -p "$TMP/work" "$TMP/bin"
+mkdir -p "$TMP/work" "$TMP/bin" "$TMP/logs"
 cp "$1" "$TMP/bin/old" && cp "$2" "$TMP/bin/new" || exit 2
 : >"$TMP/rows.tsv"
 : >"$TMP/meta.tsv"
@@ -131,8 +138,49 @@ cat >"$TMP/cycle.sql" <<-'EOF'
 	SELECT count(*) FROM railyard.complete_tasks(:agent, ':ids', array_fill(1, ARRAY[:n]), array_fill('succeeded'::text, ARRAY[:n]), array_fill(0, ARRAY[:n]), array_fill(NULL::text, ARRAY[:n]), array_fill(now(), ARRAY[:n]), array_fill(now(), ARRAY[:n]), array_fill('/tmp/cycle.log'::text, ARRAY[:n]), array_fill(''::text, ARRAY[:n]), array_fill(0.01::float8, ARRAY[:n]));
 EOF
 
+# submit_p50 CONNINFO: the median ms of 30 railyard submits one at a
+# time, process start to exit; "" when one failed.
+submit_p50() {
+	local i t0 t1 out
+	: >"$TMP/work/lat"
+	for ((i = 0; i < 30; i++)); do
+		stamp t0
+		out=$(RAILYARD_DB=$1 "$RY" submit "$TMP/work/spec.json" 2>>"$TMP/work/submit.err") || out=""
+		[[ $out =~ ^[0-9]+$ ]] || return 0
+		stamp t1
+		echo $((t1 - t0)) >>"$TMP/work/lat"
+	done
+	calc "$(pct "$TMP/work/lat" 50) / 1000" %.1f
+}
+
+# submit_rate CONNINFO DB: pipelines/s that 8 loops of railyard submit
+# through CONNINFO stored in DB in 8 s; "" when one failed.
+submit_rate() {
+	local t0 i loops=() n elapsed
+	: >"$TMP/work/failed"
+	t0=$(now_us)
+	for ((i = 0; i < 8; i++)); do
+		sub_cli_loop "$1" "$TMP/work/spec.json" $((t0 + 8000000)) "$TMP/work/failed" &
+		loops+=("$!")
+	done
+	wait "${loops[@]}"
+	elapsed=$(calc "($(now_us) - $t0) / 1000000" %.3f)
+	[[ -s $TMP/work/failed ]] && return 0
+	n=$(q "$2" "SELECT count(*) FROM railyard.pipelines WHERE validated_at IS NOT NULL")
+	calc "$n / $elapsed" %.1f
+}
+
 PARTS=" ${AB_PARTS:-dag true cycle} "
-declare -A dags rates cycles
+if [[ $PARTS == *" submit "* ]]; then
+	dag_generate 77 16 >"$TMP/work/sub.tsv"
+	dag_json "$TMP/work/sub.tsv" bench-cli >"$TMP/work/spec.json"
+	# In $TMP/bouncer: kill_leftovers ends what runs in $TMP/work.
+	sub_bouncer_start postgres "$TMP" || {
+		echo "error: $SUB_WHY" >&2
+		exit 2
+	}
+fi
+declare -A dags rates cycles sdirect sbouncer srate
 for ((r = 1; r <= ROUNDS; r++)); do
 	for v in old new; do
 		RY=$TMP/bin/$v
@@ -155,6 +203,21 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				line+=" cycle of $k ${ms:-FAILED} ms,"
 				cycles[$v$k]+="${ms:+$ms }"
 			done
+		fi
+		if [[ $PARTS == *" submit "* ]]; then
+			# A database per run: the pooler keeps connections to the last.
+			db=ab_submit_${v}_$r
+			new_db "$db"
+			ms=$(submit_p50 "$(conninfo "$db")")
+			line+=" submit ${ms:-FAILED} ms,"
+			sdirect[$v]+="${ms:+$ms }"
+			conn="host=$TMP/bouncer port=5432 user=railyard dbname=$db"
+			ms=$(submit_p50 "$conn")
+			line+=" through pgbouncer ${ms:-FAILED} ms,"
+			sbouncer[$v]+="${ms:+$ms }"
+			rate=$(submit_rate "$conn" "$db")
+			line+=" 8 clients through pgbouncer ${rate:-FAILED} pipelines/s,"
+			srate[$v]+="${rate:+$rate }"
 		fi
 		echo "${line%,} (load $(loadavg))"
 		kill_leftovers
@@ -180,4 +243,13 @@ if [[ $PARTS == *" cycle "* ]]; then
 		echo "| claim + completion of $k, median (ms) | $(median ${cycles[old$k]}) | $(median ${cycles[new$k]}) |"
 		echo "| claim + completion of $k, per run (ms) | ${cycles[old$k]% } | ${cycles[new$k]% } |"
 	done
+fi
+# shellcheck disable=SC2086
+if [[ $PARTS == *" submit "* ]]; then
+	echo "| railyard submit, direct, median p50 (ms) | $(median ${sdirect[old]}) | $(median ${sdirect[new]}) |"
+	echo "| railyard submit, direct, per run (ms) | ${sdirect[old]% } | ${sdirect[new]% } |"
+	echo "| railyard submit through pgbouncer, median p50 (ms) | $(median ${sbouncer[old]}) | $(median ${sbouncer[new]}) |"
+	echo "| railyard submit through pgbouncer, per run (ms) | ${sbouncer[old]% } | ${sbouncer[new]% } |"
+	echo "| 8 clients through pgbouncer, median (pipelines/s) | $(median ${srate[old]}) | $(median ${srate[new]}) |"
+	echo "| 8 clients through pgbouncer, per run (pipelines/s) | ${srate[old]% } | ${srate[new]% } |"
 fi

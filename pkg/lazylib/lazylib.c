@@ -41,4 +41,6 @@ void ry_lazylib_load_all(void)
 	ry_lazylib_load_systemd();
 	ry_lazylib_load_gssapi();
 	ry_lazylib_load_ldap();
+	ry_lazylib_load_crypto();
+	ry_lazylib_load_ssl();
 }

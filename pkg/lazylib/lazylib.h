@@ -1,7 +1,8 @@
 /*
- * lazylib: libcurl, libxml2, libarchive and libsystemd, and libpq's
- * GSSAPI and LDAP libraries, are opened with dlopen when first called,
- * not by the dynamic loader at every start.  Most commands (submit,
+ * lazylib: libcurl, libxml2, libarchive and libsystemd, libpq's GSSAPI
+ * and LDAP libraries, and OpenSSL (libpq's and pkg/hash's), are opened
+ * with dlopen when first called, not by the dynamic loader at every
+ * start.  Most commands (submit,
  * status, cancel, --version) never call them, and loading them was most
  * of a start's time (docs/ARCHITECTURE.md, "Loading libraries").
  *
@@ -27,5 +28,7 @@ void ry_lazylib_load_archive(void);
 void ry_lazylib_load_systemd(void);
 void ry_lazylib_load_gssapi(void);
 void ry_lazylib_load_ldap(void);
+void ry_lazylib_load_crypto(void);
+void ry_lazylib_load_ssl(void);
 
 #endif

@@ -440,7 +440,9 @@ at_exit() {
 #   directory, and with tcp on 127.0.0.1 too (BOUNCER_DB then says TCP),
 #   at a port it is seen to listen on: pgbouncer starts whether or not it
 #   could bind one, so its log decides, and a port another process holds
-#   makes it try the next.
+#   makes it try the next.  RY_BOUNCER_INI, when set, is added to its
+#   [pgbouncer] settings (TLS, auth_type) and RY_BOUNCER_USERS replaces its
+#   userlist.txt (no password, for auth_type = trust).
 ry_pgbouncer() {
 	local name=$1 mode=$2 tcp=${3:-} dir=$RY_WORKDIR/bouncer-$1 port pid try
 	command -v pgbouncer >/dev/null || fail "pgbouncer is not installed (scripts/install-deps.sh)"
@@ -451,6 +453,8 @@ ry_pgbouncer() {
 		port=$((20000 + ($$ + RANDOM) % 30000))
 		pg_bouncer_conf "$dir" "$RY_PGHOST" "$RY_PGPORT" "$port" "$mode" 20 200 "$RY_PGUSER"
 		[[ -z $tcp ]] || sed -i 's/^listen_addr =.*/listen_addr = 127.0.0.1/' "$dir/pgbouncer.ini"
+		[[ -z ${RY_BOUNCER_INI:-} ]] || printf '%s\n' "$RY_BOUNCER_INI" >>"$dir/pgbouncer.ini"
+		[[ -z ${RY_BOUNCER_USERS:-} ]] || printf '%s\n' "$RY_BOUNCER_USERS" >"$dir/userlist.txt"
 		: >"$dir/pgbouncer.log"
 		chown -R "$RY_PGUSER" "$dir"
 		runuser -u "$RY_PGUSER" -- pgbouncer -d "$dir/pgbouncer.ini" ||

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Start-up cost (docs/ARCHITECTURE.md, pkg/lazylib): the commands a CI
 # system runs for every pipeline do not load libcurl, libxml2, libarchive,
-# libsystemd, or the GSSAPI and LDAP libraries of the libpq linked in; a
-# command loads one when it first needs it (libpq asks GSSAPI for
-# credentials on a TCP connection, LDAP for an ldap:// service line); the
+# libsystemd, OpenSSL, or the GSSAPI and LDAP libraries of the libpq linked
+# in; a command loads one when it first needs it (libpq asks GSSAPI for
+# credentials on a TCP connection, LDAP for an ldap:// service line,
+# OpenSSL for TLS and SCRAM); the
 # worker loads them all at start, so a broken install stops it there with
 # status 70 and one line naming the library, while commands that need none
 # still work.
 . "$(dirname "$0")/lib.sh"
 
 LAZY_LIBS=(libcurl.so.4 libxml2.so.2 libarchive.so.13 libsystemd.so.0 libgssapi_krb5.so.2
-	libldap-2.5.so.0)
+	libldap-2.5.so.0 libcrypto.so.3 libssl.so.3)
 
 # traced NAME ARGS...: runs railyard ARGS with the dynamic loader's file
 # trace in NAME.trace (that process only, not its children); its status.
@@ -106,8 +107,62 @@ ldap_service_loads_ldap_on_first_use() {
 	id=$(PGSERVICEFILE=$PWD/services.conf RAILYARD_DB="service=railyard" \
 		traced ldap submit "$RY_ROOT/examples/shop.yaml") || fail "railyard submit failed: $id"
 	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit printed '$id', not a pipeline id"
-	[[ $(loaded ldap) == libldap-2.5.so.0 ]] ||
-		fail "an ldap:// service loaded '$(loaded ldap)', expected libldap-2.5.so.0 alone"
+	# libldap's SASL plugins link libcrypto themselves (digest-md5, scram).
+	local want=libldap-2.5.so.0
+	if grep -q "file=libcrypto.so.3 \[0\];  needed by .*/sasl2/" ldap.trace; then
+		want+=" libcrypto.so.3"
+	fi
+	[[ $(loaded ldap) == "$want" ]] ||
+		fail "an ldap:// service loaded '$(loaded ldap)', expected $want"
+}
+
+# TLS and SCRAM through pkg/lazylib: a pgbouncer on 127.0.0.1 that asks
+# for TLS (a certificate made here for 127.0.0.1) and a SCRAM password.
+# railyard submit with sslmode=verify-full checks the certificate's
+# address against the host, authenticates, and stores the pipeline: the
+# connection loaded libcrypto and libssl (and GSSAPI, as any TCP one), and
+# pgbouncer saw a TLS login.  A wrong password is refused by SCRAM; without
+# libssl the command stops before sending anything: status 70.
+tls_and_scram_load_openssl_on_first_use() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+		-keyout bouncer.key -out bouncer.crt 2>openssl.err || fail "openssl: $(cat openssl.err)"
+	chown "$RY_PGUSER" bouncer.key
+	chmod 755 "$PWD"
+	RY_BOUNCER_INI="auth_type = scram-sha-256
+client_tls_sslmode = require
+client_tls_key_file = $PWD/bouncer.key
+client_tls_cert_file = $PWD/bouncer.crt"
+	RY_BOUNCER_USERS="\"$RY_PGUSER\" \"lazy-secret\""
+	export PGPASSWORD=lazy-secret
+	ry_pgbouncer tls session tcp
+	unset PGPASSWORD
+	local db="$BOUNCER_DB sslmode=verify-full sslrootcert=$PWD/bouncer.crt" id out rc=0
+	id=$(RAILYARD_DB="$db password=lazy-secret" traced tls submit "$RY_ROOT/examples/shop.yaml") ||
+		fail "railyard submit over TLS failed: $id"
+	[[ $id =~ ^[0-9]+$ ]] || fail "railyard submit over TLS printed '$id', not a pipeline id"
+	[[ $(sql "SELECT count(*) FROM railyard.pipelines WHERE id = $id") == 1 ]] ||
+		fail "pipeline $id is not stored"
+	[[ $(loaded tls) == "libgssapi_krb5.so.2 libcrypto.so.3 libssl.so.3" ]] ||
+		fail "a TLS connection loaded '$(loaded tls)', expected GSSAPI, libcrypto and libssl"
+	grep -q "login attempt: db=$RY_DBNAME user=$RY_PGUSER tls=TLS" "$RY_WORKDIR/bouncer-tls/pgbouncer.log" ||
+		fail "pgbouncer saw no TLS login: $(grep 'login attempt' "$RY_WORKDIR/bouncer-tls/pgbouncer.log")"
+
+	local before
+	before=$(sql "SELECT count(*) FROM railyard.pipelines")
+	out=$(RAILYARD_DB="$db password=wrong" "$RY" submit "$RY_ROOT/examples/shop.yaml" 2>&1) && rc=0 || rc=$?
+	((rc != 0)) || fail "a wrong password was accepted"
+	[[ $out == *"password authentication failed"* || $out == *"SASL authentication failed"* ]] ||
+		fail "a wrong password did not fail authentication: $out"
+	mkdir -p broken-ssl
+	: >broken-ssl/libssl.so.3	# not a library: dlopen must fail
+	out=$(LD_LIBRARY_PATH=$PWD/broken-ssl RAILYARD_DB="$db password=lazy-secret" \
+		"$RY" submit "$RY_ROOT/examples/shop.yaml" 2>&1) && rc=0 || rc=$?
+	((rc == 70)) || fail "railyard submit over TLS without libssl exited $rc, expected 70: $out"
+	[[ $out == "railyard: error: cannot load libssl.so.3: "*"; install libssl3 (scripts/install-deps.sh)" ]] ||
+		fail "not one line naming libssl.so.3 and its package: $out"
+	[[ $(sql "SELECT count(*) FROM railyard.pipelines") == "$before" ]] ||
+		fail "a submission that could not connect stored something"
 }
 
 worker_loads_all_at_start() {
@@ -132,13 +187,15 @@ broken_install_stops_worker_at_start() {
 		fail "not one line naming libcurl.so.4 and libcurl4: $out"
 }
 
-run_scenario "railyard --version loads none of the six libraries" version_loads_none
-run_scenario "railyard submit loads none of the six libraries" submit_loads_none
+run_scenario "railyard --version loads none of the eight libraries" version_loads_none
+run_scenario "railyard submit loads none of the eight libraries" submit_loads_none
 run_scenario "deps scan of a Maven project loads libxml2 on first use, only it" xml_loaded_on_first_use
 run_scenario "libpq over TCP loads libgssapi_krb5 on first use, only it; without it: status 70, nothing stored" \
 	tcp_connection_loads_gssapi_on_first_use
-run_scenario "an ldap:// service line loads libldap on first use, only it" \
+run_scenario "an ldap:// service line loads libldap on first use, only it (and what its SASL plugins link)" \
 	ldap_service_loads_ldap_on_first_use
-run_scenario "the worker loads all six at start" worker_loads_all_at_start
+run_scenario "TLS (verify-full) and SCRAM load libcrypto and libssl on first use; a wrong password fails; without libssl: status 70" \
+	tls_and_scram_load_openssl_on_first_use
+run_scenario "the worker loads all eight at start" worker_loads_all_at_start
 run_scenario "a missing library stops the worker at start: status 70, one line" \
 	broken_install_stops_worker_at_start

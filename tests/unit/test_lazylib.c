@@ -1,13 +1,15 @@
 /*
- * pkg/lazylib: libcurl, libxml2, libarchive, libsystemd, and libpq's
- * libgssapi_krb5 and libldap, are not in the process until their first
- * call, which then works as a direct call would:
+ * pkg/lazylib: libcurl, libxml2, libarchive, libsystemd, libpq's
+ * libgssapi_krb5 and libldap, and OpenSSL's libcrypto and libssl, are not
+ * in the process until their first call, which then works as a direct
+ * call would:
  * curl's setopt passes each kind of argument (long, object pointer,
  * callback, curl_off_t, blob) and getinfo each kind of answer; the
  * printf-like functions format their arguments; a library that cannot be
  * loaded ends the process with one line naming it and the package, and
- * status 70; libpq's GSSAPI name type is the library's.  This test links
- * none of the six libraries.
+ * status 70; libpq's GSSAPI name type is the library's; a digest is
+ * right, and OpenSSL's error queue takes a formatted error.  This test
+ * links none of the eight libraries.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +24,9 @@
 #include <gssapi/gssapi.h>
 #include <ldap.h>
 #include <libxml/tree.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +55,47 @@ static void use_archive(void) { archive_entry_free(archive_entry_new()); }
 static void use_systemd(void) { assert_true(sd_notify(0, "STATUS=x") >= 0); }
 static void use_ldap(void) { assert_string_equal(ldap_err2string(LDAP_SUCCESS), "Success"); }
 
+/* SHA-256 of "abc" (FIPS 180-2's example), as pkg/hash computes digests;
+ * then an error raised as libpq's SCRAM code raises one: ERR_raise_data
+ * is ERR_new, ERR_set_debug and the variadic ERR_set_error. */
+static void use_crypto(void)
+{
+	static const unsigned char abc[] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+		0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61,
+		0xf2, 0x00, 0x15, 0xad,
+	};
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	assert_non_null(ctx);
+	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, "abc", 3), 1);
+	assert_int_equal(EVP_DigestFinal_ex(ctx, md, &n), 1);
+	EVP_MD_CTX_free(ctx);
+	assert_int_equal(n, sizeof(abc));
+	assert_memory_equal(md, abc, sizeof(abc));
+
+	ERR_clear_error();
+	ERR_raise_data(ERR_LIB_USER, 42, "at %s:%d", "here", 7);
+	unsigned long e = ERR_get_error();
+	assert_int_equal(ERR_GET_LIB(e), ERR_LIB_USER);
+	assert_int_equal(ERR_GET_REASON(e), 42);
+	assert_int_equal(ERR_get_error(), 0);
+}
+
+/* What libpq does first for TLS: a context, its options, a connection. */
+static void use_ssl(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+	assert_non_null(ctx);
+	assert_true(SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION) & SSL_OP_NO_COMPRESSION);
+	SSL *ssl = SSL_new(ctx);
+	assert_non_null(ssl);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
 /* What libpq does first on a TCP connection (its credential check), and
  * importing the server's name as its GSSAPI authentication does. */
 static void use_gssapi(void)
@@ -75,7 +121,9 @@ static void loaded_on_first_use(void **state)
 		const char *soname;
 		void (*first_use)(void);
 	} libs[] = {
-		/* first: libcurl needs both, so it would load them */
+		/* first: libcurl needs these, so it would load them */
+		{ "libcrypto.so.3", use_crypto },
+		{ "libssl.so.3", use_ssl },
 		{ "libgssapi_krb5.so.2", use_gssapi },
 		{ "libldap-2.5.so.0", use_ldap },
 		{ "libcurl.so.4", use_curl },
