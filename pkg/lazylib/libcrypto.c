@@ -22,7 +22,7 @@
 
 /* The BIO method getters return callbacks. */
 typedef long (*bio_callback_ctrl_fn)(BIO *, int, BIO_info_cb *);
-typedef int (*bio_create_fn)(BIO *);
+typedef int (*bio_fn)(BIO *);		/* create, destroy */
 typedef long (*bio_ctrl_fn)(BIO *, int, long, void *);
 typedef int (*bio_gets_fn)(BIO *, char *, int);
 typedef int (*bio_puts_fn)(BIO *, const char *);
@@ -36,9 +36,9 @@ typedef int (*bio_puts_fn)(BIO *, const char *);
 	F(long, BIO_int_ctrl, (BIO *bp, int cmd, long larg, int iarg), (bp, cmd, larg, iarg)) \
 	V(BIO_meth_free, (BIO_METHOD *biom), (biom)) \
 	F(bio_callback_ctrl_fn, BIO_meth_get_callback_ctrl, (const BIO_METHOD *biom), (biom)) \
-	F(bio_create_fn, BIO_meth_get_create, (const BIO_METHOD *biom), (biom)) \
+	F(bio_fn, BIO_meth_get_create, (const BIO_METHOD *biom), (biom)) \
 	F(bio_ctrl_fn, BIO_meth_get_ctrl, (const BIO_METHOD *biom), (biom)) \
-	F(bio_create_fn, BIO_meth_get_destroy, (const BIO_METHOD *biom), (biom)) \
+	F(bio_fn, BIO_meth_get_destroy, (const BIO_METHOD *biom), (biom)) \
 	F(bio_gets_fn, BIO_meth_get_gets, (const BIO_METHOD *biom), (biom)) \
 	F(bio_puts_fn, BIO_meth_get_puts, (const BIO_METHOD *biom), (biom)) \
 	F(BIO_METHOD *, BIO_meth_new, (int type, const char *name), (type, name)) \
@@ -106,9 +106,9 @@ typedef int (*bio_puts_fn)(BIO *, const char *);
 	F(int, HMAC_Update, \
 	  (HMAC_CTX *ctx, const unsigned char *data, size_t len), (ctx, data, len)) \
 	F(const char *, OBJ_nid2sn, (int n), (n)) \
-	F(int, OPENSSL_sk_num, (const OPENSSL_STACK *a0), (a0)) \
+	F(int, OPENSSL_sk_num, (const OPENSSL_STACK *st), (st)) \
 	V(OPENSSL_sk_pop_free, (OPENSSL_STACK *st, void (*func)(void *)), (st, func)) \
-	F(void *, OPENSSL_sk_value, (const OPENSSL_STACK *a0, int a1), (a0, a1)) \
+	F(void *, OPENSSL_sk_value, (const OPENSSL_STACK *st, int i), (st, i)) \
 	F(int, RAND_bytes, (unsigned char *buf, int num), (buf, num)) \
 	F(int, RAND_poll, (void), ()) \
 	F(int, RAND_status, (void), ()) \

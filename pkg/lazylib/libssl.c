@@ -16,8 +16,8 @@
 	F(const char *, SSL_CIPHER_get_name, (const SSL_CIPHER *c), (c)) \
 	F(long, SSL_CTX_ctrl, \
 	  (SSL_CTX *ctx, int cmd, long larg, void *parg), (ctx, cmd, larg, parg)) \
-	V(SSL_CTX_free, (SSL_CTX *a0), (a0)) \
-	F(X509_STORE *, SSL_CTX_get_cert_store, (const SSL_CTX *a0), (a0)) \
+	V(SSL_CTX_free, (SSL_CTX *ctx), (ctx)) \
+	F(X509_STORE *, SSL_CTX_get_cert_store, (const SSL_CTX *ctx), (ctx)) \
 	F(int, SSL_CTX_load_verify_locations, \
 	  (SSL_CTX *ctx, const char *CAfile, const char *CApath), (ctx, CAfile, CApath)) \
 	F(SSL_CTX *, SSL_CTX_new, (const SSL_METHOD *meth), (meth)) \
