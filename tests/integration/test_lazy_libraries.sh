@@ -129,10 +129,12 @@ tls_and_scram_load_openssl_on_first_use() {
 		-keyout bouncer.key -out bouncer.crt 2>openssl.err || fail "openssl: $(cat openssl.err)"
 	chown "$RY_PGUSER" bouncer.key
 	chmod 755 "$PWD"
+	# shellcheck disable=SC2034  # read by ry_pgbouncer (lib.sh), as the next
 	RY_BOUNCER_INI="auth_type = scram-sha-256
 client_tls_sslmode = require
 client_tls_key_file = $PWD/bouncer.key
 client_tls_cert_file = $PWD/bouncer.crt"
+	# shellcheck disable=SC2034
 	RY_BOUNCER_USERS="\"$RY_PGUSER\" \"lazy-secret\""
 	export PGPASSWORD=lazy-secret
 	ry_pgbouncer tls session tcp
